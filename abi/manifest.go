@@ -1,0 +1,121 @@
+package abi
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+)
+
+// Manifest is what pirn_manifest hands the host: the module's description of
+// itself.
+type Manifest struct {
+	ABI   int        `cbor:"abi"`            // must be Version
+	Name  string     `cbor:"name,omitempty"` // informational
+	Knots []KnotSpec `cbor:"knots"`
+}
+
+// KnotSpec describes one knot a module provides.
+type KnotSpec struct {
+	Name   string      `cbor:"name"`
+	Doc    string      `cbor:"doc,omitempty"`
+	Inputs []InputSpec `cbor:"inputs"`
+	// Rest, when set, is the type of any further named inputs the knot
+	// accepts (an Aggregator-style knot); empty means none.
+	Rest   string `cbor:"rest,omitempty"`
+	Output string `cbor:"output"` // a type expression, see [ParseType]
+}
+
+// InputSpec is one named, typed input of a knot.
+type InputSpec struct {
+	Name     string `cbor:"name"`
+	Type     string `cbor:"type"`
+	Doc      string `cbor:"doc,omitempty"`
+	Optional bool   `cbor:"optional,omitempty"` // may be left unbound
+}
+
+var (
+	knotName  = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,256}$`)
+	inputName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+)
+
+// ValidKnotName reports whether s is a valid knot (or knot id) name:
+// 1 to 256 of A-Z a-z 0-9 _ . : -.
+func ValidKnotName(s string) bool { return knotName.MatchString(s) }
+
+// ValidInputName reports whether s is a valid input name: an identifier of
+// at most 128 characters.
+func ValidInputName(s string) bool { return inputName.MatchString(s) }
+
+// Validate checks the manifest's structure: version, names, uniqueness and
+// type expressions. Every problem is reported, joined.
+func (m *Manifest) Validate() error {
+	var errs []error
+	if m.ABI != Version {
+		errs = append(errs, fmt.Errorf("manifest declares ABI version %d; this host speaks version %d", m.ABI, Version))
+	}
+	if len(m.Knots) == 0 {
+		errs = append(errs, errors.New("manifest declares no knots"))
+	}
+	seen := make(map[string]bool, len(m.Knots))
+	for i, k := range m.Knots {
+		where := fmt.Sprintf("knot %d (%q)", i, k.Name)
+		if !ValidKnotName(k.Name) {
+			errs = append(errs, fmt.Errorf("%s: invalid name (want 1-256 of A-Z a-z 0-9 _ . : -)", where))
+		}
+		if seen[k.Name] {
+			errs = append(errs, fmt.Errorf("%s: duplicate knot name", where))
+		}
+		seen[k.Name] = true
+		if _, err := ParseType(k.Output); err != nil {
+			errs = append(errs, fmt.Errorf("%s: output: %w", where, err))
+		}
+		if k.Rest != "" {
+			if _, err := ParseType(k.Rest); err != nil {
+				errs = append(errs, fmt.Errorf("%s: rest: %w", where, err))
+			}
+		}
+		inputs := make(map[string]bool, len(k.Inputs))
+		for _, in := range k.Inputs {
+			if !ValidInputName(in.Name) {
+				errs = append(errs, fmt.Errorf("%s: input %q: invalid name (want an identifier)", where, in.Name))
+			}
+			if inputs[in.Name] {
+				errs = append(errs, fmt.Errorf("%s: input %q declared twice", where, in.Name))
+			}
+			inputs[in.Name] = true
+			if _, err := ParseType(in.Type); err != nil {
+				errs = append(errs, fmt.Errorf("%s: input %q: %w", where, in.Name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Knot returns the spec of the named knot.
+func (m *Manifest) Knot(name string) (*KnotSpec, bool) {
+	for i := range m.Knots {
+		if m.Knots[i].Name == name {
+			return &m.Knots[i], true
+		}
+	}
+	return nil, false
+}
+
+// Input returns the spec of the named input.
+func (k *KnotSpec) Input(name string) (*InputSpec, bool) {
+	for i := range k.Inputs {
+		if k.Inputs[i].Name == name {
+			return &k.Inputs[i], true
+		}
+	}
+	return nil, false
+}
+
+// KnotNames returns the names of the knots, in manifest order.
+func (m *Manifest) KnotNames() []string {
+	names := make([]string, len(m.Knots))
+	for i, k := range m.Knots {
+		names[i] = k.Name
+	}
+	return names
+}

@@ -1,0 +1,332 @@
+package abi
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/pirn-wasm/pirn/internal/cborhead"
+)
+
+// Limits on messages decoded from a guest.
+const (
+	MaxNestedLevels = 64
+	MaxElements     = 1 << 24
+)
+
+var (
+	encMode cbor.EncMode // deterministic, for everything this package writes
+	decMode cbor.DecMode // bounded and strict, for everything it reads
+)
+
+func init() {
+	var err error
+	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
+		panic(err)
+	}
+	decMode, err = cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels:   MaxNestedLevels,
+		MaxArrayElements:  MaxElements,
+		MaxMapPairs:       MaxElements,
+		IndefLength:       cbor.IndefLengthAllowed,
+		TagsMd:            cbor.TagsForbidden,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		UTF8:              cbor.UTF8RejectInvalid,
+		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+// ErrMalformed is wrapped by every decoding error of this package.
+var ErrMalformed = errors.New("abi: malformed message")
+
+func malformed(what string, err error) error {
+	return fmt.Errorf("%w: %s: %w", ErrMalformed, what, err)
+}
+
+// Arg is one named value of a [Request]; Value is its CBOR encoding.
+type Arg struct {
+	Name  string
+	Value []byte
+}
+
+// Request is the message pirn_invoke receives:
+//
+//	{"knot": text, "config": {name: value, ...}, "inputs": {name: value, ...}}
+//
+// Inputs hold the values of the knot's parents, by input name; Config holds
+// the constants the pipeline binds to inputs. A name appears in at most one
+// of the two. Both are in canonical key order.
+type Request struct {
+	Knot   string
+	Inputs []Arg
+	Config []Arg
+}
+
+// keyLess orders text keys as deterministic CBOR does: shorter first, then
+// bytewise.
+func keyCompare(a, b string) int {
+	if c := cmp.Compare(len(a), len(b)); c != 0 {
+		return c
+	}
+	return cmp.Compare(a, b)
+}
+
+// SortArgs sorts args into canonical key order.
+func SortArgs(args []Arg) {
+	slices.SortFunc(args, func(a, b Arg) int { return keyCompare(a.Name, b.Name) })
+}
+
+// AppendRequest appends the encoding of r to dst. Inputs and Config must be
+// sorted with [SortArgs] and their values canonical for the result to be
+// canonical; the values are copied verbatim.
+func AppendRequest(dst []byte, r *Request) []byte {
+	dst = cborhead.Append(dst, cborhead.Map, 3)
+	dst = cborhead.AppendText(dst, "knot")
+	dst = cborhead.AppendText(dst, r.Knot)
+	dst = cborhead.AppendText(dst, "config")
+	dst = appendArgs(dst, r.Config)
+	dst = cborhead.AppendText(dst, "inputs")
+	return appendArgs(dst, r.Inputs)
+}
+
+func appendArgs(dst []byte, args []Arg) []byte {
+	dst = cborhead.Append(dst, cborhead.Map, uint64(len(args)))
+	for _, a := range args {
+		dst = cborhead.AppendText(dst, a.Name)
+		dst = append(dst, a.Value...)
+	}
+	return dst
+}
+
+type wireRequest struct {
+	Knot   string                     `cbor:"knot"`
+	Config map[string]cbor.RawMessage `cbor:"config"`
+	Inputs map[string]cbor.RawMessage `cbor:"inputs"`
+}
+
+// DecodeRequest decodes a request (the guest side of [AppendRequest]).
+// Args come back in canonical key order; Values alias b.
+func DecodeRequest(b []byte) (*Request, error) {
+	var w wireRequest
+	if err := decMode.Unmarshal(b, &w); err != nil {
+		return nil, malformed("request", err)
+	}
+	if w.Knot == "" {
+		return nil, malformed("request", errors.New(`missing "knot"`))
+	}
+	r := &Request{Knot: w.Knot, Inputs: toArgs(w.Inputs), Config: toArgs(w.Config)}
+	for _, a := range r.Inputs {
+		if r.inConfig(a.Name) {
+			return nil, malformed("request", fmt.Errorf("%q is both an input and config", a.Name))
+		}
+	}
+	return r, nil
+}
+
+func (r *Request) inConfig(name string) bool {
+	_, ok := lookup(r.Config, name)
+	return ok
+}
+
+func toArgs(m map[string]cbor.RawMessage) []Arg {
+	args := make([]Arg, 0, len(m))
+	for k, v := range m {
+		args = append(args, Arg{Name: k, Value: v})
+	}
+	SortArgs(args)
+	return args
+}
+
+func lookup(args []Arg, name string) ([]byte, bool) {
+	i, ok := slices.BinarySearchFunc(args, name, func(a Arg, n string) int { return keyCompare(a.Name, n) })
+	if !ok {
+		return nil, false
+	}
+	return args[i].Value, true
+}
+
+// Lookup returns the value bound to name, from Inputs or else Config.
+func (r *Request) Lookup(name string) ([]byte, bool) {
+	if v, ok := lookup(r.Inputs, name); ok {
+		return v, true
+	}
+	return lookup(r.Config, name)
+}
+
+// Outcome is the kind of a [Response].
+type Outcome uint8
+
+// Outcomes.
+const (
+	OutcomeOK Outcome = iota + 1
+	OutcomeErr
+	OutcomeSkip
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case OutcomeOK:
+		return "ok"
+	case OutcomeErr:
+		return "err"
+	case OutcomeSkip:
+		return "skipped"
+	}
+	return fmt.Sprintf("Outcome(%d)", o)
+}
+
+// Error is the err arm of a response: {"type", "message", "detail"?, "trace"?}.
+type Error struct {
+	Type    string          `cbor:"type"`             // short class of failure, e.g. "ValueError"
+	Message string          `cbor:"message"`          // human-readable
+	Detail  cbor.RawMessage `cbor:"detail,omitempty"` // any value; optional
+	Trace   string          `cbor:"trace,omitempty"`  // the guest's stack trace, if it has one
+}
+
+func (e *Error) Error() string { return e.Type + ": " + e.Message }
+
+// Skip is the skip arm of a response: {"reason", "detail"?}.
+type Skip struct {
+	Reason string          `cbor:"reason"`
+	Detail cbor.RawMessage `cbor:"detail,omitempty"`
+}
+
+// Response is what pirn_invoke hands back: exactly one of
+//
+//	{"ok": value}
+//	{"err": {"type": text, "message": text, "detail"?: value, "trace"?: text}}
+//	{"skip": {"reason": text, "detail"?: value}}
+type Response struct {
+	Outcome Outcome
+	Value   []byte // CBOR of the value, when Outcome is OutcomeOK
+	Error   *Error // when OutcomeErr
+	Skip    *Skip  // when OutcomeSkip
+}
+
+// OK returns an ok response carrying the CBOR-encoded value.
+func OK(value []byte) Response { return Response{Outcome: OutcomeOK, Value: value} }
+
+// Fail returns an err response.
+func Fail(typ, message string) Response {
+	return Response{Outcome: OutcomeErr, Error: &Error{Type: typ, Message: message}}
+}
+
+// Skipped returns a skip response.
+func Skipped(reason string) Response {
+	return Response{Outcome: OutcomeSkip, Skip: &Skip{Reason: reason}}
+}
+
+type wireResponse struct {
+	OK   cbor.RawMessage `cbor:"ok,omitempty"`
+	Err  *Error          `cbor:"err,omitempty"`
+	Skip *Skip           `cbor:"skip,omitempty"`
+}
+
+// AppendResponse appends the encoding of r to dst.
+func AppendResponse(dst []byte, r *Response) ([]byte, error) {
+	var w wireResponse
+	switch r.Outcome {
+	case OutcomeOK:
+		if len(r.Value) == 0 {
+			return dst, errors.New("abi: ok response without a value")
+		}
+		dst = cborhead.Append(dst, cborhead.Map, 1)
+		dst = cborhead.AppendText(dst, "ok")
+		return append(dst, r.Value...), nil
+	case OutcomeErr:
+		if r.Error == nil || r.Error.Type == "" {
+			return dst, errors.New("abi: err response without a type")
+		}
+		w.Err = r.Error
+	case OutcomeSkip:
+		if r.Skip == nil || r.Skip.Reason == "" {
+			return dst, errors.New("abi: skip response without a reason")
+		}
+		w.Skip = r.Skip
+	default:
+		return dst, fmt.Errorf("abi: response with %v", r.Outcome)
+	}
+	b, err := encMode.Marshal(w)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, b...), nil
+}
+
+// DecodeResponse decodes and checks a response. Value, Detail and the
+// other byte fields alias b.
+func DecodeResponse(b []byte) (Response, error) {
+	var w wireResponse
+	if err := decMode.Unmarshal(b, &w); err != nil {
+		return Response{}, malformed("response", err)
+	}
+	n := 0
+	var r Response
+	if w.OK != nil {
+		n++
+		r = OK(w.OK)
+	}
+	if w.Err != nil {
+		n++
+		if w.Err.Type == "" {
+			return Response{}, malformed("response", errors.New(`err without a "type"`))
+		}
+		r = Response{Outcome: OutcomeErr, Error: w.Err}
+	}
+	if w.Skip != nil {
+		n++
+		if w.Skip.Reason == "" {
+			return Response{}, malformed("response", errors.New(`skip without a "reason"`))
+		}
+		r = Response{Outcome: OutcomeSkip, Skip: w.Skip}
+	}
+	if n != 1 {
+		return Response{}, malformed("response", fmt.Errorf(`want exactly one of "ok", "err", "skip"; got %d`, n))
+	}
+	return r, nil
+}
+
+// EncodeManifest encodes m deterministically.
+func EncodeManifest(m *Manifest) ([]byte, error) { return encMode.Marshal(m) }
+
+// DecodeManifest decodes a manifest strictly (unknown keys are errors) and
+// validates it.
+func DecodeManifest(b []byte) (*Manifest, error) {
+	var m Manifest
+	if err := decMode.Unmarshal(b, &m); err != nil {
+		return nil, malformed("manifest", err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("abi: invalid manifest: %w", err)
+	}
+	return &m, nil
+}
+
+// Marshal encodes v deterministically: a convenience for guests building
+// values.
+func Marshal(v any) ([]byte, error) { return encMode.Marshal(v) }
+
+// Unmarshal decodes CBOR into v with this package's limits.
+func Unmarshal(b []byte, v any) error {
+	if err := decMode.Unmarshal(b, v); err != nil {
+		return malformed("value", err)
+	}
+	return nil
+}
+
+// Equal reports whether two requests are identical (used by tests and the
+// conformance kit).
+func (r *Request) Equal(o *Request) bool {
+	eq := func(a, b []Arg) bool {
+		return slices.EqualFunc(a, b, func(x, y Arg) bool { return x.Name == y.Name && bytes.Equal(x.Value, y.Value) })
+	}
+	return r.Knot == o.Knot && eq(r.Inputs, o.Inputs) && eq(r.Config, o.Config)
+}

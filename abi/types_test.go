@@ -1,0 +1,116 @@
+package abi_test
+
+import (
+	"errors"
+	"math"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/pirn-wasm/pirn/abi"
+)
+
+func TestParseType(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"int", "int"},
+		{" str ", "str"},
+		{"string", "str"},
+		{"Any", "any"},
+		{"None", "null"},
+		{"list", "list"},
+		{"tuple", "list"},
+		{"list[int]", "list[int]"},
+		{"list[ list[float] ]", "list[list[float]]"},
+		{"dict[str]", "dict[str]"},
+		{"map[int]", "dict[int]"},
+		{"dict[str, int]", "dict[int]"},
+		{"optional[bytes]", "optional[bytes]"},
+		{"list[optional[dict[any]]]", "list[optional[dict[any]]]"},
+	} {
+		got, err := abi.ParseType(tc.in)
+		if err != nil {
+			t.Errorf("ParseType(%q) error: %v", tc.in, err)
+			continue
+		}
+		if got.String() != tc.want {
+			t.Errorf("ParseType(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+		again, err := abi.ParseType(got.String())
+		if err != nil || again.String() != got.String() {
+			t.Errorf("round trip of %s = %s, %v", got, again, err)
+		}
+	}
+	for _, bad := range []string{"", "widget", "int[str]", "list[", "list[int", "list[int]]", "optional", "dict[int, str]", "list[widget]"} {
+		if _, err := abi.ParseType(bad); err == nil {
+			t.Errorf("ParseType(%q) succeeded, want error", bad)
+		}
+	}
+}
+
+func TestCoerce(t *testing.T) {
+	type tc struct {
+		typ  string
+		in   any
+		want any
+	}
+	ok := []tc{
+		{"int", int64(5), int64(5)},
+		{"int", 5, int64(5)},
+		{"int", "5", int64(5)},
+		{"int", " 7 ", int64(7)},
+		{"int", 5.0, int64(5)},
+		{"int", true, int64(1)},
+		{"float", int64(2), 2.0},
+		{"float", "2.5", 2.5},
+		{"str", "x", "x"},
+		{"bool", "yes", true},
+		{"bool", "OFF", false},
+		{"bool", int64(1), true},
+		{"bool", 0.0, false},
+		{"bytes", "hi", []byte("hi")},
+		{"bytes", "base64:aGk=", []byte("hi")},
+		{"list[int]", []any{"1", 2.0}, []any{int64(1), int64(2)}},
+		{"dict[float]", map[string]any{"a": int64(1)}, map[string]any{"a": 1.0}},
+		{"optional[int]", nil, nil},
+		{"optional[int]", "3", int64(3)},
+		{"null", nil, nil},
+		{"any", []any{1, "x"}, []any{int64(1), "x"}},
+	}
+	for _, c := range ok {
+		got, err := abi.MustParseType(c.typ).Coerce(c.in)
+		if err != nil {
+			t.Errorf("Coerce(%s, %#v) error: %v", c.typ, c.in, err)
+			continue
+		}
+		if diff := cmp.Diff(c.want, got); diff != "" {
+			t.Errorf("Coerce(%s, %#v) mismatch (-want +got):\n%s", c.typ, c.in, diff)
+		}
+	}
+	bad := []struct {
+		typ  string
+		in   any
+		want string
+	}{
+		{"int", 7.5, "want int, got float 7.5 (has a fractional part or is not finite)"},
+		{"int", "7.5", `want int, got str "7.5" (not a decimal integer)`},
+		{"int", math.Inf(1), "want int, got float +Inf (has a fractional part or is not finite)"},
+		{"str", int64(5), "want str, got int 5"},
+		{"bool", "maybe", `want bool, got str "maybe"`},
+		{"bool", int64(2), "want bool, got int 2"},
+		{"list[int]", []any{int64(1), "x"}, `at [1]: want int, got str "x" (not a decimal integer)`},
+		{"dict[int]", map[string]any{"k": []any{}}, "at .k: want int, got list (0)"},
+		{"null", int64(0), "want null, got int 0"},
+		{"bytes", "base64:!!", `want bytes, got str "base64:!!" (bad base64)`},
+	}
+	for _, c := range bad {
+		_, err := abi.MustParseType(c.typ).Coerce(c.in)
+		var ce *abi.CoerceError
+		if !errors.As(err, &ce) {
+			t.Errorf("Coerce(%s, %#v) error = %v, want *CoerceError", c.typ, c.in, err)
+			continue
+		}
+		if err.Error() != c.want {
+			t.Errorf("Coerce(%s, %#v) error = %q, want %q", c.typ, c.in, err, c.want)
+		}
+	}
+}

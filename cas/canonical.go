@@ -1,0 +1,183 @@
+package cas
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/pirn-wasm/pirn/internal/cborhead"
+)
+
+// Limits applied when decoding bytes that did not come from pirn itself.
+const (
+	MaxNestedLevels = 64
+	MaxElements     = 1 << 24 // per array, and pairs per map
+)
+
+// ErrNotCanonical is wrapped by errors for values outside pirn's data model.
+var ErrNotCanonical = errors.New("cas: value outside the data model")
+
+var (
+	encMode cbor.EncMode
+	decMode cbor.DecMode
+)
+
+func init() {
+	var err error
+	opts := cbor.CoreDetEncOptions()
+	opts.Time = cbor.TimeRFC3339Nano // untagged text: time.Time values encode as text
+	if encMode, err = opts.EncMode(); err != nil {
+		panic(err)
+	}
+	simple, err := onlyFalseTrueNull()
+	if err != nil {
+		panic(err)
+	}
+	decMode, err = cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels:  MaxNestedLevels,
+		MaxArrayElements: MaxElements,
+		MaxMapPairs:      MaxElements,
+		IndefLength:      cbor.IndefLengthAllowed, // accepted, re-encoded definite
+		TagsMd:           cbor.TagsForbidden,
+		IntDec:           cbor.IntDecConvertSignedOrFail,
+		DefaultMapType:   reflect.TypeFor[map[string]any](),
+		UTF8:             cbor.UTF8RejectInvalid,
+		SimpleValues:     simple,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+func onlyFalseTrueNull() (*cbor.SimpleValueRegistry, error) {
+	var rejects []func(*cbor.SimpleValueRegistry) error
+	for sv := range 256 {
+		switch {
+		case sv == 20 || sv == 21 || sv == 22: // false, true, null
+		case sv >= 24 && sv <= 31: // reserved, never well-formed
+		default:
+			rejects = append(rejects, cbor.WithRejectedSimpleValue(cbor.SimpleValue(sv)))
+		}
+	}
+	return cbor.NewSimpleValueRegistryFromDefaults(rejects...)
+}
+
+// Encode returns the canonical encoding of v. v may be any Go value the
+// CBOR library encodes (structs become maps keyed by field name); the result
+// is refused, wrapping [ErrNotCanonical], if it falls outside the data model
+// (non-text map keys, integers beyond int64, ...).
+func Encode(v any) ([]byte, error) {
+	b, err := encMode.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotCanonical, err)
+	}
+	if needsCheck(v) {
+		var x any
+		if err := decMode.Unmarshal(b, &x); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrNotCanonical, err)
+		}
+	}
+	return b, nil
+}
+
+// needsCheck reports whether an encoding of v could fall outside the data
+// model. Scalars that always map into it are not re-checked.
+func needsCheck(v any) bool {
+	switch v.(type) {
+	case nil, bool, string, []byte, int, int8, int16, int32, int64,
+		uint8, uint16, uint32, float32, float64:
+		return false
+	}
+	return true
+}
+
+// Canonicalize decodes b, which may be any well-formed CBOR inside the data
+// model (for example a guest's output), and returns its canonical encoding.
+// Malformed input or input outside the data model gives an error wrapping
+// [ErrNotCanonical]; the decode is bounded by [MaxNestedLevels] and
+// [MaxElements].
+func Canonicalize(b []byte) ([]byte, error) {
+	v, err := Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	out, err := encMode.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotCanonical, err)
+	}
+	return out, nil
+}
+
+// Decode decodes one CBOR data item in the data model into Go values: nil,
+// bool, int64, float64, string, []byte, []any and map[string]any. Trailing
+// bytes are an error.
+func Decode(b []byte) (any, error) {
+	var v any
+	if err := decMode.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotCanonical, err)
+	}
+	return v, nil
+}
+
+// Unmarshal decodes a canonical encoding into v with the same limits as
+// [Decode].
+func Unmarshal(b []byte, v any) error {
+	if err := decMode.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotCanonical, err)
+	}
+	return nil
+}
+
+// Hash returns the digest of v's canonical encoding. Byte and text strings
+// are hashed without materialising their encoding.
+func Hash(v any) (Digest, error) {
+	switch x := v.(type) {
+	case []byte:
+		return streamHash(cborhead.Bytes, x), nil
+	case string:
+		return streamHash(cborhead.Text, []byte(x)), nil
+	}
+	b, err := Encode(v)
+	if err != nil {
+		return Digest{}, err
+	}
+	return Sum(b), nil
+}
+
+func streamHash(major byte, data []byte) Digest {
+	var head [9]byte
+	h := sha256.New()
+	h.Write(cborhead.Append(head[:0], major, uint64(len(data))))
+	h.Write(data)
+	var d Digest
+	h.Sum(d[:0])
+	return d
+}
+
+// Value is one datum in canonical form together with its digest.
+type Value struct {
+	Digest Digest
+	Bytes  []byte // canonical encoding; shared, never modify
+}
+
+// NewValue encodes v canonically and hashes it.
+func NewValue(v any) (Value, error) {
+	b, err := Encode(v)
+	if err != nil {
+		return Value{}, err
+	}
+	return Value{Digest: Sum(b), Bytes: b}, nil
+}
+
+// CanonicalValue wraps bytes that are already canonical (for example the
+// output of [Canonicalize]) and hashes them.
+func CanonicalValue(canonical []byte) Value {
+	return Value{Digest: Sum(canonical), Bytes: canonical}
+}
+
+// Decode decodes the value into Go values as [Decode] does.
+func (v Value) Decode() (any, error) { return Decode(v.Bytes) }

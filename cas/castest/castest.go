@@ -1,0 +1,130 @@
+// Package castest is the conformance suite every [cas.Store] implementation
+// runs from its own tests.
+package castest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/pirn-wasm/pirn/cas"
+)
+
+// RunStore exercises a store returned fresh by newStore for each subtest.
+func RunStore(t *testing.T, newStore func(t *testing.T) cas.Store) {
+	t.Helper()
+	val := func(t *testing.T, v any) cas.Value {
+		t.Helper()
+		x, err := cas.NewValue(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+
+	t.Run("PutGetHasDelete", func(t *testing.T) {
+		s, ctx := newStore(t), t.Context()
+		v := val(t, map[string]any{"k": []any{1, 2.5, "x"}})
+		if ok, err := s.Has(ctx, v.Digest); err != nil || ok {
+			t.Fatalf("Has before Put = %v, %v; want false, nil", ok, err)
+		}
+		if err := s.Put(ctx, v.Digest, v.Bytes); err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+		got, err := s.Get(ctx, v.Digest)
+		if err != nil || !bytes.Equal(got, v.Bytes) {
+			t.Fatalf("Get = %x, %v; want %x", got, err, v.Bytes)
+		}
+		if ok, err := s.Has(ctx, v.Digest); err != nil || !ok {
+			t.Fatalf("Has after Put = %v, %v; want true, nil", ok, err)
+		}
+		if err := s.Delete(ctx, v.Digest); err != nil {
+			t.Fatalf("Delete: %v", err)
+		}
+		if _, err := s.Get(ctx, v.Digest); !errors.Is(err, cas.ErrNotFound) {
+			t.Fatalf("Get after Delete error = %v, want ErrNotFound", err)
+		}
+		if err := s.Delete(ctx, v.Digest); err != nil {
+			t.Fatalf("second Delete = %v, want nil", err)
+		}
+	})
+
+	t.Run("PutIsIdempotent", func(t *testing.T) {
+		s, ctx := newStore(t), t.Context()
+		v := val(t, "same")
+		for range 3 {
+			if err := s.Put(ctx, v.Digest, v.Bytes); err != nil {
+				t.Fatalf("Put: %v", err)
+			}
+		}
+		got, err := s.Get(ctx, v.Digest)
+		if err != nil || !bytes.Equal(got, v.Bytes) {
+			t.Fatalf("Get = %x, %v; want %x", got, err, v.Bytes)
+		}
+	})
+
+	t.Run("CallerOwnsSlices", func(t *testing.T) {
+		s, ctx := newStore(t), t.Context()
+		v := val(t, []byte("abc"))
+		in := bytes.Clone(v.Bytes)
+		if err := s.Put(ctx, v.Digest, in); err != nil {
+			t.Fatal(err)
+		}
+		in[1] ^= 0xff
+		got, err := s.Get(ctx, v.Digest)
+		if err != nil || !bytes.Equal(got, v.Bytes) {
+			t.Fatalf("Get after caller modified its slice = %x, %v; want %x", got, err, v.Bytes)
+		}
+		got[1] ^= 0xff
+		again, err := s.Get(ctx, v.Digest)
+		if err != nil || !bytes.Equal(again, v.Bytes) {
+			t.Fatalf("Get after caller modified a returned slice = %x, %v; want %x", again, err, v.Bytes)
+		}
+	})
+
+	t.Run("LargeValue", func(t *testing.T) {
+		s, ctx := newStore(t), t.Context()
+		v := val(t, bytes.Repeat([]byte{0xab}, 3<<20))
+		if err := s.Put(ctx, v.Digest, v.Bytes); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(ctx, v.Digest)
+		if err != nil || !bytes.Equal(got, v.Bytes) {
+			t.Fatalf("Get of 3 MiB value: len %d, %v", len(got), err)
+		}
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		s, ctx := newStore(t), t.Context()
+		var wg sync.WaitGroup
+		errs := make(chan error, 64)
+		for i := range 64 {
+			wg.Go(func() {
+				v, err := cas.NewValue(fmt.Sprint(i % 8)) // 8 writers per digest
+				if err != nil {
+					errs <- err
+					return
+				}
+				if err := s.Put(ctx, v.Digest, v.Bytes); err != nil {
+					errs <- err
+					return
+				}
+				got, err := s.Get(ctx, v.Digest)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(got, v.Bytes) {
+					errs <- fmt.Errorf("Get(%s) = %x, want %x", v.Digest, got, v.Bytes)
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	})
+}
