@@ -3,7 +3,6 @@ package abi
 import (
 	"errors"
 	"fmt"
-	"regexp"
 )
 
 // Manifest is what pirn_manifest hands the host: the module's description of
@@ -33,18 +32,39 @@ type InputSpec struct {
 	Optional bool   `cbor:"optional,omitempty"` // may be left unbound
 }
 
-var (
-	knotName  = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,256}$`)
-	inputName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
-)
-
 // ValidKnotName reports whether s is a valid knot (or knot id) name:
-// 1 to 256 of A-Z a-z 0-9 _ . : -.
-func ValidKnotName(s string) bool { return knotName.MatchString(s) }
+// 1 to 256 of A-Z a-z 0-9 _ . : - (the original's id rule, without its
+// trailing-newline quirk). Hand-written rather than a regexp so that guests
+// importing this package do not link the regexp engine.
+func ValidKnotName(s string) bool {
+	if len(s) == 0 || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '_' && c != '.' && c != ':' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
 
-// ValidInputName reports whether s is a valid input name: an identifier of
-// at most 128 characters.
-func ValidInputName(s string) bool { return inputName.MatchString(s) }
+// ValidInputName reports whether s is a valid input name: an identifier
+// (a letter or _ then letters, digits and _) of at most 128 characters.
+func ValidInputName(s string) bool {
+	if len(s) == 0 || len(s) > 128 || (s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
 
 // Validate checks the manifest's structure: version, names, uniqueness and
 // type expressions. Every problem is reported, joined.

@@ -106,43 +106,96 @@ func appendArgs(dst []byte, args []Arg) []byte {
 	return dst
 }
 
-type wireRequest struct {
-	Knot   string                     `cbor:"knot"`
-	Config map[string]cbor.RawMessage `cbor:"config"`
-	Inputs map[string]cbor.RawMessage `cbor:"inputs"`
-}
-
-// DecodeRequest decodes a request (the guest side of [AppendRequest]).
-// Args come back in canonical key order; Values alias b.
+// DecodeRequest decodes a request (the guest side of [AppendRequest]). The
+// envelope must be a definite-length map; Args come back in canonical key
+// order. Values alias b; names are copies.
 func DecodeRequest(b []byte) (*Request, error) {
-	var w wireRequest
-	if err := decMode.Unmarshal(b, &w); err != nil {
-		return nil, malformed("request", err)
-	}
-	if w.Knot == "" {
-		return nil, malformed("request", errors.New(`missing "knot"`))
-	}
-	r := &Request{Knot: w.Knot, Inputs: toArgs(w.Inputs), Config: toArgs(w.Config)}
-	for _, a := range r.Inputs {
-		if r.inConfig(a.Name) {
-			return nil, malformed("request", fmt.Errorf("%q is both an input and config", a.Name))
-		}
+	r := &Request{}
+	if err := r.decode(b, false); err != nil {
+		return nil, err
 	}
 	return r, nil
+}
+
+// DecodeFrom decodes a request into r, reusing r's slices. Unlike
+// [DecodeRequest] the knot and argument names alias b too, so r is valid
+// only while b is unchanged. It exists for guests, where every allocation
+// costs (the Go PDK decodes each invocation this way).
+func (r *Request) DecodeFrom(b []byte) error { return r.decode(b, true) }
+
+func (r *Request) decode(b []byte, alias bool) error {
+	r.Knot, r.Inputs, r.Config = "", r.Inputs[:0], r.Config[:0]
+	if err := r.parse(b, alias); err != nil {
+		return malformed("request", err)
+	}
+	return nil
+}
+
+func (r *Request) parse(b []byte, alias bool) error {
+	major, ai, arg, n, err := head(b)
+	if err != nil {
+		return err
+	}
+	if major != 0xa0 || ai == 31 {
+		return errors.New("want a definite-length map")
+	}
+	var seen [3]bool
+	for range arg {
+		k, m, err := readText(b[n:], true)
+		if err != nil {
+			return fmt.Errorf("key: %w", err)
+		}
+		n += m
+		var i int
+		switch k {
+		case "knot":
+			i = 0
+			r.Knot, m, err = readText(b[n:], alias)
+		case "inputs":
+			i = 1
+			r.Inputs, m, err = readArgs(r.Inputs, b[n:], alias)
+		case "config":
+			i = 2
+			r.Config, m, err = readArgs(r.Config, b[n:], alias)
+		default:
+			return fmt.Errorf("unknown key %q", k)
+		}
+		if seen[i] {
+			return fmt.Errorf("duplicate key %q", k)
+		}
+		seen[i] = true
+		if err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+		n += m
+	}
+	if n != len(b) {
+		return fmt.Errorf("%d trailing bytes", len(b)-n)
+	}
+	if r.Knot == "" {
+		return errors.New(`missing "knot"`)
+	}
+	for _, args := range [][]Arg{r.Inputs, r.Config} {
+		if !slices.IsSortedFunc(args, func(a, b Arg) int { return keyCompare(a.Name, b.Name) }) {
+			SortArgs(args)
+		}
+		for i := 1; i < len(args); i++ {
+			if args[i].Name == args[i-1].Name {
+				return fmt.Errorf("duplicate name %q", args[i].Name)
+			}
+		}
+	}
+	for _, a := range r.Inputs {
+		if r.inConfig(a.Name) {
+			return fmt.Errorf("%q is both an input and config", a.Name)
+		}
+	}
+	return nil
 }
 
 func (r *Request) inConfig(name string) bool {
 	_, ok := lookup(r.Config, name)
 	return ok
-}
-
-func toArgs(m map[string]cbor.RawMessage) []Arg {
-	args := make([]Arg, 0, len(m))
-	for k, v := range m {
-		args = append(args, Arg{Name: k, Value: v})
-	}
-	SortArgs(args)
-	return args
 }
 
 func lookup(args []Arg, name string) ([]byte, bool) {

@@ -3,6 +3,7 @@ package abi_test
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -111,6 +112,25 @@ func TestCoerce(t *testing.T) {
 		}
 		if err.Error() != c.want {
 			t.Errorf("Coerce(%s, %#v) error = %q, want %q", c.typ, c.in, err, c.want)
+		}
+	}
+}
+
+func TestValidNames(t *testing.T) {
+	long := strings.Repeat("a", 256)
+	for s, want := range map[string]bool{
+		"d": true, "param:x": true, "a.b-c_d:9": true, long: true, long + "a": false,
+		"": false, "a b": false, "a\n": false, "é": false, "a/b": false,
+	} {
+		if got := abi.ValidKnotName(s); got != want {
+			t.Errorf("ValidKnotName(%q) = %v, want %v", s, got, want)
+		}
+	}
+	for s, want := range map[string]bool{
+		"x": true, "_x1": true, "user_id": true, "1x": false, "": false, "a-b": false, "a.b": false, strings.Repeat("x", 129): false,
+	} {
+		if got := abi.ValidInputName(s); got != want {
+			t.Errorf("ValidInputName(%q) = %v, want %v", s, got, want)
 		}
 	}
 }

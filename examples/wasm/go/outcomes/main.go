@@ -1,0 +1,39 @@
+//go:build wasip1
+
+// Command outcomes is a knot module showing the two outcomes besides ok:
+// fail always errs, skip_odd skips odd numbers, and panic shows a recovered
+// panic.
+//
+// Build (make wasm does this):
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -buildvcs=false -ldflags=-w -o outcomes.wasm .
+package main
+
+import (
+	pdk "github.com/pirn-wasm/pirn/pdk/go"
+)
+
+// X is the input of every knot here.
+type X struct {
+	X int64 `pirn:"x"`
+}
+
+func init() {
+	pdk.Register("fail", "Always errs with a ValueError naming x.", func(in X) (int64, error) {
+		pdk.Logf(pdk.LevelWarn, "about to fail on x=%d", in.X)
+		return 0, &pdk.Error{Type: "ValueError", Message: "fail was asked to fail", Detail: map[string]any{"x": in.X}}
+	})
+	pdk.Register("skip_odd", "Returns x when it is even and skips when it is odd.", func(in X) (int64, error) {
+		if in.X%2 != 0 {
+			return 0, pdk.Skip("x is odd")
+		}
+		return in.X, nil
+	})
+	pdk.Register("panic", "Panics: the PDK turns the panic into an err with a trace.", func(in X) (int64, error) {
+		var m map[string]int
+		m["boom"] = int(in.X) // nil map write
+		return 0, nil
+	})
+}
+
+func main() {}

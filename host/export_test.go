@@ -1,0 +1,13 @@
+package host
+
+// InstanceMemory returns the linear-memory size of an idle instance of k's
+// pool (0 if none is idle).
+func InstanceMemory(k *Knot) uint32 {
+	select {
+	case inst := <-k.pool.idle:
+		defer func() { k.pool.idle <- inst }()
+		return inst.mem.Size()
+	default:
+		return 0
+	}
+}

@@ -1,0 +1,217 @@
+package host
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/pirn-wasm/pirn/abi"
+	"github.com/pirn-wasm/pirn/cas"
+)
+
+// Log attribute keys used on every record about a guest.
+const (
+	AttrRun    = "run"
+	AttrKnot   = "knot"
+	AttrModule = "module"
+	AttrStream = "stream"
+)
+
+const pageSize = 65536
+
+// Limits bound one knot's invocations. A zero field takes the host's
+// default (Config.Defaults), whose own zero fields take the documented
+// built-in defaults.
+type Limits struct {
+	// Timeout is the wall-clock limit of one invocation (default 60s). A
+	// negative Timeout disables interruption entirely: guest loops run
+	// faster, but a knot that never returns hangs its worker. Only for
+	// trusted knots.
+	Timeout time.Duration
+	// Memory is the linear-memory ceiling in bytes (default 256 MiB,
+	// rounded up to 64 KiB pages, at most 4 GiB).
+	Memory uint64
+	// HighWater discards an instance after an invocation that leaves its
+	// linear memory above this many bytes (default Memory/2).
+	HighWater uint64
+	// MaxInvocations discards an instance after this many invocations
+	// (default 1000).
+	MaxInvocations int
+	// MaxInstances caps the live instances of one module under these
+	// limits (default GOMAXPROCS).
+	MaxInstances int
+	// MaxOutput is the largest response a guest may hand back, in bytes
+	// (default 64 MiB).
+	MaxOutput int
+	// MaxLog is the most log and stdout/stderr bytes one invocation may
+	// write (default 1 MiB); beyond it the invocation errs.
+	MaxLog int
+}
+
+// Built-in defaults.
+const (
+	DefaultTimeout        = 60 * time.Second
+	DefaultMemory         = 256 << 20
+	DefaultMaxInvocations = 1000
+	DefaultMaxOutput      = 64 << 20
+	DefaultMaxLog         = 1 << 20
+	maxMemory             = 1 << 32
+)
+
+func (l Limits) withDefaults(d Limits) Limits {
+	l.Timeout = cmp.Or(l.Timeout, d.Timeout, DefaultTimeout)
+	l.Memory = cmp.Or(l.Memory, d.Memory, DefaultMemory)
+	l.Memory = min((l.Memory+pageSize-1)/pageSize*pageSize, maxMemory)
+	l.HighWater = cmp.Or(l.HighWater, d.HighWater, l.Memory/2)
+	l.MaxInvocations = cmp.Or(l.MaxInvocations, d.MaxInvocations, DefaultMaxInvocations)
+	l.MaxInstances = cmp.Or(l.MaxInstances, d.MaxInstances, runtime.GOMAXPROCS(0))
+	l.MaxOutput = cmp.Or(l.MaxOutput, d.MaxOutput, DefaultMaxOutput)
+	l.MaxLog = cmp.Or(l.MaxLog, d.MaxLog, DefaultMaxLog)
+	return l
+}
+
+func (l Limits) validate() error {
+	var errs []error
+	if l.HighWater > l.Memory {
+		errs = append(errs, fmt.Errorf("HighWater %d exceeds Memory %d", l.HighWater, l.Memory))
+	}
+	if l.MaxInvocations < 0 || l.MaxInstances < 0 || l.MaxOutput < 0 || l.MaxLog < 0 {
+		errs = append(errs, errors.New("negative count limit"))
+	}
+	return errors.Join(errs...)
+}
+
+// Config configures a [Host].
+type Config struct {
+	// CacheDir holds compiled code across processes. "" means
+	// <user cache dir>/pirn/wazero; "-" disables the on-disk cache.
+	CacheDir string
+	// Logger receives guest output and host diagnostics; nil discards.
+	Logger *slog.Logger
+	// Defaults fill the zero fields of every knot's Limits.
+	Defaults Limits
+}
+
+// Host compiles and runs knot modules.
+type Host struct {
+	cfg   Config
+	cache wazero.CompilationCache
+
+	mu       sync.Mutex
+	runtimes map[classKey]*class
+	modules  map[cas.Digest]*moduleEntry
+	closed   bool
+	wg       sync.WaitGroup // background instance refills
+}
+
+// classKey identifies a runtime configuration: wazero's memory limit and
+// interruption are runtime-wide.
+type classKey struct {
+	pages         uint32
+	interruptible bool
+}
+
+type class struct {
+	key  classKey
+	rt   wazero.Runtime
+	wasi map[string]api.FunctionDefinition
+}
+
+type moduleEntry struct {
+	once sync.Once
+	mod  *Module
+	err  error
+}
+
+// New returns a host. Close it to release compiled code and instances.
+func New(cfg Config) (*Host, error) {
+	if err := cfg.Defaults.validate(); err != nil {
+		return nil, fmt.Errorf("host: Defaults: %w", err)
+	}
+	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
+	h := &Host{cfg: cfg, runtimes: map[classKey]*class{}, modules: map[cas.Digest]*moduleEntry{}}
+	dir := cfg.CacheDir
+	if dir == "" {
+		if base, err := os.UserCacheDir(); err == nil {
+			dir = filepath.Join(base, "pirn", "wazero")
+		} else {
+			cfg.Logger.Debug("no user cache dir; compiling without an on-disk cache", "err", err)
+			dir = "-"
+		}
+	}
+	if dir != "-" {
+		c, err := wazero.NewCompilationCacheWithDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("host: compilation cache %s: %w", dir, err)
+		}
+		h.cache = c
+	} else {
+		h.cache = wazero.NewCompilationCache()
+	}
+	return h, nil
+}
+
+// Close closes every instance, runtime and the compilation cache.
+func (h *Host) Close(ctx context.Context) error {
+	h.mu.Lock()
+	h.closed = true
+	rts := h.runtimes
+	h.runtimes = map[classKey]*class{}
+	mods := h.modules
+	h.mu.Unlock()
+	h.wg.Wait()
+	var errs []error
+	for _, e := range mods {
+		if e.mod != nil {
+			e.mod.closePools(ctx)
+		}
+	}
+	for _, c := range rts {
+		errs = append(errs, c.rt.Close(ctx))
+	}
+	errs = append(errs, h.cache.Close(ctx))
+	return errors.Join(errs...)
+}
+
+var errClosed = errors.New("host: closed")
+
+// class returns the runtime for the given limits, creating it on first use.
+func (h *Host) class(ctx context.Context, lim Limits) (*class, error) {
+	key := classKey{pages: uint32(lim.Memory / pageSize), interruptible: lim.Timeout >= 0}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, errClosed
+	}
+	if c, ok := h.runtimes[key]; ok {
+		return c, nil
+	}
+	rcfg := wazero.NewRuntimeConfig().
+		WithCompilationCache(h.cache).
+		WithCloseOnContextDone(key.interruptible).
+		WithMemoryLimitPages(key.pages).
+		WithCoreFeatures(api.CoreFeaturesV2)
+	rt := wazero.NewRuntimeWithConfig(ctx, rcfg)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("host: instantiate WASI: %w", err)
+	}
+	if _, err := hostModule(rt).Instantiate(ctx); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("host: instantiate pirn imports: %w", err)
+	}
+	c := &class{key: key, rt: rt, wasi: rt.Module(abi.WASIModule).ExportedFunctionDefinitions()}
+	h.runtimes[key] = c
+	return c, nil
+}

@@ -1,0 +1,187 @@
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pirn-wasm/pirn/abi"
+	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/host"
+)
+
+// repo resolves a path from the repository root.
+func repo(p string) string { return filepath.Join("..", p) }
+
+func readWasm(t testing.TB, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(repo(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func newHost(t testing.TB, cfg host.Config) *host.Host {
+	t.Helper()
+	h, err := host.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(context.Background()) })
+	return h
+}
+
+func load(t testing.TB, h *host.Host, p string) *host.Module {
+	t.Helper()
+	m, err := h.Load(context.Background(), filepath.Base(p), readWasm(t, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func knot(t testing.TB, m *host.Module, name string, lim host.Limits) *host.Knot {
+	t.Helper()
+	k, err := m.Knot(context.Background(), name, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func arg(t testing.TB, name string, v any) abi.Arg {
+	t.Helper()
+	b, err := cas.Encode(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abi.Arg{Name: name, Value: b}
+}
+
+func call(args ...abi.Arg) *host.Call {
+	abi.SortArgs(args)
+	return &host.Call{RunID: "run-test", KnotID: "k", Inputs: args}
+}
+
+func decode(t testing.TB, r abi.Response) any {
+	t.Helper()
+	if r.Outcome != abi.OutcomeOK {
+		t.Fatalf("outcome %v, error %+v, skip %+v; want ok", r.Outcome, r.Error, r.Skip)
+	}
+	v, err := cas.Decode(r.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+const (
+	arith    = "examples/wasm/go/arith/arith.wasm"
+	outcomes = "examples/wasm/go/outcomes/outcomes.wasm"
+	bytesMod = "testdata/wasm/go/bytes/bytes.wasm"
+)
+
+func TestArith(t *testing.T) {
+	h := newHost(t, host.Config{})
+	m := load(t, h, arith)
+	if got := strings.Join(m.Manifest().KnotNames(), ","); got != "double,add,inc,square,sum" {
+		t.Errorf("knots = %s", got)
+	}
+	ctx := t.Context()
+	for _, tc := range []struct {
+		knot string
+		args []abi.Arg
+		want int64
+	}{
+		{"double", []abi.Arg{arg(t, "x", 5)}, 10},
+		{"add", []abi.Arg{arg(t, "a", 5), arg(t, "b", 10)}, 15},
+		{"inc", []abi.Arg{arg(t, "x", -1)}, 0},
+		{"square", []abi.Arg{arg(t, "x", 12)}, 144},
+		{"sum", []abi.Arg{arg(t, "p", 1), arg(t, "q", 2), arg(t, "r", 39)}, 42},
+	} {
+		got := decode(t, knot(t, m, tc.knot, host.Limits{}).Invoke(ctx, call(tc.args...)))
+		if got != tc.want {
+			t.Errorf("%s = %v, want %d", tc.knot, got, tc.want)
+		}
+	}
+}
+
+func TestOutcomes(t *testing.T) {
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	lg := slog.New(slog.NewJSONHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h := newHost(t, host.Config{Logger: lg})
+	m := load(t, h, outcomes)
+	ctx := t.Context()
+
+	r := knot(t, m, "fail", host.Limits{}).Invoke(ctx, call(arg(t, "x", 3)))
+	if r.Outcome != abi.OutcomeErr || r.Error.Type != "ValueError" || r.Error.Message != "fail was asked to fail" {
+		t.Errorf("fail: %v %+v", r.Outcome, r.Error)
+	}
+	if d, _ := cas.Decode(r.Error.Detail); d == nil {
+		t.Errorf("fail: detail %x, want {x: 3}", r.Error.Detail)
+	}
+	r = knot(t, m, "skip_odd", host.Limits{}).Invoke(ctx, call(arg(t, "x", 3)))
+	if r.Outcome != abi.OutcomeSkip || r.Skip.Reason != "x is odd" {
+		t.Errorf("skip_odd(3): %v %+v", r.Outcome, r.Skip)
+	}
+	if got := decode(t, knot(t, m, "skip_odd", host.Limits{}).Invoke(ctx, call(arg(t, "x", 4)))); got != int64(4) {
+		t.Errorf("skip_odd(4) = %v, want 4", got)
+	}
+	r = knot(t, m, "panic", host.Limits{}).Invoke(ctx, call(arg(t, "x", 1)))
+	if r.Outcome != abi.OutcomeErr || r.Error.Type != "Panic" || !strings.Contains(r.Error.Message, "nil map") || !strings.Contains(r.Error.Trace, "main.go") {
+		t.Errorf("panic: %v %+v", r.Outcome, r.Error)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), `"msg":"about to fail on x=3","run":"run-test","knot":"k","module":"outcomes.wasm","stream":"log"`) {
+		t.Errorf("guest log record missing or untagged:\n%s", logs.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func TestGoGuestMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10,000 invocations with 1 MiB inputs")
+	}
+	h := newHost(t, host.Config{})
+	m := load(t, h, bytesMod)
+	// One instance, never recycled by count: only the guest's own memory
+	// management keeps it bounded.
+	k := knot(t, m, "len", host.Limits{Timeout: -1, MaxInvocations: 1 << 30, MaxInstances: 1, HighWater: 256 << 20})
+	data := bytes.Repeat([]byte{1}, 1<<20)
+	c := call(arg(t, "data", data))
+	ctx := t.Context()
+	var peak uint32
+	start := time.Now()
+	for i := range 10000 {
+		r := k.Invoke(ctx, c)
+		if r.Outcome != abi.OutcomeOK {
+			t.Fatalf("call %d: %v %+v", i, r.Outcome, r.Error)
+		}
+		if i%500 == 0 {
+			peak = max(peak, host.InstanceMemory(k))
+		}
+	}
+	t.Logf("10000 calls of 1 MiB in %s; peak linear memory %d MiB", time.Since(start), peak>>20)
+	if peak > 64<<20 {
+		t.Errorf("linear memory peaked at %d MiB over 10,000 calls of 1 MiB; want bounded under 64 MiB", peak>>20)
+	}
+}

@@ -1,0 +1,316 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/pirn-wasm/pirn/abi"
+	"github.com/pirn-wasm/pirn/cas"
+)
+
+// LoadError reports a module the host refuses. It names the module and its
+// digest.
+type LoadError struct {
+	Module string
+	Digest cas.Digest
+	Err    error
+}
+
+func (e *LoadError) Error() string {
+	return fmt.Sprintf("module %s (%s): %v", e.Module, e.Digest, e.Err)
+}
+
+func (e *LoadError) Unwrap() error { return e.Err }
+
+// Module is a compiled, handshaken knot module.
+type Module struct {
+	h        *Host
+	name     string
+	digest   cas.Digest
+	wasm     []byte
+	manifest *abi.Manifest
+
+	mu       sync.Mutex
+	compiled map[classKey]wazero.CompiledModule
+	pools    map[Limits]*pool
+}
+
+// Name returns the name the module was first loaded under.
+func (m *Module) Name() string { return m.name }
+
+// Digest returns the SHA-256 of the module's bytes.
+func (m *Module) Digest() cas.Digest { return m.digest }
+
+// Manifest returns the module's manifest. The caller must not modify it.
+func (m *Module) Manifest() *abi.Manifest { return m.manifest }
+
+// Load compiles wasm (once per digest per runtime), checks its imports and
+// exports against ABI v1, and reads its manifest. name is used in messages
+// and logs. Loading the same bytes again returns the same *Module.
+func (h *Host) Load(ctx context.Context, name string, wasm []byte) (*Module, error) {
+	d := cas.Sum(wasm)
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, errClosed
+	}
+	e, ok := h.modules[d]
+	if !ok {
+		e = &moduleEntry{}
+		h.modules[d] = e
+	}
+	h.mu.Unlock()
+	e.once.Do(func() {
+		m := &Module{h: h, name: name, digest: d, wasm: slices.Clone(wasm),
+			compiled: map[classKey]wazero.CompiledModule{}, pools: map[Limits]*pool{}}
+		if err := m.handshake(ctx); err != nil {
+			e.err = &LoadError{Module: name, Digest: d, Err: err}
+			return
+		}
+		e.mod = m
+	})
+	if e.err != nil {
+		// A failed load is not cached: the cause may be transient (a
+		// cancelled context) and the bytes are cheap to re-check.
+		h.mu.Lock()
+		if h.modules[d] == e {
+			delete(h.modules, d)
+		}
+		h.mu.Unlock()
+		return nil, e.err
+	}
+	return e.mod, nil
+}
+
+// compile returns the module compiled for class c.
+func (m *Module) compile(ctx context.Context, c *class) (wazero.CompiledModule, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cm, ok := m.compiled[c.key]; ok {
+		return cm, nil
+	}
+	cm, err := c.rt.CompileModule(ctx, m.wasm)
+	if err != nil {
+		return nil, fmt.Errorf("compile: %w", err)
+	}
+	if err := checkShape(cm, c.wasi); err != nil {
+		cm.Close(ctx)
+		return nil, err
+	}
+	m.compiled[c.key] = cm
+	return cm, nil
+}
+
+var exportSigs = map[string][2][]api.ValueType{
+	abi.ExportVersion:  {nil, {api.ValueTypeI32}},
+	abi.ExportManifest: {nil, {api.ValueTypeI32}},
+	abi.ExportInvoke:   {{api.ValueTypeI32}, {api.ValueTypeI32}},
+}
+
+// checkShape verifies imports and exports against the ABI, reporting every
+// problem.
+func checkShape(cm wazero.CompiledModule, wasi map[string]api.FunctionDefinition) error {
+	var errs []error
+	for _, f := range cm.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		switch mod {
+		case abi.ImportModule:
+			sig, ok := importSigs[name]
+			if !ok {
+				errs = append(errs, fmt.Errorf("imports %s.%s, which the host does not provide (it provides %s.input, .output and .log)", mod, name, mod))
+			} else if !sameSig(f, sig) {
+				errs = append(errs, fmt.Errorf("imports %s.%s with signature %s, want %s", mod, name, sigString(f.ParamTypes(), f.ResultTypes()), sigString(sig[0], sig[1])))
+			}
+		case abi.WASIModule:
+			def, ok := wasi[name]
+			if !ok {
+				errs = append(errs, fmt.Errorf("imports %s.%s, which the host does not provide", mod, name))
+			} else if !sameSig(f, [2][]api.ValueType{def.ParamTypes(), def.ResultTypes()}) {
+				errs = append(errs, fmt.Errorf("imports %s.%s with the wrong signature", mod, name))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("imports %s.%s, which the host does not provide (knots may import only %s and %s)", mod, name, abi.ImportModule, abi.WASIModule))
+		}
+	}
+	for _, mem := range cm.ImportedMemories() {
+		mod, name, _ := mem.Import()
+		errs = append(errs, fmt.Errorf("imports memory %s.%s; a knot must define and export its own memory", mod, name))
+	}
+	if _, ok := cm.ExportedMemories()[abi.ExportMemory]; !ok {
+		errs = append(errs, fmt.Errorf("does not export its memory as %q", abi.ExportMemory))
+	}
+	exports := cm.ExportedFunctions()
+	for _, name := range []string{abi.ExportVersion, abi.ExportManifest, abi.ExportInvoke} {
+		f, ok := exports[name]
+		sig := exportSigs[name]
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("does not export %s (is it a pirn knot module?)", name))
+		case !sameSig(f, sig):
+			errs = append(errs, fmt.Errorf("exports %s with signature %s, want %s", name, sigString(f.ParamTypes(), f.ResultTypes()), sigString(sig[0], sig[1])))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func sameSig(f api.FunctionDefinition, sig [2][]api.ValueType) bool {
+	return slices.Equal(f.ParamTypes(), sig[0]) && slices.Equal(f.ResultTypes(), sig[1])
+}
+
+func sigString(params, results []api.ValueType) string {
+	names := func(ts []api.ValueType) string {
+		s := make([]string, len(ts))
+		for i, t := range ts {
+			s[i] = api.ValueTypeName(t)
+		}
+		return strings.Join(s, ", ")
+	}
+	return "(" + names(params) + ") -> (" + names(results) + ")"
+}
+
+// handshake compiles the module for the default class, checks its shape,
+// version and manifest, and keeps the instance it used as the first
+// instance of the default pool.
+func (m *Module) handshake(ctx context.Context) error {
+	p, err := m.pool(ctx, Limits{}.withDefaults(m.h.cfg.Defaults), false)
+	if err != nil {
+		return err
+	}
+	inst, err := p.get(ctx)
+	if err != nil {
+		return err
+	}
+	keep := false
+	defer func() { p.release(inst, keep) }()
+
+	res, err := inst.enter(ctx, abi.ExportVersion)
+	if err != nil {
+		return err
+	}
+	if v := int32(res); v != abi.Version {
+		return fmt.Errorf("declares ABI version %d; this host speaks version %d", v, abi.Version)
+	}
+	rc, err := inst.enter(ctx, abi.ExportManifest)
+	if err != nil {
+		return err
+	}
+	if int32(rc) != 0 {
+		return fmt.Errorf("%s returned %d", abi.ExportManifest, int32(rc))
+	}
+	if !inst.outputSet {
+		return fmt.Errorf("%s returned without calling %s.%s", abi.ExportManifest, abi.ImportModule, abi.ImportOutput)
+	}
+	man, err := abi.DecodeManifest(inst.resp)
+	if err != nil {
+		return err
+	}
+	m.manifest = man
+	keep = true
+	return nil
+}
+
+// pool returns the pool for lim (already defaulted), creating it. A new
+// pool is pre-warmed with one instance unless warm is false.
+func (m *Module) pool(ctx context.Context, lim Limits, warm bool) (*pool, error) {
+	m.mu.Lock()
+	p, ok := m.pools[lim]
+	m.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	c, err := m.h.class(ctx, lim)
+	if err != nil {
+		return nil, err
+	}
+	cm, err := m.compile(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	if p, ok = m.pools[lim]; !ok {
+		p = newPool(m, c, cm, lim)
+		m.pools[lim] = p
+	}
+	m.mu.Unlock()
+	if warm && !ok {
+		p.refill()
+	}
+	return p, nil
+}
+
+func (m *Module) closePools(ctx context.Context) {
+	m.mu.Lock()
+	pools := m.pools
+	m.pools = map[Limits]*pool{}
+	m.mu.Unlock()
+	for _, p := range pools {
+		p.close(ctx)
+	}
+}
+
+// Knot returns a handle for invoking the named knot under lim (zero fields
+// take the host defaults).
+func (m *Module) Knot(ctx context.Context, name string, lim Limits) (*Knot, error) {
+	spec, ok := m.manifest.Knot(name)
+	if !ok {
+		return nil, &LoadError{Module: m.name, Digest: m.digest,
+			Err: fmt.Errorf("has no knot %q (it has: %s)", name, strings.Join(m.manifest.KnotNames(), ", "))}
+	}
+	lim = lim.withDefaults(m.h.cfg.Defaults)
+	if err := lim.validate(); err != nil {
+		return nil, fmt.Errorf("knot %s: limits: %w", name, err)
+	}
+	p, err := m.pool(ctx, lim, true)
+	if err != nil {
+		return nil, &LoadError{Module: m.name, Digest: m.digest, Err: err}
+	}
+	return &Knot{mod: m, spec: spec, pool: p}, nil
+}
+
+// Knot invokes one knot of a module.
+type Knot struct {
+	mod  *Module
+	spec *abi.KnotSpec
+	pool *pool
+}
+
+// Spec returns the knot's manifest entry.
+func (k *Knot) Spec() *abi.KnotSpec { return k.spec }
+
+// Module returns the knot's module.
+func (k *Knot) Module() *Module { return k.mod }
+
+// Limits returns the knot's effective limits.
+func (k *Knot) Limits() Limits { return k.pool.lim }
+
+// Call is one invocation's arguments.
+type Call struct {
+	RunID  string // for logs
+	KnotID string // for logs: the knot's id in the pipeline
+	Inputs []abi.Arg
+	Config []abi.Arg
+}
+
+// Invoke runs the knot once. Inputs and Config must be sorted with
+// abi.SortArgs and hold canonical values. The response's Value (and any
+// error Detail) is canonical. Invoke never panics; every failure, including
+// cancellation of ctx, is an err response.
+func (k *Knot) Invoke(ctx context.Context, c *Call) abi.Response {
+	inst, err := k.pool.get(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fail(ErrCancelled, "cancelled before an instance was free: "+context.Cause(ctx).Error(), "")
+		}
+		return fail(ErrInstantiate, err.Error(), "")
+	}
+	r, keep := inst.call(ctx, k.spec.Name, c)
+	k.pool.release(inst, keep)
+	return r
+}

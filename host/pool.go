@@ -1,0 +1,380 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/pirn-wasm/pirn/abi"
+	"github.com/pirn-wasm/pirn/cas"
+)
+
+// Types of the err responses the host itself produces.
+const (
+	ErrTrap        = "Trap"             // the guest trapped: unreachable, bad memory access, stack overflow, ...
+	ErrTimeout     = "Timeout"          // the invocation passed Limits.Timeout
+	ErrCancelled   = "Cancelled"        // the caller's context ended
+	ErrMemory      = "MemoryLimit"      // the guest hit Limits.Memory
+	ErrLimit       = "LimitExceeded"    // MaxOutput or MaxLog
+	ErrABI         = "ABIViolation"     // the guest broke the ABI (bad pointer, malformed response, ...)
+	ErrExit        = "GuestExit"        // the guest called proc_exit (a Go runtime fatal error, for one)
+	ErrInstantiate = "InstantiateError" // a fresh instance could not start
+)
+
+func fail(typ, msg, trace string) abi.Response {
+	return abi.Response{Outcome: abi.OutcomeErr, Error: &abi.Error{Type: typ, Message: msg, Trace: trace}}
+}
+
+// pool holds the instances of one module under one set of limits.
+type pool struct {
+	m        *Module
+	c        *class
+	compiled wazero.CompiledModule
+	lim      Limits
+	idle     chan *instance
+	slots    chan struct{} // one token per live instance
+
+	mu     sync.Mutex
+	closed bool
+}
+
+func newPool(m *Module, c *class, cm wazero.CompiledModule, lim Limits) *pool {
+	return &pool{m: m, c: c, compiled: cm, lim: lim,
+		idle: make(chan *instance, lim.MaxInstances), slots: make(chan struct{}, lim.MaxInstances)}
+}
+
+// get returns an idle instance, a new one if the pool has room, or waits.
+func (p *pool) get(ctx context.Context) (*instance, error) {
+	select {
+	case inst := <-p.idle:
+		return inst, nil
+	default:
+	}
+	select {
+	case inst := <-p.idle:
+		return inst, nil
+	case p.slots <- struct{}{}:
+		inst, err := p.newInstance(ctx)
+		if err != nil {
+			<-p.slots
+			return nil, err
+		}
+		return inst, nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+// release returns inst to the pool, or discards it if !keep or it is due
+// for recycling. A recycled instance is replaced in the background.
+func (p *pool) release(inst *instance, keep bool) {
+	recycle := inst.calls >= p.lim.MaxInvocations || uint64(inst.mem.Size()) > p.lim.HighWater
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if keep && !recycle && !closed {
+		p.idle <- inst
+		return
+	}
+	inst.mod.Close(context.Background())
+	<-p.slots
+	if !closed {
+		p.refill()
+	}
+}
+
+// refill starts an instance in the background if the pool has room, so
+// that the next invocation finds one warm.
+func (p *pool) refill() {
+	h := p.m.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.wg.Go(func() {
+		select {
+		case p.slots <- struct{}{}:
+		default:
+			return
+		}
+		inst, err := p.newInstance(context.Background())
+		if err != nil {
+			<-p.slots
+			h.cfg.Logger.Warn("pre-instantiating failed", AttrModule, p.m.name, "err", err)
+			return
+		}
+		p.mu.Lock()
+		closed := p.closed
+		p.mu.Unlock()
+		if closed {
+			inst.mod.Close(context.Background())
+			<-p.slots
+			return
+		}
+		p.idle <- inst
+	})
+}
+
+func (p *pool) close(ctx context.Context) {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	for {
+		select {
+		case inst := <-p.idle:
+			inst.mod.Close(ctx)
+			<-p.slots
+		default:
+			return
+		}
+	}
+}
+
+// instance is one live module instance and the state of its current
+// invocation. It is used by one goroutine at a time.
+type instance struct {
+	p      *pool
+	lim    Limits
+	mod    api.Module
+	invoke api.Function
+	mem    api.Memory
+	stack  []uint64
+	calls  int
+
+	// The current invocation.
+	runID, knotID string
+	req, resp     []byte
+	inputTaken    bool
+	outputSet     bool
+	violation     *violation
+	logged        int
+	stderrTail    []byte
+	stdout        *stream
+	stderr        *stream
+}
+
+const stderrTailMax = 4 << 10
+
+func (p *pool) newInstance(ctx context.Context) (*instance, error) {
+	inst := &instance{p: p, lim: p.lim, stack: make([]uint64, 1)}
+	inst.stdout = &stream{inst: inst, name: "stdout", level: slog.LevelInfo}
+	inst.stderr = &stream{inst: inst, name: "stderr", level: slog.LevelWarn}
+	cfg := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions("_initialize").
+		WithStdout(inst.stdout).
+		WithStderr(inst.stderr)
+	inst.begin("", "")
+	cctx, cancel := inst.callContext(ctx)
+	mod, err := p.c.rt.InstantiateModule(cctx, p.compiled, cfg)
+	cancel()
+	inst.stdout.flush()
+	inst.stderr.flush()
+	if err != nil {
+		r := inst.classify(ctx, err)
+		return nil, fmt.Errorf("instantiate: %s: %s", r.Error.Type, r.Error.Message)
+	}
+	inst.mod = mod
+	inst.invoke = mod.ExportedFunction(abi.ExportInvoke)
+	inst.mem = mod.Memory()
+	return inst, nil
+}
+
+// begin resets the per-invocation state.
+func (inst *instance) begin(runID, knotID string) {
+	inst.runID, inst.knotID = runID, knotID
+	inst.inputTaken, inst.outputSet = false, false
+	inst.violation = nil
+	inst.logged = 0
+	inst.stderrTail = inst.stderrTail[:0]
+	inst.resp = inst.resp[:0]
+}
+
+// callContext bounds ctx by the timeout and attaches the instance for the
+// host functions.
+func (inst *instance) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	cancel := context.CancelFunc(func() {})
+	if inst.lim.Timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, inst.lim.Timeout)
+	}
+	return context.WithValue(ctx, callKey{}, inst), cancel
+}
+
+// enter calls a () -> i32 export with a fresh invocation state.
+func (inst *instance) enter(ctx context.Context, export string) (uint64, error) {
+	inst.begin("", "")
+	cctx, cancel := inst.callContext(ctx)
+	res, err := inst.mod.ExportedFunction(export).Call(cctx)
+	cancel()
+	inst.stdout.flush()
+	inst.stderr.flush()
+	if err != nil {
+		r := inst.classify(ctx, err)
+		return 0, fmt.Errorf("%s: %s: %s", export, r.Error.Type, r.Error.Message)
+	}
+	return res[0], nil
+}
+
+// call performs one invocation and reports whether the instance may be
+// reused.
+func (inst *instance) call(ctx context.Context, knot string, c *Call) (abi.Response, bool) {
+	inst.begin(c.RunID, c.KnotID)
+	inst.calls++
+	inst.req = abi.AppendRequest(inst.req[:0], &abi.Request{Knot: knot, Inputs: c.Inputs, Config: c.Config})
+	cctx, cancel := inst.callContext(ctx)
+	inst.stack[0] = uint64(len(inst.req))
+	err := inst.invoke.CallWithStack(cctx, inst.stack)
+	cancel()
+	inst.stdout.flush()
+	inst.stderr.flush()
+	if len(inst.req) > 1<<20 {
+		inst.req = nil // do not pin a large request buffer
+	}
+	if err != nil {
+		return inst.classify(ctx, err), false
+	}
+	if v := inst.violation; v != nil {
+		return fail(v.typ, v.msg, inst.trace("")), false
+	}
+	if rc := int32(inst.stack[0]); rc != 0 {
+		return fail(ErrABI, fmt.Sprintf("%s returned %d", abi.ExportInvoke, rc), inst.trace("")), false
+	}
+	if !inst.outputSet {
+		return fail(ErrABI, fmt.Sprintf("%s returned without calling %s.%s", abi.ExportInvoke, abi.ImportModule, abi.ImportOutput), inst.trace("")), false
+	}
+	r, err := abi.DecodeResponse(inst.resp)
+	if err != nil {
+		return fail(ErrABI, err.Error(), ""), false
+	}
+	if cap(inst.resp) > 1<<20 {
+		inst.resp = nil
+	}
+	switch r.Outcome {
+	case abi.OutcomeOK:
+		v, err := cas.Canonicalize(r.Value)
+		if err != nil {
+			return fail(ErrABI, "output value: "+err.Error(), ""), false
+		}
+		r.Value = v
+	case abi.OutcomeErr:
+		if r.Error.Detail != nil {
+			d, err := cas.Canonicalize(r.Error.Detail)
+			if err != nil {
+				return fail(ErrABI, "error detail: "+err.Error(), ""), false
+			}
+			r.Error.Detail = d
+		}
+	case abi.OutcomeSkip:
+		if r.Skip.Detail != nil {
+			d, err := cas.Canonicalize(r.Skip.Detail)
+			if err != nil {
+				return fail(ErrABI, "skip detail: "+err.Error(), ""), false
+			}
+			r.Skip.Detail = d
+		}
+	}
+	return r, true
+}
+
+// classify turns an error from a guest call into an err response.
+func (inst *instance) classify(ctx context.Context, err error) abi.Response {
+	msg, stack, _ := strings.Cut(err.Error(), "\n")
+	if v := inst.violation; v != nil {
+		return fail(v.typ, v.msg, inst.trace(stack))
+	}
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		switch code := exit.ExitCode(); code {
+		case sys.ExitCodeDeadlineExceeded, sys.ExitCodeContextCanceled:
+			if ctx.Err() != nil {
+				return fail(ErrCancelled, "invocation cancelled: "+context.Cause(ctx).Error(), inst.trace(""))
+			}
+			timeout := fmt.Sprintf("exceeded its timeout of %s", inst.lim.Timeout)
+			if inst.nearMemoryLimit() {
+				r := inst.memoryFailure()
+				r.Error.Message += "; the invocation then " + timeout
+				return r
+			}
+			return fail(ErrTimeout, "invocation "+timeout, inst.trace(""))
+		default:
+			if inst.nearMemoryLimit() {
+				return inst.memoryFailure()
+			}
+			return fail(ErrExit, fmt.Sprintf("guest exited with status %d", code), inst.trace(""))
+		}
+	}
+	if inst.nearMemoryLimit() {
+		return inst.memoryFailure()
+	}
+	return fail(ErrTrap, strings.TrimPrefix(msg, "wasm error: "), inst.trace(stack))
+}
+
+// nearMemoryLimit reports whether the guest's memory is close enough to
+// the limit, or its stderr says so, that a failure is best explained by it.
+func (inst *instance) nearMemoryLimit() bool {
+	if strings.Contains(string(inst.stderrTail), "out of memory") {
+		return true
+	}
+	return inst.mem != nil && uint64(inst.mem.Size()) >= inst.lim.Memory-inst.lim.Memory/8
+}
+
+func (inst *instance) memoryFailure() abi.Response {
+	var size uint32
+	if inst.mem != nil {
+		size = inst.mem.Size()
+	}
+	return fail(ErrMemory, fmt.Sprintf("memory limit reached: linear memory is %d bytes of the limit Memory=%d", size, inst.lim.Memory), inst.trace(""))
+}
+
+// trace joins a wasm stack trace with the tail of the guest's stderr.
+func (inst *instance) trace(stack string) string {
+	var b strings.Builder
+	if stack != "" {
+		b.WriteString(strings.TrimSpace(stack))
+	}
+	if len(inst.stderrTail) > 0 {
+		if b.Len() > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString("stderr:\n")
+		b.Write(inst.stderrTail)
+	}
+	return b.String()
+}
+
+// charge accounts n bytes of guest output against MaxLog.
+func (inst *instance) charge(n int) bool {
+	inst.logged += n
+	return inst.logged <= inst.lim.MaxLog
+}
+
+// noteStderr keeps the last lines of stderr for error traces.
+func (inst *instance) noteStderr(stream string, line []byte) {
+	if stream != "stderr" {
+		return
+	}
+	inst.stderrTail = append(inst.stderrTail, line...)
+	inst.stderrTail = append(inst.stderrTail, '\n')
+	if over := len(inst.stderrTail) - stderrTailMax; over > 0 {
+		inst.stderrTail = append(inst.stderrTail[:0], inst.stderrTail[over:]...)
+	}
+}
+
+func (inst *instance) log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	lg := inst.p.m.h.cfg.Logger
+	if !lg.Enabled(ctx, level) {
+		return
+	}
+	base := []slog.Attr{slog.String(AttrRun, inst.runID), slog.String(AttrKnot, inst.knotID), slog.String(AttrModule, inst.p.m.name)}
+	lg.LogAttrs(ctx, level, msg, append(base, attrs...)...)
+}
+
+

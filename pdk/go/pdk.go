@@ -1,0 +1,479 @@
+package pdk
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"unicode"
+
+	"github.com/pirn-wasm/pirn/abi"
+)
+
+// Error is an error with a type and optional detail, returned by a knot to
+// control what the host records.
+type Error struct {
+	Type    string // e.g. "ValueError"; "Error" if empty
+	Message string
+	Detail  any // any value in the data model; optional
+}
+
+func (e *Error) Error() string { return e.Type + ": " + e.Message }
+
+// Fail returns an *Error with the given type and a formatted message.
+func Fail(typ, format string, args ...any) error {
+	return &Error{Type: typ, Message: fmt.Sprintf(format, args...)}
+}
+
+// SkipError is returned (usually via [Skip]) to make an invocation skip.
+type SkipError struct {
+	Reason string
+	Detail any
+}
+
+func (e *SkipError) Error() string { return "skip: " + e.Reason }
+
+// Skip returns an error that makes the invocation skip with reason.
+func Skip(reason string) error { return &SkipError{Reason: reason} }
+
+// Log levels for [Log].
+const (
+	LevelDebug = abi.LogDebug
+	LevelInfo  = abi.LogInfo
+	LevelWarn  = abi.LogWarn
+	LevelError = abi.LogError
+)
+
+// Log sends a log line to the host.
+func Log(level abi.LogLevel, msg string) { logSink(level, msg) }
+
+// Logf is Log with formatting.
+func Logf(level abi.LogLevel, format string, args ...any) {
+	logSink(level, fmt.Sprintf(format, args...))
+}
+
+// logSink is replaced by the host import in wasm builds.
+var logSink = func(abi.LogLevel, string) {}
+
+type knot struct {
+	spec  abi.KnotSpec
+	binds []bind
+	rest  *bind // collects further inputs, if declared
+	// invoke binds a request's inputs, runs the knot and appends the
+	// response to dst. It is generated per knot by Register.
+	invoke func(req *abi.Request, dst []byte) []byte
+}
+
+type bind struct {
+	name     string
+	field    []int
+	optional bool
+	decode   func(raw []byte, dst reflect.Value) error
+}
+
+var registry = struct {
+	knots []*knot
+	names map[string]*knot
+}{names: map[string]*knot{}}
+
+// Register declares the knot name with a doc line. In must be a struct type
+// whose fields are the knot's inputs (see the package doc). Register panics
+// on a malformed declaration; call it from init.
+func Register[In, Out any](name, doc string, fn func(In) (Out, error)) {
+	k, err := newKnot(name, doc, reflect.TypeFor[In](), reflect.TypeFor[Out]())
+	if err != nil {
+		panic(fmt.Sprintf("pdk: Register(%q): %v", name, err))
+	}
+	// The input struct is reused across invocations: under Go/wasm every
+	// allocation is expensive. The mutex only matters for native tests.
+	var (
+		mu   sync.Mutex
+		in   In
+		zero In
+	)
+	inv := reflect.ValueOf(&in).Elem()
+	k.invoke = func(req *abi.Request, dst []byte) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		in = zero
+		if r, ok := k.bind(req, inv); !ok {
+			return appendResponse(dst, &r)
+		}
+		out, err, r := callRecover(fn, in)
+		switch {
+		case r != nil:
+			return appendResponse(dst, r)
+		case err != nil:
+			r := fromError(err)
+			return appendResponse(dst, &r)
+		}
+		start := len(dst)
+		dst = append(dst, 0xa1, 0x62, 'o', 'k') // {"ok": ...
+		dst, err = appendValue(dst, out)
+		if err != nil {
+			r := abi.Fail("OutputError", fmt.Sprintf("knot %q: encode output: %v", name, err))
+			return appendResponse(dst[:start], &r)
+		}
+		return dst
+	}
+	registry.knots = append(registry.knots, k)
+	registry.names[name] = k
+}
+
+// callRecover calls fn, turning a panic into an err response.
+func callRecover[In, Out any](fn func(In) (Out, error), in In) (out Out, err error, r *abi.Response) {
+	defer func() {
+		if p := recover(); p != nil {
+			r = &abi.Response{Outcome: abi.OutcomeErr, Error: &abi.Error{
+				Type: "Panic", Message: fmt.Sprint(p), Trace: string(debug.Stack()),
+			}}
+		}
+	}()
+	out, err = fn(in)
+	return out, err, nil
+}
+
+func appendResponse(dst []byte, r *abi.Response) []byte {
+	out, err := abi.AppendResponse(dst, r)
+	if err != nil {
+		out, _ = abi.AppendResponse(dst, &abi.Response{Outcome: abi.OutcomeErr, Error: &abi.Error{Type: "PDKError", Message: err.Error()}})
+	}
+	return out
+}
+
+func newKnot(name, doc string, in, out reflect.Type) (*knot, error) {
+	if !abi.ValidKnotName(name) {
+		return nil, errors.New("invalid knot name (want 1-256 of A-Z a-z 0-9 _ . : -)")
+	}
+	if _, dup := registry.names[name]; dup {
+		return nil, errors.New("registered twice")
+	}
+	if in.Kind() != reflect.Struct {
+		return nil, fmt.Errorf("input type %v is not a struct", in)
+	}
+	outType, err := typeOf(out)
+	if err != nil {
+		return nil, fmt.Errorf("output: %w", err)
+	}
+	k := &knot{spec: abi.KnotSpec{Name: name, Doc: doc, Output: outType.String(), Inputs: []abi.InputSpec{}}}
+	for _, f := range reflect.VisibleFields(in) {
+		if !f.IsExported() || f.Anonymous {
+			continue
+		}
+		tag := f.Tag.Get("pirn")
+		if tag == "-" {
+			continue
+		}
+		tagName, opts, _ := strings.Cut(tag, ",")
+		if tagName == "*" {
+			if f.Type.Kind() != reflect.Map || f.Type.Key().Kind() != reflect.String {
+				return nil, fmt.Errorf("field %s: pirn:\"*\" needs a map[string]T", f.Name)
+			}
+			if k.rest != nil {
+				return nil, fmt.Errorf("field %s: a second pirn:\"*\" field", f.Name)
+			}
+			t, err := typeOf(f.Type.Elem())
+			if err != nil {
+				return nil, fmt.Errorf("field %s: %w", f.Name, err)
+			}
+			k.spec.Rest = t.String()
+			k.rest = &bind{name: "*", field: f.Index, decode: decoderFor(f.Type.Elem())}
+			continue
+		}
+		if tagName == "" {
+			tagName = snake(f.Name)
+		}
+		if !abi.ValidInputName(tagName) {
+			return nil, fmt.Errorf("field %s: input name %q is not an identifier", f.Name, tagName)
+		}
+		t, err := typeOf(f.Type)
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", f.Name, err)
+		}
+		optional := opts == "optional" || f.Type.Kind() == reflect.Pointer
+		for _, b := range k.binds {
+			if b.name == tagName {
+				return nil, fmt.Errorf("field %s: input %q declared twice", f.Name, tagName)
+			}
+		}
+		k.binds = append(k.binds, bind{name: tagName, field: f.Index, optional: optional, decode: decoderFor(f.Type)})
+		k.spec.Inputs = append(k.spec.Inputs, abi.InputSpec{Name: tagName, Type: t.String(), Doc: f.Tag.Get("doc"), Optional: optional})
+	}
+	return k, nil
+}
+
+// snake converts a Go field name to snake_case: UserID → user_id, X → x.
+func snake(s string) string {
+	var b strings.Builder
+	rs := []rune(s)
+	for i, r := range rs {
+		if unicode.IsUpper(r) {
+			prevLower := i > 0 && !unicode.IsUpper(rs[i-1])
+			nextLower := i > 0 && i+1 < len(rs) && unicode.IsLower(rs[i+1]) && unicode.IsUpper(rs[i-1])
+			if prevLower || nextLower {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+var rawType = reflect.TypeFor[[]byte]()
+
+// typeOf maps a Go type to its ABI type.
+func typeOf(t reflect.Type) (abi.Type, error) {
+	switch t.Kind() {
+	case reflect.Bool:
+		return abi.Bool, nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return abi.Int, nil
+	case reflect.Float32, reflect.Float64:
+		return abi.Float, nil
+	case reflect.String:
+		return abi.Str, nil
+	case reflect.Interface:
+		return abi.Any, nil
+	case reflect.Pointer:
+		e, err := typeOf(t.Elem())
+		return abi.OptionalOf(e), err
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return abi.Bytes, nil
+		}
+		e, err := typeOf(t.Elem())
+		return abi.ListOf(e), err
+	case reflect.Map:
+		if t.Key().Kind() != reflect.String {
+			return abi.Type{}, fmt.Errorf("map key type %v is not string", t.Key())
+		}
+		e, err := typeOf(t.Elem())
+		return abi.DictOf(e), err
+	case reflect.Struct:
+		return abi.Type{Kind: abi.KindDict}, nil
+	}
+	return abi.Type{}, fmt.Errorf("type %v has no ABI equivalent", t)
+}
+
+// decoderFor returns a decoder for values of type t: a direct one for
+// scalars (reflection-based decoding is slow under Go/wasm), the CBOR
+// library otherwise.
+func decoderFor(t reflect.Type) func([]byte, reflect.Value) error {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return func(raw []byte, dst reflect.Value) error {
+			i, err := abi.DecodeInt(raw)
+			if err == nil && dst.OverflowInt(i) {
+				err = fmt.Errorf("%d overflows %v", i, dst.Type())
+			}
+			if err != nil {
+				return err
+			}
+			dst.SetInt(i)
+			return nil
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return func(raw []byte, dst reflect.Value) error {
+			i, err := abi.DecodeInt(raw)
+			if err == nil && (i < 0 || dst.OverflowUint(uint64(i))) {
+				err = fmt.Errorf("%d overflows %v", i, dst.Type())
+			}
+			if err != nil {
+				return err
+			}
+			dst.SetUint(uint64(i))
+			return nil
+		}
+	case reflect.Float32, reflect.Float64:
+		return func(raw []byte, dst reflect.Value) error {
+			f, err := abi.DecodeFloat(raw)
+			if err != nil {
+				return err
+			}
+			dst.SetFloat(f)
+			return nil
+		}
+	case reflect.String:
+		return func(raw []byte, dst reflect.Value) error {
+			s, err := abi.DecodeText(raw)
+			if err != nil {
+				return err
+			}
+			dst.SetString(s)
+			return nil
+		}
+	case reflect.Bool:
+		return func(raw []byte, dst reflect.Value) error {
+			v, err := abi.DecodeBool(raw)
+			if err != nil {
+				return err
+			}
+			dst.SetBool(v)
+			return nil
+		}
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return func(raw []byte, dst reflect.Value) error {
+				v, err := abi.DecodeBytes(raw)
+				if err != nil {
+					return err
+				}
+				dst.SetBytes(v)
+				return nil
+			}
+		}
+	}
+	return func(raw []byte, dst reflect.Value) error { return abi.Unmarshal(raw, dst.Addr().Interface()) }
+}
+
+// appendValue appends the encoding of a knot's output, directly for common
+// scalars.
+func appendValue[T any](dst []byte, v T) ([]byte, error) {
+	switch x := any(v).(type) {
+	case nil:
+		return append(dst, 0xf6), nil
+	case bool:
+		if x {
+			return append(dst, 0xf5), nil
+		}
+		return append(dst, 0xf4), nil
+	case int64:
+		return abi.AppendInt(dst, x), nil
+	case int:
+		return abi.AppendInt(dst, int64(x)), nil
+	case int32:
+		return abi.AppendInt(dst, int64(x)), nil
+	case string:
+		return abi.AppendText(dst, x), nil
+	case []byte:
+		if x == nil {
+			return append(dst, 0xf6), nil
+		}
+		return abi.AppendBytes(dst, x), nil
+	}
+	b, err := abi.Marshal(v)
+	return append(dst, b...), err
+}
+
+// Manifest returns the module's manifest encoded as CBOR.
+func Manifest() ([]byte, error) {
+	m := abi.Manifest{ABI: abi.Version, Knots: make([]abi.KnotSpec, len(registry.knots))}
+	for i, k := range registry.knots {
+		m.Knots[i] = k.spec
+	}
+	return abi.EncodeManifest(&m)
+}
+
+// Invoke runs one invocation: it decodes a request, calls the knot and
+// returns the encoded response. It is what pirn_invoke does inside the
+// module, exposed so that knots can be tested natively with go test.
+func Invoke(request []byte) []byte { return invoke(request, nil) }
+
+var scratchReq abi.Request // reused by invoke; guarded by invokeMu
+var invokeMu sync.Mutex
+
+// invoke appends the response to request to dst.
+func invoke(request, dst []byte) []byte {
+	invokeMu.Lock()
+	defer invokeMu.Unlock()
+	req := &scratchReq
+	if err := req.DecodeFrom(request); err != nil {
+		r := abi.Fail("PDKError", err.Error())
+		return appendResponse(dst, &r)
+	}
+	k, ok := registry.names[req.Knot]
+	if !ok {
+		r := abi.Fail("UnknownKnot", fmt.Sprintf("module has no knot %q", req.Knot))
+		return appendResponse(dst, &r)
+	}
+	return k.invoke(req, dst)
+}
+
+func (k *knot) bind(req *abi.Request, in reflect.Value) (abi.Response, bool) {
+	bound := 0
+	for _, b := range k.binds {
+		raw, ok := req.Lookup(b.name)
+		if !ok {
+			if b.optional {
+				continue
+			}
+			return abi.Fail("InputError", fmt.Sprintf("knot %q: missing input %q", k.spec.Name, b.name)), false
+		}
+		bound++
+		if err := b.decode(raw, in.FieldByIndex(b.field)); err != nil {
+			return abi.Fail("InputError", fmt.Sprintf("knot %q: input %q: %v", k.spec.Name, b.name, err)), false
+		}
+	}
+	total := len(req.Inputs) + len(req.Config)
+	if total == bound {
+		return abi.Response{}, true
+	}
+	if k.rest == nil {
+		for _, args := range [][]abi.Arg{req.Inputs, req.Config} {
+			for _, a := range args {
+				if !k.declares(a.Name) {
+					return abi.Fail("InputError", fmt.Sprintf("knot %q: unknown input %q", k.spec.Name, a.Name)), false
+				}
+			}
+		}
+		return abi.Response{}, true
+	}
+	rest := in.FieldByIndex(k.rest.field)
+	m := reflect.MakeMapWithSize(rest.Type(), total-bound)
+	for _, args := range [][]abi.Arg{req.Inputs, req.Config} {
+		for _, a := range args {
+			if k.declares(a.Name) {
+				continue
+			}
+			v := reflect.New(rest.Type().Elem())
+			if err := k.rest.decode(a.Value, v.Elem()); err != nil {
+				return abi.Fail("InputError", fmt.Sprintf("knot %q: input %q: %v", k.spec.Name, a.Name, err)), false
+			}
+			m.SetMapIndex(reflect.ValueOf(strings.Clone(a.Name)), v.Elem())
+		}
+	}
+	rest.Set(m)
+	return abi.Response{}, true
+}
+
+func (k *knot) declares(name string) bool {
+	for _, b := range k.binds {
+		if b.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func fromError(err error) abi.Response {
+	var skip *SkipError
+	if errors.As(err, &skip) {
+		s := &abi.Skip{Reason: skip.Reason}
+		if skip.Detail != nil {
+			s.Detail, _ = abi.Marshal(skip.Detail)
+		}
+		if s.Reason == "" {
+			s.Reason = "skipped"
+		}
+		return abi.Response{Outcome: abi.OutcomeSkip, Skip: s}
+	}
+	e := &abi.Error{Type: "Error", Message: err.Error()}
+	var pe *Error
+	if errors.As(err, &pe) {
+		e.Message = pe.Message
+		if pe.Type != "" {
+			e.Type = pe.Type
+		}
+		if pe.Detail != nil {
+			e.Detail, _ = abi.Marshal(pe.Detail)
+		}
+		if pe != err { // wrapped: keep the whole chain's message
+			e.Message = err.Error()
+		}
+	}
+	return abi.Response{Outcome: abi.OutcomeErr, Error: e}
+}

@@ -1,0 +1,245 @@
+package pdk
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/pirn-wasm/pirn/abi"
+)
+
+type addIn struct {
+	A int64 `pirn:"a" doc:"left"`
+	B int64 `pirn:"b"`
+}
+
+type richIn struct {
+	UserID  string            `doc:"who"`
+	Scores  []float64         `pirn:"scores"`
+	Labels  map[string]string `pirn:"labels,optional"`
+	Limit   *int              `pirn:"limit"`
+	Raw     []byte            `pirn:"raw"`
+	Flag    bool              `pirn:"flag"`
+	Ignored int               `pirn:"-"`
+	private int
+}
+
+type restIn struct {
+	Base  int64            `pirn:"base"`
+	Terms map[string]int64 `pirn:"*"`
+}
+
+func init() {
+	Register("t_add", "Adds.", func(in addIn) (int64, error) { return in.A + in.B, nil })
+	Register("t_rich", "Echoes a summary.", func(in richIn) (map[string]any, error) {
+		lim := -1
+		if in.Limit != nil {
+			lim = *in.Limit
+		}
+		return map[string]any{"user": in.UserID, "n": len(in.Scores), "labels": len(in.Labels), "limit": lim, "raw": len(in.Raw), "flag": in.Flag}, nil
+	})
+	Register("t_rest", "Sums.", func(in restIn) (int64, error) {
+		s := in.Base
+		for _, v := range in.Terms {
+			s += v
+		}
+		return s, nil
+	})
+	Register("t_fail", "Fails.", func(in addIn) (int64, error) {
+		return 0, fmt.Errorf("wrapped: %w", &Error{Type: "RangeError", Message: "too big", Detail: map[string]any{"a": in.A}})
+	})
+	Register("t_plain", "Fails plainly.", func(in addIn) (int64, error) { return 0, errors.New("plain failure") })
+	Register("t_skip", "Skips.", func(in addIn) (int64, error) { return 0, Skip("not today") })
+	Register("t_panic", "Panics.", func(in addIn) (int64, error) { panic("oh no") })
+	Register("t_str", "Returns a string.", func(in addIn) (string, error) { return fmt.Sprint(in.A), nil })
+}
+
+func enc(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := abi.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func invokeT(t *testing.T, knot string, inputs, config map[string]any) abi.Response {
+	t.Helper()
+	r := &abi.Request{Knot: knot}
+	for k, v := range inputs {
+		r.Inputs = append(r.Inputs, abi.Arg{Name: k, Value: enc(t, v)})
+	}
+	for k, v := range config {
+		r.Config = append(r.Config, abi.Arg{Name: k, Value: enc(t, v)})
+	}
+	abi.SortArgs(r.Inputs)
+	abi.SortArgs(r.Config)
+	resp, err := abi.DecodeResponse(Invoke(abi.AppendRequest(nil, r)))
+	if err != nil {
+		t.Fatalf("response does not decode: %v", err)
+	}
+	return resp
+}
+
+func okValue(t *testing.T, r abi.Response) any {
+	t.Helper()
+	if r.Outcome != abi.OutcomeOK {
+		t.Fatalf("outcome %v (%+v %+v), want ok", r.Outcome, r.Error, r.Skip)
+	}
+	var v any
+	if err := abi.Unmarshal(r.Value, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestManifestDerivedFromTypes(t *testing.T) {
+	b, err := Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := abi.DecodeManifest(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rich, ok := m.Knot("t_rich")
+	if !ok {
+		t.Fatal("t_rich missing")
+	}
+	want := abi.KnotSpec{Name: "t_rich", Doc: "Echoes a summary.", Output: "dict[any]", Inputs: []abi.InputSpec{
+		{Name: "user_id", Type: "str", Doc: "who"},
+		{Name: "scores", Type: "list[float]"},
+		{Name: "labels", Type: "dict[str]", Optional: true},
+		{Name: "limit", Type: "optional[int]", Optional: true},
+		{Name: "raw", Type: "bytes"},
+		{Name: "flag", Type: "bool"},
+	}}
+	if diff := cmp.Diff(want, *rich); diff != "" {
+		t.Errorf("t_rich spec (-want +got):\n%s", diff)
+	}
+	rest, _ := m.Knot("t_rest")
+	if rest.Rest != "int" || len(rest.Inputs) != 1 {
+		t.Errorf("t_rest spec = %+v, want rest int and one input", rest)
+	}
+	add, _ := m.Knot("t_add")
+	if add.Inputs[0].Doc != "left" || add.Output != "int" {
+		t.Errorf("t_add spec = %+v", add)
+	}
+}
+
+func TestInvoke(t *testing.T) {
+	if got := okValue(t, invokeT(t, "t_add", map[string]any{"a": 2}, map[string]any{"b": 40})); got != uint64(42) {
+		t.Errorf("t_add = %#v, want 42 (a from inputs, b from config)", got)
+	}
+	got := okValue(t, invokeT(t, "t_rich", map[string]any{
+		"user_id": "u1", "scores": []any{1, 2.5}, "raw": []byte{1, 2, 3}, "flag": true,
+	}, nil))
+	want := map[any]any{"user": "u1", "n": uint64(2), "labels": uint64(0), "limit": int64(-1), "raw": uint64(3), "flag": true}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("t_rich (-want +got):\n%s", diff)
+	}
+	if got := okValue(t, invokeT(t, "t_rest", map[string]any{"base": 1, "x": 2, "y": 3}, map[string]any{"z": 4})); got != uint64(10) {
+		t.Errorf("t_rest = %v, want 10", got)
+	}
+	if got := okValue(t, invokeT(t, "t_str", map[string]any{"a": -7, "b": 0}, nil)); got != "-7" {
+		t.Errorf("t_str = %v", got)
+	}
+}
+
+func TestOutcomes(t *testing.T) {
+	r := invokeT(t, "t_fail", map[string]any{"a": 1, "b": 2}, nil)
+	if r.Outcome != abi.OutcomeErr || r.Error.Type != "RangeError" || r.Error.Message != "wrapped: RangeError: too big" || len(r.Error.Detail) == 0 {
+		t.Errorf("t_fail = %v %+v", r.Outcome, r.Error)
+	}
+	r = invokeT(t, "t_plain", map[string]any{"a": 1, "b": 2}, nil)
+	if r.Outcome != abi.OutcomeErr || r.Error.Type != "Error" || r.Error.Message != "plain failure" {
+		t.Errorf("t_plain = %v %+v", r.Outcome, r.Error)
+	}
+	r = invokeT(t, "t_skip", map[string]any{"a": 1, "b": 2}, nil)
+	if r.Outcome != abi.OutcomeSkip || r.Skip.Reason != "not today" {
+		t.Errorf("t_skip = %v %+v", r.Outcome, r.Skip)
+	}
+	r = invokeT(t, "t_panic", map[string]any{"a": 1, "b": 2}, nil)
+	if r.Outcome != abi.OutcomeErr || r.Error.Type != "Panic" || r.Error.Message != "oh no" || !strings.Contains(r.Error.Trace, "pdk_test.go") {
+		t.Errorf("t_panic = %v %+v", r.Outcome, r.Error)
+	}
+}
+
+func TestInputErrors(t *testing.T) {
+	for _, tc := range []struct {
+		knot   string
+		inputs map[string]any
+		want   string
+	}{
+		{"t_add", map[string]any{"a": 1}, `knot "t_add": missing input "b"`},
+		{"t_add", map[string]any{"a": 1, "b": 2, "c": 3}, `knot "t_add": unknown input "c"`},
+		{"t_add", map[string]any{"a": "x", "b": 2}, `knot "t_add": input "a": not an integer`},
+		{"t_add", map[string]any{"a": 1.5, "b": 2}, `input "a": not an integer`},
+		{"t_rich", map[string]any{"user_id": 5, "scores": []any{}, "raw": []byte{}, "flag": true}, `input "user_id"`},
+		{"t_rest", map[string]any{"base": 1, "x": "no"}, `input "x"`},
+		{"nope", nil, `module has no knot "nope"`},
+	} {
+		r := invokeT(t, tc.knot, tc.inputs, nil)
+		if r.Outcome != abi.OutcomeErr || !strings.Contains(r.Error.Message, tc.want) {
+			t.Errorf("%s(%v) = %v %+v, want err containing %q", tc.knot, tc.inputs, r.Outcome, r.Error, tc.want)
+		}
+	}
+	r, err := abi.DecodeResponse(Invoke([]byte{0xff}))
+	if err != nil || r.Outcome != abi.OutcomeErr || r.Error.Type != "PDKError" {
+		t.Errorf("malformed request: %v %+v %v", r.Outcome, r.Error, err)
+	}
+}
+
+func TestRegisterRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		reg  func()
+		want string
+	}{
+		{"bad name", func() { Register("a b", "", func(addIn) (int, error) { return 0, nil }) }, "invalid knot name"},
+		{"twice", func() { Register("t_add", "", func(addIn) (int, error) { return 0, nil }) }, "registered twice"},
+		{"not struct", func() { Register("t_x1", "", func(int) (int, error) { return 0, nil }) }, "not a struct"},
+		{"bad field type", func() {
+			Register("t_x2", "", func(struct{ C chan int }) (int, error) { return 0, nil })
+		}, "no ABI equivalent"},
+		{"int map key", func() {
+			Register("t_x3", "", func(struct{ M map[int]int }) (int, error) { return 0, nil })
+		}, "not string"},
+		{"bad rest", func() {
+			Register("t_x4", "", func(struct {
+				R []int `pirn:"*"`
+			}) (int, error) {
+				return 0, nil
+			})
+		}, `needs a map[string]T`},
+		{"dup input", func() {
+			Register("t_x5", "", func(struct {
+				A int `pirn:"a"`
+				B int `pirn:"a"`
+			}) (int, error) {
+				return 0, nil
+			})
+		}, `declared twice`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				p := recover()
+				if p == nil || !strings.Contains(fmt.Sprint(p), tc.want) {
+					t.Errorf("Register panic = %v, want one containing %q", p, tc.want)
+				}
+			}()
+			tc.reg()
+		})
+	}
+}
+
+func TestSnake(t *testing.T) {
+	for in, want := range map[string]string{"X": "x", "UserID": "user_id", "HTTPServer": "http_server", "A1": "a1", "simple": "simple", "ID": "id"} {
+		if got := snake(in); got != want {
+			t.Errorf("snake(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
