@@ -1,0 +1,159 @@
+// Package lineage defines pirn's lineage records and the RunHistory that
+// stores them: a record per knot execution, naming what ran, the digests of
+// what it consumed and produced, and how it ended. Because values are
+// content-addressed, records join across runs: the same value has the same
+// digest whichever run produced it.
+package lineage
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/pirn-wasm/pirn/cas"
+)
+
+// Outcome is how a knot execution ended.
+type Outcome string
+
+// Outcomes.
+const (
+	OK      Outcome = "ok"
+	Err     Outcome = "err"
+	Skipped Outcome = "skipped"
+)
+
+// Kinds of what ran, for Record.Knot when no module ran.
+const (
+	KnotParameter = "parameter" // a Parameter node (Module is empty)
+	HostPrefix    = "host:"     // prefix of host-native Go knots (Module is empty)
+)
+
+// Record is the lineage of one knot execution: every field of the
+// original's KnotLineage, with Module+Knot in place of the Python class.
+type Record struct {
+	RunID  string
+	KnotID string
+	// Module is the digest of the module that ran ("sha256:…"), or empty
+	// for parameters and host-native knots.
+	Module string
+	// Knot is the knot's name inside Module, "parameter", or
+	// "host:<name>" for a host-native knot.
+	Knot string
+	// ConfigHash is the digest of the knot's configuration: its id, its
+	// constant inputs and its policy.
+	ConfigHash cas.Digest
+	// Inputs maps each parent input name to the digest of what it
+	// consumed (for a failed or skipped parent, the digest of its outcome).
+	Inputs map[string]cas.Digest
+	// Output is the digest of the value produced; zero unless Outcome is OK.
+	Output  cas.Digest
+	Outcome Outcome
+	// SkipReason and SkipDetail (canonical CBOR, may be nil) are set when
+	// Outcome is Skipped.
+	SkipReason string
+	SkipDetail []byte
+	// ErrorID names the ErrorRecord when Outcome is Err.
+	ErrorID    cas.Digest
+	Dispatcher string
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+// Duration is FinishedAt - StartedAt.
+func (r *Record) Duration() time.Duration { return r.FinishedAt.Sub(r.StartedAt) }
+
+// ErrorRecord describes one failure. Its ID is a content hash of the knot
+// and the failure (type, message, detail), so the same failure has the same
+// ID in every run.
+type ErrorRecord struct {
+	ID         cas.Digest
+	RunID      string
+	KnotID     string
+	Type       string
+	Message    string
+	Detail     []byte // canonical CBOR, may be nil
+	Trace      string
+	OccurredAt time.Time
+}
+
+// Status is the state of a run.
+type Status string
+
+// Run statuses.
+const (
+	Succeeded Status = "succeeded" // no knot erred
+	Failed    Status = "failed"    // at least one knot erred
+	Cancelled Status = "cancelled" // the run's context ended before it finished
+)
+
+// Run is everything recorded about one run.
+type Run struct {
+	ID         string
+	Pipeline   string // name of the pipeline, may be empty
+	Status     Status
+	Terminals  []string // the knot ids the run was asked for
+	Dispatcher string
+	Host       string // hostname of the machine that ran it
+	StartedAt  time.Time
+	FinishedAt time.Time
+	Records    []Record // in the tapestry's topological order
+	Errors     []ErrorRecord
+}
+
+// Summary is one line of a run listing.
+type Summary struct {
+	ID         string
+	Pipeline   string
+	Status     Status
+	StartedAt  time.Time
+	FinishedAt time.Time
+	Knots      int // records
+	Failed     int // records with Outcome Err
+	Skipped    int // records with Outcome Skipped
+}
+
+// Query filters a run listing.
+type Query struct {
+	Pipeline string // only runs of this pipeline, if set
+	Limit    int    // at most this many, newest first; 0 means 100
+}
+
+// ErrNotFound is wrapped by History.Run for an unknown run id.
+var ErrNotFound = errors.New("lineage: run not found")
+
+// History stores runs and answers lineage queries across them: the
+// RunHistory of the Python original. Implementations are safe for
+// concurrent use.
+type History interface {
+	// RecordRun stores a finished run atomically: either all of it is
+	// visible or none. Recording a run id again replaces the earlier run.
+	RecordRun(ctx context.Context, r *Run) error
+	// Run returns a stored run, or an error wrapping ErrNotFound.
+	Run(ctx context.Context, id string) (*Run, error)
+	// Runs lists runs, newest first.
+	Runs(ctx context.Context, q Query) ([]Summary, error)
+	// ByOutput returns every record whose output has digest d.
+	ByOutput(ctx context.Context, d cas.Digest) ([]Record, error)
+	// ByInput returns every record that consumed digest d as an input.
+	ByInput(ctx context.Context, d cas.Digest) ([]Record, error)
+	// ByKnot returns every record of the knot id, across runs.
+	ByKnot(ctx context.Context, knotID string) ([]Record, error)
+}
+
+// Query results are ordered by run start time, then by the record's
+// position in its run.
+
+// Summarize computes a run's Summary.
+func Summarize(r *Run) Summary {
+	s := Summary{ID: r.ID, Pipeline: r.Pipeline, Status: r.Status, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, Knots: len(r.Records)}
+	for i := range r.Records {
+		switch r.Records[i].Outcome {
+		case Err:
+			s.Failed++
+		case Skipped:
+			s.Skipped++
+		}
+	}
+	return s
+}

@@ -1,0 +1,210 @@
+// Package lineagetest is the conformance suite every [lineage.History]
+// implementation runs from its own tests.
+package lineagetest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/lineage"
+)
+
+func digest(t testing.TB, v any) cas.Digest {
+	t.Helper()
+	d, err := cas.Hash(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// Base is the start time of the sample runs; times are UTC with nanosecond
+// precision.
+var Base = time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.UTC)
+
+// SampleRun returns the README quickstart's run (x=5, d=10, answer=15) plus
+// a failed and a skipped knot, started at Base+offset.
+func SampleRun(t testing.TB, id string, offset time.Duration) *lineage.Run {
+	t.Helper()
+	at := func(ms int) time.Time { return Base.Add(offset + time.Duration(ms)*time.Millisecond) }
+	errID := digest(t, map[string]any{"knot": "bad", "type": "ValueError", "message": "no"})
+	skipDetail, _ := cas.Encode(map[string]any{"any_err": true, "any_skipped": false})
+	errDetail, _ := cas.Encode(map[string]any{"x": 5})
+	return &lineage.Run{
+		ID: id, Pipeline: "quickstart", Status: lineage.Failed, Terminals: []string{"answer", "after"},
+		Dispatcher: "local", Host: "test-host", StartedAt: at(0), FinishedAt: at(9),
+		Records: []lineage.Record{
+			{RunID: id, KnotID: "x", Knot: lineage.KnotParameter, ConfigHash: digest(t, "cfg-x"),
+				Inputs: map[string]cas.Digest{}, Output: digest(t, 5), Outcome: lineage.OK,
+				Dispatcher: "local", StartedAt: at(1), FinishedAt: at(1)},
+			{RunID: id, KnotID: "d", Module: digest(t, "module").String(), Knot: "double", ConfigHash: digest(t, "cfg-d"),
+				Inputs: map[string]cas.Digest{"x": digest(t, 5)}, Output: digest(t, 10), Outcome: lineage.OK,
+				Dispatcher: "local", StartedAt: at(2), FinishedAt: at(3)},
+			{RunID: id, KnotID: "answer", Module: digest(t, "module").String(), Knot: "add", ConfigHash: digest(t, "cfg-answer"),
+				Inputs: map[string]cas.Digest{"a": digest(t, 5), "b": digest(t, 10)}, Output: digest(t, 15), Outcome: lineage.OK,
+				Dispatcher: "local", StartedAt: at(4), FinishedAt: at(5)},
+			{RunID: id, KnotID: "bad", Module: digest(t, "other").String(), Knot: "fail", ConfigHash: digest(t, "cfg-bad"),
+				Inputs: map[string]cas.Digest{"x": digest(t, 5)}, Outcome: lineage.Err, ErrorID: errID,
+				Dispatcher: "local", StartedAt: at(4), FinishedAt: at(6)},
+			{RunID: id, KnotID: "after", Module: digest(t, "module").String(), Knot: "inc", ConfigHash: digest(t, "cfg-after"),
+				Inputs: map[string]cas.Digest{"x": digest(t, map[string]any{"err": errID.String()})}, Outcome: lineage.Skipped,
+				SkipReason: "parent_failed_or_skipped", SkipDetail: skipDetail,
+				Dispatcher: "local", StartedAt: at(7), FinishedAt: at(7)},
+		},
+		Errors: []lineage.ErrorRecord{{ID: errID, RunID: id, KnotID: "bad", Type: "ValueError", Message: "no",
+			Detail: errDetail, Trace: "main.go:3\nmain.go:9", OccurredAt: at(6)}},
+	}
+}
+
+var equateTimes = cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })
+
+// RunHistory exercises a history returned fresh by newHistory for each
+// subtest.
+func RunHistory(t *testing.T, newHistory func(t *testing.T) lineage.History) {
+	t.Helper()
+
+	t.Run("RecordAndGet", func(t *testing.T) {
+		h, ctx := newHistory(t), t.Context()
+		want := SampleRun(t, "run-1", 0)
+		if err := h.RecordRun(ctx, want); err != nil {
+			t.Fatalf("RecordRun: %v", err)
+		}
+		got, err := h.Run(ctx, "run-1")
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if diff := cmp.Diff(want, got, equateTimes, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("Run(run-1) mismatch (-want +got):\n%s", diff)
+		}
+		if _, err := h.Run(ctx, "run-missing"); !errors.Is(err, lineage.ErrNotFound) {
+			t.Errorf("Run(missing) error = %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("ReRecordReplaces", func(t *testing.T) {
+		h, ctx := newHistory(t), t.Context()
+		first := SampleRun(t, "run-1", 0)
+		if err := h.RecordRun(ctx, first); err != nil {
+			t.Fatal(err)
+		}
+		second := SampleRun(t, "run-1", time.Second)
+		second.Records = second.Records[:2]
+		second.Errors = nil
+		second.Status = lineage.Succeeded
+		if err := h.RecordRun(ctx, second); err != nil {
+			t.Fatal(err)
+		}
+		got, err := h.Run(ctx, "run-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(second, got, equateTimes, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("re-recorded run mismatch (-want +got):\n%s", diff)
+		}
+		recs, err := h.ByKnot(ctx, "answer")
+		if err != nil || len(recs) != 0 {
+			t.Errorf("ByKnot(answer) after replacement = %d records, %v; want 0", len(recs), err)
+		}
+	})
+
+	t.Run("Queries", func(t *testing.T) {
+		h, ctx := newHistory(t), t.Context()
+		for i := range 3 {
+			if err := h.RecordRun(ctx, SampleRun(t, fmt.Sprintf("run-%d", i), time.Duration(i)*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ids := func(recs []lineage.Record) []string {
+			var s []string
+			for _, r := range recs {
+				s = append(s, r.RunID+"/"+r.KnotID)
+			}
+			return s
+		}
+		check := func(name string, recs []lineage.Record, err error, want []string) {
+			t.Helper()
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if diff := cmp.Diff(want, ids(recs)); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", name, diff)
+			}
+		}
+		recs, err := h.ByOutput(ctx, digest(t, 10))
+		check("ByOutput(10)", recs, err, []string{"run-0/d", "run-1/d", "run-2/d"})
+		recs, err = h.ByInput(ctx, digest(t, 5))
+		check("ByInput(5)", recs, err, []string{"run-0/d", "run-0/answer", "run-0/bad", "run-1/d", "run-1/answer", "run-1/bad", "run-2/d", "run-2/answer", "run-2/bad"})
+		recs, err = h.ByKnot(ctx, "answer")
+		check("ByKnot(answer)", recs, err, []string{"run-0/answer", "run-1/answer", "run-2/answer"})
+		if len(recs) == 3 && recs[2].Inputs["b"] != digest(t, 10) {
+			t.Errorf("ByKnot record lost its inputs: %v", recs[2].Inputs)
+		}
+		recs, err = h.ByOutput(ctx, digest(t, "nothing"))
+		check("ByOutput(unknown)", recs, err, nil)
+		recs, err = h.ByOutput(ctx, cas.Digest{})
+		check("ByOutput(zero)", recs, err, nil)
+	})
+
+	t.Run("Runs", func(t *testing.T) {
+		h, ctx := newHistory(t), t.Context()
+		for i := range 5 {
+			r := SampleRun(t, fmt.Sprintf("run-%d", i), time.Duration(i)*time.Minute)
+			if i == 4 {
+				r.Pipeline = "other"
+			}
+			if err := h.RecordRun(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := h.Runs(ctx, lineage.Query{Limit: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, s := range got {
+			ids = append(ids, s.ID)
+		}
+		if diff := cmp.Diff([]string{"run-4", "run-3", "run-2"}, ids); diff != "" {
+			t.Errorf("Runs(limit 3) newest first (-want +got):\n%s", diff)
+		}
+		if len(got) > 0 && (got[0].Knots != 5 || got[0].Failed != 1 || got[0].Skipped != 1 || got[0].Status != lineage.Failed) {
+			t.Errorf("summary = %+v, want 5 knots, 1 failed, 1 skipped, failed", got[0])
+		}
+		got, err = h.Runs(ctx, lineage.Query{Pipeline: "quickstart"})
+		if err != nil || len(got) != 4 {
+			t.Errorf("Runs(pipeline quickstart) = %d runs, %v; want 4", len(got), err)
+		}
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		h, ctx := newHistory(t), t.Context()
+		var wg sync.WaitGroup
+		errs := make(chan error, 16)
+		for i := range 16 {
+			wg.Go(func() {
+				if err := h.RecordRun(ctx, SampleRun(t, fmt.Sprintf("run-%d", i), time.Duration(i)*time.Second)); err != nil {
+					errs <- err
+				}
+				if _, err := h.ByKnot(ctx, "d"); err != nil {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		recs, err := h.ByKnot(ctx, "d")
+		if err != nil || len(recs) != 16 {
+			t.Errorf("ByKnot(d) after 16 concurrent runs = %d, %v; want 16", len(recs), err)
+		}
+	})
+}
