@@ -376,5 +376,3 @@ func (inst *instance) log(ctx context.Context, level slog.Level, msg string, att
 	base := []slog.Attr{slog.String(AttrRun, inst.runID), slog.String(AttrKnot, inst.knotID), slog.String(AttrModule, inst.p.m.name)}
 	lg.LogAttrs(ctx, level, msg, append(base, attrs...)...)
 }
-
-
