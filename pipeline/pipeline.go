@@ -1,0 +1,612 @@
+// Package pipeline reads YAML pipeline files: the declaration of a
+// tapestry's parameters and knots, and the modules the knots come from. It
+// checks everything that can be checked without loading a module (ids,
+// references, cycles, types, unknown keys) and reports every problem with
+// the file and line. It also reads and writes the lock file that pins each
+// module's digest.
+package pipeline
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/pirn-wasm/pirn/abi"
+)
+
+// Node types.
+const (
+	TypeParameter = "parameter"
+	TypeKnot      = "knot"
+)
+
+// Spec is a parsed, checked pipeline.
+type Spec struct {
+	File        string // as given to Parse; used in messages
+	Dir         string // directory module paths are relative to
+	Name        string
+	Description string
+	Modules     []Module
+	Nodes       []Node // in a topological order: parents before children
+}
+
+// Module is an entry of the module table.
+type Module struct {
+	Name string
+	Path string // as written; relative paths are relative to Spec.Dir
+	Line int
+}
+
+// Node is a parameter or a knot.
+type Node struct {
+	ID   string
+	Type string // TypeParameter or TypeKnot
+	Line int
+
+	// Parameters.
+	ParamName  string   // the id, or the part after the first ':' of it
+	ValueType  abi.Type // type_
+	Default    any
+	HasDefault bool
+
+	// Knots.
+	Module   string            // a name in the module table
+	Knot     string            // the knot's name inside the module
+	Parents  map[string]string // input name -> node id
+	Config   map[string]any    // input name -> constant
+	Policy   string            // error_policy, "" for the default
+	Optional bool
+
+	keyLines map[string]int // line of each input name, for messages
+}
+
+// Line returns the line of an input name in parents or config, or the
+// node's line.
+func (n *Node) InputLine(input string) int {
+	if l, ok := n.keyLines[input]; ok {
+		return l
+	}
+	return n.Line
+}
+
+// ModulePath returns the path of the named module, resolved against Dir.
+func (s *Spec) ModulePath(name string) (string, bool) {
+	for _, m := range s.Modules {
+		if m.Name == name {
+			return s.resolve(m.Path), true
+		}
+	}
+	return "", false
+}
+
+func (s *Spec) resolve(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(s.Dir, p)
+}
+
+// Error is one problem in a pipeline file.
+type Error struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// Errors is every problem found in a pipeline file, in line order.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Load reads and parses the pipeline file at path.
+func Load(path string) (*Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read pipeline: %w", err)
+	}
+	return Parse(path, b)
+}
+
+// Parse parses a pipeline. file names it in messages and locates relative
+// module paths. A failure is an [Errors] listing every problem found.
+func Parse(file string, data []byte) (*Spec, error) {
+	p := &parser{spec: &Spec{File: file, Dir: filepath.Dir(file)}}
+	p.parse(data)
+	if len(p.errs) > 0 {
+		sort.SliceStable(p.errs, func(i, j int) bool { return p.errs[i].Line < p.errs[j].Line })
+		return nil, p.errs
+	}
+	return p.spec, nil
+}
+
+type parser struct {
+	spec *Spec
+	errs Errors
+}
+
+func (p *parser) errorf(line int, format string, args ...any) {
+	p.errs = append(p.errs, &Error{File: p.spec.File, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (p *parser) parse(data []byte) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		p.errorf(0, "not valid YAML: %v", err)
+		return
+	}
+	if len(doc.Content) == 0 {
+		p.errorf(0, "empty pipeline")
+		return
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		p.errorf(root.Line, "a pipeline must be a mapping with name, modules and nodes")
+		return
+	}
+	var nodes *yaml.Node
+	p.fields(root, "pipeline", []string{"name", "description", "modules", "nodes"}, func(key string, v *yaml.Node) {
+		switch key {
+		case "name":
+			p.spec.Name = p.str(v, key)
+		case "description":
+			p.spec.Description = p.str(v, key)
+		case "modules":
+			p.modules(v)
+		case "nodes":
+			nodes = v
+		}
+	})
+	if nodes == nil {
+		p.errorf(root.Line, "pipeline has no nodes")
+		return
+	}
+	p.nodes(nodes)
+	if len(p.errs) == 0 {
+		p.order()
+	}
+}
+
+// fields walks a mapping, refusing unknown and duplicate keys.
+func (p *parser) fields(m *yaml.Node, what string, allowed []string, f func(key string, v *yaml.Node)) {
+	seen := map[string]int{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		key := k.Value
+		if first, dup := seen[key]; dup {
+			p.errorf(k.Line, "%s: key %q repeated (first at line %d)", what, key, first)
+			continue
+		}
+		seen[key] = k.Line
+		if !slices.Contains(allowed, key) {
+			p.errorf(k.Line, "%s: unknown key %q%s", what, key, didYouMean(key, allowed))
+			continue
+		}
+		f(key, v)
+	}
+}
+
+func (p *parser) str(v *yaml.Node, what string) string {
+	if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+		p.errorf(v.Line, "%s must be a string", what)
+		return ""
+	}
+	return v.Value
+}
+
+func (p *parser) modules(v *yaml.Node) {
+	if v.Kind != yaml.MappingNode {
+		p.errorf(v.Line, "modules must be a mapping of name to path")
+		return
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k, val := v.Content[i], v.Content[i+1]
+		name := k.Value
+		if first, dup := seen[name]; dup {
+			p.errorf(k.Line, "module %q declared twice (first at line %d)", name, first)
+			continue
+		}
+		seen[name] = k.Line
+		if !abi.ValidKnotName(name) {
+			p.errorf(k.Line, "module name %q is invalid (allowed: A-Z a-z 0-9 _ - . :)", name)
+		}
+		m := Module{Name: name, Line: k.Line}
+		switch val.Kind {
+		case yaml.ScalarNode:
+			m.Path = val.Value
+		case yaml.MappingNode:
+			p.fields(val, fmt.Sprintf("module %q", name), []string{"path"}, func(_ string, pv *yaml.Node) {
+				m.Path = p.str(pv, "path")
+			})
+		default:
+			p.errorf(val.Line, "module %q: want a path or a mapping with path", name)
+		}
+		if m.Path == "" {
+			p.errorf(k.Line, "module %q has no path", name)
+		}
+		p.spec.Modules = append(p.spec.Modules, m)
+	}
+}
+
+var (
+	commonKeys = []string{"id", "type", "description", "tags"}
+	paramKeys  = append(slices.Clone(commonKeys), "type_", "default", "has_default")
+	knotKeys   = append(slices.Clone(commonKeys), "module", "knot", "parents", "config", "error_policy", "optional", "validate_io")
+	nodeTypes  = []string{TypeParameter, TypeKnot}
+)
+
+func (p *parser) nodes(v *yaml.Node) {
+	if v.Kind != yaml.SequenceNode {
+		p.errorf(v.Line, "nodes must be a list")
+		return
+	}
+	ids := map[string]int{}
+	for _, item := range v.Content {
+		if item.Kind != yaml.MappingNode {
+			p.errorf(item.Line, "a node must be a mapping with id and type")
+			continue
+		}
+		n := p.node(item)
+		if n == nil {
+			continue
+		}
+		if first, dup := ids[n.ID]; dup {
+			p.errorf(n.Line, "duplicate node id %q (first defined at line %d)", n.ID, first)
+			continue
+		}
+		ids[n.ID] = n.Line
+		p.spec.Nodes = append(p.spec.Nodes, *n)
+	}
+	if len(v.Content) == 0 {
+		p.errorf(v.Line, "pipeline has no nodes")
+	}
+}
+
+func scalar(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func (p *parser) node(m *yaml.Node) *Node {
+	n := &Node{Line: m.Line}
+	idv := scalar(m, "id")
+	if idv == nil {
+		p.errorf(m.Line, "node has no id")
+		return nil
+	}
+	n.ID = p.str(idv, "id")
+	if !abi.ValidKnotName(n.ID) {
+		p.errorf(idv.Line, "node id %q contains invalid characters or is too long (allowed: A-Z a-z 0-9 _ - . :, at most 256)", n.ID)
+	}
+	what := fmt.Sprintf("node %q", n.ID)
+	tv := scalar(m, "type")
+	if tv == nil {
+		p.errorf(m.Line, "%s has no type (want one of %s)", what, strings.Join(nodeTypes, ", "))
+		return nil
+	}
+	n.Type = p.str(tv, "type")
+	hasDefaultLine := 0
+	switch n.Type {
+	case TypeParameter:
+		n.ParamName = n.ID
+		if _, after, ok := strings.Cut(n.ID, ":"); ok {
+			n.ParamName = after
+		}
+		var explicit *bool
+		p.fields(m, what, paramKeys, func(key string, v *yaml.Node) {
+			switch key {
+			case "type_":
+				t, err := abi.ParseType(p.str(v, key))
+				if err != nil {
+					p.errorf(v.Line, "%s: %v", what, err)
+				}
+				n.ValueType = t
+			case "default":
+				n.Default = p.value(v, what+": default")
+				n.HasDefault = true
+			case "has_default":
+				var b bool
+				if err := v.Decode(&b); err != nil {
+					p.errorf(v.Line, "%s: has_default must be true or false", what)
+				}
+				explicit = &b
+				hasDefaultLine = v.Line
+			}
+		})
+		if scalar(m, "type_") == nil {
+			p.errorf(m.Line, "%s: a parameter needs a type_ (int, float, str, bool, bytes, list[T], dict[T], any)", what)
+		}
+		if explicit != nil {
+			if !*explicit && n.HasDefault {
+				p.errorf(hasDefaultLine, "%s: has_default is false but a default is given", what)
+			}
+			n.HasDefault = n.HasDefault || *explicit // has_default: true alone means a null default
+		}
+		return n
+	case TypeKnot:
+		p.fields(m, what, knotKeys, func(key string, v *yaml.Node) {
+			switch key {
+			case "module":
+				n.Module = p.str(v, key)
+			case "knot":
+				n.Knot = p.str(v, key)
+			case "parents":
+				n.Parents = map[string]string{}
+				p.inputs(v, what+": parents", n, func(name string, val *yaml.Node) { n.Parents[name] = p.str(val, "parent id") })
+			case "config":
+				n.Config = map[string]any{}
+				p.inputs(v, what+": config", n, func(name string, val *yaml.Node) { n.Config[name] = p.value(val, what+": config "+name) })
+			case "error_policy":
+				n.Policy = p.str(v, key)
+				if !slices.Contains([]string{"skip_if_parent_failed", "receive_errors", "require_all_parents"}, n.Policy) {
+					p.errorf(v.Line, "%s: unknown error_policy %q (want skip_if_parent_failed, receive_errors or require_all_parents)", what, n.Policy)
+				}
+			case "optional":
+				if err := v.Decode(&n.Optional); err != nil {
+					p.errorf(v.Line, "%s: optional must be true or false", what)
+				}
+			}
+		})
+		if n.Module == "" {
+			p.errorf(m.Line, "%s: a knot needs a module (a name from the modules table)", what)
+		}
+		if n.Knot == "" {
+			p.errorf(m.Line, "%s: a knot needs a knot (its name inside the module)", what)
+		}
+		for name := range n.Parents {
+			if _, both := n.Config[name]; both {
+				p.errorf(n.InputLine(name), "%s: input %q is in both parents and config", what, name)
+			}
+		}
+		return n
+	default:
+		p.errorf(tv.Line, "%s: unknown type %q (want one of %s)%s", what, n.Type, strings.Join(nodeTypes, ", "), didYouMean(n.Type, nodeTypes))
+		return nil
+	}
+}
+
+func (p *parser) inputs(v *yaml.Node, what string, n *Node, f func(name string, val *yaml.Node)) {
+	if v.Kind != yaml.MappingNode {
+		p.errorf(v.Line, "%s must be a mapping of input name to value", what)
+		return
+	}
+	if n.keyLines == nil {
+		n.keyLines = map[string]int{}
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k, val := v.Content[i], v.Content[i+1]
+		if seen[k.Value] {
+			p.errorf(k.Line, "%s: input %q repeated", what, k.Value)
+			continue
+		}
+		seen[k.Value] = true
+		if !abi.ValidInputName(k.Value) {
+			p.errorf(k.Line, "%s: input name %q is not an identifier", what, k.Value)
+			continue
+		}
+		n.keyLines[k.Value] = k.Line
+		f(k.Value, val)
+	}
+}
+
+// value decodes a YAML value into the data model: nil, bool, int64,
+// float64, string, []byte (from !!binary), []any and map[string]any.
+func (p *parser) value(v *yaml.Node, what string) any {
+	x, err := nodeValue(v, 0)
+	if err != nil {
+		p.errorf(v.Line, "%s: %v", what, err)
+	}
+	return x
+}
+
+func nodeValue(v *yaml.Node, depth int) (any, error) {
+	if depth > 64 {
+		return nil, errors.New("nested deeper than 64 levels")
+	}
+	switch v.Kind {
+	case yaml.AliasNode:
+		return nodeValue(v.Alias, depth+1)
+	case yaml.ScalarNode:
+		switch v.ShortTag() {
+		case "!!null":
+			return nil, nil
+		case "!!bool":
+			var b bool
+			err := v.Decode(&b)
+			return b, err
+		case "!!int":
+			var i int64
+			if err := v.Decode(&i); err != nil {
+				return nil, fmt.Errorf("integer %s does not fit in int64", v.Value)
+			}
+			return i, nil
+		case "!!float":
+			var f float64
+			err := v.Decode(&f)
+			return f, err
+		case "!!binary":
+			b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(v.Value), ""))
+			if err != nil {
+				return nil, fmt.Errorf("bad !!binary: %w", err)
+			}
+			return b, nil
+		default: // !!str, !!timestamp and anything else stay text
+			return v.Value, nil
+		}
+	case yaml.SequenceNode:
+		out := make([]any, len(v.Content))
+		for i, e := range v.Content {
+			x, err := nodeValue(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = x
+		}
+		return out, nil
+	case yaml.MappingNode:
+		out := make(map[string]any, len(v.Content)/2)
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			k := v.Content[i]
+			if k.Kind != yaml.ScalarNode || k.ShortTag() != "!!str" {
+				return nil, fmt.Errorf("line %d: map keys must be strings", k.Line)
+			}
+			if _, dup := out[k.Value]; dup {
+				return nil, fmt.Errorf("line %d: key %q repeated", k.Line, k.Value)
+			}
+			x, err := nodeValue(v.Content[i+1], depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[k.Value] = x
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unsupported YAML node")
+}
+
+// order checks references and cycles and sorts the nodes so that parents
+// come before children, keeping the file's order where it can.
+func (p *parser) order() {
+	s := p.spec
+	byID := map[string]*Node{}
+	for i := range s.Nodes {
+		byID[s.Nodes[i].ID] = &s.Nodes[i]
+	}
+	mods := map[string]bool{}
+	var names []string
+	for _, m := range s.Modules {
+		mods[m.Name] = true
+		names = append(names, m.Name)
+	}
+	for i := range s.Nodes {
+		n := &s.Nodes[i]
+		if n.Type == TypeKnot && n.Module != "" && !mods[n.Module] {
+			declared := "none are declared"
+			if len(names) > 0 {
+				declared = "declared: " + strings.Join(names, ", ")
+			}
+			p.errorf(n.Line, "node %q: unknown module %q (%s)%s", n.ID, n.Module, declared, didYouMean(n.Module, names))
+		}
+		for _, input := range sortedKeys(n.Parents) {
+			pid := n.Parents[input]
+			if _, ok := byID[pid]; !ok {
+				var ids []string
+				for id := range byID {
+					ids = append(ids, id)
+				}
+				p.errorf(n.InputLine(input), "node %q: input %q references unknown node %q%s", n.ID, input, pid, didYouMean(pid, ids))
+			}
+		}
+	}
+	if len(p.errs) > 0 {
+		return
+	}
+	// Depth-first topological sort in file order; a back edge is a cycle.
+	const (
+		unvisited = iota
+		active
+		done
+	)
+	mark := map[string]int{}
+	var sorted []Node
+	var stack []string
+	var visit func(n *Node) bool
+	visit = func(n *Node) bool {
+		switch mark[n.ID] {
+		case done:
+			return true
+		case active:
+			i := slices.Index(stack, n.ID)
+			cycle := append(slices.Clone(stack[i:]), n.ID)
+			p.errorf(n.Line, "cycle: %s", strings.Join(cycle, " -> "))
+			return false
+		}
+		mark[n.ID] = active
+		stack = append(stack, n.ID)
+		for _, input := range sortedKeys(n.Parents) {
+			if !visit(byID[n.Parents[input]]) {
+				return false
+			}
+		}
+		stack = stack[:len(stack)-1]
+		mark[n.ID] = done
+		sorted = append(sorted, *n)
+		return true
+	}
+	for i := range s.Nodes {
+		if !visit(&s.Nodes[i]) {
+			return
+		}
+	}
+	s.Nodes = sorted
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// didYouMean suggests the closest candidate within edit distance 2.
+func didYouMean(s string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := editDistance(s, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf("; did you mean %q?", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

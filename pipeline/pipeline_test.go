@@ -1,0 +1,243 @@
+package pipeline_test
+
+import (
+	"errors"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/pipeline"
+)
+
+const quickstart = `name: quickstart
+modules:
+  arith: ../wasm/go/arith/arith.wasm
+nodes:
+  - id: answer
+    type: knot
+    module: arith
+    knot: add
+    parents: {a: x, b: d}
+  - id: d
+    type: knot
+    module: arith
+    knot: double
+    parents:
+      x: x
+  - id: x
+    type: parameter
+    type_: int
+    default: 5
+`
+
+func TestParseQuickstart(t *testing.T) {
+	s, err := pipeline.Parse("examples/quickstart/pipeline.yaml", []byte(quickstart))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, n := range s.Nodes {
+		order = append(order, n.ID)
+	}
+	if diff := cmp.Diff([]string{"x", "d", "answer"}, order); diff != "" {
+		t.Errorf("topological order (-want +got):\n%s", diff)
+	}
+	x := s.Nodes[0]
+	if x.ParamName != "x" || x.ValueType.String() != "int" || x.Default != int64(5) || !x.HasDefault || x.Line != 16 {
+		t.Errorf("x = %+v", x)
+	}
+	if p, _ := s.ModulePath("arith"); p != filepath.Join("examples", "wasm", "go", "arith", "arith.wasm") {
+		t.Errorf("module path = %s", p)
+	}
+	if a := s.Nodes[2]; a.InputLine("b") != 9 || a.Parents["b"] != "d" {
+		t.Errorf("answer = %+v", a)
+	}
+}
+
+func TestParseValues(t *testing.T) {
+	s, err := pipeline.Parse("p.yaml", []byte(`
+modules: {m: m.wasm}
+nodes:
+  - {id: "param:n", type: parameter, type_: "list[int]", default: [1, 2]}
+  - {id: none, type: parameter, type_: any, has_default: true}
+  - id: k
+    type: knot
+    module: m
+    knot: k
+    error_policy: require_all_parents
+    optional: true
+    parents: {xs: "param:n"}
+    config: {f: 1.5, s: hi, b: !!binary aGk=, l: [1, {a: null}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Nodes[0].ParamName != "n" {
+		t.Errorf("param:n name = %q, want n", s.Nodes[0].ParamName)
+	}
+	if n := s.Nodes[1]; !n.HasDefault || n.Default != nil {
+		t.Errorf("has_default without default = %+v, want a null default", n)
+	}
+	k := s.Nodes[2]
+	want := map[string]any{"f": 1.5, "s": "hi", "b": []byte("hi"), "l": []any{int64(1), map[string]any{"a": nil}}}
+	if diff := cmp.Diff(want, k.Config); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+	if k.Policy != "require_all_parents" || !k.Optional {
+		t.Errorf("k = %+v", k)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"not yaml", "nodes: [", []string{"p.yaml: not valid YAML"}},
+		{"not a mapping", "- 1", []string{"p.yaml:1: a pipeline must be a mapping"}},
+		{"no nodes", "name: x", []string{"p.yaml:1: pipeline has no nodes"}},
+		{"unknown top key", "name: x\nnodse: []\n", []string{`p.yaml:2: pipeline: unknown key "nodse"; did you mean "nodes"?`}},
+		{"duplicate id", `
+modules: {m: m.wasm}
+nodes:
+  - {id: a, type: parameter, type_: int}
+  - {id: a, type: parameter, type_: str}
+`, []string{`p.yaml:5: duplicate node id "a" (first defined at line 4)`}},
+		{"unknown module", `
+modules: {arith: a.wasm}
+nodes:
+  - {id: k, type: knot, module: arth, knot: double}
+`, []string{`p.yaml:4: node "k": unknown module "arth" (declared: arith); did you mean "arith"?`}},
+		{"unknown parent", `
+modules: {m: m.wasm}
+nodes:
+  - {id: x, type: parameter, type_: int}
+  - id: k
+    type: knot
+    module: m
+    knot: k
+    parents:
+      a: y
+`, []string{`p.yaml:10: node "k": input "a" references unknown node "y"; did you mean "x"?`}},
+		{"cycle", `
+modules: {m: m.wasm}
+nodes:
+  - {id: a, type: knot, module: m, knot: k, parents: {x: c}}
+  - {id: b, type: knot, module: m, knot: k, parents: {x: a}}
+  - {id: c, type: knot, module: m, knot: k, parents: {x: b}}
+`, []string{"cycle: a -> c -> b -> a"}},
+		{"bad type", `
+nodes:
+  - {id: x, type: parameter, type_: widget}
+`, []string{`p.yaml:3: node "x": type "widget": unknown type "widget"`}},
+		{"missing type_", `
+nodes:
+  - {id: x, type: parameter}
+`, []string{`node "x": a parameter needs a type_`}},
+		{"unknown node type", `
+nodes:
+  - {id: x, type: knto}
+`, []string{`unknown type "knto" (want one of parameter, knot); did you mean "knot"?`}},
+		{"unknown node key", `
+modules: {m: m.wasm}
+nodes:
+  - {id: k, type: knot, module: m, knot: k, parnets: {}}
+`, []string{`node "k": unknown key "parnets"; did you mean "parents"?`}},
+		{"bad policy", `
+modules: {m: m.wasm}
+nodes:
+  - {id: k, type: knot, module: m, knot: k, error_policy: never}
+`, []string{`unknown error_policy "never"`}},
+		{"bad id", `
+nodes:
+  - {id: "a b", type: parameter, type_: int}
+`, []string{`node id "a b" contains invalid characters`}},
+		{"knot without module", `
+nodes:
+  - {id: k, type: knot}
+`, []string{`a knot needs a module`, `a knot needs a knot`}},
+		{"parent and config", `
+modules: {m: m.wasm}
+nodes:
+  - {id: x, type: parameter, type_: int}
+  - {id: k, type: knot, module: m, knot: k, parents: {a: x}, config: {a: 1}}
+`, []string{`input "a" is in both parents and config`}},
+		{"has_default false", `
+nodes:
+  - {id: x, type: parameter, type_: int, default: 1, has_default: false}
+`, []string{`has_default is false but a default is given`}},
+		{"module twice", `
+modules:
+  m: a.wasm
+  m: b.wasm
+nodes:
+  - {id: x, type: parameter, type_: int}
+`, []string{`p.yaml:4: module "m" declared twice (first at line 3)`}},
+		{"int map keys", `
+modules: {m: m.wasm}
+nodes:
+  - {id: k, type: knot, module: m, knot: k, config: {a: {1: x}}}
+`, []string{`map keys must be strings`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := pipeline.Parse("p.yaml", []byte(tc.yaml))
+			var errs pipeline.Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("Parse error = %v, want pipeline.Errors", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Parse error:\n%v\nwant it to contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestParseReportsEveryError(t *testing.T) {
+	_, err := pipeline.Parse("p.yaml", []byte(`
+nodes:
+  - {id: a, type: parameter, type_: nope}
+  - {id: b, type: parameter}
+  - {id: "c c", type: parameter, type_: int}
+`))
+	var errs pipeline.Errors
+	if !errors.As(err, &errs) || len(errs) != 3 {
+		t.Fatalf("errors = %v, want 3", err)
+	}
+	for i, line := range []int{3, 4, 5} {
+		if errs[i].Line != line {
+			t.Errorf("error %d at line %d, want %d: %v", i, errs[i].Line, line, errs[i])
+		}
+	}
+}
+
+func TestLock(t *testing.T) {
+	dir := t.TempDir()
+	path := pipeline.LockPath(filepath.Join(dir, "flow.yaml"))
+	if filepath.Base(path) != "flow.lock" {
+		t.Errorf("LockPath = %s", path)
+	}
+	if _, err := pipeline.ReadLock(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadLock of a missing file: %v", err)
+	}
+	d := cas.Sum([]byte("module bytes"))
+	want := &pipeline.Lock{Entries: []pipeline.LockEntry{{Module: "arith", Digest: d, Path: "dir with space/a.wasm"}, {Module: "b", Digest: d, Path: "b.wasm"}}}
+	if err := pipeline.WriteLock(path, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := pipeline.ReadLock(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("lock round trip (-want +got):\n%s", diff)
+	}
+	if g, ok := got.Digest("arith"); !ok || g != d {
+		t.Errorf("Digest(arith) = %v, %v", g, ok)
+	}
+}
