@@ -16,8 +16,8 @@ wasm: $(GO_KNOTS:%=%.gowasm) $(WAT_KNOTS)
 %.gowasm: FORCE
 	cd $* && $(GOWASM) -o $(notdir $*).wasm .
 
-testdata/wasm/wat/%.wasm: testdata/wasm/wat/%.wat
-	wat2wasm --enable-all $< -o $@
+testdata/wasm/wat/%.wasm: testdata/wasm/wat/%.wat FORCE
+	wat2wasm --debug-names $< -o $@
 
 # wasm-check rebuilds the modules and fails if any differs from the committed bytes.
 wasm-check: wasm

@@ -314,9 +314,14 @@ func AppendResponse(dst []byte, r *Response) ([]byte, error) {
 	return append(dst, b...), nil
 }
 
-// DecodeResponse decodes and checks a response. Value, Detail and the
-// other byte fields alias b.
+// DecodeResponse decodes and checks a response. Value may alias b.
 func DecodeResponse(b []byte) (Response, error) {
+	// Fast path for the common case, {"ok": value}, without reflection.
+	if len(b) > 4 && b[0] == 0xa1 && b[1] == 0x62 && b[2] == 'o' && b[3] == 'k' {
+		if n, err := itemLen(b[4:], MaxNestedLevels); err == nil && n == len(b)-4 {
+			return OK(b[4:]), nil
+		}
+	}
 	var w wireResponse
 	if err := decMode.Unmarshal(b, &w); err != nil {
 		return Response{}, malformed("response", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 
 	"github.com/fxamacker/cbor/v2"
 
@@ -99,8 +100,11 @@ func needsCheck(v any) bool {
 // model (for example a guest's output), and returns its canonical encoding.
 // Malformed input or input outside the data model gives an error wrapping
 // [ErrNotCanonical]; the decode is bounded by [MaxNestedLevels] and
-// [MaxElements].
+// [MaxElements]. The result never aliases b.
 func Canonicalize(b []byte) ([]byte, error) {
+	if IsCanonical(b) {
+		return slices.Clone(b), nil
+	}
 	v, err := Decode(b)
 	if err != nil {
 		return nil, err

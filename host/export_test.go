@@ -11,3 +11,6 @@ func InstanceMemory(k *Knot) uint32 {
 		return 0
 	}
 }
+
+// Instantiations returns how many instances k's pool has created.
+func Instantiations(k *Knot) int64 { return k.pool.created.Load() }

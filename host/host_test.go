@@ -185,3 +185,20 @@ func TestGoGuestMemoryBounded(t *testing.T) {
 		t.Errorf("linear memory peaked at %d MiB over 10,000 calls of 1 MiB; want bounded under 64 MiB", peak>>20)
 	}
 }
+
+func TestIdent(t *testing.T) {
+	h := newHost(t, host.Config{})
+	m := load(t, h, "testdata/wasm/wat/ident.wasm")
+	k := knot(t, m, "ident", host.Limits{})
+	for _, v := range []any{int64(5), "hello", []any{1.5, map[string]any{"a": []byte{1}}}} {
+		got := decode(t, k.Invoke(t.Context(), call(arg(t, "x", v))))
+		want, _ := cas.Encode(v)
+		if gotb, _ := cas.Encode(got); string(gotb) != string(want) {
+			t.Errorf("ident(%v) = %v", v, got)
+		}
+	}
+	r := k.Invoke(t.Context(), call(arg(t, "x", 1), arg(t, "y", 2)))
+	if r.Outcome != abi.OutcomeErr || r.Error.Type != host.ErrTrap {
+		t.Errorf("ident with two inputs = %v %+v, want a trap", r.Outcome, r.Error)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -41,8 +43,9 @@ type pool struct {
 	idle     chan *instance
 	slots    chan struct{} // one token per live instance
 
-	mu     sync.Mutex
-	closed bool
+	mu      sync.Mutex
+	closed  bool
+	created atomic.Int64 // instances ever started, for tests and metrics
 }
 
 func newPool(m *Module, c *class, cm wazero.CompiledModule, lim Limits) *pool {
@@ -83,7 +86,7 @@ func (p *pool) release(inst *instance, keep bool) {
 		p.idle <- inst
 		return
 	}
-	inst.mod.Close(context.Background())
+	inst.close()
 	<-p.slots
 	if !closed {
 		p.refill()
@@ -115,7 +118,7 @@ func (p *pool) refill() {
 		closed := p.closed
 		p.mu.Unlock()
 		if closed {
-			inst.mod.Close(context.Background())
+			inst.close()
 			<-p.slots
 			return
 		}
@@ -130,7 +133,7 @@ func (p *pool) close(ctx context.Context) {
 	for {
 		select {
 		case inst := <-p.idle:
-			inst.mod.Close(ctx)
+			inst.close()
 			<-p.slots
 		default:
 			return
@@ -159,6 +162,9 @@ type instance struct {
 	stderrTail    []byte
 	stdout        *stream
 	stderr        *stream
+
+	cctx  *callCtx    // reusable invocation context
+	timer *time.Timer // its timeout timer
 }
 
 const stderrTailMax = 4 << 10
@@ -182,10 +188,16 @@ func (p *pool) newInstance(ctx context.Context) (*instance, error) {
 		r := inst.classify(ctx, err)
 		return nil, fmt.Errorf("instantiate: %s: %s", r.Error.Type, r.Error.Message)
 	}
+	p.created.Add(1)
 	inst.mod = mod
 	inst.invoke = mod.ExportedFunction(abi.ExportInvoke)
 	inst.mem = mod.Memory()
 	return inst, nil
+}
+
+func (inst *instance) close() {
+	inst.disarm()
+	inst.mod.Close(context.Background())
 }
 
 // begin resets the per-invocation state.
@@ -211,9 +223,11 @@ func (inst *instance) callContext(ctx context.Context) (context.Context, context
 // enter calls a () -> i32 export with a fresh invocation state.
 func (inst *instance) enter(ctx context.Context, export string) (uint64, error) {
 	inst.begin("", "")
-	cctx, cancel := inst.callContext(ctx)
+	cctx, stop := inst.arm(ctx)
 	res, err := inst.mod.ExportedFunction(export).Call(cctx)
-	cancel()
+	if !stop() && err == nil {
+		err = errors.New("interrupted")
+	}
 	inst.stdout.flush()
 	inst.stderr.flush()
 	if err != nil {
@@ -229,10 +243,10 @@ func (inst *instance) call(ctx context.Context, knot string, c *Call) (abi.Respo
 	inst.begin(c.RunID, c.KnotID)
 	inst.calls++
 	inst.req = abi.AppendRequest(inst.req[:0], &abi.Request{Knot: knot, Inputs: c.Inputs, Config: c.Config})
-	cctx, cancel := inst.callContext(ctx)
+	cctx, stop := inst.arm(ctx)
 	inst.stack[0] = uint64(len(inst.req))
 	err := inst.invoke.CallWithStack(cctx, inst.stack)
-	cancel()
+	open := stop()
 	inst.stdout.flush()
 	inst.stderr.flush()
 	if len(inst.req) > 1<<20 {
@@ -241,6 +255,9 @@ func (inst *instance) call(ctx context.Context, knot string, c *Call) (abi.Respo
 	if err != nil {
 		return inst.classify(ctx, err), false
 	}
+	// The timer or the caller's cancellation fired just as the call returned:
+	// the result stands, but the instance's context is spent.
+	keep := open
 	if v := inst.violation; v != nil {
 		return fail(v.typ, v.msg, inst.trace("")), false
 	}
@@ -281,7 +298,7 @@ func (inst *instance) call(ctx context.Context, knot string, c *Call) (abi.Respo
 			r.Skip.Detail = d
 		}
 	}
-	return r, true
+	return r, keep
 }
 
 // classify turns an error from a guest call into an err response.

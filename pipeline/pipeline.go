@@ -34,6 +34,7 @@ type Spec struct {
 	Dir         string // directory module paths are relative to
 	Name        string
 	Description string
+	Limits      Limits // defaults for every knot
 	Modules     []Module
 	Nodes       []Node // in a topological order: parents before children
 }
@@ -64,6 +65,7 @@ type Node struct {
 	Config   map[string]any    // input name -> constant
 	Policy   string            // error_policy, "" for the default
 	Optional bool
+	Limits   Limits // merged with the pipeline's: see Spec.Nodes
 
 	keyLines map[string]int // line of each input name, for messages
 }
@@ -166,8 +168,10 @@ func (p *parser) parse(data []byte) {
 		return
 	}
 	var nodes *yaml.Node
-	p.fields(root, "pipeline", []string{"name", "description", "modules", "nodes"}, func(key string, v *yaml.Node) {
+	p.fields(root, "pipeline", []string{"name", "description", "limits", "modules", "nodes"}, func(key string, v *yaml.Node) {
 		switch key {
+		case "limits":
+			p.spec.Limits = p.limits(v, "pipeline")
 		case "name":
 			p.spec.Name = p.str(v, key)
 		case "description":
@@ -185,6 +189,9 @@ func (p *parser) parse(data []byte) {
 	p.nodes(nodes)
 	if len(p.errs) == 0 {
 		p.order()
+	}
+	for i := range p.spec.Nodes {
+		p.spec.Nodes[i].Limits = p.spec.Nodes[i].Limits.Merge(p.spec.Limits)
 	}
 }
 
@@ -253,7 +260,7 @@ func (p *parser) modules(v *yaml.Node) {
 var (
 	commonKeys = []string{"id", "type", "description", "tags"}
 	paramKeys  = append(slices.Clone(commonKeys), "type_", "default", "has_default")
-	knotKeys   = append(slices.Clone(commonKeys), "module", "knot", "parents", "config", "error_policy", "optional", "validate_io")
+	knotKeys   = append(slices.Clone(commonKeys), "module", "knot", "parents", "config", "error_policy", "optional", "limits")
 	nodeTypes  = []string{TypeParameter, TypeKnot}
 )
 
@@ -371,6 +378,8 @@ func (p *parser) node(m *yaml.Node) *Node {
 				if err := v.Decode(&n.Optional); err != nil {
 					p.errorf(v.Line, "%s: optional must be true or false", what)
 				}
+			case "limits":
+				n.Limits = p.limits(v, what)
 			}
 		})
 		if n.Module == "" {
@@ -609,4 +618,18 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// ParseValue parses a YAML value (a scalar, or a flow sequence or mapping
+// such as [1, 2] or {a: 1}) into the data model, as values in a pipeline
+// file are parsed.
+func ParseValue(s string) (any, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(s), &doc); err != nil {
+		return nil, fmt.Errorf("not a YAML value: %w", err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, nil
+	}
+	return nodeValue(doc.Content[0], 0)
 }

@@ -241,3 +241,21 @@ func TestLock(t *testing.T) {
 		t.Errorf("Digest(arith) = %v, %v", g, ok)
 	}
 }
+
+func TestParseValue(t *testing.T) {
+	for in, want := range map[string]any{
+		"5": int64(5), "2.5": 2.5, "hi": "hi", "[1, a]": []any{int64(1), "a"}, "{a: {b: true}}": map[string]any{"a": map[string]any{"b": true}}, "": nil, "null": nil,
+	} {
+		got, err := pipeline.ParseValue(in)
+		if err != nil {
+			t.Errorf("ParseValue(%q): %v", in, err)
+			continue
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("ParseValue(%q) (-want +got):\n%s", in, diff)
+		}
+	}
+	if _, err := pipeline.ParseValue("[1,"); err == nil {
+		t.Error("ParseValue of broken YAML succeeded")
+	}
+}

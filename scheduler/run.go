@@ -118,7 +118,7 @@ func (s *Scheduler) Run(ctx context.Context, t *Tapestry, req Request) (*Result,
 	if err != nil {
 		return nil, err
 	}
-	e := &engine{s: s, ctx: ctx, runID: runID, started: time.Now().UTC(), states: make([]*state, len(t.nodes))}
+	e := &engine{s: s, ctx: ctx, runID: runID, started: time.Now().UTC(), states: make([]*state, len(t.nodes)), states0: t.nodes}
 	e.collect(terminals)
 	if err := e.bind(t, req.Params); err != nil {
 		return nil, err
@@ -177,6 +177,7 @@ type engine struct {
 	runID   string
 	started time.Time
 	states  []*state // by node index; nil outside the shed
+	states0 []*Node  // the tapestry's nodes, by index
 	shed    []*state // in topological order
 	params  map[*Node]cas.Value
 
@@ -189,17 +190,27 @@ type engine struct {
 // collect builds the shed: the terminals and everything they need.
 func (e *engine) collect(terminals []*Node) {
 	var visit func(n *Node)
+	in := make([]bool, len(e.states))
+	size := 0
 	visit = func(n *Node) {
-		if e.states[n.index] != nil {
+		if in[n.index] {
 			return
 		}
-		e.states[n.index] = &state{n: n}
+		in[n.index] = true
+		size++
 		for _, p := range n.parents {
 			visit(p.parent)
 		}
 	}
 	for _, n := range terminals {
 		visit(n)
+	}
+	states := make([]state, 0, size) // one allocation for the whole shed
+	for i, ok := range in {
+		if ok {
+			states = append(states, state{n: e.states0[i]})
+			e.states[i] = &states[len(states)-1]
+		}
 	}
 	for _, st := range e.states {
 		if st == nil {
@@ -279,6 +290,7 @@ func (e *engine) execute() {
 }
 
 func (e *engine) worker() {
+	var call Call // reused: Knot.Invoke must not retain it
 	e.mu.Lock()
 	for {
 		for len(e.ready) == 0 && e.remaining > 0 {
@@ -292,7 +304,7 @@ func (e *engine) worker() {
 		e.ready = e.ready[:len(e.ready)-1]
 		e.mu.Unlock()
 
-		e.run(st)
+		e.run(st, &call)
 
 		e.mu.Lock()
 		e.remaining--
@@ -315,7 +327,7 @@ func (e *engine) worker() {
 }
 
 // run decides and, if needed, invokes one node, then fills its record.
-func (e *engine) run(st *state) {
+func (e *engine) run(st *state, call *Call) {
 	n := st.n
 	rec := &st.rec
 	rec.RunID, rec.KnotID, rec.ConfigHash, rec.Dispatcher = e.runID, n.id, n.configHash, e.s.cfg.Dispatcher
@@ -325,7 +337,7 @@ func (e *engine) run(st *state) {
 	if n.param != nil {
 		st.res = result{outcome: lineage.OK, value: e.params[n]}
 	} else {
-		st.res = e.decide(st)
+		st.res = e.decide(st, call)
 	}
 	e.settle(st)
 	rec.FinishedAt = time.Now().UTC()
@@ -344,7 +356,7 @@ func seen(p *state) lineage.Outcome {
 	return p.res.outcome
 }
 
-func (e *engine) decide(st *state) result {
+func (e *engine) decide(st *state, c *Call) result {
 	n := st.n
 	var failed []string
 	anyErr, anySkip := false, false
@@ -378,14 +390,14 @@ func (e *engine) decide(st *state) result {
 	if e.ctx.Err() != nil {
 		return skipped(ReasonCancelled, nil)
 	}
-	c := &Call{RunID: e.runID, KnotID: n.id, Config: n.config, Inputs: make([]abi.Arg, len(n.parents))}
-	for i, ed := range n.parents {
+	c.RunID, c.KnotID, c.Config, c.Inputs = e.runID, n.id, n.config, c.Inputs[:0]
+	for _, ed := range n.parents {
 		p := e.states[ed.parent.index]
 		v := p.res.value.Bytes
 		if n.knot.Policy == ReceiveErrors {
 			v = wrap(p)
 		}
-		c.Inputs[i] = abi.Arg{Name: ed.input, Value: v}
+		c.Inputs = append(c.Inputs, abi.Arg{Name: ed.input, Value: v})
 	}
 	r := n.knot.Knot.Invoke(e.ctx, c)
 	switch r.Outcome {

@@ -17,7 +17,8 @@ import (
 // (through an adapter), or a host-native function.
 type Knot interface {
 	// Invoke runs the knot once. It must not panic; failures are err
-	// responses. An ok Value must be canonical (cas.Canonicalize).
+	// responses. An ok Value must be canonical (cas.Canonicalize). The
+	// scheduler reuses c after Invoke returns: do not retain it.
 	Invoke(ctx context.Context, c *Call) abi.Response
 }
 

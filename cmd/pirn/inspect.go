@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pirn-wasm/pirn"
+	"github.com/pirn-wasm/pirn/cas"
+)
+
+func inspectCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "inspect",
+		Usage:     "check a knot module and print its manifest",
+		ArgsUsage: "MODULE.wasm",
+		Flags:     []cli.Flag{jsonFlag},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageErr("inspect takes one module file, got %d arguments", c.NArg())
+			}
+			path := c.Args().First()
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			eng, err := engine(c, pirn.Config{InMemory: true})
+			if err != nil {
+				return err
+			}
+			defer eng.Close(context.Background())
+			m, err := eng.LoadModuleBytes(c.Context, filepath.Base(path), b)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			man := m.Manifest()
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(map[string]any{"module": path, "digest": cas.Sum(b).String(), "size": len(b), "manifest": man})
+			}
+			w := c.App.Writer
+			fmt.Fprintf(w, "module %s\n  digest %s\n  size   %d bytes\n  abi    %d\n", path, cas.Sum(b), len(b), man.ABI)
+			if man.Name != "" {
+				fmt.Fprintf(w, "  name   %s\n", man.Name)
+			}
+			for _, k := range man.Knots {
+				var ins []string
+				for _, in := range k.Inputs {
+					opt := ""
+					if in.Optional {
+						opt = "?"
+					}
+					ins = append(ins, fmt.Sprintf("%s%s: %s", in.Name, opt, in.Type))
+				}
+				if k.Rest != "" {
+					ins = append(ins, "**: "+k.Rest)
+				}
+				fmt.Fprintf(w, "\nknot %s(%s) -> %s\n", k.Name, strings.Join(ins, ", "), k.Output)
+				if k.Doc != "" {
+					fmt.Fprintf(w, "  %s\n", k.Doc)
+				}
+				for _, in := range k.Inputs {
+					if in.Doc != "" {
+						fmt.Fprintf(w, "  %s: %s\n", in.Name, in.Doc)
+					}
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func lockCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "lock",
+		Usage:     "pin the digests of a pipeline's modules in its lock file",
+		ArgsUsage: "PIPELINE",
+		Description: `Checks every module the pipeline declares and writes PIPELINE's lock
+file (the same name ending in .lock) with each module's sha256. pirn run
+refuses a module whose bytes no longer match.`,
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageErr("lock takes one pipeline file, got %d arguments", c.NArg())
+			}
+			eng, err := engine(c, pirn.Config{InMemory: true})
+			if err != nil {
+				return err
+			}
+			defer eng.Close(context.Background())
+			lock, err := eng.Lock(c.Context, c.Args().First())
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			for _, e := range lock.Entries {
+				fmt.Fprintf(c.App.Writer, "%s %s %s\n", e.Module, e.Digest, e.Path)
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/pirn-wasm/pirn/cas"
+)
+
+var pirnBin string
+
+// TestMain builds the pirn binary once: these tests run it as a separate
+// process, as a user would.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pirn-cli")
+	if err != nil {
+		panic(err)
+	}
+	pirnBin = filepath.Join(dir, "pirn")
+	build := exec.Command("go", "build", "-o", pirnBin, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		panic("build pirn: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func runPirn(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(pirnBin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+const quickstart = "../../examples/quickstart/pipeline.yaml"
+
+func digest(t *testing.T, v any) string {
+	t.Helper()
+	d, err := cas.Hash(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}
+
+func TestRunQuickstartThenReadHistory(t *testing.T) {
+	state := t.TempDir()
+	r := runPirn(t, "run", "--state", state, quickstart)
+	if r.code != 0 {
+		t.Fatalf("pirn run exited %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"succeeded", "x = 5", "d = 10", "answer = 15", "knot    outcome  duration"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("pirn run output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+
+	// A second process reads the SQLite history the first one wrote.
+	r = runPirn(t, "runs", "--state", state, "--json")
+	var runs []struct{ ID, Status string }
+	if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil || len(runs) != 1 || runs[0].Status != "succeeded" {
+		t.Fatalf("pirn runs --json = %s (%v)", r.stdout, err)
+	}
+	id := runs[0].ID
+
+	r = runPirn(t, "runs", "show", "--state", state, "--json", id)
+	var shown struct {
+		RunID   string         `json:"run_id"`
+		Outputs map[string]any `json:"outputs"`
+		Knots   []struct {
+			ID, Outcome, Output string
+			Inputs              map[string]string
+		} `json:"knots"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &shown); err != nil {
+		t.Fatalf("pirn runs show: %v\n%s%s", err, r.stdout, r.stderr)
+	}
+	if diff := cmp.Diff(map[string]any{"x": 5.0, "d": 10.0, "answer": 15.0}, shown.Outputs); diff != "" {
+		t.Errorf("runs show outputs (-want +got):\n%s", diff)
+	}
+	if len(shown.Knots) != 3 || shown.Knots[2].Inputs["b"] != digest(t, 10) {
+		t.Errorf("runs show knots = %+v", shown.Knots)
+	}
+
+	r = runPirn(t, "runs", "show", "--state", state, id)
+	if r.code != 0 || !strings.Contains(r.stdout, "answer = 15") {
+		t.Errorf("runs show (text) exited %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	// Lineage queries, by output, input and knot, across a second run.
+	if r := runPirn(t, "run", "--state", state, quickstart, "-p", "x=5"); r.code != 0 {
+		t.Fatalf("second run: %s", r.stderr)
+	}
+	r = runPirn(t, "lineage", "--state", state, "--output", digest(t, 15))
+	if strings.Count(r.stdout, "answer") != 2 {
+		t.Errorf("lineage --output 15 should list answer twice:\n%s%s", r.stdout, r.stderr)
+	}
+	r = runPirn(t, "lineage", "--state", state, "--input", digest(t, 10), "--json")
+	var recs []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &recs); err != nil || len(recs) != 2 {
+		t.Errorf("lineage --input 10 = %s (%v)", r.stdout, err)
+	}
+	r = runPirn(t, "lineage", "--state", state, "--knot", "d")
+	if strings.Count(r.stdout, "run-") != 2 || !strings.Contains(r.stdout, "double@sha256:") {
+		t.Errorf("lineage --knot d:\n%s", r.stdout)
+	}
+}
+
+func TestRunParameters(t *testing.T) {
+	r := runPirn(t, "run", "--memory", "--json", quickstart, "-p", "x=7")
+	var out struct {
+		Status  string
+		Outputs map[string]float64
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || r.code != 0 {
+		t.Fatalf("run -p x=7: %v %d\n%s%s", err, r.code, r.stdout, r.stderr)
+	}
+	if out.Outputs["answer"] != 21 {
+		t.Errorf("answer = %v, want 21", out.Outputs["answer"])
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-p", "x=seven"}, `parameter "x": want int, got str "seven"`},
+		{[]string{"-p", "x=7.5"}, `parameter "x": want int, got str "7.5"`},
+		{[]string{"-p", "y=1"}, "unknown parameter(s) y (the pipeline has: x)"},
+		{[]string{"-p", "x"}, `want name=value`},
+		{[]string{"-t", "nope"}, `unknown terminal "nope"`},
+	} {
+		r := runPirn(t, append([]string{"run", "--memory", quickstart}, tc.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("run %v: exit %d, stderr %q; want 2 and %q", tc.args, r.code, r.stderr, tc.want)
+		}
+	}
+}
+
+func TestRunFailingPipeline(t *testing.T) {
+	r := runPirn(t, "run", "--memory", "../../testdata/pipelines/contained.yaml")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1 for a run with failed knots\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{
+		"trap        err", "Trap: unreachable",
+		"loop        err", "Timeout: invocation exceeded its timeout of 300ms",
+		"grow        err", "MemoryLimit",
+		"badcbor     err", "ABIViolation",
+		"after_trap  skipped", "parent_failed_or_skipped",
+		"total = 112",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stderr, `msg="about to fail on x=3"`) || !strings.Contains(r.stderr, "knot=fail") {
+		t.Errorf("guest log not on stderr with its knot:\n%s", r.stderr)
+	}
+}
+
+func TestRunBadPipeline(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(p, []byte("nodes:\n  - {id: x, type: parameter, type_: int}\n  - {id: x, type: parameter, type_: int}\n"), 0o644)
+	r := runPirn(t, "run", "--memory", "--unpinned", p)
+	if r.code != 2 || !strings.Contains(r.stderr, `bad.yaml:3: duplicate node id "x" (first defined at line 2)`) {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = runPirn(t, "run", "--memory", filepath.Join(dir, "missing.yaml"))
+	if r.code != 2 || !strings.Contains(r.stderr, "no such file") {
+		t.Errorf("missing file: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestInspect(t *testing.T) {
+	r := runPirn(t, "inspect", "../../examples/wasm/go/arith/arith.wasm")
+	for _, want := range []string{"abi    1", "knot double(x: int) -> int", "Returns 2·x.", "knot sum(**: int) -> int", "x: the operand"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("inspect output lacks %q:\n%s%s", want, r.stdout, r.stderr)
+		}
+	}
+	r = runPirn(t, "inspect", "--json", "../../examples/wasm/go/outcomes/outcomes.wasm")
+	var out struct {
+		Digest   string
+		Manifest struct{ Knots []struct{ Name string } }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || len(out.Manifest.Knots) != 3 || !strings.HasPrefix(out.Digest, "sha256:") {
+		t.Errorf("inspect --json = %s (%v)", r.stdout, err)
+	}
+	r = runPirn(t, "inspect", "../../testdata/wasm/wat/badimport.wasm")
+	if r.code != 2 || !strings.Contains(r.stderr, "imports env.abort, which the host does not provide") {
+		t.Errorf("inspect of a bad module: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestLock(t *testing.T) {
+	dir := t.TempDir()
+	wasm, _ := os.ReadFile("../../examples/wasm/go/arith/arith.wasm")
+	os.WriteFile(filepath.Join(dir, "arith.wasm"), wasm, 0o644)
+	p := filepath.Join(dir, "flow.yaml")
+	os.WriteFile(p, []byte(`modules: {arith: arith.wasm}
+nodes:
+  - {id: x, type: parameter, type_: int, default: 2}
+  - {id: sq, type: knot, module: arith, knot: square, parents: {x: x}}
+`), 0o644)
+	if r := runPirn(t, "run", "--memory", p); r.code != 2 || !strings.Contains(r.stderr, "run `pirn lock") {
+		t.Errorf("run without a lock: exit %d, %q", r.code, r.stderr)
+	}
+	if r := runPirn(t, "run", "--memory", "--unpinned", p); r.code != 0 || !strings.Contains(r.stderr, "not pinned") || !strings.Contains(r.stdout, "sq = 4") {
+		t.Errorf("run --unpinned: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r := runPirn(t, "lock", p)
+	if r.code != 0 || !strings.Contains(r.stdout, "arith "+cas.Sum(wasm).String()) {
+		t.Fatalf("lock: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "flow.lock")); err != nil {
+		t.Fatal(err)
+	}
+	if r := runPirn(t, "run", "--memory", p); r.code != 0 || !strings.Contains(r.stdout, "sq = 4") {
+		t.Errorf("run after lock: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

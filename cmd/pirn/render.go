@@ -1,0 +1,110 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+)
+
+// jsonValue converts a data-model value for encoding/json: bytes become
+// "base64:<...>" (the spelling parameters accept for bytes) and non-finite
+// floats become strings.
+func jsonValue(v any) any {
+	switch x := v.(type) {
+	case []byte:
+		return "base64:" + base64.StdEncoding.EncodeToString(x)
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Sprint(x)
+		}
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = jsonValue(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = jsonValue(e)
+		}
+		return out
+	}
+	return v
+}
+
+// show renders a value on one line as compact JSON.
+func show(v any) string {
+	b, err := json.Marshal(jsonValue(v))
+	if err != nil {
+		return fmt.Sprintf("%v", v)
+	}
+	const max = 200
+	if len(b) > max {
+		return string(b[:max]) + "…"
+	}
+	return string(b)
+}
+
+// duration renders a duration with three significant digits.
+func duration(d time.Duration) string {
+	switch {
+	case d < time.Microsecond:
+		return fmt.Sprintf("%dns", d.Nanoseconds())
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.3gµs", float64(d.Nanoseconds())/1e3)
+	case d < time.Second:
+		return fmt.Sprintf("%.3gms", float64(d.Nanoseconds())/1e6)
+	}
+	return fmt.Sprintf("%.3gs", d.Seconds())
+}
+
+// table renders rows with columns padded to the widest cell.
+func table(header []string, rows [][]string) string {
+	widths := make([]int, len(header))
+	for i, h := range header {
+		widths[i] = len([]rune(h))
+	}
+	for _, r := range rows {
+		for i, c := range r {
+			widths[i] = max(widths[i], len([]rune(c)))
+		}
+	}
+	var b strings.Builder
+	line := func(cells []string) {
+		for i, c := range cells {
+			if i == len(cells)-1 {
+				b.WriteString(c)
+			} else {
+				b.WriteString(c + strings.Repeat(" ", widths[i]-len([]rune(c))+2))
+			}
+		}
+		b.WriteString("\n")
+	}
+	line(header)
+	for _, r := range rows {
+		line(r)
+	}
+	return b.String()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func short(d fmt.Stringer) string {
+	s := d.String()
+	if len(s) > 19 {
+		return s[:19] + "…"
+	}
+	return s
+}

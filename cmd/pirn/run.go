@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pirn-wasm/pirn"
+	"github.com/pirn-wasm/pirn/abi"
+	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/lineage"
+	"github.com/pirn-wasm/pirn/pipeline"
+)
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "run a pipeline",
+		ArgsUsage: "PIPELINE",
+		Description: `Runs the pipeline and prints its outputs and a table of every knot's
+outcome and duration. The run and its lineage are recorded in the state
+directory. Exit status: 0 if every knot succeeded or skipped, 1 if a knot
+failed or the run was interrupted, 2 for a bad pipeline or argument.`,
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "param", Aliases: []string{"p"}, Usage: "a parameter value, `name=value` (repeatable)"},
+			&cli.StringSliceFlag{Name: "terminal", Aliases: []string{"t"}, Usage: "run only what this knot `id` needs (repeatable)"},
+			&cli.StringFlag{Name: "run-id", Usage: "the run's id (default: a fresh run-<hex>)"},
+			&cli.IntFlag{Name: "workers", Usage: "knots run at once (default: the number of CPUs)"},
+			&cli.BoolFlag{Name: "memory", Usage: "keep history and data in memory: record nothing"},
+			&cli.BoolFlag{Name: "unpinned", Usage: "allow modules the lock file does not pin (prints a warning)"},
+			stateFlag, jsonFlag,
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageErr("run takes one pipeline file, got %d arguments", c.NArg())
+			}
+			eng, err := engine(c, pirn.Config{Workers: c.Int("workers"), InMemory: c.Bool("memory"), AllowUnpinned: c.Bool("unpinned")})
+			if err != nil {
+				return err
+			}
+			defer eng.Close(context.Background())
+			p, err := eng.LoadPipeline(c.Context, c.Args().First())
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			for _, m := range p.Unpinned {
+				fmt.Fprintf(c.App.ErrWriter, "pirn: warning: module %q is not pinned by a lock file; its bytes are not verified\n", m)
+			}
+			params, err := parseParams(p, c.StringSlice("param"))
+			if err != nil {
+				return err
+			}
+			req := pirn.RunRequest{RunID: c.String("run-id"), Pipeline: p.Spec.Name, Params: params}
+			if ts := c.StringSlice("terminal"); len(ts) > 0 {
+				req.Terminals = ts
+			}
+			res, err := eng.Run(c.Context, p.Tapestry, req)
+			if res == nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			if werr := report(c.App.Writer, &res.Run, res.Outputs, c.Bool("json")); werr != nil {
+				return werr
+			}
+			if err != nil {
+				return &exitError{code: exitFailed, err: err}
+			}
+			if res.Status != lineage.Succeeded {
+				return &exitError{code: exitFailed, err: errors.New("")}
+			}
+			return nil
+		},
+	}
+}
+
+// parseParams turns -p name=value flags into request parameters. Values
+// for str and bytes parameters are taken verbatim; numbers and booleans
+// are coerced by the parameter's type; other types are parsed as YAML
+// (so -p items=[1,2,3] is a list).
+func parseParams(p *pirn.Pipeline, flags []string) (map[string]any, error) {
+	params := map[string]any{}
+	for _, f := range flags {
+		name, value, ok := strings.Cut(f, "=")
+		if !ok {
+			return nil, usageErr("-p %q: want name=value", f)
+		}
+		if _, dup := params[name]; dup {
+			return nil, usageErr("-p %s given twice", name)
+		}
+		t, known := p.ParamType(name)
+		if !known {
+			params[name] = value // the scheduler names the unknown parameter
+			continue
+		}
+		switch t.Kind {
+		case abi.KindStr, abi.KindBytes, abi.KindInt, abi.KindFloat, abi.KindBool:
+			params[name] = value
+		default:
+			v, err := pipeline.ParseValue(value)
+			if err != nil {
+				return nil, usageErr("-p %s: %v", name, err)
+			}
+			params[name] = v
+		}
+	}
+	return params, nil
+}
+
+type jsonRun struct {
+	RunID      string         `json:"run_id"`
+	Pipeline   string         `json:"pipeline,omitempty"`
+	Status     string         `json:"status"`
+	StartedAt  time.Time      `json:"started_at"`
+	FinishedAt time.Time      `json:"finished_at"`
+	Outputs    map[string]any `json:"outputs"`
+	Knots      []jsonKnot     `json:"knots"`
+	Errors     []jsonError    `json:"errors"`
+}
+
+type jsonKnot struct {
+	ID         string            `json:"id"`
+	Outcome    string            `json:"outcome"`
+	DurationMS float64           `json:"duration_ms"`
+	Module     string            `json:"module,omitempty"`
+	Knot       string            `json:"knot"`
+	ConfigHash string            `json:"config_hash"`
+	Inputs     map[string]string `json:"inputs"`
+	Output     string            `json:"output,omitempty"`
+	SkipReason string            `json:"skip_reason,omitempty"`
+	ErrorID    string            `json:"error_id,omitempty"`
+}
+
+type jsonError struct {
+	ID      string `json:"id"`
+	Knot    string `json:"knot"`
+	Type    string `json:"type"`
+	Message string `json:"message"`
+	Trace   string `json:"trace,omitempty"`
+}
+
+func knotJSON(r *lineage.Record) jsonKnot {
+	k := jsonKnot{ID: r.KnotID, Outcome: string(r.Outcome), DurationMS: float64(r.Duration().Microseconds()) / 1000,
+		Module: r.Module, Knot: r.Knot, ConfigHash: r.ConfigHash.String(), Inputs: map[string]string{},
+		Output: r.Output.String(), SkipReason: r.SkipReason, ErrorID: r.ErrorID.String()}
+	for name, d := range r.Inputs {
+		k.Inputs[name] = d.String()
+	}
+	return k
+}
+
+// report prints a run: outputs (those present in values), a knot table and
+// the errors.
+func report(w io.Writer, run *lineage.Run, values map[string]any, asJSON bool) error {
+	if asJSON {
+		out := jsonRun{RunID: run.ID, Pipeline: run.Pipeline, Status: string(run.Status), StartedAt: run.StartedAt,
+			FinishedAt: run.FinishedAt, Outputs: map[string]any{}, Knots: []jsonKnot{}, Errors: []jsonError{}}
+		for id, v := range values {
+			out.Outputs[id] = jsonValue(v)
+		}
+		for i := range run.Records {
+			out.Knots = append(out.Knots, knotJSON(&run.Records[i]))
+		}
+		for _, e := range run.Errors {
+			out.Errors = append(out.Errors, jsonError{ID: e.ID.String(), Knot: e.KnotID, Type: e.Type, Message: e.Message, Trace: e.Trace})
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	s := lineage.Summarize(run)
+	fmt.Fprintf(w, "run %s %s in %s (%d knots: %d ok, %d failed, %d skipped)\n", run.ID, run.Status,
+		duration(run.FinishedAt.Sub(run.StartedAt)), s.Knots, s.Knots-s.Failed-s.Skipped, s.Failed, s.Skipped)
+	var lines []string
+	for _, r := range run.Records {
+		if r.Outcome != lineage.OK {
+			continue
+		}
+		if v, ok := values[r.KnotID]; ok {
+			lines = append(lines, fmt.Sprintf("  %s = %s", r.KnotID, show(v)))
+		} else {
+			lines = append(lines, fmt.Sprintf("  %s = (not in the data store: %s)", r.KnotID, r.Output))
+		}
+	}
+	if len(lines) > 0 {
+		fmt.Fprintf(w, "\noutputs:\n%s\n", strings.Join(lines, "\n"))
+	}
+	rows := make([][]string, 0, len(run.Records))
+	for _, r := range run.Records {
+		detail := ""
+		switch r.Outcome {
+		case lineage.OK:
+			detail = short(r.Output)
+		case lineage.Skipped:
+			detail = r.SkipReason
+		case lineage.Err:
+			for _, e := range run.Errors {
+				if e.ID == r.ErrorID {
+					detail = e.Type + ": " + firstLine(e.Message)
+				}
+			}
+		}
+		rows = append(rows, []string{r.KnotID, string(r.Outcome), duration(r.Duration()), detail})
+	}
+	fmt.Fprintf(w, "\n%s", table([]string{"knot", "outcome", "duration", "output / reason"}, rows))
+	for _, e := range run.Errors {
+		fmt.Fprintf(w, "\nerror in %s (%s)\n  %s: %s\n", e.KnotID, e.ID, e.Type, e.Message)
+		if e.Trace != "" {
+			fmt.Fprintf(w, "  %s\n", strings.ReplaceAll(strings.TrimSpace(e.Trace), "\n", "\n  "))
+		}
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	if len(line) > 120 {
+		return line[:120] + "…"
+	}
+	return line
+}
+
+// loadValues reads the ok outputs of a recorded run from the data store.
+func loadValues(ctx context.Context, store cas.Store, run *lineage.Run) map[string]any {
+	values := map[string]any{}
+	for _, r := range run.Records {
+		if r.Outcome != lineage.OK {
+			continue
+		}
+		b, err := store.Get(ctx, r.Output)
+		if err != nil {
+			continue
+		}
+		if v, err := cas.Decode(b); err == nil {
+			values[r.KnotID] = v
+		}
+	}
+	return values
+}

@@ -1,0 +1,162 @@
+package pirn_test
+
+import (
+	"encoding/json"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The import directions of docs/architecture.md, enforced. Edit this table
+// only together with that document, never to make a build pass.
+const module = "github.com/pirn-wasm/pirn"
+
+// allowedImports lists, for each package, the project packages it may import
+// directly. "*" means any. Packages not listed may import nothing of the
+// project.
+var allowedImports = map[string][]string{
+	"":                    {"*"}, // the embedding API wires everything
+	"cmd/pirn":            {"*"},
+	"abi":                 {"internal/cborhead"},
+	"cas":                 {"internal/cborhead"},
+	"cas/castest":         {"cas"},
+	"internal/cborhead":   {},
+	"lineage":             {"cas"},
+	"lineage/lineagetest": {"cas", "lineage"},
+	"host":                {"abi", "cas"},
+	"scheduler":           {"abi", "cas", "lineage", "internal/cborhead"},
+	"pipeline":            {"abi", "cas"},
+	"backends/sqlite":     {"cas", "lineage"},
+	"pdk/go":              {"abi"},
+}
+
+// thirdParty lists, for each heavy or single-purpose dependency, the only
+// package that may import it directly.
+var thirdParty = map[string]string{
+	"github.com/tetratelabs/wazero": "host",
+	"modernc.org/sqlite":            "backends/sqlite",
+	"go.yaml.in/yaml/v3":            "pipeline",
+	"github.com/urfave/cli/v2":      "cmd/pirn",
+}
+
+// guestSafe packages are compiled into knots: they must not depend, even
+// transitively, on any of these.
+var guestSafe = []string{"abi", "pdk/go", "cas", "internal/cborhead"}
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+	Deps       []string
+}
+
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	touchSources(t)
+	out, err := exec.Command("go", "list", "-json", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+func rel(path string) (string, bool) {
+	if path == module {
+		return "", true
+	}
+	r, ok := strings.CutPrefix(path, module+"/")
+	return r, ok
+}
+
+func TestImportDirections(t *testing.T) {
+	for _, p := range listPackages(t) {
+		name, _ := rel(p.ImportPath)
+		if strings.HasPrefix(name, "examples/") || strings.HasPrefix(name, "testdata/") {
+			continue // knot sources: checked by TestGuestDependencies' rule for pdk/go
+		}
+		allowed, listed := allowedImports[name]
+		if !listed {
+			t.Errorf("package %q is not in the architecture table (deps_test.go and docs/architecture.md)", name)
+			continue
+		}
+		for _, imp := range p.Imports {
+			if r, ok := rel(imp); ok {
+				if !slices.Contains(allowed, "*") && !slices.Contains(allowed, r) {
+					t.Errorf("%s imports %s; allowed: %v", name, r, allowed)
+				}
+				continue
+			}
+			for dep, owner := range thirdParty {
+				if (imp == dep || strings.HasPrefix(imp, dep+"/")) && name != owner {
+					t.Errorf("%s imports %s, which only %s may import", name, imp, owner)
+				}
+			}
+		}
+	}
+}
+
+func TestGuestDependencies(t *testing.T) {
+	for _, p := range listPackages(t) {
+		name, _ := rel(p.ImportPath)
+		if !slices.Contains(guestSafe, name) {
+			continue
+		}
+		for _, d := range p.Deps {
+			for dep := range thirdParty {
+				if d == dep || strings.HasPrefix(d, dep+"/") {
+					t.Errorf("%s (compiled into knots) depends on %s", name, d)
+				}
+			}
+			if d == "log/slog" || d == "regexp" || d == "net/http" {
+				t.Errorf("%s (compiled into knots) depends on %s, which bloats every module", name, d)
+			}
+		}
+	}
+	// The scheduler knows nothing of WebAssembly.
+	for _, p := range listPackages(t) {
+		if p.ImportPath == module+"/scheduler" {
+			for _, d := range p.Deps {
+				if strings.HasPrefix(d, "github.com/tetratelabs/wazero") {
+					t.Errorf("scheduler depends on %s", d)
+				}
+			}
+		}
+	}
+}
+
+// touchSources reads every Go file and go.mod, so that go test's cache
+// (which records the files a test opens, not those go list reads) reruns
+// these tests when an import changes.
+func touchSources(t *testing.T) {
+	t.Helper()
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && path != ".") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && (strings.HasSuffix(path, ".go") || path == "go.mod") {
+			_, err = os.ReadFile(path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

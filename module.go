@@ -1,0 +1,76 @@
+package pirn
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/pirn-wasm/pirn/abi"
+	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/scheduler"
+)
+
+// Module is a loaded knot module.
+type Module struct {
+	m *host.Module
+}
+
+// LoadModule loads the module file at path.
+func (e *Engine) LoadModule(ctx context.Context, path string) (*Module, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load module: %w", err)
+	}
+	return e.LoadModuleBytes(ctx, filepath.Base(path), b)
+}
+
+// LoadModuleBytes loads a module from its bytes; name is used in messages
+// and logs.
+func (e *Engine) LoadModuleBytes(ctx context.Context, name string, wasm []byte) (*Module, error) {
+	m, err := e.host.Load(ctx, name, wasm)
+	if err != nil {
+		return nil, err
+	}
+	return &Module{m: m}, nil
+}
+
+// Manifest returns the module's manifest.
+func (m *Module) Manifest() *abi.Manifest { return m.m.Manifest() }
+
+// Digest returns "sha256:…" of the module's bytes.
+func (m *Module) Digest() string { return m.m.Digest().String() }
+
+// Knot names a knot of the module, to be added to a tapestry. Zero Limits
+// fields take the engine's defaults.
+func (m *Module) Knot(name string) KnotRef { return KnotRef{Module: m, Name: name} }
+
+// Knot is something that can be added to a tapestry as a knot.
+type Knot interface {
+	resolve(ctx context.Context) (k scheduler.Knot, module, name string, spec *abi.KnotSpec, err error)
+}
+
+// KnotRef is a knot of a WebAssembly module.
+type KnotRef struct {
+	Module *Module
+	Name   string
+	Limits host.Limits
+}
+
+func (r KnotRef) resolve(ctx context.Context) (scheduler.Knot, string, string, *abi.KnotSpec, error) {
+	if r.Module == nil {
+		return nil, "", "", nil, fmt.Errorf("knot %q: no module", r.Name)
+	}
+	k, err := r.Module.m.Knot(ctx, r.Name, r.Limits)
+	if err != nil {
+		return nil, "", "", nil, err
+	}
+	return wasmKnot{k}, r.Module.m.Digest().String(), r.Name, k.Spec(), nil
+}
+
+// wasmKnot adapts a host knot to the scheduler.
+type wasmKnot struct{ k *host.Knot }
+
+func (w wasmKnot) Invoke(ctx context.Context, c *scheduler.Call) abi.Response {
+	return w.k.Invoke(ctx, (*host.Call)(c))
+}

@@ -1,0 +1,135 @@
+// Package pirn is the embedding API: it wires the WebAssembly host, the
+// scheduler, the data store and the run history together so that a Go
+// program can load knot modules, build or load a tapestry, and run it.
+//
+// The smallest program runs the README's quickstart from its YAML file:
+//
+//	eng, err := pirn.Open(ctx, pirn.Config{StateDir: ".pirn"})
+//	...
+//	defer eng.Close(ctx)
+//	p, err := eng.LoadPipeline(ctx, "examples/quickstart/pipeline.yaml")
+//	res, err := eng.Run(ctx, p.Tapestry, pirn.RunRequest{Params: map[string]any{"x": 5}})
+//	fmt.Println(res.Outputs) // map[answer:15 d:10 x:5]
+//
+// and the same tapestry can be built in Go (see the examples).
+package pirn
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/pirn-wasm/pirn/backends/sqlite"
+	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/lineage"
+	"github.com/pirn-wasm/pirn/scheduler"
+)
+
+// Config configures an [Engine]. Every field's zero value is a usable
+// default.
+type Config struct {
+	// StateDir holds the run history (history.db, SQLite) and the data store
+	// (data/). "" means ".pirn" in the working directory.
+	StateDir string
+	// InMemory keeps the history and data store in memory; nothing is
+	// written and StateDir is ignored.
+	InMemory bool
+	// Workers is the most knots run at once; 0 means GOMAXPROCS.
+	Workers int
+	// CacheDir holds compiled modules; "" means the user cache directory,
+	// "-" disables the on-disk cache.
+	CacheDir string
+	// Limits are the default limits of every knot.
+	Limits host.Limits
+	// AllowUnpinned lets LoadPipeline load modules that the pipeline's lock
+	// file does not pin (or when there is no lock file). Each such module
+	// is logged as a warning.
+	AllowUnpinned bool
+	// Logger receives guest output and diagnostics; nil discards.
+	Logger *slog.Logger
+}
+
+// Type aliases for the values that cross this API.
+type (
+	RunRequest = scheduler.Request
+	RunResult  = scheduler.Result
+)
+
+// Engine runs tapestries. It is safe for concurrent use.
+type Engine struct {
+	cfg   Config
+	host  *host.Host
+	sched *scheduler.Scheduler
+	store cas.Store
+	hist  lineage.History
+	close []func() error
+}
+
+// Open creates an engine, opening (or creating) its state directory.
+func Open(ctx context.Context, cfg Config) (*Engine, error) {
+	cfg.StateDir = cmp.Or(cfg.StateDir, ".pirn")
+	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
+	e := &Engine{cfg: cfg}
+	h, err := host.New(host.Config{CacheDir: cfg.CacheDir, Logger: cfg.Logger, Defaults: cfg.Limits})
+	if err != nil {
+		return nil, err
+	}
+	e.host = h
+	e.close = append(e.close, func() error { return h.Close(context.Background()) })
+	if cfg.InMemory {
+		e.store, e.hist = cas.NewMemory(), lineage.NewMemory()
+	} else {
+		if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+			e.Close(ctx)
+			return nil, fmt.Errorf("open state dir: %w", err)
+		}
+		store, err := cas.NewDisk(cas.DiskConfig{Dir: filepath.Join(cfg.StateDir, "data")})
+		if err != nil {
+			e.Close(ctx)
+			return nil, err
+		}
+		hist, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(cfg.StateDir, "history.db")})
+		if err != nil {
+			e.Close(ctx)
+			return nil, err
+		}
+		e.store, e.hist = store, hist
+		e.close = append(e.close, hist.Close)
+	}
+	e.sched, err = scheduler.New(scheduler.Config{Workers: cfg.Workers, Logger: cfg.Logger}, e.store, e.hist)
+	if err != nil {
+		e.Close(ctx)
+		return nil, err
+	}
+	return e, nil
+}
+
+// Close releases the engine's modules, instances and state.
+func (e *Engine) Close(ctx context.Context) error {
+	var errs []error
+	for i := len(e.close) - 1; i >= 0; i-- {
+		errs = append(errs, e.close[i]())
+	}
+	e.close = nil
+	return errors.Join(errs...)
+}
+
+// History returns the run history.
+func (e *Engine) History() lineage.History { return e.hist }
+
+// Store returns the data store.
+func (e *Engine) Store() cas.Store { return e.store }
+
+// Run runs a tapestry. See scheduler.Scheduler.Run for what the error
+// means; a run whose knots failed is not an error (check res.Status).
+func (e *Engine) Run(ctx context.Context, t *Tapestry, req RunRequest) (*RunResult, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
+	return e.sched.Run(ctx, t.t, req)
+}
