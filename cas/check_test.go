@@ -76,8 +76,8 @@ func TestCanonicalizeDoesNotAlias(t *testing.T) {
 
 func BenchmarkCanonicalize(b *testing.B) {
 	for name, v := range map[string]any{
-		"int":       42,
-		"small-map": map[string]any{"id": 1, "name": "alice", "tags": []any{"a", "b"}, "score": 0.5},
+		"int":        42,
+		"small-map":  map[string]any{"id": 1, "name": "alice", "tags": []any{"a", "b"}, "score": 0.5},
 		"bytes-1MiB": bytes.Repeat([]byte{7}, 1<<20),
 	} {
 		enc, _ := cas.Encode(v)

@@ -22,8 +22,8 @@ type callCtx struct {
 	closed atomic.Bool
 	state  atomic.Int32 // why done closed: 0 open, stateTimeout, stateCancelled
 
-	watched    context.Context // the parent whose cancellation is wired to done
-	stopWatch  func() bool
+	watched   context.Context // the parent whose cancellation is wired to done
+	stopWatch func() bool
 }
 
 const (
