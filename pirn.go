@@ -101,7 +101,11 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		e.store, e.hist = store, hist
 		e.close = append(e.close, hist.Close)
 	}
-	e.sched, err = scheduler.New(scheduler.Config{Workers: cfg.Workers, Logger: cfg.Logger}, e.store, e.hist)
+	writers := 0
+	if !cfg.InMemory {
+		writers = 8 // file creation is I/O-bound: overlap it with execution
+	}
+	e.sched, err = scheduler.New(scheduler.Config{Workers: cfg.Workers, Logger: cfg.Logger, StoreWriters: writers}, e.store, e.hist)
 	if err != nil {
 		e.Close(ctx)
 		return nil, err

@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
 
@@ -86,14 +88,48 @@ func Encode(v any) ([]byte, error) {
 }
 
 // needsCheck reports whether an encoding of v could fall outside the data
-// model. Scalars that always map into it are not re-checked.
+// model and must be checked by decoding it. Values built from the data
+// model's own Go types (maps with string keys, []any, scalars) are checked
+// here by walking them, without allocating.
 func needsCheck(v any) bool {
-	switch v.(type) {
-	case nil, bool, string, []byte, int, int8, int16, int32, int64,
-		uint8, uint16, uint32, float32, float64:
-		return false
+	ok, known := inModel(v, 0)
+	return !ok || !known
+}
+
+// inModel walks v: ok is false if v is certainly outside the data model,
+// known is false if v holds types this walk does not understand.
+func inModel(v any, depth int) (ok, known bool) {
+	if depth > MaxNestedLevels {
+		return false, true
 	}
-	return true
+	switch x := v.(type) {
+	case nil, bool, []byte, int, int8, int16, int32, int64, uint8, uint16, uint32, float32, float64:
+		return true, true
+	case uint:
+		return uint64(x) <= math.MaxInt64, true
+	case uint64:
+		return x <= math.MaxInt64, true
+	case string:
+		return utf8.ValidString(x), true
+	case []any:
+		for _, e := range x {
+			if ok, known := inModel(e, depth+1); !ok || !known {
+				return ok, known
+			}
+		}
+		return true, true
+	case map[string]any:
+		for k, e := range x {
+			if !utf8.ValidString(k) {
+				return false, true
+			}
+			if ok, known := inModel(e, depth+1); !ok || !known {
+				return ok, known
+			}
+		}
+		return true, true
+	}
+	return true, false
 }
 
 // Canonicalize decodes b, which may be any well-formed CBOR inside the data

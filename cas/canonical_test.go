@@ -168,6 +168,9 @@ func TestEncodeRefusesOutsideModel(t *testing.T) {
 		map[int]string{1: "a"},
 		uint64(math.MaxUint64),
 		[]any{map[bool]int{true: 1}},
+		"\xff",
+		map[string]any{"k": []any{"ok", "\xfe"}},
+		uint(math.MaxUint64),
 	} {
 		if _, err := cas.Encode(v); !errors.Is(err, cas.ErrNotCanonical) {
 			t.Errorf("Encode(%#v) error = %v, want ErrNotCanonical", v, err)

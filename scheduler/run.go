@@ -41,6 +41,13 @@ type Config struct {
 	Dispatcher string
 	// Logger receives a debug record per knot; nil discards.
 	Logger *slog.Logger
+	// StoreWriters, when positive, writes ok values to the data store from
+	// that many background goroutines instead of from the worker that
+	// produced them, so that a slow store (a disk) overlaps with execution.
+	// The run waits for every write before it is recorded; a failed write
+	// fails the run with a StoreError record for the knot. 0 writes
+	// synchronously.
+	StoreWriters int
 }
 
 // Scheduler runs tapestries, storing values in a data store and runs in a
@@ -54,8 +61,8 @@ type Scheduler struct {
 
 // New returns a scheduler.
 func New(cfg Config, store cas.Store, hist lineage.History) (*Scheduler, error) {
-	if cfg.Workers < 0 {
-		return nil, fmt.Errorf("scheduler: Workers = %d, want >= 0", cfg.Workers)
+	if cfg.Workers < 0 || cfg.StoreWriters < 0 {
+		return nil, fmt.Errorf("scheduler: Workers = %d, StoreWriters = %d, want >= 0", cfg.Workers, cfg.StoreWriters)
 	}
 	if store == nil || hist == nil {
 		return nil, errors.New("scheduler: nil data store or history")
@@ -185,6 +192,12 @@ type engine struct {
 	cond      sync.Cond
 	ready     []*state
 	remaining int
+
+	bg     context.Context // ctx without its cancellation, for storing and recording
+	puts   chan *state     // to the store writers, if any
+	putWG  sync.WaitGroup
+	putMu  sync.Mutex
+	putErr map[*state]error
 }
 
 // collect builds the shed: the terminals and everything they need.
@@ -275,6 +288,28 @@ func (e *engine) bind(t *Tapestry, values map[string]any) error {
 
 // execute runs the shed on the worker pool.
 func (e *engine) execute() {
+	e.bg = context.WithoutCancel(e.ctx)
+	if n := e.s.cfg.StoreWriters; n > 0 {
+		e.puts = make(chan *state, 4*n)
+		for range n {
+			e.putWG.Go(func() {
+				for st := range e.puts {
+					if err := e.s.store.Put(e.bg, st.res.value.Digest, st.res.value.Bytes); err != nil {
+						e.putMu.Lock()
+						if e.putErr == nil {
+							e.putErr = map[*state]error{}
+						}
+						e.putErr[st] = err
+						e.putMu.Unlock()
+					}
+				}
+			})
+		}
+		defer func() {
+			close(e.puts)
+			e.putWG.Wait()
+		}()
+	}
 	e.cond.L = &e.mu
 	e.remaining = len(e.shed)
 	for i := len(e.shed) - 1; i >= 0; i-- { // LIFO: pop in topological order
@@ -417,7 +452,9 @@ func (e *engine) decide(st *state, c *Call) result {
 func (e *engine) settle(st *state) {
 	rec := &st.rec
 	if st.res.outcome == lineage.OK {
-		if err := e.s.store.Put(context.WithoutCancel(e.ctx), st.res.value.Digest, st.res.value.Bytes); err != nil {
+		if e.puts != nil {
+			e.puts <- st
+		} else if err := e.s.store.Put(e.bg, st.res.value.Digest, st.res.value.Bytes); err != nil {
 			st.res = e.failure(st.n, ErrStore, "store the output: "+err.Error(), nil, "")
 		}
 	}
@@ -518,6 +555,15 @@ func (e *engine) finish(req Request, terminals []*Node) (*Result, error) {
 			res.Skipped = append(res.Skipped, Skip{KnotID: st.n.id, Reason: st.res.skip, Detail: detail})
 		}
 	}
+	// Values written in the background: the knot computed its value, but
+	// the run cannot be replayed from the store, so it fails.
+	for _, st := range e.shed {
+		if err, ok := e.putErr[st]; ok {
+			f := e.failure(st.n, ErrStore, "store the output: "+err.Error(), nil, "")
+			res.Errors = append(res.Errors, *f.err)
+			failed = true
+		}
+	}
 	switch {
 	case e.ctx.Err() != nil:
 		res.Status = lineage.Cancelled
@@ -528,7 +574,7 @@ func (e *engine) finish(req Request, terminals []*Node) (*Result, error) {
 	}
 	res.FinishedAt = time.Now().UTC()
 	var errs []error
-	if err := e.s.hist.RecordRun(context.WithoutCancel(e.ctx), &res.Run); err != nil {
+	if err := e.s.hist.RecordRun(e.bg, &res.Run); err != nil {
 		errs = append(errs, fmt.Errorf("record run %s: %w", e.runID, err))
 	}
 	if err := e.ctx.Err(); err != nil {

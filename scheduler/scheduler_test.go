@@ -432,3 +432,33 @@ func TestConcurrentRunsOfOneTapestry(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestStoreWritersFailure(t *testing.T) {
+	s, err := scheduler.New(scheduler.Config{StoreWriters: 2}, failStore{cas.NewMemory()}, lineage.NewMemory())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Run(t.Context(), quickstart(t), scheduler.Request{Params: map[string]any{"x": 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != lineage.Failed || len(res.Errors) != 3 || res.Errors[0].Type != scheduler.ErrStore {
+		t.Errorf("status %s errors %+v; want failed with a StoreError per value", res.Status, res.Errors)
+	}
+	if res.Outputs["answer"] != int64(3) {
+		t.Errorf("values are still computed and returned: %v", res.Outputs)
+	}
+}
+
+func TestStoreWriters(t *testing.T) {
+	e := newEnv(t, scheduler.Config{StoreWriters: 3})
+	res, err := e.s.Run(t.Context(), quickstart(t), scheduler.Request{Params: map[string]any{"x": 5}})
+	if err != nil || !res.Succeeded() {
+		t.Fatal(err, res.Errors)
+	}
+	for _, v := range []int{5, 10, 15} {
+		if ok, _ := e.store.Has(t.Context(), digest(t, v)); !ok {
+			t.Errorf("data store lacks %d after the run returned", v)
+		}
+	}
+}

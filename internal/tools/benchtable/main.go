@@ -1,0 +1,251 @@
+// Command benchtable runs pirn's benchmarks and prints the table in
+// docs/performance.md: the Python original's scenarios side by side with
+// pirn's figures and the targets. It also measures the peak RSS of a
+// 5000-knot run in a separate `pirn run` process.
+//
+//	go run ./internal/tools/benchtable [-benchtime 2s] [-count 3]
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+var (
+	benchtime = flag.String("benchtime", "1s", "go test -benchtime")
+	count     = flag.Int("count", 3, "runs of each benchmark; the median is reported")
+	skipRSS   = flag.Bool("skip-rss", false, "skip the peak-RSS runs")
+)
+
+// result is one benchmark's median metrics by unit (ns/op, MB/s, ...).
+type result map[string]float64
+
+func main() {
+	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "benchtable:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	res := map[string]result{}
+	for _, b := range []struct{ pkg, pattern string }{
+		{".", "Chain|FanOut|RecordedRuns"},
+		{"./cas", "Hash"},
+		{"./backends/sqlite", "RecordRun"},
+		{"./host", "Invoke"},
+	} {
+		fmt.Fprintf(os.Stderr, "running %s benchmarks %s...\n", b.pkg, b.pattern)
+		out, err := exec.Command("go", "test", "-run", "^$", "-bench", b.pattern, "-benchmem",
+			"-benchtime", *benchtime, "-count", strconv.Itoa(*count), b.pkg).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("go test %s: %v\n%s", b.pkg, err, out)
+		}
+		for name, r := range parse(out) {
+			res[name] = r
+		}
+	}
+	var rss map[string]float64
+	if !*skipRSS {
+		var err error
+		if rss, err = peakRSS(); err != nil {
+			return err
+		}
+	}
+	report(res, rss)
+	return nil
+}
+
+var line = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+(.*)$`)
+
+// parse collects every metric of every benchmark line and keeps the median.
+func parse(out []byte) map[string]result {
+	samples := map[string]map[string][]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		m := line.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		fields := strings.Fields(m[3])
+		if samples[m[1]] == nil {
+			samples[m[1]] = map[string][]float64{}
+		}
+		for i := 0; i+1 < len(fields); i += 2 {
+			v, err := strconv.ParseFloat(fields[i], 64)
+			if err == nil {
+				samples[m[1]][fields[i+1]] = append(samples[m[1]][fields[i+1]], v)
+			}
+		}
+	}
+	res := map[string]result{}
+	for name, units := range samples {
+		res[name] = result{}
+		for unit, vs := range units {
+			slices.Sort(vs)
+			res[name][unit] = vs[len(vs)/2]
+		}
+	}
+	return res
+}
+
+// peakRSS runs a 5000-knot chain in a fresh `pirn run` process per guest
+// language and state, reporting each process's peak resident set in MiB.
+func peakRSS() (map[string]float64, error) {
+	dir, err := os.MkdirTemp("", "pirn-rss")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "pirn")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/pirn").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build pirn: %v\n%s", err, out)
+	}
+	rss := map[string]float64{}
+	for _, g := range []struct{ name, module, knot string }{
+		{"wat", "testdata/wasm/wat/ident.wasm", "ident"},
+		{"go", "examples/wasm/go/arith/arith.wasm", "inc"},
+	} {
+		abs, err := filepath.Abs(g.module)
+		if err != nil {
+			return nil, err
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "name: chain5000\nmodules: {m: %q}\nnodes:\n  - {id: x, type: parameter, type_: int, default: 1}\n", abs)
+		prev := "x"
+		for i := range 5000 {
+			fmt.Fprintf(&b, "  - {id: k%d, type: knot, module: m, knot: %s, parents: {x: %s}}\n", i, g.knot, prev)
+			prev = fmt.Sprintf("k%d", i)
+		}
+		p := filepath.Join(dir, "chain-"+g.name+".yaml")
+		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+			return nil, err
+		}
+		if out, err := exec.Command(bin, "lock", p).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("pirn lock: %v\n%s", err, out)
+		}
+		// Warm the compilation cache so that compiling is not measured.
+		if out, err := exec.Command(bin, "run", "--memory", p).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("pirn run: %v\n%s", err, out)
+		}
+		for _, mode := range []struct {
+			name string
+			args []string
+		}{
+			{"memory", []string{"--memory"}},
+			{"disk", []string{"--state", filepath.Join(dir, "state-"+g.name)}},
+		} {
+			cmd := exec.Command(bin, append(append([]string{"run"}, mode.args...), p)...)
+			start := time.Now()
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("pirn run %s: %v\n%s", mode.name, err, out)
+			}
+			ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+			key := g.name + "/" + mode.name
+			rss[key] = float64(ru.Maxrss) / 1024
+			rss[key+"/wall-ms"] = float64(time.Since(start).Milliseconds())
+		}
+	}
+	return rss, nil
+}
+
+func report(res map[string]result, rss map[string]float64) {
+	get := func(name, unit string) (float64, bool) {
+		r, ok := res[name]
+		if !ok {
+			return 0, false
+		}
+		v, ok := r[unit]
+		return v, ok
+	}
+	ns := func(name string) string {
+		v, ok := get(name, "ns/op")
+		if !ok {
+			return "—"
+		}
+		return human(time.Duration(v))
+	}
+	perKnot := func(name string) string {
+		v, ok := get(name, "ns/knot")
+		if !ok {
+			return "—"
+		}
+		return human(time.Duration(v))
+	}
+	fmt.Printf("Machine: %d CPUs, %s/%s, %s; go test -benchtime %s -count %d (medians).\n\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), *benchtime, *count)
+	fmt.Println("| scenario | pirn (WAT knot: host cost) | pirn (Go knot) | Python original | target |")
+	fmt.Println("|---|---|---|---|---|")
+	for _, n := range []int{10, 100, 1000, 5000} {
+		orig := map[int]string{10: "631 µs", 100: "5.5 ms (~65 µs/knot)", 1000: "—", 5000: "3.3 s CPU (quadratic)"}[n]
+		target := map[int]string{100: "≤ 5 µs/knot", 5000: "≤ 50 ms, linear in N"}[n]
+		w, g := fmt.Sprintf("BenchmarkChain/wat/%d", n), fmt.Sprintf("BenchmarkChain/go/%d", n)
+		fmt.Printf("| chain of %d knots | %s (%s/knot) | %s (%s/knot) | %s | %s |\n", n, ns(w), perKnot(w), ns(g), perKnot(g), orig, target)
+	}
+	fmt.Printf("| fan-out 1 → 1000 → sum | %s | %s | ~52 ms | — |\n", ns("BenchmarkFanOut/wat/1000"), ns("BenchmarkFanOut/go/1000"))
+	if v, ok := get("BenchmarkRecordedRuns/wat/10", "records/s"); ok {
+		g, _ := get("BenchmarkRecordedRuns/go/10", "records/s")
+		fmt.Printf("| 10-knot runs recorded to SQLite + disk store | %s/run, %.0f records/s | %s/run, %.0f records/s | 196 ms per 1000 2-knot runs (in-memory SQLite) | ≥ 20,000 records/s |\n",
+			ns("BenchmarkRecordedRuns/wat/10"), v, ns("BenchmarkRecordedRuns/go/10"), g)
+	}
+	if v, ok := get("BenchmarkRecordRun", "records/s"); ok {
+		fmt.Printf("| SQLite history alone: record a 10-knot run | %s/run, %.0f records/s | | | ≥ 20,000 records/s |\n", ns("BenchmarkRecordRun"), v)
+	}
+	orig := map[string]string{"small-map": "7.7 µs", "list-10k": "891 µs", "bytes-1MiB": "7.1 ms (140 MB/s)", "bytes-10MiB": "68 ms (140 MB/s)"}
+	for _, h := range []string{"small-map", "list-10k", "bytes-1MiB", "bytes-10MiB"} {
+		name := "BenchmarkHash/" + h
+		mbs, _ := get(name, "MB/s")
+		target := ""
+		if h == "bytes-10MiB" {
+			target = "≥ 1 GB/s"
+		}
+		fmt.Printf("| hash %s | %s (%.0f MB/s) | | %s | %s |\n", h, ns(name), mbs, orig[h], target)
+	}
+	if rss != nil {
+		fmt.Printf("| peak RSS, one 5000-knot run (`pirn run --memory`) | %.1f MiB (%.0f ms wall) | %.1f MiB (%.0f ms wall) | 86 MiB | ≤ 60 MiB |\n",
+			rss["wat/memory"], rss["wat/memory/wall-ms"], rss["go/memory"], rss["go/memory/wall-ms"])
+		fmt.Printf("| peak RSS, one 5000-knot run (`pirn run`, SQLite + disk) | %.1f MiB (%.0f ms wall) | %.1f MiB (%.0f ms wall) | | |\n",
+			rss["wat/disk"], rss["wat/disk/wall-ms"], rss["go/disk"], rss["go/disk/wall-ms"])
+	}
+	fmt.Println()
+	fmt.Println("Single invocations on a warm pooled instance (host package):")
+	fmt.Println()
+	fmt.Println("| invocation | time | allocs |")
+	fmt.Println("|---|---|---|")
+	var names []string
+	for name := range res {
+		if strings.HasPrefix(name, "BenchmarkInvoke/") {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		a, _ := get(name, "allocs/op")
+		fmt.Printf("| %s | %s | %.0f |\n", strings.TrimPrefix(name, "BenchmarkInvoke/"), ns(name), a)
+	}
+}
+
+func human(d time.Duration) string {
+	switch {
+	case d < time.Microsecond:
+		return fmt.Sprintf("%d ns", d.Nanoseconds())
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.2f µs", float64(d)/1e3)
+	case d < time.Second:
+		return fmt.Sprintf("%.2f ms", float64(d)/1e6)
+	}
+	return fmt.Sprintf("%.2f s", d.Seconds())
+}
