@@ -3,8 +3,9 @@ GO        ?= go
 GOWASM    = GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -buildvcs=false -ldflags=-w
 GO_KNOTS  = examples/wasm/go/arith examples/wasm/go/outcomes testdata/wasm/go/bytes
 WAT_KNOTS = $(patsubst %.wat,%.wasm,$(wildcard testdata/wasm/wat/*.wat))
+PIPELINES = examples/quickstart/pipeline.yaml testdata/pipelines/contained.yaml
 
-.PHONY: all test wasm wasm-check check bench
+.PHONY: all test wasm wasm-check lock check bench
 all: wasm test
 
 test:
@@ -23,8 +24,12 @@ testdata/wasm/wat/%.wasm: testdata/wasm/wat/%.wat FORCE
 wasm-check: wasm
 	git diff --exit-code -- '*.wasm'
 
+# lock re-pins the example pipelines' modules after a rebuild.
+lock:
+	for p in $(PIPELINES); do $(GO) run ./cmd/pirn lock $$p >/dev/null || exit 1; done
+
 check:
-	gofmt -l . | (! grep .)
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))"
 	$(GO) vet ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./abi/... ./pdk/go/...
 
