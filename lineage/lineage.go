@@ -43,9 +43,10 @@ type Record struct {
 	// ConfigHash is the digest of the knot's configuration: its id, its
 	// constant inputs and its policy.
 	ConfigHash cas.Digest
-	// Inputs maps each parent input name to the digest of what it
-	// consumed (for a failed or skipped parent, the digest of its outcome).
-	Inputs map[string]cas.Digest
+	// Inputs holds, for each parent input name, the digest of what it
+	// consumed (for a failed or skipped parent, the digest of its outcome),
+	// sorted by name. Constant inputs are part of ConfigHash instead.
+	Inputs []Input
 	// Output is the digest of the value produced; zero unless Outcome is OK.
 	Output  cas.Digest
 	Outcome Outcome
@@ -58,6 +59,22 @@ type Record struct {
 	Dispatcher string
 	StartedAt  time.Time
 	FinishedAt time.Time
+}
+
+// Input is one parent input of a Record.
+type Input struct {
+	Name   string
+	Digest cas.Digest
+}
+
+// Input returns the digest consumed by the named input.
+func (r *Record) Input(name string) (cas.Digest, bool) {
+	for _, in := range r.Inputs {
+		if in.Name == name {
+			return in.Digest, true
+		}
+	}
+	return cas.Digest{}, false
 }
 
 // Duration is FinishedAt - StartedAt.

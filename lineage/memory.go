@@ -96,7 +96,7 @@ func (m *Memory) ByOutput(_ context.Context, d cas.Digest) ([]Record, error) {
 func (m *Memory) ByInput(_ context.Context, d cas.Digest) ([]Record, error) {
 	return m.query(func(r *Record) bool {
 		for _, in := range r.Inputs {
-			if in == d {
+			if in.Digest == d {
 				return true
 			}
 		}
@@ -125,13 +125,7 @@ func clone(r *Run) *Run {
 }
 
 func cloneRecord(r Record) Record {
-	if r.Inputs != nil {
-		in := make(map[string]cas.Digest, len(r.Inputs))
-		for k, v := range r.Inputs {
-			in[k] = v
-		}
-		r.Inputs = in
-	}
+	r.Inputs = slices.Clone(r.Inputs)
 	r.SkipDetail = slices.Clone(r.SkipDetail)
 	return r
 }

@@ -104,10 +104,18 @@ type Result struct {
 // Succeeded reports whether no knot erred (optional knots aside).
 func (r *Result) Succeeded() bool { return r.Status == lineage.Succeeded }
 
-// NewRunID returns a fresh run id: "run-" and 32 random hex digits.
+// NewRunID returns a fresh run id: "run-" and 32 hex digits, the first 12
+// the current Unix time in milliseconds and the other 20 random (80 bits).
+// Ids therefore sort by creation time, which also keeps each run's rows
+// next to the previous run's in the history's indexes.
 func NewRunID() string {
 	var b [16]byte
-	rand.Read(b[:])
+	rand.Read(b[6:])
+	ms := uint64(time.Now().UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
 	return "run-" + hex.EncodeToString(b[:])
 }
 
@@ -225,12 +233,18 @@ func (e *engine) collect(terminals []*Node) {
 			e.states[i] = &states[len(states)-1]
 		}
 	}
+	edges := 0
+	for _, st := range states {
+		edges += len(st.n.parents)
+	}
+	inputs := make([]lineage.Input, edges) // one allocation for every record's inputs
 	for _, st := range e.states {
 		if st == nil {
 			continue
 		}
 		e.shed = append(e.shed, st)
 		st.pending = len(st.n.parents)
+		st.rec.Inputs, inputs = inputs[:len(st.n.parents):len(st.n.parents)], inputs[len(st.n.parents):]
 		for _, c := range st.n.children {
 			if cs := e.states[c.index]; cs != nil {
 				st.children = append(st.children, cs)
@@ -368,7 +382,6 @@ func (e *engine) run(st *state, call *Call) {
 	rec.RunID, rec.KnotID, rec.ConfigHash, rec.Dispatcher = e.runID, n.id, n.configHash, e.s.cfg.Dispatcher
 	rec.Module, rec.Knot = n.What()
 	rec.StartedAt = time.Now().UTC()
-	rec.Inputs = make(map[string]cas.Digest, len(n.parents))
 	if n.param != nil {
 		st.res = result{outcome: lineage.OK, value: e.params[n]}
 	} else {
@@ -406,13 +419,13 @@ func (e *engine) decide(st *state, c *Call) result {
 			failed = append(failed, fmt.Sprintf("%s (skipped)", p.n.id))
 		}
 	}
-	for _, ed := range n.parents {
+	for i, ed := range n.byName {
 		p := e.states[ed.parent.index]
+		d := p.res.doc.Digest
 		if p.res.outcome == lineage.OK {
-			st.rec.Inputs[ed.input] = p.res.value.Digest
-		} else {
-			st.rec.Inputs[ed.input] = p.res.doc.Digest
+			d = p.res.value.Digest
 		}
+		st.rec.Inputs[i] = lineage.Input{Name: ed.input, Digest: d}
 	}
 	if len(failed) > 0 {
 		switch n.knot.Policy {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -117,7 +118,7 @@ func TestQuickstart(t *testing.T) {
 	}
 	answer := res.Records[2]
 	if answer.KnotID != "answer" || answer.Knot != "host:add" || answer.Output != digest(t, 15) ||
-		answer.Inputs["a"] != digest(t, 5) || answer.Inputs["b"] != digest(t, 10) || answer.Dispatcher != "local" {
+		!slices.Equal(answer.Inputs, []lineage.Input{{Name: "a", Digest: digest(t, 5)}, {Name: "b", Digest: digest(t, 10)}}) || answer.Dispatcher != "local" {
 		t.Errorf("answer record = %+v", answer)
 	}
 	if res.Records[0].Knot != lineage.KnotParameter || len(res.Records[0].Inputs) != 0 {
@@ -231,7 +232,7 @@ func TestFailurePropagates(t *testing.T) {
 	if again.Errors[0].ID != res.Errors[0].ID {
 		t.Errorf("error id not stable: %s then %s", res.Errors[0].ID, again.Errors[0].ID)
 	}
-	if again.Records[2].Inputs["x"] != res.Records[2].Inputs["x"] || again.Records[3].Inputs["x"] != res.Records[3].Inputs["x"] {
+	if !slices.Equal(again.Records[2].Inputs, res.Records[2].Inputs) || !slices.Equal(again.Records[3].Inputs, res.Records[3].Inputs) {
 		t.Errorf("input hashes of err/skip parents are not reproducible")
 	}
 	other, _ := e.s.Run(t.Context(), failing(t, false, scheduler.SkipIfParentFailed), scheduler.Request{Params: map[string]any{"x": 3}})
@@ -289,8 +290,8 @@ func TestReceiveErrors(t *testing.T) {
 		t.Errorf("skip input = %v", in["later"])
 	}
 	rec := res.Records[len(res.Records)-1]
-	if rec.Inputs["fine"] != digest(t, 4) {
-		t.Errorf("an ok parent of a receive_errors knot is recorded by its value's digest; got %s", rec.Inputs["fine"])
+	if fine, _ := rec.Input("fine"); fine != digest(t, 4) {
+		t.Errorf("an ok parent of a receive_errors knot is recorded by its value's digest; got %s", fine)
 	}
 }
 
@@ -460,5 +461,17 @@ func TestStoreWriters(t *testing.T) {
 		if ok, _ := e.store.Has(t.Context(), digest(t, v)); !ok {
 			t.Errorf("data store lacks %d after the run returned", v)
 		}
+	}
+}
+
+func TestNewRunIDSortsByTime(t *testing.T) {
+	a := scheduler.NewRunID()
+	time.Sleep(2 * time.Millisecond)
+	b := scheduler.NewRunID()
+	if len(a) != 36 || !strings.HasPrefix(a, "run-") || a >= b {
+		t.Errorf("NewRunID() = %q then %q; want run-<32 hex>, increasing", a, b)
+	}
+	if c := scheduler.NewRunID(); c == b {
+		t.Errorf("two ids in the same millisecond are equal: %q", c)
 	}
 }

@@ -102,7 +102,8 @@ type Node struct {
 	def   cas.Value // coerced default
 	// knot
 	knot       *KnotSpec
-	parents    []edge    // in canonical input-name order
+	parents    []edge    // in canonical input-name order (shorter names first)
+	byName     []edge    // the same, sorted by name, for lineage
 	config     []abi.Arg // in canonical order
 	configHash cas.Digest
 	children   []*Node
@@ -269,6 +270,8 @@ func (t *Tapestry) AddKnot(k KnotSpec) (*Node, error) {
 		n.parents = append(n.parents, edge{input: input, parent: p})
 	}
 	slices.SortFunc(n.parents, func(a, b edge) int { return compareKeys(a.input, b.input) })
+	n.byName = slices.Clone(n.parents)
+	slices.SortFunc(n.byName, func(a, b edge) int { return strings.Compare(a.input, b.input) })
 	config := map[string]any{}
 	for input, v := range k.Config {
 		if !abi.ValidInputName(input) {

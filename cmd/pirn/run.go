@@ -147,8 +147,8 @@ func knotJSON(r *lineage.Record) jsonKnot {
 	k := jsonKnot{ID: r.KnotID, Outcome: string(r.Outcome), DurationMS: float64(r.Duration().Microseconds()) / 1000,
 		Module: r.Module, Knot: r.Knot, ConfigHash: r.ConfigHash.String(), Inputs: map[string]string{},
 		Output: r.Output.String(), SkipReason: r.SkipReason, ErrorID: r.ErrorID.String()}
-	for name, d := range r.Inputs {
-		k.Inputs[name] = d.String()
+	for _, in := range r.Inputs {
+		k.Inputs[in.Name] = in.Digest.String()
 	}
 	return k
 }

@@ -42,19 +42,19 @@ func SampleRun(t testing.TB, id string, offset time.Duration) *lineage.Run {
 		Dispatcher: "local", Host: "test-host", StartedAt: at(0), FinishedAt: at(9),
 		Records: []lineage.Record{
 			{RunID: id, KnotID: "x", Knot: lineage.KnotParameter, ConfigHash: digest(t, "cfg-x"),
-				Inputs: map[string]cas.Digest{}, Output: digest(t, 5), Outcome: lineage.OK,
+				Output: digest(t, 5), Outcome: lineage.OK,
 				Dispatcher: "local", StartedAt: at(1), FinishedAt: at(1)},
 			{RunID: id, KnotID: "d", Module: digest(t, "module").String(), Knot: "double", ConfigHash: digest(t, "cfg-d"),
-				Inputs: map[string]cas.Digest{"x": digest(t, 5)}, Output: digest(t, 10), Outcome: lineage.OK,
+				Inputs: []lineage.Input{{Name: "x", Digest: digest(t, 5)}}, Output: digest(t, 10), Outcome: lineage.OK,
 				Dispatcher: "local", StartedAt: at(2), FinishedAt: at(3)},
 			{RunID: id, KnotID: "answer", Module: digest(t, "module").String(), Knot: "add", ConfigHash: digest(t, "cfg-answer"),
-				Inputs: map[string]cas.Digest{"a": digest(t, 5), "b": digest(t, 10)}, Output: digest(t, 15), Outcome: lineage.OK,
+				Inputs: []lineage.Input{{Name: "a", Digest: digest(t, 5)}, {Name: "b", Digest: digest(t, 10)}}, Output: digest(t, 15), Outcome: lineage.OK,
 				Dispatcher: "local", StartedAt: at(4), FinishedAt: at(5)},
 			{RunID: id, KnotID: "bad", Module: digest(t, "other").String(), Knot: "fail", ConfigHash: digest(t, "cfg-bad"),
-				Inputs: map[string]cas.Digest{"x": digest(t, 5)}, Outcome: lineage.Err, ErrorID: errID,
+				Inputs: []lineage.Input{{Name: "x", Digest: digest(t, 5)}}, Outcome: lineage.Err, ErrorID: errID,
 				Dispatcher: "local", StartedAt: at(4), FinishedAt: at(6)},
 			{RunID: id, KnotID: "after", Module: digest(t, "module").String(), Knot: "inc", ConfigHash: digest(t, "cfg-after"),
-				Inputs: map[string]cas.Digest{"x": digest(t, map[string]any{"err": errID.String()})}, Outcome: lineage.Skipped,
+				Inputs: []lineage.Input{{Name: "x", Digest: digest(t, map[string]any{"err": errID.String()})}}, Outcome: lineage.Skipped,
 				SkipReason: "parent_failed_or_skipped", SkipDetail: skipDetail,
 				Dispatcher: "local", StartedAt: at(7), FinishedAt: at(7)},
 		},
@@ -143,7 +143,7 @@ func RunHistory(t *testing.T, newHistory func(t *testing.T) lineage.History) {
 		check("ByInput(5)", recs, err, []string{"run-0/d", "run-0/answer", "run-0/bad", "run-1/d", "run-1/answer", "run-1/bad", "run-2/d", "run-2/answer", "run-2/bad"})
 		recs, err = h.ByKnot(ctx, "answer")
 		check("ByKnot(answer)", recs, err, []string{"run-0/answer", "run-1/answer", "run-2/answer"})
-		if len(recs) == 3 && recs[2].Inputs["b"] != digest(t, 10) {
+		if b, _ := recs[len(recs)-1].Input("b"); len(recs) == 3 && b != digest(t, 10) {
 			t.Errorf("ByKnot record lost its inputs: %v", recs[2].Inputs)
 		}
 		recs, err = h.ByOutput(ctx, digest(t, "nothing"))

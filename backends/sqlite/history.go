@@ -1,0 +1,540 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"strings"
+	"time"
+
+	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/lineage"
+)
+
+const (
+	deleteRun = `DELETE FROM runs WHERE run_id = ?`
+	insertRun = `INSERT INTO runs (run_id, pipeline, status, terminals, dispatcher, host,
+		started_at, finished_at, knots, failed, skipped)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
+
+// Multi-row inserts of records, inputs and errors: one statement per
+// batch of rows saves most of the per-statement cost of the driver.
+var (
+	insertRecords = batchInsert{table: "lineage", cols: []string{"run_id", "seq", "knot_id", "module", "knot",
+		"config_hash", "output_hash", "inputs", "outcome", "skip_reason", "skip_detail", "error_id", "dispatcher",
+		"started_at", "finished_at"}}
+	insertValues = batchInsert{table: "lineage_values", cols: []string{"hash", "role", "run_id", "knot_id", "name"}}
+	insertErrors = batchInsert{table: "errors", cols: []string{"run_id", "error_id", "seq", "knot_id", "type",
+		"message", "detail", "trace", "occurred_at"}}
+)
+
+// batchSizes is how many statements a batchInsert prepares: for 1, 2, 4, …
+// 1<<(batchSizes-1) rows.
+const batchSizes = 6
+
+// batchInsert is an INSERT of a table's columns.
+type batchInsert struct {
+	table string
+	cols  []string
+}
+
+// query returns the INSERT of n rows.
+func (b batchInsert) query(n int) string {
+	row := "(" + strings.Repeat("?, ", len(b.cols)-1) + "?)"
+	return "INSERT OR ROLLBACK INTO " + b.table + " (" + strings.Join(b.cols, ", ") + ") VALUES " +
+		strings.Repeat(row+", ", n-1) + row
+}
+
+// prepare prepares the statements for every batch size.
+func (b batchInsert) prepare(ctx context.Context, db *sql.DB) (*batchStmts, error) {
+	s := &batchStmts{cols: len(b.cols)}
+	for k := range s.stmts {
+		var err error
+		if s.stmts[k], err = db.PrepareContext(ctx, b.query(1<<k)); err != nil {
+			s.close()
+			return nil, fmt.Errorf("prepare insert into %s: %w", b.table, err)
+		}
+	}
+	return s, nil
+}
+
+// batchStmts are the prepared statements of a batchInsert.
+type batchStmts struct {
+	cols  int
+	stmts [batchSizes]*sql.Stmt // stmts[k] inserts 1<<k rows
+}
+
+func (s *batchStmts) close() error {
+	var errs []error
+	for _, st := range s.stmts {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// exec inserts the rows whose values are args, s.cols per row, in tx.
+// what names a row for errors ("record", "input", "error").
+func (s *batchStmts) exec(ctx context.Context, tx *sql.Tx, what string, args []any) error {
+	rows := len(args) / s.cols
+	for off := 0; off < rows; {
+		k := min(bits.Len(uint(rows-off)), batchSizes) - 1 // largest batch that fits
+		n := 1 << k
+		if _, err := tx.StmtContext(ctx, s.stmts[k]).ExecContext(ctx, args[off*s.cols:(off+n)*s.cols]...); err != nil {
+			if n == 1 {
+				return fmt.Errorf("insert %s %d: %w", what, off, err)
+			}
+			return fmt.Errorf("insert %ss %d-%d: %w", what, off, off+n-1, err)
+		}
+		off += n
+	}
+	return nil
+}
+
+// RecordRun implements [lineage.History]. The run is written in one
+// transaction, replacing any run with the same ID. Every record and error
+// must carry the run's ID, and every time must be zero or within the range
+// of int64 unix nanoseconds (years 1678 to 2262). r is not retained.
+func (h *History) RecordRun(ctx context.Context, r *lineage.Run) error {
+	if r == nil {
+		return errors.New("sqlite: record run: nil run")
+	}
+	if err := h.recordRun(ctx, r); err != nil {
+		return fmt.Errorf("sqlite: record run %q: %w", r.ID, err)
+	}
+	return nil
+}
+
+// runRows is a run converted to statement arguments, a row's values after
+// another.
+type runRows struct {
+	run, records, values, errors []any
+}
+
+// Roles in lineage_values.
+const (
+	roleOutput = 0
+	roleInput  = 1
+)
+
+// encodeInputs packs a record's inputs for the lineage.inputs column.
+func encodeInputs(ins []lineage.Input) []byte {
+	b := make([]byte, 0, len(ins)*(cas.Size+8))
+	for _, in := range ins {
+		b = binary.AppendUvarint(b, uint64(len(in.Name)))
+		b = append(b, in.Name...)
+		b = append(b, in.Digest[:]...)
+	}
+	return b
+}
+
+// decodeInputs is the inverse of encodeInputs.
+func decodeInputs(b []byte) ([]lineage.Input, error) {
+	var ins []lineage.Input
+	for len(b) > 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n+cas.Size {
+			return nil, errors.New("corrupt inputs column")
+		}
+		in := lineage.Input{Name: string(b[k : k+int(n)])}
+		copy(in.Digest[:], b[k+int(n):])
+		ins = append(ins, in)
+		b = b[k+int(n)+cas.Size:]
+	}
+	return ins, nil
+}
+
+// toRows converts r, checking what the schema cannot store.
+func toRows(r *lineage.Run) (*runRows, error) {
+	terminals := []byte("[]")
+	if len(r.Terminals) > 0 {
+		var err error
+		if terminals, err = json.Marshal(r.Terminals); err != nil {
+			return nil, fmt.Errorf("terminals: %w", err)
+		}
+	}
+	var tc timeConv
+	sum := lineage.Summarize(r)
+	rows := &runRows{
+		run: []any{r.ID, r.Pipeline, string(r.Status), string(terminals), r.Dispatcher, r.Host,
+			tc.nanos(r.StartedAt), tc.nanos(r.FinishedAt), sum.Knots, sum.Failed, sum.Skipped},
+		records: make([]any, 0, len(r.Records)*len(insertRecords.cols)),
+		errors:  make([]any, 0, len(r.Errors)*len(insertErrors.cols)),
+	}
+	for i := range r.Records {
+		rec := &r.Records[i]
+		if rec.RunID != r.ID {
+			return nil, fmt.Errorf("record %d (%s): RunID = %q, want %q", i, rec.KnotID, rec.RunID, r.ID)
+		}
+		rows.records = append(rows.records, r.ID, i, rec.KnotID, rec.Module, rec.Knot,
+			rec.ConfigHash[:], blob(rec.Output), encodeInputs(rec.Inputs), string(rec.Outcome), rec.SkipReason,
+			rec.SkipDetail, blob(rec.ErrorID), rec.Dispatcher,
+			tc.nanos(rec.StartedAt), tc.nanos(rec.FinishedAt))
+		if !rec.Output.IsZero() {
+			rows.values = append(rows.values, rec.Output[:], roleOutput, r.ID, rec.KnotID, "")
+		}
+		for _, in := range rec.Inputs {
+			rows.values = append(rows.values, in.Digest[:], roleInput, r.ID, rec.KnotID, in.Name)
+		}
+	}
+	for i := range r.Errors {
+		e := &r.Errors[i]
+		if e.RunID != r.ID {
+			return nil, fmt.Errorf("error %d (%s): RunID = %q, want %q", i, e.ID, e.RunID, r.ID)
+		}
+		rows.errors = append(rows.errors, r.ID, e.ID[:], i, e.KnotID, e.Type, e.Message,
+			e.Detail, e.Trace, tc.nanos(e.OccurredAt))
+	}
+	if tc.err != nil {
+		return nil, tc.err
+	}
+	return rows, nil
+}
+
+func (h *History) recordRun(ctx context.Context, r *lineage.Run) error {
+	rows, err := toRows(r) // before taking the write lock
+	if err != nil {
+		return err
+	}
+
+	select {
+	case h.wsem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-h.wsem }()
+
+	tx, err := h.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	// The statements below cannot wait for a lock (the transaction holds
+	// the write lock), so they run without the driver's per-statement
+	// cancellation watch, which costs a goroutine each. ctx still ends
+	// the transaction: database/sql rolls it back when ctx is done.
+	// tx.StmtContext reuses the statement already prepared on this
+	// connection by an earlier transaction.
+	sctx := context.WithoutCancel(ctx)
+	if err := deleteValues(sctx, tx, r.ID); err != nil {
+		return fmt.Errorf("delete earlier run: %w", err)
+	}
+	if _, err := tx.StmtContext(sctx, h.delRun).ExecContext(sctx, r.ID); err != nil {
+		return fmt.Errorf("delete earlier run: %w", err)
+	}
+	if _, err := tx.StmtContext(sctx, h.insRun).ExecContext(sctx, rows.run...); err != nil {
+		return fmt.Errorf("insert run: %w", err)
+	}
+	if err := h.insRecords.exec(sctx, tx, "record", rows.records); err != nil {
+		return err
+	}
+	if err := h.insValues.exec(sctx, tx, "value", rows.values); err != nil {
+		return err
+	}
+	if err := h.insErrors.exec(sctx, tx, "error", rows.errors); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// deleteValues removes the lineage_values rows of a run about to be
+// replaced. They are found through the run's lineage rows (the values
+// table is keyed by digest, so it has no index by run); a new run id finds
+// none, at the cost of one index probe.
+func deleteValues(ctx context.Context, tx *sql.Tx, runID string) error {
+	rows, err := tx.QueryContext(ctx, `SELECT knot_id, output_hash, inputs FROM lineage WHERE run_id = ?`, runID)
+	if err != nil {
+		return err
+	}
+	var keys [][]any
+	for rows.Next() {
+		var knot string
+		var out, ins []byte
+		if err := rows.Scan(&knot, &out, &ins); err != nil {
+			rows.Close()
+			return err
+		}
+		if len(out) > 0 {
+			keys = append(keys, []any{out, roleOutput, runID, knot, ""})
+		}
+		inputs, err := decodeInputs(ins)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		for _, in := range inputs {
+			keys = append(keys, []any{in.Digest[:], roleInput, runID, knot, in.Name})
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM lineage_values WHERE hash = ? AND role = ? AND run_id = ? AND knot_id = ? AND name = ?`, k...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Stored times are unix nanoseconds; the zero time is stored as 0.
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// timeConv converts times to stored integers, keeping the first error.
+type timeConv struct{ err error }
+
+func (c *timeConv) nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	if t.Before(minTime) || t.After(maxTime) {
+		if c.err == nil {
+			c.err = fmt.Errorf("time %v outside the range of int64 unix nanoseconds", t)
+		}
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// fromNanos is the inverse of timeConv.nanos, in UTC.
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// blob is how an optional digest (output, error id) is stored: its 32
+// bytes, or NULL for the zero digest. Required digests are stored as their
+// 32 bytes even when zero.
+func blob(d cas.Digest) any {
+	if d.IsZero() {
+		return nil
+	}
+	return d[:]
+}
+
+// parseDigest reads a stored digest; NULL is the zero digest.
+func parseDigest(b []byte) (cas.Digest, error) {
+	var d cas.Digest
+	switch len(b) {
+	case 0:
+		return d, nil
+	case cas.Size:
+		copy(d[:], b)
+		return d, nil
+	}
+	return d, fmt.Errorf("stored digest has %d bytes, want %d", len(b), cas.Size)
+}
+
+// Run implements [lineage.History]. It reads the run from one snapshot.
+func (h *History) Run(ctx context.Context, id string) (*lineage.Run, error) {
+	r, err := h.run(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: run %q: %w", id, err)
+	}
+	return r, nil
+}
+
+func (h *History) run(ctx context.Context, id string) (*lineage.Run, error) {
+	// A read-only transaction is a deferred BEGIN: a snapshot, no write lock.
+	tx, err := h.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+
+	r := &lineage.Run{ID: id}
+	var status, terminals string
+	var started, finished int64
+	err = tx.QueryRowContext(ctx, `SELECT pipeline, status, terminals, dispatcher, host, started_at, finished_at
+		FROM runs WHERE run_id = ?`, id).
+		Scan(&r.Pipeline, &status, &terminals, &r.Dispatcher, &r.Host, &started, &finished)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, lineage.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.Status = lineage.Status(status)
+	r.StartedAt, r.FinishedAt = fromNanos(started), fromNanos(finished)
+	if err := json.Unmarshal([]byte(terminals), &r.Terminals); err != nil {
+		return nil, fmt.Errorf("terminals: %w", err)
+	}
+	if r.Records, err = queryRecords(ctx, tx, `l.run_id = ?`, id); err != nil {
+		return nil, err
+	}
+	if r.Errors, err = queryErrors(ctx, tx, id); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	return r, nil
+}
+
+func queryErrors(ctx context.Context, tx *sql.Tx, runID string) ([]lineage.ErrorRecord, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT error_id, knot_id, type, message, detail, trace, occurred_at
+		FROM errors WHERE run_id = ? ORDER BY seq`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("query errors: %w", err)
+	}
+	defer rows.Close()
+	var out []lineage.ErrorRecord
+	for rows.Next() {
+		e := lineage.ErrorRecord{RunID: runID}
+		var id []byte
+		var at int64
+		if err := rows.Scan(&id, &e.KnotID, &e.Type, &e.Message, &e.Detail, &e.Trace, &at); err != nil {
+			return nil, fmt.Errorf("scan error: %w", err)
+		}
+		if e.ID, err = parseDigest(id); err != nil {
+			return nil, fmt.Errorf("error of knot %s: %w", e.KnotID, err)
+		}
+		e.OccurredAt = fromNanos(at)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query errors: %w", err)
+	}
+	return out, nil
+}
+
+// Runs implements [lineage.History]. Runs that started at the same time
+// are listed most recently recorded first. A negative Limit is an error.
+func (h *History) Runs(ctx context.Context, q lineage.Query) ([]lineage.Summary, error) {
+	if q.Limit < 0 {
+		return nil, fmt.Errorf("sqlite: runs: Limit = %d, want >= 0", q.Limit)
+	}
+	limit := q.Limit
+	if limit == 0 {
+		limit = 100
+	}
+	const cols = `SELECT run_id, pipeline, status, started_at, finished_at, knots, failed, skipped FROM runs `
+	const order = ` ORDER BY started_at DESC, rowid DESC LIMIT ?`
+	var rows *sql.Rows
+	var err error
+	if q.Pipeline == "" {
+		rows, err = h.db.QueryContext(ctx, cols+order, limit)
+	} else {
+		rows, err = h.db.QueryContext(ctx, cols+`WHERE pipeline = ?`+order, q.Pipeline, limit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: runs: %w", err)
+	}
+	defer rows.Close()
+	var out []lineage.Summary
+	for rows.Next() {
+		var s lineage.Summary
+		var status string
+		var started, finished int64
+		if err := rows.Scan(&s.ID, &s.Pipeline, &status, &started, &finished, &s.Knots, &s.Failed, &s.Skipped); err != nil {
+			return nil, fmt.Errorf("sqlite: runs: %w", err)
+		}
+		s.Status = lineage.Status(status)
+		s.StartedAt, s.FinishedAt = fromNanos(started), fromNanos(finished)
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: runs: %w", err)
+	}
+	return out, nil
+}
+
+// ByOutput implements [lineage.History]. The zero digest matches nothing.
+func (h *History) ByOutput(ctx context.Context, d cas.Digest) ([]lineage.Record, error) {
+	if d.IsZero() {
+		return nil, nil
+	}
+	recs, err := queryRecords(ctx, h.db,
+		`(l.run_id, l.knot_id) IN (SELECT run_id, knot_id FROM lineage_values WHERE hash = ? AND role = 0)`, d[:])
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: by output %s: %w", d, err)
+	}
+	return recs, nil
+}
+
+// ByInput implements [lineage.History].
+func (h *History) ByInput(ctx context.Context, d cas.Digest) ([]lineage.Record, error) {
+	recs, err := queryRecords(ctx, h.db,
+		`(l.run_id, l.knot_id) IN (SELECT run_id, knot_id FROM lineage_values WHERE hash = ? AND role = 1)`, d[:])
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: by input %s: %w", d, err)
+	}
+	return recs, nil
+}
+
+// ByKnot implements [lineage.History].
+func (h *History) ByKnot(ctx context.Context, knotID string) ([]lineage.Record, error) {
+	recs, err := queryRecords(ctx, h.db, `l.knot_id = ?`, knotID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: by knot %q: %w", knotID, err)
+	}
+	return recs, nil
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// queryRecords returns the records matching where (a condition on lineage
+// l with one parameter, arg), with their inputs, ordered by their run's
+// start time (then the order runs were recorded), then position in the run.
+func queryRecords(ctx context.Context, q querier, where string, arg any) ([]lineage.Record, error) {
+	rows, err := q.QueryContext(ctx, `SELECT l.run_id, l.knot_id, l.module, l.knot, l.config_hash,
+		l.output_hash, l.inputs, l.outcome, l.skip_reason, l.skip_detail, l.error_id, l.dispatcher,
+		l.started_at, l.finished_at
+		FROM lineage l
+		JOIN runs r ON r.run_id = l.run_id
+		WHERE `+where+`
+		ORDER BY r.started_at, r.rowid, l.seq`, arg)
+	if err != nil {
+		return nil, fmt.Errorf("query records: %w", err)
+	}
+	defer rows.Close()
+	var out []lineage.Record
+	for rows.Next() {
+		var (
+			rec                      lineage.Record
+			config, output, ins, eid []byte
+			outcome                  string
+			started, finished        int64
+		)
+		if err := rows.Scan(&rec.RunID, &rec.KnotID, &rec.Module, &rec.Knot, &config,
+			&output, &ins, &outcome, &rec.SkipReason, &rec.SkipDetail, &eid, &rec.Dispatcher,
+			&started, &finished); err != nil {
+			return nil, fmt.Errorf("scan record: %w", err)
+		}
+		rec.Outcome = lineage.Outcome(outcome)
+		rec.StartedAt, rec.FinishedAt = fromNanos(started), fromNanos(finished)
+		for _, f := range [...]struct {
+			dst *cas.Digest
+			src []byte
+		}{{&rec.ConfigHash, config}, {&rec.Output, output}, {&rec.ErrorID, eid}} {
+			if *f.dst, err = parseDigest(f.src); err != nil {
+				return nil, fmt.Errorf("record %s/%s: %w", rec.RunID, rec.KnotID, err)
+			}
+		}
+		if rec.Inputs, err = decodeInputs(ins); err != nil {
+			return nil, fmt.Errorf("record %s/%s: %w", rec.RunID, rec.KnotID, err)
+		}
+		out = append(out, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query records: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,240 @@
+// Package sqlite is a [lineage.History] stored in one SQLite file, the
+// embedded default history of `pirn run` (.pirn/history.db). It uses the
+// pure-Go driver modernc.org/sqlite, so the default build needs no cgo.
+//
+// Several processes may share one file: it is opened in WAL mode, write
+// transactions take the write lock up front (BEGIN IMMEDIATE) and wait up
+// to ten seconds for it, and writers inside one process are serialized
+// before they reach SQLite. A run is written in one transaction with
+// multi-row inserts; new files use 2 KiB pages, which cut the bytes a run
+// writes to the WAL by about 40%.
+//
+// Digests are stored as their 32 bytes (NULL for none): the indexes on
+// them are most of what a run writes, and binary keys halve them. For the
+// sqlite3 shell, the views lineage_text, lineage_values_text and
+// errors_text show digests as "sha256:<hex>". Times are INTEGER unix
+// nanoseconds UTC (0 for the zero time). See schema.go for the tables. The schema version is PRAGMA user_version; Open applies missing
+// migrations and refuses a file written by a newer pirn.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/pirn-wasm/pirn/lineage"
+)
+
+// Config configures Open.
+type Config struct {
+	// Path is the database file. It is required (the zero value is an
+	// error); the file and its parent directories are created if missing.
+	Path string
+}
+
+// History is a [lineage.History] in a SQLite file. It is safe for
+// concurrent use, and by several processes sharing the file.
+type History struct {
+	db *sql.DB
+	// wsem serializes this process's writers, so that they queue here
+	// rather than in SQLite's sleeping busy handler.
+	wsem chan struct{}
+
+	delRun, insRun                   *sql.Stmt
+	insRecords, insValues, insErrors *batchStmts
+}
+
+var _ lineage.History = (*History)(nil)
+
+// Open opens the history at cfg.Path, creating and migrating it as needed.
+// A file that is not a SQLite database, or whose schema is newer than this
+// package knows, is an error. Close the History when done.
+func Open(ctx context.Context, cfg Config) (*History, error) {
+	if cfg.Path == "" {
+		return nil, errors.New("sqlite: Config.Path is empty")
+	}
+	h, err := open(ctx, cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open history %s: %w", cfg.Path, err)
+	}
+	return h, nil
+}
+
+func open(ctx context.Context, path string) (*History, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) || err == nil && fi.Size() == 0 {
+		if err := retryBusy(ctx, func() error { return create(ctx, abs) }); err != nil {
+			return nil, explain(err)
+		}
+	}
+	db, err := sql.Open("sqlite", dsn(abs))
+	if err != nil {
+		return nil, err
+	}
+	// Opening a connection runs the pragmas, so keep the ones we open.
+	n := max(4, runtime.GOMAXPROCS(0))
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	h := &History{db: db, wsem: make(chan struct{}, 1)}
+	if err := retryBusy(ctx, func() error { return migrate(ctx, db) }); err != nil {
+		db.Close()
+		return nil, explain(err)
+	}
+	if err := h.prepare(ctx); err != nil {
+		h.Close()
+		return nil, err
+	}
+	return h, nil
+}
+
+// prepare prepares the statements of RecordRun.
+func (h *History) prepare(ctx context.Context) error {
+	var err error
+	if h.delRun, err = h.db.PrepareContext(ctx, deleteRun); err != nil {
+		return fmt.Errorf("prepare delete: %w", err)
+	}
+	if h.insRun, err = h.db.PrepareContext(ctx, insertRun); err != nil {
+		return fmt.Errorf("prepare insert into runs: %w", err)
+	}
+	if h.insRecords, err = insertRecords.prepare(ctx, h.db); err != nil {
+		return err
+	}
+	if h.insValues, err = insertValues.prepare(ctx, h.db); err != nil {
+		return err
+	}
+	h.insErrors, err = insertErrors.prepare(ctx, h.db)
+	return err
+}
+
+// pageSize is the page size of a new history file, half SQLite's
+// default. RecordRun dirties about six pages per record, most of them
+// leaves of the indexes on hashes and knot ids, and the WAL takes whole
+// pages: smaller pages write fewer bytes per run.
+const pageSize = 2048
+
+// create gives a new (absent or empty) database file its page size, then
+// enters WAL mode, which writes the first page and so fixes the size. If
+// another process got there first, both pragmas change nothing.
+func create(ctx context.Context, abs string) error {
+	db, err := sql.Open("sqlite", uri(abs, url.Values{"_pragma": {busyPragma}}))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1) // pragmas are per connection
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("PRAGMA page_size = %d", pageSize)); err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, "PRAGMA journal_mode = WAL"); err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	return db.Close()
+}
+
+// uri returns the driver's URI for the absolute path abs with query q.
+func uri(abs string, q url.Values) string {
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // a Windows drive letter: file:///C:/…
+	}
+	u := url.URL{Scheme: "file", Path: p, RawQuery: q.Encode()}
+	return u.String()
+}
+
+var busyPragma = fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds())
+
+// dsn returns the driver's URI for the history at the absolute path abs.
+func dsn(abs string) string {
+	return uri(abs, url.Values{
+		"_pragma": {
+			// modernc.org/sqlite runs busy_timeout first, so that
+			// changing the journal mode waits for other processes too.
+			busyPragma,
+			"journal_mode(WAL)",
+			"synchronous(NORMAL)", // WAL commits need no fsync; checkpoints do
+			"foreign_keys(ON)",
+			// Checkpoint every 4000 pages of WAL (8 MiB) rather than
+			// 1000: runs rewrite the same index pages, which a later
+			// checkpoint copies once, and RecordRun meets fewer
+			// checkpoint fsyncs. The last connection to close
+			// removes the WAL.
+			"wal_autocheckpoint(4000)",
+		},
+		"_txlock": {"immediate"}, // write transactions: BEGIN IMMEDIATE
+	})
+}
+
+// busyTimeout is how long a connection waits for a lock another holds.
+const busyTimeout = 10 * time.Second
+
+// retryBusy calls f until it does not fail with SQLITE_BUSY, for up to
+// busyTimeout. SQLite reports some lock conflicts at once rather than
+// waiting for them, where waiting could deadlock: two processes opening a
+// new file both try to switch it to WAL mode, or read it while the other
+// does.
+func retryBusy(ctx context.Context, f func() error) error {
+	deadline := time.Now().Add(busyTimeout)
+	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		err := f()
+		var e *sqlite.Error
+		if !errors.As(err, &e) || e.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+	}
+}
+
+// explain makes a clearer error of a file that is not a SQLite database.
+func explain(err error) error {
+	var e *sqlite.Error
+	if errors.As(err, &e) {
+		switch e.Code() & 0xff {
+		case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
+			return fmt.Errorf("not a SQLite database, or corrupt: %w", err)
+		}
+	}
+	return err
+}
+
+// Close closes the database, after the calls in progress; later calls
+// fail. The last connection to the file to close checkpoints and removes
+// the WAL.
+func (h *History) Close() error {
+	var errs []error
+	for _, s := range []*sql.Stmt{h.delRun, h.insRun} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	for _, s := range []*batchStmts{h.insRecords, h.insValues, h.insErrors} {
+		if s != nil {
+			errs = append(errs, s.close())
+		}
+	}
+	errs = append(errs, h.db.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlite: close history: %w", err)
+	}
+	return nil
+}

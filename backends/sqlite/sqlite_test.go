@@ -1,0 +1,646 @@
+package sqlite
+
+import (
+	"context"
+	crand "crypto/rand"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/lineage"
+	"github.com/pirn-wasm/pirn/lineage/lineagetest"
+)
+
+var equateTimes = cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })
+
+// openTest opens a history at path, closed at the end of the test.
+func openTest(t testing.TB, path string) *History {
+	t.Helper()
+	h, err := Open(t.Context(), Config{Path: path})
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	t.Cleanup(func() {
+		if err := h.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return h
+}
+
+func TestHistory(t *testing.T) {
+	lineagetest.RunHistory(t, func(t *testing.T) lineage.History {
+		return openTest(t, filepath.Join(t.TempDir(), "history.db"))
+	})
+}
+
+func TestOpenConfig(t *testing.T) {
+	if _, err := Open(t.Context(), Config{}); err == nil {
+		t.Errorf("Open(Config{}) error = nil, want an error naming Path")
+	}
+	for _, tc := range []struct {
+		name  string
+		empty bool // the file exists, empty
+	}{
+		{"missing file and directories", false},
+		{"empty file", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "a", "b", ".pirn", "history.db")
+			if tc.empty {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h := openTest(t, path)
+			if _, err := os.Stat(path); err != nil {
+				t.Errorf("after Open, Stat(%s) = %v, want nil", path, err)
+			}
+			for pragma, want := range map[string]string{"page_size": "2048", "journal_mode": "wal", "foreign_keys": "1"} {
+				var got string
+				if err := h.db.QueryRowContext(t.Context(), "PRAGMA "+pragma).Scan(&got); err != nil {
+					t.Fatal(err)
+				}
+				if got != want {
+					t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestOpenNotADatabase(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		content []byte
+	}{
+		{"text", []byte(strings.Repeat("this is not a database\n", 100))},
+		{"corrupt header", append([]byte("SQLite format 3\x00"), make([]byte, 4096)...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "history.db")
+			if err := os.WriteFile(path, tc.content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			h, err := Open(t.Context(), Config{Path: path})
+			if err == nil {
+				h.Close()
+				t.Fatalf("Open(%s) error = nil, want an error", tc.name)
+			}
+			if !strings.Contains(err.Error(), "not a SQLite database") || !strings.Contains(err.Error(), path) {
+				t.Errorf("Open(%s) error = %q, want it to name the path and say not a SQLite database", tc.name, err)
+			}
+		})
+	}
+}
+
+func TestReopen(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "history.db")
+	h, err := Open(ctx, Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := lineagetest.SampleRun(t, "run-1", 0)
+	if err := h.RecordRun(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	h = openTest(t, path)
+	got, err := h.Run(ctx, "run-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got, equateTimes, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("Run(run-1) after reopen mismatch (-want +got):\n%s", diff)
+	}
+	// Times come back in UTC, to the nanosecond.
+	if got.StartedAt != want.StartedAt || got.Records[0].StartedAt.Location() != time.UTC {
+		t.Errorf("StartedAt = %v (%v), want %v in UTC", got.StartedAt, got.Records[0].StartedAt.Location(), want.StartedAt)
+	}
+	sums, err := h.Runs(ctx, lineage.Query{})
+	if err != nil || len(sums) != 1 {
+		t.Fatalf("Runs = %v, %v; want 1 run", sums, err)
+	}
+	if diff := cmp.Diff(lineage.Summarize(want), sums[0], equateTimes); diff != "" {
+		t.Errorf("Runs()[0] mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// bigRun is a run of n records with three inputs each: more rows than
+// one batched INSERT takes.
+func bigRun(t *testing.T, id string, n int) *lineage.Run {
+	t.Helper()
+	r := lineagetest.SampleRun(t, id, 0)
+	r.Records, r.Errors = nil, nil
+	for i := range n {
+		out, err := cas.Hash(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Records = append(r.Records, lineage.Record{RunID: id, KnotID: fmt.Sprintf("k%03d", i), Knot: "k",
+			Inputs: []lineage.Input{{Name: "a", Digest: out}, {Name: "b", Digest: cas.Digest{byte(i)}}, {Name: "c"}}, Output: out, Outcome: lineage.OK,
+			StartedAt: lineagetest.Base.Add(time.Duration(i)), FinishedAt: lineagetest.Base.Add(time.Duration(i + 1))})
+	}
+	return r
+}
+
+func TestRoundTripEdges(t *testing.T) {
+	ctx := t.Context()
+	h := openTest(t, filepath.Join(t.TempDir(), "history.db"))
+	local := time.FixedZone("UTC+5", 5*3600)
+	for _, tc := range []struct {
+		name string
+		run  *lineage.Run
+	}{
+		{"empty", &lineage.Run{ID: "empty"}},
+		{"non-UTC times", &lineage.Run{ID: "local", Status: lineage.Cancelled,
+			StartedAt: time.Date(2030, 1, 2, 3, 4, 5, 6, local), FinishedAt: time.Date(2262, 4, 11, 0, 0, 0, 0, time.UTC),
+			Records: []lineage.Record{{RunID: "local", KnotID: "p", Knot: lineage.KnotParameter,
+				StartedAt: time.Date(1678, 1, 1, 0, 0, 0, 0, time.UTC), SkipDetail: []byte{}}}}},
+		{"odd names", &lineage.Run{ID: "run 'quoted' ?#%", Pipeline: "p\x00q", Terminals: []string{`"a"`, "b\n"},
+			Records: []lineage.Record{{RunID: "run 'quoted' ?#%", KnotID: "k'1", Knot: lineage.HostPrefix + "x",
+				Inputs: []lineage.Input{{Name: ""}, {Name: "z", Digest: cas.Digest{1}}}}}}},
+		{"big", bigRun(t, "big", 1<<(batchSizes-1)*3+5)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := h.RecordRun(ctx, tc.run); err != nil {
+				t.Fatalf("RecordRun: %v", err)
+			}
+			got, err := h.Run(ctx, tc.run.ID)
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if diff := cmp.Diff(tc.run, got, equateTimes, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("Run(%q) mismatch (-want +got):\n%s", tc.run.ID, diff)
+			}
+		})
+	}
+}
+
+func TestRecordRunInvalid(t *testing.T) {
+	ctx := t.Context()
+	h := openTest(t, filepath.Join(t.TempDir(), "history.db"))
+	for _, tc := range []struct {
+		name   string
+		modify func(r *lineage.Run)
+		want   string
+	}{
+		{"record of another run", func(r *lineage.Run) { r.Records[1].RunID = "other" }, `RunID = "other", want "run-1"`},
+		{"error of another run", func(r *lineage.Run) { r.Errors[0].RunID = "" }, `RunID = "", want "run-1"`},
+		{"time out of range", func(r *lineage.Run) { r.Records[2].FinishedAt = time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC) }, "outside the range"},
+		{"duplicate knot", func(r *lineage.Run) { r.Records[3].KnotID = "d" }, "UNIQUE constraint failed: lineage.run_id, lineage.knot_id"},
+		{"duplicate error", func(r *lineage.Run) { r.Errors = append(r.Errors, r.Errors[0]) }, "UNIQUE constraint failed: errors.run_id, errors.error_id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := lineagetest.SampleRun(t, "run-1", 0)
+			tc.modify(r)
+			err := h.RecordRun(ctx, r)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("RecordRun(%s) error = %v, want one containing %q", tc.name, err, tc.want)
+			}
+		})
+	}
+	if err := h.RecordRun(ctx, nil); err == nil {
+		t.Errorf("RecordRun(nil) error = nil, want an error")
+	}
+	if _, err := h.Runs(ctx, lineage.Query{Limit: -1}); err == nil {
+		t.Errorf("Runs(Limit -1) error = nil, want an error")
+	}
+}
+
+// countRows returns the row count of each table.
+func countRows(t *testing.T, db *sql.DB) map[string]int {
+	t.Helper()
+	n := map[string]int{}
+	for _, table := range []string{"runs", "lineage", "lineage_values", "errors"} {
+		var c int
+		if err := db.QueryRowContext(t.Context(), "SELECT count(*) FROM "+table).Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		n[table] = c
+	}
+	return n
+}
+
+func TestRecordRunAtomic(t *testing.T) {
+	ctx := t.Context()
+	h := openTest(t, filepath.Join(t.TempDir(), "history.db"))
+	first := lineagetest.SampleRun(t, "run-1", 0)
+	if err := h.RecordRun(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	before := countRows(t, h.db)
+
+	// Each failure comes after the run row, some records and their inputs
+	// were written: the last record repeats a knot id, or the last error
+	// (written after all records) repeats an error id.
+	dupKnot := func(r *lineage.Run) { r.Records[4].KnotID = "x" }
+	dupError := func(r *lineage.Run) { r.Errors = append(r.Errors, r.Errors[0]) }
+	for _, tc := range []struct {
+		name   string
+		id     string
+		modify func(*lineage.Run)
+	}{
+		{"new run, duplicate knot", "run-2", dupKnot},
+		{"new run, duplicate error", "run-2", dupError},
+		{"replacing run, duplicate knot", "run-1", dupKnot},
+		{"replacing run, duplicate error", "run-1", dupError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := lineagetest.SampleRun(t, tc.id, time.Minute)
+			tc.modify(r)
+			if err := h.RecordRun(ctx, r); err == nil {
+				t.Fatalf("RecordRun(%s) error = nil, want an error", tc.name)
+			}
+			if diff := cmp.Diff(before, countRows(t, h.db)); diff != "" {
+				t.Errorf("rows after failed RecordRun (-want +got):\n%s", diff)
+			}
+			got, err := h.Run(ctx, "run-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(first, got, equateTimes, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("Run(run-1) after failed RecordRun (-want +got):\n%s", diff)
+			}
+			if _, err := h.Run(ctx, "run-2"); !errors.Is(err, lineage.ErrNotFound) {
+				t.Errorf("Run(run-2) error = %v, want ErrNotFound", err)
+			}
+			// The history still takes writes.
+			if err := h.RecordRun(ctx, lineagetest.SampleRun(t, "run-3", 0)); err != nil {
+				t.Errorf("RecordRun after a failed one: %v", err)
+			}
+			before = countRows(t, h.db)
+		})
+	}
+}
+
+func TestRecordRunCancelled(t *testing.T) {
+	h := openTest(t, filepath.Join(t.TempDir(), "history.db"))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := h.RecordRun(ctx, lineagetest.SampleRun(t, "run-1", 0)); !errors.Is(err, context.Canceled) {
+		t.Errorf("RecordRun(cancelled) error = %v, want context.Canceled", err)
+	}
+	if _, err := h.Run(t.Context(), "run-1"); !errors.Is(err, lineage.ErrNotFound) {
+		t.Errorf("Run(run-1) after a cancelled RecordRun: error = %v, want ErrNotFound", err)
+	}
+}
+
+func TestReRecordLeavesNoRows(t *testing.T) {
+	ctx := t.Context()
+	h := openTest(t, filepath.Join(t.TempDir(), "history.db"))
+	if err := h.RecordRun(ctx, lineagetest.SampleRun(t, "run-1", 0)); err != nil {
+		t.Fatal(err)
+	}
+	second := lineagetest.SampleRun(t, "run-1", time.Second)
+	second.Records, second.Errors = second.Records[:2], nil
+	if err := h.RecordRun(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"runs": 1, "lineage": 2, "lineage_values": 3, "errors": 0} // outputs of x and d, d's input
+	if diff := cmp.Diff(want, countRows(t, h.db)); diff != "" {
+		t.Errorf("rows after re-recording (-want +got):\n%s", diff)
+	}
+}
+
+// rawDB opens path with the driver alone.
+func rawDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func userVersion(t *testing.T, db *sql.DB) int {
+	t.Helper()
+	var v int
+	if err := db.QueryRowContext(t.Context(), "PRAGMA user_version").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestMigrate(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		version int    // user_version of an existing file without tables; -1: no file
+		wantErr string // "" for success
+	}{
+		{"new file", -1, ""},
+		{"version 0", 0, ""},
+		{"newer version", 99, "history database schema version 99 is newer than this pirn supports (1); upgrade pirn"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			path := filepath.Join(t.TempDir(), "history.db")
+			if tc.version >= 0 {
+				db := rawDB(t, path)
+				if _, err := db.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", tc.version)); err != nil {
+					t.Fatal(err)
+				}
+				if got := userVersion(t, db); got != tc.version {
+					t.Fatalf("user_version = %d, want %d", got, tc.version)
+				}
+				db.Close()
+				if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+					t.Fatalf("Stat(%s) = %v, %v; want a non-empty database file", path, fi, err)
+				}
+			}
+			h, err := Open(ctx, Config{Path: path})
+			if tc.wantErr != "" {
+				if err == nil {
+					h.Close()
+					t.Fatalf("Open error = nil, want %q", tc.wantErr)
+				}
+				if !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("Open error = %q, want it to contain %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			if err := h.RecordRun(ctx, lineagetest.SampleRun(t, "run-1", 0)); err != nil {
+				t.Errorf("RecordRun after migration: %v", err)
+			}
+			if err := h.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if got := userVersion(t, rawDB(t, path)); got != len(migrations) {
+				t.Errorf("user_version after Open = %d, want %d", got, len(migrations))
+			}
+			// Opening an up-to-date file again changes nothing.
+			h = openTest(t, path)
+			if _, err := h.Run(ctx, "run-1"); err != nil {
+				t.Errorf("Run(run-1) after reopen: %v", err)
+			}
+		})
+	}
+}
+
+func TestConcurrentOpen(t *testing.T) {
+	// Several processes starting at once on a new file: each creates and
+	// migrates it or waits for the one that does, then writes.
+	path := filepath.Join(t.TempDir(), "history.db")
+	const n = 6
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			h, err := Open(t.Context(), Config{Path: path})
+			if err != nil {
+				t.Errorf("Open %d: %v", i, err)
+				return
+			}
+			if err := h.RecordRun(t.Context(), lineagetest.SampleRun(t, fmt.Sprintf("run-%d", i), 0)); err != nil {
+				t.Errorf("RecordRun %d: %v", i, err)
+			}
+			if err := h.Close(); err != nil {
+				t.Errorf("Close %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	h := openTest(t, path)
+	if sums, err := h.Runs(t.Context(), lineage.Query{}); err != nil || len(sums) != n {
+		t.Errorf("Runs = %d runs, %v; want %d", len(sums), err, n)
+	}
+}
+
+func TestTwoConnections(t *testing.T) {
+	// Two Histories on one file stand in for two pirn processes.
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "history.db")
+	hs := []*History{openTest(t, path), openTest(t, path)}
+	const perWriter = 20
+	var wg sync.WaitGroup
+	for w, h := range hs {
+		for g := range 2 {
+			wg.Go(func() {
+				for i := range perWriter {
+					id := fmt.Sprintf("run-%d-%d-%02d", w, g, i)
+					if err := h.RecordRun(ctx, lineagetest.SampleRun(t, id, time.Duration(i)*time.Second)); err != nil {
+						t.Errorf("writer %d/%d: %v", w, g, err)
+						return
+					}
+					if _, err := h.ByKnot(ctx, "answer"); err != nil {
+						t.Errorf("reader %d/%d: %v", w, g, err)
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+
+	const total = 2 * 2 * perWriter
+	for w, h := range hs {
+		sums, err := h.Runs(ctx, lineage.Query{Limit: 1000})
+		if err != nil || len(sums) != total {
+			t.Errorf("history %d: Runs = %d runs, %v; want %d", w, len(sums), err, total)
+		}
+		recs, err := h.ByOutput(ctx, lineagetest.SampleRun(t, "x", 0).Records[1].Output)
+		if err != nil || len(recs) != total {
+			t.Errorf("history %d: ByOutput(10) = %d records, %v; want %d", w, len(recs), err, total)
+		}
+		for _, s := range sums {
+			want := lineagetest.SampleRun(t, s.ID, 0)
+			got, err := h.Run(ctx, s.ID)
+			if err != nil {
+				t.Errorf("history %d: Run(%s): %v", w, s.ID, err)
+				continue
+			}
+			if len(got.Records) != len(want.Records) || len(got.Errors) != len(want.Errors) {
+				t.Errorf("history %d: Run(%s) = %d records, %d errors; want %d, %d",
+					w, s.ID, len(got.Records), len(got.Errors), len(want.Records), len(want.Errors))
+			}
+		}
+	}
+}
+
+// helperEnv, when set, makes TestMain a writer process for TestProcesses:
+// "<path> <name>" records helperRuns runs named "<name>-<i>" into path.
+const (
+	helperEnv  = "PIRN_SQLITE_TEST_WRITER"
+	helperRuns = 25
+)
+
+func TestMain(m *testing.M) {
+	if arg := os.Getenv(helperEnv); arg != "" {
+		if err := writer(arg); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func writer(arg string) error {
+	path, name, _ := strings.Cut(arg, " ")
+	ctx := context.Background()
+	h, err := Open(ctx, Config{Path: path})
+	if err != nil {
+		return err
+	}
+	return errors.Join(writeRuns(ctx, h, name), h.Close())
+}
+
+func writeRuns(ctx context.Context, h *History, name string) error {
+	for i := range helperRuns {
+		r, err := chainRun(fmt.Sprintf("%s-%d", name, i), 10)
+		if err != nil {
+			return err
+		}
+		if err := h.RecordRun(ctx, r); err != nil {
+			return err
+		}
+		if _, err := h.ByKnot(ctx, "k1"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func TestProcesses(t *testing.T) {
+	// pirn processes sharing one history file, from its creation.
+	path := filepath.Join(t.TempDir(), "history.db")
+	const procs = 3
+	var wg sync.WaitGroup
+	for p := range procs {
+		wg.Go(func() {
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s p%d", helperEnv, path, p))
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("writer process %d: %v\n%s", p, err, out)
+			}
+		})
+	}
+	wg.Wait()
+	h := openTest(t, path)
+	sums, err := h.Runs(t.Context(), lineage.Query{Limit: 1000})
+	if err != nil || len(sums) != procs*helperRuns {
+		t.Fatalf("Runs = %d runs, %v; want %d", len(sums), err, procs*helperRuns)
+	}
+	recs, err := h.ByKnot(t.Context(), "k9")
+	if err != nil || len(recs) != procs*helperRuns {
+		t.Errorf("ByKnot(k9) = %d records, %v; want %d", len(recs), err, procs*helperRuns)
+	}
+}
+
+func TestRunsOrder(t *testing.T) {
+	// Runs that started at the same time list the last recorded first, as
+	// lineage.Memory does; re-recording a run makes it the last.
+	ctx := t.Context()
+	h := openTest(t, filepath.Join(t.TempDir(), "history.db"))
+	for _, id := range []string{"a", "b", "c", "a"} {
+		if err := h.RecordRun(ctx, lineagetest.SampleRun(t, id, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sums, err := h.Runs(ctx, lineage.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range sums {
+		got = append(got, s.ID)
+	}
+	if diff := cmp.Diff([]string{"a", "c", "b"}, got); diff != "" {
+		t.Errorf("Runs order (-want +got):\n%s", diff)
+	}
+	recs, err := h.ByKnot(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, r := range recs {
+		got = append(got, r.RunID)
+	}
+	if diff := cmp.Diff([]string{"b", "c", "a"}, got); diff != "" {
+		t.Errorf("ByKnot order (-want +got):\n%s", diff)
+	}
+}
+
+// chainRun is a run of n OK knots, each consuming the previous one's
+// output, like lineagetest.SampleRun's.
+func chainRun(id string, n int) (*lineage.Run, error) {
+	at := lineagetest.Base
+	r := &lineage.Run{ID: id, Pipeline: "chain", Status: lineage.Succeeded, Terminals: []string{fmt.Sprintf("k%d", n-1)},
+		Dispatcher: "local", Host: "bench-host", StartedAt: at, FinishedAt: at.Add(time.Second)}
+	prev, err := cas.Hash(0)
+	if err != nil {
+		return nil, err
+	}
+	for i := range n {
+		out, err := cas.Hash(i + 1)
+		if err != nil {
+			return nil, err
+		}
+		r.Records = append(r.Records, lineage.Record{
+			RunID: id, KnotID: fmt.Sprintf("k%d", i), Module: "sha256:" + out.Hex(), Knot: "inc",
+			ConfigHash: out, Inputs: []lineage.Input{{Name: "in", Digest: prev}}, Output: out, Outcome: lineage.OK,
+			Dispatcher: "local", StartedAt: at.Add(time.Duration(i) * time.Millisecond),
+			FinishedAt: at.Add(time.Duration(i+1) * time.Millisecond),
+		})
+		prev = out
+	}
+	return r, nil
+}
+
+// BenchmarkRecordRun records 10-knot runs whose ids are like the
+// scheduler's: "run-" and 32 hex digits, the first 12 the start time in
+// milliseconds (so that a run's rows land next to the previous run's).
+// BenchmarkRecordRun/random-ids shows the cost of fully random ids.
+func BenchmarkRecordRun(b *testing.B) {
+	b.Run("time-ordered-ids", func(b *testing.B) { benchRecordRun(b, true) })
+	b.Run("random-ids", func(b *testing.B) { benchRecordRun(b, false) })
+}
+
+func benchRecordRun(b *testing.B, ordered bool) {
+	const knots = 10
+	h := openTest(b, filepath.Join(b.TempDir(), "history.db"))
+	r, err := chainRun("", knots)
+	if err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		var rnd [16]byte
+		crand.Read(rnd[:])
+		if ordered {
+			binary.BigEndian.PutUint64(rnd[:8], uint64(time.Now().UnixMilli())<<16|uint64(rnd[6])<<8|uint64(rnd[7]))
+		}
+		r.ID = "run-" + hex.EncodeToString(rnd[:])
+		for j := range r.Records {
+			r.Records[j].RunID = r.ID
+		}
+		if err := h.RecordRun(b.Context(), r); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.N*knots)/b.Elapsed().Seconds(), "records/s")
+}
