@@ -139,10 +139,19 @@ func TestOutcomes(t *testing.T) {
 	if r.Outcome != abi.OutcomeErr || r.Error.Type != "Panic" || !strings.Contains(r.Error.Message, "nil map") || !strings.Contains(r.Error.Trace, "main.go") {
 		t.Errorf("panic: %v %+v", r.Outcome, r.Error)
 	}
+	if got := decode(t, knot(t, m, "noisy", host.Limits{}).Invoke(ctx, call(arg(t, "x", 9)))); got != int64(9) {
+		t.Errorf("noisy = %v", got)
+	}
 	mu.Lock()
 	defer mu.Unlock()
-	if !strings.Contains(logs.String(), `"msg":"about to fail on x=3","run":"run-test","knot":"k","module":"outcomes.wasm","stream":"log"`) {
-		t.Errorf("guest log record missing or untagged:\n%s", logs.String())
+	for _, want := range []string{
+		`"level":"WARN","msg":"about to fail on x=3","run":"run-test","knot":"k","module":"outcomes.wasm","stream":"log"`,
+		`"level":"INFO","msg":"noisy got x=9","run":"run-test","knot":"k","module":"outcomes.wasm","stream":"stdout"`,
+		`"level":"WARN","msg":"noisy warns about x=9","run":"run-test","knot":"k","module":"outcomes.wasm","stream":"stderr"`,
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("guest output record missing or untagged: %s\nin:\n%s", want, logs.String())
+		}
 	}
 }
 

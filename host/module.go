@@ -53,7 +53,9 @@ func (m *Module) Manifest() *abi.Manifest { return m.manifest }
 
 // Load compiles wasm (once per digest per runtime), checks its imports and
 // exports against ABI v1, and reads its manifest. name is used in messages
-// and logs. Loading the same bytes again returns the same *Module.
+// and logs. Loading the same bytes again returns the same *Module. The
+// module retains wasm (to compile it for other limit classes): the caller
+// must not modify it afterwards.
 func (h *Host) Load(ctx context.Context, name string, wasm []byte) (*Module, error) {
 	d := cas.Sum(wasm)
 	h.mu.Lock()
@@ -68,7 +70,7 @@ func (h *Host) Load(ctx context.Context, name string, wasm []byte) (*Module, err
 	}
 	h.mu.Unlock()
 	e.once.Do(func() {
-		m := &Module{h: h, name: name, digest: d, wasm: slices.Clone(wasm),
+		m := &Module{h: h, name: name, digest: d, wasm: wasm,
 			compiled: map[classKey]wazero.CompiledModule{}, pools: map[Limits]*pool{}}
 		if err := m.handshake(ctx); err != nil {
 			e.err = &LoadError{Module: name, Digest: d, Err: err}

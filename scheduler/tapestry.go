@@ -253,6 +253,7 @@ func (t *Tapestry) AddKnot(k KnotSpec) (*Node, error) {
 		return nil, fmt.Errorf("knot %q: unknown policy %d", k.ID, k.Policy)
 	}
 	n := &Node{id: k.ID, knot: &k}
+	defer func() { k.Parents, k.Config = nil, nil }() // kept as parents and config
 	var errs []error
 	for input, pid := range k.Parents {
 		if !abi.ValidInputName(input) {

@@ -205,7 +205,7 @@ func TestInspect(t *testing.T) {
 		Digest   string
 		Manifest struct{ Knots []struct{ Name string } }
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || len(out.Manifest.Knots) != 3 || !strings.HasPrefix(out.Digest, "sha256:") {
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || len(out.Manifest.Knots) != 4 || !strings.HasPrefix(out.Digest, "sha256:") {
 		t.Errorf("inspect --json = %s (%v)", r.stdout, err)
 	}
 	r = runPirn(t, "inspect", "../../testdata/wasm/wat/badimport.wasm")

@@ -2,7 +2,7 @@
 
 // Command outcomes is a knot module showing the two outcomes besides ok:
 // fail always errs, skip_odd skips odd numbers, and panic shows a recovered
-// panic.
+// panic; noisy writes to stdout and stderr, which the host logs.
 //
 // Build (make wasm does this):
 //
@@ -10,6 +10,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+
 	pdk "github.com/pirn-wasm/pirn/pdk/go"
 )
 
@@ -27,6 +30,11 @@ func init() {
 		if in.X%2 != 0 {
 			return 0, pdk.Skip("x is odd")
 		}
+		return in.X, nil
+	})
+	pdk.Register("noisy", "Prints a line to stdout and one to stderr, then returns x.", func(in X) (int64, error) {
+		fmt.Printf("noisy got x=%d\n", in.X)
+		fmt.Fprintf(os.Stderr, "noisy warns about x=%d\n", in.X)
 		return in.X, nil
 	})
 	pdk.Register("panic", "Panics: the PDK turns the panic into an err with a trace.", func(in X) (int64, error) {
