@@ -85,7 +85,7 @@ func decode(t testing.TB, r abi.Response) any {
 const (
 	arith    = "examples/wasm/go/arith/arith.wasm"
 	outcomes = "examples/wasm/go/outcomes/outcomes.wasm"
-	bytesMod = "testdata/wasm/go/bytes/bytes.wasm"
+	bytesMod = "testdata/wasm/go/testknots/testknots.wasm"
 )
 
 func TestArith(t *testing.T) {
@@ -209,5 +209,32 @@ func TestIdent(t *testing.T) {
 	r := k.Invoke(t.Context(), call(arg(t, "x", 1), arg(t, "y", 2)))
 	if r.Outcome != abi.OutcomeErr || r.Error.Type != host.ErrTrap {
 		t.Errorf("ident with two inputs = %v %+v, want a trap", r.Outcome, r.Error)
+	}
+}
+
+// TestNoAmbientCapabilities: a knot sees no files, network, environment or
+// arguments, a fake clock and a deterministic random source.
+func TestNoAmbientCapabilities(t *testing.T) {
+	h := newHost(t, host.Config{})
+	m := load(t, h, bytesMod)
+	k := knot(t, m, "ambient", host.Limits{MaxInvocations: 1})
+	var seen []map[string]any
+	for range 2 { // two fresh instances
+		seen = append(seen, decode(t, k.Invoke(t.Context(), call())).(map[string]any))
+	}
+	got := seen[0]
+	for _, key := range []string{"read_passwd", "read_cwd", "write_tmp", "dial"} {
+		if s, _ := got[key].(string); s == "" {
+			t.Errorf("%s succeeded inside the sandbox", key)
+		}
+	}
+	if got["env"] != int64(0) || got["args"] != int64(0) {
+		t.Errorf("environment %v, arguments %v; want none", got["env"], got["args"])
+	}
+	if got["year"] != int64(2022) {
+		t.Errorf("clock reads year %v; want wazero's fake epoch, 2022", got["year"])
+	}
+	if seen[0]["random"] != seen[1]["random"] {
+		t.Errorf("random source differs between fresh instances (%v, %v); want deterministic", seen[0]["random"], seen[1]["random"])
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -31,6 +32,7 @@ const (
 const (
 	ErrParents = "ParentFailed" // RequireAllParents not satisfied
 	ErrStore   = "StoreError"   // the data store refused an ok value
+	ErrPanic   = "Panic"        // a knot's Invoke panicked
 )
 
 // Config configures a [Scheduler].
@@ -447,7 +449,7 @@ func (e *engine) decide(st *state, c *Call) result {
 		}
 		c.Inputs = append(c.Inputs, abi.Arg{Name: ed.input, Value: v})
 	}
-	r := n.knot.Knot.Invoke(e.ctx, c)
+	r := invoke(e.ctx, n.knot.Knot, c)
 	switch r.Outcome {
 	case abi.OutcomeOK:
 		return result{outcome: lineage.OK, value: cas.CanonicalValue(r.Value)}
@@ -459,6 +461,17 @@ func (e *engine) decide(st *state, c *Call) result {
 		return e.failure(n, r.Error.Type, r.Error.Message, r.Error.Detail, r.Error.Trace)
 	}
 	return e.failure(n, "InternalError", fmt.Sprintf("knot returned %v", r.Outcome), nil, "")
+}
+
+// invoke calls a knot, turning a panic (a bug in a host-native knot) into
+// an err so that it fails alone.
+func invoke(ctx context.Context, k Knot, c *Call) (r abi.Response) {
+	defer func() {
+		if p := recover(); p != nil {
+			r = abi.Response{Outcome: abi.OutcomeErr, Error: &abi.Error{Type: ErrPanic, Message: fmt.Sprint(p), Trace: string(debug.Stack())}}
+		}
+	}()
+	return k.Invoke(ctx, c)
 }
 
 // settle stores an ok value and completes the record.

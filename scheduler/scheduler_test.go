@@ -475,3 +475,17 @@ func TestNewRunIDSortsByTime(t *testing.T) {
 		t.Errorf("two ids in the same millisecond are equal: %q", c)
 	}
 }
+
+func TestPanickingKnotFailsAlone(t *testing.T) {
+	e := newEnv(t, scheduler.Config{})
+	tp := quickstart(t)
+	must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotSpec{ID: "bug", Parents: map[string]string{"x": "param:x"},
+		Knot: fn(func(context.Context, map[string]any) (any, error) { panic("index out of range") })}))
+	res, err := e.s.Run(t.Context(), tp, scheduler.Request{Params: map[string]any{"x": 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Errors) != 1 || res.Errors[0].Type != scheduler.ErrPanic || !strings.Contains(res.Errors[0].Trace, "scheduler_test.go") || res.Outputs["answer"] != int64(3) {
+		t.Errorf("errors %+v, outputs %v", res.Errors, res.Outputs)
+	}
+}
