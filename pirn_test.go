@@ -55,7 +55,7 @@ func TestQuickstartOnDisk(t *testing.T) {
 		t.Fatalf("outputs (-want +got):\n%s", diff)
 	}
 	arith := p.Modules["arith"].Digest()
-	if r := res.Records[1]; r.KnotID != "d" || r.Module != arith || r.Knot != "double" || len(r.Inputs) != 1 || r.Inputs[0] != (lineage.Input{Name: "x", Digest: digest(t, 5)}) {
+	if r := res.Records[1]; r.KnotID != "d" || r.Module != arith || r.Knot != "double" || len(r.Inputs) != 1 || r.Inputs[0] != (lineage.Input{Name: "x", Parent: "x", Digest: digest(t, 5)}) {
 		t.Errorf("d's lineage = %+v", r)
 	}
 	if err := e.Close(t.Context()); err != nil {

@@ -63,8 +63,9 @@ type Record struct {
 
 // Input is one parent input of a Record.
 type Input struct {
-	Name   string
-	Digest cas.Digest
+	Name   string     // the input's name
+	Parent string     // the id of the node it came from (an edge of the run's graph)
+	Digest cas.Digest // what it consumed
 }
 
 // Input returns the digest consumed by the named input.

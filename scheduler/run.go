@@ -427,7 +427,7 @@ func (e *engine) decide(st *state, c *Call) result {
 		if p.res.outcome == lineage.OK {
 			d = p.res.value.Digest
 		}
-		st.rec.Inputs[i] = lineage.Input{Name: ed.input, Digest: d}
+		st.rec.Inputs[i] = lineage.Input{Name: ed.input, Parent: ed.parent.id, Digest: d}
 	}
 	if len(failed) > 0 {
 		switch n.knot.Policy {

@@ -118,7 +118,7 @@ func TestQuickstart(t *testing.T) {
 	}
 	answer := res.Records[2]
 	if answer.KnotID != "answer" || answer.Knot != "host:add" || answer.Output != digest(t, 15) ||
-		!slices.Equal(answer.Inputs, []lineage.Input{{Name: "a", Digest: digest(t, 5)}, {Name: "b", Digest: digest(t, 10)}}) || answer.Dispatcher != "local" {
+		!slices.Equal(answer.Inputs, []lineage.Input{{Name: "a", Parent: "param:x", Digest: digest(t, 5)}, {Name: "b", Parent: "d", Digest: digest(t, 10)}}) || answer.Dispatcher != "local" {
 		t.Errorf("answer record = %+v", answer)
 	}
 	if res.Records[0].Knot != lineage.KnotParameter || len(res.Records[0].Inputs) != 0 {

@@ -124,29 +124,47 @@ const (
 	roleInput  = 1
 )
 
-// encodeInputs packs a record's inputs for the lineage.inputs column.
+// encodeInputs packs a record's inputs for the lineage.inputs column: per
+// input, the name and parent id (each a uvarint length and bytes) and the
+// 32-byte digest.
 func encodeInputs(ins []lineage.Input) []byte {
-	b := make([]byte, 0, len(ins)*(cas.Size+8))
+	b := make([]byte, 0, len(ins)*(cas.Size+16))
 	for _, in := range ins {
 		b = binary.AppendUvarint(b, uint64(len(in.Name)))
 		b = append(b, in.Name...)
+		b = binary.AppendUvarint(b, uint64(len(in.Parent)))
+		b = append(b, in.Parent...)
 		b = append(b, in.Digest[:]...)
 	}
 	return b
 }
 
+var errCorruptInputs = errors.New("corrupt inputs column")
+
 // decodeInputs is the inverse of encodeInputs.
 func decodeInputs(b []byte) ([]lineage.Input, error) {
 	var ins []lineage.Input
-	for len(b) > 0 {
+	str := func() (string, bool) {
 		n, k := binary.Uvarint(b)
-		if k <= 0 || uint64(len(b)-k) < n+cas.Size {
-			return nil, errors.New("corrupt inputs column")
+		if k <= 0 || uint64(len(b)-k) < n {
+			return "", false
 		}
-		in := lineage.Input{Name: string(b[k : k+int(n)])}
-		copy(in.Digest[:], b[k+int(n):])
+		s := string(b[k : k+int(n)])
+		b = b[k+int(n):]
+		return s, true
+	}
+	for len(b) > 0 {
+		var in lineage.Input
+		var ok bool
+		if in.Name, ok = str(); !ok {
+			return nil, errCorruptInputs
+		}
+		if in.Parent, ok = str(); !ok || len(b) < cas.Size {
+			return nil, errCorruptInputs
+		}
+		copy(in.Digest[:], b)
+		b = b[cas.Size:]
 		ins = append(ins, in)
-		b = b[k+int(n)+cas.Size:]
 	}
 	return ins, nil
 }

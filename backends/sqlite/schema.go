@@ -47,7 +47,7 @@ CREATE TABLE lineage (
 	knot        TEXT NOT NULL,
 	config_hash BLOB NOT NULL,
 	output_hash BLOB,
-	inputs      BLOB NOT NULL, -- per input: uvarint name length, name, 32-byte digest
+	inputs      BLOB NOT NULL, -- per input: name, parent id (each uvarint length + bytes), 32-byte digest
 	outcome     TEXT NOT NULL,
 	skip_reason TEXT NOT NULL,
 	skip_detail BLOB, -- canonical CBOR or NULL

@@ -129,7 +129,8 @@ type jsonKnot struct {
 	Module     string            `json:"module,omitempty"`
 	Knot       string            `json:"knot"`
 	ConfigHash string            `json:"config_hash"`
-	Inputs     map[string]string `json:"inputs"`
+	Inputs     map[string]string `json:"inputs"`  // input name -> digest consumed
+	Parents    map[string]string `json:"parents"` // input name -> parent node id
 	Output     string            `json:"output,omitempty"`
 	SkipReason string            `json:"skip_reason,omitempty"`
 	ErrorID    string            `json:"error_id,omitempty"`
@@ -145,10 +146,11 @@ type jsonError struct {
 
 func knotJSON(r *lineage.Record) jsonKnot {
 	k := jsonKnot{ID: r.KnotID, Outcome: string(r.Outcome), DurationMS: float64(r.Duration().Microseconds()) / 1000,
-		Module: r.Module, Knot: r.Knot, ConfigHash: r.ConfigHash.String(), Inputs: map[string]string{},
+		Module: r.Module, Knot: r.Knot, ConfigHash: r.ConfigHash.String(), Inputs: map[string]string{}, Parents: map[string]string{},
 		Output: r.Output.String(), SkipReason: r.SkipReason, ErrorID: r.ErrorID.String()}
 	for _, in := range r.Inputs {
 		k.Inputs[in.Name] = in.Digest.String()
+		k.Parents[in.Name] = in.Parent
 	}
 	return k
 }
