@@ -31,6 +31,7 @@ var allowedImports = map[string][]string{
 	"host":                      {"abi", "cas"},
 	"scheduler":                 {"abi", "cas", "lineage", "internal/cborhead"},
 	"pipeline":                  {"abi", "cas"},
+	"expr":                      {"abi"},
 	"backends/sqlite":           {"cas", "lineage"},
 	"pdk/go":                    {"abi"},
 	"internal/tools/benchtable": {},
@@ -43,6 +44,7 @@ var thirdParty = map[string]string{
 	"modernc.org/sqlite":            "backends/sqlite",
 	"go.yaml.in/yaml/v3":            "pipeline",
 	"github.com/urfave/cli/v2":      "cmd/pirn",
+	"cel.dev/cel-go":                "expr",
 }
 
 // guestSafe packages are compiled into knots: they must not depend, even

@@ -93,20 +93,7 @@ func (e *Engine) LoadPipeline(ctx context.Context, path string) (*Pipeline, erro
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	t := p.Tapestry
-	for i := range spec.Nodes {
-		n := &spec.Nodes[i]
-		switch n.Type {
-		case pipeline.TypeParameter:
-			if _, err := t.t.AddParameter(scheduler.ParamSpec{ID: n.ID, Name: n.ParamName, Type: n.ValueType, Default: n.Default, HasDefault: n.HasDefault}); err != nil {
-				fail(n.Line, "%v", err)
-			}
-		case pipeline.TypeKnot:
-			if err := e.addKnot(ctx, p, n); err != nil {
-				fail(n.Line, "node %q: %v", n.ID, err)
-			}
-		}
-	}
+	errs = append(errs, e.build(p)...)
 	if len(errs) > 0 {
 		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 		return nil, errs
@@ -114,33 +101,98 @@ func (e *Engine) LoadPipeline(ctx context.Context, path string) (*Pipeline, erro
 	return p, nil
 }
 
-func (e *Engine) addKnot(ctx context.Context, p *Pipeline, n *pipeline.Node) error {
-	mod := p.Modules[n.Module]
-	spec, ok := mod.Manifest().Knot(n.Knot)
-	if !ok {
-		names := mod.Manifest().KnotNames()
-		return fmt.Errorf("module %q has no knot %q (it has: %s)", n.Module, n.Knot, strings.Join(names, ", "))
+// build adds the spec's nodes, in order, to the pipeline's tapestry.
+func (e *Engine) build(p *Pipeline) pipeline.Errors {
+	spec, t := p.Spec, p.Tapestry
+	var errs pipeline.Errors
+	nodes := map[string]*Node{} // by id, arms included
+	for i := range spec.Nodes {
+		n := &spec.Nodes[i]
+		fail := func(line int, err error) {
+			errs = append(errs, &pipeline.Error{File: spec.File, Line: line, Msg: err.Error()})
+		}
+		policy, err := scheduler.ParsePolicy(n.Policy)
+		if err != nil {
+			fail(n.Line, err)
+			continue
+		}
+		missing := false
+		for _, r := range n.Refs() {
+			if _, ok := nodes[r.ID]; !ok {
+				missing = true // its parent failed to build; that error is reported
+			}
+		}
+		if missing {
+			continue
+		}
+		in := In{}
+		for name, id := range n.Parents {
+			in[name] = nodes[id]
+		}
+		for name, v := range n.Config {
+			in[name] = v
+		}
+		fn, err := p.fn(n)
+		if err != nil {
+			fail(n.Line, err)
+			continue
+		}
+		var node *Node
+		switch n.Type {
+		case pipeline.TypeParameter:
+			node, err = t.Parameter(Param{ID: n.ID, Name: n.ParamName, Type: n.ValueType.String(), Default: n.Default, HasDefault: n.HasDefault})
+		case pipeline.TypeKnot, pipeline.TypeSource, pipeline.TypeSink, pipeline.TypeAggregator:
+			kind := map[string]scheduler.Kind{pipeline.TypeKnot: KindKnot, pipeline.TypeSource: KindSource,
+				pipeline.TypeSink: KindSink, pipeline.TypeAggregator: KindAggregator}[n.Type]
+			node, err = t.Add(KnotDef{ID: n.ID, Kind: kind, Knot: fn, In: in, Policy: policy, Optional: n.Optional})
+		case pipeline.TypeGate:
+			node, err = t.Gate(GateDef{ID: n.ID, Input: nodes[n.Input], Predicate: fn, Policy: policy, Optional: n.Optional})
+		case pipeline.TypeBranch:
+			var b *BranchNode
+			if b, err = t.Branch(BranchDef{ID: n.ID, Input: nodes[n.Input], Selector: fn, Arms: n.Arms, Policy: policy, Optional: n.Optional}); err == nil {
+				node = &b.Node
+				for _, a := range n.Arms {
+					nodes[n.ID+"."+a] = b.Arm(a)
+				}
+			}
+		case pipeline.TypeMap:
+			onSkip, _ := scheduler.ParseOnSkip(n.OnSkip) // checked by the parser
+			node, err = t.Map(MapDef{ID: n.ID, Over: nodes[n.Over], Each: fn, Bind: n.Bind, In: in, OnSkip: onSkip, Policy: policy, Optional: n.Optional})
+		case pipeline.TypeReduce:
+			node, err = t.Reduce(ReduceDef{ID: n.ID, Of: nodes[n.Of], Combine: fn, Pairwise: n.HasInitial, Initial: n.Initial, Policy: policy, Optional: n.Optional})
+		}
+		if err != nil {
+			line := n.Line
+			if n.Fn != nil && strings.Contains(err.Error(), "expression") {
+				line = n.Fn.Line
+			}
+			fail(line, err)
+			continue
+		}
+		nodes[n.ID] = node
 	}
-	policy, err := scheduler.ParsePolicy(n.Policy)
-	if err != nil {
-		return err
+	return errs
+}
+
+// fn returns what a node runs: its module knot, or its predicate,
+// selector, combine or each.
+func (p *Pipeline) fn(n *pipeline.Node) (Knot, error) {
+	module, knot := n.Module, n.Knot
+	if n.Fn != nil {
+		if n.Fn.Expr != "" {
+			return Expr(n.Fn.Expr), nil
+		}
+		module, knot = n.Fn.Module, n.Fn.Knot
 	}
-	config := n.Config
-	if config == nil {
-		config = map[string]any{}
+	if module == "" {
+		return nil, nil // a parameter, or an aggregator collecting its parents
 	}
-	if err := checkInputs(spec, n.Parents, config); err != nil {
-		return err
+	mod := p.Modules[module]
+	if _, ok := mod.Manifest().Knot(knot); !ok {
+		return nil, fmt.Errorf("%s %q: module %q has no knot %q (it has: %s)%s", n.Type, n.ID, module, knot,
+			strings.Join(mod.Manifest().KnotNames(), ", "), pipeline.DidYouMean(knot, mod.Manifest().KnotNames()))
 	}
-	ref := mod.Knot(n.Knot)
-	ref.Limits = hostLimits(n.Limits)
-	k, module, name, _, err := ref.resolve(ctx)
-	if err != nil {
-		return err
-	}
-	_, err = p.Tapestry.t.AddKnot(scheduler.KnotSpec{ID: n.ID, Knot: k, Module: module, Name: name,
-		Parents: n.Parents, Config: config, Policy: policy, Optional: n.Optional})
-	return err
+	return KnotRef{Module: mod, Name: knot, Limits: hostLimits(n.Limits), NoTypeCheck: n.NoTypeCheck}, nil
 }
 
 // Lock computes the digest of every module the pipeline at path declares,

@@ -45,27 +45,25 @@ func (m *Module) Digest() string { return m.m.Digest().String() }
 // fields take the engine's defaults.
 func (m *Module) Knot(name string) KnotRef { return KnotRef{Module: m, Name: name} }
 
-// Knot is something that can be added to a tapestry as a knot.
-type Knot interface {
-	resolve(ctx context.Context) (k scheduler.Knot, module, name string, spec *abi.KnotSpec, err error)
-}
-
 // KnotRef is a knot of a WebAssembly module.
 type KnotRef struct {
 	Module *Module
 	Name   string
 	Limits host.Limits
+	// NoTypeCheck turns off checking inputs and outputs against the
+	// manifest's types (validate_io: false).
+	NoTypeCheck bool
 }
 
-func (r KnotRef) resolve(ctx context.Context) (scheduler.Knot, string, string, *abi.KnotSpec, error) {
+func (r KnotRef) resolve(ctx context.Context, _ exprEnv) (resolved, error) {
 	if r.Module == nil {
-		return nil, "", "", nil, fmt.Errorf("knot %q: no module", r.Name)
+		return resolved{}, fmt.Errorf("knot %q: no module", r.Name)
 	}
-	k, err := r.Module.m.Knot(ctx, r.Name, r.Limits)
+	k, err := r.Module.m.Knot(ctx, host.KnotConfig{Name: r.Name, Limits: r.Limits, NoTypeCheck: r.NoTypeCheck})
 	if err != nil {
-		return nil, "", "", nil, err
+		return resolved{}, err
 	}
-	return wasmKnot{k}, r.Module.m.Digest().String(), r.Name, k.Spec(), nil
+	return resolved{fn: scheduler.Fn{Knot: wasmKnot{k}, Module: r.Module.m.Digest().String(), Name: r.Name}, spec: k.Spec()}, nil
 }
 
 // wasmKnot adapts a host knot to the scheduler.

@@ -190,13 +190,13 @@ modules: {arith: ../wasm/go/arith/arith.wasm}
 nodes:
   - {id: x, type: parameter, type_: int}
   - {id: d, type: knot, module: arith, knot: dbl, parents: {x: x}}
-`, []string{`p.yaml:5: node "d": module "arith" has no knot "dbl" (it has: double, add, inc, square, sum)`}},
+`, []string{`p.yaml:5: knot "d": module "arith" has no knot "dbl" (it has: double, add, inc, square, sum)`}},
 		{"missing and unknown inputs", `
 modules: {arith: ../wasm/go/arith/arith.wasm}
 nodes:
   - {id: x, type: parameter, type_: int}
   - {id: s, type: knot, module: arith, knot: add, parents: {a: x, c: x}}
-`, []string{`p.yaml:5: node "s": missing input "b" (int)`, `unknown input "c" (knot add takes: a, b)`}},
+`, []string{`p.yaml:5: knot "s": missing input "b" (int)`, `unknown input "c" (knot add takes: a, b)`}},
 		{"missing module file", `
 modules: {gone: nowhere.wasm}
 nodes:

@@ -448,3 +448,158 @@ func normalize(v any) (any, error) {
 	}
 	return nil, fmt.Errorf("%T is not in the data model", v)
 }
+
+// Matches reports whether the canonical CBOR value b already has type t,
+// so that no coercion is needed. It reads b without decoding it.
+func (t Type) Matches(b []byte) bool {
+	n, ok := t.match(b, 0)
+	return ok && n == len(b)
+}
+
+func (t Type) match(b []byte, depth int) (int, bool) {
+	if depth > MaxNestedLevels {
+		return 0, false
+	}
+	if t.Kind == KindAny {
+		n, err := itemLen(b, MaxNestedLevels-depth)
+		return n, err == nil
+	}
+	major, ai, arg, n, err := head(b)
+	if err != nil || ai == 31 {
+		return 0, false
+	}
+	switch t.Kind {
+	case KindNull:
+		return 1, b[0] == 0xf6
+	case KindOptional:
+		if b[0] == 0xf6 {
+			return 1, true
+		}
+		return t.elem().match(b, depth)
+	case KindBool:
+		return 1, b[0] == 0xf4 || b[0] == 0xf5
+	case KindInt:
+		return n, major == 0x00 || major == 0x20
+	case KindFloat:
+		return n, major == 0xe0 && ai >= 25 && ai <= 27
+	case KindStr, KindBytes:
+		want := byte(0x60)
+		if t.Kind == KindBytes {
+			want = 0x40
+		}
+		if major != want || arg > uint64(len(b)-n) {
+			return 0, false
+		}
+		return n + int(arg), true
+	case KindList:
+		if major != 0x80 {
+			return 0, false
+		}
+		for range arg {
+			if n >= len(b) {
+				return 0, false
+			}
+			m, ok := t.elem().match(b[n:], depth+1)
+			if !ok {
+				return 0, false
+			}
+			n += m
+		}
+		return n, true
+	case KindDict:
+		if major != 0xa0 {
+			return 0, false
+		}
+		for range arg {
+			if n >= len(b) || b[n]&0xe0 != 0x60 {
+				return 0, false
+			}
+			k, err := itemLen(b[n:], 1)
+			if err != nil {
+				return 0, false
+			}
+			n += k
+			if n >= len(b) {
+				return 0, false
+			}
+			m, ok := t.elem().match(b[n:], depth+1)
+			if !ok {
+				return 0, false
+			}
+			n += m
+		}
+		return n, true
+	}
+	return 0, false
+}
+
+// Compatible reports whether a value of type from can be passed where to is
+// declared: Always if every value fits (possibly after coercion: int into
+// float), Maybe if some values fit after coercion (str into int: "5" does,
+// "x" does not), and Never if none can.
+func Compatible(from, to Type) Compatibility {
+	if to.Kind == KindAny || from.Kind == KindAny {
+		if to.Kind == KindAny {
+			return Always
+		}
+		return Maybe
+	}
+	if to.Kind == KindOptional {
+		if from.Kind == KindNull {
+			return Always
+		}
+		if from.Kind == KindOptional {
+			return Compatible(from.elem(), to.elem())
+		}
+		return Compatible(from, to.elem())
+	}
+	if from.Kind == KindOptional {
+		if to.Kind == KindNull {
+			return Maybe
+		}
+		return min(Maybe, Compatible(from.elem(), to))
+	}
+	if from.Kind == to.Kind {
+		switch from.Kind {
+		case KindList, KindDict:
+			return Compatible(from.elem(), to.elem())
+		}
+		return Always
+	}
+	switch to.Kind {
+	case KindFloat:
+		switch from.Kind {
+		case KindInt:
+			return Always
+		case KindStr:
+			return Maybe
+		}
+	case KindInt:
+		switch from.Kind {
+		case KindBool:
+			return Always
+		case KindFloat, KindStr:
+			return Maybe
+		}
+	case KindBool:
+		switch from.Kind {
+		case KindInt, KindFloat, KindStr:
+			return Maybe
+		}
+	case KindBytes:
+		if from.Kind == KindStr {
+			return Always
+		}
+	}
+	return Never
+}
+
+// Compatibility is the answer of [Compatible].
+type Compatibility uint8
+
+// Compatibilities, from worst to best.
+const (
+	Never Compatibility = iota
+	Maybe
+	Always
+)

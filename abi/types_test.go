@@ -134,3 +134,48 @@ func TestValidNames(t *testing.T) {
 		}
 	}
 }
+
+func TestMatches(t *testing.T) {
+	enc := func(v any) []byte {
+		b, err := abi.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		typ  string
+		v    any
+		want bool
+	}{
+		{"int", 5, true}, {"int", -5, true}, {"int", 5.5, false}, {"int", "5", false},
+		{"float", 5.5, true}, {"float", 5, false},
+		{"str", "a", true}, {"str", []byte("a"), false}, {"bytes", []byte("a"), true},
+		{"bool", true, true}, {"bool", 1, false}, {"null", nil, true},
+		{"optional[int]", nil, true}, {"optional[int]", 3, true}, {"optional[int]", "3", false},
+		{"list[int]", []any{1, 2}, true}, {"list[int]", []any{1, "2"}, false}, {"list", []any{1, "2"}, true},
+		{"dict[int]", map[string]any{"a": 1}, true}, {"dict[int]", map[string]any{"a": 1.5}, false},
+		{"any", map[string]any{"a": []any{1}}, true},
+	} {
+		if got := abi.MustParseType(tc.typ).Matches(enc(tc.v)); got != tc.want {
+			t.Errorf("%s.Matches(%#v) = %v, want %v", tc.typ, tc.v, got, tc.want)
+		}
+	}
+}
+
+func TestCompatible(t *testing.T) {
+	for _, tc := range []struct {
+		from, to string
+		want     abi.Compatibility
+	}{
+		{"int", "int", abi.Always}, {"int", "float", abi.Always}, {"int", "any", abi.Always}, {"any", "int", abi.Maybe},
+		{"str", "int", abi.Maybe}, {"float", "int", abi.Maybe}, {"list[int]", "int", abi.Never}, {"str", "list", abi.Never},
+		{"list[int]", "list[float]", abi.Always}, {"list[str]", "list[int]", abi.Maybe}, {"dict[int]", "list[int]", abi.Never},
+		{"null", "optional[int]", abi.Always}, {"optional[int]", "int", abi.Maybe}, {"int", "optional[float]", abi.Always},
+		{"str", "bytes", abi.Always}, {"bytes", "str", abi.Never},
+	} {
+		if got := abi.Compatible(abi.MustParseType(tc.from), abi.MustParseType(tc.to)); got != tc.want {
+			t.Errorf("Compatible(%s, %s) = %v, want %v", tc.from, tc.to, got, tc.want)
+		}
+	}
+}

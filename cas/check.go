@@ -2,10 +2,13 @@ package cas
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"unicode/utf8"
 
 	"github.com/x448/float16"
+
+	"github.com/pirn-wasm/pirn/internal/cborhead"
 )
 
 // IsCanonical reports whether b is exactly one data item that is already
@@ -16,6 +19,32 @@ import (
 func IsCanonical(b []byte) bool {
 	n, ok := canonItem(b, 0)
 	return ok && n == len(b)
+}
+
+// Elements splits the canonical encoding of an array into the canonical
+// encodings of its elements (which alias b). It fails if b is not a
+// canonical array.
+func Elements(b []byte) ([][]byte, error) {
+	if len(b) == 0 || b[0]>>5 != 4 || !IsCanonical(b) {
+		return nil, fmt.Errorf("%w: not a canonical array", ErrNotCanonical)
+	}
+	_, _, arg, n, _ := canonHead(b)
+	out := make([][]byte, 0, arg)
+	for range arg {
+		m, _ := canonItem(b[n:], 1)
+		out = append(out, b[n:n+m])
+		n += m
+	}
+	return out, nil
+}
+
+// AppendArray appends a canonical array of the given canonical elements.
+func AppendArray(dst []byte, elems [][]byte) []byte {
+	dst = cborhead.Append(dst, cborhead.Array, uint64(len(elems)))
+	for _, e := range elems {
+		dst = append(dst, e...)
+	}
+	return dst
 }
 
 // canonHead reads a head and checks that its argument is in shortest form.

@@ -48,8 +48,12 @@ func load(t testing.TB, h *host.Host, p string) *host.Module {
 }
 
 func knot(t testing.TB, m *host.Module, name string, lim host.Limits) *host.Knot {
+	return knotCfg(t, m, host.KnotConfig{Name: name, Limits: lim})
+}
+
+func knotCfg(t testing.TB, m *host.Module, cfg host.KnotConfig) *host.Knot {
 	t.Helper()
-	k, err := m.Knot(context.Background(), name, lim)
+	k, err := m.Knot(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,5 +240,44 @@ func TestNoAmbientCapabilities(t *testing.T) {
 	}
 	if seen[0]["random"] != seen[1]["random"] {
 		t.Errorf("random source differs between fresh instances (%v, %v); want deterministic", seen[0]["random"], seen[1]["random"])
+	}
+}
+
+func TestTypeChecks(t *testing.T) {
+	h := newHost(t, host.Config{})
+	ar := load(t, h, arith)
+	double := knot(t, ar, "double", host.Limits{})
+	ctx := t.Context()
+	if got := decode(t, double.Invoke(ctx, call(arg(t, "x", "5")))); got != int64(10) {
+		t.Errorf("double(\"5\") = %v, want 10: a declared int accepts decimal text", got)
+	}
+	r := double.Invoke(ctx, call(arg(t, "x", 7.5)))
+	if r.Outcome != abi.OutcomeErr || r.Error.Type != host.ErrType || r.Error.Message != `knot double: input "x": want int, got float 7.5 (has a fractional part or is not finite)` {
+		t.Errorf("double(7.5) = %v %+v", r.Outcome, r.Error)
+	}
+	// Constants (config) are checked too, and the caller's slices are not modified.
+	c := &host.Call{Config: []abi.Arg{arg(t, "x", "6")}}
+	before := string(c.Config[0].Value)
+	if got := decode(t, double.Invoke(ctx, c)); got != int64(12) || string(c.Config[0].Value) != before {
+		t.Errorf("double(config x=\"6\") = %v; config now %x", got, c.Config[0].Value)
+	}
+	sum := knot(t, ar, "sum", host.Limits{})
+	r = sum.Invoke(ctx, call(arg(t, "a", 1), arg(t, "b", "two")))
+	if r.Outcome != abi.OutcomeErr || !strings.Contains(r.Error.Message, `input "b": want int`) {
+		t.Errorf("sum with a bad rest input = %v %+v", r.Outcome, r.Error)
+	}
+	// Outputs are coerced to the declared type, or err.
+	mb := load(t, h, misbehave)
+	if got := decode(t, knot(t, mb, "xseven", host.Limits{}).Invoke(ctx, call())); got != int64(7) {
+		t.Errorf("xseven = %#v, want the int 7", got)
+	}
+	r = knot(t, mb, "words", host.Limits{}).Invoke(ctx, call())
+	if r.Outcome != abi.OutcomeErr || r.Error.Message != `knot words: output: want int, got str "x" (not a decimal integer)` {
+		t.Errorf("words = %v %+v", r.Outcome, r.Error)
+	}
+	// validate_io: false passes values through unchecked.
+	loose := knotCfg(t, mb, host.KnotConfig{Name: "words", NoTypeCheck: true})
+	if got := decode(t, loose.Invoke(ctx, call())); got != "x" {
+		t.Errorf("words unchecked = %#v", got)
 	}
 }

@@ -61,7 +61,7 @@ func TestLoadRefuses(t *testing.T) {
 func TestUnknownKnot(t *testing.T) {
 	h := newHost(t, host.Config{})
 	m := load(t, h, arith)
-	_, err := m.Knot(t.Context(), "triple", host.Limits{})
+	_, err := m.Knot(t.Context(), host.KnotConfig{Name: "triple"})
 	if err == nil || !strings.Contains(err.Error(), `has no knot "triple" (it has: double, add, inc, square, sum)`) {
 		t.Errorf("Knot(triple) error = %v", err)
 	}

@@ -257,30 +257,51 @@ func (m *Module) closePools(ctx context.Context) {
 	}
 }
 
-// Knot returns a handle for invoking the named knot under lim (zero fields
-// take the host defaults).
-func (m *Module) Knot(ctx context.Context, name string, lim Limits) (*Knot, error) {
-	spec, ok := m.manifest.Knot(name)
+// KnotConfig selects a knot of a module and how it runs.
+type KnotConfig struct {
+	Name   string // the knot's name in the manifest
+	Limits Limits // zero fields take the host's defaults
+	// NoTypeCheck passes inputs and outputs through without checking them
+	// against the manifest's types (the original's validate_io: false).
+	NoTypeCheck bool
+}
+
+// Knot returns a handle for invoking a knot of the module.
+func (m *Module) Knot(ctx context.Context, cfg KnotConfig) (*Knot, error) {
+	spec, ok := m.manifest.Knot(cfg.Name)
 	if !ok {
 		return nil, &LoadError{Module: m.name, Digest: m.digest,
-			Err: fmt.Errorf("has no knot %q (it has: %s)", name, strings.Join(m.manifest.KnotNames(), ", "))}
+			Err: fmt.Errorf("has no knot %q (it has: %s)", cfg.Name, strings.Join(m.manifest.KnotNames(), ", "))}
 	}
-	lim = lim.withDefaults(m.h.cfg.Defaults)
+	lim := cfg.Limits.withDefaults(m.h.cfg.Defaults)
 	if err := lim.validate(); err != nil {
-		return nil, fmt.Errorf("knot %s: limits: %w", name, err)
+		return nil, fmt.Errorf("knot %s: limits: %w", cfg.Name, err)
 	}
 	p, err := m.pool(ctx, lim, true)
 	if err != nil {
 		return nil, &LoadError{Module: m.name, Digest: m.digest, Err: err}
 	}
-	return &Knot{mod: m, spec: spec, pool: p}, nil
+	k := &Knot{mod: m, spec: spec, pool: p, check: !cfg.NoTypeCheck, inputs: map[string]abi.Type{}}
+	// The manifest was validated at load, so its types parse.
+	for _, in := range spec.Inputs {
+		k.inputs[in.Name] = abi.MustParseType(in.Type)
+	}
+	if spec.Rest != "" {
+		k.rest = abi.MustParseType(spec.Rest)
+	}
+	k.output = abi.MustParseType(spec.Output)
+	return k, nil
 }
 
 // Knot invokes one knot of a module.
 type Knot struct {
-	mod  *Module
-	spec *abi.KnotSpec
-	pool *pool
+	mod    *Module
+	spec   *abi.KnotSpec
+	pool   *pool
+	check  bool
+	inputs map[string]abi.Type
+	rest   abi.Type // any when the knot takes no further inputs
+	output abi.Type
 }
 
 // Spec returns the knot's manifest entry.
@@ -305,6 +326,13 @@ type Call struct {
 // error Detail) is canonical. Invoke never panics; every failure, including
 // cancellation of ctx, is an err response.
 func (k *Knot) Invoke(ctx context.Context, c *Call) abi.Response {
+	if k.check {
+		var r abi.Response
+		var ok bool
+		if c, r, ok = k.checkInputs(c); !ok {
+			return r
+		}
+	}
 	inst, err := k.pool.get(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -314,5 +342,57 @@ func (k *Knot) Invoke(ctx context.Context, c *Call) abi.Response {
 	}
 	r, keep := inst.call(ctx, k.spec.Name, c)
 	k.pool.release(inst, keep)
+	if k.check && r.Outcome == abi.OutcomeOK && !k.output.Matches(r.Value) {
+		v, err := coerce(k.output, r.Value)
+		if err != nil {
+			return fail(ErrType, fmt.Sprintf("knot %s: output: %v", k.spec.Name, err), "")
+		}
+		r.Value = v
+	}
 	return r
+}
+
+// checkInputs coerces each argument to its declared type, copying the call
+// if anything changes (its slices may be shared).
+func (k *Knot) checkInputs(c *Call) (*Call, abi.Response, bool) {
+	out := c
+	for pass, args := range [2][]abi.Arg{c.Inputs, c.Config} {
+		for i, a := range args {
+			t, declared := k.inputs[a.Name]
+			if !declared {
+				t = k.rest
+			}
+			if t.Matches(a.Value) {
+				continue
+			}
+			v, err := coerce(t, a.Value)
+			if err != nil {
+				return nil, fail(ErrType, fmt.Sprintf("knot %s: input %q: %v", k.spec.Name, a.Name, err), ""), false
+			}
+			if out == c {
+				cp := *c
+				cp.Inputs, cp.Config = slices.Clone(c.Inputs), slices.Clone(c.Config)
+				out = &cp
+			}
+			if pass == 0 {
+				out.Inputs[i].Value = v
+			} else {
+				out.Config[i].Value = v
+			}
+		}
+	}
+	return out, abi.Response{}, true
+}
+
+// coerce converts a canonical value to type t by the ABI's coercion rules.
+func coerce(t abi.Type, b []byte) ([]byte, error) {
+	v, err := cas.Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	c, err := t.Coerce(v)
+	if err != nil {
+		return nil, err
+	}
+	return cas.Encode(c)
 }

@@ -28,6 +28,7 @@ const (
 	ErrABI         = "ABIViolation"     // the guest broke the ABI (bad pointer, malformed response, ...)
 	ErrExit        = "GuestExit"        // the guest called proc_exit (a Go runtime fatal error, for one)
 	ErrInstantiate = "InstantiateError" // a fresh instance could not start
+	ErrType        = "TypeError"        // an input or output does not fit the manifest's type
 )
 
 func fail(typ, msg, trace string) abi.Response {

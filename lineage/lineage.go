@@ -34,6 +34,9 @@ const (
 type Record struct {
 	RunID  string
 	KnotID string
+	// Kind is the node's kind: parameter, knot, source, sink, aggregator,
+	// branch, arm, gate, map, element (one element of a map) or reduce.
+	Kind string
 	// Module is the digest of the module that ran ("sha256:…"), or empty
 	// for parameters and host-native knots.
 	Module string

@@ -24,8 +24,15 @@ import (
 
 // Node types.
 const (
-	TypeParameter = "parameter"
-	TypeKnot      = "knot"
+	TypeParameter  = "parameter"
+	TypeKnot       = "knot"
+	TypeSource     = "source"
+	TypeSink       = "sink"
+	TypeAggregator = "aggregator"
+	TypeBranch     = "branch"
+	TypeGate       = "gate"
+	TypeMap        = "map"
+	TypeReduce     = "reduce"
 )
 
 // Spec is a parsed, checked pipeline.
@@ -36,6 +43,10 @@ type Spec struct {
 	Description string
 	Limits      Limits // defaults for every knot
 	Modules     []Module
+	// Outputs, if set, lists the nodes the pipeline exists to produce; a
+	// node that contributes to none of them is reported by pirn check.
+	Outputs     []string
+	OutputsLine int
 	Nodes       []Node // in a topological order: parents before children
 }
 
@@ -46,11 +57,13 @@ type Module struct {
 	Line int
 }
 
-// Node is a parameter or a knot.
+// Node is one node of a pipeline.
 type Node struct {
-	ID   string
-	Type string // TypeParameter or TypeKnot
-	Line int
+	ID          string
+	Type        string // one of the Type* constants
+	Line        int
+	Description string
+	Tags        []string
 
 	// Parameters.
 	ParamName  string   // the id, or the part after the first ':' of it
@@ -58,20 +71,70 @@ type Node struct {
 	Default    any
 	HasDefault bool
 
-	// Knots.
-	Module   string            // a name in the module table
-	Knot     string            // the knot's name inside the module
-	Parents  map[string]string // input name -> node id
-	Config   map[string]any    // input name -> constant
-	Policy   string            // error_policy, "" for the default
-	Optional bool
-	Limits   Limits // merged with the pipeline's: see Spec.Nodes
+	// Knots, sources and sinks: a knot of a module.
+	Module string // a name in the module table
+	Knot   string // the knot's name inside the module
+
+	// Gates and branches: the node whose value they take.
+	Input string
+	// Branches: the arm names; each arm is the node "<id>.<arm>".
+	Arms []string
+	// Maps.
+	Over   string
+	Bind   string // the input that receives each element
+	OnSkip string // "null" (default), "drop" or "skip"
+	// Reduces.
+	Of         string
+	Initial    any
+	HasInitial bool // an initial value makes the fold pairwise
+
+	// Fn is a gate's predicate, a branch's selector, an aggregator's or
+	// reduce's combine, or a map's each.
+	Fn *Fn
+
+	Parents    map[string]string // input name -> node id
+	Config     map[string]any    // input name -> constant
+	Policy     string            // error_policy, "" for the default
+	Optional   bool
+	NoTypeCheck bool   // validate_io: false
+	Limits     Limits // merged with the pipeline's
 
 	keyLines map[string]int // line of each input name, for messages
+	refLines map[string]int // line of input, over and of
 }
 
-// Line returns the line of an input name in parents or config, or the
-// node's line.
+// Fn is an inline expression or a knot of a module.
+type Fn struct {
+	Expr   string // a CEL expression, or
+	Module string // a module name
+	Knot   string // and a knot in it
+	Line   int
+}
+
+// Ref is a reference from a node to another node.
+type Ref struct {
+	Input string // the input name, or "input", "over", "of"
+	ID    string // the referenced node (for an arm, "<branch>.<arm>")
+	Line  int
+}
+
+// Refs returns the node's references to other nodes, sorted by input.
+func (n *Node) Refs() []Ref {
+	var refs []Ref
+	for _, input := range sortedKeys(n.Parents) {
+		refs = append(refs, Ref{Input: input, ID: n.Parents[input], Line: n.InputLine(input)})
+	}
+	for input, id := range map[string]string{"input": n.Input, "over": n.Over, "of": n.Of} {
+		if id != "" {
+			refs = append(refs, Ref{Input: input, ID: id, Line: n.refLines[input]})
+		}
+	}
+	slices.SortFunc(refs, func(a, b Ref) int { return strings.Compare(a.Input, b.Input) })
+	return refs
+}
+
+// InputLine returns the line of an input name in parents or config, or
+// the node's line.
 func (n *Node) InputLine(input string) int {
 	if l, ok := n.keyLines[input]; ok {
 		return l
@@ -168,8 +231,11 @@ func (p *parser) parse(data []byte) {
 		return
 	}
 	var nodes *yaml.Node
-	p.fields(root, "pipeline", []string{"name", "description", "limits", "modules", "nodes"}, func(key string, v *yaml.Node) {
+	p.fields(root, "pipeline", []string{"name", "description", "limits", "modules", "outputs", "nodes"}, func(key string, v *yaml.Node) {
 		switch key {
+		case "outputs":
+			p.spec.Outputs = p.strings(v, "outputs")
+			p.spec.OutputsLine = v.Line
 		case "limits":
 			p.spec.Limits = p.limits(v, "pipeline")
 		case "name":
@@ -207,7 +273,7 @@ func (p *parser) fields(m *yaml.Node, what string, allowed []string, f func(key 
 		}
 		seen[key] = k.Line
 		if !slices.Contains(allowed, key) {
-			p.errorf(k.Line, "%s: unknown key %q%s", what, key, didYouMean(key, allowed))
+			p.errorf(k.Line, "%s: unknown key %q%s", what, key, DidYouMean(key, allowed))
 			continue
 		}
 		f(key, v)
@@ -257,11 +323,22 @@ func (p *parser) modules(v *yaml.Node) {
 	}
 }
 
+// The keys each node type accepts.
 var (
 	commonKeys = []string{"id", "type", "description", "tags"}
-	paramKeys  = append(slices.Clone(commonKeys), "type_", "default", "has_default")
-	knotKeys   = append(slices.Clone(commonKeys), "module", "knot", "parents", "config", "error_policy", "optional", "limits")
-	nodeTypes  = []string{TypeParameter, TypeKnot}
+	nodeKeys   = append(slices.Clone(commonKeys), "error_policy", "optional", "validate_io", "limits")
+	typeKeys   = map[string][]string{
+		TypeParameter:  append(slices.Clone(commonKeys), "type_", "default", "has_default"),
+		TypeKnot:       append(slices.Clone(nodeKeys), "module", "knot", "parents", "config"),
+		TypeSource:     append(slices.Clone(nodeKeys), "module", "knot", "config"),
+		TypeSink:       append(slices.Clone(nodeKeys), "module", "knot", "parents", "config"),
+		TypeAggregator: append(slices.Clone(nodeKeys), "parents", "config", "combine"),
+		TypeBranch:     append(slices.Clone(nodeKeys), "input", "selector", "branches"),
+		TypeGate:       append(slices.Clone(nodeKeys), "input", "predicate"),
+		TypeMap:        append(slices.Clone(nodeKeys), "over", "each", "bind", "parents", "config", "on_skip"),
+		TypeReduce:     append(slices.Clone(nodeKeys), "of", "combine", "initial"),
+	}
+	nodeTypes = []string{TypeParameter, TypeKnot, TypeSource, TypeSink, TypeAggregator, TypeBranch, TypeGate, TypeMap, TypeReduce}
 )
 
 func (p *parser) nodes(v *yaml.Node) {
@@ -279,11 +356,16 @@ func (p *parser) nodes(v *yaml.Node) {
 		if n == nil {
 			continue
 		}
-		if first, dup := ids[n.ID]; dup {
-			p.errorf(n.Line, "duplicate node id %q (first defined at line %d)", n.ID, first)
-			continue
+		defined := []string{n.ID}
+		for _, a := range n.Arms {
+			defined = append(defined, n.ID+"."+a)
 		}
-		ids[n.ID] = n.Line
+		for _, id := range defined {
+			if first, dup := ids[id]; dup {
+				p.errorf(n.Line, "duplicate node id %q (first defined at line %d)", id, first)
+			}
+			ids[id] = n.Line
+		}
 		p.spec.Nodes = append(p.spec.Nodes, *n)
 	}
 	if len(v.Content) == 0 {
@@ -300,8 +382,28 @@ func scalar(m *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
+func (p *parser) strings(v *yaml.Node, what string) []string {
+	if v.Kind != yaml.SequenceNode {
+		p.errorf(v.Line, "%s must be a list", what)
+		return nil
+	}
+	var out []string
+	for _, e := range v.Content {
+		out = append(out, p.str(e, what))
+	}
+	return out
+}
+
+func (p *parser) boolean(v *yaml.Node, what string) bool {
+	var b bool
+	if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!bool" || v.Decode(&b) != nil {
+		p.errorf(v.Line, "%s must be true or false", what)
+	}
+	return b
+}
+
 func (p *parser) node(m *yaml.Node) *Node {
-	n := &Node{Line: m.Line}
+	n := &Node{Line: m.Line, refLines: map[string]int{}}
 	idv := scalar(m, "id")
 	if idv == nil {
 		p.errorf(m.Line, "node has no id")
@@ -318,86 +420,160 @@ func (p *parser) node(m *yaml.Node) *Node {
 		return nil
 	}
 	n.Type = p.str(tv, "type")
+	keys, ok := typeKeys[n.Type]
+	if !ok {
+		p.errorf(tv.Line, "%s: unknown type %q (want one of %s)%s", what, n.Type, strings.Join(nodeTypes, ", "), DidYouMean(n.Type, nodeTypes))
+		return nil
+	}
+	what = fmt.Sprintf("%s %q", n.Type, n.ID)
+	var explicitDefault *bool
 	hasDefaultLine := 0
+	ref := func(key string, v *yaml.Node) string {
+		n.refLines[key] = v.Line
+		return p.str(v, key)
+	}
+	p.fields(m, what, keys, func(key string, v *yaml.Node) {
+		switch key {
+		case "description":
+			n.Description = p.str(v, key)
+		case "tags":
+			n.Tags = p.strings(v, key)
+		case "type_":
+			t, err := abi.ParseType(p.str(v, key))
+			if err != nil {
+				p.errorf(v.Line, "%s: %v", what, err)
+			}
+			n.ValueType = t
+		case "default":
+			n.Default = p.value(v, what+": default")
+			n.HasDefault = true
+		case "has_default":
+			b := p.boolean(v, what+": has_default")
+			explicitDefault = &b
+			hasDefaultLine = v.Line
+		case "module":
+			n.Module = p.str(v, key)
+		case "knot":
+			n.Knot = p.str(v, key)
+		case "input":
+			n.Input = ref(key, v)
+		case "over":
+			n.Over = ref(key, v)
+		case "of":
+			n.Of = ref(key, v)
+		case "bind":
+			n.Bind = p.str(v, key)
+			if !abi.ValidInputName(n.Bind) {
+				p.errorf(v.Line, "%s: bind %q is not an identifier", what, n.Bind)
+			}
+		case "on_skip":
+			n.OnSkip = p.str(v, key)
+			if !slices.Contains([]string{"null", "drop", "skip"}, n.OnSkip) {
+				p.errorf(v.Line, "%s: unknown on_skip %q (want null, drop or skip)", what, n.OnSkip)
+			}
+		case "initial":
+			n.Initial = p.value(v, what+": initial")
+			n.HasInitial = true
+		case "branches":
+			n.Arms = p.strings(v, key)
+			for _, a := range n.Arms {
+				if !abi.ValidInputName(a) {
+					p.errorf(v.Line, "%s: arm name %q is not an identifier", what, a)
+				}
+			}
+			if len(n.Arms) == 0 {
+				p.errorf(v.Line, "%s: a branch needs at least one arm", what)
+			}
+		case "predicate", "selector", "combine", "each":
+			n.Fn = p.fn(v, what+": "+key)
+		case "parents":
+			n.Parents = map[string]string{}
+			p.inputs(v, what+": parents", n, func(name string, val *yaml.Node) { n.Parents[name] = p.str(val, "parent id") })
+		case "config":
+			n.Config = map[string]any{}
+			p.inputs(v, what+": config", n, func(name string, val *yaml.Node) { n.Config[name] = p.value(val, what+": config "+name) })
+		case "error_policy":
+			n.Policy = p.str(v, key)
+			if !slices.Contains([]string{"skip_if_parent_failed", "receive_errors", "require_all_parents"}, n.Policy) {
+				p.errorf(v.Line, "%s: unknown error_policy %q (want skip_if_parent_failed, receive_errors or require_all_parents)%s",
+					what, n.Policy, DidYouMean(n.Policy, []string{"skip_if_parent_failed", "receive_errors", "require_all_parents"}))
+			}
+		case "optional":
+			n.Optional = p.boolean(v, what+": optional")
+		case "validate_io":
+			n.NoTypeCheck = !p.boolean(v, what+": validate_io")
+		case "limits":
+			n.Limits = p.limits(v, what)
+		}
+	})
+	need := func(ok bool, msg string) {
+		if !ok {
+			p.errorf(m.Line, "%s: %s", what, msg)
+		}
+	}
 	switch n.Type {
 	case TypeParameter:
 		n.ParamName = n.ID
 		if _, after, ok := strings.Cut(n.ID, ":"); ok {
 			n.ParamName = after
 		}
-		var explicit *bool
-		p.fields(m, what, paramKeys, func(key string, v *yaml.Node) {
-			switch key {
-			case "type_":
-				t, err := abi.ParseType(p.str(v, key))
-				if err != nil {
-					p.errorf(v.Line, "%s: %v", what, err)
-				}
-				n.ValueType = t
-			case "default":
-				n.Default = p.value(v, what+": default")
-				n.HasDefault = true
-			case "has_default":
-				var b bool
-				if err := v.Decode(&b); err != nil {
-					p.errorf(v.Line, "%s: has_default must be true or false", what)
-				}
-				explicit = &b
-				hasDefaultLine = v.Line
-			}
-		})
-		if scalar(m, "type_") == nil {
-			p.errorf(m.Line, "%s: a parameter needs a type_ (int, float, str, bool, bytes, list[T], dict[T], any)", what)
-		}
-		if explicit != nil {
-			if !*explicit && n.HasDefault {
+		need(scalar(m, "type_") != nil, "a parameter needs a type_ (int, float, str, bool, bytes, list[T], dict[T], any)")
+		if explicitDefault != nil {
+			if !*explicitDefault && n.HasDefault {
 				p.errorf(hasDefaultLine, "%s: has_default is false but a default is given", what)
 			}
-			n.HasDefault = n.HasDefault || *explicit // has_default: true alone means a null default
+			n.HasDefault = n.HasDefault || *explicitDefault // has_default: true alone means a null default
 		}
-		return n
-	case TypeKnot:
-		p.fields(m, what, knotKeys, func(key string, v *yaml.Node) {
-			switch key {
-			case "module":
-				n.Module = p.str(v, key)
-			case "knot":
-				n.Knot = p.str(v, key)
-			case "parents":
-				n.Parents = map[string]string{}
-				p.inputs(v, what+": parents", n, func(name string, val *yaml.Node) { n.Parents[name] = p.str(val, "parent id") })
-			case "config":
-				n.Config = map[string]any{}
-				p.inputs(v, what+": config", n, func(name string, val *yaml.Node) { n.Config[name] = p.value(val, what+": config "+name) })
-			case "error_policy":
-				n.Policy = p.str(v, key)
-				if !slices.Contains([]string{"skip_if_parent_failed", "receive_errors", "require_all_parents"}, n.Policy) {
-					p.errorf(v.Line, "%s: unknown error_policy %q (want skip_if_parent_failed, receive_errors or require_all_parents)", what, n.Policy)
-				}
-			case "optional":
-				if err := v.Decode(&n.Optional); err != nil {
-					p.errorf(v.Line, "%s: optional must be true or false", what)
-				}
-			case "limits":
-				n.Limits = p.limits(v, what)
+	case TypeKnot, TypeSource, TypeSink:
+		need(n.Module != "", "needs a module (a name from the modules table)")
+		need(n.Knot != "", "needs a knot (its name inside the module)")
+	case TypeGate:
+		need(n.Input != "", "needs an input (the node whose value it passes or stops)")
+		need(n.Fn != nil, "needs a predicate (an expression, or {module, knot})")
+	case TypeBranch:
+		need(n.Input != "", "needs an input (the node whose value it routes)")
+		need(n.Fn != nil, "needs a selector (an expression, or {module, knot})")
+		need(scalar(m, "branches") != nil, "needs branches (the arm names)")
+	case TypeMap:
+		need(n.Over != "", "needs over (the node producing the list)")
+		need(n.Fn != nil, "needs each (an expression, or {module, knot})")
+	case TypeReduce:
+		need(n.Of != "", "needs of (the node producing the list)")
+		need(n.Fn != nil, "needs combine (an expression, or {module, knot})")
+	}
+	for name := range n.Parents {
+		if _, both := n.Config[name]; both {
+			p.errorf(n.InputLine(name), "%s: input %q is in both parents and config", what, name)
+		}
+	}
+	return n
+}
+
+// fn parses a predicate, selector, combine or each: an expression string,
+// or {module, knot}.
+func (p *parser) fn(v *yaml.Node, what string) *Fn {
+	f := &Fn{Line: v.Line}
+	switch v.Kind {
+	case yaml.ScalarNode:
+		f.Expr = p.str(v, what)
+		if strings.TrimSpace(f.Expr) == "" {
+			p.errorf(v.Line, "%s: empty expression", what)
+		}
+	case yaml.MappingNode:
+		p.fields(v, what, []string{"module", "knot"}, func(key string, kv *yaml.Node) {
+			if key == "module" {
+				f.Module = p.str(kv, key)
+			} else {
+				f.Knot = p.str(kv, key)
 			}
 		})
-		if n.Module == "" {
-			p.errorf(m.Line, "%s: a knot needs a module (a name from the modules table)", what)
+		if f.Module == "" || f.Knot == "" {
+			p.errorf(v.Line, "%s: want {module: <name>, knot: <name>}", what)
 		}
-		if n.Knot == "" {
-			p.errorf(m.Line, "%s: a knot needs a knot (its name inside the module)", what)
-		}
-		for name := range n.Parents {
-			if _, both := n.Config[name]; both {
-				p.errorf(n.InputLine(name), "%s: input %q is in both parents and config", what, name)
-			}
-		}
-		return n
 	default:
-		p.errorf(tv.Line, "%s: unknown type %q (want one of %s)%s", what, n.Type, strings.Join(nodeTypes, ", "), didYouMean(n.Type, nodeTypes))
-		return nil
+		p.errorf(v.Line, "%s: want an expression or {module, knot}", what)
 	}
+	return f
 }
 
 func (p *parser) inputs(v *yaml.Node, what string, n *Node, f func(name string, val *yaml.Node)) {
@@ -504,9 +680,16 @@ func nodeValue(v *yaml.Node, depth int) (any, error) {
 // come before children, keeping the file's order where it can.
 func (p *parser) order() {
 	s := p.spec
-	byID := map[string]*Node{}
+	byID := map[string]*Node{} // arms map to their branch
+	var ids []string
 	for i := range s.Nodes {
-		byID[s.Nodes[i].ID] = &s.Nodes[i]
+		n := &s.Nodes[i]
+		byID[n.ID] = n
+		ids = append(ids, n.ID)
+		for _, a := range n.Arms {
+			byID[n.ID+"."+a] = n
+			ids = append(ids, n.ID+"."+a)
+		}
 	}
 	mods := map[string]bool{}
 	var names []string
@@ -514,24 +697,55 @@ func (p *parser) order() {
 		mods[m.Name] = true
 		names = append(names, m.Name)
 	}
-	for i := range s.Nodes {
-		n := &s.Nodes[i]
-		if n.Type == TypeKnot && n.Module != "" && !mods[n.Module] {
+	checkModule := func(n *Node, module string, line int) {
+		if module != "" && !mods[module] {
 			declared := "none are declared"
 			if len(names) > 0 {
 				declared = "declared: " + strings.Join(names, ", ")
 			}
-			p.errorf(n.Line, "node %q: unknown module %q (%s)%s", n.ID, n.Module, declared, didYouMean(n.Module, names))
+			p.errorf(line, "%s %q: unknown module %q (%s)%s", n.Type, n.ID, module, declared, DidYouMean(module, names))
 		}
-		for _, input := range sortedKeys(n.Parents) {
-			pid := n.Parents[input]
-			if _, ok := byID[pid]; !ok {
-				var ids []string
-				for id := range byID {
-					ids = append(ids, id)
+	}
+	for i := range s.Nodes {
+		n := &s.Nodes[i]
+		checkModule(n, n.Module, n.Line)
+		if n.Fn != nil {
+			checkModule(n, n.Fn.Module, n.Fn.Line)
+		}
+		// "route:tool" is accepted for the arm "route.tool".
+		norm := func(id string) string {
+			if _, ok := byID[id]; !ok {
+				if b, a, found := strings.Cut(id, ":"); found {
+					if bn, ok := byID[b]; ok && slices.Contains(bn.Arms, a) {
+						return b + "." + a
+					}
 				}
-				p.errorf(n.InputLine(input), "node %q: input %q references unknown node %q%s", n.ID, input, pid, didYouMean(pid, ids))
 			}
+			return id
+		}
+		for input, id := range n.Parents {
+			n.Parents[input] = norm(id)
+		}
+		n.Input, n.Over, n.Of = norm(n.Input), norm(n.Over), norm(n.Of)
+		for _, r := range n.Refs() {
+			target, ok := byID[r.ID]
+			switch {
+			case !ok:
+				p.errorf(r.Line, "%s %q: %s references unknown node %q%s", n.Type, n.ID, describeRef(r), r.ID, DidYouMean(r.ID, ids))
+			case target.Type == TypeBranch && r.ID == target.ID:
+				arms := make([]string, len(target.Arms))
+				for i, a := range target.Arms {
+					arms[i] = target.ID + "." + a
+				}
+				p.errorf(r.Line, "%s %q: %s references branch %q itself; use one of its arms: %s", n.Type, n.ID, describeRef(r), r.ID, strings.Join(arms, ", "))
+			case target.Type == TypeSink:
+				p.errorf(r.Line, "%s %q: %s references sink %q, which nothing may consume", n.Type, n.ID, describeRef(r), r.ID)
+			}
+		}
+	}
+	for _, o := range s.Outputs {
+		if _, ok := byID[o]; !ok {
+			p.errorf(s.OutputsLine, "outputs: unknown node %q%s", o, DidYouMean(o, ids))
 		}
 	}
 	if len(p.errs) > 0 {
@@ -559,8 +773,8 @@ func (p *parser) order() {
 		}
 		mark[n.ID] = active
 		stack = append(stack, n.ID)
-		for _, input := range sortedKeys(n.Parents) {
-			if !visit(byID[n.Parents[input]]) {
+		for _, r := range n.Refs() {
+			if !visit(byID[r.ID]) {
 				return false
 			}
 		}
@@ -577,6 +791,16 @@ func (p *parser) order() {
 	s.Nodes = sorted
 }
 
+func describeRef(r Ref) string {
+	switch r.Input {
+	case "input", "over", "of":
+		if r.Line != 0 {
+			return r.Input
+		}
+	}
+	return fmt.Sprintf("input %q", r.Input)
+}
+
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -586,8 +810,9 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// didYouMean suggests the closest candidate within edit distance 2.
-func didYouMean(s string, candidates []string) string {
+// DidYouMean suggests the closest candidate within edit distance 2, as
+// "; did you mean "x"?", or returns "".
+func DidYouMean(s string, candidates []string) string {
 	best, bestD := "", 3
 	for _, c := range candidates {
 		if d := editDistance(s, c); d < bestD {

@@ -111,7 +111,7 @@ nodes:
 modules: {arith: a.wasm}
 nodes:
   - {id: k, type: knot, module: arth, knot: double}
-`, []string{`p.yaml:4: node "k": unknown module "arth" (declared: arith); did you mean "arith"?`}},
+`, []string{`p.yaml:4: knot "k": unknown module "arth" (declared: arith); did you mean "arith"?`}},
 		{"unknown parent", `
 modules: {m: m.wasm}
 nodes:
@@ -122,7 +122,7 @@ nodes:
     knot: k
     parents:
       a: y
-`, []string{`p.yaml:10: node "k": input "a" references unknown node "y"; did you mean "x"?`}},
+`, []string{`p.yaml:10: knot "k": input "a" references unknown node "y"; did you mean "x"?`}},
 		{"cycle", `
 modules: {m: m.wasm}
 nodes:
@@ -133,20 +133,20 @@ nodes:
 		{"bad type", `
 nodes:
   - {id: x, type: parameter, type_: widget}
-`, []string{`p.yaml:3: node "x": type "widget": unknown type "widget"`}},
+`, []string{`p.yaml:3: parameter "x": type "widget": unknown type "widget"`}},
 		{"missing type_", `
 nodes:
   - {id: x, type: parameter}
-`, []string{`node "x": a parameter needs a type_`}},
+`, []string{`parameter "x": a parameter needs a type_`}},
 		{"unknown node type", `
 nodes:
   - {id: x, type: knto}
-`, []string{`unknown type "knto" (want one of parameter, knot); did you mean "knot"?`}},
+`, []string{`unknown type "knto" (want one of parameter, knot, source, sink, aggregator, branch, gate, map, reduce); did you mean "knot"?`}},
 		{"unknown node key", `
 modules: {m: m.wasm}
 nodes:
   - {id: k, type: knot, module: m, knot: k, parnets: {}}
-`, []string{`node "k": unknown key "parnets"; did you mean "parents"?`}},
+`, []string{`knot "k": unknown key "parnets"; did you mean "parents"?`}},
 		{"bad policy", `
 modules: {m: m.wasm}
 nodes:
@@ -159,7 +159,7 @@ nodes:
 		{"knot without module", `
 nodes:
   - {id: k, type: knot}
-`, []string{`a knot needs a module`, `a knot needs a knot`}},
+`, []string{`knot "k": needs a module`, `knot "k": needs a knot`}},
 		{"parent and config", `
 modules: {m: m.wasm}
 nodes:
@@ -193,6 +193,97 @@ nodes:
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("Parse error:\n%v\nwant it to contain %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+func TestParseNodeTypes(t *testing.T) {
+	s, err := pipeline.Parse("p.yaml", []byte(`
+modules: {m: m.wasm}
+outputs: [total, t]
+nodes:
+  - {id: xs, type: parameter, type_: "list[int]"}
+  - {id: src, type: source, module: m, knot: gen, config: {n: 3}}
+  - {id: route, type: branch, input: src, selector: "input.kind", branches: [tool, text]}
+  - {id: t, type: knot, module: m, knot: handle, parents: {p: "route:tool"}}
+  - {id: pos, type: gate, input: xs, predicate: {module: m, knot: ok}}
+  - {id: sq, type: map, over: pos, each: "item * item", bind: item, on_skip: drop}
+  - {id: total, type: reduce, of: sq, combine: "acc + item", initial: 0}
+  - {id: both, type: aggregator, parents: {a: total, b: t}}
+  - {id: out, type: sink, module: m, knot: save, parents: {v: both}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]pipeline.Node{}
+	for _, n := range s.Nodes {
+		byID[n.ID] = n
+	}
+	if n := byID["t"]; n.Parents["p"] != "route.tool" {
+		t.Errorf("arm reference route:tool not normalised: %v", n.Parents)
+	}
+	if n := byID["route"]; n.Input != "src" || n.Fn.Expr != "input.kind" || len(n.Arms) != 2 {
+		t.Errorf("branch %+v", n)
+	}
+	if n := byID["pos"]; n.Fn.Module != "m" || n.Fn.Knot != "ok" {
+		t.Errorf("gate %+v", n.Fn)
+	}
+	if n := byID["sq"]; n.Over != "pos" || n.Bind != "item" || n.OnSkip != "drop" {
+		t.Errorf("map %+v", n)
+	}
+	if n := byID["total"]; n.Of != "sq" || !n.HasInitial || n.Initial != int64(0) {
+		t.Errorf("reduce %+v", n)
+	}
+	if diff := cmp.Diff([]string{"total", "t"}, s.Outputs); diff != "" {
+		t.Errorf("outputs (-want +got):\n%s", diff)
+	}
+	var order []string
+	for _, n := range s.Nodes {
+		order = append(order, n.ID)
+	}
+	if diff := cmp.Diff([]string{"xs", "src", "route", "t", "pos", "sq", "total", "both", "out"}, order); diff != "" {
+		t.Errorf("order (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseNodeTypeErrors(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"gate without predicate", "nodes:\n  - {id: x, type: parameter, type_: int}\n  - {id: g, type: gate, input: x}\n", `gate "g": needs a predicate`},
+		{"branch used directly", `
+nodes:
+  - {id: x, type: parameter, type_: int}
+  - {id: b, type: branch, input: x, selector: "'a'", branches: [a]}
+  - {id: g, type: gate, input: b, predicate: "true"}
+`, `gate "g": input references branch "b" itself; use one of its arms: b.a`},
+		{"sink consumed", `
+modules: {m: m.wasm}
+nodes:
+  - {id: s, type: sink, module: m, knot: k}
+  - {id: g, type: gate, input: s, predicate: "true"}
+`, `references sink "s", which nothing may consume`},
+		{"unknown arm", `
+nodes:
+  - {id: x, type: parameter, type_: int}
+  - {id: b, type: branch, input: x, selector: "'a'", branches: [a]}
+  - {id: g, type: gate, input: b.z, predicate: "true"}
+`, `gate "g": input references unknown node "b.z"; did you mean "b.a"?`},
+		{"source with parents", "nodes:\n  - {id: s, type: source, module: m, knot: k, parents: {a: x}}\n", `source "s": unknown key "parents"`},
+		{"bad fn", "nodes:\n  - {id: x, type: parameter, type_: int}\n  - {id: g, type: gate, input: x, predicate: {module: m}}\n", `want {module: <name>, knot: <name>}`},
+		{"unknown fn module", "nodes:\n  - {id: x, type: parameter, type_: int}\n  - {id: g, type: gate, input: x, predicate: {module: m, knot: k}}\n", `gate "g": unknown module "m"`},
+		{"bad on_skip", "nodes:\n  - {id: x, type: parameter, type_: int}\n  - {id: g, type: map, over: x, each: item, on_skip: ignore}\n", `unknown on_skip "ignore"`},
+		{"duplicate arm id", `
+nodes:
+  - {id: x, type: parameter, type_: int}
+  - {id: b, type: branch, input: x, selector: "'a'", branches: [a]}
+  - {id: b.a, type: parameter, type_: int}
+`, `duplicate node id "b.a"`},
+		{"unknown output", "outputs: [zz]\nnodes:\n  - {id: x, type: parameter, type_: int}\n", `outputs: unknown node "zz"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := pipeline.Parse("p.yaml", []byte(tc.yaml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Parse error:\n%v\nwant it to contain %q", err, tc.want)
 			}
 		})
 	}

@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pirn-wasm/pirn/abi"
@@ -30,9 +32,12 @@ const (
 
 // Error types the scheduler itself produces.
 const (
-	ErrParents = "ParentFailed" // RequireAllParents not satisfied
-	ErrStore   = "StoreError"   // the data store refused an ok value
-	ErrPanic   = "Panic"        // a knot's Invoke panicked
+	ErrParents = "ParentFailed"  // RequireAllParents not satisfied
+	ErrStore   = "StoreError"    // the data store refused an ok value
+	ErrPanic   = "Panic"         // a knot's Invoke panicked
+	ErrBranch  = "BranchError"   // a selector named no declared arm
+	ErrElement = "ElementFailed" // an element of a Map erred
+	ErrType    = "TypeError"     // a Map or Reduce input is not a list
 )
 
 // Config configures a [Scheduler].
@@ -175,6 +180,18 @@ type state struct {
 	children []*state
 	res      result
 	rec      lineage.Record
+	// A Map's elements; the worker that finishes the last one finishes
+	// the Map.
+	elems     []elemState
+	elemsLeft atomic.Int32
+	items     [][]byte // canonical element values
+	// A Branch's input, passed to the selected arm.
+	through cas.Value
+}
+
+type elemState struct {
+	res result
+	rec lineage.Record
 }
 
 type result struct {
@@ -186,6 +203,18 @@ type result struct {
 	// doc is the canonical {"err": ...} or {"skip": ...} document that
 	// stands for a non-ok result as a child's input.
 	doc cas.Value
+}
+
+// task is a unit of work for the pool: a node, or one element of a Map.
+type task struct {
+	st   *state
+	elem int // -1 for the node itself
+}
+
+// put is a value for the data store, and the knot it belongs to.
+type put struct {
+	v    cas.Value
+	knot string
 }
 
 type engine struct {
@@ -200,14 +229,14 @@ type engine struct {
 
 	mu        sync.Mutex
 	cond      sync.Cond
-	ready     []*state
-	remaining int
+	ready     []task
+	remaining int // nodes not yet finished
 
 	bg     context.Context // ctx without its cancellation, for storing and recording
-	puts   chan *state     // to the store writers, if any
+	puts   chan put        // to the store writers, if any
 	putWG  sync.WaitGroup
 	putMu  sync.Mutex
-	putErr map[*state]error
+	putErr map[string]error // by knot id
 }
 
 // collect builds the shed: the terminals and everything they need.
@@ -228,16 +257,18 @@ func (e *engine) collect(terminals []*Node) {
 	for _, n := range terminals {
 		visit(n)
 	}
-	states := make([]state, 0, size) // one allocation for the whole shed
-	for i, ok := range in {
+	states := make([]state, size) // one allocation for the whole shed
+	edges, i := 0, 0
+	for idx, ok := range in {
 		if ok {
-			states = append(states, state{n: e.states0[i]})
-			e.states[i] = &states[len(states)-1]
+			states[i].n = e.states0[idx]
+			e.states[idx] = &states[i]
+			edges += len(states[i].n.parents)
+			if states[i].n.kind == KindArm {
+				edges++ // an arm also records the value it passes through
+			}
+			i++
 		}
-	}
-	edges := 0
-	for _, st := range states {
-		edges += len(st.n.parents)
 	}
 	inputs := make([]lineage.Input, edges) // one allocation for every record's inputs
 	for _, st := range e.states {
@@ -246,7 +277,11 @@ func (e *engine) collect(terminals []*Node) {
 		}
 		e.shed = append(e.shed, st)
 		st.pending = len(st.n.parents)
-		st.rec.Inputs, inputs = inputs[:len(st.n.parents):len(st.n.parents)], inputs[len(st.n.parents):]
+		k := len(st.n.parents)
+		if st.n.kind == KindArm {
+			k++ // an arm also records the value it passes through
+		}
+		st.rec.Inputs, inputs = inputs[:k:k], inputs[k:]
 		for _, c := range st.n.children {
 			if cs := e.states[c.index]; cs != nil {
 				st.children = append(st.children, cs)
@@ -306,16 +341,16 @@ func (e *engine) bind(t *Tapestry, values map[string]any) error {
 func (e *engine) execute() {
 	e.bg = context.WithoutCancel(e.ctx)
 	if n := e.s.cfg.StoreWriters; n > 0 {
-		e.puts = make(chan *state, 4*n)
+		e.puts = make(chan put, 4*n)
 		for range n {
 			e.putWG.Go(func() {
-				for st := range e.puts {
-					if err := e.s.store.Put(e.bg, st.res.value.Digest, st.res.value.Bytes); err != nil {
+				for p := range e.puts {
+					if err := e.s.store.Put(e.bg, p.v.Digest, p.v.Bytes); err != nil {
 						e.putMu.Lock()
 						if e.putErr == nil {
-							e.putErr = map[*state]error{}
+							e.putErr = map[string]error{}
 						}
-						e.putErr[st] = err
+						e.putErr[p.knot] = err
 						e.putMu.Unlock()
 					}
 				}
@@ -330,11 +365,11 @@ func (e *engine) execute() {
 	e.remaining = len(e.shed)
 	for i := len(e.shed) - 1; i >= 0; i-- { // LIFO: pop in topological order
 		if e.shed[i].pending == 0 {
-			e.ready = append(e.ready, e.shed[i])
+			e.ready = append(e.ready, task{e.shed[i], -1})
 		}
 	}
 	var wg sync.WaitGroup
-	for range min(e.s.cfg.Workers, len(e.shed)) {
+	for range max(1, min(e.s.cfg.Workers, len(e.shed))) {
 		wg.Go(e.worker)
 	}
 	wg.Wait()
@@ -351,62 +386,93 @@ func (e *engine) worker() {
 			e.mu.Unlock()
 			return
 		}
-		st := e.ready[len(e.ready)-1]
+		t := e.ready[len(e.ready)-1]
 		e.ready = e.ready[:len(e.ready)-1]
 		e.mu.Unlock()
 
-		e.run(st, &call)
+		var done *state // a node that finished
+		switch {
+		case t.elem >= 0:
+			e.runElement(t.st, t.elem, &call)
+			if t.st.elemsLeft.Add(-1) == 0 {
+				e.finishMap(t.st)
+				done = t.st
+			}
+		case e.run(t.st, &call):
+			done = t.st
+		}
 
 		e.mu.Lock()
-		e.remaining--
 		woken := 0
-		for _, c := range st.children {
-			if c.pending--; c.pending == 0 {
-				e.ready = append(e.ready, c)
-				woken++
+		if done == nil && t.elem < 0 { // a Map handing out its elements
+			for i := len(t.st.elems) - 1; i >= 0; i-- {
+				e.ready = append(e.ready, task{t.st, i})
+			}
+			woken = len(t.st.elems)
+		}
+		if done != nil {
+			e.remaining--
+			for _, c := range done.children {
+				if c.pending--; c.pending == 0 {
+					e.ready = append(e.ready, task{c, -1})
+					woken++
+				}
 			}
 		}
 		switch {
 		case e.remaining == 0:
 			e.cond.Broadcast()
 		case woken > 1: // this worker takes one; wake others for the rest
-			for range woken - 1 {
+			for range min(woken-1, e.s.cfg.Workers) {
 				e.cond.Signal()
 			}
 		}
 	}
 }
 
-// run decides and, if needed, invokes one node, then fills its record.
-func (e *engine) run(st *state, call *Call) {
+// run decides and, if needed, invokes one node, then fills its record. It
+// reports false for a Map that has handed out its elements instead.
+func (e *engine) run(st *state, call *Call) bool {
 	n := st.n
 	rec := &st.rec
-	rec.RunID, rec.KnotID, rec.ConfigHash, rec.Dispatcher = e.runID, n.id, n.configHash, e.s.cfg.Dispatcher
+	rec.RunID, rec.KnotID, rec.Kind, rec.ConfigHash, rec.Dispatcher = e.runID, n.id, n.kind.String(), n.configHash, e.s.cfg.Dispatcher
 	rec.Module, rec.Knot = n.What()
 	rec.StartedAt = time.Now().UTC()
-	if n.param != nil {
+	if n.kind == KindParameter {
 		st.res = result{outcome: lineage.OK, value: e.params[n]}
 	} else {
-		st.res = e.decide(st, call)
+		res, spawned := e.decide(st, call)
+		if spawned {
+			return false
+		}
+		st.res = res
 	}
-	e.settle(st)
-	rec.FinishedAt = time.Now().UTC()
+	e.complete(st)
+	return true
+}
+
+// complete stores a node's value and closes its record.
+func (e *engine) complete(st *state) {
+	e.settle(st.n.id, &st.res, &st.rec)
+	st.rec.FinishedAt = time.Now().UTC()
 	if e.s.cfg.Logger.Enabled(e.ctx, slog.LevelDebug) {
 		e.s.cfg.Logger.LogAttrs(e.ctx, slog.LevelDebug, "knot finished", slog.String("run", e.runID),
-			slog.String("knot", n.id), slog.String("outcome", string(st.res.outcome)), slog.Duration("duration", rec.Duration()))
+			slog.String("knot", st.n.id), slog.String("outcome", string(st.res.outcome)), slog.Duration("duration", st.rec.Duration()))
 	}
 }
 
 // seen returns the parent's result as its children see it: an err of an
 // optional knot is seen as a skip.
 func seen(p *state) lineage.Outcome {
-	if p.res.outcome == lineage.Err && p.n.optional() {
+	if p.res.outcome == lineage.Err && p.n.optional {
 		return lineage.Skipped
 	}
 	return p.res.outcome
 }
 
-func (e *engine) decide(st *state, c *Call) result {
+// decide applies the node's policy to its parents' results and, if it
+// runs, runs it. spawned is true for a Map whose elements were handed out.
+func (e *engine) decide(st *state, c *Call) (res result, spawned bool) {
 	n := st.n
 	var failed []string
 	anyErr, anySkip := false, false
@@ -430,26 +496,48 @@ func (e *engine) decide(st *state, c *Call) result {
 		st.rec.Inputs[i] = lineage.Input{Name: ed.input, Parent: ed.parent.id, Digest: d}
 	}
 	if len(failed) > 0 {
-		switch n.knot.Policy {
+		switch n.policy {
 		case SkipIfParentFailed:
-			return skipped(ReasonParentFailed, map[string]any{"any_err": anyErr, "any_skipped": anySkip})
+			return skipped(ReasonParentFailed, map[string]any{"any_err": anyErr, "any_skipped": anySkip}), false
 		case RequireAllParents:
-			return e.failure(n, ErrParents, fmt.Sprintf("knot %q: require_all_parents not satisfied: %s", n.id, strings.Join(failed, ", ")), nil, "")
+			return e.failure(n.id, ErrParents, fmt.Sprintf("knot %q: require_all_parents not satisfied: %s", n.id, strings.Join(failed, ", ")), nil, ""), false
 		}
 	}
 	if e.ctx.Err() != nil {
-		return skipped(ReasonCancelled, nil)
+		return skipped(ReasonCancelled, nil), false
+	}
+	switch n.kind {
+	case KindGate:
+		return e.gate(st, c), false
+	case KindBranch:
+		return e.branch(st, c), false
+	case KindArm:
+		return e.arm(st), false
+	case KindMap:
+		return e.spawn(st)
+	case KindReduce:
+		return e.reduce(st, c), false
 	}
 	c.RunID, c.KnotID, c.Config, c.Inputs = e.runID, n.id, n.config, c.Inputs[:0]
 	for _, ed := range n.parents {
 		p := e.states[ed.parent.index]
 		v := p.res.value.Bytes
-		if n.knot.Policy == ReceiveErrors {
+		if n.policy == ReceiveErrors {
 			v = wrap(p)
 		}
 		c.Inputs = append(c.Inputs, abi.Arg{Name: ed.input, Value: v})
 	}
-	r := invoke(e.ctx, n.knot.Knot, c)
+	res = e.response(n.id, invoke(e.ctx, n.fn.Knot, c))
+	if n.kind == KindSink && res.outcome == lineage.OK {
+		res.value = nullValue
+	}
+	return res, false
+}
+
+var nullValue = cas.CanonicalValue([]byte{0xf6})
+
+// response turns a knot's response into a result.
+func (e *engine) response(knotID string, r abi.Response) result {
 	switch r.Outcome {
 	case abi.OutcomeOK:
 		return result{outcome: lineage.OK, value: cas.CanonicalValue(r.Value)}
@@ -458,9 +546,9 @@ func (e *engine) decide(st *state, c *Call) result {
 		res.doc = skipDoc(res.skip, res.detail)
 		return res
 	case abi.OutcomeErr:
-		return e.failure(n, r.Error.Type, r.Error.Message, r.Error.Detail, r.Error.Trace)
+		return e.failure(knotID, r.Error.Type, r.Error.Message, r.Error.Detail, r.Error.Trace)
 	}
-	return e.failure(n, "InternalError", fmt.Sprintf("knot returned %v", r.Outcome), nil, "")
+	return e.failure(knotID, "InternalError", fmt.Sprintf("knot returned %v", r.Outcome), nil, "")
 }
 
 // invoke calls a knot, turning a panic (a bug in a host-native knot) into
@@ -474,24 +562,23 @@ func invoke(ctx context.Context, k Knot, c *Call) (r abi.Response) {
 	return k.Invoke(ctx, c)
 }
 
-// settle stores an ok value and completes the record.
-func (e *engine) settle(st *state) {
-	rec := &st.rec
-	if st.res.outcome == lineage.OK {
+// settle stores an ok value and fills the record's outcome.
+func (e *engine) settle(knotID string, res *result, rec *lineage.Record) {
+	if res.outcome == lineage.OK {
 		if e.puts != nil {
-			e.puts <- st
-		} else if err := e.s.store.Put(e.bg, st.res.value.Digest, st.res.value.Bytes); err != nil {
-			st.res = e.failure(st.n, ErrStore, "store the output: "+err.Error(), nil, "")
+			e.puts <- put{res.value, knotID}
+		} else if err := e.s.store.Put(e.bg, res.value.Digest, res.value.Bytes); err != nil {
+			*res = e.failure(knotID, ErrStore, "store the output: "+err.Error(), nil, "")
 		}
 	}
-	rec.Outcome = st.res.outcome
-	switch st.res.outcome {
+	rec.Outcome = res.outcome
+	switch res.outcome {
 	case lineage.OK:
-		rec.Output = st.res.value.Digest
+		rec.Output = res.value.Digest
 	case lineage.Err:
-		rec.ErrorID = st.res.err.ID
+		rec.ErrorID = res.err.ID
 	case lineage.Skipped:
-		rec.SkipReason, rec.SkipDetail = st.res.skip, st.res.detail
+		rec.SkipReason, rec.SkipDetail = res.skip, res.detail
 	}
 }
 
@@ -505,16 +592,16 @@ func skipped(reason string, detail any) result {
 }
 
 // failure builds an err result with a stable error record.
-func (e *engine) failure(n *Node, typ, msg string, detail []byte, trace string) result {
-	idDoc := map[string]any{"knot": n.id, "type": typ, "message": msg}
+func (e *engine) failure(knotID, typ, msg string, detail []byte, trace string) result {
+	idDoc := map[string]any{"knot": knotID, "type": typ, "message": msg}
 	if detail != nil {
 		idDoc["detail"] = raw(detail)
 	}
 	id, err := cas.Hash(idDoc)
 	if err != nil { // detail is canonical, so this cannot happen; keep the id stable anyway
-		id, _ = cas.Hash(map[string]any{"knot": n.id, "type": typ, "message": msg})
+		id, _ = cas.Hash(map[string]any{"knot": knotID, "type": typ, "message": msg})
 	}
-	rec := &lineage.ErrorRecord{ID: id, RunID: e.runID, KnotID: n.id, Type: typ, Message: msg,
+	rec := &lineage.ErrorRecord{ID: id, RunID: e.runID, KnotID: knotID, Type: typ, Message: msg,
 		Detail: detail, Trace: trace, OccurredAt: time.Now().UTC()}
 	doc := map[string]any{"id": id.String(), "type": typ, "message": msg}
 	if detail != nil {
@@ -561,6 +648,13 @@ func (e *engine) finish(req Request, terminals []*Node) (*Result, error) {
 	}
 	failed := false
 	for _, st := range e.shed {
+		for i := range st.elems {
+			el := &st.elems[i]
+			res.Records = append(res.Records, el.rec)
+			if el.res.outcome == lineage.Err {
+				res.Errors = append(res.Errors, *el.res.err)
+			}
+		}
 		res.Records = append(res.Records, st.rec)
 		switch st.res.outcome {
 		case lineage.OK:
@@ -572,7 +666,7 @@ func (e *engine) finish(req Request, terminals []*Node) (*Result, error) {
 			res.Values[st.n.id] = st.res.value
 		case lineage.Err:
 			res.Errors = append(res.Errors, *st.res.err)
-			failed = failed || !st.n.optional()
+			failed = failed || !st.n.optional
 		case lineage.Skipped:
 			var detail any
 			if st.res.detail != nil {
@@ -583,12 +677,10 @@ func (e *engine) finish(req Request, terminals []*Node) (*Result, error) {
 	}
 	// Values written in the background: the knot computed its value, but
 	// the run cannot be replayed from the store, so it fails.
-	for _, st := range e.shed {
-		if err, ok := e.putErr[st]; ok {
-			f := e.failure(st.n, ErrStore, "store the output: "+err.Error(), nil, "")
-			res.Errors = append(res.Errors, *f.err)
-			failed = true
-		}
+	for _, knot := range slices.Sorted(maps.Keys(e.putErr)) {
+		f := e.failure(knot, ErrStore, "store the output: "+e.putErr[knot].Error(), nil, "")
+		res.Errors = append(res.Errors, *f.err)
+		failed = true
 	}
 	switch {
 	case e.ctx.Err() != nil:

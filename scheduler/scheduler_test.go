@@ -89,8 +89,8 @@ func quickstart(t *testing.T) *scheduler.Tapestry {
 	tp := scheduler.NewTapestry()
 	node := must[*scheduler.Node](t)
 	node(tp.AddParameter(scheduler.ParamSpec{Name: "x", Type: abi.Int}))
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "d", Knot: double, Name: "host:double", Parents: map[string]string{"x": "param:x"}}))
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "answer", Knot: add, Name: "host:add", Parents: map[string]string{"a": "param:x", "b": "d"}}))
+	node(tp.AddKnot(scheduler.KnotSpec{ID: "d", Fn: scheduler.Fn{Knot: double, Name: "host:double"}, Parents: map[string]string{"x": "param:x"}}))
+	node(tp.AddKnot(scheduler.KnotSpec{ID: "answer", Fn: scheduler.Fn{Knot: add, Name: "host:add"}, Parents: map[string]string{"a": "param:x", "b": "d"}}))
 	return tp
 }
 
@@ -202,10 +202,10 @@ func failing(t *testing.T, optional bool, policy scheduler.Policy) *scheduler.Ta
 	tp := scheduler.NewTapestry()
 	node := must[*scheduler.Node](t)
 	node(tp.AddParameter(scheduler.ParamSpec{Name: "x", Type: abi.Int}))
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "bad", Knot: boom, Name: "host:boom", Parents: map[string]string{"x": "param:x"}, Optional: optional}))
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "after", Knot: double, Parents: map[string]string{"x": "bad"}, Policy: policy}))
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "later", Knot: double, Parents: map[string]string{"x": "after"}}))
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "fine", Knot: double, Parents: map[string]string{"x": "param:x"}}))
+	node(tp.AddKnot(scheduler.KnotSpec{ID: "bad", Fn: scheduler.Fn{Knot: boom, Name: "host:boom"}, Parents: map[string]string{"x": "param:x"}, Optional: optional}))
+	node(tp.AddKnot(scheduler.KnotSpec{ID: "after", Fn: scheduler.Fn{Knot: double}, Parents: map[string]string{"x": "bad"}, Policy: policy}))
+	node(tp.AddKnot(scheduler.KnotSpec{ID: "later", Fn: scheduler.Fn{Knot: double}, Parents: map[string]string{"x": "after"}}))
+	node(tp.AddKnot(scheduler.KnotSpec{ID: "fine", Fn: scheduler.Fn{Knot: double}, Parents: map[string]string{"x": "param:x"}}))
 	return tp
 }
 
@@ -270,10 +270,10 @@ func TestReceiveErrors(t *testing.T) {
 	var got atomic.Value
 	must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotSpec{ID: "inspect", Policy: scheduler.ReceiveErrors,
 		Parents: map[string]string{"bad": "bad", "fine": "fine", "later": "later"},
-		Knot: fn(func(_ context.Context, in map[string]any) (any, error) {
+		Fn: scheduler.Fn{Knot: fn(func(_ context.Context, in map[string]any) (any, error) {
 			got.Store(in)
 			return "handled", nil
-		})}))
+		})}}))
 	res, err := e.s.Run(t.Context(), tp, scheduler.Request{Params: map[string]any{"x": 2}})
 	if err != nil || res.Outputs["inspect"] != "handled" {
 		t.Fatalf("inspect: %v %v", res.Outputs, err)
@@ -304,17 +304,17 @@ func TestReadyQueueNotWaves(t *testing.T) {
 	node := must[*scheduler.Node](t)
 	node(tp.AddParameter(scheduler.ParamSpec{Name: "x", Type: abi.Int}))
 	node(tp.AddKnot(scheduler.KnotSpec{ID: "slow", Parents: map[string]string{"x": "param:x"},
-		Knot: fn(func(ctx context.Context, in map[string]any) (any, error) {
+		Fn: scheduler.Fn{Knot: fn(func(ctx context.Context, in map[string]any) (any, error) {
 			select {
 			case <-childRan:
 				return 1, nil
 			case <-time.After(10 * time.Second):
 				return nil, errors.New("the fast branch's child never ran while slow was running: waves with barriers")
 			}
-		})}))
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "fast", Knot: double, Parents: map[string]string{"x": "param:x"}}))
+		})}}))
+	node(tp.AddKnot(scheduler.KnotSpec{ID: "fast", Fn: scheduler.Fn{Knot: double}, Parents: map[string]string{"x": "param:x"}}))
 	node(tp.AddKnot(scheduler.KnotSpec{ID: "child", Parents: map[string]string{"x": "fast"},
-		Knot: fn(func(context.Context, map[string]any) (any, error) { close(childRan); return 2, nil })}))
+		Fn: scheduler.Fn{Knot: fn(func(context.Context, map[string]any) (any, error) { close(childRan); return 2, nil })}}))
 	res, err := e.s.Run(t.Context(), tp, scheduler.Request{Params: map[string]any{"x": 1}})
 	if err != nil || !res.Succeeded() {
 		t.Fatalf("%v %+v", err, res.Errors)
@@ -339,7 +339,7 @@ func TestWorkersBound(t *testing.T) {
 	tp := scheduler.NewTapestry()
 	must[*scheduler.Node](t)(tp.AddParameter(scheduler.ParamSpec{Name: "x", Type: abi.Int}))
 	for i := range 40 {
-		must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotSpec{ID: fmt.Sprint("k", i), Knot: k, Parents: map[string]string{"x": "param:x"}}))
+		must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotSpec{ID: fmt.Sprint("k", i), Fn: scheduler.Fn{Knot: k}, Parents: map[string]string{"x": "param:x"}}))
 	}
 	if _, err := e.s.Run(t.Context(), tp, scheduler.Request{Params: map[string]any{"x": 1}}); err != nil {
 		t.Fatal(err)
@@ -356,12 +356,12 @@ func TestCancellation(t *testing.T) {
 	node := must[*scheduler.Node](t)
 	node(tp.AddParameter(scheduler.ParamSpec{Name: "x", Type: abi.Int}))
 	node(tp.AddKnot(scheduler.KnotSpec{ID: "block", Parents: map[string]string{"x": "param:x"},
-		Knot: fn(func(ctx context.Context, in map[string]any) (any, error) {
+		Fn: scheduler.Fn{Knot: fn(func(ctx context.Context, in map[string]any) (any, error) {
 			cancel()
 			<-ctx.Done()
 			return nil, ctx.Err()
-		})}))
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "next", Knot: double, Parents: map[string]string{"x": "block"}, Policy: scheduler.ReceiveErrors}))
+		})}}))
+	node(tp.AddKnot(scheduler.KnotSpec{ID: "next", Fn: scheduler.Fn{Knot: double}, Parents: map[string]string{"x": "block"}, Policy: scheduler.ReceiveErrors}))
 	res, err := e.s.Run(ctx, tp, scheduler.Request{Params: map[string]any{"x": 1}})
 	if !errors.Is(err, context.Canceled) || res == nil || res.Status != lineage.Cancelled {
 		t.Fatalf("Run = %v, %v; want a cancelled result and context.Canceled", res, err)
@@ -398,14 +398,14 @@ func TestTapestryValidation(t *testing.T) {
 		spec scheduler.KnotSpec
 		want string
 	}{
-		{scheduler.KnotSpec{ID: "bad id", Knot: double}, `knot id "bad id" contains invalid characters`},
-		{scheduler.KnotSpec{ID: strings.Repeat("a", 257), Knot: double}, "too long"},
-		{scheduler.KnotSpec{ID: "d", Knot: double}, `knot id "d" is already used`},
-		{scheduler.KnotSpec{ID: "k"}, "nil Knot"},
-		{scheduler.KnotSpec{ID: "k", Knot: double, Parents: map[string]string{"x": "zz"}}, `unknown parent "zz"`},
-		{scheduler.KnotSpec{ID: "k", Knot: double, Parents: map[string]string{"x": "d"}, Config: map[string]any{"x": 1}}, "both a parent and a constant"},
-		{scheduler.KnotSpec{ID: "k", Knot: double, Parents: map[string]string{"1x": "d"}}, "not an identifier"},
-		{scheduler.KnotSpec{ID: "k", Knot: double, Config: map[string]any{"c": make(chan int)}}, `config "c"`},
+		{scheduler.KnotSpec{ID: "bad id", Fn: scheduler.Fn{Knot: double}}, `knot id "bad id" contains invalid characters`},
+		{scheduler.KnotSpec{ID: strings.Repeat("a", 257), Fn: scheduler.Fn{Knot: double}}, "too long"},
+		{scheduler.KnotSpec{ID: "d", Fn: scheduler.Fn{Knot: double}}, `knot id "d" is already used`},
+		{scheduler.KnotSpec{ID: "k"}, "no knot or expression to run"},
+		{scheduler.KnotSpec{ID: "k", Fn: scheduler.Fn{Knot: double}, Parents: map[string]string{"x": "zz"}}, `unknown parent "zz"`},
+		{scheduler.KnotSpec{ID: "k", Fn: scheduler.Fn{Knot: double}, Parents: map[string]string{"x": "d"}, Config: map[string]any{"x": 1}}, "both a parent and a constant"},
+		{scheduler.KnotSpec{ID: "k", Fn: scheduler.Fn{Knot: double}, Parents: map[string]string{"1x": "d"}}, "not an identifier"},
+		{scheduler.KnotSpec{ID: "k", Fn: scheduler.Fn{Knot: double}, Config: map[string]any{"c": make(chan int)}}, `config "c"`},
 	} {
 		if _, err := tp.AddKnot(tc.spec); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("AddKnot(%q) error = %v, want one containing %q", tc.spec.ID, err, tc.want)
@@ -480,7 +480,7 @@ func TestPanickingKnotFailsAlone(t *testing.T) {
 	e := newEnv(t, scheduler.Config{})
 	tp := quickstart(t)
 	must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotSpec{ID: "bug", Parents: map[string]string{"x": "param:x"},
-		Knot: fn(func(context.Context, map[string]any) (any, error) { panic("index out of range") })}))
+		Fn: scheduler.Fn{Knot: fn(func(context.Context, map[string]any) (any, error) { panic("index out of range") })}}))
 	res, err := e.s.Run(t.Context(), tp, scheduler.Request{Params: map[string]any{"x": 1}})
 	if err != nil {
 		t.Fatal(err)

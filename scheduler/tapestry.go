@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -77,14 +78,56 @@ type ParamSpec struct {
 	HasDefault bool
 }
 
-// KnotSpec declares a knot.
+// Kind is the kind of a node.
+type Kind uint8
+
+// Node kinds.
+const (
+	KindParameter  Kind = iota // a run parameter
+	KindKnot                   // invokes its Fn with its parents' values
+	KindSource                 // a knot with no parents
+	KindSink                   // a terminal knot whose output is recorded as null
+	KindAggregator             // a knot combining N parents (its Fn takes them by name)
+	KindBranch                 // its Fn selects one of its arms
+	KindArm                    // one arm of a Branch: its input if selected, else skipped
+	KindGate                   // its Fn's truth passes its input through, or skips
+	KindMap                    // its Fn applied to each element of a list
+	KindReduce                 // its Fn folds a list into one value
+)
+
+var kindNames = [...]string{"parameter", "knot", "source", "sink", "aggregator", "branch", "arm", "gate", "map", "reduce"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("Kind(%d)", k)
+}
+
+// Fn is what a node invokes, and what lineage records it as.
+type Fn struct {
+	Knot Knot
+	// Module is the digest of the knot's module; "" for host-native knots
+	// and expressions.
+	Module string
+	// Name is the knot's name in its module, "host:<name>" for a
+	// host-native knot, or "expr:<source>" for an expression.
+	Name string
+}
+
+// Skip reasons the node kinds produce.
+const (
+	ReasonGateClosed        = "gate_closed"
+	ReasonBranchNotSelected = "branch_not_selected"
+	ReasonElementSkipped    = "element_skipped"
+)
+
+// KnotSpec declares a knot: a plain knot, a Source, a Sink or an
+// Aggregator.
 type KnotSpec struct {
 	ID   string
-	Knot Knot
-	// Module and Name identify what runs, for lineage: a module digest and
-	// the knot's name in it, or "" and "host:<name>" for host-native knots.
-	Module string
-	Name   string
+	Kind Kind // KindKnot (the zero value is taken as KindKnot), KindSource, KindSink or KindAggregator
+	Fn   Fn
 	// Parents maps input names to parent node ids.
 	Parents map[string]string
 	// Config maps input names to constant values (the original's "config").
@@ -93,20 +136,124 @@ type KnotSpec struct {
 	Optional bool // an err of this knot behaves like a skip downstream
 }
 
-// Node is a parameter or knot of a tapestry. It is read-only.
+// GateSpec declares a Gate: Fn receives the input under FnInput; a truthy
+// result passes the input through, a falsy one skips with "gate_closed".
+// Falsy: false, null, 0, 0.0, "", empty bytes, an empty list or map.
+type GateSpec struct {
+	ID       string
+	Input    string // the parent id
+	Fn       Fn
+	FnInput  string // the input name Fn receives the value under
+	Policy   Policy // SkipIfParentFailed or RequireAllParents
+	Optional bool
+}
+
+// BranchSpec declares a Branch and its arms. Fn receives the input under
+// FnInput and must return the name of one of Arms. The Branch's output is
+// that name; each arm is a node "<id>.<arm>" whose output is the input if
+// its arm was selected, and which is skipped with "branch_not_selected"
+// otherwise.
+type BranchSpec struct {
+	ID       string
+	Input    string
+	Fn       Fn
+	FnInput  string
+	Arms     []string
+	Policy   Policy // SkipIfParentFailed or RequireAllParents
+	Optional bool
+}
+
+// OnSkip says what a Map does with an element whose invocation skipped.
+type OnSkip uint8
+
+// OnSkip modes.
+const (
+	OnSkipNull OnSkip = iota // the element's output is null (positions are kept)
+	OnSkipDrop               // the element is left out of the output
+	OnSkipSkip               // the whole Map skips with "element_skipped"
+)
+
+var onSkipNames = [...]string{"null", "drop", "skip"}
+
+func (o OnSkip) String() string {
+	if int(o) < len(onSkipNames) {
+		return onSkipNames[o]
+	}
+	return fmt.Sprintf("OnSkip(%d)", o)
+}
+
+// ParseOnSkip parses "null", "drop" or "skip" ("" is null).
+func ParseOnSkip(s string) (OnSkip, error) {
+	if s == "" {
+		return OnSkipNull, nil
+	}
+	if i := slices.Index(onSkipNames[:], s); i >= 0 {
+		return OnSkip(i), nil
+	}
+	return 0, fmt.Errorf("unknown on_skip %q (want null, drop or skip)", s)
+}
+
+// MapSpec declares a Map: Fn is invoked once per element of the list that
+// Over produces, with the element under Bind, the shared Parents' values
+// and the Config constants; the elements run in parallel on the worker
+// pool, each with its own lineage record ("<id>:<index>"). The output is
+// the list of the elements' outputs. If an element errs, the Map errs,
+// naming the first failing index.
+type MapSpec struct {
+	ID       string
+	Over     string // the parent producing the list
+	Fn       Fn
+	Bind     string            // the input name each element is passed under
+	Parents  map[string]string // shared parents, by input name
+	Config   map[string]any    // shared constants, by input name
+	OnSkip   OnSkip
+	Policy   Policy // SkipIfParentFailed or RequireAllParents
+	Optional bool
+}
+
+// ReduceSpec declares a Reduce over the list Of produces. Whole-list: Fn
+// receives the list under ItemsInput, once. Pairwise: Fn receives the
+// accumulator under AccInput and each element under ItemInput, in order,
+// starting from Initial; an empty list gives Initial.
+type ReduceSpec struct {
+	ID         string
+	Of         string
+	Fn         Fn
+	Pairwise   bool
+	ItemsInput string // whole-list
+	AccInput   string // pairwise
+	ItemInput  string // pairwise
+	Initial    any    // pairwise
+	Policy     Policy // SkipIfParentFailed or RequireAllParents
+	Optional   bool
+}
+
+// Node is a node of a tapestry. It is read-only.
 type Node struct {
 	id    string
 	index int
+	kind  Kind
 	// parameter
 	param *ParamSpec
 	def   cas.Value // coerced default
-	// knot
-	knot       *KnotSpec
-	parents    []edge    // in canonical input-name order (shorter names first)
-	byName     []edge    // the same, sorted by name, for lineage
-	config     []abi.Arg // in canonical order
+	// everything else
+	fn         Fn
+	fnInput    string // gate, branch, map (bind), reduce (items or item)
+	accInput   string // pairwise reduce
+	parents    []edge // in canonical input-name order (shorter names first)
+	byName     []edge // the same, sorted by name, for lineage
+	config     []abi.Arg
 	configHash cas.Digest
+	policy     Policy
+	optional   bool
 	children   []*Node
+	primary    *Node    // gate, branch, map, reduce: the parent whose value the node consumes
+	arms       []string // branch
+	branch     *Node    // arm: its branch; arm name is armName
+	armName    string
+	onSkip     OnSkip    // map
+	pairwise   bool      // reduce
+	initial    cas.Value // reduce
 }
 
 type edge struct {
@@ -117,8 +264,11 @@ type edge struct {
 // ID returns the node's id.
 func (n *Node) ID() string { return n.id }
 
+// Kind returns the node's kind.
+func (n *Node) Kind() Kind { return n.kind }
+
 // IsParameter reports whether n is a parameter.
-func (n *Node) IsParameter() bool { return n.param != nil }
+func (n *Node) IsParameter() bool { return n.kind == KindParameter }
 
 // ParamName returns the parameter's name ("" for knots).
 func (n *Node) ParamName() string {
@@ -128,10 +278,7 @@ func (n *Node) ParamName() string {
 	return n.param.Name
 }
 
-// optional reports whether the node is an optional knot.
-func (n *Node) optional() bool { return n.knot != nil && n.knot.Optional }
-
-// Parents returns a knot's parent ids by input name.
+// Parents returns a node's parent ids by input name.
 func (n *Node) Parents() map[string]string {
 	m := make(map[string]string, len(n.parents))
 	for _, e := range n.parents {
@@ -140,21 +287,36 @@ func (n *Node) Parents() map[string]string {
 	return m
 }
 
-// Edges returns a knot's (input name, parent id) pairs in input-name order.
+// Edges returns a node's (input name, parent id) pairs sorted by name.
 func (n *Node) Edges() [][2]string {
-	out := make([][2]string, len(n.parents))
-	for i, e := range n.parents {
+	out := make([][2]string, len(n.byName))
+	for i, e := range n.byName {
 		out[i] = [2]string{e.input, e.parent.id}
 	}
 	return out
 }
 
+// Children returns the ids of the nodes that consume n.
+func (n *Node) Children() []string {
+	out := make([]string, len(n.children))
+	for i, c := range n.children {
+		out[i] = c.id
+	}
+	return out
+}
+
+// Arms returns a Branch's arm names.
+func (n *Node) Arms() []string { return slices.Clone(n.arms) }
+
 // What returns what runs, for lineage: (module digest, knot name).
 func (n *Node) What() (module, name string) {
-	if n.param != nil {
+	if n.kind == KindParameter {
 		return "", lineage.KnotParameter
 	}
-	return n.knot.Module, n.knot.Name
+	if n.kind == KindArm {
+		return "", "arm:" + n.armName
+	}
+	return n.fn.Module, n.fn.Name
 }
 
 // ConfigHash returns the digest of the node's configuration.
@@ -206,6 +368,11 @@ func (t *Tapestry) add(n *Node) {
 	n.index = len(t.nodes)
 	t.nodes = append(t.nodes, n)
 	t.byID[n.id] = n
+	for _, e := range n.parents {
+		if !slices.Contains(e.parent.children, n) {
+			e.parent.children = append(e.parent.children, n)
+		}
+	}
 }
 
 // AddParameter adds a parameter. Its default, if any, is coerced to its
@@ -221,7 +388,7 @@ func (t *Tapestry) AddParameter(p ParamSpec) (*Node, error) {
 	if other, dup := t.params[p.Name]; dup {
 		return nil, fmt.Errorf("parameter %q: name already used by %q", p.ID, other.id)
 	}
-	n := &Node{id: p.ID, param: &p}
+	n := &Node{id: p.ID, kind: KindParameter, param: &p}
 	if p.HasDefault {
 		v, err := p.Type.Coerce(p.Default)
 		if err != nil {
@@ -241,68 +408,279 @@ func (t *Tapestry) AddParameter(p ParamSpec) (*Node, error) {
 	return n, nil
 }
 
-// AddKnot adds a knot. Its parents must already be in the tapestry.
-func (t *Tapestry) AddKnot(k KnotSpec) (*Node, error) {
-	if err := t.checkID(k.ID); err != nil {
+// builder accumulates a node's parents and constants, and its problems.
+type builder struct {
+	t    *Tapestry
+	n    *Node
+	errs []error
+	cfg  map[string]any // for the config hash
+}
+
+func (t *Tapestry) newNode(id string, kind Kind, fn Fn, policy Policy, optional bool) (*builder, error) {
+	if err := t.checkID(id); err != nil {
 		return nil, err
 	}
-	if k.Knot == nil {
-		return nil, fmt.Errorf("knot %q: nil Knot", k.ID)
+	b := &builder{t: t, n: &Node{id: id, kind: kind, fn: fn, policy: policy, optional: optional}, cfg: map[string]any{}}
+	if kind != KindArm && fn.Knot == nil {
+		b.errorf("no knot or expression to run")
 	}
-	if k.Policy > RequireAllParents {
-		return nil, fmt.Errorf("knot %q: unknown policy %d", k.ID, k.Policy)
+	if policy > RequireAllParents {
+		b.errorf("unknown policy %d", policy)
 	}
-	n := &Node{id: k.ID, knot: &k}
-	defer func() { k.Parents, k.Config = nil, nil }() // kept as parents and config
-	var errs []error
-	for input, pid := range k.Parents {
+	return b, nil
+}
+
+func (b *builder) errorf(format string, args ...any) {
+	b.errs = append(b.errs, fmt.Errorf(format, args...))
+}
+
+func (b *builder) parent(input, id string) {
+	if !abi.ValidInputName(input) {
+		b.errorf("input name %q is not an identifier", input)
+		return
+	}
+	p, ok := b.t.byID[id]
+	switch {
+	case !ok:
+		b.errorf("input %q: unknown parent %q", input, id)
+		return
+	case p.kind == KindSink:
+		b.errorf("input %q: %q is a sink, which nothing may consume", input, id)
+		return
+	case p.kind == KindBranch && b.n.kind != KindArm:
+		b.errorf("input %q: %q is a branch; consume one of its arms (%s) instead", input, id, armIDs(p))
+		return
+	}
+	for _, e := range b.n.parents {
+		if e.input == input {
+			b.errorf("input %q bound twice", input)
+			return
+		}
+	}
+	b.n.parents = append(b.n.parents, edge{input: input, parent: p})
+}
+
+func armIDs(branch *Node) string {
+	ids := make([]string, len(branch.arms))
+	for i, a := range branch.arms {
+		ids[i] = branch.id + "." + a
+	}
+	return strings.Join(ids, ", ")
+}
+
+func (b *builder) parents(m map[string]string) {
+	for _, input := range slices.Sorted(maps.Keys(m)) {
+		b.parent(input, m[input])
+	}
+}
+
+func (b *builder) constants(m map[string]any) {
+	config := map[string]any{}
+	for _, input := range slices.Sorted(maps.Keys(m)) {
+		v := m[input]
 		if !abi.ValidInputName(input) {
-			errs = append(errs, fmt.Errorf("input name %q is not an identifier", input))
+			b.errorf("config name %q is not an identifier", input)
 			continue
 		}
-		p, ok := t.byID[pid]
-		if !ok {
-			errs = append(errs, fmt.Errorf("input %q: unknown parent %q", input, pid))
+		for _, e := range b.n.parents {
+			if e.input == input {
+				b.errorf("input %q is given both a parent and a constant", input)
+			}
+		}
+		enc, err := cas.Encode(v)
+		if err != nil {
+			b.errorf("config %q: %w", input, err)
 			continue
 		}
-		if _, both := k.Config[input]; both {
-			errs = append(errs, fmt.Errorf("input %q is given both a parent and a constant", input))
-		}
-		n.parents = append(n.parents, edge{input: input, parent: p})
+		b.n.config = append(b.n.config, abi.Arg{Name: input, Value: enc})
+		config[input] = v
+	}
+	abi.SortArgs(b.n.config)
+	b.cfg["config"] = config
+}
+
+// done checks the node, computes its configuration hash and adds it.
+func (b *builder) done() (*Node, error) {
+	n := b.n
+	if err := errors.Join(b.errs...); err != nil {
+		return nil, fmt.Errorf("%s %q: %w", n.kind, n.id, err)
 	}
 	slices.SortFunc(n.parents, func(a, b edge) int { return compareKeys(a.input, b.input) })
 	n.byName = slices.Clone(n.parents)
 	slices.SortFunc(n.byName, func(a, b edge) int { return strings.Compare(a.input, b.input) })
-	config := map[string]any{}
-	for input, v := range k.Config {
-		if !abi.ValidInputName(input) {
-			errs = append(errs, fmt.Errorf("config name %q is not an identifier", input))
-			continue
-		}
-		b, err := cas.Encode(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("config %q: %w", input, err))
-			continue
-		}
-		n.config = append(n.config, abi.Arg{Name: input, Value: b})
-		config[input] = v
-	}
-	abi.SortArgs(n.config)
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("knot %q: %w", k.ID, err)
-	}
-	h, err := cas.Hash(map[string]any{"id": k.ID, "config": config, "error_policy": k.Policy.String(), "optional": k.Optional})
+	b.cfg["id"] = n.id
+	b.cfg["kind"] = n.kind.String()
+	b.cfg["error_policy"] = n.policy.String()
+	b.cfg["optional"] = n.optional
+	h, err := cas.Hash(b.cfg)
 	if err != nil {
-		return nil, fmt.Errorf("knot %q: config: %w", k.ID, err)
+		return nil, fmt.Errorf("%s %q: config: %w", n.kind, n.id, err)
 	}
 	n.configHash = h
-	for _, e := range n.parents {
-		if !slices.Contains(e.parent.children, n) {
-			e.parent.children = append(e.parent.children, n)
+	b.t.add(n)
+	return n, nil
+}
+
+// AddKnot adds a knot, Source, Sink or Aggregator. Its parents must
+// already be in the tapestry.
+func (t *Tapestry) AddKnot(k KnotSpec) (*Node, error) {
+	kind := k.Kind
+	if kind == KindParameter {
+		kind = KindKnot
+	}
+	if kind != KindKnot && kind != KindSource && kind != KindSink && kind != KindAggregator {
+		return nil, fmt.Errorf("knot %q: AddKnot cannot add a %s", k.ID, kind)
+	}
+	b, err := t.newNode(k.ID, kind, k.Fn, k.Policy, k.Optional)
+	if err != nil {
+		return nil, err
+	}
+	b.parents(k.Parents)
+	b.constants(k.Config)
+	switch {
+	case kind == KindSource && len(k.Parents) > 0:
+		b.errorf("a source takes no parents (got %d)", len(k.Parents))
+	case kind == KindAggregator && len(k.Parents) == 0:
+		b.errorf("an aggregator needs at least one parent")
+	}
+	return b.done()
+}
+
+// single checks the one-input node kinds' shared rules.
+func (t *Tapestry) single(id string, kind Kind, input, parentEdge string, fn Fn, policy Policy, optional bool) (*builder, error) {
+	b, err := t.newNode(id, kind, fn, policy, optional)
+	if err != nil {
+		return nil, err
+	}
+	if policy == ReceiveErrors {
+		b.errorf("a %s cannot use receive_errors (it needs its input's value)", kind)
+	}
+	b.parent(parentEdge, input)
+	if len(b.n.parents) == 1 {
+		b.n.primary = b.n.parents[0].parent
+	}
+	return b, nil
+}
+
+// AddGate adds a Gate.
+func (t *Tapestry) AddGate(g GateSpec) (*Node, error) {
+	b, err := t.single(g.ID, KindGate, g.Input, "input", g.Fn, g.Policy, g.Optional)
+	if err != nil {
+		return nil, err
+	}
+	b.n.fnInput = cmp.Or(g.FnInput, "input")
+	b.cfg["predicate"] = []any{g.Fn.Module, g.Fn.Name, b.n.fnInput}
+	return b.done()
+}
+
+// AddBranch adds a Branch and its arms; it returns the Branch. The arms
+// are nodes "<id>.<arm>".
+func (t *Tapestry) AddBranch(s BranchSpec) (*Node, error) {
+	b, err := t.single(s.ID, KindBranch, s.Input, "input", s.Fn, s.Policy, s.Optional)
+	if err != nil {
+		return nil, err
+	}
+	b.n.fnInput = cmp.Or(s.FnInput, "input")
+	if len(s.Arms) == 0 {
+		b.errorf("a branch needs at least one arm")
+	}
+	seen := map[string]bool{}
+	for _, a := range s.Arms {
+		switch {
+		case seen[a]:
+			b.errorf("arm %q declared twice", a)
+		case !abi.ValidInputName(a):
+			b.errorf("arm name %q is not an identifier", a)
+		default:
+			if err := t.checkID(s.ID + "." + a); err != nil {
+				b.errorf("arm %q: %w", a, err)
+			}
+		}
+		seen[a] = true
+	}
+	b.n.arms = slices.Clone(s.Arms)
+	b.cfg["selector"] = []any{s.Fn.Module, s.Fn.Name, b.n.fnInput}
+	b.cfg["arms"] = anySlice(s.Arms)
+	branch, err := b.done()
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range s.Arms {
+		ab, err := t.newNode(s.ID+"."+a, KindArm, Fn{}, SkipIfParentFailed, false)
+		if err != nil {
+			return nil, err
+		}
+		ab.n.branch, ab.n.armName = branch, a
+		ab.parent("chosen", branch.id)
+		ab.cfg["arm"] = a
+		if _, err := ab.done(); err != nil {
+			return nil, err
 		}
 	}
-	t.add(n)
-	return n, nil
+	return branch, nil
+}
+
+func anySlice(s []string) []any {
+	out := make([]any, len(s))
+	for i, x := range s {
+		out[i] = x
+	}
+	return out
+}
+
+// AddMap adds a Map.
+func (t *Tapestry) AddMap(m MapSpec) (*Node, error) {
+	b, err := t.single(m.ID, KindMap, m.Over, "over", m.Fn, m.Policy, m.Optional)
+	if err != nil {
+		return nil, err
+	}
+	if !abi.ValidInputName(m.Bind) {
+		b.errorf("bind %q is not an identifier", m.Bind)
+	}
+	b.n.fnInput = m.Bind
+	b.parents(m.Parents)
+	b.constants(m.Config)
+	for _, e := range b.n.parents {
+		if e.input == m.Bind {
+			b.errorf("input %q is both the element (bind) and a shared input", m.Bind)
+		}
+	}
+	if _, ok := m.Config[m.Bind]; ok {
+		b.errorf("input %q is both the element (bind) and a constant", m.Bind)
+	}
+	if m.OnSkip > OnSkipSkip {
+		b.errorf("unknown on_skip %d", m.OnSkip)
+	}
+	b.n.onSkip = m.OnSkip
+	b.cfg["each"] = []any{m.Fn.Module, m.Fn.Name, m.Bind}
+	b.cfg["on_skip"] = m.OnSkip.String()
+	return b.done()
+}
+
+// AddReduce adds a Reduce.
+func (t *Tapestry) AddReduce(r ReduceSpec) (*Node, error) {
+	b, err := t.single(r.ID, KindReduce, r.Of, "of", r.Fn, r.Policy, r.Optional)
+	if err != nil {
+		return nil, err
+	}
+	b.n.pairwise = r.Pairwise
+	if r.Pairwise {
+		b.n.accInput, b.n.fnInput = cmp.Or(r.AccInput, "acc"), cmp.Or(r.ItemInput, "item")
+		if b.n.accInput == b.n.fnInput {
+			b.errorf("the accumulator and the element need different input names")
+		}
+		v, err := cas.NewValue(r.Initial)
+		if err != nil {
+			b.errorf("initial: %w", err)
+		}
+		b.n.initial = v
+		b.cfg["initial"] = v.Digest.String()
+	} else {
+		b.n.fnInput = cmp.Or(r.ItemsInput, "items")
+	}
+	b.cfg["combine"] = []any{r.Fn.Module, r.Fn.Name, b.n.accInput, b.n.fnInput}
+	b.cfg["pairwise"] = r.Pairwise
+	return b.done()
 }
 
 // compareKeys orders names as canonical CBOR orders text keys.

@@ -26,7 +26,7 @@ const (
 // Multi-row inserts of records, inputs and errors: one statement per
 // batch of rows saves most of the per-statement cost of the driver.
 var (
-	insertRecords = batchInsert{table: "lineage", cols: []string{"run_id", "seq", "knot_id", "module", "knot",
+	insertRecords = batchInsert{table: "lineage", cols: []string{"run_id", "seq", "knot_id", "kind", "module", "knot",
 		"config_hash", "output_hash", "inputs", "outcome", "skip_reason", "skip_detail", "error_id", "dispatcher",
 		"started_at", "finished_at"}}
 	insertValues = batchInsert{table: "lineage_values", cols: []string{"hash", "role", "run_id", "knot_id", "name"}}
@@ -191,7 +191,7 @@ func toRows(r *lineage.Run) (*runRows, error) {
 		if rec.RunID != r.ID {
 			return nil, fmt.Errorf("record %d (%s): RunID = %q, want %q", i, rec.KnotID, rec.RunID, r.ID)
 		}
-		rows.records = append(rows.records, r.ID, i, rec.KnotID, rec.Module, rec.Knot,
+		rows.records = append(rows.records, r.ID, i, rec.KnotID, rec.Kind, rec.Module, rec.Knot,
 			rec.ConfigHash[:], blob(rec.Output), encodeInputs(rec.Inputs), string(rec.Outcome), rec.SkipReason,
 			rec.SkipDetail, blob(rec.ErrorID), rec.Dispatcher,
 			tc.nanos(rec.StartedAt), tc.nanos(rec.FinishedAt))
@@ -512,7 +512,7 @@ type querier interface {
 // l with one parameter, arg), with their inputs, ordered by their run's
 // start time (then the order runs were recorded), then position in the run.
 func queryRecords(ctx context.Context, q querier, where string, arg any) ([]lineage.Record, error) {
-	rows, err := q.QueryContext(ctx, `SELECT l.run_id, l.knot_id, l.module, l.knot, l.config_hash,
+	rows, err := q.QueryContext(ctx, `SELECT l.run_id, l.knot_id, l.kind, l.module, l.knot, l.config_hash,
 		l.output_hash, l.inputs, l.outcome, l.skip_reason, l.skip_detail, l.error_id, l.dispatcher,
 		l.started_at, l.finished_at
 		FROM lineage l
@@ -531,7 +531,7 @@ func queryRecords(ctx context.Context, q querier, where string, arg any) ([]line
 			outcome                  string
 			started, finished        int64
 		)
-		if err := rows.Scan(&rec.RunID, &rec.KnotID, &rec.Module, &rec.Knot, &config,
+		if err := rows.Scan(&rec.RunID, &rec.KnotID, &rec.Kind, &rec.Module, &rec.Knot, &config,
 			&output, &ins, &outcome, &rec.SkipReason, &rec.SkipDetail, &eid, &rec.Dispatcher,
 			&started, &finished); err != nil {
 			return nil, fmt.Errorf("scan record: %w", err)

@@ -43,6 +43,7 @@ CREATE TABLE lineage (
 	run_id      TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
 	seq         INTEGER NOT NULL,
 	knot_id     TEXT NOT NULL,
+	kind        TEXT NOT NULL,
 	module      TEXT NOT NULL,
 	knot        TEXT NOT NULL,
 	config_hash BLOB NOT NULL,
@@ -87,7 +88,7 @@ CREATE TABLE errors (
 ) WITHOUT ROWID;
 
 CREATE VIEW lineage_text AS
-SELECT run_id, seq, knot_id, module, knot,
+SELECT run_id, seq, knot_id, kind, module, knot,
 	'sha256:' || lower(hex(config_hash)) AS config_hash,
 	CASE WHEN output_hash IS NULL THEN NULL ELSE 'sha256:' || lower(hex(output_hash)) END AS output_hash,
 	outcome, skip_reason,

@@ -1,6 +1,7 @@
 package pdk
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -57,14 +58,23 @@ func Logf(level abi.LogLevel, format string, args ...any) {
 // logSink is replaced by the host import in wasm builds.
 var logSink = func(abi.LogLevel, string) {}
 
-type knot struct {
+// Knot is a knot declared from a Go function: its manifest entry, derived
+// from the function's types, and the code that binds a request to the
+// function's input struct.
+type Knot struct {
 	spec  abi.KnotSpec
 	binds []bind
 	rest  *bind // collects further inputs, if declared
 	// invoke binds a request's inputs, runs the knot and appends the
-	// response to dst. It is generated per knot by Register.
+	// response to dst, reusing one input struct (the module path: under
+	// Go/wasm every allocation is expensive).
 	invoke func(req *abi.Request, dst []byte) []byte
+	// respond is invoke for callers that run knots concurrently: a fresh
+	// input struct per call, and the caller's context.
+	respond func(ctx context.Context, req *abi.Request) abi.Response
 }
+
+type knot = Knot
 
 type bind struct {
 	name     string
@@ -82,12 +92,25 @@ var registry = struct {
 // whose fields are the knot's inputs (see the package doc). Register panics
 // on a malformed declaration; call it from init.
 func Register[In, Out any](name, doc string, fn func(In) (Out, error)) {
-	k, err := newKnot(name, doc, reflect.TypeFor[In](), reflect.TypeFor[Out]())
+	if _, dup := registry.names[name]; dup {
+		panic(fmt.Sprintf("pdk: Register(%q): registered twice", name))
+	}
+	k, err := New(name, doc, func(_ context.Context, in In) (Out, error) { return fn(in) })
 	if err != nil {
 		panic(fmt.Sprintf("pdk: Register(%q): %v", name, err))
 	}
-	// The input struct is reused across invocations: under Go/wasm every
-	// allocation is expensive. The mutex only matters for native tests.
+	registry.knots = append(registry.knots, k)
+	registry.names[name] = k
+}
+
+// New declares a knot without registering it in the module: for programs
+// that run Go functions as knots on the host (package pirn's Func), and for
+// tests. It fails on a malformed declaration.
+func New[In, Out any](name, doc string, fn func(context.Context, In) (Out, error)) (*Knot, error) {
+	k, err := newKnot(name, doc, reflect.TypeFor[In](), reflect.TypeFor[Out]())
+	if err != nil {
+		return nil, err
+	}
 	var (
 		mu   sync.Mutex
 		in   In
@@ -101,7 +124,7 @@ func Register[In, Out any](name, doc string, fn func(In) (Out, error)) {
 		if r, ok := k.bind(req, inv); !ok {
 			return appendResponse(dst, &r)
 		}
-		out, err, r := callRecover(fn, in)
+		out, err, r := callRecover(context.Background(), fn, in)
 		switch {
 		case r != nil:
 			return appendResponse(dst, r)
@@ -118,12 +141,36 @@ func Register[In, Out any](name, doc string, fn func(In) (Out, error)) {
 		}
 		return dst
 	}
-	registry.knots = append(registry.knots, k)
-	registry.names[name] = k
+	k.respond = func(ctx context.Context, req *abi.Request) abi.Response {
+		var in In
+		if r, ok := k.bind(req, reflect.ValueOf(&in).Elem()); !ok {
+			return r
+		}
+		out, err, r := callRecover(ctx, fn, in)
+		switch {
+		case r != nil:
+			return *r
+		case err != nil:
+			return fromError(err)
+		}
+		b, err := appendValue(nil, out)
+		if err != nil {
+			return abi.Fail("OutputError", fmt.Sprintf("knot %q: encode output: %v", name, err))
+		}
+		return abi.OK(b)
+	}
+	return k, nil
 }
 
+// Spec returns the knot's manifest entry.
+func (k *Knot) Spec() abi.KnotSpec { return k.spec }
+
+// Respond runs the knot on a request. It is safe for concurrent use, and
+// never panics: a panic becomes an err response.
+func (k *Knot) Respond(ctx context.Context, req *abi.Request) abi.Response { return k.respond(ctx, req) }
+
 // callRecover calls fn, turning a panic into an err response.
-func callRecover[In, Out any](fn func(In) (Out, error), in In) (out Out, err error, r *abi.Response) {
+func callRecover[In, Out any](ctx context.Context, fn func(context.Context, In) (Out, error), in In) (out Out, err error, r *abi.Response) {
 	defer func() {
 		if p := recover(); p != nil {
 			r = &abi.Response{Outcome: abi.OutcomeErr, Error: &abi.Error{
@@ -131,7 +178,7 @@ func callRecover[In, Out any](fn func(In) (Out, error), in In) (out Out, err err
 			}}
 		}
 	}()
-	out, err = fn(in)
+	out, err = fn(ctx, in)
 	return out, err, nil
 }
 
@@ -146,9 +193,6 @@ func appendResponse(dst []byte, r *abi.Response) []byte {
 func newKnot(name, doc string, in, out reflect.Type) (*knot, error) {
 	if !abi.ValidKnotName(name) {
 		return nil, errors.New("invalid knot name (want 1-256 of A-Z a-z 0-9 _ . : -)")
-	}
-	if _, dup := registry.names[name]; dup {
-		return nil, errors.New("registered twice")
 	}
 	if in.Kind() != reflect.Struct {
 		return nil, fmt.Errorf("input type %v is not a struct", in)

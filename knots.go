@@ -1,0 +1,197 @@
+package pirn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/pirn-wasm/pirn/abi"
+	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/expr"
+	"github.com/pirn-wasm/pirn/internal/cborhead"
+	pdk "github.com/pirn-wasm/pirn/pdk/go"
+	"github.com/pirn-wasm/pirn/scheduler"
+)
+
+// Knot is what a tapestry node runs: a knot of a WebAssembly module
+// ([Module.Knot]), an inline expression ([Expr]), or a Go function on the
+// host ([Func]). Gates, Branches, Aggregators, Maps and Reduces take a Knot
+// as their predicate, selector or combiner.
+type Knot interface {
+	resolve(ctx context.Context, env exprEnv) (resolved, error)
+}
+
+// resolved is a Knot ready for the scheduler, with its manifest entry
+// (nil for expressions, whose variables are checked when they compile).
+type resolved struct {
+	fn   scheduler.Fn
+	spec *abi.KnotSpec
+	out  abi.Type // the output type, when spec is nil
+}
+
+// outType is the type of what the knot returns.
+func (r resolved) outType() abi.Type {
+	if r.spec != nil {
+		return abi.MustParseType(r.spec.Output)
+	}
+	return r.out
+}
+
+// exprEnv is what an expression may refer to where it is used.
+type exprEnv struct {
+	vars    expr.Vars         // by name: the inputs the node passes, with their types
+	aliases map[string]string // further variable name -> input name (a Gate's input under its parent's id)
+	inputs  bool              // also bind every input as the dict "inputs" (Aggregators)
+	want    abi.Type          // bool for a predicate, str for a selector
+}
+
+// Expr is an inline CEL expression used as a knot (see package expr). Its
+// variables are the node's inputs by name: a Gate's or Branch's input is
+// "input" and also its parent's id; an Aggregator's parents are their
+// input names and "inputs" (all of them as a dict); a Map's element is its
+// bind name ("item" by default) beside the shared inputs; a Reduce has
+// "items" (whole list) or "acc" and "item" (pairwise).
+type Expr string
+
+func (e Expr) resolve(_ context.Context, env exprEnv) (resolved, error) {
+	vars := expr.Vars{}
+	for name, t := range env.vars {
+		vars[name] = t
+	}
+	for alias, input := range env.aliases {
+		if _, taken := vars[alias]; !taken && celIdent(alias) {
+			vars[alias] = env.vars[input]
+		}
+	}
+	if env.inputs {
+		if _, taken := vars["inputs"]; !taken {
+			vars["inputs"] = abi.DictOf(abi.Any)
+		}
+	}
+	p, err := expr.Compile(string(e), vars, env.want)
+	if err != nil {
+		return resolved{}, err
+	}
+	k := &exprKnot{p: p, aliases: env.aliases, inputs: env.inputs}
+	return resolved{fn: scheduler.Fn{Knot: k, Name: "expr:" + string(e)}, out: p.Output()}, nil
+}
+
+var celReserved = []string{"true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function", "if",
+	"import", "let", "loop", "package", "namespace", "return", "var", "void", "while"}
+
+// celIdent reports whether s can be a CEL variable name.
+func celIdent(s string) bool {
+	if s == "" || slices.Contains(celReserved, s) || (s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// exprKnot evaluates a compiled expression on the host.
+type exprKnot struct {
+	p       *expr.Program
+	aliases map[string]string
+	inputs  bool
+}
+
+// ErrExpression is the err type of a failed expression evaluation.
+const ErrExpression = "ExpressionError"
+
+func (k *exprKnot) Invoke(ctx context.Context, c *scheduler.Call) abi.Response {
+	vars := make(map[string]any, len(c.Inputs)+len(c.Config)+len(k.aliases)+1)
+	for _, args := range [2][]abi.Arg{c.Inputs, c.Config} {
+		for _, a := range args {
+			v, err := cas.Decode(a.Value)
+			if err != nil {
+				return abi.Fail(ErrExpression, err.Error())
+			}
+			vars[a.Name] = v
+		}
+	}
+	if k.inputs {
+		all := make(map[string]any, len(vars))
+		for name, v := range vars {
+			all[name] = v
+		}
+		vars["inputs"] = all
+	}
+	for alias, input := range k.aliases {
+		if _, taken := vars[alias]; !taken {
+			vars[alias] = vars[input]
+		}
+	}
+	out, err := k.p.Eval(ctx, vars)
+	if err != nil {
+		return abi.Fail(ErrExpression, fmt.Sprintf("%s: %v", k.p.Source(), err))
+	}
+	b, err := cas.Encode(out)
+	if err != nil {
+		return abi.Fail(ErrExpression, fmt.Sprintf("%s: result: %v", k.p.Source(), err))
+	}
+	return abi.OK(b)
+}
+
+// Func is a Go function run as a knot on the host, for trusted code in an
+// embedding program. In is a struct of named inputs, as for the Go PDK
+// (pdk.Register); lineage records it as "host:<name>". A malformed
+// declaration is reported when the knot is added to a tapestry.
+func Func[In, Out any](name string, fn func(context.Context, In) (Out, error)) Knot {
+	k, err := pdk.New(name, "", fn)
+	if err != nil {
+		return badKnot{fmt.Errorf("func %q: %w", name, err)}
+	}
+	return funcKnot{k: k, name: name}
+}
+
+type badKnot struct{ err error }
+
+func (b badKnot) resolve(context.Context, exprEnv) (resolved, error) { return resolved{}, b.err }
+
+type funcKnot struct {
+	k    *pdk.Knot
+	name string
+}
+
+func (f funcKnot) resolve(context.Context, exprEnv) (resolved, error) {
+	spec := f.k.Spec()
+	return resolved{fn: scheduler.Fn{Knot: f, Name: "host:" + f.name}, spec: &spec}, nil
+}
+
+func (f funcKnot) Invoke(ctx context.Context, c *scheduler.Call) abi.Response {
+	r := f.k.Respond(ctx, &abi.Request{Knot: f.name, Inputs: c.Inputs, Config: c.Config})
+	if r.Outcome == abi.OutcomeOK {
+		v, err := cas.Canonicalize(r.Value)
+		if err != nil {
+			return abi.Fail("OutputError", fmt.Sprintf("func %q: %v", f.name, err))
+		}
+		r.Value = v
+	}
+	return r
+}
+
+// collect is an Aggregator's combine when none is given: its parents'
+// values as a dict by input name.
+type collect struct{}
+
+func (collect) resolve(context.Context, exprEnv) (resolved, error) {
+	return resolved{fn: scheduler.Fn{Knot: collect{}, Name: "builtin:collect"}, out: abi.DictOf(abi.Any)}, nil
+}
+
+func (collect) Invoke(_ context.Context, c *scheduler.Call) abi.Response {
+	args := append(slices.Clone(c.Inputs), c.Config...)
+	abi.SortArgs(args)
+	b := cborhead.Append(nil, cborhead.Map, uint64(len(args)))
+	for _, a := range args {
+		b = cborhead.AppendText(b, a.Name)
+		b = append(b, a.Value...)
+	}
+	return abi.OK(b)
+}
+
+var errNoKnot = errors.New("no knot")

@@ -1,0 +1,242 @@
+package scheduler
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pirn-wasm/pirn/abi"
+	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/lineage"
+)
+
+// The node kinds beyond plain knots. Each evaluates its Fn through the
+// same Knot interface, so a predicate, selector or combiner may be a Wasm
+// knot, a host-native function or an expression.
+
+// call1 invokes n's Fn with one input.
+func (e *engine) call1(n *Node, c *Call, name string, v []byte) abi.Response {
+	c.RunID, c.KnotID, c.Config = e.runID, n.id, nil
+	c.Inputs = append(c.Inputs[:0], abi.Arg{Name: name, Value: v})
+	return invoke(e.ctx, n.fn.Knot, c)
+}
+
+// input returns the value of the parent a gate, branch, map or reduce
+// consumes.
+func (e *engine) input(n *Node) cas.Value {
+	return e.states[n.primary.index].res.value
+}
+
+// truthy reports the truth of a canonical value: false, null, 0, 0.0,
+// -0.0, "", empty bytes, [] and {} are false; everything else is true.
+func truthy(b []byte) bool {
+	if len(b) != 1 && len(b) != 3 {
+		return true
+	}
+	switch b[0] {
+	case 0xf4, 0xf6, 0x00, 0x40, 0x60, 0x80, 0xa0:
+		return len(b) != 1
+	case 0xf9: // float16: ±0
+		return b[1]&0x7f != 0 || b[2] != 0
+	}
+	return true
+}
+
+func (e *engine) gate(st *state, c *Call) result {
+	n := st.n
+	in := e.input(n)
+	r := e.call1(n, c, n.fnInput, in.Bytes)
+	if r.Outcome != abi.OutcomeOK {
+		return e.response(n.id, r)
+	}
+	if !truthy(r.Value) {
+		return skipped(ReasonGateClosed, nil)
+	}
+	return result{outcome: lineage.OK, value: in}
+}
+
+func (e *engine) branch(st *state, c *Call) result {
+	n := st.n
+	in := e.input(n)
+	r := e.call1(n, c, n.fnInput, in.Bytes)
+	if r.Outcome != abi.OutcomeOK {
+		return e.response(n.id, r)
+	}
+	arm, err := abi.DecodeText(r.Value)
+	if err != nil {
+		v, _ := cas.Decode(r.Value)
+		return e.failure(n.id, ErrBranch, fmt.Sprintf("branch %q: the selector returned %v, not the name of an arm (declared: %s)", n.id, v, strings.Join(n.arms, ", ")), nil, "")
+	}
+	found := false
+	for _, a := range n.arms {
+		found = found || a == arm
+	}
+	if !found {
+		return e.failure(n.id, ErrBranch, fmt.Sprintf("branch %q: the selector returned %q, which is not a declared arm (declared: %s)", n.id, arm, strings.Join(n.arms, ", ")), nil, "")
+	}
+	st.through = in
+	return result{outcome: lineage.OK, value: cas.CanonicalValue(r.Value)}
+}
+
+func (e *engine) arm(st *state) result {
+	n := st.n
+	b := e.states[n.branch.index]
+	// The arm's second record input: the branch's own input.
+	src := n.branch.primary
+	st.rec.Inputs[len(st.rec.Inputs)-1] = lineage.Input{Name: "passthrough", Parent: src.id, Digest: e.states[src.index].res.value.Digest}
+	chosen, _ := abi.DecodeText(b.res.value.Bytes)
+	if chosen != n.armName {
+		return skipped(ReasonBranchNotSelected, map[string]any{"branch_name": n.armName})
+	}
+	return result{outcome: lineage.OK, value: b.through}
+}
+
+// spawn prepares a Map's elements; the pool then runs them.
+func (e *engine) spawn(st *state) (result, bool) {
+	n := st.n
+	over := e.input(n)
+	items, err := cas.Elements(over.Bytes)
+	if err != nil {
+		v, _ := over.Decode()
+		return e.failure(n.id, ErrType, fmt.Sprintf("map %q: over: want a list, got %s", n.id, describe(v)), nil, ""), false
+	}
+	if len(items) == 0 {
+		return result{outcome: lineage.OK, value: cas.CanonicalValue([]byte{0x80})}, false
+	}
+	st.items = items
+	st.elems = make([]elemState, len(items))
+	st.elemsLeft.Store(int32(len(items)))
+	return result{}, true
+}
+
+func describe(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case map[string]any:
+		return "a dict"
+	case string:
+		return "a str"
+	case []byte:
+		return "bytes"
+	case int64:
+		return "an int"
+	case float64:
+		return "a float"
+	case bool:
+		return "a bool"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// runElement invokes a Map's Fn on element i.
+func (e *engine) runElement(st *state, i int, c *Call) {
+	n := st.n
+	el := &st.elems[i]
+	rec := &el.rec
+	id := fmt.Sprintf("%s:%d", n.id, i)
+	rec.RunID, rec.KnotID, rec.Kind, rec.ConfigHash, rec.Dispatcher = e.runID, id, "element", n.configHash, e.s.cfg.Dispatcher
+	rec.Module, rec.Knot = n.fn.Module, n.fn.Name
+	rec.StartedAt = time.Now().UTC()
+	item := cas.CanonicalValue(st.items[i])
+	over := n.primary
+	rec.Inputs = make([]lineage.Input, 0, len(n.parents))
+	c.RunID, c.KnotID, c.Config, c.Inputs = e.runID, id, n.config, c.Inputs[:0]
+	for _, ed := range n.byName {
+		if ed.input == "over" {
+			rec.Inputs = append(rec.Inputs, lineage.Input{Name: n.fnInput, Parent: over.id, Digest: item.Digest})
+			continue
+		}
+		v := e.states[ed.parent.index].res.value
+		rec.Inputs = append(rec.Inputs, lineage.Input{Name: ed.input, Parent: ed.parent.id, Digest: v.Digest})
+	}
+	sortInputs(rec.Inputs)
+	for _, ed := range n.parents {
+		if ed.input != "over" {
+			c.Inputs = append(c.Inputs, abi.Arg{Name: ed.input, Value: e.states[ed.parent.index].res.value.Bytes})
+		}
+	}
+	c.Inputs = append(c.Inputs, abi.Arg{Name: n.fnInput, Value: item.Bytes})
+	abi.SortArgs(c.Inputs)
+	if e.ctx.Err() != nil {
+		el.res = skipped(ReasonCancelled, nil)
+	} else {
+		el.res = e.response(id, invoke(e.ctx, n.fn.Knot, c))
+	}
+	e.settle(id, &el.res, rec)
+	rec.FinishedAt = time.Now().UTC()
+}
+
+func sortInputs(ins []lineage.Input) {
+	for i := 1; i < len(ins); i++ { // few inputs: insertion sort
+		for j := i; j > 0 && ins[j].Name < ins[j-1].Name; j-- {
+			ins[j], ins[j-1] = ins[j-1], ins[j]
+		}
+	}
+}
+
+// finishMap assembles a Map's output from its elements.
+func (e *engine) finishMap(st *state) {
+	n := st.n
+	outs := make([][]byte, 0, len(st.elems))
+	st.res = result{}
+	for i := range st.elems {
+		el := &st.elems[i].res
+		switch el.outcome {
+		case lineage.Err:
+			detail, _ := cas.Encode(map[string]any{"index": i, "error_id": el.err.ID.String()})
+			st.res = e.failure(n.id, ErrElement, fmt.Sprintf("map %q: element %d failed: %s: %s", n.id, i, el.err.Type, el.err.Message), detail, "")
+		case lineage.Skipped:
+			switch n.onSkip {
+			case OnSkipNull:
+				outs = append(outs, []byte{0xf6})
+			case OnSkipSkip:
+				if st.res.outcome == "" {
+					st.res = skipped(ReasonElementSkipped, map[string]any{"index": i, "reason": el.skip})
+				}
+			}
+		case lineage.OK:
+			outs = append(outs, el.value.Bytes)
+		}
+		if st.res.outcome == lineage.Err {
+			break
+		}
+	}
+	if st.res.outcome == "" {
+		st.res = result{outcome: lineage.OK, value: cas.CanonicalValue(cas.AppendArray(nil, outs))}
+	}
+	st.items = nil
+	e.complete(st)
+}
+
+func (e *engine) reduce(st *state, c *Call) result {
+	n := st.n
+	of := e.input(n)
+	items, err := cas.Elements(of.Bytes)
+	if err != nil {
+		v, _ := of.Decode()
+		return e.failure(n.id, ErrType, fmt.Sprintf("reduce %q: of: want a list, got %s", n.id, describe(v)), nil, "")
+	}
+	if !n.pairwise {
+		return e.response(n.id, e.call1(n, c, n.fnInput, of.Bytes))
+	}
+	acc := n.initial
+	for i, item := range items {
+		if e.ctx.Err() != nil {
+			return skipped(ReasonCancelled, nil)
+		}
+		c.RunID, c.KnotID, c.Config = e.runID, n.id, nil
+		c.Inputs = append(c.Inputs[:0], abi.Arg{Name: n.accInput, Value: acc.Bytes}, abi.Arg{Name: n.fnInput, Value: item})
+		abi.SortArgs(c.Inputs)
+		r := invoke(e.ctx, n.fn.Knot, c)
+		if r.Outcome != abi.OutcomeOK {
+			res := e.response(n.id, r)
+			if res.outcome == lineage.Err {
+				return e.failure(n.id, res.err.Type, fmt.Sprintf("reduce %q: step %d: %s", n.id, i, res.err.Message), res.err.Detail, res.err.Trace)
+			}
+			return res
+		}
+		acc = cas.CanonicalValue(r.Value)
+	}
+	return result{outcome: lineage.OK, value: acc}
+}
