@@ -436,13 +436,13 @@ func (t *Tapestry) Map(d MapDef) (*Node, error) {
 // "item"; a module's knot must take two required inputs, the accumulator
 // first).
 type ReduceDef struct {
-	ID         string
-	Of         *Node
-	Combine    Knot
-	Pairwise   bool
-	Initial    any // pairwise: the starting accumulator, and the result for []
-	Policy     scheduler.Policy
-	Optional   bool
+	ID       string
+	Of       *Node
+	Combine  Knot
+	Pairwise bool
+	Initial  any // pairwise: the starting accumulator, and the result for []
+	Policy   scheduler.Policy
+	Optional bool
 }
 
 // Reduce adds a Reduce.

@@ -92,12 +92,12 @@ type Node struct {
 	// reduce's combine, or a map's each.
 	Fn *Fn
 
-	Parents    map[string]string // input name -> node id
-	Config     map[string]any    // input name -> constant
-	Policy     string            // error_policy, "" for the default
-	Optional   bool
+	Parents     map[string]string // input name -> node id
+	Config      map[string]any    // input name -> constant
+	Policy      string            // error_policy, "" for the default
+	Optional    bool
 	NoTypeCheck bool   // validate_io: false
-	Limits     Limits // merged with the pipeline's
+	Limits      Limits // merged with the pipeline's
 
 	keyLines map[string]int // line of each input name, for messages
 	refLines map[string]int // line of input, over and of

@@ -167,7 +167,9 @@ func (k *Knot) Spec() abi.KnotSpec { return k.spec }
 
 // Respond runs the knot on a request. It is safe for concurrent use, and
 // never panics: a panic becomes an err response.
-func (k *Knot) Respond(ctx context.Context, req *abi.Request) abi.Response { return k.respond(ctx, req) }
+func (k *Knot) Respond(ctx context.Context, req *abi.Request) abi.Response {
+	return k.respond(ctx, req)
+}
 
 // callRecover calls fn, turning a panic into an err response.
 func callRecover[In, Out any](ctx context.Context, fn func(context.Context, In) (Out, error), in In) (out Out, err error, r *abi.Response) {
