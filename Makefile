@@ -3,7 +3,7 @@ GO        ?= go
 GOWASM    = GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -buildvcs=false -ldflags=-w
 GO_KNOTS  = examples/wasm/go/arith examples/wasm/go/outcomes testdata/wasm/go/testknots
 WAT_KNOTS = $(patsubst %.wat,%.wasm,$(wildcard testdata/wasm/wat/*.wat))
-PIPELINES = examples/quickstart/pipeline.yaml testdata/pipelines/contained.yaml
+PIPELINES = examples/quickstart/pipeline.yaml $(wildcard examples/pipelines/*.yaml) $(wildcard testdata/pipelines/*.yaml)
 
 .PHONY: all test wasm wasm-check lock check bench
 all: wasm test

@@ -161,13 +161,20 @@ func (t *Tapestry) Add(d KnotDef) (*Node, error) {
 	if k == nil {
 		return nil, t.fail(fmt.Errorf("%s %q: no knot", kind, d.ID))
 	}
-	env := exprEnv{vars: t.varTypes(parents, consts), inputs: kind == KindAggregator}
+	receive := d.Policy == scheduler.ReceiveErrors
+	vars := t.varTypes(parents, consts)
+	if receive { // each input is the parent's result document
+		for name := range parents {
+			vars[name] = abi.DictOf(abi.Any)
+		}
+	}
+	env := exprEnv{vars: vars, inputs: kind == KindAggregator}
 	r, err := k.resolve(context.Background(), env)
 	if err != nil {
 		return nil, t.fail(fmt.Errorf("%s %q: %w", kind, d.ID, err))
 	}
 	if r.spec != nil {
-		if err := t.checkInputs(d.ID, r.spec, parents, consts, ""); err != nil {
+		if err := t.checkInputs(d.ID, r.spec, parents, consts, "", receive); err != nil {
 			return nil, t.fail(fmt.Errorf("%s %q: %w", kind, d.ID, err))
 		}
 	}
@@ -196,7 +203,7 @@ func (t *Tapestry) varTypes(parents map[string]*Node, consts map[string]any) map
 // required input bound, no undeclared input (unless the knot takes rest
 // inputs), constants that fit their types, and parents whose output types
 // can fit. skip names an input bound elsewhere (a Map's element).
-func (t *Tapestry) checkInputs(id string, spec *abi.KnotSpec, parents map[string]*Node, consts map[string]any, skip string) error {
+func (t *Tapestry) checkInputs(id string, spec *abi.KnotSpec, parents map[string]*Node, consts map[string]any, skip string, receive bool) error {
 	var errs []error
 	declared := map[string]abi.Type{}
 	var names []string
@@ -225,12 +232,20 @@ func (t *Tapestry) checkInputs(id string, spec *abi.KnotSpec, parents map[string
 			continue
 		}
 		p := parents[name].ID()
-		switch abi.Compatible(t.types[p], want) {
+		got := t.types[p]
+		if receive {
+			got = abi.DictOf(abi.Any) // {"ok": …}, {"err": …} or {"skip": …}
+		}
+		switch abi.Compatible(got, want) {
 		case abi.Never:
-			errs = append(errs, fmt.Errorf("input %q wants %s, but %q produces %s", name, want, p, t.types[p]))
+			what := "produces"
+			if receive {
+				what = "hands a receive_errors knot its result document,"
+			}
+			errs = append(errs, fmt.Errorf("input %q wants %s, but %q %s %s", name, want, p, what, got))
 		case abi.Maybe:
-			if t.types[p].Kind != abi.KindAny {
-				t.warnings = append(t.warnings, fmt.Sprintf("%s: input %q wants %s; %q produces %s, which may not convert", id, name, want, p, t.types[p]))
+			if got.Kind != abi.KindAny {
+				t.warnings = append(t.warnings, fmt.Sprintf("%s: input %q wants %s; %q produces %s, which may not convert", id, name, want, p, got))
 			}
 		}
 	}
@@ -418,7 +433,7 @@ func (t *Tapestry) Map(d MapDef) (*Node, error) {
 		case abi.Compatible(elem, abi.MustParseType(in.Type)) == abi.Never:
 			err = fmt.Errorf("input %q of %s wants %s, but the elements of %q are %s", bind, r.spec.Name, in.Type, d.Over.ID(), elem)
 		default:
-			err = t.checkInputs(d.ID, r.spec, parents, consts, bind)
+			err = t.checkInputs(d.ID, r.spec, parents, consts, bind, false)
 		}
 		if err != nil {
 			return nil, t.fail(fmt.Errorf("map %q: %w", d.ID, err))

@@ -20,7 +20,8 @@ const (
 
 var (
 	encMode cbor.EncMode // deterministic, for everything this package writes
-	decMode cbor.DecMode // bounded and strict, for everything it reads
+	decMode cbor.DecMode // bounded and strict, for the messages it reads
+	valMode cbor.DecMode // bounded, for values decoded into a knot's Go types
 )
 
 func init() {
@@ -38,6 +39,21 @@ func init() {
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 		UTF8:              cbor.UTF8RejectInvalid,
 		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	// Values decoded into a knot's own types ignore keys the type does not
+	// have, as encoding/json does: a parent's output may carry more than a
+	// knot reads.
+	valMode, err = cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels:  MaxNestedLevels,
+		MaxArrayElements: MaxElements,
+		MaxMapPairs:      MaxElements,
+		IndefLength:      cbor.IndefLengthAllowed,
+		TagsMd:           cbor.TagsForbidden,
+		UTF8:             cbor.UTF8RejectInvalid,
 	}.DecMode()
 	if err != nil {
 		panic(err)
@@ -372,9 +388,10 @@ func DecodeManifest(b []byte) (*Manifest, error) {
 // values.
 func Marshal(v any) ([]byte, error) { return encMode.Marshal(v) }
 
-// Unmarshal decodes CBOR into v with this package's limits.
+// Unmarshal decodes a CBOR value into v with this package's limits. Map
+// keys that v's struct types do not have are ignored.
 func Unmarshal(b []byte, v any) error {
-	if err := decMode.Unmarshal(b, v); err != nil {
+	if err := valMode.Unmarshal(b, v); err != nil {
 		return malformed("value", err)
 	}
 	return nil

@@ -179,7 +179,7 @@ func report(w io.Writer, run *lineage.Run, values map[string]any, asJSON bool) e
 		duration(run.FinishedAt.Sub(run.StartedAt)), s.Knots, s.Knots-s.Failed-s.Skipped, s.Failed, s.Skipped)
 	var lines []string
 	for _, r := range run.Records {
-		if r.Outcome != lineage.OK {
+		if r.Outcome != lineage.OK || r.Kind == "element" {
 			continue
 		}
 		if v, ok := values[r.KnotID]; ok {
@@ -192,7 +192,27 @@ func report(w io.Writer, run *lineage.Run, values map[string]any, asJSON bool) e
 		fmt.Fprintf(w, "\noutputs:\n%s\n", strings.Join(lines, "\n"))
 	}
 	rows := make([][]string, 0, len(run.Records))
+	elems := map[string][3]int{} // per map: ok, err, skipped elements
 	for _, r := range run.Records {
+		if r.Kind != "element" {
+			continue
+		}
+		m, _, _ := strings.Cut(r.KnotID, ":")
+		c := elems[m]
+		switch r.Outcome {
+		case lineage.OK:
+			c[0]++
+		case lineage.Err:
+			c[1]++
+		default:
+			c[2]++
+		}
+		elems[m] = c
+	}
+	for _, r := range run.Records {
+		if r.Kind == "element" && r.Outcome == lineage.OK {
+			continue // summarised on the map's row
+		}
 		detail := ""
 		switch r.Outcome {
 		case lineage.OK:
@@ -205,6 +225,9 @@ func report(w io.Writer, run *lineage.Run, values map[string]any, asJSON bool) e
 					detail = e.Type + ": " + firstLine(e.Message)
 				}
 			}
+		}
+		if c, ok := elems[r.KnotID]; ok && r.Kind == "map" {
+			detail += fmt.Sprintf(" (elements: %d ok, %d err, %d skipped)", c[0], c[1], c[2])
 		}
 		rows = append(rows, []string{r.KnotID, string(r.Outcome), duration(r.Duration()), detail})
 	}

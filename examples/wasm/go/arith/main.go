@@ -1,7 +1,8 @@
 //go:build wasip1
 
 // Command arith is a knot module of integer arithmetic: double, add, inc,
-// square and sum.
+// square and sum; range (a source of 0..n-1), positive (a predicate),
+// sign (a selector: "neg", "zero" or "pos") and total (a whole-list sum).
 //
 // Build (make wasm does this):
 //
@@ -21,6 +22,16 @@ type AB struct {
 	B int64 `pirn:"b" doc:"right operand"`
 }
 
+// N is the input of range.
+type N struct {
+	N int64 `pirn:"n" doc:"how many"`
+}
+
+// XS is the input of total.
+type XS struct {
+	XS []int64 `pirn:"xs" doc:"the numbers"`
+}
+
 // Terms is the input of sum: any number of named integers.
 type Terms struct {
 	Terms map[string]int64 `pirn:"*"`
@@ -35,6 +46,36 @@ func init() {
 		var s int64
 		for _, v := range in.Terms {
 			s += v
+		}
+		return s, nil
+	})
+}
+
+func init() {
+	pdk.Register("range", "Returns [0, 1, …, n-1].", func(in N) ([]int64, error) {
+		if in.N < 0 || in.N > 1<<20 {
+			return nil, pdk.Fail("ValueError", "n = %d, want 0..%d", in.N, 1<<20)
+		}
+		out := make([]int64, in.N)
+		for i := range out {
+			out[i] = int64(i)
+		}
+		return out, nil
+	})
+	pdk.Register("positive", "Reports whether x > 0.", func(in X) (bool, error) { return in.X > 0, nil })
+	pdk.Register("sign", `Returns "neg", "zero" or "pos".`, func(in X) (string, error) {
+		switch {
+		case in.X < 0:
+			return "neg", nil
+		case in.X == 0:
+			return "zero", nil
+		}
+		return "pos", nil
+	})
+	pdk.Register("total", "Returns the sum of xs.", func(in XS) (int64, error) {
+		var s int64
+		for _, x := range in.XS {
+			s += x
 		}
 		return s, nil
 	})
