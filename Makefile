@@ -4,6 +4,8 @@ GOWASM    = GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -b
 GO_KNOTS  = examples/wasm/go/arith examples/wasm/go/outcomes testdata/wasm/go/testknots
 WAT_KNOTS = $(patsubst %.wat,%.wasm,$(wildcard testdata/wasm/wat/*.wat))
 PIPELINES = examples/quickstart/pipeline.yaml $(wildcard examples/pipelines/*.yaml) $(wildcard testdata/pipelines/*.yaml)
+# The check fixture is deliberately broken, so pirn lock refuses it: pin arith by hand.
+CHECK_LOCK = testdata/pipelines/check/broken.lock
 
 .PHONY: all test wasm wasm-check lock check bench
 all: wasm test
@@ -27,6 +29,7 @@ wasm-check: wasm
 # lock re-pins the example pipelines' modules after a rebuild.
 lock:
 	for p in $(PIPELINES); do $(GO) run ./cmd/pirn lock $$p >/dev/null || exit 1; done
+	echo "arith sha256:$$(sha256sum examples/wasm/go/arith/arith.wasm | cut -d' ' -f1) ../../../examples/wasm/go/arith/arith.wasm" > $(CHECK_LOCK)
 
 check:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))"

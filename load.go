@@ -43,25 +43,47 @@ func (p *Pipeline) ParamType(name string) (abi.Type, bool) {
 // tapestry. Problems in the file are reported as pipeline.Errors naming
 // the file and line.
 func (e *Engine) LoadPipeline(ctx context.Context, path string) (*Pipeline, error) {
-	spec, err := pipeline.Load(path)
+	p, errs, _, err := e.load(ctx, path, e.cfg.AllowUnpinned, false)
 	if err != nil {
 		return nil, err
 	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return p, nil
+}
+
+// load does the work of LoadPipeline and Check. Unless thorough, it stops
+// at the first phase that has errors; thorough goes on as far as it can,
+// building what does not depend on a module that failed to load.
+func (e *Engine) load(ctx context.Context, path string, allowUnpinned, thorough bool) (*Pipeline, pipeline.Errors, pipeline.Errors, error) {
+	spec, err := pipeline.Load(path)
+	if err != nil {
+		var perrs pipeline.Errors
+		if errors.As(err, &perrs) {
+			return nil, perrs, nil, nil
+		}
+		return nil, nil, nil, err
+	}
 	p := &Pipeline{Spec: spec, Tapestry: NewTapestry(), Modules: map[string]*Module{}}
+	var errs, warnings pipeline.Errors
+	fail := func(line int, format string, args ...any) {
+		errs = append(errs, &pipeline.Error{File: spec.File, Line: line, Msg: fmt.Sprintf(format, args...)})
+	}
 	lockPath := pipeline.LockPath(path)
 	lock, err := pipeline.ReadLock(lockPath)
+	lockMissing := errors.Is(err, fs.ErrNotExist)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if !e.cfg.AllowUnpinned {
-			return nil, fmt.Errorf("%s has no lock file %s: run `pirn lock %s` to pin its modules' digests (or allow unpinned modules)", path, lockPath, path)
+	case lockMissing:
+		if !allowUnpinned {
+			fail(0, "no lock file %s: run `pirn lock %s` to pin its modules' digests (or allow unpinned modules)", lockPath, path)
+			if !thorough {
+				return nil, errs, nil, nil
+			}
 		}
 		lock = &pipeline.Lock{}
 	case err != nil:
-		return nil, err
-	}
-	var errs pipeline.Errors
-	fail := func(line int, format string, args ...any) {
-		errs = append(errs, &pipeline.Error{File: spec.File, Line: line, Msg: fmt.Sprintf(format, args...)})
+		return nil, nil, nil, err
 	}
 	for _, m := range spec.Modules {
 		file, _ := spec.ModulePath(m.Name)
@@ -73,9 +95,13 @@ func (e *Engine) LoadPipeline(ctx context.Context, path string) (*Pipeline, erro
 		got := cas.Sum(b)
 		want, pinned := lock.Digest(m.Name)
 		switch {
-		case !pinned && !e.cfg.AllowUnpinned:
-			fail(m.Line, "module %q (%s) is not pinned in %s: run `pirn lock %s`", m.Name, file, lockPath, path)
-			continue
+		case !pinned && !allowUnpinned:
+			if !lockMissing { // a missing lock file is already reported
+				fail(m.Line, "module %q (%s) is not pinned in %s: run `pirn lock %s`", m.Name, file, lockPath, path)
+			}
+			if !thorough {
+				continue
+			}
 		case !pinned:
 			p.Unpinned = append(p.Unpinned, m.Name)
 			e.cfg.Logger.Warn("loading an unpinned module", "module", m.Name, "path", file, "digest", got.String())
@@ -90,15 +116,22 @@ func (e *Engine) LoadPipeline(ctx context.Context, path string) (*Pipeline, erro
 		}
 		p.Modules[m.Name] = mod
 	}
-	if len(errs) > 0 {
-		return nil, errs
+	if len(errs) > 0 && !thorough {
+		return nil, errs, nil, nil
 	}
 	errs = append(errs, e.build(p)...)
-	if len(errs) > 0 {
-		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
-		return nil, errs
+	lines := map[string]int{}
+	for _, n := range spec.Nodes {
+		lines[n.ID] = n.Line
+		for _, a := range n.Arms {
+			lines[n.ID+"."+a] = n.Line
+		}
 	}
-	return p, nil
+	for _, w := range p.Tapestry.warnings {
+		warnings = append(warnings, &pipeline.Error{File: spec.File, Line: lines[w.node], Msg: w.msg})
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+	return p, errs, warnings, nil
 }
 
 // build adds the spec's nodes, in order, to the pipeline's tapestry.
@@ -120,6 +153,11 @@ func (e *Engine) build(p *Pipeline) pipeline.Errors {
 		for _, r := range n.Refs() {
 			if _, ok := nodes[r.ID]; !ok {
 				missing = true // its parent failed to build; that error is reported
+			}
+		}
+		for _, m := range []string{n.Module, fnModule(n)} {
+			if _, ok := p.Modules[m]; m != "" && !ok {
+				missing = true // the module failed to load; that error is reported
 			}
 		}
 		if missing {
@@ -172,6 +210,13 @@ func (e *Engine) build(p *Pipeline) pipeline.Errors {
 		nodes[n.ID] = node
 	}
 	return errs
+}
+
+func fnModule(n *pipeline.Node) string {
+	if n.Fn == nil {
+		return ""
+	}
+	return n.Fn.Module
 }
 
 // fn returns what a node runs: its module knot, or its predicate,

@@ -22,7 +22,7 @@ type Tapestry struct {
 	t        *scheduler.Tapestry
 	err      error
 	types    map[string]abi.Type // output type by node id
-	warnings []string            // edges whose types may not fit
+	warnings []warning           // edges whose types may not fit
 }
 
 // NewTapestry returns an empty tapestry.
@@ -42,10 +42,18 @@ func (n *Node) ID() string { return n.n.ID() }
 // Err returns the first error recorded while building.
 func (t *Tapestry) Err() error { return t.err }
 
+type warning struct{ node, msg string }
+
 // Warnings lists the edges whose types may not fit at run time (a str
 // into an int: "5" converts, "x" does not). Edges that can never fit are
 // errors instead.
-func (t *Tapestry) Warnings() []string { return slices.Clone(t.warnings) }
+func (t *Tapestry) Warnings() []string {
+	out := make([]string, len(t.warnings))
+	for i, w := range t.warnings {
+		out[i] = w.msg
+	}
+	return out
+}
 
 // Scheduler returns the underlying scheduler tapestry (for tools such as
 // graph rendering).
@@ -245,7 +253,7 @@ func (t *Tapestry) checkInputs(id string, spec *abi.KnotSpec, parents map[string
 			errs = append(errs, fmt.Errorf("input %q wants %s, but %q %s %s", name, want, p, what, got))
 		case abi.Maybe:
 			if got.Kind != abi.KindAny {
-				t.warnings = append(t.warnings, fmt.Sprintf("%s: input %q wants %s; %q produces %s, which may not convert", id, name, want, p, got))
+				t.warnings = append(t.warnings, warning{id, fmt.Sprintf("%q: input %q wants %s; %q produces %s, which may not convert", id, name, want, p, got)})
 			}
 		}
 	}

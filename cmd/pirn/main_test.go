@@ -241,3 +241,15 @@ nodes:
 		t.Errorf("run after lock: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+func TestCheckCommand(t *testing.T) {
+	r := runPirn(t, "check", "../../testdata/pipelines/check/broken.yaml")
+	if r.code != 1 || !strings.Contains(r.stdout, `broken.yaml:14: error: knot "mismatch": input "x" wants int, but "xs" produces list[int]`) ||
+		!strings.Contains(r.stdout, `broken.yaml:15: warning:`) {
+		t.Errorf("check broken.yaml: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runPirn(t, "check", "../../examples/pipelines/branch.yaml")
+	if r.code != 0 || !strings.Contains(r.stdout, "ok, no issues found") {
+		t.Errorf("check branch.yaml: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

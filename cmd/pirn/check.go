@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pirn-wasm/pirn"
+	"github.com/pirn-wasm/pirn/pipeline"
+)
+
+func checkCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "check",
+		Usage:     "validate a pipeline without running it",
+		ArgsUsage: "PIPELINE",
+		Description: `Reports every problem that would stop the pipeline from running
+(YAML and schema errors, missing, unpinned or mismatched modules, unknown
+knots, missing and unknown inputs, cycles, type mismatches between connected
+knots, expressions that do not compile, nodes that contribute to none of the
+declared outputs) and warnings (edges whose types may not convert, unused
+parameters), each with its file and line. Exit status 1 if there are errors
+(or, with --strict, warnings).`,
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "strict", Usage: "treat warnings as errors"}},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageErr("check takes one pipeline file, got %d arguments", c.NArg())
+			}
+			eng, err := engine(c, pirn.Config{InMemory: true})
+			if err != nil {
+				return err
+			}
+			defer eng.Close(context.Background())
+			errs, warnings, err := eng.Check(c.Context, c.Args().First())
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			w := c.App.Writer
+			print := func(kind string, es pipeline.Errors) {
+				for _, e := range es {
+					msg := strings.ReplaceAll(e.Msg, "\n", "\n    ")
+					if e.Line > 0 {
+						fmt.Fprintf(w, "%s:%d: %s: %s\n", e.File, e.Line, kind, msg)
+					} else {
+						fmt.Fprintf(w, "%s: %s: %s\n", e.File, kind, msg)
+					}
+				}
+			}
+			print("error", errs)
+			print("warning", warnings)
+			if len(errs) == 0 && len(warnings) == 0 {
+				fmt.Fprintf(w, "%s: ok, no issues found\n", c.Args().First())
+			}
+			if len(errs) > 0 || (c.Bool("strict") && len(warnings) > 0) {
+				return &exitError{code: exitFailed, err: fmt.Errorf("%d errors, %d warnings", len(errs), len(warnings))}
+			}
+			return nil
+		},
+	}
+}
