@@ -32,6 +32,7 @@ var allowedImports = map[string][]string{
 	"scheduler":                 {"abi", "cas", "lineage", "internal/cborhead"},
 	"pipeline":                  {"abi", "cas"},
 	"expr":                      {"abi"},
+	"viz":                       {"lineage", "scheduler"},
 	"backends/sqlite":           {"cas", "lineage"},
 	"pdk/go":                    {"abi"},
 	"internal/tools/benchtable": {},

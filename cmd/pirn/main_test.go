@@ -253,3 +253,23 @@ func TestCheckCommand(t *testing.T) {
 		t.Errorf("check branch.yaml: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+func TestGraphCommand(t *testing.T) {
+	r := runPirn(t, "graph", "../../examples/pipelines/branch.yaml")
+	for _, want := range []string{"graph TD", `route{"route<br/>(branch: sign)"}`, "x -->|input| route", "route -->|chosen| route_neg", "route_neg -->|x| flipped"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("graph lacks %q:\n%s%s", want, r.stdout, r.stderr)
+		}
+	}
+	state := t.TempDir()
+	r = runPirn(t, "run", "--state", state, "--run-id", "run-graph", "../../examples/pipelines/branch.yaml")
+	if r.code != 0 {
+		t.Fatalf("run: %s", r.stderr)
+	}
+	r = runPirn(t, "graph", "--state", state, "--run", "run-graph")
+	for _, want := range []string{"class route ok;", "class route_zero skipped;", "class kept skipped;", "route_neg -->|x| flipped"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("run graph lacks %q:\n%s%s", want, r.stdout, r.stderr)
+		}
+	}
+}

@@ -1,0 +1,177 @@
+// Package viz draws tapestries and runs as Mermaid flowcharts. Edges come
+// from the graph itself — a tapestry's parent links, or the parent recorded
+// with each lineage input — never from matching equal output hashes (the
+// Python original's method, which draws wrong edges when two knots output
+// equal values).
+package viz
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/pirn-wasm/pirn/lineage"
+	"github.com/pirn-wasm/pirn/scheduler"
+)
+
+// ids gives each node id a unique Mermaid identifier.
+type ids struct {
+	byID  map[string]string
+	taken map[string]bool
+}
+
+var nonWord = regexp.MustCompile(`[^A-Za-z0-9_]`)
+
+func newIDs() *ids { return &ids{byID: map[string]string{}, taken: map[string]bool{}} }
+
+func (m *ids) get(id string) string {
+	if s, ok := m.byID[id]; ok {
+		return s
+	}
+	s := nonWord.ReplaceAllString(id, "_")
+	if s == "" || (s[0] >= '0' && s[0] <= '9') {
+		s = "n_" + s
+	}
+	base := s
+	for i := 2; m.taken[s]; i++ {
+		s = fmt.Sprintf("%s_%d", base, i)
+	}
+	m.taken[s] = true
+	m.byID[id] = s
+	return s
+}
+
+// label escapes text for a quoted Mermaid label.
+func label(parts ...string) string {
+	s := strings.Join(parts, "<br/>")
+	return strings.NewReplacer(`"`, "#quot;", "<br/>", "<br/>", "<", "#lt;", ">", "#gt;").Replace(s)
+}
+
+// shape wraps a label in the Mermaid shape of a node kind.
+func shape(kind, text string) string {
+	q := `"` + text + `"`
+	switch kind {
+	case "parameter":
+		return "([" + q + "])"
+	case "source":
+		return ">" + q + "]"
+	case "sink":
+		return "[(" + q + ")]"
+	case "gate":
+		return "{{" + q + "}}"
+	case "branch":
+		return "{" + q + "}"
+	case "arm":
+		return "(" + q + ")"
+	case "map":
+		return "[[" + q + "]]"
+	case "reduce":
+		return "[/" + q + "/]"
+	case "aggregator":
+		return "[\\" + q + "\\]"
+	}
+	return "[" + q + "]"
+}
+
+func what(kind, module, name string) string {
+	switch {
+	case kind == "parameter":
+		return "parameter"
+	case kind == "arm":
+		return "arm"
+	case module != "":
+		return kind + ": " + name
+	}
+	return kind + ": " + strings.TrimPrefix(name, "expr:")
+}
+
+// Tapestry returns a Mermaid flowchart of the tapestry's structure: one
+// node per parameter and knot (shaped by kind), one edge per parent link,
+// labelled with the input name.
+func Tapestry(t *scheduler.Tapestry) string {
+	m := newIDs()
+	var b strings.Builder
+	b.WriteString("graph TD\n")
+	for _, n := range t.Nodes() {
+		module, name := n.What()
+		fmt.Fprintf(&b, "    %s%s\n", m.get(n.ID()), shape(n.Kind().String(), label(n.ID(), "("+what(n.Kind().String(), module, name)+")")))
+	}
+	for _, n := range t.Nodes() {
+		for _, e := range n.Edges() {
+			fmt.Fprintf(&b, "    %s -->|%s| %s\n", m.get(e[1]), e[0], m.get(n.ID()))
+		}
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// Classes for run outcomes, as the original's.
+const classDefs = `classDef ok fill:#d1f4d4,stroke:#2d8a39,color:#1b3d1f;
+    classDef err fill:#fbd5d5,stroke:#a52a2a,color:#3d1010;
+    classDef skipped fill:#e7e7e7,stroke:#888,color:#333;`
+
+// Run returns a Mermaid flowchart of a recorded run: its nodes coloured by
+// outcome (ok, err, skipped), with edges from the parent each record
+// names. A Map's element records are summarised on the Map's node.
+func Run(run *lineage.Run) string {
+	m := newIDs()
+	elems := map[string][3]int{}
+	for _, r := range run.Records {
+		if r.Kind == "element" {
+			mapID := r.KnotID[:strings.LastIndexByte(r.KnotID, ':')]
+			c := elems[mapID]
+			switch r.Outcome {
+			case lineage.OK:
+				c[0]++
+			case lineage.Err:
+				c[1]++
+			default:
+				c[2]++
+			}
+			elems[mapID] = c
+		}
+	}
+	var b strings.Builder
+	b.WriteString("graph TD\n")
+	var edges, classes []string
+	seen := map[string]bool{}
+	for _, r := range run.Records {
+		if r.Kind == "element" {
+			continue
+		}
+		id := m.get(r.KnotID)
+		parts := []string{r.KnotID, "(" + what(r.Kind, r.Module, r.Knot) + ")"}
+		switch r.Outcome {
+		case lineage.Skipped:
+			parts = append(parts, "skipped: "+r.SkipReason)
+		case lineage.Err:
+			for _, e := range run.Errors {
+				if e.ID == r.ErrorID {
+					parts = append(parts, "err: "+e.Type)
+				}
+			}
+		}
+		if c, ok := elems[r.KnotID]; ok {
+			parts = append(parts, fmt.Sprintf("elements: %d ok, %d err, %d skipped", c[0], c[1], c[2]))
+		}
+		fmt.Fprintf(&b, "    %s%s\n", id, shape(r.Kind, label(parts...)))
+		for _, in := range r.Inputs {
+			if in.Parent == "" || in.Name == "passthrough" && r.Kind == "arm" {
+				continue
+			}
+			e := fmt.Sprintf("    %s -->|%s| %s", m.get(in.Parent), in.Name, id)
+			if !seen[e] {
+				seen[e] = true
+				edges = append(edges, e)
+			}
+		}
+		classes = append(classes, fmt.Sprintf("    class %s %s;", id, r.Outcome))
+	}
+	for _, e := range edges {
+		b.WriteString(e + "\n")
+	}
+	for _, c := range classes {
+		b.WriteString(c + "\n")
+	}
+	b.WriteString("\n    " + classDefs)
+	return b.String()
+}

@@ -1,0 +1,84 @@
+package viz_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/pirn-wasm/pirn/abi"
+	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/lineage"
+	"github.com/pirn-wasm/pirn/scheduler"
+	"github.com/pirn-wasm/pirn/viz"
+)
+
+type fn func(in map[string]any) any
+
+func (f fn) Invoke(_ context.Context, c *scheduler.Call) abi.Response {
+	in := map[string]any{}
+	for _, a := range c.Inputs {
+		in[a.Name], _ = cas.Decode(a.Value)
+	}
+	b, _ := cas.Encode(f(in))
+	return abi.OK(b)
+}
+
+// tapestry has two knots that output the same value: the original's
+// hash-based edge reconstruction drew a wrong edge here.
+func tapestry(t *testing.T) *scheduler.Tapestry {
+	tp := scheduler.NewTapestry()
+	add := func(n *scheduler.Node, err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(tp.AddParameter(scheduler.ParamSpec{ID: "x", Name: "x", Type: abi.Int}))
+	same := fn(func(in map[string]any) any { return in["v"] })
+	add(tp.AddKnot(scheduler.KnotSpec{ID: "a.copy", Fn: scheduler.Fn{Knot: same, Name: "host:same"}, Parents: map[string]string{"v": "x"}}))
+	add(tp.AddKnot(scheduler.KnotSpec{ID: "a_copy", Fn: scheduler.Fn{Knot: same, Name: "host:same"}, Parents: map[string]string{"v": "a.copy"}}))
+	add(tp.AddGate(scheduler.GateSpec{ID: "g", Input: "a_copy", Fn: scheduler.Fn{Knot: fn(func(map[string]any) any { return false }), Name: "expr:false"}}))
+	add(tp.AddKnot(scheduler.KnotSpec{ID: "9after", Fn: scheduler.Fn{Knot: same, Name: "host:same"}, Parents: map[string]string{"v": "g"}}))
+	return tp
+}
+
+func TestTapestry(t *testing.T) {
+	got := viz.Tapestry(tapestry(t))
+	want := `graph TD
+    x(["x<br/>(parameter)"])
+    a_copy["a.copy<br/>(knot: host:same)"]
+    a_copy_2["a_copy<br/>(knot: host:same)"]
+    g{{"g<br/>(gate: false)"}}
+    n_9after["9after<br/>(knot: host:same)"]
+    x -->|v| a_copy
+    a_copy -->|v| a_copy_2
+    a_copy_2 -->|input| g
+    g -->|v| n_9after`
+	if got != want {
+		t.Errorf("Tapestry =\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestRun(t *testing.T) {
+	s, _ := scheduler.New(scheduler.Config{}, cas.NewMemory(), lineage.NewMemory())
+	res, err := s.Run(t.Context(), tapestry(t), scheduler.Request{Params: map[string]any{"x": 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := viz.Run(&res.Run)
+	for _, want := range []string{
+		`x -->|v| a_copy`,
+		`a_copy -->|v| a_copy_2`, // equal outputs, yet the edges are the graph's own
+		`a_copy_2 -->|input| g`,
+		`g -->|v| n_9after`,
+		`g{{"g<br/>(gate: false)<br/>skipped: gate_closed"}}`,
+		`class x ok;`, `class g skipped;`, `class n_9after skipped;`,
+		`classDef err fill:#fbd5d5`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Run graph lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "a_copy_2 -->|v| a_copy\n") || strings.Contains(got, "a_copy -->|v| a_copy\n") {
+		t.Errorf("wrong edge from equal hashes:\n%s", got)
+	}
+}
