@@ -54,3 +54,68 @@ func ExampleEngine_LoadPipeline() {
 	fmt.Println(res.Outputs["x"], res.Outputs["d"], res.Outputs["answer"])
 	// Output: 7 14 21
 }
+
+// Map, Reduce, Gate and Branch built in Go: square 0..4 with a Wasm knot,
+// total them with an expression, and route the total.
+func Example_nodeTypes() {
+	ctx := context.Background()
+	eng, err := pirn.Open(ctx, pirn.Config{InMemory: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer eng.Close(ctx)
+	arith, err := eng.LoadModule(ctx, "examples/wasm/go/arith/arith.wasm")
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	t := pirn.NewTapestry()
+	numbers, _ := t.Add(pirn.KnotDef{ID: "numbers", Kind: pirn.KindSource, Knot: arith.Knot("range"), In: pirn.In{"n": 5}})
+	squares, _ := t.Map(pirn.MapDef{ID: "squares", Over: numbers, Each: arith.Knot("square")})
+	total, _ := t.Reduce(pirn.ReduceDef{ID: "total", Of: squares, Combine: pirn.Expr("sum(items)")})
+	big, _ := t.Gate(pirn.GateDef{ID: "big", Input: total, Predicate: pirn.Expr("total > 20")})
+	route, _ := t.Branch(pirn.BranchDef{ID: "route", Input: big, Selector: arith.Knot("sign"), Arms: []string{"neg", "zero", "pos"}})
+	t.Knot("doubled", arith.Knot("double"), pirn.In{"x": route.Arm("pos")})
+
+	res, err := eng.Run(ctx, t, pirn.RunRequest{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, id := range []string{"squares", "total", "big", "route", "doubled"} {
+		fmt.Println(id, res.Outputs[id])
+	}
+	// Output:
+	// squares [0 1 4 9 16]
+	// total 30
+	// big 30
+	// route pos
+	// doubled 60
+}
+
+// A Go function as a knot, for trusted code in the embedding program. Its
+// inputs are the fields of a struct, as in the Go PDK.
+func ExampleFunc() {
+	ctx := context.Background()
+	eng, err := pirn.Open(ctx, pirn.Config{InMemory: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer eng.Close(ctx)
+
+	type greeting struct {
+		Name string `pirn:"name"`
+	}
+	greet := pirn.Func("greet", func(_ context.Context, in greeting) (string, error) {
+		return "hello, " + in.Name, nil
+	})
+	t := pirn.NewTapestry()
+	who, _ := t.Parameter(pirn.Param{Name: "who", Type: "str"})
+	t.Knot("greeting", greet, pirn.In{"name": who})
+
+	res, err := eng.Run(ctx, t, pirn.RunRequest{Params: map[string]any{"who": "pirn"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.Outputs["greeting"], res.Records[1].Knot)
+	// Output: hello, pirn host:greet
+}

@@ -39,6 +39,16 @@ type Node struct {
 // ID returns the node's id.
 func (n *Node) ID() string { return n.n.ID() }
 
+// aliases are the names an expression may use for this node's value, as
+// the input of a Gate or Branch: its id, and a parameter's name.
+func (n *Node) aliases() map[string]string {
+	m := map[string]string{n.ID(): "input"}
+	if name := n.n.ParamName(); name != "" {
+		m[name] = "input"
+	}
+	return m
+}
+
 // Err returns the first error recorded while building.
 func (t *Tapestry) Err() error { return t.err }
 
@@ -309,7 +319,7 @@ func (t *Tapestry) Gate(d GateDef) (*Node, error) {
 	}
 	in := t.types[d.Input.ID()]
 	r, err := d.Predicate.resolve(context.Background(), exprEnv{vars: map[string]abi.Type{"input": in},
-		aliases: map[string]string{d.Input.ID(): "input"}, want: abi.Bool})
+		aliases: d.Input.aliases(), want: abi.Bool})
 	if err != nil {
 		return nil, t.fail(fmt.Errorf("gate %q: predicate: %w", d.ID, err))
 	}
@@ -349,7 +359,7 @@ func (t *Tapestry) Branch(d BranchDef) (*BranchNode, error) {
 	}
 	in := t.types[d.Input.ID()]
 	r, err := d.Selector.resolve(context.Background(), exprEnv{vars: map[string]abi.Type{"input": in},
-		aliases: map[string]string{d.Input.ID(): "input"}, want: abi.Str})
+		aliases: d.Input.aliases(), want: abi.Str})
 	if err != nil {
 		return nil, t.fail(fmt.Errorf("branch %q: selector: %w", d.ID, err))
 	}

@@ -28,6 +28,9 @@ import (
 const (
 	ReasonParentFailed = "parent_failed_or_skipped"
 	ReasonCancelled    = "run_cancelled"
+	// ReasonOptionalFailed is how an optional knot's err looks to a
+	// receive_errors child.
+	ReasonOptionalFailed = "optional_failed"
 )
 
 // Error types the scheduler itself produces.
@@ -489,7 +492,7 @@ func (e *engine) decide(st *state, c *Call) (res result, spawned bool) {
 	}
 	for i, ed := range n.byName {
 		p := e.states[ed.parent.index]
-		d := p.res.doc.Digest
+		d := p.asInput().Digest
 		if p.res.outcome == lineage.OK {
 			d = p.res.value.Digest
 		}
@@ -625,10 +628,21 @@ type raw []byte
 
 func (r raw) MarshalCBOR() ([]byte, error) { return r, nil }
 
+// asInput returns the document that stands for a non-ok result as a
+// child's input. An optional knot's err is seen as a skip, with reason
+// optional_failed and the error in its detail.
+func (st *state) asInput() cas.Value {
+	if st.res.outcome == lineage.Err && st.n.optional {
+		detail, _ := cas.Encode(map[string]any{"error_id": st.res.err.ID.String(), "type": st.res.err.Type, "message": st.res.err.Message})
+		return skipDoc(ReasonOptionalFailed, detail)
+	}
+	return st.res.doc
+}
+
 // wrap returns a parent's result as a ReceiveErrors input.
 func wrap(p *state) []byte {
 	if p.res.outcome != lineage.OK {
-		return p.res.doc.Bytes
+		return p.asInput().Bytes
 	}
 	b := cborhead.Append(nil, cborhead.Map, 1)
 	b = cborhead.AppendText(b, "ok")
