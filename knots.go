@@ -104,29 +104,55 @@ type exprKnot struct {
 const ErrExpression = "ExpressionError"
 
 func (k *exprKnot) Invoke(ctx context.Context, c *scheduler.Call) abi.Response {
-	vars := make(map[string]any, len(c.Inputs)+len(c.Config)+len(k.aliases)+1)
-	for _, args := range [2][]abi.Arg{c.Inputs, c.Config} {
-		for _, a := range args {
-			v, err := cas.Decode(a.Value)
-			if err != nil {
-				return abi.Fail(ErrExpression, err.Error())
+	// Variables are decoded when the expression first reads them.
+	var decodeErr error
+	var cache map[string]any
+	arg := func(name string) ([]byte, bool) {
+		for _, args := range [2][]abi.Arg{c.Inputs, c.Config} {
+			for _, a := range args {
+				if a.Name == name {
+					return a.Value, true
+				}
 			}
-			vars[a.Name] = v
 		}
+		return nil, false
 	}
-	if k.inputs {
-		all := make(map[string]any, len(vars))
-		for name, v := range vars {
-			all[name] = v
+	var lookup expr.Lookup
+	lookup = func(name string) (any, bool) {
+		if v, ok := cache[name]; ok {
+			return v, true
 		}
-		vars["inputs"] = all
-	}
-	for alias, input := range k.aliases {
-		if _, taken := vars[alias]; !taken {
-			vars[alias] = vars[input]
+		b, ok := arg(name)
+		if !ok {
+			if input, isAlias := k.aliases[name]; isAlias {
+				return lookup(input)
+			}
+			if name == "inputs" && k.inputs {
+				all := map[string]any{}
+				for _, args := range [2][]abi.Arg{c.Inputs, c.Config} {
+					for _, a := range args {
+						all[a.Name], _ = lookup(a.Name)
+					}
+				}
+				return all, true
+			}
+			return nil, false
 		}
+		v, err := cas.Decode(b)
+		if err != nil {
+			decodeErr = err
+			return nil, false
+		}
+		if cache == nil {
+			cache = make(map[string]any, 2)
+		}
+		cache[name] = v
+		return v, true
 	}
-	out, err := k.p.Eval(ctx, vars)
+	out, err := k.p.EvalWith(ctx, lookup)
+	if decodeErr != nil {
+		err = decodeErr
+	}
 	if err != nil {
 		return abi.Fail(ErrExpression, fmt.Sprintf("%s: %v", k.p.Source(), err))
 	}

@@ -156,6 +156,9 @@ func Canonicalize(b []byte) ([]byte, error) {
 // bool, int64, float64, string, []byte, []any and map[string]any. Trailing
 // bytes are an error.
 func Decode(b []byte) (any, error) {
+	if v, n, ok := decodeCanonical(b, 0); ok && n == len(b) {
+		return v, nil // canonical input, decoded without reflection
+	}
 	var v any
 	if err := decMode.Unmarshal(b, &v); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotCanonical, err)

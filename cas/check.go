@@ -178,3 +178,91 @@ func canonFloat(ai byte, bits uint64) bool {
 	}
 	return true
 }
+
+// decodeCanonical decodes one item of canonical input without reflection.
+// It reports ok=false for anything not canonical (the caller falls back to
+// the general decoder, which says what is wrong).
+func decodeCanonical(b []byte, depth int) (v any, n int, ok bool) {
+	if depth >= MaxNestedLevels {
+		return nil, 0, false
+	}
+	major, ai, arg, n, ok := canonHead(b)
+	if !ok {
+		return nil, 0, false
+	}
+	switch major {
+	case 0:
+		return int64(arg), n, arg <= math.MaxInt64
+	case 1:
+		return -1 - int64(arg), n, arg <= math.MaxInt64
+	case 2, 3:
+		if arg > uint64(len(b)-n) {
+			return nil, 0, false
+		}
+		s := b[n : n+int(arg)]
+		if major == 2 {
+			return bytes.Clone(s), n + int(arg), true
+		}
+		if !utf8.Valid(s) {
+			return nil, 0, false
+		}
+		return string(s), n + int(arg), true
+	case 4:
+		if arg > MaxElements || arg > uint64(len(b)-n) {
+			return nil, 0, false
+		}
+		out := make([]any, arg)
+		for i := range out {
+			e, m, ok := decodeCanonical(b[n:], depth+1)
+			if !ok {
+				return nil, 0, false
+			}
+			out[i] = e
+			n += m
+		}
+		return out, n, true
+	case 5:
+		if arg > MaxElements || arg > uint64(len(b)-n)/2 {
+			return nil, 0, false
+		}
+		out := make(map[string]any, arg)
+		var prev []byte
+		for i := range arg {
+			if n >= len(b) || b[n]>>5 != 3 {
+				return nil, 0, false
+			}
+			k, m, ok := decodeCanonical(b[n:], depth+1)
+			if !ok || (i > 0 && bytes.Compare(prev, b[n:n+m]) >= 0) {
+				return nil, 0, false
+			}
+			prev = b[n : n+m]
+			n += m
+			e, m, ok := decodeCanonical(b[n:], depth+1)
+			if !ok {
+				return nil, 0, false
+			}
+			out[k.(string)] = e
+			n += m
+		}
+		return out, n, true
+	case 7:
+		switch ai {
+		case 20:
+			return false, n, true
+		case 21:
+			return true, n, true
+		case 22:
+			return nil, n, true
+		case 25:
+			if !canonFloat(ai, arg) {
+				return nil, 0, false
+			}
+			return float64(float16.Frombits(uint16(arg)).Float32()), n, true
+		case 26:
+			return float64(math.Float32frombits(uint32(arg))), n, canonFloat(ai, arg)
+		case 27:
+			return math.Float64frombits(arg), n, canonFloat(ai, arg)
+		}
+	}
+	return nil, 0, false
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 
 	"github.com/pirn-wasm/pirn/cas"
@@ -122,6 +123,19 @@ func FuzzCanonicalize(f *testing.F) {
 		if err != nil {
 			return
 		}
+		// The reflection-free decoder of canonical input agrees with the
+		// general one.
+		fast, err := cas.Decode(out)
+		if err != nil {
+			t.Fatalf("Decode(%x): %v", out, err)
+		}
+		var slow any
+		if err := cas.DecodeGeneral(out, &slow); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(fast, slow) && !hasNaN(slow) {
+			t.Fatalf("Decode(%x) = %#v, the general decoder %#v", out, fast, slow)
+		}
 		if !cas.IsCanonical(out) {
 			t.Fatalf("Canonicalize(%x) = %x, which IsCanonical rejects", b, out)
 		}
@@ -130,4 +144,24 @@ func FuzzCanonicalize(f *testing.F) {
 			t.Fatalf("Canonicalize is not idempotent on %x: %x, %v", out, again, err)
 		}
 	})
+}
+
+func hasNaN(v any) bool {
+	switch x := v.(type) {
+	case float64:
+		return math.IsNaN(x)
+	case []any:
+		for _, e := range x {
+			if hasNaN(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for _, e := range x {
+			if hasNaN(e) {
+				return true
+			}
+		}
+	}
+	return false
 }

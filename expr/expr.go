@@ -25,6 +25,7 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
 	"cel.dev/cel-go/ext"
+	"cel.dev/cel-go/interpreter"
 
 	"github.com/pirn-wasm/pirn/abi"
 )
@@ -120,7 +121,22 @@ func referenced(src string) []string {
 // Eval evaluates the expression. vars must hold every declared variable.
 // The result is in the data model.
 func (p *Program) Eval(ctx context.Context, vars map[string]any) (any, error) {
-	v, _, err := p.prg.ContextEval(ctx, vars)
+	return p.EvalWith(ctx, Lookup(func(name string) (any, bool) {
+		v, ok := vars[name]
+		return v, ok
+	}))
+}
+
+// Lookup resolves a variable by name; it lets a caller decode variables
+// only when the expression reads them.
+type Lookup func(name string) (any, bool)
+
+func (l Lookup) ResolveName(name string) (any, bool) { return l(name) }
+func (l Lookup) Parent() interpreter.Activation      { return nil }
+
+// EvalWith evaluates the expression, resolving its variables with vars.
+func (p *Program) EvalWith(ctx context.Context, vars Lookup) (any, error) {
+	v, _, err := p.prg.ContextEval(ctx, interpreter.Activation(vars))
 	if err != nil {
 		return nil, err
 	}
