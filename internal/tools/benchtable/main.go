@@ -44,7 +44,8 @@ func main() {
 func run() error {
 	res := map[string]result{}
 	for _, b := range []struct{ pkg, pattern string }{
-		{".", "Chain|FanOut|RecordedRuns"},
+		{".", "Chain|FanOut|RecordedRuns|MapReduce|ExpressionKnot|GateBranchNodes"},
+		{"./expr", "Eval"},
 		{"./cas", "Hash"},
 		{"./backends/sqlite", "RecordRun"},
 		{"./host", "Invoke"},
@@ -196,6 +197,20 @@ func report(res map[string]result, rss map[string]float64) {
 		fmt.Printf("| chain of %d knots | %s (%s/knot) | %s (%s/knot) | %s | %s |\n", n, ns(w), perKnot(w), ns(g), perKnot(g), orig, target)
 	}
 	fmt.Printf("| fan-out 1 → 1000 → sum | %s | %s | ~52 ms | — |\n", ns("BenchmarkFanOut/wat/1000"), ns("BenchmarkFanOut/go/1000"))
+	fmt.Printf("| Map of a trivial Wasm knot over 10,000 elements, then a Reduce sum | %s (%s/element) | | ~800 ms | ≤ 40 ms |\n",
+		ns("BenchmarkMapReduce"), func() string {
+			v, ok := get("BenchmarkMapReduce", "ns/element")
+			if !ok {
+				return "—"
+			}
+			return human(time.Duration(v))
+		}())
+	fmt.Printf("| fan-out 1 → 1000 → Aggregator (collect / CEL sum) | %s / %s | | ~52 ms | ≤ 5 ms |\n",
+		ns("BenchmarkAggregatorFanOut/collect"), ns("BenchmarkAggregatorFanOut/cel-sum"))
+	fmt.Printf("| CEL gate / branch evaluation (decode input, evaluate, encode) | %s / %s | | | ≤ 2 µs |\n",
+		ns("BenchmarkExpressionKnot/gate"), ns("BenchmarkExpressionKnot/branch"))
+	fmt.Printf("| CEL evaluation alone (gate / branch) | %s / %s | | | |\n", ns("BenchmarkEval/gate"), ns("BenchmarkEval/branch"))
+	fmt.Printf("| a run of parameter → Gate → Branch (2 arms), expressions | %s | | | |\n", ns("BenchmarkGateBranchNodes"))
 	if v, ok := get("BenchmarkRecordedRuns/wat/10", "records/s"); ok {
 		g, _ := get("BenchmarkRecordedRuns/go/10", "records/s")
 		fmt.Printf("| 10-knot runs recorded to SQLite + disk store | %s/run, %.0f records/s | %s/run, %.0f records/s | 196 ms per 1000 2-knot runs (in-memory SQLite) | ≥ 20,000 records/s |\n",
