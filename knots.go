@@ -128,12 +128,17 @@ func (k *exprKnot) Invoke(ctx context.Context, c *scheduler.Call) abi.Response {
 				return lookup(input)
 			}
 			if name == "inputs" && k.inputs {
-				all := map[string]any{}
+				// Built once per call: CEL resolves the name on every reference.
+				all := make(map[string]any, len(c.Inputs)+len(c.Config))
 				for _, args := range [2][]abi.Arg{c.Inputs, c.Config} {
 					for _, a := range args {
 						all[a.Name], _ = lookup(a.Name)
 					}
 				}
+				if cache == nil {
+					cache = make(map[string]any, 2)
+				}
+				cache["inputs"] = all
 				return all, true
 			}
 			return nil, false

@@ -168,7 +168,7 @@ func TestPinning(t *testing.T) {
 
 	// No lock file: refused unless unpinned modules are allowed.
 	os.Remove(lockFile)
-	if _, err := e.LoadPipeline(t.Context(), file); err == nil || !strings.Contains(err.Error(), "has no lock file") {
+	if _, err := e.LoadPipeline(t.Context(), file); err == nil || !strings.Contains(err.Error(), "no lock file "+lockFile+": run `pirn lock") {
 		t.Errorf("no lock file: error = %v", err)
 	}
 	loose := open(t, pirn.Config{InMemory: true, AllowUnpinned: true})
@@ -190,7 +190,7 @@ modules: {arith: ../wasm/go/arith/arith.wasm}
 nodes:
   - {id: x, type: parameter, type_: int}
   - {id: d, type: knot, module: arith, knot: dbl, parents: {x: x}}
-`, []string{`p.yaml:5: knot "d": module "arith" has no knot "dbl" (it has: double, add, inc, square, sum)`}},
+`, []string{`p.yaml:5: knot "d": module "arith" has no knot "dbl" (it has: double, add, inc, square, sum, range, positive, sign, total)`}},
 		{"missing and unknown inputs", `
 modules: {arith: ../wasm/go/arith/arith.wasm}
 nodes:

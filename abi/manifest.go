@@ -8,28 +8,28 @@ import (
 // Manifest is what pirn_manifest hands the host: the module's description of
 // itself.
 type Manifest struct {
-	ABI   int        `cbor:"abi"`            // must be Version
-	Name  string     `cbor:"name,omitempty"` // informational
-	Knots []KnotSpec `cbor:"knots"`
+	ABI   int        `cbor:"abi" json:"abi"`                       // must be Version
+	Name  string     `cbor:"name,omitempty" json:"name,omitempty"` // informational
+	Knots []KnotSpec `cbor:"knots" json:"knots"`
 }
 
 // KnotSpec describes one knot a module provides.
 type KnotSpec struct {
-	Name   string      `cbor:"name"`
-	Doc    string      `cbor:"doc,omitempty"`
-	Inputs []InputSpec `cbor:"inputs"`
+	Name   string      `cbor:"name" json:"name"`
+	Doc    string      `cbor:"doc,omitempty" json:"doc,omitempty"`
+	Inputs []InputSpec `cbor:"inputs" json:"inputs"`
 	// Rest, when set, is the type of any further named inputs the knot
 	// accepts (an Aggregator-style knot); empty means none.
-	Rest   string `cbor:"rest,omitempty"`
-	Output string `cbor:"output"` // a type expression, see [ParseType]
+	Rest   string `cbor:"rest,omitempty" json:"rest,omitempty"`
+	Output string `cbor:"output" json:"output"` // a type expression, see [ParseType]
 }
 
 // InputSpec is one named, typed input of a knot.
 type InputSpec struct {
-	Name     string `cbor:"name"`
-	Type     string `cbor:"type"`
-	Doc      string `cbor:"doc,omitempty"`
-	Optional bool   `cbor:"optional,omitempty"` // may be left unbound
+	Name     string `cbor:"name" json:"name"`
+	Type     string `cbor:"type" json:"type"`
+	Doc      string `cbor:"doc,omitempty" json:"doc,omitempty"`
+	Optional bool   `cbor:"optional,omitempty" json:"optional,omitempty"` // may be left unbound
 }
 
 // ValidKnotName reports whether s is a valid knot (or knot id) name:

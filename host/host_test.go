@@ -95,7 +95,7 @@ const (
 func TestArith(t *testing.T) {
 	h := newHost(t, host.Config{})
 	m := load(t, h, arith)
-	if got := strings.Join(m.Manifest().KnotNames(), ","); got != "double,add,inc,square,sum" {
+	if got := strings.Join(m.Manifest().KnotNames(), ","); got != "double,add,inc,square,sum,range,positive,sign,total" {
 		t.Errorf("knots = %s", got)
 	}
 	ctx := t.Context()

@@ -346,7 +346,8 @@ func (p *parser) nodes(v *yaml.Node) {
 		p.errorf(v.Line, "nodes must be a list")
 		return
 	}
-	ids := map[string]int{}
+	ids := make(map[string]int, len(v.Content))
+	p.spec.Nodes = slices.Grow(p.spec.Nodes, len(v.Content))
 	for _, item := range v.Content {
 		if item.Kind != yaml.MappingNode {
 			p.errorf(item.Line, "a node must be a mapping with id and type")
@@ -757,8 +758,8 @@ func (p *parser) order() {
 		active
 		done
 	)
-	mark := map[string]int{}
-	var sorted []Node
+	mark := make(map[string]int, len(s.Nodes))
+	sorted := make([]Node, 0, len(s.Nodes))
 	var stack []string
 	var visit func(n *Node) bool
 	visit = func(n *Node) bool {

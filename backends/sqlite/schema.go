@@ -3,13 +3,17 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
+
+	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/lineage"
 )
 
 // migrations are the schema steps, in order: migrations[i] takes the
 // database from user_version i to i+1. Append only; never edit a step that
 // has shipped.
-var migrations = []string{
+var migrations = []migration{
 	// 1: runs, their lineage records and inputs, and their errors.
 	// Digests are the 32 bytes of the SHA-256 (NULL for none): half the
 	// size of their text form in every index, which the per-run write cost
@@ -17,12 +21,12 @@ var migrations = []string{
 	// people using the sqlite3 shell. Times are unix nanoseconds UTC (0
 	// for none). errors is WITHOUT ROWID (it has no other index); lineage
 	// keeps its rowid, so that the entries of its knot index end in an
-	// 8-byte rowid rather than a copy of the text primary key. seq is the position in Run.Records
-	// or Run.Errors. Deleting a run cascades to all its rows. Foreign
-	// keys are checked at commit (deferred), so that RecordRun's
-	// multi-row INSERT OR ROLLBACKs cannot fail halfway through a
-	// statement and SQLite keeps no statement journal for them.
-	`
+	// 8-byte rowid rather than a copy of the text primary key. seq is the
+	// position in Run.Records or Run.Errors. Deleting a run cascades to
+	// all its rows. Foreign keys are checked at commit (deferred), so that
+	// RecordRun's multi-row INSERT OR ROLLBACKs cannot fail halfway
+	// through a statement and SQLite keeps no statement journal for them.
+	{sql: `
 CREATE TABLE runs (
 	run_id      TEXT PRIMARY KEY,
 	pipeline    TEXT NOT NULL,
@@ -43,12 +47,11 @@ CREATE TABLE lineage (
 	run_id      TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
 	seq         INTEGER NOT NULL,
 	knot_id     TEXT NOT NULL,
-	kind        TEXT NOT NULL,
 	module      TEXT NOT NULL,
 	knot        TEXT NOT NULL,
 	config_hash BLOB NOT NULL,
 	output_hash BLOB,
-	inputs      BLOB NOT NULL, -- per input: name, parent id (each uvarint length + bytes), 32-byte digest
+	inputs      BLOB NOT NULL, -- per input: uvarint name length, name, 32-byte digest
 	outcome     TEXT NOT NULL,
 	skip_reason TEXT NOT NULL,
 	skip_detail BLOB, -- canonical CBOR or NULL
@@ -88,7 +91,7 @@ CREATE TABLE errors (
 ) WITHOUT ROWID;
 
 CREATE VIEW lineage_text AS
-SELECT run_id, seq, knot_id, kind, module, knot,
+SELECT run_id, seq, knot_id, module, knot,
 	'sha256:' || lower(hex(config_hash)) AS config_hash,
 	CASE WHEN output_hash IS NULL THEN NULL ELSE 'sha256:' || lower(hex(output_hash)) END AS output_hash,
 	outcome, skip_reason,
@@ -104,7 +107,35 @@ FROM lineage_values;
 CREATE VIEW errors_text AS
 SELECT run_id, 'sha256:' || lower(hex(error_id)) AS error_id, seq, knot_id, type, message, trace, occurred_at
 FROM errors;
+`},
+	{
+		// 2: lineage records the node's kind, and each input names the
+		// node it came from. Records written before this have no parent
+		// recorded; the migration takes it from the run's record whose
+		// output has the input's digest when exactly one does, and leaves
+		// it empty otherwise.
+		sql: `
+ALTER TABLE lineage ADD COLUMN kind TEXT NOT NULL DEFAULT 'knot';
+
+DROP VIEW lineage_text;
+CREATE VIEW lineage_text AS
+SELECT run_id, seq, knot_id, kind, module, knot,
+	'sha256:' || lower(hex(config_hash)) AS config_hash,
+	CASE WHEN output_hash IS NULL THEN NULL ELSE 'sha256:' || lower(hex(output_hash)) END AS output_hash,
+	outcome, skip_reason,
+	CASE WHEN error_id IS NULL THEN NULL ELSE 'sha256:' || lower(hex(error_id)) END AS error_id,
+	dispatcher, started_at, finished_at
+FROM lineage;
 `,
+		fn: addInputParents,
+	},
+}
+
+// A migration is one schema step: its SQL, then fn (if any) for what SQL
+// cannot do.
+type migration struct {
+	sql string
+	fn  func(context.Context, *sql.Tx) error
 }
 
 // migrate brings db's schema to len(migrations), in one transaction.
@@ -126,7 +157,14 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		return err
 	}
 	for i := v; i < len(migrations); i++ {
-		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+		m := migrations[i]
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return fmt.Errorf("migrate to schema version %d: %w", i+1, err)
+		}
+		if m.fn == nil {
+			continue
+		}
+		if err := m.fn(ctx, tx); err != nil {
 			return fmt.Errorf("migrate to schema version %d: %w", i+1, err)
 		}
 	}
@@ -157,4 +195,99 @@ func schemaVersion(ctx context.Context, q rowQuerier) (int, error) {
 		return 0, fmt.Errorf("history database schema version %d is invalid", v)
 	}
 	return v, nil
+}
+
+// addInputParents rewrites the inputs column from schema 1's encoding
+// (per input: name, digest) to schema 2's (name, parent id, digest); see
+// migration 2.
+func addInputParents(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, "SELECT rowid, run_id, inputs FROM lineage ORDER BY run_id")
+	if err != nil {
+		return err
+	}
+	type update struct {
+		rowid  int64
+		inputs []byte
+	}
+	var updates []update
+	var run string
+	var producers map[cas.Digest][]string // the current run's outputs
+	for rows.Next() {
+		var rowid int64
+		var id string
+		var b []byte
+		if err := rows.Scan(&rowid, &id, &b); err != nil {
+			rows.Close()
+			return err
+		}
+		if producers == nil || id != run {
+			if producers, err = runOutputs(ctx, tx, id); err != nil {
+				rows.Close()
+				return err
+			}
+			run = id
+		}
+		ins, err := decodeInputsV1(b)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("run %s: %w", id, err)
+		}
+		for i := range ins {
+			if p := producers[ins[i].Digest]; len(p) == 1 {
+				ins[i].Parent = p[0]
+			}
+		}
+		updates = append(updates, update{rowid, encodeInputs(ins)})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, u := range updates {
+		if _, err := tx.ExecContext(ctx, "UPDATE lineage SET inputs = ? WHERE rowid = ?", u.inputs, u.rowid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runOutputs maps each output digest of run to the nodes that produced it.
+func runOutputs(ctx context.Context, tx *sql.Tx, run string) (map[cas.Digest][]string, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT knot_id, output_hash FROM lineage WHERE run_id = ? AND output_hash IS NOT NULL", run)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[cas.Digest][]string{}
+	for rows.Next() {
+		var id string
+		var h []byte
+		if err := rows.Scan(&id, &h); err != nil {
+			return nil, err
+		}
+		if len(h) != cas.Size {
+			return nil, fmt.Errorf("run %s, %s: output hash of %d bytes", run, id, len(h))
+		}
+		d := cas.Digest(h)
+		out[d] = append(out[d], id)
+	}
+	return out, rows.Err()
+}
+
+// decodeInputsV1 decodes schema 1's inputs column: per input, a uvarint
+// name length, the name and the 32-byte digest.
+func decodeInputsV1(b []byte) ([]lineage.Input, error) {
+	var ins []lineage.Input
+	for len(b) > 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n+cas.Size {
+			return nil, errCorruptInputs
+		}
+		in := lineage.Input{Name: string(b[k : k+int(n)])}
+		b = b[k+int(n):]
+		copy(in.Digest[:], b)
+		b = b[cas.Size:]
+		ins = append(ins, in)
+	}
+	return ins, nil
 }

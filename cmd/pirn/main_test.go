@@ -203,10 +203,28 @@ func TestInspect(t *testing.T) {
 	r = runPirn(t, "inspect", "--json", "../../examples/wasm/go/outcomes/outcomes.wasm")
 	var out struct {
 		Digest   string
-		Manifest struct{ Knots []struct{ Name string } }
+		Manifest struct {
+			ABI   int `json:"abi"`
+			Knots []struct {
+				Name   string `json:"name"`
+				Inputs []struct {
+					Name, Type string
+				} `json:"inputs"`
+			} `json:"knots"`
+		}
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || len(out.Manifest.Knots) != 4 || !strings.HasPrefix(out.Digest, "sha256:") {
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || !strings.HasPrefix(out.Digest, "sha256:") || out.Manifest.ABI != 1 {
 		t.Errorf("inspect --json = %s (%v)", r.stdout, err)
+	}
+	var names []string
+	for _, k := range out.Manifest.Knots {
+		names = append(names, k.Name)
+	}
+	if got, want := strings.Join(names, ","), "fail,skip_odd,noisy,recover,panic"; got != want {
+		t.Errorf("inspect --json knots = %s, want %s", got, want)
+	}
+	if len(out.Manifest.Knots) > 0 && (len(out.Manifest.Knots[0].Inputs) != 1 || out.Manifest.Knots[0].Inputs[0].Type != "int") {
+		t.Errorf("inspect --json: fail's inputs = %+v, want x: int", out.Manifest.Knots[0].Inputs)
 	}
 	r = runPirn(t, "inspect", "../../testdata/wasm/wat/badimport.wasm")
 	if r.code != 2 || !strings.Contains(r.stderr, "imports env.abort, which the host does not provide") {
