@@ -1,26 +1,42 @@
 # pirn — see README.md.
 GO        ?= go
 GOWASM    = GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -buildvcs=false -ldflags=-w
+GOCMD     = GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildvcs=false -ldflags=-w
 GO_KNOTS  = examples/wasm/go/arith examples/wasm/go/outcomes testdata/wasm/go/testknots
-WAT_KNOTS = $(patsubst %.wat,%.wasm,$(wildcard testdata/wasm/wat/*.wat))
-PIPELINES = examples/quickstart/pipeline.yaml $(wildcard examples/pipelines/*.yaml) $(wildcard testdata/pipelines/*.yaml)
+# Extism plugins (each in a module of its own, for the Extism Go PDK) and WASI commands.
+PLUGINS   = examples/wasm/extism/wordfreq testdata/wasm/extism/plain
+COMMANDS  = examples/wasm/wasi-command/wc testdata/wasm/go/command
+WAT_KNOTS = $(patsubst %.wat,%.wasm,$(wildcard testdata/wasm/wat/*.wat examples/wasm/wat/*.wat))
+# Languages with a build of their own: each directory's Makefile has wasm and test targets.
+LANGS     = examples/wasm/rust examples/wasm/c examples/wasm/assemblyscript
+PIPELINES = examples/quickstart/pipeline.yaml examples/polyglot/pipeline.yaml $(wildcard examples/pipelines/*.yaml) $(wildcard testdata/pipelines/*.yaml)
 # The check fixture is deliberately broken, so pirn lock refuses it: pin arith by hand.
 CHECK_LOCK = testdata/pipelines/check/broken.lock
 
-.PHONY: all test wasm wasm-check lock check bench
+.PHONY: all test wasm wasm-check lock check bench pdk-test
 all: wasm test
 
 test:
 	$(GO) test -race ./...
 
 # wasm rebuilds every committed module from source.
-wasm: $(GO_KNOTS:%=%.gowasm) $(WAT_KNOTS)
+wasm: $(GO_KNOTS:%=%.gowasm) $(PLUGINS:%=%.gowasm) $(COMMANDS:%=%.gocmd) $(WAT_KNOTS) $(LANGS:%=%.lang)
 
 %.gowasm: FORCE
 	cd $* && $(GOWASM) -o $(notdir $*).wasm .
 
-testdata/wasm/wat/%.wasm: testdata/wasm/wat/%.wat FORCE
+%.gocmd: FORCE
+	cd $* && $(GOCMD) -o $(notdir $*).wasm .
+
+%.lang: FORCE
+	$(MAKE) -C $* wasm
+
+%.wasm: %.wat FORCE
 	wat2wasm --debug-names $< -o $@
+
+# pdk-test runs each language PDK's own unit tests.
+pdk-test:
+	for d in $(LANGS); do $(MAKE) -C $$d test || exit 1; done
 
 # wasm-check rebuilds the modules and fails if any differs from the committed bytes.
 wasm-check: wasm

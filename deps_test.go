@@ -42,6 +42,7 @@ var allowedImports = map[string][]string{
 // package that may import it directly.
 var thirdParty = map[string]string{
 	"github.com/tetratelabs/wazero": "host",
+	"github.com/extism/go-sdk":      "host",
 	"modernc.org/sqlite":            "backends/sqlite",
 	"go.yaml.in/yaml/v3":            "pipeline",
 	"github.com/urfave/cli/v2":      "cmd/pirn",

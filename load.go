@@ -109,7 +109,7 @@ func (e *Engine) load(ctx context.Context, path string, allowUnpinned, thorough 
 			fail(m.Line, "module %q (%s) does not match its pin in %s: the file is %s, the lock file pins %s", m.Name, file, lockPath, got, want)
 			continue
 		}
-		mod, err := e.LoadModuleBytes(ctx, m.Name, b)
+		mod, err := e.LoadModuleBytesWith(ctx, m.Name, b, ModuleOptions{ABI: host.ABI(m.ABI), Format: host.Format(m.Format)})
 		if err != nil {
 			fail(m.Line, "%v", err)
 			continue

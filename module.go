@@ -28,7 +28,26 @@ func (e *Engine) LoadModule(ctx context.Context, path string) (*Module, error) {
 // LoadModuleBytes loads a module from its bytes; name is used in messages
 // and logs.
 func (e *Engine) LoadModuleBytes(ctx context.Context, name string, wasm []byte) (*Module, error) {
-	m, err := e.host.Load(ctx, name, wasm)
+	return e.LoadModuleBytesWith(ctx, name, wasm, ModuleOptions{})
+}
+
+// ModuleOptions say how to run a module that does not speak pirn's own
+// ABI: an Extism plugin (each function a knot) or a WASI command (one
+// knot, "main"), and the encoding of its documents.
+type ModuleOptions = host.LoadOptions
+
+// LoadModuleWith loads the module file at path with opts.
+func (e *Engine) LoadModuleWith(ctx context.Context, path string, opts ModuleOptions) (*Module, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load module: %w", err)
+	}
+	return e.LoadModuleBytesWith(ctx, filepath.Base(path), b, opts)
+}
+
+// LoadModuleBytesWith loads a module from its bytes with opts.
+func (e *Engine) LoadModuleBytesWith(ctx context.Context, name string, wasm []byte, opts ModuleOptions) (*Module, error) {
+	m, err := e.host.LoadWith(ctx, name, wasm, opts)
 	if err != nil {
 		return nil, err
 	}

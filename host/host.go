@@ -110,7 +110,7 @@ type Host struct {
 
 	mu       sync.Mutex
 	runtimes map[classKey]*class
-	modules  map[cas.Digest]*moduleEntry
+	modules  map[moduleKey]*moduleEntry
 	closed   bool
 	wg       sync.WaitGroup // background instance refills
 }
@@ -128,6 +128,20 @@ type class struct {
 	wasi map[string]api.FunctionDefinition
 }
 
+// moduleKey identifies a loaded module: the same bytes may be loaded
+// under different ABIs or formats.
+type moduleKey struct {
+	digest cas.Digest
+	opts   LoadOptions
+}
+
+func cmpABI(a ABI) ABI {
+	if a == "" {
+		return ABIPirn
+	}
+	return a
+}
+
 type moduleEntry struct {
 	once sync.Once
 	mod  *Module
@@ -140,7 +154,7 @@ func New(cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("host: Defaults: %w", err)
 	}
 	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
-	h := &Host{cfg: cfg, runtimes: map[classKey]*class{}, modules: map[cas.Digest]*moduleEntry{}}
+	h := &Host{cfg: cfg, runtimes: map[classKey]*class{}, modules: map[moduleKey]*moduleEntry{}}
 	dir := cfg.CacheDir
 	if dir == "" {
 		if base, err := os.UserCacheDir(); err == nil {

@@ -29,6 +29,41 @@ func (e *LoadError) Error() string {
 
 func (e *LoadError) Unwrap() error { return e.Err }
 
+// ABI is how the host talks to a module.
+type ABI string
+
+// ABIs.
+const (
+	ABIPirn    ABI = "pirn"         // pirn's own ABI (docs/abi.md), the default
+	ABIExtism  ABI = "extism"       // an Extism plugin: each function is a knot
+	ABICommand ABI = "wasi-command" // a WASI program: stdin to stdout, one knot named "main"
+)
+
+// ABIs lists the ABIs the host speaks.
+var ABIs = []ABI{ABIPirn, ABIExtism, ABICommand}
+
+// LoadOptions say how to run a module.
+type LoadOptions struct {
+	ABI ABI // "" is ABIPirn
+	// Format is the document encoding of an Extism plugin or a WASI
+	// command. "" is the default: what an Extism plugin's manifest is
+	// written in, else CBOR for a plugin and JSON for a command.
+	Format Format
+}
+
+func (o LoadOptions) validate() error {
+	if !slices.Contains(ABIs, o.ABI) {
+		return fmt.Errorf("unknown ABI %q (want one of pirn, extism, wasi-command)", o.ABI)
+	}
+	switch {
+	case o.Format != "" && o.Format != FormatCBOR && o.Format != FormatJSON:
+		return fmt.Errorf("unknown format %q (want cbor or json)", o.Format)
+	case o.Format != "" && o.ABI == ABIPirn:
+		return errors.New("a format applies only to the extism and wasi-command ABIs (pirn modules speak CBOR)")
+	}
+	return nil
+}
+
 // Module is a compiled, handshaken knot module.
 type Module struct {
 	h        *Host
@@ -36,6 +71,11 @@ type Module struct {
 	digest   cas.Digest
 	wasm     []byte
 	manifest *abi.Manifest
+	abi      ABI
+	format   Format // of an Extism plugin's or a command's documents
+	aware    bool   // an Extism plugin with a pirn manifest: its outputs are pirn responses
+
+	exportDefs map[string]api.FunctionDefinition
 
 	mu       sync.Mutex
 	compiled map[classKey]wazero.CompiledModule
@@ -51,26 +91,43 @@ func (m *Module) Digest() cas.Digest { return m.digest }
 // Manifest returns the module's manifest. The caller must not modify it.
 func (m *Module) Manifest() *abi.Manifest { return m.manifest }
 
+// ABI returns how the host talks to the module.
+func (m *Module) ABI() ABI { return m.abi }
+
+// Format returns the document encoding of an Extism plugin or a WASI
+// command ("" for a pirn module).
+func (m *Module) Format() Format { return m.format }
+
 // Load compiles wasm (once per digest per runtime), checks its imports and
 // exports against ABI v1, and reads its manifest. name is used in messages
 // and logs. Loading the same bytes again returns the same *Module. The
 // module retains wasm (to compile it for other limit classes): the caller
 // must not modify it afterwards.
 func (h *Host) Load(ctx context.Context, name string, wasm []byte) (*Module, error) {
+	return h.LoadWith(ctx, name, wasm, LoadOptions{})
+}
+
+// LoadWith is Load for a module of any ABI.
+func (h *Host) LoadWith(ctx context.Context, name string, wasm []byte, opts LoadOptions) (*Module, error) {
 	d := cas.Sum(wasm)
+	opts.ABI = cmpABI(opts.ABI)
+	if err := opts.validate(); err != nil {
+		return nil, &LoadError{Module: name, Digest: d, Err: err}
+	}
+	key := moduleKey{d, opts}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
 		return nil, errClosed
 	}
-	e, ok := h.modules[d]
+	e, ok := h.modules[key]
 	if !ok {
 		e = &moduleEntry{}
-		h.modules[d] = e
+		h.modules[key] = e
 	}
 	h.mu.Unlock()
 	e.once.Do(func() {
-		m := &Module{h: h, name: name, digest: d, wasm: wasm,
+		m := &Module{h: h, name: name, digest: d, wasm: wasm, abi: opts.ABI, format: opts.Format,
 			compiled: map[classKey]wazero.CompiledModule{}, pools: map[Limits]*pool{}}
 		if err := m.handshake(ctx); err != nil {
 			e.err = &LoadError{Module: name, Digest: d, Err: err}
@@ -82,8 +139,8 @@ func (h *Host) Load(ctx context.Context, name string, wasm []byte) (*Module, err
 		// A failed load is not cached: the cause may be transient (a
 		// cancelled context) and the bytes are cheap to re-check.
 		h.mu.Lock()
-		if h.modules[d] == e {
-			delete(h.modules, d)
+		if h.modules[key] == e {
+			delete(h.modules, key)
 		}
 		h.mu.Unlock()
 		return nil, e.err
@@ -102,10 +159,18 @@ func (m *Module) compile(ctx context.Context, c *class) (wazero.CompiledModule, 
 	if err != nil {
 		return nil, fmt.Errorf("compile: %w", err)
 	}
-	if err := checkShape(cm, c.wasi); err != nil {
+	check := checkShape
+	switch m.abi {
+	case ABIExtism:
+		check = checkExtismShape
+	case ABICommand:
+		check = checkCommandShape
+	}
+	if err := check(cm, c.wasi); err != nil {
 		cm.Close(ctx)
 		return nil, err
 	}
+	m.exportDefs = cm.ExportedFunctions()
 	m.compiled[c.key] = cm
 	return cm, nil
 }
@@ -185,12 +250,24 @@ func (m *Module) handshake(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if m.abi == ABICommand {
+		m.manifest = commandManifest(m.name)
+		m.format = cmpFormat(m.format, FormatJSON)
+		return nil
+	}
 	inst, err := p.get(ctx)
 	if err != nil {
 		return err
 	}
 	keep := false
 	defer func() { p.release(inst, keep) }()
+	if m.abi == ABIExtism {
+		if m.manifest, m.format, m.aware, err = m.pluginManifest(ctx, inst, m.format); err != nil {
+			return err
+		}
+		keep = true
+		return nil
+	}
 
 	res, err := inst.enter(ctx, abi.ExportVersion)
 	if err != nil {
@@ -241,7 +318,12 @@ func (m *Module) pool(ctx context.Context, lim Limits, warm bool) (*pool, error)
 		m.pools[lim] = p
 	}
 	m.mu.Unlock()
-	if warm && !ok {
+	if m.abi == ABIExtism && !ok {
+		if err := p.compilePlugin(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if warm && !ok && m.abi != ABICommand {
 		p.refill()
 	}
 	return p, nil
@@ -333,6 +415,10 @@ func (k *Knot) Invoke(ctx context.Context, c *Call) abi.Response {
 			return r
 		}
 	}
+	if k.mod.abi == ABICommand {
+		r := k.pool.runCommand(ctx, c)
+		return k.checkOutput(r)
+	}
 	inst, err := k.pool.get(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -340,8 +426,19 @@ func (k *Knot) Invoke(ctx context.Context, c *Call) abi.Response {
 		}
 		return fail(ErrInstantiate, err.Error(), "")
 	}
-	r, keep := inst.call(ctx, k.spec.Name, c)
+	var r abi.Response
+	var keep bool
+	if inst.plugin != nil {
+		r, keep = inst.callPlugin(ctx, k.spec.Name, c)
+	} else {
+		r, keep = inst.call(ctx, k.spec.Name, c)
+	}
 	k.pool.release(inst, keep)
+	return k.checkOutput(r)
+}
+
+// checkOutput coerces an ok response's value to the declared output type.
+func (k *Knot) checkOutput(r abi.Response) abi.Response {
 	if k.check && r.Outcome == abi.OutcomeOK && !k.output.Matches(r.Value) {
 		v, err := coerce(k.output, r.Value)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	extism "github.com/extism/go-sdk"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
@@ -40,6 +41,7 @@ type pool struct {
 	m        *Module
 	c        *class
 	compiled wazero.CompiledModule
+	plugin   *extism.CompiledPlugin // for an Extism plugin
 	lim      Limits
 	idle     chan *instance
 	slots    chan struct{} // one token per live instance
@@ -127,10 +129,25 @@ func (p *pool) refill() {
 	})
 }
 
+// compilePlugin prepares an Extism plugin's pool.
+func (p *pool) compilePlugin(ctx context.Context) error {
+	cp, err := p.m.compiledPlugin(ctx, p.lim)
+	if err != nil {
+		return err
+	}
+	p.plugin = cp
+	return nil
+}
+
 func (p *pool) close(ctx context.Context) {
 	p.mu.Lock()
 	p.closed = true
 	p.mu.Unlock()
+	defer func() {
+		if p.plugin != nil {
+			p.plugin.Close(ctx)
+		}
+	}()
 	for {
 		select {
 		case inst := <-p.idle:
@@ -148,6 +165,7 @@ type instance struct {
 	p      *pool
 	lim    Limits
 	mod    api.Module
+	plugin *extism.Plugin // instead of mod, for an Extism plugin
 	invoke api.Function
 	mem    api.Memory
 	stack  []uint64
@@ -174,6 +192,9 @@ func (p *pool) newInstance(ctx context.Context) (*instance, error) {
 	inst := &instance{p: p, lim: p.lim, stack: make([]uint64, 1)}
 	inst.stdout = &stream{inst: inst, name: "stdout", level: slog.LevelInfo}
 	inst.stderr = &stream{inst: inst, name: "stderr", level: slog.LevelWarn}
+	if p.plugin != nil {
+		return p.newPluginInstance(ctx, inst)
+	}
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions("_initialize").
@@ -198,6 +219,10 @@ func (p *pool) newInstance(ctx context.Context) (*instance, error) {
 
 func (inst *instance) close() {
 	inst.disarm()
+	if inst.plugin != nil {
+		inst.plugin.Close(context.Background())
+		return
+	}
 	inst.mod.Close(context.Background())
 }
 
@@ -345,6 +370,10 @@ func (inst *instance) nearMemoryLimit() bool {
 }
 
 func (inst *instance) memoryFailure() abi.Response {
+	if inst.plugin != nil {
+		// inst.mem is the Extism kernel's memory, not the plugin's.
+		return fail(ErrMemory, fmt.Sprintf("memory limit reached: the plugin hit the limit Memory=%d", inst.lim.Memory), inst.trace(""))
+	}
 	var size uint32
 	if inst.mem != nil {
 		size = inst.mem.Size()

@@ -54,8 +54,20 @@ type Spec struct {
 type Module struct {
 	Name string
 	Path string // as written; relative paths are relative to Spec.Dir
-	Line int
+	// ABI is how the host talks to the module: "" (pirn's ABI), "extism"
+	// or "wasi-command".
+	ABI string
+	// Format is the document encoding of an extism or wasi-command
+	// module: "", "cbor" or "json".
+	Format string
+	Line   int
 }
+
+// Module ABIs and formats, as written in a pipeline.
+var (
+	ModuleABIs    = []string{"pirn", "extism", "wasi-command"}
+	ModuleFormats = []string{"cbor", "json"}
+)
 
 // Node is one node of a pipeline.
 type Node struct {
@@ -310,11 +322,28 @@ func (p *parser) modules(v *yaml.Node) {
 		case yaml.ScalarNode:
 			m.Path = val.Value
 		case yaml.MappingNode:
-			p.fields(val, fmt.Sprintf("module %q", name), []string{"path"}, func(_ string, pv *yaml.Node) {
-				m.Path = p.str(pv, "path")
+			p.fields(val, fmt.Sprintf("module %q", name), []string{"path", "abi", "format"}, func(key string, pv *yaml.Node) {
+				switch key {
+				case "path":
+					m.Path = p.str(pv, "path")
+				case "abi":
+					if m.ABI = p.str(pv, "abi"); !slices.Contains(ModuleABIs, m.ABI) {
+						p.errorf(pv.Line, "module %q: unknown abi %q (want one of %s)%s", name, m.ABI, strings.Join(ModuleABIs, ", "), DidYouMean(m.ABI, ModuleABIs))
+					}
+					if m.ABI == "pirn" {
+						m.ABI = ""
+					}
+				case "format":
+					if m.Format = p.str(pv, "format"); !slices.Contains(ModuleFormats, m.Format) {
+						p.errorf(pv.Line, "module %q: unknown format %q (want cbor or json)", name, m.Format)
+					}
+				}
 			})
+			if m.Format != "" && m.ABI == "" {
+				p.errorf(val.Line, "module %q: format applies only to abi extism or wasi-command (pirn modules speak CBOR)", name)
+			}
 		default:
-			p.errorf(val.Line, "module %q: want a path or a mapping with path", name)
+			p.errorf(val.Line, "module %q: want a path or a mapping with path (and abi, format)", name)
 		}
 		if m.Path == "" {
 			p.errorf(k.Line, "module %q has no path", name)
