@@ -33,6 +33,7 @@ var allowedImports = map[string][]string{
 	"pipeline":                  {"abi", "cas"},
 	"expr":                      {"abi"},
 	"viz":                       {"lineage", "scheduler"},
+	"conformance":               {"abi", "cas", "host"},
 	"backends/sqlite":           {"cas", "lineage"},
 	"pdk/go":                    {"abi"},
 	"internal/tools/benchtable": {},

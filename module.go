@@ -57,6 +57,13 @@ func (e *Engine) LoadModuleBytesWith(ctx context.Context, name string, wasm []by
 // Manifest returns the module's manifest.
 func (m *Module) Manifest() *abi.Manifest { return m.m.Manifest() }
 
+// ABI returns how the host talks to the module.
+func (m *Module) ABI() host.ABI { return m.m.ABI() }
+
+// Format returns the document encoding of an Extism plugin or a WASI
+// command ("" for a pirn module).
+func (m *Module) Format() host.Format { return m.m.Format() }
+
 // Digest returns "sha256:…" of the module's bytes.
 func (m *Module) Digest() string { return m.m.Digest().String() }
 

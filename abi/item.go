@@ -182,6 +182,9 @@ func DecodeFloat(b []byte) (float64, error) {
 		i, err := DecodeInt(b)
 		return float64(i), err
 	}
+	if major != 0xe0 {
+		return 0, errors.New("not a number")
+	}
 	if n != len(b) {
 		return 0, errors.New("trailing bytes")
 	}
@@ -272,4 +275,72 @@ func AppendText(dst []byte, s string) []byte { return cborhead.AppendText(dst, s
 // AppendBytes appends b as a CBOR byte string.
 func AppendBytes(dst, b []byte) []byte {
 	return append(cborhead.Append(dst, cborhead.Bytes, uint64(len(b))), b...)
+}
+
+// DecodeArray decodes a definite-length array: it calls start with the
+// number of elements, then elem with the encoding of each.
+func DecodeArray(b []byte, start func(n int), elem func(i int, item []byte) error) error {
+	major, ai, arg, n, err := head(b)
+	if err != nil {
+		return err
+	}
+	if major != 0x80 || ai == 31 {
+		return errors.New("not a definite-length array")
+	}
+	if arg > MaxElements || arg > uint64(len(b)-n) {
+		return fmt.Errorf("array of %d elements in %d bytes", arg, len(b)-n)
+	}
+	start(int(arg))
+	b = b[n:]
+	for i := range int(arg) {
+		l, err := itemLen(b, MaxNestedLevels)
+		if err != nil {
+			return fmt.Errorf("element %d: %w", i, err)
+		}
+		if err := elem(i, b[:l]); err != nil {
+			return fmt.Errorf("element %d: %w", i, err)
+		}
+		b = b[l:]
+	}
+	if len(b) != 0 {
+		return errors.New("trailing bytes")
+	}
+	return nil
+}
+
+// DecodeMap decodes a definite-length map with text keys: it calls start
+// with the number of entries, then entry with each key and the encoding
+// of its value.
+func DecodeMap(b []byte, start func(n int), entry func(key string, item []byte) error) error {
+	major, ai, arg, n, err := head(b)
+	if err != nil {
+		return err
+	}
+	if major != 0xa0 || ai == 31 {
+		return errors.New("not a definite-length map")
+	}
+	if arg > MaxElements || arg > uint64(len(b)-n)/2 {
+		return fmt.Errorf("map of %d entries in %d bytes", arg, len(b)-n)
+	}
+	start(int(arg))
+	b = b[n:]
+	for range int(arg) {
+		key, kn, err := readText(b, false)
+		if err != nil {
+			return fmt.Errorf("map key: %w", err)
+		}
+		b = b[kn:]
+		l, err := itemLen(b, MaxNestedLevels)
+		if err != nil {
+			return fmt.Errorf("%q: %w", key, err)
+		}
+		if err := entry(key, b[:l]); err != nil {
+			return fmt.Errorf("%q: %w", key, err)
+		}
+		b = b[l:]
+	}
+	if len(b) != 0 {
+		return errors.New("trailing bytes")
+	}
+	return nil
 }

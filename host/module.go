@@ -493,3 +493,40 @@ func coerce(t abi.Type, b []byte) ([]byte, error) {
 	}
 	return cas.Encode(c)
 }
+
+// KnotStats describes the instances behind a knot: those of its module
+// under its limits, shared with every knot of the module that has the
+// same limits.
+type KnotStats struct {
+	Created int64 // instances ever started
+	Idle    int   // instances waiting for an invocation
+	// IdleMemory is the linear memory of the idle instances, in bytes (for
+	// an Extism plugin, the memory of its Extism kernel).
+	IdleMemory uint64
+}
+
+// Stats reports on the knot's instances. It takes the idle instances out
+// of the pool for a moment, so an invocation starting meanwhile may start
+// a new one.
+func (k *Knot) Stats() KnotStats {
+	p := k.pool
+	st := KnotStats{Created: p.created.Load()}
+	var held []*instance
+	for {
+		select {
+		case inst := <-p.idle:
+			held = append(held, inst)
+			continue
+		default:
+		}
+		break
+	}
+	for _, inst := range held {
+		st.Idle++
+		if inst.mem != nil {
+			st.IdleMemory += uint64(inst.mem.Size())
+		}
+		p.idle <- inst
+	}
+	return st
+}

@@ -19,7 +19,7 @@ func inspectCommand() *cli.Command {
 		Name:      "inspect",
 		Usage:     "check a knot module and print its manifest",
 		ArgsUsage: "MODULE.wasm",
-		Flags:     []cli.Flag{jsonFlag},
+		Flags:     []cli.Flag{jsonFlag, abiFlag, formatFlag},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageErr("inspect takes one module file, got %d arguments", c.NArg())
@@ -34,7 +34,7 @@ func inspectCommand() *cli.Command {
 				return err
 			}
 			defer eng.Close(context.Background())
-			m, err := eng.LoadModuleBytes(c.Context, filepath.Base(path), b)
+			m, err := eng.LoadModuleBytesWith(c.Context, filepath.Base(path), b, loadOptions(c))
 			if err != nil {
 				return usageErr("%v", err)
 			}
@@ -42,10 +42,13 @@ func inspectCommand() *cli.Command {
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"module": path, "digest": cas.Sum(b).String(), "size": len(b), "manifest": man})
+				return enc.Encode(map[string]any{"module": path, "digest": cas.Sum(b).String(), "size": len(b), "abi": m.ABI(), "format": m.Format(), "manifest": man})
 			}
 			w := c.App.Writer
-			fmt.Fprintf(w, "module %s\n  digest %s\n  size   %d bytes\n  abi    %d\n", path, cas.Sum(b), len(b), man.ABI)
+			fmt.Fprintf(w, "module %s\n  digest %s\n  size   %d bytes\n  abi    %s (manifest version %d)\n", path, cas.Sum(b), len(b), m.ABI(), man.ABI)
+			if f := m.Format(); f != "" {
+				fmt.Fprintf(w, "  format %s\n", f)
+			}
 			if man.Name != "" {
 				fmt.Fprintf(w, "  name   %s\n", man.Name)
 			}

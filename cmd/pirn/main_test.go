@@ -157,6 +157,29 @@ func TestRunParameters(t *testing.T) {
 	}
 }
 
+// TestListParameter passes a list on the command line: -p values are YAML,
+// and their commas are not separators.
+func TestListParameter(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "total.yaml")
+	arith, _ := filepath.Abs("../../examples/wasm/go/arith/arith.wasm")
+	os.WriteFile(p, []byte("name: total\nmodules: {arith: "+arith+"}\nnodes:\n"+
+		"  - {id: xs, type: parameter, type_: \"list[int]\"}\n"+
+		"  - {id: t, type: knot, module: arith, knot: total, parents: {xs: xs}}\n"), 0o644)
+	r := runPirn(t, "run", "--memory", "--unpinned", "--json", p, "-p", "xs=[1, 2,3]", "-p", "xs=[4,5]")
+	if r.code != 2 || !strings.Contains(r.stderr, "-p xs given twice") {
+		t.Errorf("xs twice: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = runPirn(t, "run", "--memory", "--unpinned", "--json", p, "-p", "xs=[1, 2,3]")
+	var out struct{ Outputs map[string]any }
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || r.code != 0 {
+		t.Fatalf("exit %d, %v: %s%s", r.code, err, r.stdout, r.stderr)
+	}
+	if out.Outputs["t"] != 6.0 {
+		t.Errorf("t = %v, want 6", out.Outputs["t"])
+	}
+}
+
 func TestRunFailingPipeline(t *testing.T) {
 	r := runPirn(t, "run", "--memory", "../../testdata/pipelines/contained.yaml")
 	if r.code != 1 {
@@ -195,7 +218,7 @@ func TestRunBadPipeline(t *testing.T) {
 
 func TestInspect(t *testing.T) {
 	r := runPirn(t, "inspect", "../../examples/wasm/go/arith/arith.wasm")
-	for _, want := range []string{"abi    1", "knot double(x: int) -> int", "Returns 2·x.", "knot sum(**: int) -> int", "x: the operand"} {
+	for _, want := range []string{"abi    pirn (manifest version 1)", "knot double(x: int) -> int", "Returns 2·x.", "knot sum(**: int) -> int", "x: the operand"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("inspect output lacks %q:\n%s%s", want, r.stdout, r.stderr)
 		}
@@ -225,6 +248,14 @@ func TestInspect(t *testing.T) {
 	}
 	if len(out.Manifest.Knots) > 0 && (len(out.Manifest.Knots[0].Inputs) != 1 || out.Manifest.Knots[0].Inputs[0].Type != "int") {
 		t.Errorf("inspect --json: fail's inputs = %+v, want x: int", out.Manifest.Knots[0].Inputs)
+	}
+	r = runPirn(t, "inspect", "--abi", "wasi-command", "../../examples/wasm/wasi-command/wc/wc.wasm")
+	if r.code != 0 || !strings.Contains(r.stdout, "abi    wasi-command") || !strings.Contains(r.stdout, "format json") || !strings.Contains(r.stdout, "knot main(**: any) -> any") {
+		t.Errorf("inspect --abi wasi-command: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runPirn(t, "inspect", "--abi", "extism", "../../examples/wasm/wasi-command/wc/wc.wasm")
+	if r.code != 2 || !strings.Contains(r.stderr, "exports no plugin function") {
+		t.Errorf("inspect --abi extism of a command: exit %d, stderr %q", r.code, r.stderr)
 	}
 	r = runPirn(t, "inspect", "../../testdata/wasm/wat/badimport.wasm")
 	if r.code != 2 || !strings.Contains(r.stderr, "imports env.abort, which the host does not provide") {
@@ -289,5 +320,37 @@ func TestGraphCommand(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("run graph lacks %q:\n%s%s", want, r.stdout, r.stderr)
 		}
+	}
+}
+
+func TestConformanceCommand(t *testing.T) {
+	r := runPirn(t, "conformance", "--calls", "100", "../../examples/wasm/wat/negate.wasm", "../../testdata/wasm/wat/badversion.wasm")
+	if r.code != 1 || !strings.Contains(r.stderr, "1 of 2 modules failed conformance") {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	for _, want := range []string{
+		"module ../../examples/wasm/wat/negate.wasm (sha256:",
+		"  knot negate\n    PASS sample inputs   4 calls: 4 ok",
+		"PASS: 7 passed, 0 warnings, 0 failed, 0 skipped",
+		"  FAIL handshake       module ../../testdata/wasm/wat/badversion.wasm (sha256:",
+		"FAIL: 0 passed, 0 warnings, 1 failed, 0 skipped",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("report lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = runPirn(t, "conformance", "--json", "--abi", "wasi-command", "../../examples/wasm/wasi-command/wc/wc.wasm")
+	var reports []struct {
+		ABI    string
+		Checks []struct{ Knot, Name, Status string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &reports); err != nil || r.code != 0 || len(reports) != 1 || reports[0].ABI != "wasi-command" {
+		t.Fatalf("--json: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	if c := reports[0].Checks[len(reports[0].Checks)-1]; c.Knot != "main" || c.Name != "memory" || c.Status != "skip" {
+		t.Errorf("last check = %+v", c)
+	}
+	if r := runPirn(t, "conformance"); r.code != 2 {
+		t.Errorf("no modules: exit %d", r.code)
 	}
 }

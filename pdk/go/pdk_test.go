@@ -243,3 +243,84 @@ func TestSnake(t *testing.T) {
 		}
 	}
 }
+
+type collectionsIn struct {
+	Ints   []int64              `pirn:"ints"`
+	Names  []string             `pirn:"names"`
+	Grid   [][]float64          `pirn:"grid"`
+	Totals map[string]float64   `pirn:"totals"`
+	Nested map[string][]int64   `pirn:"nested,optional"`
+	Any    []any                `pirn:"any,optional"`
+	Named  map[string]namedType `pirn:"named,optional"`
+}
+
+type namedType string
+
+func init() {
+	Register("t_collections", "Summarises collections.", func(in collectionsIn) (map[string]any, error) {
+		var sum int64
+		for _, i := range in.Ints {
+			sum += i
+		}
+		var cells float64
+		for _, row := range in.Grid {
+			for _, c := range row {
+				cells += c
+			}
+		}
+		var totals float64
+		for _, v := range in.Totals {
+			totals += v
+		}
+		return map[string]any{"sum": sum, "names": strings.Join(in.Names, "+"), "cells": cells, "totals": totals,
+			"nested": len(in.Nested["k"]), "any": len(in.Any), "named": string(in.Named["n"]), "nil": in.Ints == nil}, nil
+	})
+}
+
+// TestCollectionDecoding covers the direct decoders of lists and maps.
+func TestCollectionDecoding(t *testing.T) {
+	got := okValue(t, invokeT(t, "t_collections", map[string]any{
+		"ints": []any{1, -2, 300000}, "names": []any{"a", "b"}, "grid": []any{[]any{1.5, 2}, []any{}},
+		"totals": map[string]any{"x": 1, "y": 0.5}, "nested": map[string]any{"k": []any{1, 2}},
+		"any": []any{1, "two", nil}, "named": map[string]any{"n": "v"},
+	}, nil))
+	want := map[any]any{"sum": int64(299999), "names": "a+b", "cells": 3.5, "totals": 1.5, "nested": uint64(2), "any": uint64(3), "named": "v", "nil": false}
+	if diff := cmp.Diff(want, normalizeInts(got)); diff != "" {
+		t.Errorf("t_collections (-want +got):\n%s", diff)
+	}
+	got = okValue(t, invokeT(t, "t_collections", map[string]any{"ints": nil, "names": []any{}, "grid": []any{}, "totals": map[string]any{}}, nil))
+	if m := got.(map[any]any); m["nil"] != true || m["names"] != "" {
+		t.Errorf("null and empty collections: %v", got)
+	}
+	for _, tc := range []struct {
+		ins  map[string]any
+		want string
+	}{
+		{map[string]any{"ints": []any{1, "two"}, "names": []any{}, "grid": []any{}, "totals": map[string]any{}}, `input "ints": element 1: not an integer`},
+		{map[string]any{"ints": map[string]any{}, "names": []any{}, "grid": []any{}, "totals": map[string]any{}}, `input "ints": not a definite-length array`},
+		{map[string]any{"ints": []any{}, "names": []any{}, "grid": []any{[]any{1, true}}, "totals": map[string]any{}}, `input "grid": element 0: element 1: not a number`},
+		{map[string]any{"ints": []any{}, "names": []any{}, "grid": []any{}, "totals": map[string]any{"x": "1"}}, `input "totals": "x": not a number`},
+	} {
+		r := invokeT(t, "t_collections", tc.ins, nil)
+		if r.Outcome != abi.OutcomeErr || !strings.Contains(r.Error.Message, tc.want) {
+			t.Errorf("%v: %v %+v, want an error containing %q", tc.ins, r.Outcome, r.Error, tc.want)
+		}
+	}
+}
+
+// normalizeInts turns the decoder's uint64s into int64s where they fit,
+// for comparing.
+func normalizeInts(v any) any {
+	m, ok := v.(map[any]any)
+	if !ok {
+		return v
+	}
+	out := map[any]any{}
+	for k, e := range m {
+		if u, ok := e.(uint64); ok && k == "sum" {
+			e = int64(u)
+		}
+		out[k] = e
+	}
+	return out
+}
