@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -104,7 +105,7 @@ func hostLog(ctx context.Context, m api.Module, stack []uint64) {
 	if !inst.charge(len(b)) {
 		abort(inst, ErrLimit, "log output exceeds the limit MaxLog=%d bytes", inst.lim.MaxLog)
 	}
-	inst.log(ctx, slogLevel(level), string(b), slog.String(AttrStream, "log"))
+	inst.log(ctx, slogLevel(level), strings.ToValidUTF8(string(b), "\uFFFD"), slog.String(AttrStream, "log"))
 }
 
 func slogLevel(l abi.LogLevel) slog.Level {
