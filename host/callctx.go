@@ -68,7 +68,18 @@ func (c *callCtx) fire(state int32) {
 // timer and reports whether the context stayed open throughout.
 func (inst *instance) arm(parent context.Context) (context.Context, func() bool) {
 	c := inst.cctx
-	if c == nil || c.closed.Load() {
+	spent := c == nil || c.closed.Load()
+	if c != nil && c.stopWatch != nil && parent != c.watched {
+		// Stop watching the previous parent. If its cancellation has
+		// already started firing c, c is spent even though it may not be
+		// closed yet: take a fresh one, or this call would see the old
+		// parent's cancellation as a timeout.
+		if !c.stopWatch() {
+			spent = true
+		}
+		c.stopWatch, c.watched = nil, nil
+	}
+	if spent {
 		if c != nil && c.stopWatch != nil {
 			c.stopWatch()
 		}
@@ -81,9 +92,6 @@ func (inst *instance) arm(parent context.Context) (context.Context, func() bool)
 	}
 	c.parent = parent
 	if parent.Done() != nil && parent != c.watched {
-		if c.stopWatch != nil {
-			c.stopWatch()
-		}
 		c.watched = parent
 		c.stopWatch = context.AfterFunc(parent, func() { c.fire(stateCancelled) })
 	}

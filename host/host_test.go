@@ -281,3 +281,30 @@ func TestTypeChecks(t *testing.T) {
 		t.Errorf("words unchecked = %#v", got)
 	}
 }
+
+// TestCancelledParentsDoNotLeak runs rounds of calls on one pooled
+// instance, each round under a context cancelled when it ends: the
+// cancellation of one round must never reach a call of the next (it used
+// to, as a false Timeout, when the old context's watch fired late).
+func TestCancelledParentsDoNotLeak(t *testing.T) {
+	h := newHost(t, host.Config{})
+	m := load(t, h, arith)
+	k := knot(t, m, "double", host.Limits{MaxInstances: 1, MaxInvocations: 1 << 30})
+	c := call(arg(t, "x", 21))
+	for round := range 300 {
+		ctx, cancel := context.WithCancel(t.Context())
+		for i := range 30 {
+			if r := k.Invoke(ctx, c); r.Outcome != abi.OutcomeOK {
+				t.Fatalf("round %d, call %d: %v %+v", round, i, r.Outcome, r.Error)
+			}
+		}
+		cancel()
+	}
+	// And a background context after a cancelled one.
+	ctx, cancel := context.WithCancel(t.Context())
+	k.Invoke(ctx, c)
+	cancel()
+	if r := k.Invoke(context.Background(), c); r.Outcome != abi.OutcomeOK {
+		t.Errorf("after a cancelled context: %v %+v", r.Outcome, r.Error)
+	}
+}
