@@ -369,7 +369,21 @@ func DecodeResponse(b []byte) (Response, error) {
 }
 
 // EncodeManifest encodes m deterministically.
-func EncodeManifest(m *Manifest) ([]byte, error) { return encMode.Marshal(m) }
+//
+// A knot without inputs is written with "inputs": [] (never null).
+func EncodeManifest(m *Manifest) ([]byte, error) {
+	if slices.ContainsFunc(m.Knots, func(k KnotSpec) bool { return k.Inputs == nil }) {
+		cp := *m
+		cp.Knots = slices.Clone(m.Knots)
+		for i := range cp.Knots {
+			if cp.Knots[i].Inputs == nil {
+				cp.Knots[i].Inputs = []InputSpec{}
+			}
+		}
+		m = &cp
+	}
+	return encMode.Marshal(m)
+}
 
 // DecodeManifest decodes a manifest strictly (unknown keys are errors) and
 // validates it.

@@ -214,6 +214,9 @@ func TestManifestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !bytes.Contains(b, []byte("finputs\x80")) || bytes.Contains(b, []byte("finputs\xf6")) {
+		t.Errorf("a knot without inputs must be written with \"inputs\": [], not null: %x", b)
+	}
 	m.Knots[2].Inputs = []abi.InputSpec{} // decoded from an empty array
 	if diff := cmp.Diff(m, got, cmpNilEmpty); diff != "" {
 		t.Errorf("manifest round trip (-want +got):\n%s", diff)
