@@ -109,7 +109,7 @@ func (e *Engine) load(ctx context.Context, path string, allowUnpinned, thorough 
 			fail(m.Line, "module %q (%s) does not match its pin in %s: the file is %s, the lock file pins %s", m.Name, file, lockPath, got, want)
 			continue
 		}
-		mod, err := e.LoadModuleBytesWith(ctx, m.Name, b, ModuleOptions{ABI: host.ABI(m.ABI), Format: host.Format(m.Format)})
+		mod, err := e.LoadModuleBytesWith(ctx, m.Name, b, moduleOptions(m))
 		if err != nil {
 			fail(m.Line, "%v", err)
 			continue
@@ -257,7 +257,7 @@ func (e *Engine) Lock(ctx context.Context, path string) (*pipeline.Lock, error) 
 			errs = append(errs, &pipeline.Error{File: spec.File, Line: m.Line, Msg: fmt.Sprintf("module %q: %v", m.Name, err)})
 			continue
 		}
-		if _, err := e.LoadModuleBytes(ctx, m.Name, b); err != nil {
+		if _, err := e.LoadModuleBytesWith(ctx, m.Name, b, moduleOptions(m)); err != nil {
 			errs = append(errs, &pipeline.Error{File: spec.File, Line: m.Line, Msg: err.Error()})
 			continue
 		}
@@ -268,6 +268,11 @@ func (e *Engine) Lock(ctx context.Context, path string) (*pipeline.Lock, error) 
 	}
 	slices.SortFunc(lock.Entries, func(a, b pipeline.LockEntry) int { return strings.Compare(a.Module, b.Module) })
 	return lock, pipeline.WriteLock(pipeline.LockPath(path), lock)
+}
+
+// moduleOptions says how to run a module of the pipeline's table.
+func moduleOptions(m pipeline.Module) ModuleOptions {
+	return ModuleOptions{ABI: host.ABI(m.ABI), Format: host.Format(m.Format)}
 }
 
 func hostLimits(l pipeline.Limits) host.Limits {

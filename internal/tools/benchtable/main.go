@@ -48,7 +48,7 @@ func run() error {
 		{"./expr", "Eval"},
 		{"./cas", "Hash"},
 		{"./backends/sqlite", "RecordRun"},
-		{"./host", "Invoke"},
+		{"./host", "Invoke|Languages"},
 	} {
 		fmt.Fprintf(os.Stderr, "running %s benchmarks %s...\n", b.pkg, b.pattern)
 		out, err := exec.Command("go", "test", "-run", "^$", "-bench", b.pattern, "-benchmem",
@@ -252,6 +252,45 @@ func report(res map[string]result, rss map[string]float64) {
 	for _, name := range names {
 		a, _ := get(name, "allocs/op")
 		fmt.Printf("| %s | %s | %.0f |\n", strings.TrimPrefix(name, "BenchmarkInvoke/"), ns(name), a)
+	}
+	reportLanguages(res)
+}
+
+// languages are host.langCases' modules (host/languages_bench_test.go).
+var languages = []struct{ lang, path string }{
+	{"wat", "examples/wasm/wat/negate.wasm"},
+	{"go", "examples/wasm/go/arith/arith.wasm"},
+	{"rust", "examples/wasm/rust/stats.wasm"},
+	{"c", "examples/wasm/c/text.wasm"},
+	{"assemblyscript", "examples/wasm/assemblyscript/geo.wasm"},
+	{"extism-go", "testdata/wasm/extism/plain/plain.wasm"},
+	{"wasi-command-go", "examples/wasm/wasi-command/wc/wc.wasm"},
+}
+
+func reportLanguages(res map[string]result) {
+	ns := func(name string) string {
+		r, ok := res[name]
+		if !ok {
+			return "—"
+		}
+		return human(time.Duration(r["ns/op"]))
+	}
+	fmt.Println()
+	fmt.Println("Per guest language (host.BenchmarkLanguages): compile without a cache and from the on-disk cache, start an instance, invoke a trivial knot on a warm instance with the default timeout armed:")
+	fmt.Println()
+	fmt.Println("| language | module | size | compile (cold) | compile (cached) | instantiate | invoke |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	for _, l := range languages {
+		size := "—"
+		if fi, err := os.Stat(l.path); err == nil {
+			size = fmt.Sprintf("%.1f KiB", float64(fi.Size())/1024)
+		}
+		b := "BenchmarkLanguages/" + l.lang + "/"
+		inst := ns(b + "instantiate")
+		if strings.HasPrefix(l.lang, "wasi-command") {
+			inst = "(per invocation)"
+		}
+		fmt.Printf("| %s | `%s` | %s | %s | %s | %s | %s |\n", l.lang, l.path, size, ns(b+"compile-cold"), ns(b+"compile-cached"), inst, ns(b+"invoke"))
 	}
 }
 
