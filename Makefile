@@ -9,7 +9,7 @@ COMMANDS  = examples/wasm/wasi-command/wc testdata/wasm/go/command
 WAT_KNOTS = $(patsubst %.wat,%.wasm,$(wildcard testdata/wasm/wat/*.wat examples/wasm/wat/*.wat))
 # Languages with a build of their own: each directory's Makefile has wasm and test targets.
 LANGS     = examples/wasm/rust examples/wasm/c examples/wasm/assemblyscript
-PIPELINES = examples/quickstart/pipeline.yaml examples/polyglot/pipeline.yaml $(wildcard examples/pipelines/*.yaml) $(wildcard testdata/pipelines/*.yaml)
+PIPELINES = examples/quickstart/pipeline.yaml examples/polyglot/pipeline.yaml $(wildcard examples/wasm/*/pipeline.yaml) $(wildcard examples/pipelines/*.yaml) $(wildcard testdata/pipelines/*.yaml)
 # The check fixture is deliberately broken, so pirn lock refuses it: pin arith by hand.
 CHECK_LOCK = testdata/pipelines/check/broken.lock
 
