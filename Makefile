@@ -13,7 +13,7 @@ PIPELINES = examples/quickstart/pipeline.yaml examples/polyglot/pipeline.yaml $(
 # The check fixture is deliberately broken, so pirn lock refuses it: pin arith by hand.
 CHECK_LOCK = testdata/pipelines/check/broken.lock
 
-.PHONY: all test wasm wasm-check lock check bench pdk-test
+.PHONY: all test wasm wasm-check lock check bench pdk-test conformance
 all: wasm test
 
 test:
@@ -33,6 +33,15 @@ wasm: $(GO_KNOTS:%=%.gowasm) $(PLUGINS:%=%.gowasm) $(COMMANDS:%=%.gocmd) $(WAT_K
 
 %.wasm: %.wat FORCE
 	wat2wasm --debug-names $< -o $@
+
+# conformance runs the ABI conformance kit on every example module.
+PIRN_MODULES = examples/wasm/go/arith/arith.wasm examples/wasm/go/outcomes/outcomes.wasm \
+	examples/wasm/rust/stats.wasm examples/wasm/rust/stats-unknown.wasm examples/wasm/c/text.wasm \
+	examples/wasm/assemblyscript/geo.wasm examples/wasm/wat/negate.wasm
+conformance:
+	$(GO) run ./cmd/pirn conformance $(PIRN_MODULES)
+	$(GO) run ./cmd/pirn conformance --abi extism --calls 200 examples/wasm/extism/wordfreq/wordfreq.wasm
+	$(GO) run ./cmd/pirn conformance --abi wasi-command examples/wasm/wasi-command/wc/wc.wasm
 
 # pdk-test runs each language PDK's own unit tests.
 pdk-test:

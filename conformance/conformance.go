@@ -473,6 +473,8 @@ func wrongFor(t abi.Type) (any, bool) {
 		return []any{int64(1)}, true
 	case abi.KindList:
 		return map[string]any{"not": "a list"}, true
+	case abi.KindDict:
+		return []any{"not", "a dict"}, true
 	case abi.KindNull:
 		return "not null", true
 	}

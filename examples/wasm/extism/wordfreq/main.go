@@ -53,13 +53,16 @@ func pirnManifest() int32 { return respond(manifest) }
 //go:wasmexport count_vowels
 func countVowels() int32 {
 	var in struct {
-		Text string `json:"text"`
+		Text *string `json:"text"`
 	}
 	if err := pdk.InputJSON(&in); err != nil {
-		return respond(fail("TypeError", err.Error()))
+		return respond(fail("InputError", "count_vowels: "+err.Error()))
+	}
+	if in.Text == nil {
+		return respond(fail("InputError", `count_vowels: missing input "text"`))
 	}
 	n := 0
-	for _, r := range strings.ToLower(in.Text) {
+	for _, r := range strings.ToLower(*in.Text) {
 		if strings.ContainsRune("aeiou", r) {
 			n++
 		}
@@ -70,17 +73,20 @@ func countVowels() int32 {
 //go:wasmexport top_words
 func topWords() int32 {
 	var in struct {
-		Text string `json:"text"`
-		N    int    `json:"n"`
+		Text *string `json:"text"`
+		N    *int    `json:"n"`
 	}
 	if err := pdk.InputJSON(&in); err != nil {
-		return respond(fail("TypeError", err.Error()))
+		return respond(fail("InputError", "top_words: "+err.Error()))
 	}
-	if in.N < 1 {
+	if in.Text == nil || in.N == nil {
+		return respond(fail("InputError", `top_words: missing input "text" or "n"`))
+	}
+	if *in.N < 1 {
 		return respond(fail("ValueError", "n must be at least 1"))
 	}
 	counts := map[string]int{}
-	for _, w := range strings.FieldsFunc(strings.ToLower(in.Text), func(r rune) bool { return !unicode.IsLetter(r) }) {
+	for _, w := range strings.FieldsFunc(strings.ToLower(*in.Text), func(r rune) bool { return !unicode.IsLetter(r) }) {
 		counts[w]++
 	}
 	if len(counts) == 0 {
@@ -96,8 +102,8 @@ func topWords() int32 {
 		}
 		return words[i] < words[j]
 	})
-	if len(words) > in.N {
-		words = words[:in.N]
+	if len(words) > *in.N {
+		words = words[:*in.N]
 	}
 	pdk.Log(pdk.LogInfo, "top_words: "+strings.Join(words, " "))
 	return respond(map[string]any{"ok": words})
