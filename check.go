@@ -18,11 +18,17 @@ import (
 // edge whose type may not convert, an unused parameter). Every issue names
 // the file and line.
 func (e *Engine) Check(ctx context.Context, path string) (errs, warnings pipeline.Errors, err error) {
-	p, errs, warnings, err := e.load(ctx, path, false, true)
+	p, errs, warnings, err := e.load(ctx, path, e.cfg.AllowUnpinned, true)
 	if err != nil || p == nil {
 		return errs, warnings, err
 	}
 	spec := p.Spec
+	for _, m := range spec.Modules {
+		if slices.Contains(p.Unpinned, m.Name) {
+			warnings = append(warnings, &pipeline.Error{File: spec.File, Line: m.Line,
+				Msg: fmt.Sprintf("module %q is not pinned by a lock file: run `pirn lock %s`", m.Name, path)})
+		}
+	}
 	consumers := map[string][]string{}
 	byID := map[string]*pipeline.Node{}
 	for i := range spec.Nodes {

@@ -76,7 +76,7 @@ func (e *Engine) load(ctx context.Context, path string, allowUnpinned, thorough 
 	switch {
 	case lockMissing:
 		if !allowUnpinned {
-			fail(0, "no lock file %s: run `pirn lock %s` to pin its modules' digests (or allow unpinned modules)", lockPath, path)
+			fail(0, "no lock file %s: run `pirn lock %s` to pin its modules' digests (or allow unpinned modules: --unpinned, Config.AllowUnpinned)", lockPath, path)
 			if !thorough {
 				return nil, errs, nil, nil
 			}
@@ -104,7 +104,7 @@ func (e *Engine) load(ctx context.Context, path string, allowUnpinned, thorough 
 			}
 		case !pinned:
 			p.Unpinned = append(p.Unpinned, m.Name)
-			e.cfg.Logger.Warn("loading an unpinned module", "module", m.Name, "path", file, "digest", got.String())
+			e.cfg.Logger.Info("loading an unpinned module", "module", m.Name, "path", file, "digest", got.String())
 		case want != got:
 			fail(m.Line, "module %q (%s) does not match its pin in %s: the file is %s, the lock file pins %s", m.Name, file, lockPath, got, want)
 			continue
@@ -142,6 +142,12 @@ func (e *Engine) build(p *Pipeline) pipeline.Errors {
 	for i := range spec.Nodes {
 		n := &spec.Nodes[i]
 		fail := func(line int, err error) {
+			if j, ok := err.(interface{ Unwrap() []error }); ok { // one entry per problem
+				for _, e := range j.Unwrap() {
+					errs = append(errs, &pipeline.Error{File: spec.File, Line: line, Msg: e.Error()})
+				}
+				return
+			}
 			errs = append(errs, &pipeline.Error{File: spec.File, Line: line, Msg: err.Error()})
 		}
 		policy, err := scheduler.ParsePolicy(n.Policy)

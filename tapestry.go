@@ -72,6 +72,19 @@ func (t *Tapestry) Scheduler() *scheduler.Tapestry { return t.t }
 // OutputType returns the static type of a node's output (any when unknown).
 func (t *Tapestry) OutputType(id string) abi.Type { return t.types[id] }
 
+// nodeErr names the node in err, and in each error of a joined err, so
+// that every problem reads on its own.
+func nodeErr(kind scheduler.Kind, id string, err error) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var errs []error
+		for _, e := range j.Unwrap() {
+			errs = append(errs, fmt.Errorf("%s %q: %w", kind, id, e))
+		}
+		return errors.Join(errs...)
+	}
+	return fmt.Errorf("%s %q: %w", kind, id, err)
+}
+
 func (t *Tapestry) fail(err error) error {
 	if t.err == nil {
 		t.err = err
@@ -170,7 +183,7 @@ func (t *Tapestry) Add(d KnotDef) (*Node, error) {
 	kind := cmp.Or(d.Kind, KindKnot)
 	parents, consts, err := d.In.split()
 	if err != nil {
-		return nil, t.fail(fmt.Errorf("%s %q: %w", kind, d.ID, err))
+		return nil, t.fail(nodeErr(kind, d.ID, err))
 	}
 	k := d.Knot
 	if k == nil && kind == KindAggregator {
@@ -189,11 +202,11 @@ func (t *Tapestry) Add(d KnotDef) (*Node, error) {
 	env := exprEnv{vars: vars, inputs: kind == KindAggregator}
 	r, err := k.resolve(context.Background(), env)
 	if err != nil {
-		return nil, t.fail(fmt.Errorf("%s %q: %w", kind, d.ID, err))
+		return nil, t.fail(nodeErr(kind, d.ID, err))
 	}
 	if r.spec != nil {
 		if err := t.checkInputs(d.ID, r.spec, parents, consts, "", receive); err != nil {
-			return nil, t.fail(fmt.Errorf("%s %q: %w", kind, d.ID, err))
+			return nil, t.fail(nodeErr(kind, d.ID, err))
 		}
 	}
 	out := r.outType()

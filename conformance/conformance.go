@@ -216,7 +216,7 @@ func (c *knotChecker) run() {
 		if da, db := responseDigest(a), responseDigest(b); da != db {
 			c.add(name, "deterministic", Warn, "two calls on %s answered %s and then %s (knots should be pure functions of their inputs)", describe(calls[0]), outcome(a), outcome(b))
 		} else {
-			c.add(name, "deterministic", Pass, "the same input gave the same %s twice", a.Outcome)
+			c.add(name, "deterministic", Pass, "the same input gave the same answer twice (%s)", a.Outcome)
 		}
 	}
 
@@ -229,6 +229,8 @@ func (c *knotChecker) expectErr(k *host.Knot, check string, call *host.Call, wha
 	switch {
 	case r.Outcome == abi.OutcomeErr && slices.Contains(hostErrors, r.Error.Type):
 		c.add(c.spec.Name, check, Fail, "%s: %s: %s (a knot should answer bad input with an err of its own)", what, r.Error.Type, firstLine(r.Error.Message))
+	case r.Outcome == abi.OutcomeErr && r.Error.Type == host.ErrType:
+		c.add(c.spec.Name, check, Warn, "%s: err %s: %s (the host reserves TypeError for its own check; a knot should answer InputError, docs/abi.md §2.3)", what, r.Error.Type, firstLine(r.Error.Message))
 	case r.Outcome == abi.OutcomeErr:
 		c.add(c.spec.Name, check, Pass, "%s: err %s: %s", what, r.Error.Type, firstLine(r.Error.Message))
 	default:
@@ -299,7 +301,7 @@ func (c *knotChecker) memory(k *host.Knot, call *host.Call) {
 		if st.IdleMemory > prev.IdleMemory {
 			still = 0
 		} else if still++; still == 2 {
-			c.add(name, "memory", Pass, "%d calls on one instance in %s: linear memory %s after %d calls, steady at %s after %d",
+			c.add(name, "memory", Pass, "%d calls on one instance in %s: linear memory %s after %d warm-up calls, and steady at %s from call %d on",
 				warmup+phase*n, time.Since(began).Round(time.Millisecond), mib(start.IdleMemory), warmup, mib(st.IdleMemory), warmup+(phase-2)*n)
 			return
 		}

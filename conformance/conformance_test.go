@@ -72,8 +72,8 @@ func TestReportsDetail(t *testing.T) {
 	r := run(t, "examples/wasm/wat/negate.wasm", conformance.Options{Calls: 200})
 	want(t, r, "", "handshake", conformance.Pass, "ABI version 1; 1 knots: negate")
 	want(t, r, "negate", "sample inputs", conformance.Pass, "4 calls: 4 ok, 0 err, 0 skipped; outputs are int")
-	want(t, r, "negate", "missing input", conformance.Pass, "without x: err TypeError")
-	want(t, r, "negate", "mistyped input", conformance.Pass, `x (int) = {"not": "int"}: err TypeError`)
+	want(t, r, "negate", "missing input", conformance.Pass, "without x: err InputError")
+	want(t, r, "negate", "mistyped input", conformance.Pass, `x (int) = {"not": "int"}: err InputError`)
 	want(t, r, "negate", "memory", conformance.Pass, "steady at 0.06 MiB")
 
 	r = run(t, "examples/wasm/go/outcomes/outcomes.wasm", conformance.Options{Calls: 200})

@@ -38,7 +38,7 @@ func TestNegateWAT(t *testing.T) {
 	unchecked := knotCfg(t, m, host.KnotConfig{Name: "negate", NoTypeCheck: true})
 	for _, args := range [][]abi.Arg{nil, {arg(t, "x", "seven")}, {arg(t, "x", 1.5)}} {
 		r := unchecked.Invoke(ctx, call(args...))
-		if r.Outcome != abi.OutcomeErr || r.Error.Type != "TypeError" || r.Error.Message != "input x is missing or not an int" {
+		if r.Outcome != abi.OutcomeErr || r.Error.Type != "InputError" || r.Error.Message != "input x is missing or not an int" {
 			t.Errorf("negate(%v) unchecked: %v %+v", args, r.Outcome, r.Error)
 		}
 	}

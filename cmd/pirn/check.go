@@ -11,6 +11,14 @@ import (
 	"github.com/pirn-wasm/pirn/pipeline"
 )
 
+// plural writes n and noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 func checkCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "check",
@@ -23,12 +31,15 @@ knots, expressions that do not compile, nodes that contribute to none of the
 declared outputs) and warnings (edges whose types may not convert, unused
 parameters), each with its file and line. Exit status 1 if there are errors
 (or, with --strict, warnings).`,
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "strict", Usage: "treat warnings as errors"}},
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "strict", Usage: "treat warnings as errors"},
+			&cli.BoolFlag{Name: "unpinned", Usage: "allow modules the lock file does not pin (each is a warning)"},
+		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageErr("check takes one pipeline file, got %d arguments", c.NArg())
 			}
-			eng, err := engine(c, pirn.Config{InMemory: true})
+			eng, err := engine(c, pirn.Config{InMemory: true, AllowUnpinned: c.Bool("unpinned")})
 			if err != nil {
 				return err
 			}
@@ -54,7 +65,7 @@ parameters), each with its file and line. Exit status 1 if there are errors
 				fmt.Fprintf(w, "%s: ok, no issues found\n", c.Args().First())
 			}
 			if len(errs) > 0 || (c.Bool("strict") && len(warnings) > 0) {
-				return &exitError{code: exitFailed, err: fmt.Errorf("%d errors, %d warnings", len(errs), len(warnings))}
+				return &exitError{code: exitFailed, err: fmt.Errorf("%s, %s", plural(len(errs), "error"), plural(len(warnings), "warning"))}
 			}
 			return nil
 		},

@@ -301,6 +301,25 @@ func TestCheckCommand(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "ok, no issues found") {
 		t.Errorf("check branch.yaml: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+
+	// An unpinned pipeline: an error, or with --unpinned a warning per module.
+	dir := t.TempDir()
+	p := filepath.Join(dir, "loose.yaml")
+	arith, _ := filepath.Abs("../../examples/wasm/go/arith/arith.wasm")
+	os.WriteFile(p, []byte("name: loose\nmodules: {arith: "+arith+"}\nnodes:\n"+
+		"  - {id: x, type: parameter, type_: int}\n  - {id: d, type: knot, module: arith, knot: double, parents: {x: x}}\n"), 0o644)
+	r = runPirn(t, "check", p)
+	if r.code != 1 || !strings.Contains(r.stdout, "no lock file") || !strings.Contains(r.stderr, "1 error, 0 warnings") {
+		t.Errorf("check unpinned: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runPirn(t, "check", "--unpinned", p)
+	if r.code != 0 || !strings.Contains(r.stdout, `loose.yaml:2: warning: module "arith" is not pinned by a lock file: run `+"`pirn lock") {
+		t.Errorf("check --unpinned: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runPirn(t, "check", "--unpinned", "--strict", p)
+	if r.code != 1 || !strings.Contains(r.stderr, "0 errors, 1 warning") {
+		t.Errorf("check --unpinned --strict: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
 
 func TestGraphCommand(t *testing.T) {
@@ -352,5 +371,27 @@ func TestConformanceCommand(t *testing.T) {
 	}
 	if r := runPirn(t, "conformance"); r.code != 2 {
 		t.Errorf("no modules: exit %d", r.code)
+	}
+}
+
+// TestGlobalFlagsAnywhere accepts the global flags after the command too.
+func TestGlobalFlagsAnywhere(t *testing.T) {
+	for _, args := range [][]string{
+		{"--log-level", "info", "run", "--memory", quickstart},
+		{"run", "--log-level", "info", "--memory", quickstart},
+		{"run", quickstart, "--memory", "--log-level=info", "--log-format", "json"},
+	} {
+		r := runPirn(t, args...)
+		if r.code != 0 || !strings.Contains(r.stdout, "answer = 15") {
+			t.Errorf("%v: exit %d\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	r := runPirn(t, "run", quickstart, "--memory", "--log-level", "loud")
+	if r.code != 2 || !strings.Contains(r.stderr, "--log-level") {
+		t.Errorf("bad level: exit %d, %q", r.code, r.stderr)
+	}
+	r = runPirn(t, "runs", "show", "--log-level", "info", "--state", t.TempDir(), "run-nope")
+	if r.code != 2 || !strings.Contains(r.stderr, "run-nope") {
+		t.Errorf("runs show: exit %d, %q", r.code, r.stderr)
 	}
 }

@@ -28,7 +28,7 @@ outcome and duration. The run and its lineage are recorded in the state
 directory. Exit status: 0 if every knot succeeded or skipped, 1 if a knot
 failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "param", Aliases: []string{"p"}, Usage: "a parameter value, `name=value` (repeatable)"},
+			&cli.StringSliceFlag{Name: "param", Aliases: []string{"p"}, Usage: "a parameter value, `name=value` (repeatable); the value is YAML (xs=[1, 2]) unless the parameter is a str"},
 			&cli.StringSliceFlag{Name: "terminal", Aliases: []string{"t"}, Usage: "run only what this knot `id` needs (repeatable)"},
 			&cli.StringFlag{Name: "run-id", Usage: "the run's id (default: a fresh run-<hex>)"},
 			&cli.IntFlag{Name: "workers", Usage: "knots run at once (default: the number of CPUs)"},
@@ -175,7 +175,7 @@ func report(w io.Writer, run *lineage.Run, values map[string]any, asJSON bool) e
 		return enc.Encode(out)
 	}
 	s := lineage.Summarize(run)
-	fmt.Fprintf(w, "run %s %s in %s (%d knots: %d ok, %d failed, %d skipped)\n", run.ID, run.Status,
+	fmt.Fprintf(w, "run %s %s in %s (%d nodes: %d ok, %d failed, %d skipped)\n", run.ID, run.Status,
 		duration(run.FinishedAt.Sub(run.StartedAt)), s.Knots, s.Knots-s.Failed-s.Skipped, s.Failed, s.Skipped)
 	var lines []string
 	for _, r := range run.Records {

@@ -18,10 +18,10 @@
   ;; {"abi": 1, "name": "negate", "knots": [{"name": "negate", "doc": "...",
   ;;   "inputs": [{"name": "x", "type": "int", "doc": "the operand"}], "output": "int"}]}
   (data (i32.const 0) "\a3cabi\01dnamefnegateeknots\81\a4cdocx0Returns -x. Written by hand in WebAssembly text.dnamefnegatefinputs\81\a3cdockthe operanddnameaxdtypecintfoutputcint")
-  ;; {"err": {"type": "TypeError", "message": "input x is missing or not an int"}}, 63 bytes.
+  ;; {"err": {"type": "InputError", "message": "input x is missing or not an int"}}, 64 bytes.
   ;; The host checks x against the manifest's type before the call, so
   ;; only a pipeline with validate_io: false can reach this.
-  (data (i32.const 256) "\a1cerr\a2dtypeiTypeErrorgmessagex input x is missing or not an int")
+  (data (i32.const 256) "\a1cerr\a2dtypejInputErrorgmessagex input x is missing or not an int")
   ;; {"err": {"type": "ValueError", "message": "-x overflows int64"}}, 49 bytes.
   (data (i32.const 384) "\a1cerr\a2dtypejValueErrorgmessager-x overflows int64")
   ;; A debug log line, 8 bytes.
@@ -137,10 +137,10 @@
     (call $log (i32.const 0) (i32.const 448) (i32.const 8))
     (global.set $p (global.get $req))
     (if (i32.eqz (call $findX))
-      (then (call $output (i32.const 256) (i32.const 63)) (return (i32.const 0))))
+      (then (call $output (i32.const 256) (i32.const 64)) (return (i32.const 0))))
     (local.set $arg (call $head))
     (if (i32.gt_u (global.get $major) (i32.const 1))
-      (then (call $output (i32.const 256) (i32.const 63)) (return (i32.const 0))))
+      (then (call $output (i32.const 256) (i32.const 64)) (return (i32.const 0))))
     ;; major 0 is arg, major 1 is -1 - arg; the host sends only int64s
     (if (i32.eqz (global.get $major))
       (then (local.set $x (local.get $arg)))
