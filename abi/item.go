@@ -344,3 +344,50 @@ func DecodeMap(b []byte, start func(n int), entry func(key string, item []byte) 
 	}
 	return nil
 }
+
+// Depth returns the nesting depth of the well-formed value b: 0 for a
+// scalar, 1 for an array or map of scalars, and so on. It does not
+// validate b; a malformed item counts as deep as far as it could be read.
+func Depth(b []byte) int {
+	d, _ := depth(b)
+	return d
+}
+
+// depth returns the depth of the item at the start of b and its length.
+func depth(b []byte) (int, int) {
+	major, ai, arg, n, err := head(b)
+	if err != nil {
+		return 0, len(b)
+	}
+	switch major {
+	case 0x40, 0x60: // strings
+		if ai == 31 {
+			l, err := itemLen(b, MaxNestedLevels+1)
+			if err != nil {
+				return 0, len(b)
+			}
+			return 0, l
+		}
+		return 0, min(n+int(min(arg, uint64(len(b)))), len(b))
+	case 0x80, 0xa0:
+		items := arg
+		if major == 0xa0 {
+			items *= 2
+		}
+		deepest, off := 0, n
+		for i := uint64(0); (ai == 31 || i < items) && off < len(b); i++ {
+			if ai == 31 && b[off] == 0xff {
+				off++
+				break
+			}
+			d, l := depth(b[off:])
+			deepest = max(deepest, d)
+			off += l
+		}
+		return deepest + 1, off
+	case 0xc0: // a tag: its content
+		d, l := depth(b[n:])
+		return d, n + l
+	}
+	return 0, n
+}

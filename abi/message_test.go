@@ -261,3 +261,29 @@ func TestManifestValidate(t *testing.T) {
 		t.Errorf("manifest with unknown key: error = %v, want ErrMalformed", err)
 	}
 }
+
+func TestDepth(t *testing.T) {
+	for _, tc := range []struct {
+		v    any
+		want int
+	}{
+		{5, 0}, {"text", 0}, {[]byte{1}, 0}, {nil, 0},
+		{[]any{}, 1}, {[]any{1, "a"}, 1}, {map[string]any{"a": 1}, 1},
+		{[]any{1, []any{2, []any{3}}, "x"}, 3},
+		{map[string]any{"a": []any{map[string]any{"b": []any{}}}, "z": 1}, 4},
+	} {
+		if got := abi.Depth(enc(t, tc.v)); got != tc.want {
+			t.Errorf("Depth(%v) = %d, want %d", tc.v, got, tc.want)
+		}
+	}
+	// Indefinite lengths and a tag.
+	if got := abi.Depth([]byte{0x9f, 0x9f, 0x01, 0xff, 0xff}); got != 2 {
+		t.Errorf("Depth([_ [_ 1]]) = %d, want 2", got)
+	}
+	if got := abi.Depth([]byte{0xc1, 0x81, 0x81, 0x01}); got != 2 {
+		t.Errorf("Depth(tag [[1]]) = %d, want 2", got)
+	}
+	if got := abi.Depth([]byte{0x83, 0x81}); got != 2 {
+		t.Errorf("Depth(truncated) = %d, want 2 (as far as it reads)", got)
+	}
+}

@@ -57,6 +57,12 @@ type Limits struct {
 	// MaxLog is the most log and stdout/stderr bytes one invocation may
 	// write (default 1 MiB); beyond it the invocation errs.
 	MaxLog int
+	// MaxInput is the largest request (the inputs and config of one
+	// invocation) the host will send, in bytes (default 64 MiB).
+	MaxInput int
+	// MaxDepth is the deepest nesting of arrays and maps in an input value
+	// (default and at most 64, the ABI's bound).
+	MaxDepth int
 }
 
 // Built-in defaults.
@@ -66,6 +72,8 @@ const (
 	DefaultMaxInvocations = 1000
 	DefaultMaxOutput      = 64 << 20
 	DefaultMaxLog         = 1 << 20
+	DefaultMaxInput       = 64 << 20
+	DefaultMaxDepth       = abi.MaxNestedLevels
 	maxMemory             = 1 << 32
 )
 
@@ -78,6 +86,8 @@ func (l Limits) withDefaults(d Limits) Limits {
 	l.MaxInstances = cmp.Or(l.MaxInstances, d.MaxInstances, runtime.GOMAXPROCS(0))
 	l.MaxOutput = cmp.Or(l.MaxOutput, d.MaxOutput, DefaultMaxOutput)
 	l.MaxLog = cmp.Or(l.MaxLog, d.MaxLog, DefaultMaxLog)
+	l.MaxInput = cmp.Or(l.MaxInput, d.MaxInput, DefaultMaxInput)
+	l.MaxDepth = cmp.Or(l.MaxDepth, d.MaxDepth, DefaultMaxDepth)
 	return l
 }
 
@@ -86,8 +96,11 @@ func (l Limits) validate() error {
 	if l.HighWater > l.Memory {
 		errs = append(errs, fmt.Errorf("HighWater %d exceeds Memory %d", l.HighWater, l.Memory))
 	}
-	if l.MaxInvocations < 0 || l.MaxInstances < 0 || l.MaxOutput < 0 || l.MaxLog < 0 {
+	if l.MaxInvocations < 0 || l.MaxInstances < 0 || l.MaxOutput < 0 || l.MaxLog < 0 || l.MaxInput < 0 {
 		errs = append(errs, errors.New("negative count limit"))
+	}
+	if l.MaxDepth < 0 || l.MaxDepth > abi.MaxNestedLevels {
+		errs = append(errs, fmt.Errorf("MaxDepth %d is not within 1..%d", l.MaxDepth, abi.MaxNestedLevels))
 	}
 	return errors.Join(errs...)
 }

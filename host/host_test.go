@@ -308,3 +308,31 @@ func TestCancelledParentsDoNotLeak(t *testing.T) {
 		t.Errorf("after a cancelled context: %v %+v", r.Outcome, r.Error)
 	}
 }
+
+func TestInputLimits(t *testing.T) {
+	h := newHost(t, host.Config{})
+	m := load(t, h, "examples/wasm/wat/negate.wasm")
+	ctx := t.Context()
+	k := knot(t, m, "negate", host.Limits{MaxInput: 1 << 10, MaxDepth: 3})
+	deep := []any{[]any{[]any{[]any{1}}}} // 4 levels
+	for _, tc := range []struct {
+		args []abi.Arg
+		want string // "" for ok
+	}{
+		{[]abi.Arg{arg(t, "x", 5), arg(t, "y", strings.Repeat("a", 900))}, ""},
+		{[]abi.Arg{arg(t, "x", 5), arg(t, "y", strings.Repeat("a", 2000))}, "knot negate: the inputs take 2032 bytes, over the limit MaxInput=1024"},
+		{[]abi.Arg{arg(t, "x", 5), arg(t, "y", []any{[]any{[]any{1}}})}, ""},
+		{[]abi.Arg{arg(t, "x", 5), arg(t, "y", deep)}, `knot negate: input "y" is nested 4 levels deep, over the limit MaxDepth=3`},
+	} {
+		r := k.Invoke(ctx, call(tc.args...))
+		switch {
+		case tc.want == "" && r.Outcome != abi.OutcomeOK:
+			t.Errorf("%v: %v %+v, want ok", tc.args, r.Outcome, r.Error)
+		case tc.want != "" && (r.Outcome != abi.OutcomeErr || r.Error.Type != host.ErrLimit || r.Error.Message != tc.want):
+			t.Errorf("got %v %+v, want LimitExceeded %q", r.Outcome, r.Error, tc.want)
+		}
+	}
+	if _, err := m.Knot(ctx, host.KnotConfig{Name: "negate", Limits: host.Limits{MaxDepth: 65}}); err == nil || !strings.Contains(err.Error(), "MaxDepth 65 is not within 1..64") {
+		t.Errorf("MaxDepth 65: %v", err)
+	}
+}

@@ -408,6 +408,9 @@ type Call struct {
 // error Detail) is canonical. Invoke never panics; every failure, including
 // cancellation of ctx, is an err response.
 func (k *Knot) Invoke(ctx context.Context, c *Call) abi.Response {
+	if r, ok := k.checkSize(c); !ok {
+		return r
+	}
 	if k.check {
 		var r abi.Response
 		var ok bool
@@ -447,6 +450,30 @@ func (k *Knot) checkOutput(r abi.Response) abi.Response {
 		r.Value = v
 	}
 	return r
+}
+
+// checkSize enforces MaxInput and MaxDepth on a call's arguments.
+func (k *Knot) checkSize(c *Call) (abi.Response, bool) {
+	lim := k.pool.lim
+	size := 16 + len(k.spec.Name)
+	for _, args := range [2][]abi.Arg{c.Inputs, c.Config} {
+		for _, a := range args {
+			size += 2 + len(a.Name) + len(a.Value)
+		}
+	}
+	if size > lim.MaxInput {
+		return fail(ErrLimit, fmt.Sprintf("knot %s: the inputs take %d bytes, over the limit MaxInput=%d", k.spec.Name, size, lim.MaxInput), ""), false
+	}
+	if lim.MaxDepth < abi.MaxNestedLevels { // values are already bounded by the ABI's own depth
+		for _, args := range [2][]abi.Arg{c.Inputs, c.Config} {
+			for _, a := range args {
+				if d := abi.Depth(a.Value); d > lim.MaxDepth {
+					return fail(ErrLimit, fmt.Sprintf("knot %s: input %q is nested %d levels deep, over the limit MaxDepth=%d", k.spec.Name, a.Name, d, lim.MaxDepth), ""), false
+				}
+			}
+		}
+	}
+	return abi.Response{}, true
 }
 
 // checkInputs coerces each argument to its declared type, copying the call

@@ -17,11 +17,13 @@ type Limits struct {
 	HighWater      uint64        // bytes
 	MaxOutput      uint64        // bytes
 	MaxLog         uint64        // bytes
+	MaxInput       uint64        // bytes of a request
+	MaxDepth       int           // nesting of an input value
 	MaxInvocations int
 	MaxInstances   int
 }
 
-var limitKeys = []string{"timeout", "memory", "high_water", "max_output", "max_log", "max_invocations", "max_instances"}
+var limitKeys = []string{"timeout", "memory", "high_water", "max_output", "max_log", "max_input", "max_depth", "max_invocations", "max_instances"}
 
 func (p *parser) limits(v *yaml.Node, what string) Limits {
 	var l Limits
@@ -50,6 +52,13 @@ func (p *parser) limits(v *yaml.Node, what string) Limits {
 			l.MaxOutput, err = ParseSize(s)
 		case "max_log":
 			l.MaxLog, err = ParseSize(s)
+		case "max_input":
+			l.MaxInput, err = ParseSize(s)
+		case "max_depth":
+			l.MaxDepth, err = strconv.Atoi(s)
+			if err == nil && (l.MaxDepth <= 0 || l.MaxDepth > 64) {
+				err = fmt.Errorf("must be 1 to 64")
+			}
 		case "max_invocations":
 			l.MaxInvocations, err = strconv.Atoi(s)
 			if err == nil && l.MaxInvocations <= 0 {
@@ -84,6 +93,12 @@ func (l Limits) Merge(base Limits) Limits {
 	}
 	if l.MaxLog == 0 {
 		l.MaxLog = base.MaxLog
+	}
+	if l.MaxInput == 0 {
+		l.MaxInput = base.MaxInput
+	}
+	if l.MaxDepth == 0 {
+		l.MaxDepth = base.MaxDepth
 	}
 	if l.MaxInvocations == 0 {
 		l.MaxInvocations = base.MaxInvocations

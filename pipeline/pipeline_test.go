@@ -350,3 +350,41 @@ func TestParseValue(t *testing.T) {
 		t.Error("ParseValue of broken YAML succeeded")
 	}
 }
+
+func TestParseLimits(t *testing.T) {
+	s, err := pipeline.Parse("p.yaml", []byte(`name: limits
+limits: {timeout: 2s, memory: 64MiB, max_input: 1MiB, max_depth: 8, max_log: 4KiB}
+modules: {m: m.wasm}
+nodes:
+  - {id: a, type: knot, module: m, knot: k}
+  - {id: b, type: knot, module: m, knot: k, limits: {timeout: none, max_depth: 2, max_output: 10KB, max_instances: 3, max_invocations: 1, high_water: 1MiB}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := s.Nodes[0].Limits, s.Nodes[1].Limits
+	want := pipeline.Limits{Timeout: 2e9, Memory: 64 << 20, MaxInput: 1 << 20, MaxDepth: 8, MaxLog: 4 << 10}
+	if a != want {
+		t.Errorf("a's limits = %+v, want %+v", a, want)
+	}
+	want = pipeline.Limits{Timeout: -1, Memory: 64 << 20, MaxInput: 1 << 20, MaxDepth: 2, MaxLog: 4 << 10,
+		MaxOutput: 10e3, MaxInstances: 3, MaxInvocations: 1, HighWater: 1 << 20}
+	if b != want {
+		t.Errorf("b's limits = %+v, want %+v", b, want)
+	}
+	_, err = pipeline.Parse("p.yaml", []byte(`name: limits
+limits: {max_depth: 65, max_inputs: 1MiB, max_input: lots}
+modules: {m: m.wasm}
+nodes: [{id: a, type: knot, module: m, knot: k}]
+`))
+	for _, want := range []string{
+		`p.yaml:2: pipeline: limits: max_depth "65": must be 1 to 64`,
+		`p.yaml:2: pipeline: limits: unknown key "max_inputs"`,
+		`did you mean "max_input"?`,
+		`p.yaml:2: pipeline: limits: max_input "lots": want a byte count such as 1048576 or 64MiB`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}
