@@ -86,8 +86,9 @@ export class Knot {
 
   /**
    * Runs the knot on a decoded request: checks and coerces the declared
-   * inputs (missing → InputError, wrong type → TypeError, undeclared name
-   * without rest → InputError), calls the handler, and turns a failed
+   * inputs (missing, not convertible to its type, or undeclared without
+   * rest → InputError; TypeError is the host's, docs/abi.md §2.3), calls
+   * the handler, and turns a failed
    * getter into its err.
    */
   run(req: Request): Response {
@@ -119,7 +120,7 @@ export class Knot {
 }
 
 // Coerces the value bound to name in names/values to t in place; false if
-// the name is not there. A value that does not convert records a TypeError.
+// the name is not there. A value that does not convert records an InputError.
 function bindOne(req: Request, name: string, t: Type, names: string[], values: Value[]): bool {
   for (let i = 0; i < names.length; i++) {
     if (unchecked(names[i]) != name) continue;
@@ -127,7 +128,7 @@ function bindOne(req: Request, name: string, t: Type, names: string[], values: V
     if (!matches(t, v)) {
       const c = coerce(t, v);
       if (c.error !== null) {
-        req.fail("TypeError", "knot \"" + req.knot + "\": input \"" + name + "\": " + c.error!);
+        req.fail("InputError", "knot \"" + req.knot + "\": input \"" + name + "\": " + c.error!);
       } else {
         unchecked(values[i] = c.value);
       }

@@ -81,7 +81,7 @@ export class Request {
   private conv(name: string, t: Type, v: Value): Value {
     const c = coerce(t, v);
     if (c.error !== null) {
-      this.fail("TypeError", "knot \"" + this.knot + "\": input \"" + name + "\": " + c.error!);
+      this.fail("InputError", "knot \"" + this.knot + "\": input \"" + name + "\": " + c.error!);
       return NULL;
     }
     return c.value;

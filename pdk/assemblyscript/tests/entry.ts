@@ -41,7 +41,7 @@ register("typed", "Typed getters.",
     return ok(d);
   });
 
-// A getter that does not fit the value: the PDK answers with its TypeError.
+// A getter that does not fit the value: the PDK answers with its InputError.
 register("lax", "Reads x as an int whatever it is declared.", [input("x", "any")], "int",
   (req: Request): Response => {
     const x = req.int("x");

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::cbor::{self, DecodeError, Value};
-use crate::convert::{IntoValue, TypeError};
+use crate::convert::{ConvertError, IntoValue};
 
 /// The ABI version this PDK speaks.
 pub const ABI_VERSION: i32 = 1;
@@ -169,9 +169,10 @@ impl From<&str> for Stop {
     }
 }
 
-impl From<TypeError> for Stop {
-    fn from(e: TypeError) -> Stop {
-        Stop::Err(Error::new("TypeError", e.to_string()))
+/// A value that does not convert is an err of type `InputError`.
+impl From<ConvertError> for Stop {
+    fn from(e: ConvertError) -> Stop {
+        Stop::Err(Error::new("InputError", e.to_string()))
     }
 }
 

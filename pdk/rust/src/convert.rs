@@ -41,7 +41,7 @@ pub trait FromValue: AbiType + Sized {
     const OPTIONAL: bool = false;
 
     /// Converts a value, or says why it does not fit.
-    fn from_value(v: Value) -> Result<Self, TypeError>;
+    fn from_value(v: Value) -> Result<Self, ConvertError>;
 
     /// The value of an unbound input: `None` means it is required.
     fn missing() -> Option<Self> {
@@ -55,9 +55,11 @@ pub trait IntoValue: AbiType {
     fn into_value(self) -> Value;
 }
 
-/// A value that does not fit a Rust type.
+/// A value that does not fit a Rust type. As a knot's outcome (through `?`,
+/// or when the PDK binds an input) it is an err of type `InputError`
+/// (docs/abi.md §2.3: `TypeError` is the host's own).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TypeError {
+pub struct ConvertError {
     /// Where in the value the problem is, e.g. `[2]` or `.name[0]`; empty at
     /// the top level.
     pub path: String,
@@ -69,26 +71,26 @@ pub struct TypeError {
     pub why: Option<String>,
 }
 
-impl TypeError {
+impl ConvertError {
     /// A mismatch between the type `T` and the value `v`.
-    pub fn new<T: AbiType>(v: &Value) -> TypeError {
-        TypeError { path: String::new(), want: T::abi_type(), got: v.describe(), why: None }
+    pub fn new<T: AbiType>(v: &Value) -> ConvertError {
+        ConvertError { path: String::new(), want: T::abi_type(), got: v.describe(), why: None }
     }
 
     /// Adds `why` to the error.
-    pub fn because(mut self, why: &str) -> TypeError {
+    pub fn because(mut self, why: &str) -> ConvertError {
         self.why = Some(why.to_string());
         self
     }
 
     /// Prefixes the path (used by containers for their elements).
-    pub fn within(mut self, step: &str) -> TypeError {
+    pub fn within(mut self, step: &str) -> ConvertError {
         self.path.insert_str(0, step);
         self
     }
 }
 
-impl fmt::Display for TypeError {
+impl fmt::Display for ConvertError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.path.is_empty() {
             write!(f, "at {}: ", self.path)?;
@@ -101,7 +103,11 @@ impl fmt::Display for TypeError {
     }
 }
 
-impl std::error::Error for TypeError {}
+impl std::error::Error for ConvertError {}
+
+/// The former name of [`ConvertError`].
+#[deprecated(since = "0.1.0", note = "renamed ConvertError (its err type is InputError, not TypeError)")]
+pub type TypeError = ConvertError;
 
 // --- any ------------------------------------------------------------------
 
@@ -112,7 +118,7 @@ impl AbiType for Value {
 }
 
 impl FromValue for Value {
-    fn from_value(v: Value) -> Result<Self, TypeError> {
+    fn from_value(v: Value) -> Result<Self, ConvertError> {
         Ok(v)
     }
 }
@@ -132,10 +138,10 @@ impl AbiType for () {
 }
 
 impl FromValue for () {
-    fn from_value(v: Value) -> Result<Self, TypeError> {
+    fn from_value(v: Value) -> Result<Self, ConvertError> {
         match v {
             Value::Null => Ok(()),
-            v => Err(TypeError::new::<()>(&v)),
+            v => Err(ConvertError::new::<()>(&v)),
         }
     }
 }
@@ -155,10 +161,10 @@ impl AbiType for bool {
 }
 
 impl FromValue for bool {
-    fn from_value(v: Value) -> Result<Self, TypeError> {
+    fn from_value(v: Value) -> Result<Self, ConvertError> {
         match v {
             Value::Bool(b) => Ok(b),
-            v => Err(TypeError::new::<bool>(&v)),
+            v => Err(ConvertError::new::<bool>(&v)),
         }
     }
 }
@@ -180,12 +186,12 @@ macro_rules! int_type {
         }
 
         impl FromValue for $t {
-            fn from_value(v: Value) -> Result<Self, TypeError> {
+            fn from_value(v: Value) -> Result<Self, ConvertError> {
                 match v {
                     Value::Int(i) => <$t>::try_from(i).map_err(|_| {
-                        TypeError::new::<$t>(&v).because(concat!("out of range for ", stringify!($t)))
+                        ConvertError::new::<$t>(&v).because(concat!("out of range for ", stringify!($t)))
                     }),
-                    v => Err(TypeError::new::<$t>(&v)),
+                    v => Err(ConvertError::new::<$t>(&v)),
                 }
             }
         }
@@ -214,11 +220,11 @@ impl AbiType for f64 {
 }
 
 impl FromValue for f64 {
-    fn from_value(v: Value) -> Result<Self, TypeError> {
+    fn from_value(v: Value) -> Result<Self, ConvertError> {
         match v {
             Value::Float(f) => Ok(f),
             Value::Int(i) => Ok(i as f64),
-            v => Err(TypeError::new::<f64>(&v)),
+            v => Err(ConvertError::new::<f64>(&v)),
         }
     }
 }
@@ -236,7 +242,7 @@ impl AbiType for f32 {
 }
 
 impl FromValue for f32 {
-    fn from_value(v: Value) -> Result<Self, TypeError> {
+    fn from_value(v: Value) -> Result<Self, ConvertError> {
         f64::from_value(v).map(|f| f as f32)
     }
 }
@@ -256,10 +262,10 @@ impl AbiType for String {
 }
 
 impl FromValue for String {
-    fn from_value(v: Value) -> Result<Self, TypeError> {
+    fn from_value(v: Value) -> Result<Self, ConvertError> {
         match v {
             Value::Text(s) => Ok(s),
-            v => Err(TypeError::new::<String>(&v)),
+            v => Err(ConvertError::new::<String>(&v)),
         }
     }
 }
@@ -296,10 +302,10 @@ impl AbiType for Vec<u8> {
 }
 
 impl FromValue for Vec<u8> {
-    fn from_value(v: Value) -> Result<Self, TypeError> {
+    fn from_value(v: Value) -> Result<Self, ConvertError> {
         match v {
             Value::Bytes(b) => Ok(b),
-            v => Err(TypeError::new::<Vec<u8>>(&v)),
+            v => Err(ConvertError::new::<Vec<u8>>(&v)),
         }
     }
 }
@@ -317,7 +323,7 @@ impl AbiType for Bytes {
 }
 
 impl FromValue for Bytes {
-    fn from_value(v: Value) -> Result<Self, TypeError> {
+    fn from_value(v: Value) -> Result<Self, ConvertError> {
         Vec::<u8>::from_value(v).map(Bytes)
     }
 }
@@ -359,7 +365,7 @@ impl<T: AbiType> AbiType for Vec<T> {
 }
 
 impl<T: FromValue> FromValue for Vec<T> {
-    fn from_value(v: Value) -> Result<Self, TypeError> {
+    fn from_value(v: Value) -> Result<Self, ConvertError> {
         match v {
             Value::Array(a) => {
                 let mut out = Vec::with_capacity(a.len());
@@ -368,7 +374,7 @@ impl<T: FromValue> FromValue for Vec<T> {
                 }
                 Ok(out)
             }
-            v => Err(TypeError::new::<Vec<T>>(&v)),
+            v => Err(ConvertError::new::<Vec<T>>(&v)),
         }
     }
 }
@@ -388,7 +394,7 @@ impl<T: AbiType> AbiType for BTreeMap<String, T> {
 }
 
 impl<T: FromValue> FromValue for BTreeMap<String, T> {
-    fn from_value(v: Value) -> Result<Self, TypeError> {
+    fn from_value(v: Value) -> Result<Self, ConvertError> {
         match v {
             Value::Map(m) => {
                 let mut out = BTreeMap::new();
@@ -398,7 +404,7 @@ impl<T: FromValue> FromValue for BTreeMap<String, T> {
                 }
                 Ok(out)
             }
-            v => Err(TypeError::new::<Self>(&v)),
+            v => Err(ConvertError::new::<Self>(&v)),
         }
     }
 }
@@ -416,7 +422,7 @@ impl<T: AbiType, S> AbiType for HashMap<String, T, S> {
 }
 
 impl<T: FromValue, S: std::hash::BuildHasher + Default> FromValue for HashMap<String, T, S> {
-    fn from_value(v: Value) -> Result<Self, TypeError> {
+    fn from_value(v: Value) -> Result<Self, ConvertError> {
         match v {
             Value::Map(m) => {
                 let mut out = HashMap::with_capacity_and_hasher(m.len(), S::default());
@@ -426,7 +432,7 @@ impl<T: FromValue, S: std::hash::BuildHasher + Default> FromValue for HashMap<St
                 }
                 Ok(out)
             }
-            v => Err(TypeError::new::<Self>(&v)),
+            v => Err(ConvertError::new::<Self>(&v)),
         }
     }
 }
@@ -448,7 +454,7 @@ impl<T: AbiType> AbiType for Option<T> {
 impl<T: FromValue> FromValue for Option<T> {
     const OPTIONAL: bool = true;
 
-    fn from_value(v: Value) -> Result<Self, TypeError> {
+    fn from_value(v: Value) -> Result<Self, ConvertError> {
         match v {
             Value::Null => Ok(None),
             v => T::from_value(v).map(Some),

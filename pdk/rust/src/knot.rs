@@ -139,15 +139,15 @@ impl Args {
     }
 
     /// Takes the input `name`, converting it to `T`. A missing required
-    /// input is an `InputError`; a value that does not fit is a
-    /// `TypeError` naming the input.
+    /// input is an `InputError`, and so is a value that does not fit,
+    /// naming the input (docs/abi.md §2.3).
     pub fn take<T: FromValue>(&mut self, name: &str) -> Result<T, Stop> {
         match self.remove(name) {
             None => T::missing().ok_or_else(|| {
                 Stop::Err(Error::new("InputError", format!("knot {:?}: missing input {:?}", self.knot, name)))
             }),
             Some(v) => T::from_value(v).map_err(|e| {
-                Stop::Err(Error::new("TypeError", format!("knot {:?}: input {:?}: {}", self.knot, name, e)))
+                Stop::Err(Error::new("InputError", format!("knot {:?}: input {:?}: {}", self.knot, name, e)))
             }),
         }
     }
@@ -163,7 +163,7 @@ impl Args {
                 Ok(e) => out.push((name, e)),
                 Err(e) => {
                     return Err(Stop::Err(Error::new(
-                        "TypeError",
+                        "InputError",
                         format!("knot {:?}: input {:?}: {}", self.knot, name, e),
                     )))
                 }

@@ -63,11 +63,12 @@
 //!
 //! ## Outcomes
 //!
-//! - Inputs are bound before the function runs: a missing required input or
-//!   an undeclared one is an err of type `InputError`, a value that does not
-//!   convert an err of type `TypeError` naming the input. (The host checks
-//!   and coerces inputs against the manifest first, so a knot sees these
-//!   only when a pipeline turns `validate_io` off.)
+//! - Inputs are bound before the function runs: a missing required input,
+//!   an undeclared one, or a value that does not convert to the parameter's
+//!   type is an err of type `InputError` naming the input (docs/abi.md
+//!   §2.3: `TypeError` is reserved for the host's own check). The host
+//!   checks and coerces inputs against the manifest first, so a knot sees
+//!   a conversion failure only when a pipeline turns `validate_io` off.
 //! - A request naming an unknown knot is an err of type `UnknownKnot`; a
 //!   malformed request one of type `PDKError`.
 //! - A panic cannot be caught (wasm has no unwinding here: build with
@@ -92,7 +93,9 @@ mod knot;
 
 pub use crate::abi::{fail, skip, Error, InputSpec, KnotSpec, Manifest, Request, Response, Skip, Stop, ABI_VERSION};
 pub use crate::cbor::{DecodeError, Value};
-pub use crate::convert::{AbiType, Bytes, FromValue, IntoValue, RestInputs, TypeError};
+#[allow(deprecated)]
+pub use crate::convert::TypeError;
+pub use crate::convert::{AbiType, Bytes, ConvertError, FromValue, IntoValue, RestInputs};
 #[cfg(not(target_arch = "wasm32"))]
 pub use crate::host::take_logs;
 pub use crate::host::{log, Level};

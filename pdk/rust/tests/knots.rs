@@ -66,6 +66,13 @@ pirn_pdk::knots! {
     fn n(n: i64) -> i64 {
         n + 1
     }
+
+    /// Converts an `any` input itself: `?` turns a ConvertError into an
+    /// InputError.
+    fn sum_any(v: Value) -> Result<f64> {
+        let xs = <Vec<f64> as pirn_pdk::FromValue>::from_value(v)?;
+        Ok(xs.iter().sum())
+    }
 }
 
 mod u8_list {
@@ -87,7 +94,7 @@ fn manifest() {
     let m = PIRN_MODULE.manifest();
     assert_eq!(m.name, None);
     let names: Vec<&str> = m.knots.iter().map(|k| k.name.as_str()).collect();
-    assert_eq!(names, ["scale", "kinds", "outcome", "count", "nothing", "n"]);
+    assert_eq!(names, ["scale", "kinds", "outcome", "count", "nothing", "n", "sum_any"]);
 
     let scale = &m.knots[0];
     assert_eq!(scale.doc, "Returns x · factor. (A second doc paragraph joins the line.)");
@@ -166,15 +173,15 @@ fn input_errors() {
     );
     assert_eq!(
         PIRN_MODULE.call("scale", [("x", "one")]),
-        err("TypeError", r#"knot "scale": input "x": want float, got str "one""#)
+        err("InputError", r#"knot "scale": input "x": want float, got str "one""#)
     );
     assert_eq!(
         PIRN_MODULE.call("scale", [("x", Value::Int(1)), ("factor", Value::from("2"))]),
-        err("TypeError", r#"knot "scale": input "factor": want float, got str "2""#)
+        err("InputError", r#"knot "scale": input "factor": want float, got str "2""#)
     );
     assert_eq!(
         PIRN_MODULE.call("count", [("first", Value::Int(1)), ("zz", Value::Float(1.5))]),
-        err("TypeError", r#"knot "count": input "zz": want int, got float 1.5"#)
+        err("InputError", r#"knot "count": input "zz": want int, got float 1.5"#)
     );
     assert_eq!(PIRN_MODULE.call("nope", [("x", 1i64)]), err("UnknownKnot", r#"module has no knot "nope""#));
     // Nested paths.
@@ -212,22 +219,35 @@ fn input_errors() {
     };
     assert_eq!(
         with("ints", Value::Array(vec![Value::Int(1), Value::Float(2.0)])),
-        err("TypeError", r#"knot "kinds": input "ints": at [1]: want int, got float 2"#)
+        err("InputError", r#"knot "kinds": input "ints": at [1]: want int, got float 2"#)
     );
     let mut d = BTreeMap::new();
     d.insert("k".to_string(), Value::from("v"));
     assert_eq!(
         with("d", Value::Map(d)),
-        err("TypeError", r#"knot "kinds": input "d": at .k: want float, got str "v""#)
+        err("InputError", r#"knot "kinds": input "d": at .k: want float, got str "v""#)
     );
     assert_eq!(
         with("raw", Value::Array(vec![Value::Int(1)])),
-        err("TypeError", r#"knot "kinds": input "raw": want bytes, got list (1)"#)
+        err("InputError", r#"knot "kinds": input "raw": want bytes, got list (1)"#)
     );
     assert_eq!(
         with("small", Value::Int(70000)),
-        err("TypeError", r#"knot "kinds": input "small": want int, got int 70000 (out of range for i16)"#)
+        err("InputError", r#"knot "kinds": input "small": want int, got int 70000 (out of range for i16)"#)
     );
+    // A conversion inside the knot (`?` on a ConvertError) is an InputError
+    // too, without the input's name; the PDK never answers TypeError, which
+    // is the host's (docs/abi.md §2.3).
+    assert_eq!(
+        PIRN_MODULE.call("sum_any", [("v", Value::from(vec![Value::Int(1), Value::Float(2.5)]))]),
+        Response::Ok(Value::Float(3.5))
+    );
+    assert_eq!(
+        PIRN_MODULE.call("sum_any", [("v", Value::from(vec![Value::Int(1), Value::from("x")]))]),
+        err("InputError", r#"at [1]: want float, got str "x""#)
+    );
+    let stop: Stop = pirn_pdk::ConvertError::new::<bool>(&Value::Null).into();
+    assert_eq!(stop, Stop::Err(Error::new("InputError", "want bool, got null")));
 }
 
 #[test]

@@ -13,6 +13,17 @@ test("distance", () => {
     { err: { type: "ValueError", message: "a has 1 coordinates, b has 2" } });
 });
 
+test("input errors", () => {
+  // The harness has no host type check (like validate_io: false): the PDK's
+  // own checks answer InputError, never the host's TypeError.
+  assert.deepEqual(geo.invoke("distance", { a: "x", b: [1] }),
+    { err: { type: "InputError", message: 'knot "distance": input "a": want list[float], got str "x"' } });
+  assert.deepEqual(geo.invoke("round", { x: { not: "float" } }),
+    { err: { type: "InputError", message: 'knot "round": input "x": want float, got dict (1)' } });
+  assert.deepEqual(geo.invoke("distance", { a: [1] }),
+    { err: { type: "InputError", message: 'knot "distance": missing input "b"' } });
+});
+
 test("centroid and bbox", () => {
   assert.deepEqual(geo.invoke("centroid", { points: [[0, 0], [2, 0], [2, 2], [0, 2]] }), { ok: [1, 1] });
   assert.deepEqual(geo.invoke("bbox", { points: [[1, 5], [-2, 3]] }), { ok: { min: [-2, 3], max: [1, 5] } });

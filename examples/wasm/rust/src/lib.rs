@@ -140,6 +140,11 @@ mod tests {
         );
         assert_eq!(PIRN_MODULE.call("nonempty", [("xs", Vec::<f64>::new())]), Response::Skip(Skip::new("empty list")));
         assert_eq!(PIRN_MODULE.call("total", [("a", 1.5), ("b", 2.0)]), Response::Ok(Value::Float(3.5)));
+        // A value that does not convert (possible with validate_io: false).
+        assert_eq!(
+            PIRN_MODULE.call("mean", [("xs", Value::from(vec![Value::Float(1.5), Value::from("a")]))]),
+            Response::Err(Error::new("InputError", r#"knot "mean": input "xs": at [1]: want float, got str "a""#))
+        );
         let m = PIRN_MODULE.manifest();
         assert_eq!(m.name.as_deref(), Some("stats"));
         assert_eq!(m.knots.len(), 8);
