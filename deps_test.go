@@ -36,6 +36,7 @@ var allowedImports = map[string][]string{
 	"conformance":               {"abi", "cas", "host"},
 	"backends/sqlite":           {"cas", "lineage"},
 	"pdk/go":                    {"abi"},
+	"pdk/go/pdkhttp":            {"abi"},
 	"internal/tools/benchtable": {},
 }
 
@@ -52,7 +53,7 @@ var thirdParty = map[string]string{
 
 // guestSafe packages are compiled into knots: they must not depend, even
 // transitively, on any of these.
-var guestSafe = []string{"abi", "pdk/go", "cas", "internal/cborhead"}
+var guestSafe = []string{"abi", "pdk/go", "pdk/go/pdkhttp", "cas", "internal/cborhead"}
 
 type pkg struct {
 	ImportPath string

@@ -168,6 +168,10 @@ func (k *exprKnot) Invoke(ctx context.Context, c *scheduler.Call) abi.Response {
 	return abi.OK(b)
 }
 
+// GrantHost is the grant lineage records for a host-native Go function:
+// it runs outside the sandbox, with everything the host process can do.
+const GrantHost = "host"
+
 // Func is a Go function run as a knot on the host, for trusted code in an
 // embedding program. In is a struct of named inputs, as for the Go PDK
 // (pdk.Register); lineage records it as "host:<name>". A malformed
@@ -191,7 +195,9 @@ type funcKnot struct {
 
 func (f funcKnot) resolve(context.Context, exprEnv) (resolved, error) {
 	spec := f.k.Spec()
-	return resolved{fn: scheduler.Fn{Knot: f, Name: "host:" + f.name}, spec: &spec}, nil
+	// A Go function runs on the host, outside the sandbox: its lineage
+	// says so, and it is never hermetic.
+	return resolved{fn: scheduler.Fn{Knot: f, Name: "host:" + f.name, Grants: []string{GrantHost}}, spec: &spec}, nil
 }
 
 func (f funcKnot) Invoke(ctx context.Context, c *scheduler.Call) abi.Response {

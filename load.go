@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -243,7 +244,24 @@ func (p *Pipeline) fn(n *pipeline.Node) (Knot, error) {
 		return nil, fmt.Errorf("%s %q: module %q has no knot %q (it has: %s)%s", n.Type, n.ID, module, knot,
 			strings.Join(mod.Manifest().KnotNames(), ", "), pipeline.DidYouMean(knot, mod.Manifest().KnotNames()))
 	}
-	return KnotRef{Module: mod, Name: knot, Limits: hostLimits(n.Limits), NoTypeCheck: n.NoTypeCheck}, nil
+	return KnotRef{Module: mod, Name: knot, Limits: hostLimits(n.Limits), NoTypeCheck: n.NoTypeCheck, Grants: p.hostGrants(n.Grants)}, nil
+}
+
+// hostGrants converts a node's grants, resolving directories against the
+// pipeline file's directory.
+func (p *Pipeline) hostGrants(g pipeline.Grants) host.Grants {
+	out := host.Grants{Env: g.Env, Clock: g.Clock, Random: g.Random}
+	for _, d := range g.Dirs {
+		dir := d.Path
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(p.Spec.Dir, dir)
+		}
+		out.Dirs = append(out.Dirs, host.DirGrant{Path: dir, Mount: d.Mount, Write: d.Write})
+	}
+	for _, h := range g.HTTP {
+		out.HTTP = append(out.HTTP, host.HTTPGrant{Host: h.Host, Methods: h.Methods})
+	}
+	return out
 }
 
 // Lock computes the digest of every module the pipeline at path declares,

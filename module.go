@@ -79,17 +79,21 @@ type KnotRef struct {
 	// NoTypeCheck turns off checking inputs and outputs against the
 	// manifest's types (validate_io: false).
 	NoTypeCheck bool
+	// Grants are the knot's capabilities (files, environment, clock,
+	// randomness, HTTP); none by default, which makes the knot hermetic.
+	Grants host.Grants
 }
 
 func (r KnotRef) resolve(ctx context.Context, _ exprEnv) (resolved, error) {
 	if r.Module == nil {
 		return resolved{}, fmt.Errorf("knot %q: no module", r.Name)
 	}
-	k, err := r.Module.m.Knot(ctx, host.KnotConfig{Name: r.Name, Limits: r.Limits, NoTypeCheck: r.NoTypeCheck})
+	k, err := r.Module.m.Knot(ctx, host.KnotConfig{Name: r.Name, Limits: r.Limits, NoTypeCheck: r.NoTypeCheck, Grants: r.Grants})
 	if err != nil {
 		return resolved{}, err
 	}
-	return resolved{fn: scheduler.Fn{Knot: wasmKnot{k}, Module: r.Module.m.Digest().String(), Name: r.Name}, spec: k.Spec()}, nil
+	fn := scheduler.Fn{Knot: wasmKnot{k}, Module: r.Module.m.Digest().String(), Name: r.Name, Grants: k.Grants().Describe()}
+	return resolved{fn: fn, spec: k.Spec()}, nil
 }
 
 // wasmKnot adapts a host knot to the scheduler.

@@ -15,6 +15,11 @@ const (
 	ImportOutput = "output"
 	ImportLog    = "log"
 
+	// The HTTP capability: a module importing these runs only as knots
+	// granted outbound HTTP.
+	ImportHTTP         = "http"
+	ImportHTTPResponse = "http_response"
+
 	// WASIModule is the only other import module a knot may use.
 	WASIModule = "wasi_snapshot_preview1"
 )

@@ -27,6 +27,9 @@ var importSigs = map[string][2][]api.ValueType{
 	abi.ImportInput:  {{api.ValueTypeI32}, nil},
 	abi.ImportOutput: {{api.ValueTypeI32, api.ValueTypeI32}, nil},
 	abi.ImportLog:    {{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32}, nil},
+	// Capabilities.
+	abi.ImportHTTP:         {{api.ValueTypeI32, api.ValueTypeI32}, {api.ValueTypeI32}},
+	abi.ImportHTTPResponse: {{api.ValueTypeI32}, nil},
 }
 
 func hostModule(rt wazero.Runtime) wazero.HostModuleBuilder {
@@ -37,6 +40,10 @@ func hostModule(rt wazero.Runtime) wazero.HostModuleBuilder {
 		importSigs[abi.ImportOutput][0], nil).Export(abi.ImportOutput)
 	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(hostLog),
 		importSigs[abi.ImportLog][0], nil).Export(abi.ImportLog)
+	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(hostHTTP),
+		importSigs[abi.ImportHTTP][0], importSigs[abi.ImportHTTP][1]).Export(abi.ImportHTTP)
+	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(hostHTTPResponse),
+		importSigs[abi.ImportHTTPResponse][0], nil).Export(abi.ImportHTTPResponse)
 	return b
 }
 

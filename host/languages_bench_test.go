@@ -90,7 +90,7 @@ func BenchmarkLanguages(b *testing.B) {
 		}
 		if lc.opts.ABI != ABICommand {
 			b.Run(lc.lang+"/instantiate", func(b *testing.B) {
-				p, err := m.pool(ctx, Limits{}.withDefaults(h.cfg.Defaults), false)
+				p, err := m.pool(ctx, Limits{}.withDefaults(h.cfg.Defaults), Grants{}, false)
 				if err != nil {
 					b.Fatal(err)
 				}

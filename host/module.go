@@ -79,7 +79,14 @@ type Module struct {
 
 	mu       sync.Mutex
 	compiled map[classKey]wazero.CompiledModule
-	pools    map[Limits]*pool
+	pools    map[poolKey]*pool
+}
+
+// poolKey identifies a pool: instances are configured by their limits and
+// their grants.
+type poolKey struct {
+	lim    Limits
+	grants string // Grants.key
 }
 
 // Name returns the name the module was first loaded under.
@@ -128,7 +135,7 @@ func (h *Host) LoadWith(ctx context.Context, name string, wasm []byte, opts Load
 	h.mu.Unlock()
 	e.once.Do(func() {
 		m := &Module{h: h, name: name, digest: d, wasm: wasm, abi: opts.ABI, format: opts.Format,
-			compiled: map[classKey]wazero.CompiledModule{}, pools: map[Limits]*pool{}}
+			compiled: map[classKey]wazero.CompiledModule{}, pools: map[poolKey]*pool{}}
 		if err := m.handshake(ctx); err != nil {
 			e.err = &LoadError{Module: name, Digest: d, Err: err}
 			return
@@ -191,7 +198,7 @@ func checkShape(cm wazero.CompiledModule, wasi map[string]api.FunctionDefinition
 		case abi.ImportModule:
 			sig, ok := importSigs[name]
 			if !ok {
-				errs = append(errs, fmt.Errorf("imports %s.%s, which the host does not provide (it provides %s.input, .output and .log)", mod, name, mod))
+				errs = append(errs, fmt.Errorf("imports %s.%s, which the host does not provide (it provides %s.input, .output, .log, and the capabilities .http and .http_response)", mod, name, mod))
 			} else if !sameSig(f, sig) {
 				errs = append(errs, fmt.Errorf("imports %s.%s with signature %s, want %s", mod, name, sigString(f.ParamTypes(), f.ResultTypes()), sigString(sig[0], sig[1])))
 			}
@@ -246,7 +253,7 @@ func sigString(params, results []api.ValueType) string {
 // version and manifest, and keeps the instance it used as the first
 // instance of the default pool.
 func (m *Module) handshake(ctx context.Context) error {
-	p, err := m.pool(ctx, Limits{}.withDefaults(m.h.cfg.Defaults), false)
+	p, err := m.pool(ctx, Limits{}.withDefaults(m.h.cfg.Defaults), Grants{}, false)
 	if err != nil {
 		return err
 	}
@@ -295,11 +302,13 @@ func (m *Module) handshake(ctx context.Context) error {
 	return nil
 }
 
-// pool returns the pool for lim (already defaulted), creating it. A new
-// pool is pre-warmed with one instance unless warm is false.
-func (m *Module) pool(ctx context.Context, lim Limits, warm bool) (*pool, error) {
+// pool returns the pool for lim (already defaulted) and g (already
+// validated), creating it. A new pool is pre-warmed with one instance
+// unless warm is false.
+func (m *Module) pool(ctx context.Context, lim Limits, g Grants, warm bool) (*pool, error) {
+	key := poolKey{lim, g.key()}
 	m.mu.Lock()
-	p, ok := m.pools[lim]
+	p, ok := m.pools[key]
 	m.mu.Unlock()
 	if ok {
 		return p, nil
@@ -312,16 +321,25 @@ func (m *Module) pool(ctx context.Context, lim Limits, warm bool) (*pool, error)
 	if err != nil {
 		return nil, err
 	}
-	m.mu.Lock()
-	if p, ok = m.pools[lim]; !ok {
-		p = newPool(m, c, cm, lim)
-		m.pools[lim] = p
+	fresh := newPool(m, c, cm, lim)
+	fresh.grants = g
+	if fresh.fsc, fresh.roots, err = g.fsConfig(); err != nil {
+		return nil, err
 	}
-	m.mu.Unlock()
-	if m.abi == ABIExtism && !ok {
-		if err := p.compilePlugin(ctx); err != nil {
+	if m.abi == ABIExtism {
+		if fresh.plugin, err = m.compiledPlugin(ctx, lim); err != nil {
+			fresh.close(ctx)
 			return nil, err
 		}
+	}
+	m.mu.Lock()
+	if p, ok = m.pools[key]; !ok {
+		p = fresh
+		m.pools[key] = p
+	}
+	m.mu.Unlock()
+	if ok { // another caller made it first
+		fresh.close(ctx)
 	}
 	if warm && !ok && m.abi != ABICommand {
 		p.refill()
@@ -332,7 +350,7 @@ func (m *Module) pool(ctx context.Context, lim Limits, warm bool) (*pool, error)
 func (m *Module) closePools(ctx context.Context) {
 	m.mu.Lock()
 	pools := m.pools
-	m.pools = map[Limits]*pool{}
+	m.pools = map[poolKey]*pool{}
 	m.mu.Unlock()
 	for _, p := range pools {
 		p.close(ctx)
@@ -346,6 +364,8 @@ type KnotConfig struct {
 	// NoTypeCheck passes inputs and outputs through without checking them
 	// against the manifest's types (the original's validate_io: false).
 	NoTypeCheck bool
+	// Grants are the knot's capabilities; none by default.
+	Grants Grants
 }
 
 // Knot returns a handle for invoking a knot of the module.
@@ -359,7 +379,14 @@ func (m *Module) Knot(ctx context.Context, cfg KnotConfig) (*Knot, error) {
 	if err := lim.validate(); err != nil {
 		return nil, fmt.Errorf("knot %s: limits: %w", cfg.Name, err)
 	}
-	p, err := m.pool(ctx, lim, true)
+	grants, err := cfg.Grants.validate()
+	if err != nil {
+		return nil, fmt.Errorf("knot %s: grants: %w", cfg.Name, err)
+	}
+	if err := m.checkGrants(cfg.Name, grants); err != nil {
+		return nil, &LoadError{Module: m.name, Digest: m.digest, Err: err}
+	}
+	p, err := m.pool(ctx, lim, grants, true)
 	if err != nil {
 		return nil, &LoadError{Module: m.name, Digest: m.digest, Err: err}
 	}
@@ -373,6 +400,34 @@ func (m *Module) Knot(ctx context.Context, cfg KnotConfig) (*Knot, error) {
 	}
 	k.output = abi.MustParseType(spec.Output)
 	return k, nil
+}
+
+// checkGrants refuses a knot whose module needs a capability the knot is
+// not granted, or that is granted one its ABI cannot carry.
+func (m *Module) checkGrants(knot string, g Grants) error {
+	if m.importsHTTP() && len(g.HTTP) == 0 {
+		return fmt.Errorf("imports %s.%s (outbound HTTP), which knot %s is not granted: grant it hosts with grants: {http: [{host: ..., methods: [...]}]}",
+			abi.ImportModule, abi.ImportHTTP, knot)
+	}
+	if len(g.HTTP) > 0 && m.abi != ABIPirn {
+		return fmt.Errorf("knot %s: an http grant needs a pirn module (the %s ABI has no pirn.http)", knot, m.abi)
+	}
+	return nil
+}
+
+// importsHTTP reports whether the module imports the HTTP capability.
+func (m *Module) importsHTTP() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, cm := range m.compiled {
+		for _, f := range cm.ImportedFunctions() {
+			if mod, name, _ := f.Import(); mod == abi.ImportModule && (name == abi.ImportHTTP || name == abi.ImportHTTPResponse) {
+				return true
+			}
+		}
+		break
+	}
+	return false
 }
 
 // Knot invokes one knot of a module.
@@ -394,6 +449,10 @@ func (k *Knot) Module() *Module { return k.mod }
 
 // Limits returns the knot's effective limits.
 func (k *Knot) Limits() Limits { return k.pool.lim }
+
+// Grants returns the knot's capabilities, normalised (directories made
+// absolute).
+func (k *Knot) Grants() Grants { return k.pool.grants }
 
 // Call is one invocation's arguments.
 type Call struct {

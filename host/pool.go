@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,9 @@ type pool struct {
 	compiled wazero.CompiledModule
 	plugin   *extism.CompiledPlugin // for an Extism plugin
 	lim      Limits
+	grants   Grants
+	fsc      wazero.FSConfig // the granted directories, or nil
+	roots    []*os.Root      // behind fsc, closed with the pool
 	idle     chan *instance
 	slots    chan struct{} // one token per live instance
 
@@ -129,16 +133,6 @@ func (p *pool) refill() {
 	})
 }
 
-// compilePlugin prepares an Extism plugin's pool.
-func (p *pool) compilePlugin(ctx context.Context) error {
-	cp, err := p.m.compiledPlugin(ctx, p.lim)
-	if err != nil {
-		return err
-	}
-	p.plugin = cp
-	return nil
-}
-
 func (p *pool) close(ctx context.Context) {
 	p.mu.Lock()
 	p.closed = true
@@ -146,6 +140,9 @@ func (p *pool) close(ctx context.Context) {
 	defer func() {
 		if p.plugin != nil {
 			p.plugin.Close(ctx)
+		}
+		for _, r := range p.roots {
+			r.Close()
 		}
 	}()
 	for {
@@ -178,6 +175,7 @@ type instance struct {
 	outputSet     bool
 	violation     *violation
 	logged        int
+	httpResp      []byte // the pending pirn.http response
 	stderrTail    []byte
 	stdout        *stream
 	stderr        *stream
@@ -195,11 +193,11 @@ func (p *pool) newInstance(ctx context.Context) (*instance, error) {
 	if p.plugin != nil {
 		return p.newPluginInstance(ctx, inst)
 	}
-	cfg := wazero.NewModuleConfig().
+	cfg := p.configure(wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions("_initialize").
 		WithStdout(inst.stdout).
-		WithStderr(inst.stderr)
+		WithStderr(inst.stderr))
 	inst.begin("", "")
 	cctx, cancel := inst.callContext(ctx)
 	mod, err := p.c.rt.InstantiateModule(cctx, p.compiled, cfg)
@@ -232,6 +230,7 @@ func (inst *instance) begin(runID, knotID string) {
 	inst.inputTaken, inst.outputSet = false, false
 	inst.violation = nil
 	inst.logged = 0
+	inst.httpResp = nil
 	inst.stderrTail = inst.stderrTail[:0]
 	inst.resp = inst.resp[:0]
 }

@@ -44,8 +44,13 @@ type Record struct {
 	// "host:<name>" for a host-native knot.
 	Knot string
 	// ConfigHash is the digest of the knot's configuration: its id, its
-	// constant inputs and its policy.
+	// constant inputs, its policy and its grants.
 	ConfigHash cas.Digest
+	// Grants lists the capabilities the knot ran with, sorted ("clock",
+	// "random", "env:NAME", "dir:ro:/mount=/host/path",
+	// "http:GET:api.example.com"; "host" for a host-native Go function,
+	// which runs outside the sandbox). None means the knot was hermetic.
+	Grants []string
 	// Inputs holds, for each parent input name, the digest of what it
 	// consumed (for a failed or skipped parent, the digest of its outcome),
 	// sorted by name. Constant inputs are part of ConfigHash instead.
@@ -70,6 +75,10 @@ type Input struct {
 	Parent string     // the id of the node it came from (an edge of the run's graph)
 	Digest cas.Digest // what it consumed
 }
+
+// Hermetic reports whether the knot ran with no capabilities: its output
+// can depend only on its module, configuration and inputs.
+func (r *Record) Hermetic() bool { return len(r.Grants) == 0 }
 
 // Input returns the digest consumed by the named input.
 func (r *Record) Input(name string) (cas.Digest, bool) {

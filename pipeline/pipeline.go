@@ -110,6 +110,7 @@ type Node struct {
 	Optional    bool
 	NoTypeCheck bool   // validate_io: false
 	Limits      Limits // merged with the pipeline's
+	Grants      Grants // capabilities; none makes the knot hermetic
 
 	keyLines map[string]int // line of each input name, for messages
 	refLines map[string]int // line of input, over and of
@@ -355,7 +356,7 @@ func (p *parser) modules(v *yaml.Node) {
 // The keys each node type accepts.
 var (
 	commonKeys = []string{"id", "type", "description", "tags"}
-	nodeKeys   = append(slices.Clone(commonKeys), "error_policy", "optional", "validate_io", "limits")
+	nodeKeys   = append(slices.Clone(commonKeys), "error_policy", "optional", "validate_io", "limits", "grants")
 	typeKeys   = map[string][]string{
 		TypeParameter:  append(slices.Clone(commonKeys), "type_", "default", "has_default"),
 		TypeKnot:       append(slices.Clone(nodeKeys), "module", "knot", "parents", "config"),
@@ -534,8 +535,13 @@ func (p *parser) node(m *yaml.Node) *Node {
 			n.NoTypeCheck = !p.boolean(v, what+": validate_io")
 		case "limits":
 			n.Limits = p.limits(v, what)
+		case "grants":
+			n.Grants = p.grants(v, what)
 		}
 	})
+	if !n.Grants.Empty() && n.Module == "" && (n.Fn == nil || n.Fn.Module == "") {
+		p.errorf(n.Grants.Line, "%s: grants apply to a module's knot, and this node runs none", what)
+	}
 	need := func(ok bool, msg string) {
 		if !ok {
 			p.errorf(m.Line, "%s: %s", what, msg)

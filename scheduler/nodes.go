@@ -136,7 +136,7 @@ func (e *engine) runElement(st *state, i int, c *Call) {
 	rec := &el.rec
 	id := fmt.Sprintf("%s:%d", n.id, i)
 	rec.RunID, rec.KnotID, rec.Kind, rec.ConfigHash, rec.Dispatcher = e.runID, id, "element", n.configHash, e.s.cfg.Dispatcher
-	rec.Module, rec.Knot = n.fn.Module, n.fn.Name
+	rec.Module, rec.Knot, rec.Grants = n.fn.Module, n.fn.Name, n.fn.Grants
 	rec.StartedAt = time.Now().UTC()
 	item := cas.CanonicalValue(st.items[i])
 	over := n.primary

@@ -440,6 +440,7 @@ func (e *engine) run(st *state, call *Call) bool {
 	rec := &st.rec
 	rec.RunID, rec.KnotID, rec.Kind, rec.ConfigHash, rec.Dispatcher = e.runID, n.id, n.kind.String(), n.configHash, e.s.cfg.Dispatcher
 	rec.Module, rec.Knot = n.What()
+	rec.Grants = n.fn.Grants
 	rec.StartedAt = time.Now().UTC()
 	if n.kind == KindParameter {
 		st.res = result{outcome: lineage.OK, value: e.params[n]}

@@ -113,6 +113,9 @@ type Fn struct {
 	// Name is the knot's name in its module, "host:<name>" for a
 	// host-native knot, or "expr:<source>" for an expression.
 	Name string
+	// Grants lists the knot's capabilities for lineage (see
+	// lineage.Record.Grants); they are part of the configuration hash.
+	Grants []string
 }
 
 // Skip reasons the node kinds produce.
@@ -421,6 +424,9 @@ func (t *Tapestry) newNode(id string, kind Kind, fn Fn, policy Policy, optional 
 		return nil, err
 	}
 	b := &builder{t: t, n: &Node{id: id, kind: kind, fn: fn, policy: policy, optional: optional}, cfg: map[string]any{}}
+	if len(fn.Grants) > 0 { // absent when none, so hermetic knots keep their hashes
+		b.cfg["grants"] = anySlice(fn.Grants)
+	}
 	if kind != KindArm && fn.Knot == nil {
 		b.errorf("no knot or expression to run")
 	}

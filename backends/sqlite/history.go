@@ -28,7 +28,7 @@ const (
 var (
 	insertRecords = batchInsert{table: "lineage", cols: []string{"run_id", "seq", "knot_id", "kind", "module", "knot",
 		"config_hash", "output_hash", "inputs", "outcome", "skip_reason", "skip_detail", "error_id", "dispatcher",
-		"started_at", "finished_at"}}
+		"started_at", "finished_at", "grants"}}
 	insertValues = batchInsert{table: "lineage_values", cols: []string{"hash", "role", "run_id", "knot_id", "name"}}
 	insertErrors = batchInsert{table: "errors", cols: []string{"run_id", "error_id", "seq", "knot_id", "type",
 		"message", "detail", "trace", "occurred_at"}}
@@ -141,6 +141,25 @@ func encodeInputs(ins []lineage.Input) []byte {
 
 var errCorruptInputs = errors.New("corrupt inputs column")
 
+// encodeGrants writes a record's grants for the grants column: a JSON
+// array, or ” for none.
+func encodeGrants(g []string) string {
+	if len(g) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(g) // a []string always marshals
+	return string(b)
+}
+
+func decodeGrants(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var g []string
+	err := json.Unmarshal([]byte(s), &g)
+	return g, err
+}
+
 // decodeInputs is the inverse of encodeInputs.
 func decodeInputs(b []byte) ([]lineage.Input, error) {
 	var ins []lineage.Input
@@ -194,7 +213,7 @@ func toRows(r *lineage.Run) (*runRows, error) {
 		rows.records = append(rows.records, r.ID, i, rec.KnotID, rec.Kind, rec.Module, rec.Knot,
 			rec.ConfigHash[:], blob(rec.Output), encodeInputs(rec.Inputs), string(rec.Outcome), rec.SkipReason,
 			rec.SkipDetail, blob(rec.ErrorID), rec.Dispatcher,
-			tc.nanos(rec.StartedAt), tc.nanos(rec.FinishedAt))
+			tc.nanos(rec.StartedAt), tc.nanos(rec.FinishedAt), encodeGrants(rec.Grants))
 		if !rec.Output.IsZero() {
 			rows.values = append(rows.values, rec.Output[:], roleOutput, r.ID, rec.KnotID, "")
 		}
@@ -514,7 +533,7 @@ type querier interface {
 func queryRecords(ctx context.Context, q querier, where string, arg any) ([]lineage.Record, error) {
 	rows, err := q.QueryContext(ctx, `SELECT l.run_id, l.knot_id, l.kind, l.module, l.knot, l.config_hash,
 		l.output_hash, l.inputs, l.outcome, l.skip_reason, l.skip_detail, l.error_id, l.dispatcher,
-		l.started_at, l.finished_at
+		l.started_at, l.finished_at, l.grants
 		FROM lineage l
 		JOIN runs r ON r.run_id = l.run_id
 		WHERE `+where+`
@@ -528,12 +547,12 @@ func queryRecords(ctx context.Context, q querier, where string, arg any) ([]line
 		var (
 			rec                      lineage.Record
 			config, output, ins, eid []byte
-			outcome                  string
+			outcome, grants          string
 			started, finished        int64
 		)
 		if err := rows.Scan(&rec.RunID, &rec.KnotID, &rec.Kind, &rec.Module, &rec.Knot, &config,
 			&output, &ins, &outcome, &rec.SkipReason, &rec.SkipDetail, &eid, &rec.Dispatcher,
-			&started, &finished); err != nil {
+			&started, &finished, &grants); err != nil {
 			return nil, fmt.Errorf("scan record: %w", err)
 		}
 		rec.Outcome = lineage.Outcome(outcome)
@@ -548,6 +567,9 @@ func queryRecords(ctx context.Context, q querier, where string, arg any) ([]line
 		}
 		if rec.Inputs, err = decodeInputs(ins); err != nil {
 			return nil, fmt.Errorf("record %s/%s: %w", rec.RunID, rec.KnotID, err)
+		}
+		if rec.Grants, err = decodeGrants(grants); err != nil {
+			return nil, fmt.Errorf("record %s/%s: grants: %w", rec.RunID, rec.KnotID, err)
 		}
 		out = append(out, rec)
 	}

@@ -129,6 +129,23 @@ FROM lineage;
 `,
 		fn: addInputParents,
 	},
+	{
+		// 3: the grants a knot ran with, a JSON array of text ('' for
+		// none: the knot was hermetic).
+		sql: `
+ALTER TABLE lineage ADD COLUMN grants TEXT NOT NULL DEFAULT '';
+
+DROP VIEW lineage_text;
+CREATE VIEW lineage_text AS
+SELECT run_id, seq, knot_id, kind, module, knot,
+	'sha256:' || lower(hex(config_hash)) AS config_hash,
+	CASE WHEN output_hash IS NULL THEN NULL ELSE 'sha256:' || lower(hex(output_hash)) END AS output_hash,
+	outcome, skip_reason,
+	CASE WHEN error_id IS NULL THEN NULL ELSE 'sha256:' || lower(hex(error_id)) END AS error_id,
+	dispatcher, started_at, finished_at, grants, grants = '' AS hermetic
+FROM lineage;
+`,
+	},
 }
 
 // A migration is one schema step: its SQL, then fn (if any) for what SQL

@@ -49,7 +49,7 @@ func SampleRun(t testing.TB, id string, offset time.Duration) *lineage.Run {
 				Dispatcher: "local", StartedAt: at(2), FinishedAt: at(3)},
 			{RunID: id, KnotID: "answer", Kind: "knot", Module: digest(t, "module").String(), Knot: "add", ConfigHash: digest(t, "cfg-answer"),
 				Inputs: []lineage.Input{{Name: "a", Parent: "x", Digest: digest(t, 5)}, {Name: "b", Parent: "d", Digest: digest(t, 10)}}, Output: digest(t, 15), Outcome: lineage.OK,
-				Dispatcher: "local", StartedAt: at(4), FinishedAt: at(5)},
+				Grants: []string{"clock", "dir:ro:/data=/srv/data", "env:REGION"}, Dispatcher: "local", StartedAt: at(4), FinishedAt: at(5)},
 			{RunID: id, KnotID: "bad", Kind: "knot", Module: digest(t, "other").String(), Knot: "fail", ConfigHash: digest(t, "cfg-bad"),
 				Inputs: []lineage.Input{{Name: "x", Parent: "x", Digest: digest(t, 5)}}, Outcome: lineage.Err, ErrorID: errID,
 				Dispatcher: "local", StartedAt: at(4), FinishedAt: at(6)},

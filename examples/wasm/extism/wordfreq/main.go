@@ -8,7 +8,7 @@
 //
 // Build (make wasm does this):
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -buildvcs=false -ldflags=-w -o wordfreq.wasm ./wordfreq
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -buildvcs=false -ldflags="-w -buildid=" -o wordfreq.wasm ./wordfreq
 package main
 
 import (

@@ -6,7 +6,7 @@
 //
 // Build (make wasm does this):
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -buildvcs=false -ldflags=-w -o arith.wasm .
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -buildvcs=false -ldflags="-w -buildid=" -o arith.wasm .
 package main
 
 import pdk "github.com/pirn-wasm/pirn/pdk/go"

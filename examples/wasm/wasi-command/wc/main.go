@@ -9,7 +9,7 @@
 //
 // Build (make wasm does this):
 //
-//	GOOS=wasip1 GOARCH=wasm go build -trimpath -buildvcs=false -ldflags=-w -o wc.wasm .
+//	GOOS=wasip1 GOARCH=wasm go build -trimpath -buildvcs=false -ldflags="-w -buildid=" -o wc.wasm .
 package main
 
 import (

@@ -8,7 +8,7 @@
 //
 // Build (make wasm does this):
 //
-//	GOOS=wasip1 GOARCH=wasm go build -trimpath -buildvcs=false -ldflags=-w -o command.wasm .
+//	GOOS=wasip1 GOARCH=wasm go build -trimpath -buildvcs=false -ldflags="-w -buildid=" -o command.wasm .
 package main
 
 import (

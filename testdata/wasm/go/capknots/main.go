@@ -1,0 +1,78 @@
+//go:build wasip1
+
+// Command capknots is a knot module for the host's capability tests: each
+// knot reaches for something outside pure computation (files, the
+// environment, the clock, randomness), which a knot sees only when its
+// pipeline grants it.
+//
+// Build (make wasm does this):
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -buildvcs=false -ldflags="-w -buildid=" -o capknots.wasm .
+package main
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"os"
+	"sort"
+	"time"
+
+	pdk "github.com/pirn-wasm/pirn/pdk/go"
+)
+
+type pathIn struct {
+	Path string `pirn:"path"`
+}
+
+type writeIn struct {
+	Path string `pirn:"path"`
+	Data string `pirn:"data"`
+}
+
+type nameIn struct {
+	Name string `pirn:"name"`
+}
+
+type none struct{}
+
+func init() {
+	pdk.Register("readfile", "Returns the contents of the file at path.", func(in pathIn) (string, error) {
+		b, err := os.ReadFile(in.Path)
+		return string(b), err
+	})
+	pdk.Register("writefile", "Writes data to the file at path and returns its length.", func(in writeIn) (int64, error) {
+		return int64(len(in.Data)), os.WriteFile(in.Path, []byte(in.Data), 0o644)
+	})
+	pdk.Register("listdir", "Returns the sorted names in the directory at path.", func(in pathIn) ([]string, error) {
+		entries, err := os.ReadDir(in.Path)
+		names := []string{}
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		sort.Strings(names)
+		return names, err
+	})
+	pdk.Register("symlink", "Makes a symbolic link at path to /etc/passwd.", func(in pathIn) (bool, error) {
+		return true, os.Symlink("/etc/passwd", in.Path)
+	})
+	pdk.Register("getenv", "Returns the environment variable name, or null if it is unset.", func(in nameIn) (*string, error) {
+		v, ok := os.LookupEnv(in.Name)
+		if !ok {
+			return nil, nil
+		}
+		return &v, nil
+	})
+	pdk.Register("environ", "Returns the whole environment.", func(none) ([]string, error) {
+		return append([]string{}, os.Environ()...), nil
+	})
+	pdk.Register("now", "Returns the wall clock's Unix time in seconds.", func(none) (int64, error) {
+		return time.Now().Unix(), nil
+	})
+	pdk.Register("random", "Returns 8 random bytes as an integer.", func(none) (int64, error) {
+		var b [8]byte
+		_, err := rand.Read(b[:])
+		return int64(binary.LittleEndian.Uint64(b[:]) >> 1), err
+	})
+}
+
+func main() {}
