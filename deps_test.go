@@ -34,6 +34,7 @@ var allowedImports = map[string][]string{
 	"expr":                      {"abi"},
 	"viz":                       {"lineage", "scheduler"},
 	"conformance":               {"abi", "cas", "host"},
+	"bundle":                    {},
 	"backends/sqlite":           {"cas", "lineage"},
 	"pdk/go":                    {"abi"},
 	"pdk/go/pdkhttp":            {"abi"},
@@ -43,12 +44,13 @@ var allowedImports = map[string][]string{
 // thirdParty lists, for each heavy or single-purpose dependency, the only
 // package that may import it directly.
 var thirdParty = map[string]string{
-	"github.com/tetratelabs/wazero": "host",
-	"github.com/extism/go-sdk":      "host",
-	"modernc.org/sqlite":            "backends/sqlite",
-	"go.yaml.in/yaml/v3":            "pipeline",
-	"github.com/urfave/cli/v2":      "cmd/pirn",
-	"cel.dev/cel-go":                "expr",
+	"github.com/tetratelabs/wazero":        "host",
+	"github.com/extism/go-sdk":             "host",
+	"modernc.org/sqlite":                   "backends/sqlite",
+	"go.yaml.in/yaml/v3":                   "pipeline",
+	"github.com/urfave/cli/v2":             "cmd/pirn",
+	"cel.dev/cel-go":                       "expr",
+	"github.com/opencontainers/image-spec": "bundle",
 }
 
 // guestSafe packages are compiled into knots: they must not depend, even

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/pirn-wasm/pirn/bundle"
 	"github.com/pirn-wasm/pirn/cas"
 )
 
@@ -393,5 +394,66 @@ func TestGlobalFlagsAnywhere(t *testing.T) {
 	r = runPirn(t, "runs", "show", "--log-level", "info", "--state", t.TempDir(), "run-nope")
 	if r.code != 2 || !strings.Contains(r.stderr, "run-nope") {
 		t.Errorf("runs show: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// TestBundle packs the polyglot pipeline, runs the bundle, and refuses
+// bundles that lack a module or were tampered with, before running.
+func TestBundle(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "app.pirn")
+	r := runPirn(t, "bundle", "../../examples/polyglot/pipeline.yaml", "-o", out)
+	if r.code != 0 || !strings.Contains(r.stdout, out+" sha256:") {
+		t.Fatalf("bundle: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	first, _ := os.ReadFile(out)
+	runPirn(t, "bundle", "../../examples/polyglot/pipeline.yaml", "-o", out)
+	if again, _ := os.ReadFile(out); !bytes.Equal(first, again) {
+		t.Error("bundling twice gave different bytes")
+	}
+	// Run from another directory: nothing outside the bundle is needed.
+	r = runPirn(t, "run", "--memory", "--json", out, "-p", "text=one two two")
+	var res struct{ Outputs map[string]any }
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || r.code != 0 {
+		t.Fatalf("run bundle: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	if report, _ := res.Outputs["report"].(map[string]any); report["shout"] != "ONE TWO TWO" {
+		t.Errorf("report = %v", res.Outputs["report"])
+	}
+
+	c, err := bundle.ReadBytes(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := *c
+	missing.Modules = nil
+	for _, m := range c.Modules {
+		if m.Name != "negate" {
+			missing.Modules = append(missing.Modules, m)
+		}
+	}
+	var buf bytes.Buffer
+	bundle.Write(&buf, missing)
+	bad := filepath.Join(dir, "missing.pirn")
+	os.WriteFile(bad, buf.Bytes(), 0o644)
+	state := filepath.Join(dir, "state")
+	r = runPirn(t, "run", "--state", state, bad)
+	if r.code != 2 || !strings.Contains(r.stderr, `missing.pirn:pipeline.yaml:13: module "negate" is not in the bundle`) {
+		t.Errorf("missing module: exit %d, %q", r.code, r.stderr)
+	}
+	tampered := bytes.Clone(first)
+	tampered[len(tampered)/2] ^= 0xff
+	os.WriteFile(bad, tampered, 0o644)
+	r = runPirn(t, "run", "--state", state, bad)
+	if r.code != 2 || !strings.Contains(r.stderr, "does not match its digest") {
+		t.Errorf("tampered bundle: exit %d, %q", r.code, r.stderr)
+	}
+	// Nothing ran: no run was recorded.
+	r = runPirn(t, "runs", "--state", state)
+	if strings.Contains(r.stdout, "polyglot") {
+		t.Errorf("a refused bundle left a run:\n%s", r.stdout)
+	}
+	if r := runPirn(t, "run", "--unpinned", "--memory", out); r.code != 2 || !strings.Contains(r.stderr, "--unpinned does not apply to a bundle") {
+		t.Errorf("--unpinned with a bundle: exit %d, %q", r.code, r.stderr)
 	}
 }

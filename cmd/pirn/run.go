@@ -22,9 +22,9 @@ func runCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "run",
 		Usage:     "run a pipeline",
-		ArgsUsage: "PIPELINE",
-		Description: `Runs the pipeline and prints its outputs and a table of every knot's
-outcome and duration. The run and its lineage are recorded in the state
+		ArgsUsage: "PIPELINE | BUNDLE",
+		Description: `Runs the pipeline (a YAML file, or a bundle made by pirn bundle) and
+prints its outputs and a table of every knot's outcome and duration. The run and its lineage are recorded in the state
 directory. Exit status: 0 if every knot succeeded or skipped, 1 if a knot
 failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 		Flags: []cli.Flag{
@@ -45,7 +45,15 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 				return err
 			}
 			defer eng.Close(context.Background())
-			p, err := eng.LoadPipeline(c.Context, c.Args().First())
+			var p *pirn.Pipeline
+			if path := c.Args().First(); pirn.IsBundle(path) {
+				if c.Bool("unpinned") {
+					return usageErr("--unpinned does not apply to a bundle: it carries its modules, verified by digest")
+				}
+				p, err = eng.LoadBundle(c.Context, path)
+			} else {
+				p, err = eng.LoadPipeline(c.Context, path)
+			}
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}

@@ -1,0 +1,186 @@
+package bundle_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/image-spec/schema"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/pirn-wasm/pirn/bundle"
+)
+
+func sample() bundle.Contents {
+	return bundle.Contents{
+		Name:     "demo",
+		Pipeline: []byte("name: demo\nmodules: {m: m.wasm, w: {path: w.wasm, abi: wasi-command}}\nnodes: []\n"),
+		Modules: []bundle.Module{
+			{Name: "w", ABI: "wasi-command", Format: "json", Wasm: []byte("\x00asm\x01\x00\x00\x00command")},
+			{Name: "m", Wasm: []byte("\x00asm\x01\x00\x00\x00knots")},
+		},
+	}
+}
+
+func write(t testing.TB, c bundle.Contents) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := bundle.Write(&buf, c); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// entries returns the archive's files by name.
+func entries(t testing.TB, b []byte) (names []string, files map[string][]byte) {
+	t.Helper()
+	files = map[string][]byte{}
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return names, files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(tr)
+		names = append(names, hdr.Name)
+		files[hdr.Name] = data
+	}
+}
+
+// rewrite builds an archive from files in the given order.
+func rewrite(t testing.TB, names []string, files map[string][]byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, n := range names {
+		if strings.HasSuffix(n, "/") {
+			tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeDir, Mode: 0o755})
+			continue
+		}
+		tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(files[n]))})
+		tw.Write(files[n])
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+func TestRoundTrip(t *testing.T) {
+	b := write(t, sample())
+	if !bytes.Equal(b, write(t, sample())) {
+		t.Error("two writes of the same contents differ")
+	}
+	if !bundle.IsBundle(b) {
+		t.Error("IsBundle = false")
+	}
+	c, err := bundle.ReadBytes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "demo" || !bytes.Equal(c.Pipeline, sample().Pipeline) || len(c.Modules) != 2 {
+		t.Fatalf("read %+v", c)
+	}
+	w, ok := c.Module("w")
+	if !ok || w.ABI != "wasi-command" || w.Format != "json" || string(w.Wasm) != "\x00asm\x01\x00\x00\x00command" {
+		t.Errorf("module w = %+v", w)
+	}
+	if m, _ := c.Module("m"); m.ABI != "" || string(m.Wasm) != "\x00asm\x01\x00\x00\x00knots" {
+		t.Errorf("module m = %+v", m)
+	}
+}
+
+// TestOCILayout checks the archive against the OCI image-spec's own JSON
+// schemas, so that OCI tools can read and push it.
+func TestOCILayout(t *testing.T) {
+	_, files := entries(t, write(t, sample()))
+	if got := string(files["oci-layout"]); got != `{"imageLayoutVersion":"1.0.0"}` {
+		t.Errorf("oci-layout = %s", got)
+	}
+	if err := schema.ValidatorMediaTypeImageIndex.Validate(bytes.NewReader(files["index.json"])); err != nil {
+		t.Errorf("index.json: %v", err)
+	}
+	var idx v1.Index
+	json.Unmarshal(files["index.json"], &idx)
+	manifest := files["blobs/sha256/"+idx.Manifests[0].Digest.Encoded()]
+	if err := schema.ValidatorMediaTypeManifest.Validate(bytes.NewReader(manifest)); err != nil {
+		t.Errorf("manifest: %v\n%s", err, manifest)
+	}
+	if idx.Manifests[0].Annotations[v1.AnnotationRefName] != "demo" {
+		t.Errorf("index annotations = %v", idx.Manifests[0].Annotations)
+	}
+}
+
+func TestReadRefuses(t *testing.T) {
+	good := write(t, sample())
+	names, files := entries(t, good)
+	var moduleBlob string
+	for n, b := range files {
+		if string(b) == "\x00asm\x01\x00\x00\x00knots" {
+			moduleBlob = n
+		}
+	}
+	tamper := func(f func(map[string][]byte) []string) []byte {
+		cp := map[string][]byte{}
+		for k, v := range files {
+			cp[k] = append([]byte{}, v...)
+		}
+		ns := f(cp)
+		if ns == nil {
+			ns = names
+		}
+		return rewrite(t, ns, cp)
+	}
+	without := func(name string) []string {
+		var ns []string
+		for _, n := range names {
+			if n != name {
+				ns = append(ns, n)
+			}
+		}
+		return ns
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"a flipped byte in a module", tamper(func(f map[string][]byte) []string { f[moduleBlob][9] ^= 1; return nil }), "does not match its digest: its bytes hash to sha256:"},
+		{"a missing module", tamper(func(map[string][]byte) []string { return without(moduleBlob) }), "is missing"},
+		{"no index", tamper(func(map[string][]byte) []string { return without("index.json") }), "index.json"},
+		{"no layout", tamper(func(map[string][]byte) []string { return without("oci-layout") }), "no OCI image layout"},
+		{"a stray file", tamper(func(f map[string][]byte) []string { f["../../etc/passwd"] = []byte("x"); return append(names, "../../etc/passwd") }), `unexpected entry "../../etc/passwd"`},
+		{"truncated", good[:len(good)/2], "truncated"},
+		{"not a tar", []byte("name: demo\nnodes: []\n"), "not a readable tar archive"},
+	} {
+		_, err := bundle.ReadBytes(tc.b)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error containing %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func FuzzRead(f *testing.F) {
+	good := write(f, sample())
+	f.Add(good)
+	f.Add(good[:1024])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := bundle.ReadBytes(b)
+		if err != nil {
+			return
+		}
+		// Whatever Read accepts, Write reproduces with the same contents.
+		again, err := bundle.ReadBytes(write(t, *c))
+		if err != nil {
+			t.Fatalf("rewriting an accepted bundle: %v", err)
+		}
+		if again.Name != c.Name || !bytes.Equal(again.Pipeline, c.Pipeline) || len(again.Modules) != len(c.Modules) {
+			t.Fatalf("contents changed on rewrite")
+		}
+	})
+}
