@@ -115,7 +115,20 @@ const (
 	Succeeded Status = "succeeded" // no knot erred
 	Failed    Status = "failed"    // at least one knot erred
 	Cancelled Status = "cancelled" // the run's context ended before it finished
+	// Running marks a run that has started and not been recorded yet
+	// (histories that implement RunStarter).
+	Running Status = "running"
+	// Interrupted marks a run whose process ended (was killed, crashed)
+	// before recording it; its records are lost, its stored values kept.
+	Interrupted Status = "interrupted"
 )
+
+// RunStarter is implemented by histories that record a run as Running
+// when it starts, so that a run whose process dies is found later and
+// marked Interrupted. RecordRun then replaces the running entry.
+type RunStarter interface {
+	StartRun(ctx context.Context, r *Run) error
+}
 
 // Run is everything recorded about one run.
 type Run struct {

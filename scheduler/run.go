@@ -148,6 +148,16 @@ func (s *Scheduler) Run(ctx context.Context, t *Tapestry, req Request) (*Result,
 	if err := e.bind(t, req.Params); err != nil {
 		return nil, err
 	}
+	if rs, ok := s.hist.(lineage.RunStarter); ok {
+		start := &lineage.Run{ID: runID, Pipeline: req.Pipeline, Status: lineage.Running, StartedAt: e.started,
+			Dispatcher: cmp.Or(s.cfg.Dispatcher, "local"), Host: s.host}
+		for _, n := range terminals {
+			start.Terminals = append(start.Terminals, n.id)
+		}
+		if err := rs.StartRun(ctx, start); err != nil {
+			return nil, fmt.Errorf("record the start of run %s: %w", runID, err)
+		}
+	}
 	e.execute()
 	return e.finish(req, terminals)
 }

@@ -109,6 +109,9 @@ func (h *History) RecordRun(ctx context.Context, r *lineage.Run) error {
 	if err := h.recordRun(ctx, r); err != nil {
 		return fmt.Errorf("sqlite: record run %q: %w", r.ID, err)
 	}
+	if r.Status != lineage.Running {
+		h.unlock(r.ID)
+	}
 	return nil
 }
 

@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"strings"
 	"time"
 
@@ -53,6 +54,10 @@ type History struct {
 
 	delRun, insRun                   *sql.Stmt
 	insRecords, insValues, insErrors *batchStmts
+
+	lockDir string // <path>-runs: a lock file per run in progress
+	mu      sync.Mutex
+	running map[string]*os.File // this process's runs in progress, locked
 }
 
 var _ lineage.History = (*History)(nil)
@@ -92,7 +97,7 @@ func open(ctx context.Context, path string) (*History, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
-	h := &History{db: db, wsem: make(chan struct{}, 1)}
+	h := &History{db: db, wsem: make(chan struct{}, 1), lockDir: abs + "-runs", running: map[string]*os.File{}}
 	if err := retryBusy(ctx, func() error { return migrate(ctx, db) }); err != nil {
 		db.Close()
 		return nil, explain(err)
@@ -100,6 +105,10 @@ func open(ctx context.Context, path string) (*History, error) {
 	if err := h.prepare(ctx); err != nil {
 		h.Close()
 		return nil, err
+	}
+	if err := retryBusy(ctx, func() error { return h.sweep(ctx) }); err != nil {
+		h.Close()
+		return nil, explain(err)
 	}
 	return h, nil
 }
@@ -221,6 +230,15 @@ func explain(err error) error {
 // fail. The last connection to the file to close checkpoints and removes
 // the WAL.
 func (h *History) Close() error {
+	h.mu.Lock()
+	ids := make([]string, 0, len(h.running))
+	for id := range h.running {
+		ids = append(ids, id)
+	}
+	h.mu.Unlock()
+	for _, id := range ids { // runs never recorded: the next Open marks them interrupted
+		h.unlock(id)
+	}
 	var errs []error
 	for _, s := range []*sql.Stmt{h.delRun, h.insRun} {
 		if s != nil {

@@ -740,3 +740,56 @@ func benchRecordRun(b *testing.B, ordered bool) {
 	}
 	b.ReportMetric(float64(b.N*knots)/b.Elapsed().Seconds(), "records/s")
 }
+
+// TestInterruptedRuns: a run that started but was never recorded, and
+// whose process is gone, is marked interrupted when the history is next
+// opened; a run still in progress elsewhere is left running.
+func TestInterruptedRuns(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "history.db")
+	h1 := openTest(t, path)
+	start := func(h *History, id string) {
+		t.Helper()
+		if err := h.StartRun(ctx, &lineage.Run{ID: id, Pipeline: "p", Status: lineage.Running, StartedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start(h1, "run-a")
+	start(h1, "run-b")
+	if err := h1.StartRun(ctx, &lineage.Run{ID: "run-a", Status: lineage.Running}); err == nil {
+		t.Error("starting a run that is in progress: no error")
+	}
+	status := func(h *History, id string) lineage.Status {
+		t.Helper()
+		r, err := h.Run(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Status
+	}
+	// Another process (here another handle) sees both running.
+	h2 := openTest(t, path)
+	if s := status(h2, "run-a"); s != lineage.Running {
+		t.Errorf("run-a while in progress: %s", s)
+	}
+	// run-b finishes; run-a's process dies without recording it.
+	done := lineagetest.SampleRun(t, "run-b", 0)
+	if err := h1.RecordRun(ctx, done); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + "-runs/run-b.lock"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("run-b's lock file after recording: %v", err)
+	}
+	h1.Close()
+	h3 := openTest(t, path)
+	if s := status(h3, "run-a"); s != lineage.Interrupted {
+		t.Errorf("run-a after its process ended: %s, want interrupted", s)
+	}
+	if s := status(h3, "run-b"); s != done.Status {
+		t.Errorf("run-b: %s, want %s", s, done.Status)
+	}
+	sums, _ := h3.Runs(ctx, lineage.Query{})
+	if len(sums) != 2 {
+		t.Errorf("runs = %+v", sums)
+	}
+}

@@ -37,11 +37,14 @@ func runsCommand() *cli.Command {
 			}
 			if c.Bool("json") {
 				type row struct {
-					ID, Pipeline, Status string
-					StartedAt            string `json:"started_at"`
-					DurationMS           float64
-					Knots, Failed        int
-					Skipped              int
+					ID         string  `json:"run_id"`
+					Pipeline   string  `json:"pipeline"`
+					Status     string  `json:"status"`
+					StartedAt  string  `json:"started_at"`
+					DurationMS float64 `json:"duration_ms"`
+					Nodes      int     `json:"nodes"`
+					Failed     int     `json:"failed"`
+					Skipped    int     `json:"skipped"`
 				}
 				rows := []row{}
 				for _, r := range runs {

@@ -3,11 +3,17 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -80,7 +86,10 @@ func TestRunQuickstartThenReadHistory(t *testing.T) {
 
 	// A second process reads the SQLite history the first one wrote.
 	r = runPirn(t, "runs", "--state", state, "--json")
-	var runs []struct{ ID, Status string }
+	var runs []struct {
+		ID     string `json:"run_id"`
+		Status string `json:"status"`
+	}
 	if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil || len(runs) != 1 || runs[0].Status != "succeeded" {
 		t.Fatalf("pirn runs --json = %s (%v)", r.stdout, err)
 	}
@@ -455,5 +464,139 @@ func TestBundle(t *testing.T) {
 	}
 	if r := runPirn(t, "run", "--unpinned", "--memory", out); r.code != 2 || !strings.Contains(r.stderr, "--unpinned does not apply to a bundle") {
 		t.Errorf("--unpinned with a bundle: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// slowPipeline writes a pipeline whose run takes about half a second: a
+// Map of 40 sleeps (real ones: the knot is granted the clock).
+func slowPipeline(t *testing.T, dir string) string {
+	t.Helper()
+	capknots, _ := filepath.Abs("../../testdata/wasm/go/capknots/capknots.wasm")
+	arith, _ := filepath.Abs("../../examples/wasm/go/arith/arith.wasm")
+	p := filepath.Join(dir, "slow.yaml")
+	yaml := "name: slow\nmodules: {cap: " + capknots + ", arith: " + arith + "}\nnodes:\n" +
+		"  - {id: n, type: parameter, type_: int, default: 40}\n" +
+		"  - {id: items, type: knot, module: arith, knot: range, parents: {n: n}}\n" +
+		"  - {id: waits, type: map, over: items, each: {module: cap, knot: sleep}, bind: ms, grants: {clock: true}}\n" +
+		"  - {id: total, type: knot, module: arith, knot: total, parents: {xs: waits}}\n"
+	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := runPirn(t, "lock", p); r.code != 0 {
+		t.Fatalf("lock: %s", r.stderr)
+	}
+	return p
+}
+
+// checkState verifies a state directory after crashes: no run is left
+// running, every finished run is readable in full, and every value in
+// the data store hashes to its name.
+func checkState(t *testing.T, state string) (succeeded, interrupted int) {
+	t.Helper()
+	r := runPirn(t, "runs", "--state", state, "--json")
+	var runs []struct {
+		ID     string `json:"run_id"`
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil {
+		t.Fatalf("runs: %v\n%s%s", err, r.stdout, r.stderr)
+	}
+	for _, run := range runs {
+		switch run.Status {
+		case "succeeded":
+			succeeded++
+			r := runPirn(t, "runs", "show", "--state", state, "--json", run.ID)
+			var shown struct {
+				Knots []struct {
+					ID       string   `json:"id"`
+					Outcome  string   `json:"outcome"`
+					Grants   []string `json:"grants"`
+					Hermetic bool     `json:"hermetic"`
+				} `json:"knots"`
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &shown); err != nil || len(shown.Knots) != 4+40 {
+				t.Errorf("run %s: %d records, %v\n%s", run.ID, len(shown.Knots), err, r.stderr)
+			}
+			for _, k := range shown.Knots {
+				if k.Outcome != "ok" || (strings.HasPrefix(k.ID, "waits") != (len(k.Grants) == 1 && k.Grants[0] == "clock")) || k.Hermetic != (len(k.Grants) == 0) {
+					t.Errorf("run %s, %s: %s, grants %v, hermetic %v", run.ID, k.ID, k.Outcome, k.Grants, k.Hermetic)
+				}
+			}
+		case "interrupted":
+			interrupted++
+		default:
+			t.Errorf("run %s: status %s", run.ID, run.Status)
+		}
+	}
+	filepath.WalkDir(filepath.Join(state, "data"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".tmp-") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil || cas.Sum(b).String() != "sha256:"+d.Name() {
+			t.Errorf("store file %s does not hash to its name (%v)", p, err)
+		}
+		return nil
+	})
+	return succeeded, interrupted
+}
+
+// TestKillMidRun kills pirn run with SIGKILL at random points of runs,
+// repeatedly, between runs that complete, and checks that the state
+// directory stays consistent and the killed runs are marked interrupted.
+func TestKillMidRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills processes for several seconds")
+	}
+	dir := t.TempDir()
+	p := slowPipeline(t, dir)
+	state := filepath.Join(dir, "state")
+	completed, killed := 0, 0
+	for round := range 8 {
+		if round%2 == 0 {
+			if r := runPirn(t, "run", "--state", state, p); r.code != 0 {
+				t.Fatalf("round %d: exit %d: %s", round, r.code, r.stderr)
+			}
+			completed++
+			continue
+		}
+		cmd := exec.Command(pirnBin, "run", "--state", state, p)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(100+rand.IntN(300)) * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGKILL)
+		if err := cmd.Wait(); err != nil {
+			killed++
+		}
+	}
+	succeeded, interrupted := checkState(t, state)
+	t.Logf("%d runs completed, %d killed: %d succeeded, %d interrupted", completed, killed, succeeded, interrupted)
+	if succeeded < completed || interrupted == 0 || succeeded+interrupted > completed+killed {
+		t.Errorf("%d succeeded and %d interrupted after %d completed and %d killed runs", succeeded, interrupted, completed, killed)
+	}
+}
+
+// TestConcurrentRuns runs several pirn processes on one state directory at
+// once.
+func TestConcurrentRuns(t *testing.T) {
+	dir := t.TempDir()
+	p := slowPipeline(t, dir)
+	state := filepath.Join(dir, "state")
+	const n = 4
+	var wg sync.WaitGroup
+	codes := make([]int, n)
+	for i := range n {
+		wg.Go(func() {
+			r := runPirn(t, "run", "--state", state, p, "-p", fmt.Sprintf("n=%d", 40))
+			codes[i] = r.code
+			if r.code != 0 {
+				t.Errorf("run %d: %s", i, r.stderr)
+			}
+		})
+	}
+	wg.Wait()
+	if succeeded, _ := checkState(t, state); succeeded != n {
+		t.Errorf("%d runs succeeded, want %d (exit codes %v)", succeeded, n, codes)
 	}
 }

@@ -142,6 +142,8 @@ type jsonKnot struct {
 	Output     string            `json:"output,omitempty"`
 	SkipReason string            `json:"skip_reason,omitempty"`
 	ErrorID    string            `json:"error_id,omitempty"`
+	Grants     []string          `json:"grants,omitempty"`
+	Hermetic   bool              `json:"hermetic"`
 }
 
 type jsonError struct {
@@ -155,7 +157,7 @@ type jsonError struct {
 func knotJSON(r *lineage.Record) jsonKnot {
 	k := jsonKnot{ID: r.KnotID, Outcome: string(r.Outcome), DurationMS: float64(r.Duration().Microseconds()) / 1000,
 		Module: r.Module, Knot: r.Knot, ConfigHash: r.ConfigHash.String(), Inputs: map[string]string{}, Parents: map[string]string{},
-		Output: r.Output.String(), SkipReason: r.SkipReason, ErrorID: r.ErrorID.String()}
+		Output: r.Output.String(), SkipReason: r.SkipReason, ErrorID: r.ErrorID.String(), Grants: r.Grants, Hermetic: r.Hermetic()}
 	for _, in := range r.Inputs {
 		k.Inputs[in.Name] = in.Digest.String()
 		k.Parents[in.Name] = in.Parent

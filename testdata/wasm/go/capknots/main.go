@@ -35,6 +35,10 @@ type nameIn struct {
 
 type none struct{}
 
+type msIn struct {
+	MS int64 `pirn:"ms"`
+}
+
 func init() {
 	pdk.Register("readfile", "Returns the contents of the file at path.", func(in pathIn) (string, error) {
 		b, err := os.ReadFile(in.Path)
@@ -67,6 +71,10 @@ func init() {
 	})
 	pdk.Register("now", "Returns the wall clock's Unix time in seconds.", func(none) (int64, error) {
 		return time.Now().Unix(), nil
+	})
+	pdk.Register("sleep", "Sleeps ms milliseconds (really only with the clock granted) and returns ms.", func(in msIn) (int64, error) {
+		time.Sleep(time.Duration(in.MS) * time.Millisecond)
+		return in.MS, nil
 	})
 	pdk.Register("random", "Returns 8 random bytes as an integer.", func(none) (int64, error) {
 		var b [8]byte
