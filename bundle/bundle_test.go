@@ -153,7 +153,10 @@ func TestReadRefuses(t *testing.T) {
 		{"a missing module", tamper(func(map[string][]byte) []string { return without(moduleBlob) }), "is missing"},
 		{"no index", tamper(func(map[string][]byte) []string { return without("index.json") }), "index.json"},
 		{"no layout", tamper(func(map[string][]byte) []string { return without("oci-layout") }), "no OCI image layout"},
-		{"a stray file", tamper(func(f map[string][]byte) []string { f["../../etc/passwd"] = []byte("x"); return append(names, "../../etc/passwd") }), `unexpected entry "../../etc/passwd"`},
+		{"a stray file", tamper(func(f map[string][]byte) []string {
+			f["../../etc/passwd"] = []byte("x")
+			return append(names, "../../etc/passwd")
+		}), `unexpected entry "../../etc/passwd"`},
 		{"truncated", good[:len(good)/2], "truncated"},
 		{"not a tar", []byte("name: demo\nnodes: []\n"), "not a readable tar archive"},
 	} {
