@@ -20,17 +20,26 @@ func BenchmarkInvoke(b *testing.B) {
 		knot    string
 		c       *host.Call
 		timeout time.Duration
+		fresh   bool // a fresh instance per invocation (max_invocations: 1)
 	}{
-		{"wat/one", wat, "one", call(arg(b, "x", 5)), 0},
-		{"wat/one/no-timeout", wat, "one", call(arg(b, "x", 5)), -1},
-		{"wat/echo", wat, "echo", call(arg(b, "x", 5)), 0},
-		{"go/inc", ar, "inc", call(arg(b, "x", 5)), 0},
-		{"go/inc/no-timeout", ar, "inc", call(arg(b, "x", 5)), -1},
-		{"go/len-1MiB", by, "len", call(arg(b, "data", bytes.Repeat([]byte{1}, 1<<20))), 0},
-		{"go/len-1MiB/no-timeout", by, "len", call(arg(b, "data", bytes.Repeat([]byte{1}, 1<<20))), -1},
+		{"wat/one", wat, "one", call(arg(b, "x", 5)), 0, false},
+		{"wat/one/no-timeout", wat, "one", call(arg(b, "x", 5)), -1, false},
+		{"wat/echo", wat, "echo", call(arg(b, "x", 5)), 0, false},
+		{"go/inc", ar, "inc", call(arg(b, "x", 5)), 0, false},
+		{"go/inc/no-timeout", ar, "inc", call(arg(b, "x", 5)), -1, false},
+		{"go/len-1MiB", by, "len", call(arg(b, "data", bytes.Repeat([]byte{1}, 1<<20))), 0, false},
+		{"go/len-1MiB/no-timeout", by, "len", call(arg(b, "data", bytes.Repeat([]byte{1}, 1<<20))), -1, false},
+		{"wat/one/fresh-instance", wat, "one", call(arg(b, "x", 5)), 0, true},
+		{"go/inc/fresh-instance", ar, "inc", call(arg(b, "x", 5)), 0, true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			k := knot(b, tc.m, tc.knot, host.Limits{Timeout: tc.timeout, MaxInvocations: 1 << 30})
+			lim := host.Limits{Timeout: tc.timeout, MaxInvocations: 1 << 30}
+			if tc.fresh {
+				// One instance at a time, so that each call waits for the
+				// replacement of the one before: the full cost of the policy.
+				lim.MaxInvocations, lim.MaxInstances = 1, 1
+			}
+			k := knot(b, tc.m, tc.knot, lim)
 			ctx := b.Context()
 			for b.Loop() {
 				if r := k.Invoke(ctx, tc.c); r.Outcome != abi.OutcomeOK {
