@@ -6,7 +6,11 @@ GO_KNOTS  = examples/wasm/go/arith examples/wasm/go/outcomes testdata/wasm/go/te
 # Extism plugins (each in a module of its own, for the Extism Go PDK) and WASI commands.
 PLUGINS   = examples/wasm/extism/wordfreq testdata/wasm/extism/plain
 COMMANDS  = examples/wasm/wasi-command/wc testdata/wasm/go/command
-WAT_KNOTS = $(patsubst %.wat,%.wasm,$(wildcard testdata/wasm/wat/*.wat examples/wasm/wat/*.wat))
+WAT_KNOTS = $(patsubst %.wat,%.wasm,$(wildcard testdata/wasm/wat/*.wat testdata/hostile/*.wat examples/wasm/wat/*.wat))
+# The hostile-module suite's C sources (docs/security.md), with the C PDK.
+C_HOSTILE = $(patsubst %.c,%.wasm,$(wildcard testdata/hostile/*.c))
+C_FLAGS   = --target=wasm32-wasi -mexec-model=reactor -mbulk-memory -ftls-model=local-exec -std=c11 -O2 -Wall -Wextra -Werror \
+	-ffile-prefix-map=$(CURDIR)=. -Ipdk/c -nodefaultlibs -lc -Wl,--strip-debug
 # Languages with a build of their own: each directory's Makefile has wasm and test targets.
 LANGS     = examples/wasm/rust examples/wasm/c examples/wasm/assemblyscript
 PIPELINES = examples/quickstart/pipeline.yaml examples/polyglot/pipeline.yaml $(wildcard examples/wasm/*/pipeline.yaml) $(wildcard examples/pipelines/*.yaml) $(wildcard testdata/pipelines/*.yaml)
@@ -20,7 +24,7 @@ test:
 	$(GO) test -race ./...
 
 # wasm rebuilds every committed module from source.
-wasm: $(GO_KNOTS:%=%.gowasm) $(PLUGINS:%=%.gowasm) $(COMMANDS:%=%.gocmd) $(WAT_KNOTS) $(LANGS:%=%.lang)
+wasm: $(GO_KNOTS:%=%.gowasm) $(PLUGINS:%=%.gowasm) $(COMMANDS:%=%.gocmd) $(WAT_KNOTS) $(C_HOSTILE) $(LANGS:%=%.lang)
 
 %.gowasm: FORCE
 	cd $* && $(GOWASM) -o $(notdir $*).wasm .
@@ -33,6 +37,9 @@ wasm: $(GO_KNOTS:%=%.gowasm) $(PLUGINS:%=%.gowasm) $(COMMANDS:%=%.gocmd) $(WAT_K
 
 %.wasm: %.wat FORCE
 	wat2wasm --debug-names $< -o $@
+
+testdata/hostile/%.wasm: testdata/hostile/%.c pdk/c/pirn.h FORCE
+	clang $(C_FLAGS) $< -o $@
 
 # conformance runs the ABI conformance kit on every example module.
 PIRN_MODULES = examples/wasm/go/arith/arith.wasm examples/wasm/go/outcomes/outcomes.wasm \

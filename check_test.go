@@ -29,7 +29,7 @@ func TestCheck(t *testing.T) {
 		frag string
 	}{
 		{5, `module "gone": open`},
-		{6, `module "bad" (testdata/wasm/wat/badimport.wasm) is not pinned`},
+		{6, `module "bad" (testdata/hostile/badimport.wasm) is not pinned`},
 		{6, "imports env.abort, which the host does not provide"},
 		{12, `module "arith" has no knot "dbl"`},
 		{13, `missing input "b" (int)`},

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 	"os"
 	"path/filepath"
 
@@ -46,6 +47,9 @@ type Config struct {
 	CacheDir string
 	// Limits are the default limits of every knot.
 	Limits host.Limits
+	// LoadTimeout bounds loading a module, its start function and its
+	// manifest (default 10s).
+	LoadTimeout time.Duration
 	// AllowUnpinned lets LoadPipeline load modules that the pipeline's lock
 	// file does not pin (or when there is no lock file). Each such module
 	// is logged as a warning.
@@ -75,7 +79,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	cfg.StateDir = cmp.Or(cfg.StateDir, ".pirn")
 	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
 	e := &Engine{cfg: cfg}
-	h, err := host.New(host.Config{CacheDir: cfg.CacheDir, Logger: cfg.Logger, Defaults: cfg.Limits})
+	h, err := host.New(host.Config{CacheDir: cfg.CacheDir, Logger: cfg.Logger, Defaults: cfg.Limits, LoadTimeout: cfg.LoadTimeout})
 	if err != nil {
 		return nil, err
 	}

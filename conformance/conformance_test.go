@@ -97,14 +97,14 @@ func TestCatchesMisbehaviour(t *testing.T) {
 	want(t, r, "ambient", "deterministic", conformance.Warn, "")
 	want(t, r, "len", "memory", conformance.Pass, "steady")
 
-	r = run(t, "testdata/wasm/wat/badversion.wasm", conformance.Options{})
+	r = run(t, "testdata/hostile/badversion.wasm", conformance.Options{})
 	want(t, r, "", "handshake", conformance.Fail, "declares ABI version")
 	if len(r.Checks) != 1 {
 		t.Errorf("checks after a failed handshake: %+v", r.Checks)
 	}
 
 	// misbehave traps, loops and breaks the ABI on any input.
-	r = run(t, "testdata/wasm/wat/misbehave.wasm", conformance.Options{Calls: 100, Timeout: 200e6})
+	r = run(t, "testdata/hostile/misbehave.wasm", conformance.Options{Calls: 100, Timeout: 200e6})
 	want(t, r, "trap", "sample inputs", conformance.Fail, "Trap: unreachable")
 	want(t, r, "loop", "sample inputs", conformance.Fail, "Timeout")
 	want(t, r, "badcbor", "sample inputs", conformance.Fail, "ABIViolation")

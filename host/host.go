@@ -114,7 +114,15 @@ type Config struct {
 	Logger *slog.Logger
 	// Defaults fill the zero fields of every knot's Limits.
 	Defaults Limits
+	// LoadTimeout bounds loading a module: its start function and its
+	// manifest (default 10s).
+	LoadTimeout time.Duration
 }
+
+// DefaultLoadTimeout is Config.LoadTimeout's default.
+const DefaultLoadTimeout = 10 * time.Second
+
+var errLoadTimeout = errors.New("load timeout")
 
 // Host compiles and runs knot modules.
 type Host struct {
@@ -167,6 +175,7 @@ func New(cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("host: Defaults: %w", err)
 	}
 	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
+	cfg.LoadTimeout = cmp.Or(cfg.LoadTimeout, DefaultLoadTimeout)
 	h := &Host{cfg: cfg, runtimes: map[classKey]*class{}, modules: map[moduleKey]*moduleEntry{}}
 	dir := cfg.CacheDir
 	if dir == "" {

@@ -88,13 +88,15 @@ func hostOutput(ctx context.Context, m api.Module, stack []uint64) {
 	if inst.outputSet {
 		abort(inst, ErrABI, "output called twice in one invocation")
 	}
+	// A range outside memory is a broken guest whatever its size; a real
+	// output larger than MaxOutput is a limit.
+	if uint64(ptr)+uint64(n) > uint64(m.Memory().Size()) {
+		abort(inst, ErrABI, "output(ptr=%d, len=%d) lies outside memory of %d bytes", ptr, n, m.Memory().Size())
+	}
 	if int64(n) > int64(inst.lim.MaxOutput) {
 		abort(inst, ErrLimit, "output of %d bytes exceeds the limit MaxOutput=%d", n, inst.lim.MaxOutput)
 	}
-	b, ok := m.Memory().Read(ptr, n)
-	if !ok {
-		abort(inst, ErrABI, "output(ptr=%d, len=%d) lies outside memory of %d bytes", ptr, n, m.Memory().Size())
-	}
+	b, _ := m.Memory().Read(ptr, n)
 	inst.resp = append(inst.resp[:0], b...)
 	inst.outputSet = true
 }

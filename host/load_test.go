@@ -17,20 +17,20 @@ func TestLoadRefuses(t *testing.T) {
 		file string
 		want []string
 	}{
-		{"testdata/wasm/wat/badversion.wasm", []string{"declares ABI version 2; this host speaks version 1"}},
-		{"testdata/wasm/wat/noexports.wasm", []string{
+		{"testdata/hostile/badversion.wasm", []string{"declares ABI version 2; this host speaks version 1"}},
+		{"testdata/hostile/noexports.wasm", []string{
 			"does not export pirn_invoke (is it a pirn knot module?)",
 			"exports pirn_manifest with signature (i32) -> (i32), want () -> (i32)",
 		}},
-		{"testdata/wasm/wat/badimport.wasm", []string{
+		{"testdata/hostile/badimport.wasm", []string{
 			"imports env.abort, which the host does not provide (knots may import only pirn and wasi_snapshot_preview1)",
 			"imports pirn.fetch, which the host does not provide",
 			"imports pirn.output with signature (i64) -> (), want (i32, i32) -> ()",
 			"imports wasi_snapshot_preview1.sock_connect, which the host does not provide",
 			"imports memory env.memory",
 		}},
-		{"testdata/wasm/wat/badmanifest.wasm", []string{`knot 0 ("a b"): invalid name`, `input "x": type "widget"`}},
-		{"testdata/wasm/wat/startloop.wasm", []string{"Timeout"}},
+		{"testdata/hostile/badmanifest.wasm", []string{`knot 0 ("a b"): invalid name`, `input "x": type "widget"`}},
+		{"testdata/hostile/startloop.wasm", []string{"Timeout"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			wasm := readWasm(t, tc.file)

@@ -11,7 +11,7 @@ import (
 	"github.com/pirn-wasm/pirn/host"
 )
 
-const misbehave = "testdata/wasm/wat/misbehave.wasm"
+const misbehave = "testdata/hostile/misbehave.wasm"
 
 // TestMisbehavingKnotsAreContained invokes each misbehaving knot and checks
 // that it errs with the right record, that the instance it broke is
@@ -19,7 +19,7 @@ const misbehave = "testdata/wasm/wat/misbehave.wasm"
 func TestMisbehavingKnotsAreContained(t *testing.T) {
 	h := newHost(t, host.Config{Logger: slog.New(slog.DiscardHandler)})
 	m := load(t, h, misbehave)
-	lim := host.Limits{Timeout: 200 * time.Millisecond, Memory: 8 << 20, MaxOutput: 1 << 20, MaxLog: 256 << 10, MaxInstances: 1}
+	lim := host.Limits{Timeout: 200 * time.Millisecond, Memory: 16 << 20, MaxOutput: 1 << 20, MaxLog: 256 << 10, MaxInstances: 1}
 	one := knot(t, m, "one", lim)
 	ctx := t.Context()
 	for _, tc := range []struct {
@@ -29,13 +29,14 @@ func TestMisbehavingKnotsAreContained(t *testing.T) {
 	}{
 		{"trap", host.ErrTrap, "unreachable"},
 		{"loop", host.ErrTimeout, "exceeded its timeout of 200ms"},
-		{"grow", host.ErrMemory, "of the limit Memory=8388608"},
+		{"grow", host.ErrMemory, "of the limit Memory=16777216"},
 		{"badcbor", host.ErrABI, "malformed message: response"},
 		{"ptr", host.ErrABI, "output(ptr=2147483632, len=64) lies outside memory"},
 		{"silent", host.ErrABI, "pirn_invoke returned without calling pirn.output"},
 		{"flood", host.ErrLimit, "MaxLog=262144"},
 		{"deep", host.ErrTrap, "stack overflow"},
-		{"huge", host.ErrLimit, "output of 3221225472 bytes exceeds the limit MaxOutput=1048576"},
+		{"huge", host.ErrABI, "output(ptr=0, len=3221225472) lies outside memory"},
+		{"massive", host.ErrLimit, "output of 10485760 bytes exceeds the limit MaxOutput=1048576"},
 		{"retcode", host.ErrABI, "pirn_invoke returned 7"},
 	} {
 		t.Run(tc.knot, func(t *testing.T) {

@@ -136,7 +136,15 @@ func (h *Host) LoadWith(ctx context.Context, name string, wasm []byte, opts Load
 	e.once.Do(func() {
 		m := &Module{h: h, name: name, digest: d, wasm: wasm, abi: opts.ABI, format: opts.Format,
 			compiled: map[classKey]wazero.CompiledModule{}, pools: map[poolKey]*pool{}}
-		if err := m.handshake(ctx); err != nil {
+		// A module's start function and manifest get LoadTimeout, however
+		// long its knots may later run.
+		hctx, cancel := context.WithTimeoutCause(ctx, h.cfg.LoadTimeout, errLoadTimeout)
+		err := m.handshake(hctx)
+		if context.Cause(hctx) == errLoadTimeout {
+			err = fmt.Errorf("did not finish loading within the load timeout of %s (its start function or manifest never returned): %w", h.cfg.LoadTimeout, err)
+		}
+		cancel()
+		if err != nil {
 			e.err = &LoadError{Module: name, Digest: d, Err: err}
 			return
 		}

@@ -267,7 +267,7 @@ func TestInspect(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "exports no plugin function") {
 		t.Errorf("inspect --abi extism of a command: exit %d, stderr %q", r.code, r.stderr)
 	}
-	r = runPirn(t, "inspect", "../../testdata/wasm/wat/badimport.wasm")
+	r = runPirn(t, "inspect", "../../testdata/hostile/badimport.wasm")
 	if r.code != 2 || !strings.Contains(r.stderr, "imports env.abort, which the host does not provide") {
 		t.Errorf("inspect of a bad module: exit %d, stderr %q", r.code, r.stderr)
 	}
@@ -353,7 +353,7 @@ func TestGraphCommand(t *testing.T) {
 }
 
 func TestConformanceCommand(t *testing.T) {
-	r := runPirn(t, "conformance", "--calls", "100", "../../examples/wasm/wat/negate.wasm", "../../testdata/wasm/wat/badversion.wasm")
+	r := runPirn(t, "conformance", "--calls", "100", "../../examples/wasm/wat/negate.wasm", "../../testdata/hostile/badversion.wasm")
 	if r.code != 1 || !strings.Contains(r.stderr, "1 of 2 modules failed conformance") {
 		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 	}
@@ -361,7 +361,7 @@ func TestConformanceCommand(t *testing.T) {
 		"module ../../examples/wasm/wat/negate.wasm (sha256:",
 		"  knot negate\n    PASS sample inputs   4 calls: 4 ok",
 		"PASS: 7 passed, 0 warnings, 0 failed, 0 skipped",
-		"  FAIL handshake       module ../../testdata/wasm/wat/badversion.wasm (sha256:",
+		"  FAIL handshake       module ../../testdata/hostile/badversion.wasm (sha256:",
 		"FAIL: 0 passed, 0 warnings, 1 failed, 0 skipped",
 	} {
 		if !strings.Contains(r.stdout, want) {

@@ -1,0 +1,130 @@
+package pirn_test
+
+import (
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pirn-wasm/pirn"
+	"github.com/pirn-wasm/pirn/lineage"
+)
+
+// hostileRun is what each knot of testdata/hostile/suite.yaml must do.
+var hostileRun = []struct {
+	id, typ, msg string
+	within       time.Duration // how long containing it may take
+}{
+	{"loop", "Timeout", "exceeded its timeout of 300ms", time.Second},
+	{"grow", "MemoryLimit", "of the limit Memory=33554432", 3 * time.Second},
+	{"deep", "Trap", "stack overflow", time.Second},
+	{"trap", "Trap", "unreachable", time.Second},
+	{"massive", "LimitExceeded", "output of 10485760 bytes exceeds the limit MaxOutput=1048576", time.Second},
+	{"huge", "ABIViolation", "output(ptr=0, len=3221225472) lies outside memory", time.Second},
+	{"badcbor", "ABIViolation", "malformed message", time.Second},
+	{"ptr", "ABIViolation", "output(ptr=2147483632, len=64) lies outside memory", time.Second},
+	{"flood", "LimitExceeded", "MaxLog=262144", time.Second},
+	{"passwd", "OpenFailed", "Capabilities insufficient", time.Second},
+	{"home", "Unset", "HOME is not set", time.Second},
+	{"listroot", "OpenFailed", "Capabilities insufficient", time.Second},
+}
+
+// rss returns the process's resident set in bytes.
+func rss(t *testing.T) uint64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		t.Skip("no /proc/self/statm")
+	}
+	f := strings.Fields(string(b))
+	pages, _ := strconv.ParseUint(f[1], 10, 64)
+	return pages * uint64(os.Getpagesize())
+}
+
+// settle returns the heap in use and the RSS after a full collection.
+func settle(t *testing.T) (heap, res uint64) {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse, rss(t)
+}
+
+// TestHostileSuite runs every run-time hostile behaviour of the suite in
+// one pipeline, twice: each errs with the right record within its limit,
+// every healthy sibling completes (also in the hostile modules, after their
+// broken instances were discarded), and the process's memory returns near
+// its baseline. docs/security.md reports this count.
+func TestHostileSuite(t *testing.T) {
+	e := open(t, pirn.Config{InMemory: true})
+	p, err := e.LoadPipeline(t.Context(), "testdata/hostile/suite.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	heap0, rss0 := settle(t)
+	for round := range 2 {
+		res, err := e.Run(t.Context(), p.Tapestry, pirn.RunRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs := map[string]lineage.Record{}
+		for _, r := range res.Records {
+			recs[r.KnotID] = r
+		}
+		errs := map[string]lineage.ErrorRecord{}
+		for _, er := range res.Errors {
+			errs[er.KnotID] = er
+		}
+		for _, h := range hostileRun {
+			r, er := recs[h.id], errs[h.id]
+			if r.Outcome != lineage.Err || er.Type != h.typ || !strings.Contains(er.Message, h.msg) {
+				t.Errorf("round %d, %s: %s %s: %q; want %s containing %q", round, h.id, r.Outcome, er.Type, er.Message, h.typ, h.msg)
+			}
+			if d := r.Duration(); d > h.within {
+				t.Errorf("round %d, %s: contained after %v, want within %v", round, h.id, d, h.within)
+			}
+		}
+		for id, want := range map[string]any{"one": int64(1), "probe_one": int64(1), "sq": int64(400)} {
+			if got := res.Outputs[id]; got != want {
+				t.Errorf("round %d: healthy sibling %s = %v (%s), want %v", round, id, got, recs[id].Outcome, want)
+			}
+		}
+		// The clock without a grant is the fake one.
+		if now, _ := res.Outputs["now"].(int64); time.Unix(now, 0).Year() != 2022 {
+			t.Errorf("round %d: now = %v, want the fake clock's 2022", round, time.Unix(now, 0))
+		}
+		if r := recs["after_trap"]; r.Outcome != lineage.Skipped {
+			t.Errorf("round %d: after_trap %s, want skipped", round, r.Outcome)
+		}
+	}
+	heap1, rss1 := settle(t)
+	t.Logf("memory: heap %d → %d KiB, RSS %d → %d KiB", heap0>>10, heap1>>10, rss0>>10, rss1>>10)
+	if heap1 > heap0+16<<20 || rss1 > rss0+64<<20 {
+		t.Errorf("memory did not return near its baseline: heap %d → %d KiB, RSS %d → %d KiB", heap0>>10, heap1>>10, rss0>>10, rss1>>10)
+	}
+}
+
+// TestHostileModulesRefused: modules that cannot be run at all are refused
+// when they load, with the problem named, and a pipeline naming one runs
+// nothing.
+func TestHostileModulesRefused(t *testing.T) {
+	e := open(t, pirn.Config{InMemory: true, LoadTimeout: time.Second})
+	for _, tc := range []struct{ path, want string }{
+		{"testdata/hostile/startloop.wasm", "did not finish loading within the load timeout of 1s"},
+		{"testdata/hostile/badimport.wasm", "imports env.abort, which the host does not provide"},
+		{"testdata/hostile/noexports.wasm", "does not export pirn_invoke"},
+		{"testdata/hostile/badversion.wasm", "declares ABI version 2"},
+		{"testdata/hostile/badmanifest.wasm", `invalid name`},
+	} {
+		start := time.Now()
+		_, err := e.LoadModule(t.Context(), tc.path)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error containing %q", tc.path, err, tc.want)
+		}
+		if d := time.Since(start); d > 15*time.Second {
+			t.Errorf("%s: refused after %v", tc.path, d)
+		}
+	}
+}
