@@ -20,9 +20,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/pirn-wasm/pirn/backends/sqlite"
 	"github.com/pirn-wasm/pirn/cas"
