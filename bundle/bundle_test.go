@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/image-spec/schema"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -173,7 +174,11 @@ func FuzzRead(f *testing.F) {
 	f.Add(good[:1024])
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
+		start := time.Now()
 		c, err := bundle.ReadBytes(b)
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("Read took %v on %d bytes", d, len(b))
+		}
 		if err != nil {
 			return
 		}

@@ -143,6 +143,11 @@ func FuzzCanonicalize(f *testing.F) {
 		if err != nil || !bytes.Equal(again, out) {
 			t.Fatalf("Canonicalize is not idempotent on %x: %x, %v", out, again, err)
 		}
+		// encode → decode → encode is stable.
+		enc, err := cas.Encode(fast)
+		if err != nil || !bytes.Equal(enc, out) {
+			t.Fatalf("Encode(Decode(%x)) = %x, %v", out, enc, err)
+		}
 	})
 }
 

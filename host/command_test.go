@@ -116,3 +116,24 @@ func equalValue(a, b any) bool {
 	y, err2 := cas.Encode(b)
 	return err1 == nil && err2 == nil && string(x) == string(y)
 }
+
+// TestCommandGrants: a WASI command gets its grants through WASI too.
+func TestCommandGrants(t *testing.T) {
+	h := newHost(t, host.Config{})
+	m := loadWith(t, h, testCommand, host.LoadOptions{ABI: host.ABICommand})
+	t.Setenv("PIRN_TEST_REGION", "eu-west")
+	dir := t.TempDir()
+	k, err := m.Knot(t.Context(), host.KnotConfig{Name: host.CommandKnot,
+		Grants: host.Grants{Env: []string{"PIRN_TEST_REGION"}, Clock: true, Dirs: []host.DirGrant{{Path: dir, Mount: "/"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := decode(t, k.Invoke(t.Context(), call(arg(t, "mode", "ambient")))).(map[string]any)
+	if !equalValue(got["env"], []any{"PIRN_TEST_REGION=eu-west"}) || got["year"].(int64) < 2026 || got["passwd"] != false {
+		t.Errorf("ambient with grants = %v", got)
+	}
+	if _, err := m.Knot(t.Context(), host.KnotConfig{Name: host.CommandKnot, Grants: host.Grants{HTTP: []host.HTTPGrant{{Host: "x.org"}}}}); err == nil ||
+		!strings.Contains(err.Error(), "an http grant needs a pirn module") {
+		t.Errorf("http grant on a command: %v", err)
+	}
+}
