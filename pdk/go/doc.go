@@ -46,4 +46,13 @@
 // The PDK yields to the runtime at the end of every invocation so that
 // collections complete; memory stays bounded (10,000 calls with 1 MiB inputs
 // peak at about 20 MiB; see host's TestGoGuestMemoryBounded).
+//
+// # Capabilities
+//
+// A knot sees files, environment variables, the real clock and randomness
+// through the standard library (os, time, crypto/rand) only if its pipeline
+// grants them (docs/security.md); otherwise it sees none, a fake clock and
+// a deterministic random source. Outbound HTTP goes through package
+// pdkhttp, which makes the module import pirn.http: every knot of such a
+// module must be granted http.
 package pdk
