@@ -82,8 +82,8 @@ func TestHostileSuite(t *testing.T) {
 			if r.Outcome != lineage.Err || er.Type != h.typ || !strings.Contains(er.Message, h.msg) {
 				t.Errorf("round %d, %s: %s %s: %q; want %s containing %q", round, h.id, r.Outcome, er.Type, er.Message, h.typ, h.msg)
 			}
-			if d := r.Duration(); d > h.within {
-				t.Errorf("round %d, %s: contained after %v, want within %v", round, h.id, d, h.within)
+			if d := r.Duration(); d > h.within*slack {
+				t.Errorf("round %d, %s: contained after %v, want within %v", round, h.id, d, h.within*slack)
 			}
 		}
 		for id, want := range map[string]any{"one": int64(1), "probe_one": int64(1), "sq": int64(400)} {
@@ -101,7 +101,9 @@ func TestHostileSuite(t *testing.T) {
 	}
 	heap1, rss1 := settle(t)
 	t.Logf("memory: heap %d → %d KiB, RSS %d → %d KiB", heap0>>10, heap1>>10, rss0>>10, rss1>>10)
-	if heap1 > heap0+16<<20 || rss1 > rss0+64<<20 {
+	// Under the race detector, RSS holds shadow memory the detector never
+	// returns: only the heap is checked there.
+	if heap1 > heap0+16<<20 || (!raceEnabled && rss1 > rss0+64<<20) {
 		t.Errorf("memory did not return near its baseline: heap %d → %d KiB, RSS %d → %d KiB", heap0>>10, heap1>>10, rss0>>10, rss1>>10)
 	}
 }

@@ -118,3 +118,25 @@ func (inst *instance) disarm() {
 		c.stopWatch()
 	}
 }
+
+// detached is a view of an invocation's context for work that may hold on
+// to it after the invocation returns, such as net/http's connection
+// goroutines: it sees the invocation's cancellation (done is never
+// replaced) but none of callCtx's reused fields, and carries no values.
+type detached struct {
+	c        *callCtx
+	deadline time.Time
+	ok       bool
+}
+
+// detach returns the current invocation's context as a detached view.
+// It must be called by the goroutine running the invocation.
+func (c *callCtx) detach() context.Context {
+	d, ok := c.parent.Deadline()
+	return detached{c: c, deadline: d, ok: ok}
+}
+
+func (d detached) Deadline() (time.Time, bool) { return d.deadline, d.ok }
+func (d detached) Done() <-chan struct{}       { return d.c.done }
+func (d detached) Err() error                  { return d.c.Err() }
+func (d detached) Value(any) any               { return nil }

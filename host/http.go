@@ -104,7 +104,9 @@ func (inst *instance) doHTTP(ctx context.Context, doc []byte) []byte {
 	} else if s, ok := req["body"].(string); ok {
 		body = strings.NewReader(s)
 	}
-	hr, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	// The transport's goroutines may use the request's context after the
+	// invocation returns, when the instance's context is being reused.
+	hr, err := http.NewRequestWithContext(inst.cctx.detach(), method, u.String(), body)
 	if err != nil {
 		return failed("%v", err)
 	}

@@ -20,7 +20,6 @@ func TestMisbehavingKnotsAreContained(t *testing.T) {
 	h := newHost(t, host.Config{Logger: slog.New(slog.DiscardHandler)})
 	m := load(t, h, misbehave)
 	lim := host.Limits{Timeout: 200 * time.Millisecond, Memory: 16 << 20, MaxOutput: 1 << 20, MaxLog: 256 << 10, MaxInstances: 1}
-	one := knot(t, m, "one", lim)
 	ctx := t.Context()
 	for _, tc := range []struct {
 		knot    string
@@ -28,7 +27,7 @@ func TestMisbehavingKnotsAreContained(t *testing.T) {
 		message string
 	}{
 		{"trap", host.ErrTrap, "unreachable"},
-		{"loop", host.ErrTimeout, "exceeded its timeout of 200ms"},
+		{"loop", host.ErrTimeout, "exceeded its timeout of 200ms"}, // the only knot that should reach the timeout
 		{"grow", host.ErrMemory, "of the limit Memory=16777216"},
 		{"badcbor", host.ErrABI, "malformed message: response"},
 		{"ptr", host.ErrABI, "output(ptr=2147483632, len=64) lies outside memory"},
@@ -40,19 +39,26 @@ func TestMisbehavingKnotsAreContained(t *testing.T) {
 		{"retcode", host.ErrABI, "pirn_invoke returned 7"},
 	} {
 		t.Run(tc.knot, func(t *testing.T) {
+			l := lim
+			if tc.typ != host.ErrTimeout {
+				// On a loaded machine, growing to the memory limit or
+				// the stack to overflow may take longer than the loop's
+				// timeout; that is not what these cases test.
+				l.Timeout = 5 * time.Second
+			}
 			start := time.Now()
-			r := knot(t, m, tc.knot, lim).Invoke(ctx, call())
+			r := knot(t, m, tc.knot, l).Invoke(ctx, call())
 			if r.Outcome != abi.OutcomeErr {
 				t.Fatalf("outcome = %v, want err", r.Outcome)
 			}
 			if r.Error.Type != tc.typ || !strings.Contains(r.Error.Message, tc.message) {
 				t.Errorf("error = %s: %q, want %s containing %q", r.Error.Type, r.Error.Message, tc.typ, tc.message)
 			}
-			if d := time.Since(start); d > 5*time.Second {
+			if d := time.Since(start); d > 5*time.Second*slack {
 				t.Errorf("containing %s took %s", tc.knot, d)
 			}
 			// The pool heals: the healthy knot of the same module works.
-			if got := decode(t, one.Invoke(ctx, call())); got != int64(1) {
+			if got := decode(t, knot(t, m, "one", l).Invoke(ctx, call())); got != int64(1) {
 				t.Errorf("one after %s = %v, want 1", tc.knot, got)
 			}
 		})

@@ -136,14 +136,7 @@ func (h *Host) LoadWith(ctx context.Context, name string, wasm []byte, opts Load
 	e.once.Do(func() {
 		m := &Module{h: h, name: name, digest: d, wasm: wasm, abi: opts.ABI, format: opts.Format,
 			compiled: map[classKey]wazero.CompiledModule{}, pools: map[poolKey]*pool{}}
-		// A module's start function and manifest get LoadTimeout, however
-		// long its knots may later run.
-		hctx, cancel := context.WithTimeoutCause(ctx, h.cfg.LoadTimeout, errLoadTimeout)
-		err := m.handshake(hctx)
-		if context.Cause(hctx) == errLoadTimeout {
-			err = fmt.Errorf("did not finish loading within the load timeout of %s (its start function or manifest never returned): %w", h.cfg.LoadTimeout, err)
-		}
-		cancel()
+		err := m.handshake(ctx)
 		if err != nil {
 			e.err = &LoadError{Module: name, Digest: d, Err: err}
 			return
@@ -261,10 +254,24 @@ func sigString(params, results []api.ValueType) string {
 // version and manifest, and keeps the instance it used as the first
 // instance of the default pool.
 func (m *Module) handshake(ctx context.Context) error {
+	// Compiling is the host's work, bounded by the module's size; only
+	// what the guest runs (its start function and manifest) gets
+	// LoadTimeout, however long its knots may later run.
 	p, err := m.pool(ctx, Limits{}.withDefaults(m.h.cfg.Defaults), Grants{}, false)
 	if err != nil {
 		return err
 	}
+	hctx, cancel := context.WithTimeoutCause(ctx, m.h.cfg.LoadTimeout, errLoadTimeout)
+	defer cancel()
+	err = m.greet(hctx, p)
+	if context.Cause(hctx) == errLoadTimeout {
+		err = fmt.Errorf("did not finish loading within the load timeout of %s (its start function or manifest never returned): %w", m.h.cfg.LoadTimeout, err)
+	}
+	return err
+}
+
+// greet instantiates the module and reads its version and manifest.
+func (m *Module) greet(ctx context.Context, p *pool) error {
 	if m.abi == ABICommand {
 		m.manifest = commandManifest(m.name)
 		m.format = cmpFormat(m.format, FormatJSON)
