@@ -23,7 +23,7 @@ var docExpect = map[string]struct {
 	"examples/pipelines/source_sink.yaml": {status: lineage.Succeeded,
 		outputs: map[string]any{"numbers": []any{int64(0), int64(1), int64(2), int64(3), int64(4)}, "sum": int64(10), "report": nil}},
 	"examples/pipelines/aggregator.yaml": {status: lineage.Succeeded,
-		outputs: map[string]any{"both": int64(12), "summed": int64(12), "collected": map[string]any{"x": int64(3), "squared": int64(9)}}},
+		outputs: map[string]any{"both": int64(12), "total": int64(12), "summed": int64(12), "collected": map[string]any{"x": int64(3), "squared": int64(9)}}},
 	"examples/pipelines/branch.yaml": {status: lineage.Succeeded,
 		outputs: map[string]any{"route": "neg", "route.neg": int64(-4), "flipped": int64(-8), "parity": "even", "halved": int64(16)},
 		skipped: map[string]string{"route.zero": "branch_not_selected", "route.pos": "branch_not_selected", "kept": "parent_failed_or_skipped", "parity.odd": "branch_not_selected"}},

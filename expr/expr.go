@@ -7,7 +7,8 @@
 //
 // Variables hold values of pirn's data model (cas): int64, float64, string,
 // []byte, bool, nil, []any and map[string]any. Besides standard CEL, the
-// string, math, list and encoder extensions are available, plus sum(list).
+// string, math, list and encoder extensions are available, plus sum(list)
+// and sum(map) (the sum of its values).
 package expr
 
 import (
@@ -91,6 +92,7 @@ var baseEnv = sync.OnceValues(func() (*cel.Env, error) {
 		ext.Strings(), ext.Math(), ext.Lists(), ext.Encoders(),
 		cel.Function("sum",
 			cel.Overload("sum_list", []*cel.Type{cel.ListType(cel.DynType)}, cel.DynType, cel.UnaryBinding(sum)),
+			cel.Overload("sum_map", []*cel.Type{cel.MapType(cel.StringType, cel.DynType)}, cel.DynType, cel.UnaryBinding(sum)),
 		),
 	)
 })
@@ -171,19 +173,26 @@ func celType(t abi.Type) *cel.Type {
 	return cel.DynType
 }
 
-// sum adds a list of numbers; ints sum to an int (checked for overflow),
-// anything with a double to a double.
+// sum adds a list of numbers, or the values of a map (an Aggregator's
+// inputs); ints sum to an int (checked for overflow), anything with a
+// double to a double.
 func sum(v ref.Val) ref.Val {
-	l, ok := v.(traits.Lister)
-	if !ok {
-		return types.NewErr("sum: not a list")
+	next := func(it traits.Iterator) ref.Val { return it.Next() }
+	var it traits.Iterator
+	switch c := v.(type) {
+	case traits.Lister:
+		it = c.Iterator()
+	case traits.Mapper:
+		it = c.Iterator()
+		next = func(it traits.Iterator) ref.Val { return c.Get(it.Next()) }
+	default:
+		return types.NewErr("sum: %s is neither a list nor a map", v.Type())
 	}
 	var i int64
 	var f float64
 	isFloat := false
-	it := l.Iterator()
 	for it.HasNext() == types.True {
-		switch x := it.Next().(type) {
+		switch x := next(it).(type) {
 		case types.Int:
 			if (x > 0 && i > math.MaxInt64-int64(x)) || (x < 0 && i < math.MinInt64-int64(x)) {
 				return types.NewErr("sum: integer overflow")

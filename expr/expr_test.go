@@ -24,6 +24,8 @@ func TestEval(t *testing.T) {
 		{"a + b", expr.Vars{"a": abi.Int, "b": abi.Int}, abi.Any, map[string]any{"a": int64(2), "b": int64(40)}, int64(42)},
 		{"sum(items)", expr.Vars{"items": abi.ListOf(abi.Int)}, abi.Int, map[string]any{"items": []any{int64(1), int64(2), int64(3)}}, int64(6)},
 		{"sum(items)", expr.Vars{"items": abi.Any}, abi.Any, map[string]any{"items": []any{int64(1), 2.5}}, 3.5},
+		{"sum(inputs)", expr.Vars{"inputs": abi.Any}, abi.Any, map[string]any{"inputs": map[string]any{"a": int64(4), "b": int64(5)}}, int64(9)},
+		{"sum(inputs)", expr.Vars{"inputs": abi.DictOf(abi.Any)}, abi.Any, map[string]any{"inputs": map[string]any{"a": 0.5, "b": int64(2)}}, 2.5},
 		{"{'n': size(xs), 'first': xs[0]}", expr.Vars{"xs": abi.ListOf(abi.Str)}, abi.Any, map[string]any{"xs": []any{"a", "b"}}, map[string]any{"n": int64(2), "first": "a"}},
 		{"xs.map(x, x * 2)", expr.Vars{"xs": abi.Any}, abi.Any, map[string]any{"xs": []any{int64(1), int64(2)}}, []any{int64(2), int64(4)}},
 		{"s.upperAscii()", expr.Vars{"s": abi.Str}, abi.Str, map[string]any{"s": "hi"}, "HI"},
