@@ -29,6 +29,7 @@ var allowedImports = map[string][]string{
 	"lineage":                   {"cas"},
 	"lineage/lineagetest":       {"cas", "lineage"},
 	"host":                      {"abi", "cas"},
+	"host/hosttest":             {"host"},
 	"scheduler":                 {"abi", "cas", "lineage", "internal/cborhead"},
 	"pipeline":                  {"abi", "cas"},
 	"expr":                      {"abi"},

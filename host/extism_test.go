@@ -1,16 +1,15 @@
 package host_test
 
 import (
-	"bytes"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/host/hosttest"
 )
 
 const (
@@ -30,10 +29,8 @@ func loadWith(t testing.TB, h *host.Host, p string, opts host.LoadOptions) *host
 // TestExtismAware runs a plugin that describes itself with a JSON pirn
 // manifest: typed knots, JSON documents, pirn responses.
 func TestExtismAware(t *testing.T) {
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	lg := slog.New(slog.NewJSONHandler(lockedWriter{&mu, &logs}, nil))
-	h := newHost(t, host.Config{Logger: lg})
+	var logs hosttest.Logs
+	h := newHost(t, host.Config{Logger: logs.Logger(slog.LevelInfo)})
 	m := loadWith(t, h, wordfreq, host.LoadOptions{ABI: host.ABIExtism})
 	if m.Format() != host.FormatJSON {
 		t.Errorf("format = %q, want json (the plugin's manifest is JSON)", m.Format())
@@ -67,8 +64,6 @@ func TestExtismAware(t *testing.T) {
 	if r.Outcome != abi.OutcomeErr || r.Error.Type != host.ErrType || !strings.Contains(r.Error.Message, `input "text"`) {
 		t.Errorf("count_vowels(5): %v %+v", r.Outcome, r.Error)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if !strings.Contains(logs.String(), `"msg":"top_words: the and"`) || !strings.Contains(logs.String(), `"knot":"k"`) {
 		t.Errorf("plugin log not forwarded with the knot id:\n%s", logs.String())
 	}

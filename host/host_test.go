@@ -7,13 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/host/hosttest"
 )
 
 // repo resolves a path from the repository root.
@@ -118,10 +118,8 @@ func TestArith(t *testing.T) {
 }
 
 func TestOutcomes(t *testing.T) {
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	lg := slog.New(slog.NewJSONHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h := newHost(t, host.Config{Logger: lg})
+	var logs hosttest.Logs
+	h := newHost(t, host.Config{Logger: logs.Logger(slog.LevelDebug)})
 	m := load(t, h, outcomes)
 	ctx := t.Context()
 
@@ -146,8 +144,6 @@ func TestOutcomes(t *testing.T) {
 	if got := decode(t, knot(t, m, "noisy", host.Limits{}).Invoke(ctx, call(arg(t, "x", 9)))); got != int64(9) {
 		t.Errorf("noisy = %v", got)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	for _, want := range []string{
 		`"level":"WARN","msg":"about to fail on x=3","run":"run-test","knot":"k","module":"outcomes.wasm","stream":"log"`,
 		`"level":"INFO","msg":"noisy got x=9","run":"run-test","knot":"k","module":"outcomes.wasm","stream":"stdout"`,
@@ -157,17 +153,6 @@ func TestOutcomes(t *testing.T) {
 			t.Errorf("guest output record missing or untagged: %s\nin:\n%s", want, logs.String())
 		}
 	}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func TestGoGuestMemoryBounded(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -16,35 +15,16 @@ import (
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/host/hosttest"
 	"github.com/pirn-wasm/pirn/lineage"
 )
 
 func load(t testing.TB) *host.Module {
 	t.Helper()
-	wasm, err := os.ReadFile("geo.wasm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := host.New(host.Config{CacheDir: "-"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close(context.Background()) })
-	m, err := h.Load(t.Context(), "geo.wasm", wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return hosttest.Load(t, host.Config{CacheDir: "-"}, "geo.wasm")
 }
 
-func knot(t testing.TB, m *host.Module, cfg host.KnotConfig) *host.Knot {
-	t.Helper()
-	k, err := m.Knot(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+var knot = hosttest.Knot
 
 // in is a call's named inputs.
 type in map[string]any

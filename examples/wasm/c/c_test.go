@@ -10,9 +10,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"log/slog"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -21,35 +19,16 @@ import (
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/host/hosttest"
 	"github.com/pirn-wasm/pirn/lineage"
 )
 
 func load(t testing.TB, cfg host.Config) *host.Module {
 	t.Helper()
-	wasm, err := os.ReadFile("text.wasm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := host.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close(context.Background()) })
-	m, err := h.Load(t.Context(), "text.wasm", wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return hosttest.Load(t, cfg, "text.wasm")
 }
 
-func knot(t testing.TB, m *host.Module, cfg host.KnotConfig) *host.Knot {
-	t.Helper()
-	k, err := m.Knot(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+var knot = hosttest.Knot
 
 // args encodes name, value pairs as a sorted argument list.
 func args(t testing.TB, kv ...any) []abi.Arg {
@@ -219,28 +198,13 @@ func TestTypedInputs(t *testing.T) {
 }
 
 func TestLog(t *testing.T) {
-	var mu sync.Mutex
-	var logs bytes.Buffer
-	lg := slog.New(slog.NewJSONHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	m := load(t, host.Config{Logger: lg})
+	var logs hosttest.Logs
+	m := load(t, host.Config{Logger: logs.Logger(slog.LevelDebug)})
 	value(t, invoke(t, knot(t, m, host.KnotConfig{Name: "stats"}), "xs", []any{1, 2}))
-	mu.Lock()
-	defer mu.Unlock()
 	want := `"level":"DEBUG","msg":"stats over 2 values","run":"run-test","knot":"k","module":"text.wasm","stream":"log"`
 	if !strings.Contains(logs.String(), want) {
 		t.Errorf("log record missing: %s\nin:\n%s", want, logs.String())
 	}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // TestMemoryBounded invokes knots 10,000 times with 64 KiB inputs on one

@@ -1,60 +1,26 @@
 package rust_test
 
 import (
-	"bytes"
-	"context"
 	"log/slog"
 	"math"
-	"os"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/host/hosttest"
 )
 
 // The same crate built for wasm32-wasi and for wasm32-unknown-unknown (which
 // imports nothing but pirn.*) must behave identically.
 var modules = []string{"stats.wasm", "stats-unknown.wasm"}
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func load(t *testing.T, file string) (*host.Module, *logBuffer) {
+func load(t *testing.T, file string) (*host.Module, *hosttest.Logs) {
 	t.Helper()
-	wasm, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &logBuffer{}
-	lg := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h, err := host.New(host.Config{CacheDir: "-", Logger: lg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close(context.Background()) })
-	m, err := h.Load(t.Context(), file, wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m, logs
+	logs := &hosttest.Logs{}
+	return hosttest.Load(t, host.Config{CacheDir: "-", Logger: logs.Logger(slog.LevelDebug)}, file), logs
 }
 
 // in is one named input value.
