@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -560,11 +561,35 @@ func TestKillMidRun(t *testing.T) {
 			completed++
 			continue
 		}
-		cmd := exec.Command(pirnBin, "run", "--state", state, p)
+		// Kill at a random point after the run has begun: the first
+		// knot's debug record says the run is recorded. A fixed delay
+		// from process start would often land before that on a loaded
+		// machine (loading and compiling are not part of the run).
+		cmd := exec.Command(pirnBin, "--log-level", "debug", "run", "--state", state, p)
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(100+rand.IntN(300)) * time.Millisecond)
+		started := make(chan struct{})
+		go func() {
+			sc := bufio.NewScanner(stderr)
+			once := false
+			for sc.Scan() {
+				if !once && strings.Contains(sc.Text(), `msg="knot finished"`) {
+					once = true
+					close(started)
+				}
+			}
+		}()
+		select {
+		case <-started:
+			time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
+		case <-time.After(time.Minute):
+			t.Errorf("round %d: the run did not start within a minute", round)
+		}
 		cmd.Process.Signal(syscall.SIGKILL)
 		if err := cmd.Wait(); err != nil {
 			killed++
