@@ -80,21 +80,56 @@ func (s *batchStmts) close() error {
 	return errors.Join(errs...)
 }
 
-// exec inserts the rows whose values are args, s.cols per row, in tx.
-// what names a row for errors ("record", "input", "error").
-func (s *batchStmts) exec(ctx context.Context, tx *sql.Tx, what string, args []any) error {
-	rows := len(args) / s.cols
+// maxBatch is the most rows one statement inserts.
+const maxBatch = 1 << (batchSizes - 1)
+
+// batchWriter inserts the rows of one table in tx, a batch at a time: add
+// appends a row's values to a buffer and executes the largest statement
+// once it is full; flush executes what is left.
+type batchWriter struct {
+	ctx  context.Context
+	tx   *sql.Tx
+	s    *batchStmts
+	what string // names a row in errors: "record", "value", "error"
+	args []any  // the values of the rows not yet inserted, s.cols a row
+	done int    // rows inserted
+	stmt [batchSizes]*sql.Stmt
+}
+
+// reset makes w insert into another table, with an empty buffer.
+func (w *batchWriter) reset(s *batchStmts, what string) {
+	clear(w.args)
+	*w = batchWriter{ctx: w.ctx, tx: w.tx, s: s, what: what, args: w.args[:0]}
+}
+
+func (w *batchWriter) add(vals ...any) error {
+	w.args = append(w.args, vals...)
+	if len(w.args) < maxBatch*w.s.cols {
+		return nil
+	}
+	return w.flush()
+}
+
+// flush inserts the buffered rows, in statements of 32, 16, … 1 rows.
+func (w *batchWriter) flush() error {
+	rows := len(w.args) / w.s.cols
 	for off := 0; off < rows; {
 		k := min(bits.Len(uint(rows-off)), batchSizes) - 1 // largest batch that fits
 		n := 1 << k
-		if _, err := tx.StmtContext(ctx, s.stmts[k]).ExecContext(ctx, args[off*s.cols:(off+n)*s.cols]...); err != nil {
+		if w.stmt[k] == nil {
+			w.stmt[k] = w.tx.StmtContext(w.ctx, w.s.stmts[k])
+		}
+		if _, err := w.stmt[k].ExecContext(w.ctx, w.args[off*w.s.cols:(off+n)*w.s.cols]...); err != nil {
 			if n == 1 {
-				return fmt.Errorf("insert %s %d: %w", what, off, err)
+				return fmt.Errorf("insert %s %d: %w", w.what, w.done+off, err)
 			}
-			return fmt.Errorf("insert %ss %d-%d: %w", what, off, off+n-1, err)
+			return fmt.Errorf("insert %ss %d-%d: %w", w.what, w.done+off, w.done+off+n-1, err)
 		}
 		off += n
 	}
+	w.done += rows
+	clear(w.args) // let the values go
+	w.args = w.args[:0]
 	return nil
 }
 
@@ -113,12 +148,6 @@ func (h *History) RecordRun(ctx context.Context, r *lineage.Run) error {
 		h.unlock(r.ID)
 	}
 	return nil
-}
-
-// runRows is a run converted to statement arguments, a row's values after
-// another.
-type runRows struct {
-	run, records, values, errors []any
 }
 
 // Roles in lineage_values.
@@ -191,57 +220,40 @@ func decodeInputs(b []byte) ([]lineage.Input, error) {
 	return ins, nil
 }
 
-// toRows converts r, checking what the schema cannot store.
-func toRows(r *lineage.Run) (*runRows, error) {
-	terminals := []byte("[]")
-	if len(r.Terminals) > 0 {
-		var err error
-		if terminals, err = json.Marshal(r.Terminals); err != nil {
-			return nil, fmt.Errorf("terminals: %w", err)
-		}
-	}
+// check checks what the schema cannot store: every record and error
+// carries the run's ID, and every time fits int64 unix nanoseconds.
+func check(r *lineage.Run) error {
 	var tc timeConv
-	sum := lineage.Summarize(r)
-	rows := &runRows{
-		run: []any{r.ID, r.Pipeline, string(r.Status), string(terminals), r.Dispatcher, r.Host,
-			tc.nanos(r.StartedAt), tc.nanos(r.FinishedAt), sum.Knots, sum.Failed, sum.Skipped},
-		records: make([]any, 0, len(r.Records)*len(insertRecords.cols)),
-		errors:  make([]any, 0, len(r.Errors)*len(insertErrors.cols)),
-	}
+	tc.nanos(r.StartedAt)
+	tc.nanos(r.FinishedAt)
 	for i := range r.Records {
 		rec := &r.Records[i]
 		if rec.RunID != r.ID {
-			return nil, fmt.Errorf("record %d (%s): RunID = %q, want %q", i, rec.KnotID, rec.RunID, r.ID)
+			return fmt.Errorf("record %d (%s): RunID = %q, want %q", i, rec.KnotID, rec.RunID, r.ID)
 		}
-		rows.records = append(rows.records, r.ID, i, rec.KnotID, rec.Kind, rec.Module, rec.Knot,
-			rec.ConfigHash[:], blob(rec.Output), encodeInputs(rec.Inputs), string(rec.Outcome), rec.SkipReason,
-			rec.SkipDetail, blob(rec.ErrorID), rec.Dispatcher,
-			tc.nanos(rec.StartedAt), tc.nanos(rec.FinishedAt), encodeGrants(rec.Grants))
-		if !rec.Output.IsZero() {
-			rows.values = append(rows.values, rec.Output[:], roleOutput, r.ID, rec.KnotID, "")
-		}
-		for _, in := range rec.Inputs {
-			rows.values = append(rows.values, in.Digest[:], roleInput, r.ID, rec.KnotID, in.Name)
-		}
+		tc.nanos(rec.StartedAt)
+		tc.nanos(rec.FinishedAt)
 	}
 	for i := range r.Errors {
 		e := &r.Errors[i]
 		if e.RunID != r.ID {
-			return nil, fmt.Errorf("error %d (%s): RunID = %q, want %q", i, e.ID, e.RunID, r.ID)
+			return fmt.Errorf("error %d (%s): RunID = %q, want %q", i, e.ID, e.RunID, r.ID)
 		}
-		rows.errors = append(rows.errors, r.ID, e.ID[:], i, e.KnotID, e.Type, e.Message,
-			e.Detail, e.Trace, tc.nanos(e.OccurredAt))
+		tc.nanos(e.OccurredAt)
 	}
-	if tc.err != nil {
-		return nil, tc.err
-	}
-	return rows, nil
+	return tc.err
 }
 
 func (h *History) recordRun(ctx context.Context, r *lineage.Run) error {
-	rows, err := toRows(r) // before taking the write lock
-	if err != nil {
+	if err := check(r); err != nil { // before taking the write lock
 		return err
+	}
+	terminals := []byte("[]")
+	if len(r.Terminals) > 0 {
+		var err error
+		if terminals, err = json.Marshal(r.Terminals); err != nil {
+			return fmt.Errorf("terminals: %w", err)
+		}
 	}
 
 	select {
@@ -269,16 +281,55 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run) error {
 	if _, err := tx.StmtContext(sctx, h.delRun).ExecContext(sctx, r.ID); err != nil {
 		return fmt.Errorf("delete earlier run: %w", err)
 	}
-	if _, err := tx.StmtContext(sctx, h.insRun).ExecContext(sctx, rows.run...); err != nil {
+	var tc timeConv // check has seen every time: no errors
+	sum := lineage.Summarize(r)
+	if _, err := tx.StmtContext(sctx, h.insRun).ExecContext(sctx, r.ID, r.Pipeline, string(r.Status),
+		string(terminals), r.Dispatcher, r.Host, tc.nanos(r.StartedAt), tc.nanos(r.FinishedAt),
+		sum.Knots, sum.Failed, sum.Skipped); err != nil {
 		return fmt.Errorf("insert run: %w", err)
 	}
-	if err := h.insRecords.exec(sctx, tx, "record", rows.records); err != nil {
+	// Rows are converted to arguments a batch at a time, into one reused
+	// slice: a run of thousands of knots never has all its rows converted
+	// at once, which would set the process's peak memory.
+	w := batchWriter{ctx: sctx, tx: tx, s: h.insRecords, what: "record"}
+	for i := range r.Records {
+		rec := &r.Records[i]
+		if err := w.add(r.ID, i, rec.KnotID, rec.Kind, rec.Module, rec.Knot,
+			rec.ConfigHash[:], blob(rec.Output), encodeInputs(rec.Inputs), string(rec.Outcome), rec.SkipReason,
+			rec.SkipDetail, blob(rec.ErrorID), rec.Dispatcher,
+			tc.nanos(rec.StartedAt), tc.nanos(rec.FinishedAt), encodeGrants(rec.Grants)); err != nil {
+			return err
+		}
+	}
+	if err := w.flush(); err != nil {
 		return err
 	}
-	if err := h.insValues.exec(sctx, tx, "value", rows.values); err != nil {
+	w.reset(h.insValues, "value")
+	for i := range r.Records {
+		rec := &r.Records[i]
+		if !rec.Output.IsZero() {
+			if err := w.add(rec.Output[:], roleOutput, r.ID, rec.KnotID, ""); err != nil {
+				return err
+			}
+		}
+		for _, in := range rec.Inputs {
+			if err := w.add(in.Digest[:], roleInput, r.ID, rec.KnotID, in.Name); err != nil {
+				return err
+			}
+		}
+	}
+	if err := w.flush(); err != nil {
 		return err
 	}
-	if err := h.insErrors.exec(sctx, tx, "error", rows.errors); err != nil {
+	w.reset(h.insErrors, "error")
+	for i := range r.Errors {
+		e := &r.Errors[i]
+		if err := w.add(r.ID, e.ID[:], i, e.KnotID, e.Type, e.Message,
+			e.Detail, e.Trace, tc.nanos(e.OccurredAt)); err != nil {
+			return err
+		}
+	}
+	if err := w.flush(); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
