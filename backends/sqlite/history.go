@@ -1,6 +1,8 @@
 package sqlite
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -9,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,10 +20,12 @@ import (
 )
 
 const (
-	deleteRun = `DELETE FROM runs WHERE run_id = ?`
-	insertRun = `INSERT INTO runs (run_id, pipeline, status, terminals, dispatcher, host,
-		started_at, finished_at, knots, failed, skipped)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	deleteRun   = `DELETE FROM runs WHERE run_id = ?`
+	runEntries  = `SELECT knot_id, output_hash, inputs FROM lineage WHERE run_id = ?`
+	pendingRows = `SELECT max(rowid) FROM lineage_pending`
+	insertRun   = `INSERT INTO runs (run_id, pipeline, status, terminals, dispatcher, host,
+		started_at, finished_at, knots, failed, skipped, owner)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // Multi-row inserts of records, inputs and errors: one statement per
@@ -29,8 +34,10 @@ var (
 	insertRecords = batchInsert{table: "lineage", cols: []string{"run_id", "seq", "knot_id", "kind", "module", "knot",
 		"config_hash", "output_hash", "inputs", "outcome", "skip_reason", "skip_detail", "error_id", "dispatcher",
 		"started_at", "finished_at", "grants"}}
-	insertValues = batchInsert{table: "lineage_values", cols: []string{"hash", "role", "run_id", "knot_id", "name"}}
-	insertErrors = batchInsert{table: "errors", cols: []string{"run_id", "error_id", "seq", "knot_id", "type",
+	insertPending = batchInsert{table: "lineage_pending", cols: []string{"hash", "role", "run_id", "knot_id", "name"}}
+	insertValues  = batchInsert{table: "lineage_values", cols: []string{"hash", "role", "run_id", "knot_id", "name"}}
+	insertKnots   = batchInsert{table: "lineage_knots", cols: []string{"knot_id", "run_id"}}
+	insertErrors  = batchInsert{table: "errors", cols: []string{"run_id", "error_id", "seq", "knot_id", "type",
 		"message", "detail", "trace", "occurred_at"}}
 )
 
@@ -141,20 +148,27 @@ func (h *History) RecordRun(ctx context.Context, r *lineage.Run) error {
 	if r == nil {
 		return errors.New("sqlite: record run: nil run")
 	}
-	if err := h.recordRun(ctx, r); err != nil {
+	if err := h.recordRun(ctx, r, ""); err != nil {
 		return fmt.Errorf("sqlite: record run %q: %w", r.ID, err)
 	}
 	if r.Status != lineage.Running {
-		h.unlock(r.ID)
+		h.finished(r.ID)
 	}
 	return nil
 }
 
-// Roles in lineage_values.
+// Roles in lineage_values and lineage_pending.
 const (
 	roleOutput = 0
 	roleInput  = 1
+	roleKnot   = 2 // lineage_pending only: an entry of lineage_knots
 )
+
+// foldRows is how many entries lineage_pending holds before RecordRun
+// folds them into lineage_values and lineage_knots. Queries scan
+// lineage_pending, so it stays small: 2048 entries are about 70 runs of
+// 10 knots, and 150 KB to scan.
+var foldRows int64 = 2048
 
 // encodeInputs packs a record's inputs for the lineage.inputs column: per
 // input, the name and parent id (each a uvarint length and bytes) and the
@@ -244,7 +258,10 @@ func check(r *lineage.Run) error {
 	return tc.err
 }
 
-func (h *History) recordRun(ctx context.Context, r *lineage.Run) error {
+// recordRun writes r in one transaction, replacing any run with its ID.
+// owner is StartRun's: the owner name of this History, which first checks
+// that no other live process is running the run.
+func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) error {
 	if err := check(r); err != nil { // before taking the write lock
 		return err
 	}
@@ -275,7 +292,12 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run) error {
 	// tx.StmtContext reuses the statement already prepared on this
 	// connection by an earlier transaction.
 	sctx := context.WithoutCancel(ctx)
-	if err := deleteValues(sctx, tx, r.ID); err != nil {
+	if owner != "" {
+		if err := h.checkNotRunning(sctx, tx, r.ID, owner); err != nil {
+			return err
+		}
+	}
+	if err := h.deleteValues(sctx, tx, r.ID); err != nil {
 		return fmt.Errorf("delete earlier run: %w", err)
 	}
 	if _, err := tx.StmtContext(sctx, h.delRun).ExecContext(sctx, r.ID); err != nil {
@@ -285,7 +307,7 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run) error {
 	sum := lineage.Summarize(r)
 	if _, err := tx.StmtContext(sctx, h.insRun).ExecContext(sctx, r.ID, r.Pipeline, string(r.Status),
 		string(terminals), r.Dispatcher, r.Host, tc.nanos(r.StartedAt), tc.nanos(r.FinishedAt),
-		sum.Knots, sum.Failed, sum.Skipped); err != nil {
+		sum.Knots, sum.Failed, sum.Skipped, owner); err != nil {
 		return fmt.Errorf("insert run: %w", err)
 	}
 	// Rows are converted to arguments a batch at a time, into one reused
@@ -304,21 +326,7 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run) error {
 	if err := w.flush(); err != nil {
 		return err
 	}
-	w.reset(h.insValues, "value")
-	for i := range r.Records {
-		rec := &r.Records[i]
-		if !rec.Output.IsZero() {
-			if err := w.add(rec.Output[:], roleOutput, r.ID, rec.KnotID, ""); err != nil {
-				return err
-			}
-		}
-		for _, in := range rec.Inputs {
-			if err := w.add(in.Digest[:], roleInput, r.ID, rec.KnotID, in.Name); err != nil {
-				return err
-			}
-		}
-	}
-	if err := w.flush(); err != nil {
+	if err := h.writeEntries(&w, r); err != nil {
 		return err
 	}
 	w.reset(h.insErrors, "error")
@@ -332,22 +340,135 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run) error {
 	if err := w.flush(); err != nil {
 		return err
 	}
+	if err := h.fold(sctx, tx, foldRows); err != nil {
+		return fmt.Errorf("fold index entries: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }
 
-// deleteValues removes the lineage_values rows of a run about to be
-// replaced. They are found through the run's lineage rows (the values
-// table is keyed by digest, so it has no index by run); a new run id finds
-// none, at the cost of one index probe.
-func deleteValues(ctx context.Context, tx *sql.Tx, runID string) error {
-	rows, err := tx.QueryContext(ctx, `SELECT knot_id, output_hash, inputs FROM lineage WHERE run_id = ?`, runID)
+// An entry is a row of lineage_values for one run.
+type entry struct {
+	hash       []byte
+	role       int
+	knot, name string
+}
+
+// writeEntries writes r's index entries: to lineage_pending, or, for a run
+// with foldRows of them or more, straight into lineage_values and
+// lineage_knots, sorted as fold sorts them (such a run would fold at once:
+// this spares writing them twice and SQLite's sort).
+func (h *History) writeEntries(w *batchWriter, r *lineage.Run) error {
+	n := 0
+	for i := range r.Records {
+		n += 1 + len(r.Records[i].Inputs)
+		if !r.Records[i].Output.IsZero() {
+			n++
+		}
+	}
+	if int64(n) < foldRows {
+		w.reset(h.insPending, "index entry")
+		for i := range r.Records {
+			rec := &r.Records[i]
+			if err := w.add(nil, roleKnot, r.ID, rec.KnotID, ""); err != nil {
+				return err
+			}
+			if !rec.Output.IsZero() {
+				if err := w.add(rec.Output[:], roleOutput, r.ID, rec.KnotID, ""); err != nil {
+					return err
+				}
+			}
+			for _, in := range rec.Inputs {
+				if err := w.add(in.Digest[:], roleInput, r.ID, rec.KnotID, in.Name); err != nil {
+					return err
+				}
+			}
+		}
+		return w.flush()
+	}
+
+	values := make([]entry, 0, n-len(r.Records))
+	knots := make([]string, 0, len(r.Records))
+	for i := range r.Records {
+		rec := &r.Records[i]
+		knots = append(knots, rec.KnotID)
+		if !rec.Output.IsZero() {
+			values = append(values, entry{rec.Output[:], roleOutput, rec.KnotID, ""})
+		}
+		for _, in := range rec.Inputs {
+			values = append(values, entry{in.Digest[:], roleInput, rec.KnotID, in.Name})
+		}
+	}
+	// The key of lineage_values is (hash, run_id, role, knot_id, name),
+	// and run_id is the same for all.
+	slices.SortFunc(values, func(a, b entry) int {
+		return cmp.Or(bytes.Compare(a.hash, b.hash), cmp.Compare(a.role, b.role),
+			strings.Compare(a.knot, b.knot), strings.Compare(a.name, b.name))
+	})
+	slices.Sort(knots)
+	w.reset(h.insValues, "value")
+	for _, v := range values {
+		if err := w.add(v.hash, v.role, r.ID, v.knot, v.name); err != nil {
+			return err
+		}
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
+	w.reset(h.insKnots, "knot")
+	for _, k := range knots {
+		if err := w.add(k, r.ID); err != nil {
+			return err
+		}
+	}
+	return w.flush()
+}
+
+// fold moves the entries of lineage_pending into lineage_values and
+// lineage_knots, sorted, if it holds at least min of them. Its rowids
+// count its entries: DELETE without WHERE empties the table, and the next
+// rowid is 1 again. (Re-recording a run deletes some entries, so the count
+// can be high: the fold comes early.)
+//
+// The inserts ignore an entry already present (the same entry: nothing
+// else conflicts), so that they need no statement journal.
+func (h *History) fold(ctx context.Context, tx *sql.Tx, min int64) error {
+	var n sql.NullInt64
+	if err := tx.StmtContext(ctx, h.pendingRows).QueryRowContext(ctx).Scan(&n); err != nil {
+		return err
+	}
+	if n.Int64 < min || !n.Valid {
+		return nil
+	}
+	for _, q := range []string{
+		`INSERT OR IGNORE INTO lineage_values (hash, role, run_id, knot_id, name)
+			SELECT hash, role, run_id, knot_id, name FROM lineage_pending WHERE role < 2
+			ORDER BY hash, run_id, role, knot_id, name`,
+		`INSERT OR IGNORE INTO lineage_knots (knot_id, run_id)
+			SELECT knot_id, run_id FROM lineage_pending WHERE role = 2 ORDER BY knot_id, run_id`,
+		`DELETE FROM lineage_pending`,
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteValues removes the index entries of a run about to be replaced:
+// its rows in lineage_pending, lineage_values and lineage_knots. The
+// last two are found through the run's lineage rows (they are keyed by
+// digest and knot id, with no index by run); a new run id finds none, at
+// the cost of one index probe.
+func (h *History) deleteValues(ctx context.Context, tx *sql.Tx, runID string) error {
+	rows, err := tx.StmtContext(ctx, h.runEntries).QueryContext(ctx, runID)
 	if err != nil {
 		return err
 	}
 	var keys [][]any
+	var knots []string
 	for rows.Next() {
 		var knot string
 		var out, ins []byte
@@ -355,6 +476,7 @@ func deleteValues(ctx context.Context, tx *sql.Tx, runID string) error {
 			rows.Close()
 			return err
 		}
+		knots = append(knots, knot)
 		if len(out) > 0 {
 			keys = append(keys, []any{out, roleOutput, runID, knot, ""})
 		}
@@ -370,8 +492,19 @@ func deleteValues(ctx context.Context, tx *sql.Tx, runID string) error {
 	if err := rows.Close(); err != nil {
 		return err
 	}
+	if len(knots) == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM lineage_pending WHERE run_id = ?`, runID); err != nil {
+		return err
+	}
 	for _, k := range keys {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM lineage_values WHERE hash = ? AND role = ? AND run_id = ? AND knot_id = ? AND name = ?`, k...); err != nil {
+			return err
+		}
+	}
+	for _, k := range knots {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM lineage_knots WHERE knot_id = ? AND run_id = ?`, k, runID); err != nil {
 			return err
 		}
 	}
@@ -465,7 +598,7 @@ func (h *History) run(ctx context.Context, id string) (*lineage.Run, error) {
 	if err := json.Unmarshal([]byte(terminals), &r.Terminals); err != nil {
 		return nil, fmt.Errorf("terminals: %w", err)
 	}
-	if r.Records, err = queryRecords(ctx, tx, `l.run_id = ?`, id); err != nil {
+	if r.Records, err = queryRecords(ctx, tx, "lineage l", "WHERE l.run_id = ?", id); err != nil {
 		return nil, err
 	}
 	if r.Errors, err = queryErrors(ctx, tx, id); err != nil {
@@ -550,8 +683,8 @@ func (h *History) ByOutput(ctx context.Context, d cas.Digest) ([]lineage.Record,
 	if d.IsZero() {
 		return nil, nil
 	}
-	recs, err := queryRecords(ctx, h.db,
-		`(l.run_id, l.knot_id) IN (SELECT run_id, knot_id FROM lineage_values WHERE hash = ? AND role = 0)`, d[:])
+	recs, err := queryRecords(ctx, h.db, byEntries(`SELECT run_id, knot_id FROM lineage_values WHERE hash = ?1 AND role = 0
+		UNION SELECT run_id, knot_id FROM lineage_pending WHERE hash = ?1 AND role = 0`), "", d[:])
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: by output %s: %w", d, err)
 	}
@@ -560,8 +693,8 @@ func (h *History) ByOutput(ctx context.Context, d cas.Digest) ([]lineage.Record,
 
 // ByInput implements [lineage.History].
 func (h *History) ByInput(ctx context.Context, d cas.Digest) ([]lineage.Record, error) {
-	recs, err := queryRecords(ctx, h.db,
-		`(l.run_id, l.knot_id) IN (SELECT run_id, knot_id FROM lineage_values WHERE hash = ? AND role = 1)`, d[:])
+	recs, err := queryRecords(ctx, h.db, byEntries(`SELECT run_id, knot_id FROM lineage_values WHERE hash = ?1 AND role = 1
+		UNION SELECT run_id, knot_id FROM lineage_pending WHERE hash = ?1 AND role = 1`), "", d[:])
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: by input %s: %w", d, err)
 	}
@@ -570,7 +703,8 @@ func (h *History) ByInput(ctx context.Context, d cas.Digest) ([]lineage.Record, 
 
 // ByKnot implements [lineage.History].
 func (h *History) ByKnot(ctx context.Context, knotID string) ([]lineage.Record, error) {
-	recs, err := queryRecords(ctx, h.db, `l.knot_id = ?`, knotID)
+	recs, err := queryRecords(ctx, h.db, byEntries(`SELECT run_id, knot_id FROM lineage_knots WHERE knot_id = ?1
+		UNION SELECT run_id, knot_id FROM lineage_pending WHERE knot_id = ?1 AND role = 2`), "", knotID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: by knot %q: %w", knotID, err)
 	}
@@ -581,16 +715,27 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// queryRecords returns the records matching where (a condition on lineage
-// l with one parameter, arg), with their inputs, ordered by their run's
-// start time (then the order runs were recorded), then position in the run.
-func queryRecords(ctx context.Context, q querier, where string, arg any) ([]lineage.Record, error) {
+// byEntries is the source of queryRecords for the records named by the
+// (run_id, knot_id) pairs of index entries: the subquery drives the join,
+// a lookup of lineage's primary key per pair (with the pairs in an IN
+// list, the planner may scan lineage instead). Its UNION also removes
+// duplicate pairs (a record that takes one value as two inputs).
+func byEntries(pairs string) string {
+	return "(" + pairs + ") v JOIN lineage l ON l.run_id = v.run_id AND l.knot_id = v.knot_id"
+}
+
+// queryRecords returns the records of lineage l that source (a FROM
+// clause naming it l) yields and where (a WHERE clause, or "") keeps, with
+// their inputs, ordered by their run's start time (then the order runs
+// were recorded), then position in the run. The query has one parameter,
+// arg.
+func queryRecords(ctx context.Context, q querier, source, where string, arg any) ([]lineage.Record, error) {
 	rows, err := q.QueryContext(ctx, `SELECT l.run_id, l.knot_id, l.kind, l.module, l.knot, l.config_hash,
 		l.output_hash, l.inputs, l.outcome, l.skip_reason, l.skip_detail, l.error_id, l.dispatcher,
 		l.started_at, l.finished_at, l.grants
-		FROM lineage l
+		FROM `+source+`
 		JOIN runs r ON r.run_id = l.run_id
-		WHERE `+where+`
+		`+where+`
 		ORDER BY r.started_at, r.rowid, l.seq`, arg)
 	if err != nil {
 		return nil, fmt.Errorf("query records: %w", err)

@@ -146,6 +146,48 @@ SELECT run_id, seq, knot_id, kind, module, knot,
 FROM lineage;
 `,
 	},
+	{
+		// 4: the indexes on values and knot ids are written in batches.
+		// RecordRun appends a run's index entries to lineage_pending
+		// (its rowid order: a run's entries share a page or two at the
+		// end of the table); fold moves them, sorted, into lineage_values
+		// and lineage_knots once lineage_pending holds foldRows entries.
+		// Written one run at a time, those two indexes dirtied about 40
+		// pages per 10-knot run, a leaf per value and per knot id; folded,
+		// a leaf is written once per batch. Queries read both places.
+		// lineage_knots replaces the index lineage_knot_id. Role 2 in
+		// lineage_pending is a knot-index entry (hash NULL, name '').
+		//
+		// runs.owner names the process (History) that is running a
+		// Running run; see running.go. Empty for finished runs and for
+		// those written before.
+		sql: `
+ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+
+CREATE TABLE lineage_knots (
+	knot_id TEXT NOT NULL,
+	run_id  TEXT NOT NULL,
+	PRIMARY KEY (knot_id, run_id)
+) WITHOUT ROWID;
+INSERT INTO lineage_knots (knot_id, run_id) SELECT knot_id, run_id FROM lineage ORDER BY knot_id, run_id;
+DROP INDEX lineage_knot_id;
+
+CREATE TABLE lineage_pending (
+	hash    BLOB,
+	role    INTEGER NOT NULL,
+	run_id  TEXT NOT NULL,
+	knot_id TEXT NOT NULL,
+	name    TEXT NOT NULL
+);
+
+DROP VIEW lineage_values_text;
+CREATE VIEW lineage_values_text AS
+SELECT 'sha256:' || lower(hex(hash)) AS hash, CASE role WHEN 0 THEN 'output' ELSE 'input' END AS role,
+	run_id, knot_id, name
+FROM (SELECT hash, role, run_id, knot_id, name FROM lineage_values
+	UNION ALL SELECT hash, role, run_id, knot_id, name FROM lineage_pending WHERE role < 2);
+`,
+	},
 }
 
 // A migration is one schema step: its SQL, then fn (if any) for what SQL

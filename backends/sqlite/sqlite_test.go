@@ -41,10 +41,20 @@ func openTest(t testing.TB, path string) *History {
 	return h
 }
 
+// TestHistory runs the History conformance tests with index entries
+// left pending (the default, for runs this small), written straight into
+// the indexes (every run has at least 1), and folded every 20 entries
+// (lineagetest.SampleRun has 13: some runs' entries pending, some
+// folded).
 func TestHistory(t *testing.T) {
-	lineagetest.RunHistory(t, func(t *testing.T) lineage.History {
-		return openTest(t, filepath.Join(t.TempDir(), "history.db"))
-	})
+	for _, fold := range []int64{foldRows, 1, 20} {
+		t.Run(fmt.Sprintf("fold at %d", fold), func(t *testing.T) {
+			setFoldRows(t, fold)
+			lineagetest.RunHistory(t, func(t *testing.T) lineage.History {
+				return openTest(t, filepath.Join(t.TempDir(), "history.db"))
+			})
+		})
+	}
 }
 
 func TestOpenConfig(t *testing.T) {
@@ -229,15 +239,41 @@ func TestRecordRunInvalid(t *testing.T) {
 }
 
 // countRows returns the row count of each table.
+// countRows counts the rows of each table. An index entry is counted
+// once, whether it is still pending or folded: "values" are the entries
+// of lineage_values, "knots" those of lineage_knots.
 func countRows(t *testing.T, db *sql.DB) map[string]int {
 	t.Helper()
 	n := map[string]int{}
-	for _, table := range []string{"runs", "lineage", "lineage_values", "errors"} {
+	for name, q := range map[string]string{
+		"runs":    "SELECT count(*) FROM runs",
+		"lineage": "SELECT count(*) FROM lineage",
+		"errors":  "SELECT count(*) FROM errors",
+		"values":  "SELECT (SELECT count(*) FROM lineage_values) + (SELECT count(*) FROM lineage_pending WHERE role < 2)",
+		"knots":   "SELECT (SELECT count(*) FROM lineage_knots) + (SELECT count(*) FROM lineage_pending WHERE role = 2)",
+	} {
 		var c int
-		if err := db.QueryRowContext(t.Context(), "SELECT count(*) FROM "+table).Scan(&c); err != nil {
+		if err := db.QueryRowContext(t.Context(), q).Scan(&c); err != nil {
 			t.Fatal(err)
 		}
-		n[table] = c
+		n[name] = c
+	}
+	return n
+}
+
+// setFoldRows sets foldRows for the test.
+func setFoldRows(t *testing.T, n int64) {
+	old := foldRows
+	foldRows = n
+	t.Cleanup(func() { foldRows = old })
+}
+
+// pending is the number of entries in lineage_pending.
+func pending(t *testing.T, db *sql.DB) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRowContext(t.Context(), "SELECT count(*) FROM lineage_pending").Scan(&n); err != nil {
+		t.Fatal(err)
 	}
 	return n
 }
@@ -306,20 +342,37 @@ func TestRecordRunCancelled(t *testing.T) {
 	}
 }
 
+// TestReRecordLeavesNoRows re-records a run whose index entries are still
+// pending, one whose entries were written straight into the indexes, and
+// one whose entries the re-recording folds.
 func TestReRecordLeavesNoRows(t *testing.T) {
-	ctx := t.Context()
-	h := openTest(t, filepath.Join(t.TempDir(), "history.db"))
-	if err := h.RecordRun(ctx, lineagetest.SampleRun(t, "run-1", 0)); err != nil {
-		t.Fatal(err)
-	}
-	second := lineagetest.SampleRun(t, "run-1", time.Second)
-	second.Records, second.Errors = second.Records[:2], nil
-	if err := h.RecordRun(ctx, second); err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]int{"runs": 1, "lineage": 2, "lineage_values": 3, "errors": 0} // outputs of x and d, d's input
-	if diff := cmp.Diff(want, countRows(t, h.db)); diff != "" {
-		t.Errorf("rows after re-recording (-want +got):\n%s", diff)
+	for _, fold := range []int64{1 << 20, 1, 14} {
+		t.Run(fmt.Sprintf("fold at %d", fold), func(t *testing.T) {
+			setFoldRows(t, fold)
+			ctx := t.Context()
+			h := openTest(t, filepath.Join(t.TempDir(), "history.db"))
+			if err := h.RecordRun(ctx, lineagetest.SampleRun(t, "run-1", 0)); err != nil {
+				t.Fatal(err)
+			}
+			if got, folded := pending(t, h.db), fold == 1; (got == 0) != folded {
+				t.Errorf("%d entries pending (fold at %d)", got, fold)
+			}
+			second := lineagetest.SampleRun(t, "run-1", time.Second)
+			second.Records, second.Errors = second.Records[:2], nil
+			if err := h.RecordRun(ctx, second); err != nil {
+				t.Fatal(err)
+			}
+			// outputs of x and d, d's input; the knots x and d
+			want := map[string]int{"runs": 1, "lineage": 2, "values": 3, "knots": 2, "errors": 0}
+			if diff := cmp.Diff(want, countRows(t, h.db)); diff != "" {
+				t.Errorf("rows after re-recording (-want +got):\n%s", diff)
+			}
+			for _, knot := range []string{"x", "d"} {
+				if recs, err := h.ByKnot(ctx, knot); err != nil || len(recs) != 1 {
+					t.Errorf("ByKnot(%s) = %d records, %v; want 1", knot, len(recs), err)
+				}
+			}
+		})
 	}
 }
 
@@ -489,6 +542,17 @@ func TestMigrateV1File(t *testing.T) {
 			consumers, err := h.ByInput(ctx, d)
 			if err != nil || len(consumers) == 0 {
 				t.Errorf("%s: ByInput(x's output) = %d records, %v", tc.pipeline, len(consumers), err)
+			}
+		}
+		// Schema 4 built the knot index from the existing records.
+		for knot := range recs {
+			found := false
+			byKnot, err := h.ByKnot(ctx, knot)
+			for _, r := range byKnot {
+				found = found || r.RunID == id
+			}
+			if err != nil || !found {
+				t.Errorf("%s: ByKnot(%s) = %d records, %v; none of run %s", tc.pipeline, knot, len(byKnot), err, id)
 			}
 		}
 	}
@@ -709,13 +773,17 @@ func chainRun(id string, n int) (*lineage.Run, error) {
 // BenchmarkRecordRun records 10-knot runs whose ids are like the
 // scheduler's: "run-" and 32 hex digits, the first 12 the start time in
 // milliseconds (so that a run's rows land next to the previous run's).
-// BenchmarkRecordRun/random-ids shows the cost of fully random ids.
+// Each run records the same values, as a pipeline re-run on the same
+// inputs does. BenchmarkRecordRun/random-ids shows the cost of fully
+// random ids, and BenchmarkRecordRun/new-values that of runs whose every
+// value is new (each is a leaf of the values index to write).
 func BenchmarkRecordRun(b *testing.B) {
-	b.Run("time-ordered-ids", func(b *testing.B) { benchRecordRun(b, true) })
-	b.Run("random-ids", func(b *testing.B) { benchRecordRun(b, false) })
+	b.Run("time-ordered-ids", func(b *testing.B) { benchRecordRun(b, true, false) })
+	b.Run("random-ids", func(b *testing.B) { benchRecordRun(b, false, false) })
+	b.Run("new-values", func(b *testing.B) { benchRecordRun(b, true, true) })
 }
 
-func benchRecordRun(b *testing.B, ordered bool) {
+func benchRecordRun(b *testing.B, ordered, newValues bool) {
 	const knots = 10
 	h := openTest(b, filepath.Join(b.TempDir(), "history.db"))
 	r, err := chainRun("", knots)
@@ -730,8 +798,17 @@ func benchRecordRun(b *testing.B, ordered bool) {
 			binary.BigEndian.PutUint64(rnd[:8], uint64(time.Now().UnixMilli())<<16|uint64(rnd[6])<<8|uint64(rnd[7]))
 		}
 		r.ID = "run-" + hex.EncodeToString(rnd[:])
+		var prev cas.Digest
 		for j := range r.Records {
-			r.Records[j].RunID = r.ID
+			rec := &r.Records[j]
+			rec.RunID = r.ID
+			if newValues {
+				crand.Read(rec.Output[:])
+				if j > 0 {
+					rec.Inputs[0].Digest = prev
+				}
+				prev = rec.Output
+			}
 		}
 		if err := h.RecordRun(b.Context(), r); err != nil {
 			b.Fatal(err)
@@ -767,20 +844,25 @@ func TestInterruptedRuns(t *testing.T) {
 		}
 		return r.Status
 	}
-	// Another process (here another handle) sees both running.
+	// Another process (here another handle) sees both running, and
+	// cannot start run-a.
 	h2 := openTest(t, path)
 	if s := status(h2, "run-a"); s != lineage.Running {
 		t.Errorf("run-a while in progress: %s", s)
+	}
+	if err := h2.StartRun(ctx, &lineage.Run{ID: "run-a", Status: lineage.Running}); err == nil || !strings.Contains(err.Error(), "another process is running it") {
+		t.Errorf("starting run-a in another process: %v, want an error", err)
 	}
 	// run-b finishes; run-a's process dies without recording it.
 	done := lineagetest.SampleRun(t, "run-b", 0)
 	if err := h1.RecordRun(ctx, done); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(path + "-runs/run-b.lock"); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("run-b's lock file after recording: %v", err)
-	}
 	h1.Close()
+	// h1's lock file went with Close; h2's stays while h2 is open.
+	if files, _ := os.ReadDir(path + "-runs"); len(files) != 1 || files[0].Name() != h2.owner+".lock" {
+		t.Errorf("lock files after h1's Close: %v, want h2's only", files)
+	}
 	h3 := openTest(t, path)
 	if s := status(h3, "run-a"); s != lineage.Interrupted {
 		t.Errorf("run-a after its process ended: %s, want interrupted", s)
@@ -791,5 +873,52 @@ func TestInterruptedRuns(t *testing.T) {
 	sums, _ := h3.Runs(ctx, lineage.Query{})
 	if len(sums) != 2 {
 		t.Errorf("runs = %+v", sums)
+	}
+}
+
+// TestKilledOwner: a process killed mid-run leaves its lock file,
+// unlocked. The next Open marks its runs interrupted and removes the file,
+// as it does the file of a process killed after recording its runs; it
+// also marks interrupted a run left running by a pirn before schema 4 (a
+// lock file per run, here gone).
+func TestKilledOwner(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "history.db")
+	kill := func(h *History) {
+		h.ownerLock.Close() // the kernel's part of dying: the lock goes, the file stays
+		h.ownerLock = nil
+	}
+	h1 := openTest(t, path)
+	if err := h1.StartRun(ctx, &lineage.Run{ID: "run-a", Status: lineage.Running}); err != nil {
+		t.Fatal(err)
+	}
+	kill(h1)
+	h2 := openTest(t, path)
+	if r, err := h2.Run(ctx, "run-a"); err != nil || r.Status != lineage.Interrupted {
+		t.Errorf("run-a after its process was killed: %v; want status interrupted", err)
+	}
+	if err := h2.StartRun(ctx, &lineage.Run{ID: "run-b", Status: lineage.Running}); err != nil {
+		t.Fatal(err)
+	}
+	done := lineagetest.SampleRun(t, "run-b", 0)
+	if err := h2.RecordRun(ctx, done); err != nil {
+		t.Fatal(err)
+	}
+	kill(h2)
+	if _, err := h2.db.ExecContext(ctx, `INSERT INTO runs (run_id, pipeline, status, terminals, dispatcher, host,
+		started_at, finished_at, knots, failed, skipped) VALUES ('run-old', 'p', 'running', '[]', '', '', 1, 0, 0, 0, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := os.ReadDir(path + "-runs"); len(files) != 1 {
+		t.Errorf("lock files: %v, want h2's", files)
+	}
+	h3 := openTest(t, path)
+	for id, want := range map[string]lineage.Status{"run-a": lineage.Interrupted, "run-b": done.Status, "run-old": lineage.Interrupted} {
+		if r, err := h3.Run(ctx, id); err != nil || r.Status != want {
+			t.Errorf("%s: %v; want status %s", id, err, want)
+		}
+	}
+	if files, _ := os.ReadDir(path + "-runs"); len(files) != 0 {
+		t.Errorf("lock files left after the sweep: %v", files)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"context"
 	"encoding/json"
 	"errors"
@@ -47,11 +48,15 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 			}
 			defer eng.Close(context.Background())
 			var p *pirn.Pipeline
-			// Loading builds the YAML document tree, garbage as soon as the
-			// tapestry exists: a tighter GC target while it is live keeps
-			// it from setting the process's peak memory (a 5000-node
-			// pipeline: about 3 MiB less peak RSS, for about 10 ms).
-			gcPercent := debug.SetGCPercent(50)
+			// pirn run is one run in a short-lived process: a tighter GC
+			// target (the heap grows to 1.5× what is live, rather than
+			// 2×) keeps its peak memory down, for a little more GC work.
+			// A 5000-knot chain with SQLite and the disk store: peak RSS
+			// 55 MiB rather than 60, wall time +5%. GOGC in the
+			// environment overrides it.
+			if os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(50)
+			}
 			if path := c.Args().First(); pirn.IsBundle(path) {
 				if c.Bool("unpinned") {
 					return usageErr("--unpinned does not apply to a bundle: it carries its modules, verified by digest")
@@ -60,7 +65,6 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 			} else {
 				p, err = eng.LoadPipeline(c.Context, path)
 			}
-			debug.SetGCPercent(gcPercent)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}

@@ -150,6 +150,22 @@ func RunHistory(t *testing.T, newHistory func(t *testing.T) lineage.History) {
 		check("ByOutput(unknown)", recs, err, nil)
 		recs, err = h.ByOutput(ctx, cas.Digest{})
 		check("ByOutput(zero)", recs, err, nil)
+
+		// A record that takes one value as two inputs is found once.
+		twice := SampleRun(t, "run-3", 3*time.Minute)
+		twice.Records, twice.Errors = twice.Records[:1], nil
+		twice.Records = append(twice.Records, lineage.Record{RunID: "run-3", KnotID: "sq", Kind: "knot", Knot: "mul",
+			ConfigHash: digest(t, "cfg-sq"), Output: digest(t, 25), Outcome: lineage.OK,
+			Inputs: []lineage.Input{{Name: "a", Parent: "x", Digest: digest(t, 5)}, {Name: "b", Parent: "x", Digest: digest(t, 5)}}})
+		if err := h.RecordRun(ctx, twice); err != nil {
+			t.Fatal(err)
+		}
+		recs, err = h.ByOutput(ctx, digest(t, 25))
+		check("ByOutput(25)", recs, err, []string{"run-3/sq"})
+		recs, err = h.ByKnot(ctx, "sq")
+		check("ByKnot(sq)", recs, err, []string{"run-3/sq"})
+		recs, err = h.ByInput(ctx, digest(t, 5))
+		check("ByInput(5) with run-3", recs, err, []string{"run-0/d", "run-0/answer", "run-0/bad", "run-1/d", "run-1/answer", "run-1/bad", "run-2/d", "run-2/answer", "run-2/bad", "run-3/sq"})
 	})
 
 	t.Run("Runs", func(t *testing.T) {
