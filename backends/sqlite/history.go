@@ -346,6 +346,7 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) e
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	h.committed()
 	return nil
 }
 

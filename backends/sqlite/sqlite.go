@@ -36,6 +36,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -62,6 +63,12 @@ type History struct {
 	delRun, insRun, runEntries, pendingRows *sql.Stmt
 	insRecords, insPending, insErrors       *batchStmts
 	insValues, insKnots                     *batchStmts // runs too big for lineage_pending
+
+	commits   atomic.Int64
+	closeOnce sync.Once
+	ckpt      chan struct{} // wakes the checkpointer
+	stop      chan struct{} // closed by Close: stops the checkpointer
+	ckptDone  chan struct{} // closed when the checkpointer has stopped
 
 	lockDir   string // <path>-runs: the lock files of processes with runs in progress
 	mu        sync.Mutex
@@ -107,9 +114,11 @@ func open(ctx context.Context, path string) (*History, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
-	h := &History{db: db, wsem: make(chan struct{}, 1), lockDir: abs + "-runs", running: map[string]bool{}}
+	h := &History{db: db, wsem: make(chan struct{}, 1), ckpt: make(chan struct{}, 1), stop: make(chan struct{}), ckptDone: make(chan struct{}),
+		lockDir: abs + "-runs", running: map[string]bool{}}
+	go h.checkpointer()
 	if err := retryBusy(ctx, func() error { return migrate(ctx, db) }); err != nil {
-		db.Close()
+		h.Close()
 		return nil, explain(err)
 	}
 	if err := h.prepare(ctx); err != nil {
@@ -201,12 +210,10 @@ func dsn(abs string) string {
 			"journal_mode(WAL)",
 			"synchronous(NORMAL)", // WAL commits need no fsync; checkpoints do
 			"foreign_keys(ON)",
-			// Checkpoint every 4000 pages of WAL (8 MiB) rather than
-			// 1000: runs rewrite the same index pages, which a later
-			// checkpoint copies once, and RecordRun meets fewer
-			// checkpoint fsyncs. The last connection to close
-			// removes the WAL.
-			"wal_autocheckpoint(4000)",
+			// No checkpoint in a commit: a goroutine runs them
+			// (checkpoint.go). The last connection to close
+			// checkpoints and removes the WAL.
+			"wal_autocheckpoint(0)",
 		},
 		"_txlock": {"immediate"}, // write transactions: BEGIN IMMEDIATE
 	})
@@ -254,6 +261,13 @@ func explain(err error) error {
 func (h *History) Close() error {
 	// Runs never recorded: the next Open marks them interrupted.
 	defer h.releaseOwner()
+	h.closeOnce.Do(func() {
+		close(h.stop)
+		select {
+		case <-h.ckptDone:
+		case <-time.After(busyTimeout): // a checkpoint stuck on the file: db.Close ends it
+		}
+	})
 	var errs []error
 	for _, s := range []*sql.Stmt{h.delRun, h.insRun, h.runEntries, h.pendingRows} {
 		if s != nil {

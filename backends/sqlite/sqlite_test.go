@@ -922,3 +922,48 @@ func TestKilledOwner(t *testing.T) {
 		t.Errorf("lock files left after the sweep: %v", files)
 	}
 }
+
+// TestBackgroundCheckpoint: with checkpoints out of the commits, the
+// checkpointer still copies the WAL into the database file while the
+// History is open, and every run reads back after reopening.
+func TestBackgroundCheckpoint(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "history.db")
+	h, err := Open(ctx, Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	const runs = 2*checkpointEvery + 1
+	for i := range runs {
+		if err := h.RecordRun(ctx, lineagetest.SampleRun(t, fmt.Sprintf("run-%03d", i), 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Nothing but a checkpoint writes the database file in WAL mode.
+	deadline := time.Now().Add(10 * time.Second)
+	for size() == before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if size() == before {
+		t.Errorf("database file still %d bytes after %d runs: no checkpoint ran", before, runs)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + "-wal"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("WAL after the last Close: %v", err)
+	}
+	h = openTest(t, path)
+	sums, err := h.Runs(ctx, lineage.Query{Limit: runs + 1})
+	if err != nil || len(sums) != runs {
+		t.Errorf("Runs after reopening: %d runs, %v; want %d", len(sums), err, runs)
+	}
+}
