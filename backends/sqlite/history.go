@@ -23,6 +23,7 @@ const (
 	deleteRun   = `DELETE FROM runs WHERE run_id = ?`
 	runEntries  = `SELECT knot_id, output_hash, inputs FROM lineage WHERE run_id = ?`
 	pendingRows = `SELECT max(rowid) FROM lineage_pending`
+	runOwner    = `SELECT status, owner FROM runs WHERE run_id = ?`
 	insertRun   = `INSERT INTO runs (run_id, pipeline, status, terminals, dispatcher, host,
 		started_at, finished_at, knots, failed, skipped, owner)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`

@@ -132,7 +132,7 @@ var errRunning = errors.New("another process is running it")
 // StartRun, which then replaces the entry.
 func (h *History) checkNotRunning(ctx context.Context, tx *sql.Tx, runID, owner string) error {
 	var status, other string
-	err := tx.QueryRowContext(ctx, "SELECT status, owner FROM runs WHERE run_id = ?", runID).Scan(&status, &other)
+	err := tx.StmtContext(ctx, h.runOwner).QueryRowContext(ctx, runID).Scan(&status, &other)
 	if errors.Is(err, sql.ErrNoRows) || err == nil && (status != string(lineage.Running) || other == owner) {
 		return nil
 	}

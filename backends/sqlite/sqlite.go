@@ -60,9 +60,9 @@ type History struct {
 	// rather than in SQLite's sleeping busy handler.
 	wsem chan struct{}
 
-	delRun, insRun, runEntries, pendingRows *sql.Stmt
-	insRecords, insPending, insErrors       *batchStmts
-	insValues, insKnots                     *batchStmts // runs too big for lineage_pending
+	delRun, insRun, runEntries, pendingRows, runOwner *sql.Stmt
+	insRecords, insPending, insErrors                 *batchStmts
+	insValues, insKnots                               *batchStmts // runs too big for lineage_pending
 
 	commits   atomic.Int64
 	closeOnce sync.Once
@@ -146,6 +146,9 @@ func (h *History) prepare(ctx context.Context) error {
 	}
 	if h.pendingRows, err = h.db.PrepareContext(ctx, pendingRows); err != nil {
 		return fmt.Errorf("prepare count of pending index entries: %w", err)
+	}
+	if h.runOwner, err = h.db.PrepareContext(ctx, runOwner); err != nil {
+		return fmt.Errorf("prepare select of a run's owner: %w", err)
 	}
 	if h.insRecords, err = insertRecords.prepare(ctx, h.db); err != nil {
 		return err
@@ -269,7 +272,7 @@ func (h *History) Close() error {
 		}
 	})
 	var errs []error
-	for _, s := range []*sql.Stmt{h.delRun, h.insRun, h.runEntries, h.pendingRows} {
+	for _, s := range []*sql.Stmt{h.delRun, h.insRun, h.runEntries, h.pendingRows, h.runOwner} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -1,12 +1,12 @@
 package main
 
 import (
-	"os"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 	"strings"
 	"time"
