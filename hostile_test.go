@@ -19,7 +19,7 @@ var hostileRun = []struct {
 	within       time.Duration // how long containing it may take
 }{
 	{"loop", "Timeout", "exceeded its timeout of 300ms", time.Second},
-	{"grow", "MemoryLimit", "of the limit Memory=33554432", 3 * time.Second},
+	{"grow", "MemoryLimit", "of the limit Memory=8388608", 3 * time.Second},
 	// wazero grows a call stack by doubling it, up to a fixed ceiling of
 	// about 50 MB (its callStackCeiling), copying it each time, in Go
 	// code that no timeout interrupts: on a slow machine overflowing it
