@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -105,6 +106,11 @@ func (e *engine) spawn(st *state) (result, bool) {
 	}
 	st.items = items
 	st.elems = make([]elemState, len(items))
+	// One allocation for every element record's inputs.
+	inputs := make([]lineage.Input, len(items)*len(n.byName))
+	for i := range st.elems {
+		st.elems[i].rec.Inputs = inputs[i*len(n.byName) : i*len(n.byName) : (i+1)*len(n.byName)]
+	}
 	st.elemsLeft.Store(int32(len(items)))
 	return result{}, true
 }
@@ -134,13 +140,12 @@ func (e *engine) runElement(st *state, i int, c *Call) {
 	n := st.n
 	el := &st.elems[i]
 	rec := &el.rec
-	id := fmt.Sprintf("%s:%d", n.id, i)
+	id := n.id + ":" + strconv.Itoa(i)
 	rec.RunID, rec.KnotID, rec.Kind, rec.ConfigHash, rec.Dispatcher = e.runID, id, "element", n.configHash, e.s.cfg.Dispatcher
 	rec.Module, rec.Knot, rec.Grants = n.fn.Module, n.fn.Name, n.fn.Grants
 	rec.StartedAt = time.Now().UTC()
 	item := cas.CanonicalValue(st.items[i])
 	over := n.primary
-	rec.Inputs = make([]lineage.Input, 0, len(n.parents))
 	c.RunID, c.KnotID, c.Config, c.Inputs = e.runID, id, n.config, c.Inputs[:0]
 	for _, ed := range n.byName {
 		if ed.input == "over" {

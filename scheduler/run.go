@@ -662,9 +662,13 @@ func wrap(p *state) []byte {
 
 // finish assembles the result and records the run.
 func (e *engine) finish(req Request, terminals []*Node) (*Result, error) {
+	records := len(e.shed)
+	for _, st := range e.shed {
+		records += len(st.elems) // a Map's elements: one record each
+	}
 	res := &Result{
 		Run: lineage.Run{ID: e.runID, Pipeline: req.Pipeline, Dispatcher: e.s.cfg.Dispatcher, Host: e.s.host,
-			StartedAt: e.started, Records: make([]lineage.Record, 0, len(e.shed))},
+			StartedAt: e.started, Records: make([]lineage.Record, 0, records)},
 		Outputs: make(map[string]any, len(e.shed)),
 		Values:  make(map[string]cas.Value, len(e.shed)),
 	}
