@@ -22,6 +22,7 @@ import (
 	"sync"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
@@ -46,6 +47,10 @@ type Program struct {
 	vars []string
 	prg  cel.Program
 	out  *cel.Type
+	// loops: the expression has a comprehension (all, exists, map,
+	// filter…), the only construct that can run long enough to need
+	// the context's cancellation checks.
+	loops bool
 }
 
 // Compile parses and type-checks src. want constrains the result: bool for
@@ -83,7 +88,11 @@ func Compile(src string, vars Vars, want abi.Type) (*Program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("expression %q: %w", src, err)
 	}
-	return &Program{src: src, vars: names, prg: prg, out: out}, nil
+	loops := false
+	celast.PostOrderVisit(ast.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		loops = loops || e.Kind() == celast.ComprehensionKind
+	}))
+	return &Program{src: src, vars: names, prg: prg, out: out, loops: loops}, nil
 }
 
 // baseEnv is the environment every expression extends with its variables.
@@ -137,8 +146,18 @@ func (l Lookup) ResolveName(name string) (any, bool) { return l(name) }
 func (l Lookup) Parent() interpreter.Activation      { return nil }
 
 // EvalWith evaluates the expression, resolving its variables with vars.
+//
+// Only an expression with a comprehension watches ctx: one without runs
+// in time bounded by its size and its inputs' (and its cost limit), and
+// skipping the watch saves about a tenth of a gate's evaluation.
 func (p *Program) EvalWith(ctx context.Context, vars Lookup) (any, error) {
-	v, _, err := p.prg.ContextEval(ctx, interpreter.Activation(vars))
+	var v ref.Val
+	var err error
+	if p.loops {
+		v, _, err = p.prg.ContextEval(ctx, interpreter.Activation(vars))
+	} else {
+		v, _, err = p.prg.Eval(interpreter.Activation(vars))
+	}
 	if err != nil {
 		return nil, err
 	}

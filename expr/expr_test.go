@@ -90,6 +90,15 @@ func TestEvalErrorsAndLimits(t *testing.T) {
 	if _, err := big.Eval(ctx, map[string]any{"xs": xs}); err == nil {
 		t.Error("evaluation under a cancelled context succeeded")
 	}
+	// An expression without a comprehension does not watch the context,
+	// but the cost limit still bounds it.
+	cat, err := expr.Compile("(s + s + s + s + s + s + s + s).size()", expr.Vars{"s": abi.Str}, abi.Any)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cat.Eval(context.Background(), map[string]any{"s": strings.Repeat("a", 8<<20)}); err == nil || !strings.Contains(err.Error(), "cost limit") {
+		t.Errorf("concatenating 8 MiB strings: %v, want a cost limit error", err)
+	}
 	m, _ := expr.Compile("{1: 'a'}", nil, abi.Any)
 	if _, err := m.Eval(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "keys must be strings") {
 		t.Errorf("int-keyed map result: %v", err)
