@@ -113,8 +113,19 @@ func clone(r *Run) *Run {
 	c := *r
 	c.Terminals = slices.Clone(r.Terminals)
 	c.Records = make([]Record, len(r.Records))
+	n := 0
+	for i := range r.Records {
+		n += len(r.Records[i].Inputs)
+	}
+	inputs := make([]Input, 0, n) // one allocation for every record's inputs
 	for i, rec := range r.Records {
-		c.Records[i] = cloneRecord(rec)
+		if rec.Inputs != nil {
+			k := len(inputs)
+			inputs = append(inputs, rec.Inputs...)
+			rec.Inputs = inputs[k:len(inputs):len(inputs)]
+		}
+		rec.SkipDetail = slices.Clone(rec.SkipDetail)
+		c.Records[i] = rec
 	}
 	c.Errors = make([]ErrorRecord, len(r.Errors))
 	for i, e := range r.Errors {
