@@ -95,7 +95,6 @@ const maxBatch = 1 << (batchSizes - 1)
 // appends a row's values to a buffer and executes the largest statement
 // once it is full; flush executes what is left.
 type batchWriter struct {
-	ctx  context.Context
 	tx   *sql.Tx
 	s    *batchStmts
 	what string // names a row in errors: "record", "value", "error"
@@ -107,27 +106,27 @@ type batchWriter struct {
 // reset makes w insert into another table, with an empty buffer.
 func (w *batchWriter) reset(s *batchStmts, what string) {
 	clear(w.args)
-	*w = batchWriter{ctx: w.ctx, tx: w.tx, s: s, what: what, args: w.args[:0]}
+	*w = batchWriter{tx: w.tx, s: s, what: what, args: w.args[:0]}
 }
 
-func (w *batchWriter) add(vals ...any) error {
+func (w *batchWriter) add(ctx context.Context, vals ...any) error {
 	w.args = append(w.args, vals...)
 	if len(w.args) < maxBatch*w.s.cols {
 		return nil
 	}
-	return w.flush()
+	return w.flush(ctx)
 }
 
 // flush inserts the buffered rows, in statements of 32, 16, … 1 rows.
-func (w *batchWriter) flush() error {
+func (w *batchWriter) flush(ctx context.Context) error {
 	rows := len(w.args) / w.s.cols
 	for off := 0; off < rows; {
 		k := min(bits.Len(uint(rows-off)), batchSizes) - 1 // largest batch that fits
 		n := 1 << k
 		if w.stmt[k] == nil {
-			w.stmt[k] = w.tx.StmtContext(w.ctx, w.s.stmts[k])
+			w.stmt[k] = w.tx.StmtContext(ctx, w.s.stmts[k])
 		}
-		if _, err := w.stmt[k].ExecContext(w.ctx, w.args[off*w.s.cols:(off+n)*w.s.cols]...); err != nil {
+		if _, err := w.stmt[k].ExecContext(ctx, w.args[off*w.s.cols:(off+n)*w.s.cols]...); err != nil {
 			if n == 1 {
 				return fmt.Errorf("insert %s %d: %w", w.what, w.done+off, err)
 			}
@@ -314,31 +313,31 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) e
 	// Rows are converted to arguments a batch at a time, into one reused
 	// slice: a run of thousands of knots never has all its rows converted
 	// at once, which would set the process's peak memory.
-	w := batchWriter{ctx: sctx, tx: tx, s: h.insRecords, what: "record"}
+	w := batchWriter{tx: tx, s: h.insRecords, what: "record"}
 	for i := range r.Records {
 		rec := &r.Records[i]
-		if err := w.add(r.ID, i, rec.KnotID, rec.Kind, rec.Module, rec.Knot,
+		if err := w.add(sctx, r.ID, i, rec.KnotID, rec.Kind, rec.Module, rec.Knot,
 			rec.ConfigHash[:], blob(rec.Output), encodeInputs(rec.Inputs), string(rec.Outcome), rec.SkipReason,
 			rec.SkipDetail, blob(rec.ErrorID), rec.Dispatcher,
 			tc.nanos(rec.StartedAt), tc.nanos(rec.FinishedAt), encodeGrants(rec.Grants)); err != nil {
 			return err
 		}
 	}
-	if err := w.flush(); err != nil {
+	if err := w.flush(sctx); err != nil {
 		return err
 	}
-	if err := h.writeEntries(&w, r); err != nil {
+	if err := h.writeEntries(sctx, &w, r); err != nil {
 		return err
 	}
 	w.reset(h.insErrors, "error")
 	for i := range r.Errors {
 		e := &r.Errors[i]
-		if err := w.add(r.ID, e.ID[:], i, e.KnotID, e.Type, e.Message,
+		if err := w.add(sctx, r.ID, e.ID[:], i, e.KnotID, e.Type, e.Message,
 			e.Detail, e.Trace, tc.nanos(e.OccurredAt)); err != nil {
 			return err
 		}
 	}
-	if err := w.flush(); err != nil {
+	if err := w.flush(sctx); err != nil {
 		return err
 	}
 	if err := h.fold(sctx, tx, foldRows); err != nil {
@@ -362,7 +361,7 @@ type entry struct {
 // with foldRows of them or more, straight into lineage_values and
 // lineage_knots, sorted as fold sorts them (such a run would fold at once:
 // this spares writing them twice and SQLite's sort).
-func (h *History) writeEntries(w *batchWriter, r *lineage.Run) error {
+func (h *History) writeEntries(ctx context.Context, w *batchWriter, r *lineage.Run) error {
 	n := 0
 	for i := range r.Records {
 		n += 1 + len(r.Records[i].Inputs)
@@ -374,21 +373,21 @@ func (h *History) writeEntries(w *batchWriter, r *lineage.Run) error {
 		w.reset(h.insPending, "index entry")
 		for i := range r.Records {
 			rec := &r.Records[i]
-			if err := w.add(nil, roleKnot, r.ID, rec.KnotID, ""); err != nil {
+			if err := w.add(ctx, nil, roleKnot, r.ID, rec.KnotID, ""); err != nil {
 				return err
 			}
 			if !rec.Output.IsZero() {
-				if err := w.add(rec.Output[:], roleOutput, r.ID, rec.KnotID, ""); err != nil {
+				if err := w.add(ctx, rec.Output[:], roleOutput, r.ID, rec.KnotID, ""); err != nil {
 					return err
 				}
 			}
 			for _, in := range rec.Inputs {
-				if err := w.add(in.Digest[:], roleInput, r.ID, rec.KnotID, in.Name); err != nil {
+				if err := w.add(ctx, in.Digest[:], roleInput, r.ID, rec.KnotID, in.Name); err != nil {
 					return err
 				}
 			}
 		}
-		return w.flush()
+		return w.flush(ctx)
 	}
 
 	values := make([]entry, 0, n-len(r.Records))
@@ -412,20 +411,20 @@ func (h *History) writeEntries(w *batchWriter, r *lineage.Run) error {
 	slices.Sort(knots)
 	w.reset(h.insValues, "value")
 	for _, v := range values {
-		if err := w.add(v.hash, v.role, r.ID, v.knot, v.name); err != nil {
+		if err := w.add(ctx, v.hash, v.role, r.ID, v.knot, v.name); err != nil {
 			return err
 		}
 	}
-	if err := w.flush(); err != nil {
+	if err := w.flush(ctx); err != nil {
 		return err
 	}
 	w.reset(h.insKnots, "knot")
 	for _, k := range knots {
-		if err := w.add(k, r.ID); err != nil {
+		if err := w.add(ctx, k, r.ID); err != nil {
 			return err
 		}
 	}
-	return w.flush()
+	return w.flush(ctx)
 }
 
 // fold moves the entries of lineage_pending into lineage_values and
