@@ -48,16 +48,7 @@ func load(t testing.TB, h *host.Host, p string) *host.Module {
 }
 
 func knot(t testing.TB, m *host.Module, name string, lim host.Limits) *host.Knot {
-	return knotCfg(t, m, host.KnotConfig{Name: name, Limits: lim})
-}
-
-func knotCfg(t testing.TB, m *host.Module, cfg host.KnotConfig) *host.Knot {
-	t.Helper()
-	k, err := m.Knot(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
+	return hosttest.Knot(t, m, host.KnotConfig{Name: name, Limits: lim})
 }
 
 func arg(t testing.TB, name string, v any) abi.Arg {
@@ -261,7 +252,7 @@ func TestTypeChecks(t *testing.T) {
 		t.Errorf("words = %v %+v", r.Outcome, r.Error)
 	}
 	// validate_io: false passes values through unchecked.
-	loose := knotCfg(t, mb, host.KnotConfig{Name: "words", NoTypeCheck: true})
+	loose := hosttest.Knot(t, mb, host.KnotConfig{Name: "words", NoTypeCheck: true})
 	if got := decode(t, loose.Invoke(ctx, call())); got != "x" {
 		t.Errorf("words unchecked = %#v", got)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/host/hosttest"
 )
 
 // TestNegateWAT runs the hand-written WAT knot, whose CBOR reader and
@@ -35,7 +36,7 @@ func TestNegateWAT(t *testing.T) {
 	if r.Outcome != abi.OutcomeErr || r.Error.Type != "ValueError" || r.Error.Message != "-x overflows int64" {
 		t.Errorf("negate(MinInt64): %v %+v", r.Outcome, r.Error)
 	}
-	unchecked := knotCfg(t, m, host.KnotConfig{Name: "negate", NoTypeCheck: true})
+	unchecked := hosttest.Knot(t, m, host.KnotConfig{Name: "negate", NoTypeCheck: true})
 	for _, args := range [][]abi.Arg{nil, {arg(t, "x", "seven")}, {arg(t, "x", 1.5)}} {
 		r := unchecked.Invoke(ctx, call(args...))
 		if r.Outcome != abi.OutcomeErr || r.Error.Type != "InputError" || r.Error.Message != "input x is missing or not an int" {
