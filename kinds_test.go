@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -243,5 +244,48 @@ func TestGoAPIErrors(t *testing.T) {
 	}
 	if _, err := e.Run(t.Context(), tp, pirn.RunRequest{Params: map[string]any{"x": 1}}); !errors.Is(err, tp.Err()) {
 		t.Errorf("Run of a tapestry with a build error: %v", err)
+	}
+}
+
+// TestSharedParent runs nodes that take one parent under several inputs
+// (a knot's two inputs, a Map's list and a shared input, an aggregator's
+// two inputs), built from YAML and in Go. Each once left the run waiting
+// forever.
+func TestSharedParent(t *testing.T) {
+	e := open(t, pirn.Config{InMemory: true})
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	p, err := e.LoadPipeline(ctx, "testdata/pipelines/shared.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Run(ctx, p.Tapestry, pirn.RunRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"x": int64(4), "twice": int64(8), "xs": []any{int64(0), int64(1), int64(2), int64(3)},
+		"scaled": []any{int64(0), int64(4), int64(8), int64(12)}, "both": map[string]any{"p": int64(8), "q": int64(8)}}
+	if diff := cmp.Diff(want, res.Outputs); diff != "" {
+		t.Errorf("YAML outputs (-want +got):\n%s", diff)
+	}
+
+	m := loadModules(t, e)
+	tp := pirn.NewTapestry()
+	node := must[*pirn.Node](t)
+	x := node(tp.Parameter(pirn.Param{Name: "x", Type: "int"}))
+	node(tp.Knot("s", m.arith.Knot("add"), pirn.In{"a": x, "b": x}))
+	xs := node(tp.Knot("xs", m.arith.Knot("range"), pirn.In{"n": x}))
+	node(tp.Map(pirn.MapDef{ID: "m", Over: xs, Each: pirn.Expr("item + size(all)"), In: pirn.In{"all": xs}}))
+	res, err = e.Run(ctx, tp, pirn.RunRequest{Params: map[string]any{"x": 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outputs["s"] != int64(6) || !cmp.Equal(res.Outputs["m"], []any{int64(3), int64(4), int64(5)}) {
+		t.Errorf("Go API outputs %v", res.Outputs)
+	}
+	for _, r := range res.Records {
+		if r.KnotID == "s" && (len(r.Inputs) != 2 || r.Inputs[0].Parent != "param:x" || r.Inputs[1].Parent != "param:x") {
+			t.Errorf("record of s: inputs %+v, want a and b from param:x", r.Inputs)
+		}
 	}
 }

@@ -12,7 +12,11 @@
 //     record nothing.
 //   - Only the requested terminals and what they need run. A knot starts as
 //     soon as its parents have finished (a ready queue, not waves with
-//     barriers), on a pool of Config.Workers goroutines.
+//     barriers), on a pool of Config.Workers goroutines. A parent bound
+//     under several inputs counts once. A worker waits only while another
+//     runs a task; were nothing ready and nothing running with nodes left
+//     (a scheduler bug), the run ends with those nodes erring
+//     [ErrStalled] rather than waiting forever.
 //   - Every node ends ok, err or skipped, and gets a lineage record. Under
 //     the default policy a knot whose parent erred or skipped is skipped
 //     with reason "parent_failed_or_skipped". Error records have stable ids:

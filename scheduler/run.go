@@ -244,6 +244,7 @@ type engine struct {
 	cond      sync.Cond
 	ready     []task
 	remaining int // nodes not yet finished
+	running   int // tasks taken by a worker and not yet finished
 
 	bg     context.Context // ctx without its cancellation, for storing and recording
 	puts   chan put        // to the store writers, if any
@@ -289,7 +290,10 @@ func (e *engine) collect(terminals []*Node) {
 			continue
 		}
 		e.shed = append(e.shed, st)
-		st.pending = len(st.n.parents)
+		// A node waits for each distinct parent once: a parent bound under
+		// two input names (a: x, b: x) finishes once and lists the child
+		// once among its children.
+		st.pending = distinctParents(st.n)
 		k := len(st.n.parents)
 		if st.n.kind == KindArm {
 			k++ // an arm also records the value it passes through
@@ -301,6 +305,18 @@ func (e *engine) collect(terminals []*Node) {
 			}
 		}
 	}
+}
+
+// distinctParents counts n's parents, each node once however many inputs
+// it feeds.
+func distinctParents(n *Node) int {
+	count := 0
+	for i, ed := range n.parents {
+		if !slices.ContainsFunc(n.parents[:i], func(o edge) bool { return o.parent == ed.parent }) {
+			count++
+		}
+	}
+	return count
 }
 
 // bind resolves the shed's parameters from the request.
@@ -393,6 +409,14 @@ func (e *engine) worker() {
 	e.mu.Lock()
 	for {
 		for len(e.ready) == 0 && e.remaining > 0 {
+			if e.running == 0 {
+				// Nothing is ready and nothing runs that could make
+				// anything ready: waiting would never end. This is a bug
+				// in the scheduler, not in the tapestry; end the run
+				// with the nodes left over marked, rather than hang.
+				e.stall()
+				break
+			}
 			e.cond.Wait()
 		}
 		if e.remaining == 0 {
@@ -401,6 +425,7 @@ func (e *engine) worker() {
 		}
 		t := e.ready[len(e.ready)-1]
 		e.ready = e.ready[:len(e.ready)-1]
+		e.running++
 		e.mu.Unlock()
 
 		var done *state // a node that finished
@@ -416,6 +441,7 @@ func (e *engine) worker() {
 		}
 
 		e.mu.Lock()
+		e.running--
 		woken := 0
 		if done == nil && t.elem < 0 { // a Map handing out its elements
 			for i := len(t.st.elems) - 1; i >= 0; i-- {
@@ -433,8 +459,8 @@ func (e *engine) worker() {
 			}
 		}
 		switch {
-		case e.remaining == 0:
-			e.cond.Broadcast()
+		case e.remaining == 0 || (len(e.ready) == 0 && e.running == 0):
+			e.cond.Broadcast() // the run is over, or stalled: every waiter must see it
 		case woken > 1: // this worker takes one; wake others for the rest
 			for range min(woken-1, e.s.cfg.Workers) {
 				e.cond.Signal()
@@ -443,15 +469,34 @@ func (e *engine) worker() {
 	}
 }
 
+// ErrStalled is the err type of a node the scheduler never made ready: an
+// internal error, reported rather than waited on forever.
+const ErrStalled = "SchedulerStalled"
+
+// stall ends a run in which no node is ready and none runs although some
+// have not finished, which only a scheduler bug can cause: each unfinished
+// node errs with ErrStalled. Called with e.mu held and no task running.
+func (e *engine) stall() {
+	for _, st := range e.shed {
+		if st.res.outcome != "" {
+			continue
+		}
+		e.begin(st)
+		st.rec.Inputs = st.rec.Inputs[:len(st.n.byName)] // an arm's passthrough never came
+		e.recordInputs(st)
+		st.elems = nil // a Map's elements were never handed out
+		st.res = e.failure(st.n.id, ErrStalled, fmt.Sprintf("internal error: node %q never became ready (%d parents unfinished); please report it", st.n.id, st.pending), nil, "")
+		e.settle(st.n.id, &st.res, &st.rec)
+		st.rec.FinishedAt = st.rec.StartedAt
+	}
+	e.remaining = 0
+}
+
 // run decides and, if needed, invokes one node, then fills its record. It
 // reports false for a Map that has handed out its elements instead.
 func (e *engine) run(st *state, call *Call) bool {
 	n := st.n
-	rec := &st.rec
-	rec.RunID, rec.KnotID, rec.Kind, rec.ConfigHash, rec.Dispatcher = e.runID, n.id, n.kind.String(), n.configHash, e.s.cfg.Dispatcher
-	rec.Module, rec.Knot = n.What()
-	rec.Grants = n.fn.Grants
-	rec.StartedAt = time.Now().UTC()
+	e.begin(st)
 	if n.kind == KindParameter {
 		st.res = result{outcome: lineage.OK, value: e.params[n]}
 	} else {
@@ -463,6 +508,15 @@ func (e *engine) run(st *state, call *Call) bool {
 	}
 	e.complete(st)
 	return true
+}
+
+// begin opens a node's record.
+func (e *engine) begin(st *state) {
+	n, rec := st.n, &st.rec
+	rec.RunID, rec.KnotID, rec.Kind, rec.ConfigHash, rec.Dispatcher = e.runID, n.id, n.kind.String(), n.configHash, e.s.cfg.Dispatcher
+	rec.Module, rec.Knot = n.What()
+	rec.Grants = n.fn.Grants
+	rec.StartedAt = time.Now().UTC()
 }
 
 // complete stores a node's value and closes its record.
@@ -490,8 +544,11 @@ func (e *engine) decide(st *state, c *Call) (res result, spawned bool) {
 	n := st.n
 	var failed []string
 	anyErr, anySkip := false, false
-	for _, ed := range n.parents {
+	for i, ed := range n.parents {
 		p := e.states[ed.parent.index]
+		if slices.ContainsFunc(n.parents[:i], func(o edge) bool { return o.parent == ed.parent }) {
+			continue // a parent bound under several inputs is named once
+		}
 		switch seen(p) {
 		case lineage.Err:
 			anyErr = true
@@ -501,14 +558,7 @@ func (e *engine) decide(st *state, c *Call) (res result, spawned bool) {
 			failed = append(failed, fmt.Sprintf("%s (skipped)", p.n.id))
 		}
 	}
-	for i, ed := range n.byName {
-		p := e.states[ed.parent.index]
-		d := p.asInput().Digest
-		if p.res.outcome == lineage.OK {
-			d = p.res.value.Digest
-		}
-		st.rec.Inputs[i] = lineage.Input{Name: ed.input, Parent: ed.parent.id, Digest: d}
-	}
+	e.recordInputs(st)
 	if len(failed) > 0 {
 		switch n.policy {
 		case SkipIfParentFailed:
@@ -563,6 +613,19 @@ func (e *engine) response(knotID string, r abi.Response) result {
 		return e.failure(knotID, r.Error.Type, r.Error.Message, r.Error.Detail, r.Error.Trace)
 	}
 	return e.failure(knotID, "InternalError", fmt.Sprintf("knot returned %v", r.Outcome), nil, "")
+}
+
+// recordInputs fills the record's inputs, by name: the digest of each
+// parent's value, or of the document that stands for its err or skip.
+func (e *engine) recordInputs(st *state) {
+	for i, ed := range st.n.byName {
+		p := e.states[ed.parent.index]
+		d := p.asInput().Digest
+		if p.res.outcome == lineage.OK {
+			d = p.res.value.Digest
+		}
+		st.rec.Inputs[i] = lineage.Input{Name: ed.input, Parent: ed.parent.id, Digest: d}
+	}
 }
 
 // invoke calls a knot, turning a panic (a bug in a host-native knot) into

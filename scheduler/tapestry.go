@@ -19,7 +19,10 @@ import (
 type Knot interface {
 	// Invoke runs the knot once. It must not panic; failures are err
 	// responses. An ok Value must be canonical (cas.Canonicalize). The
-	// scheduler reuses c after Invoke returns: do not retain it.
+	// scheduler reuses c after Invoke returns: do not retain it. Invoke
+	// must return soon after ctx is done: a run whose context ends waits
+	// only for the invocations in flight (a Wasm knot's instance is
+	// closed at once), skips everything else, and is recorded cancelled.
 	Invoke(ctx context.Context, c *Call) abi.Response
 }
 

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -37,15 +38,35 @@ func (e *exitError) Error() string { return e.err.Error() }
 const (
 	exitFailed = 1 // the run had failed knots, or was cancelled
 	exitUsage  = 2 // bad arguments, pipeline or module
+	// exitInterrupted is the status when pirn gives up waiting for a run
+	// to stop after a signal (128 + SIGINT, as a shell reports it).
+	exitInterrupted = 130
 )
 
 func usageErr(format string, args ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
 }
 
+// forceAfter is how long pirn waits, after SIGINT or SIGTERM, for a
+// cancelled run to finish recording before it exits anyway.
+const forceAfter = 30 * time.Second
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		// The first signal cancels the run, which ends its knots and
+		// records it as cancelled. A second signal, with the default
+		// action restored, ends the process at once; so does a run
+		// that has not finished within forceAfter. Either way the next
+		// pirn to open the state marks the run interrupted.
+		stop()
+		fmt.Fprintln(os.Stderr, "pirn: stopping: the run is cancelled and recorded (signal again to exit at once)")
+		time.Sleep(forceAfter)
+		fmt.Fprintf(os.Stderr, "pirn: still not finished %s after the signal: exiting\n", forceAfter)
+		os.Exit(exitInterrupted)
+	}()
 	os.Exit(run(ctx, os.Args, os.Stdout, os.Stderr))
 }
 

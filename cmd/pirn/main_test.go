@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -623,5 +624,83 @@ func TestConcurrentRuns(t *testing.T) {
 	wg.Wait()
 	if succeeded, _ := checkState(t, state); succeeded != n {
 		t.Errorf("%d runs succeeded, want %d (exit codes %v)", succeeded, n, codes)
+	}
+}
+
+// TestSignalEndsRun sends SIGINT or SIGTERM to pirn run while a knot loops
+// (under a long timeout) beside nodes that once hung the scheduler: the
+// run must end promptly and be recorded cancelled.
+func TestSignalEndsRun(t *testing.T) {
+	dir := t.TempDir()
+	misbehave, _ := filepath.Abs("../../testdata/hostile/misbehave.wasm")
+	arith, _ := filepath.Abs("../../examples/wasm/go/arith/arith.wasm")
+	p := filepath.Join(dir, "spin.yaml")
+	yaml := "name: spin\nmodules: {bad: " + misbehave + ", arith: " + arith + "}\nlimits: {timeout: 10m}\nnodes:\n" +
+		"  - {id: x, type: parameter, type_: int, default: 2}\n" +
+		"  - {id: twice, type: knot, module: arith, knot: add, parents: {a: x, b: x}}\n" +
+		"  - {id: spin, type: source, module: bad, knot: loop}\n" +
+		"  - {id: after, type: aggregator, parents: {s: spin, t: twice, u: twice}}\n"
+	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := runPirn(t, "lock", p); r.code != 0 {
+		t.Fatalf("lock: %s", r.stderr)
+	}
+	state := filepath.Join(dir, "state")
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		id := "spin-" + strings.ToLower(sig.String()[:3]) + fmt.Sprint(int(sig))
+		cmd := exec.Command(pirnBin, "--log-level", "debug", "run", "--state", state, "--run-id", id, p)
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		started := make(chan struct{})
+		var log strings.Builder
+		var mu sync.Mutex
+		go func() {
+			sc := bufio.NewScanner(stderr)
+			once := false
+			for sc.Scan() {
+				mu.Lock()
+				log.WriteString(sc.Text() + "\n")
+				mu.Unlock()
+				if !once && strings.Contains(sc.Text(), `knot=twice`) {
+					once = true
+					close(started)
+				}
+			}
+		}()
+		select {
+		case <-started:
+		case <-time.After(time.Minute):
+			cmd.Process.Kill()
+			t.Fatalf("%v: the run did not start within a minute", sig)
+		}
+		sent := time.Now()
+		cmd.Process.Signal(sig)
+		waited := make(chan error, 1)
+		go func() { waited <- cmd.Wait() }()
+		select {
+		case err := <-waited:
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+				t.Errorf("%v: exit %v, want status 1", sig, err)
+			}
+			t.Logf("%v: pirn ended %v after the signal", sig, time.Since(sent).Round(time.Millisecond))
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			mu.Lock()
+			t.Fatalf("%v: pirn run still running 20s after the signal\n%s", sig, log.String())
+		}
+		r := runPirn(t, "runs", "show", "--state", state, "--json", id)
+		var run struct {
+			Status string `json:"status"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &run); err != nil || run.Status != "cancelled" {
+			t.Errorf("%v: recorded run: %v %s %s", sig, err, r.stdout, r.stderr)
+		}
 	}
 }
