@@ -2,6 +2,7 @@ package scheduler_test
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"maps"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -254,9 +256,13 @@ func generate(r *rand.Rand) []*gnode {
 	return nodes
 }
 
-// build makes the scheduler's tapestry from the description.
-func build(t *testing.T, nodes []*gnode) *scheduler.Tapestry {
+// build makes the scheduler's tapestry from the description; every
+// function call first calls called (if not nil).
+func build(t *testing.T, nodes []*gnode, called func()) *scheduler.Tapestry {
 	t.Helper()
+	if called == nil {
+		called = func() {}
+	}
 	tp := scheduler.NewTapestry()
 	parents := func(n *gnode, from int) map[string]string {
 		m := map[string]string{}
@@ -267,7 +273,7 @@ func build(t *testing.T, nodes []*gnode) *scheduler.Tapestry {
 	}
 	for _, n := range nodes {
 		salt := n.salt
-		knot := scheduler.Fn{Knot: fn(func(_ context.Context, in map[string]any) (any, error) { return mix(salt, in) }), Name: "host:mix"}
+		knot := scheduler.Fn{Knot: fn(func(_ context.Context, in map[string]any) (any, error) { called(); return mix(salt, in) }), Name: "host:mix"}
 		var err error
 		switch n.kind {
 		case gParam:
@@ -276,11 +282,11 @@ func build(t *testing.T, nodes []*gnode) *scheduler.Tapestry {
 			kind := map[gkind]scheduler.Kind{gKnot: scheduler.KindKnot, gSource: scheduler.KindSource, gSink: scheduler.KindSink, gAggregator: scheduler.KindAggregator}[n.kind]
 			_, err = tp.AddKnot(scheduler.KnotSpec{ID: n.id, Kind: kind, Fn: knot, Parents: parents(n, 0), Config: n.config, Policy: n.policy, Optional: n.optional})
 		case gGate:
-			pred := scheduler.Fn{Knot: fn(func(_ context.Context, in map[string]any) (any, error) { return predicate(salt, in) }), Name: "host:pred"}
+			pred := scheduler.Fn{Knot: fn(func(_ context.Context, in map[string]any) (any, error) { called(); return predicate(salt, in) }), Name: "host:pred"}
 			_, err = tp.AddGate(scheduler.GateSpec{ID: n.id, Input: n.parents[0][1], Fn: pred, Policy: n.policy, Optional: n.optional})
 		case gBranch:
 			arms := n.arms
-			sel := scheduler.Fn{Knot: fn(func(_ context.Context, in map[string]any) (any, error) { return selector(salt, arms, in) }), Name: "host:sel"}
+			sel := scheduler.Fn{Knot: fn(func(_ context.Context, in map[string]any) (any, error) { called(); return selector(salt, arms, in) }), Name: "host:sel"}
 			_, err = tp.AddBranch(scheduler.BranchSpec{ID: n.id, Input: n.parents[0][1], Fn: sel, Arms: n.arms, Policy: n.policy, Optional: n.optional})
 		case gArm: // added with its branch
 		case gMap:
@@ -546,7 +552,7 @@ func TestSchedulerAgreesWithReference(t *testing.T) {
 		}
 		cfg := scheduler.Config{Workers: 1 + r.IntN(8), StoreWriters: r.IntN(3)}
 		e := newEnv(t, cfg)
-		tp := build(t, nodes)
+		tp := build(t, nodes, nil)
 		req := scheduler.Request{Params: params, Terminals: terminals}
 		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 		res, err := e.s.Run(ctx, tp, req)
@@ -568,6 +574,68 @@ func TestSchedulerAgreesWithReference(t *testing.T) {
 		}
 	}
 	t.Logf("%d cases in %v", *propCases, time.Since(start).Round(time.Millisecond))
+}
+
+// TestCancelledRandomRuns cancels random tapestries after a random number
+// of invocations: every run must end, be recorded cancelled, and hold one
+// record for every node the reference interpreter would have run, none of
+// them stalled.
+func TestCancelledRandomRuns(t *testing.T) {
+	seed := *propSeed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	r := rand.New(rand.NewPCG(seed, 0xca9ce1))
+	cancelled := 0
+	for c := range *propCases / 4 {
+		nodes := generate(r)
+		want := reference(nodes, nil)
+		params := map[string]any{}
+		for _, n := range nodes {
+			if n.kind == gParam {
+				params[n.id] = n.value
+			}
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		var calls atomic.Int32
+		after := int32(r.IntN(6))
+		tp := build(t, nodes, func() {
+			if calls.Add(1) > after {
+				cancel()
+			}
+		})
+		cfg := scheduler.Config{Workers: 1 + r.IntN(8), StoreWriters: r.IntN(3)}
+		e := newEnv(t, cfg)
+		res, err := e.s.Run(ctx, tp, scheduler.Request{Params: params})
+		timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
+		cancel()
+		if res == nil || timedOut {
+			t.Fatalf("case %d (seed %d): result %v, err %v\n%s", c, seed, res, err, describeCase(nodes, nil, cfg))
+		}
+		got := map[string]bool{}
+		for _, rec := range res.Records {
+			if rec.Kind != "element" {
+				got[rec.KnotID] = true
+			}
+		}
+		for id := range want {
+			if !strings.Contains(id, ":") && !got[id] {
+				t.Fatalf("case %d (seed %d): no record for %s\n%s", c, seed, id, describeCase(nodes, nil, cfg))
+			}
+		}
+		for _, er := range res.Errors {
+			if er.Type == scheduler.ErrStalled {
+				t.Fatalf("case %d (seed %d): %s\n%s", c, seed, er.Message, describeCase(nodes, nil, cfg))
+			}
+		}
+		if err != nil {
+			cancelled++
+			if res.Status != lineage.Cancelled {
+				t.Fatalf("case %d (seed %d): status %s after %v", c, seed, res.Status, err)
+			}
+		}
+	}
+	t.Logf("%d of %d runs cancelled", cancelled, *propCases/4)
 }
 
 func nodeOf(nodes []*gnode, id string) *gnode {
