@@ -22,10 +22,11 @@ const module = "github.com/pirn-wasm/pirn"
 var allowedImports = map[string][]string{
 	"":                          {"*"}, // the embedding API wires everything
 	"cmd/pirn":                  {"*"},
-	"abi":                       {"internal/cborhead"},
-	"cas":                       {"internal/cborhead"},
+	"abi":                       {"internal/cborhead", "internal/cbordm"},
+	"cas":                       {"internal/cborhead", "internal/cbordm"},
 	"cas/castest":               {"cas"},
 	"internal/cborhead":         {},
+	"internal/cbordm":           {"internal/cborhead"},
 	"lineage":                   {"cas"},
 	"lineage/lineagetest":       {"cas", "lineage"},
 	"host":                      {"abi", "cas"},
@@ -56,7 +57,7 @@ var thirdParty = map[string]string{
 
 // guestSafe packages are compiled into knots: they must not depend, even
 // transitively, on any of these.
-var guestSafe = []string{"abi", "pdk/go", "pdk/go/pdkhttp", "cas", "internal/cborhead"}
+var guestSafe = []string{"abi", "pdk/go", "pdk/go/pdkhttp", "cas", "internal/cborhead", "internal/cbordm"}
 
 type pkg struct {
 	ImportPath string

@@ -9,6 +9,7 @@ import (
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/expr"
+	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/internal/cborhead"
 	pdk "github.com/pirn-wasm/pirn/pdk/go"
 	"github.com/pirn-wasm/pirn/scheduler"
@@ -181,7 +182,12 @@ func Func[In, Out any](name string, fn func(context.Context, In) (Out, error)) K
 	if err != nil {
 		return badKnot{fmt.Errorf("func %q: %w", name, err)}
 	}
-	return funcKnot{k: k, name: name}
+	spec := k.Spec()
+	sig, err := abi.NewSignature(&spec)
+	if err != nil {
+		return badKnot{fmt.Errorf("func %q: %w", name, err)}
+	}
+	return funcKnot{k: k, name: name, sig: sig}
 }
 
 type badKnot struct{ err error }
@@ -191,6 +197,7 @@ func (b badKnot) resolve(context.Context, exprEnv) (resolved, error) { return re
 type funcKnot struct {
 	k    *pdk.Knot
 	name string
+	sig  *abi.Signature // coerces inputs as the host does for a module's knot
 }
 
 func (f funcKnot) resolve(context.Context, exprEnv) (resolved, error) {
@@ -201,7 +208,15 @@ func (f funcKnot) resolve(context.Context, exprEnv) (resolved, error) {
 }
 
 func (f funcKnot) Invoke(ctx context.Context, c *scheduler.Call) abi.Response {
-	r := f.k.Respond(ctx, &abi.Request{Knot: f.name, Inputs: c.Inputs, Config: c.Config})
+	inputs, err := f.sig.CoerceArgs(c.Inputs)
+	var config []abi.Arg
+	if err == nil {
+		config, err = f.sig.CoerceArgs(c.Config)
+	}
+	if err != nil {
+		return abi.Fail(host.ErrType, err.Error())
+	}
+	r := f.k.Respond(ctx, &abi.Request{Knot: f.name, Inputs: inputs, Config: config})
 	if r.Outcome == abi.OutcomeOK {
 		v, err := cas.Canonicalize(r.Value)
 		if err != nil {

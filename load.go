@@ -76,7 +76,8 @@ func (e *Engine) load(ctx context.Context, path string, allowUnpinned, thorough 
 	lockMissing := errors.Is(err, fs.ErrNotExist)
 	switch {
 	case lockMissing:
-		if !allowUnpinned {
+		// A pipeline of parameters and expressions has nothing to pin.
+		if !allowUnpinned && len(spec.Modules) > 0 {
 			fail(0, "no lock file %s: run `pirn lock %s` to pin its modules' digests (or allow unpinned modules: --unpinned, Config.AllowUnpinned)", lockPath, path)
 			if !thorough {
 				return nil, errs, nil, nil

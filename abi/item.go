@@ -17,33 +17,11 @@ import (
 // CBOR library costs ~11 µs under Go/wasm against ~1 µs here; values inside
 // the envelope are left to the library unless they are simple scalars.
 
-var errTruncated = errors.New("unexpected end of data")
+var errTruncated = cborhead.ErrTruncated
 
-// head reads the head of the data item at the start of b: its major type
-// (in the top 3 bits), additional information and argument, and the head's
-// length. Indefinite lengths (ai 31) return arg 0.
-func head(b []byte) (major, ai byte, arg uint64, n int, err error) {
-	if len(b) == 0 {
-		return 0, 0, 0, 0, errTruncated
-	}
-	major, ai = b[0]&0xe0, b[0]&0x1f
-	switch {
-	case ai < 24:
-		return major, ai, uint64(ai), 1, nil
-	case ai <= 27:
-		w := 1 << (ai - 24)
-		if len(b) < 1+w {
-			return 0, 0, 0, 0, errTruncated
-		}
-		for _, c := range b[1 : 1+w] {
-			arg = arg<<8 | uint64(c)
-		}
-		return major, ai, arg, 1 + w, nil
-	case ai == 31 && (major == 0x40 || major == 0x60 || major == 0x80 || major == 0xa0 || major == 0xe0):
-		return major, ai, 0, 1, nil
-	}
-	return 0, 0, 0, 0, fmt.Errorf("malformed head byte 0x%02x", b[0])
-}
+// head reads the head of the data item at the start of b (see
+// cborhead.Read).
+func head(b []byte) (major, ai byte, arg uint64, n int, err error) { return cborhead.Read(b) }
 
 // itemLen returns the length of the well-formed data item at the start of
 // b, descending at most depth levels. Tags are refused.

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 
 	"github.com/fxamacker/cbor/v2"
@@ -46,6 +47,9 @@ func init() {
 	// Values decoded into a knot's own types ignore keys the type does not
 	// have, as encoding/json does: a parent's output may carry more than a
 	// knot reads.
+	// An any-typed field inside such a type holds the data model's Go
+	// types, as abi.DecodeValue gives them: integers as int64 (one beyond
+	// int64 is an error here), maps as map[string]any.
 	valMode, err = cbor.DecOptions{
 		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
 		MaxNestedLevels:  MaxNestedLevels,
@@ -54,6 +58,8 @@ func init() {
 		IndefLength:      cbor.IndefLengthAllowed,
 		TagsMd:           cbor.TagsForbidden,
 		UTF8:             cbor.UTF8RejectInvalid,
+		IntDec:           cbor.IntDecConvertSignedOrFail,
+		DefaultMapType:   reflect.TypeFor[map[string]any](),
 	}.DecMode()
 	if err != nil {
 		panic(err)

@@ -2,6 +2,7 @@ package abi
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -231,8 +232,9 @@ func describe(v any) string {
 // or the equivalent Go scalars), to type t with the lax rules of the
 // original's parameters:
 //
-//	int    accepts ints, integral floats (5.0), decimal text with
-//	       surrounding spaces (" 7 "), and booleans; refuses 7.5 and "7.5"
+//	int    accepts ints, integral floats (5.0), integral decimal text with
+//	       surrounding spaces (" 7 ", "5.0", "1e3"), and booleans; refuses
+//	       7.5, "7.5", "0x10" and "inf"
 //	float  accepts floats, ints and numeric text
 //	str    accepts text only (not numbers)
 //	bool   accepts booleans, 0 and 1, and text 0/1/true/false/yes/no/on/off/t/f/y/n
@@ -304,9 +306,9 @@ func (t Type) coerce(v any, path string) (any, error) {
 			}
 			return int64(x), nil
 		case string:
-			i, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
+			i, err := parseIntText(strings.TrimSpace(x))
 			if err != nil {
-				return fail("not a decimal integer")
+				return fail(err.Error())
 			}
 			return i, nil
 		}
@@ -377,6 +379,98 @@ func (t Type) coerce(v any, path string) (any, error) {
 		return out, nil
 	}
 	return fail("unknown kind")
+}
+
+// parseIntText parses text as an int: decimal digits with an optional
+// sign, or a decimal number whose value is integral ("5.0", "1e3",
+// "-2.50e1"), exactly and within int64. Hexadecimal, underscores, "inf"
+// and "nan" are refused, as are fractional values ("7.5"). (Hand-written
+// rather than with math/big, which guests would then link.)
+func parseIntText(s string) (int64, error) {
+	i, err := strconv.ParseInt(s, 10, 64)
+	switch {
+	case err == nil:
+		return i, nil
+	case errors.Is(err, strconv.ErrRange):
+		return 0, errors.New("out of int64 range")
+	}
+	sign, mant, frac, exp, ok := splitDecimal(s)
+	if !ok {
+		return 0, errors.New("not a decimal integer")
+	}
+	// The value is mant × 10^shift, mant's last frac digits being the
+	// fractional part.
+	shift := exp - frac
+	if shift < 0 {
+		cut := min(-shift, len(mant))
+		if strings.Trim(mant[len(mant)-cut:], "0") != "" {
+			return 0, errors.New("has a fractional part")
+		}
+		mant = mant[:len(mant)-cut]
+	} else if shift > 0 {
+		if strings.Trim(mant, "0") == "" {
+			return 0, nil
+		}
+		if len(strings.TrimLeft(mant, "0"))+shift > 19 {
+			return 0, errors.New("out of int64 range")
+		}
+		mant += strings.Repeat("0", shift)
+	}
+	if mant == "" {
+		return 0, nil
+	}
+	i, err = strconv.ParseInt(sign+mant, 10, 64)
+	if err != nil {
+		return 0, errors.New("out of int64 range")
+	}
+	return i, nil
+}
+
+// splitDecimal splits [sign] digits [. digits] [e [sign] digits] into its
+// sign ("" or "-"), its digits without the point, how many of them follow
+// the point, and its exponent (at most four digits), with digits on at
+// least one side of the point.
+func splitDecimal(s string) (sign, mant string, frac, exp int, ok bool) {
+	digits := func() string {
+		n := 0
+		for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+			n++
+		}
+		d := s[:n]
+		s = s[n:]
+		return d
+	}
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		if s[0] == '-' {
+			sign = "-"
+		}
+		s = s[1:]
+	}
+	mant = digits()
+	if s != "" && s[0] == '.' {
+		s = s[1:]
+		f := digits()
+		mant, frac = mant+f, len(f)
+	}
+	if mant == "" {
+		return "", "", 0, 0, false
+	}
+	if s != "" && (s[0] == 'e' || s[0] == 'E') {
+		s = s[1:]
+		neg := s != "" && s[0] == '-'
+		if s != "" && (s[0] == '+' || s[0] == '-') {
+			s = s[1:]
+		}
+		d := digits()
+		if d == "" || len(d) > 4 {
+			return "", "", 0, 0, false
+		}
+		exp, _ = strconv.Atoi(d)
+		if neg {
+			exp = -exp
+		}
+	}
+	return sign, mant, frac, exp, s == ""
 }
 
 // asInt widens Go integer types to int64.

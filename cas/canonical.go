@@ -11,6 +11,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
+	"github.com/pirn-wasm/pirn/internal/cbordm"
 	"github.com/pirn-wasm/pirn/internal/cborhead"
 )
 
@@ -79,8 +80,7 @@ func Encode(v any) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %w", ErrNotCanonical, err)
 	}
 	if needsCheck(v) {
-		var x any
-		if err := decMode.Unmarshal(b, &x); err != nil {
+		if _, err := cbordm.Decode(b, false); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrNotCanonical, err)
 		}
 	}
@@ -159,8 +159,8 @@ func Decode(b []byte) (any, error) {
 	if v, n, ok := decodeCanonical(b, 0); ok && n == len(b) {
 		return v, nil // canonical input, decoded without reflection
 	}
-	var v any
-	if err := decMode.Unmarshal(b, &v); err != nil {
+	v, err := cbordm.Decode(b, false)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotCanonical, err)
 	}
 	return v, nil

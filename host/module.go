@@ -405,15 +405,11 @@ func (m *Module) Knot(ctx context.Context, cfg KnotConfig) (*Knot, error) {
 	if err != nil {
 		return nil, &LoadError{Module: m.name, Digest: m.digest, Err: err}
 	}
-	k := &Knot{mod: m, spec: spec, pool: p, check: !cfg.NoTypeCheck, inputs: map[string]abi.Type{}}
-	// The manifest was validated at load, so its types parse.
-	for _, in := range spec.Inputs {
-		k.inputs[in.Name] = abi.MustParseType(in.Type)
+	sig, err := abi.NewSignature(spec)
+	if err != nil { // the manifest was validated at load, so its types parse
+		return nil, &LoadError{Module: m.name, Digest: m.digest, Err: err}
 	}
-	if spec.Rest != "" {
-		k.rest = abi.MustParseType(spec.Rest)
-	}
-	k.output = abi.MustParseType(spec.Output)
+	k := &Knot{mod: m, spec: spec, pool: p, check: !cfg.NoTypeCheck, sig: sig}
 	return k, nil
 }
 
@@ -447,13 +443,11 @@ func (m *Module) importsHTTP() bool {
 
 // Knot invokes one knot of a module.
 type Knot struct {
-	mod    *Module
-	spec   *abi.KnotSpec
-	pool   *pool
-	check  bool
-	inputs map[string]abi.Type
-	rest   abi.Type // any when the knot takes no further inputs
-	output abi.Type
+	mod   *Module
+	spec  *abi.KnotSpec
+	pool  *pool
+	check bool
+	sig   *abi.Signature
 }
 
 // Spec returns the knot's manifest entry.
@@ -516,10 +510,10 @@ func (k *Knot) Invoke(ctx context.Context, c *Call) abi.Response {
 
 // checkOutput coerces an ok response's value to the declared output type.
 func (k *Knot) checkOutput(r abi.Response) abi.Response {
-	if k.check && r.Outcome == abi.OutcomeOK && !k.output.Matches(r.Value) {
-		v, err := coerce(k.output, r.Value)
+	if k.check && r.Outcome == abi.OutcomeOK {
+		v, err := k.sig.CoerceOutput(r.Value)
 		if err != nil {
-			return fail(ErrType, fmt.Sprintf("knot %s: output: %v", k.spec.Name, err), "")
+			return fail(ErrType, err.Error(), "")
 		}
 		r.Value = v
 	}
@@ -553,46 +547,24 @@ func (k *Knot) checkSize(c *Call) (abi.Response, bool) {
 // checkInputs coerces each argument to its declared type, copying the call
 // if anything changes (its slices may be shared).
 func (k *Knot) checkInputs(c *Call) (*Call, abi.Response, bool) {
-	out := c
-	for pass, args := range [2][]abi.Arg{c.Inputs, c.Config} {
-		for i, a := range args {
-			t, declared := k.inputs[a.Name]
-			if !declared {
-				t = k.rest
-			}
-			if t.Matches(a.Value) {
-				continue
-			}
-			v, err := coerce(t, a.Value)
-			if err != nil {
-				return nil, fail(ErrType, fmt.Sprintf("knot %s: input %q: %v", k.spec.Name, a.Name, err), ""), false
-			}
-			if out == c {
-				cp := *c
-				cp.Inputs, cp.Config = slices.Clone(c.Inputs), slices.Clone(c.Config)
-				out = &cp
-			}
-			if pass == 0 {
-				out.Inputs[i].Value = v
-			} else {
-				out.Config[i].Value = v
-			}
+	inputs, err := k.sig.CoerceArgs(c.Inputs)
+	if err == nil {
+		var config []abi.Arg
+		if config, err = k.sig.CoerceArgs(c.Config); err == nil && (!sameArgs(inputs, c.Inputs) || !sameArgs(config, c.Config)) {
+			cp := *c
+			cp.Inputs, cp.Config = inputs, config
+			c = &cp
 		}
 	}
-	return out, abi.Response{}, true
+	if err != nil {
+		return nil, fail(ErrType, err.Error(), ""), false
+	}
+	return c, abi.Response{}, true
 }
 
-// coerce converts a canonical value to type t by the ABI's coercion rules.
-func coerce(t abi.Type, b []byte) ([]byte, error) {
-	v, err := cas.Decode(b)
-	if err != nil {
-		return nil, err
-	}
-	c, err := t.Coerce(v)
-	if err != nil {
-		return nil, err
-	}
-	return cas.Encode(c)
+// sameArgs reports whether a and b are one slice.
+func sameArgs(a, b []abi.Arg) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // KnotStats describes the instances behind a knot: those of its module

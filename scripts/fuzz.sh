@@ -8,6 +8,7 @@ time=${1:-15s}
 for target in \
 	"FuzzCanonicalize ./cas" \
 	"FuzzDecodeResponse ./abi" \
+	"FuzzDecodeValue ./abi" \
 	"FuzzDecodeManifest ./abi" \
 	"FuzzDecodeRequest ./abi" \
 	"FuzzParse ./pipeline" \

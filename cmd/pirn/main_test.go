@@ -152,12 +152,19 @@ func TestRunParameters(t *testing.T) {
 	if out.Outputs["answer"] != 21 {
 		t.Errorf("answer = %v, want 21", out.Outputs["answer"])
 	}
+	// An integral float is an int (values are YAML).
+	for _, v := range []string{"x=5.0", "x=5e0", "x= 5.00 "} {
+		r = runPirn(t, "run", "--memory", "--json", quickstart, "-p", v)
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || r.code != 0 || out.Outputs["answer"] != 15 {
+			t.Errorf("run -p %s: exit %d, answer %v, %v\n%s", v, r.code, out.Outputs["answer"], err, r.stderr)
+		}
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"-p", "x=seven"}, `parameter "x": want int, got str "seven"`},
-		{[]string{"-p", "x=7.5"}, `parameter "x": want int, got str "7.5"`},
+		{[]string{"-p", "x=7.5"}, `parameter "x": want int, got str "7.5" (has a fractional part)`},
 		{[]string{"-p", "y=1"}, "unknown parameter(s) y (the pipeline has: x)"},
 		{[]string{"-p", "x"}, `want name=value`},
 		{[]string{"-t", "nope"}, `unknown terminal "nope"`},

@@ -1,7 +1,43 @@
-// Package cborhead appends CBOR data-item heads (RFC 8949 §3) in their
-// shortest form. It exists so that abi and cas can frame already-canonical
-// bytes without a reflective encode on their hot paths.
+// Package cborhead reads CBOR data-item heads (RFC 8949 §3) and appends
+// them in their shortest form. It exists so that abi and cas can frame
+// already-canonical bytes without a reflective encode on their hot paths.
 package cborhead
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrTruncated is returned for a head cut short.
+var ErrTruncated = errors.New("unexpected end of data")
+
+// Read reads the head of the data item at the start of b: its major type
+// (in the top 3 bits, as the constants below), additional information and
+// argument, and the head's length. An indefinite length (ai 31, allowed
+// for strings, arrays, maps and the break code) returns arg 0; reserved
+// additional information (28-30) is an error.
+func Read(b []byte) (major, ai byte, arg uint64, n int, err error) {
+	if len(b) == 0 {
+		return 0, 0, 0, 0, ErrTruncated
+	}
+	major, ai = b[0]&0xe0, b[0]&0x1f
+	switch {
+	case ai < 24:
+		return major, ai, uint64(ai), 1, nil
+	case ai <= 27:
+		w := 1 << (ai - 24)
+		if len(b) < 1+w {
+			return 0, 0, 0, 0, ErrTruncated
+		}
+		for _, c := range b[1 : 1+w] {
+			arg = arg<<8 | uint64(c)
+		}
+		return major, ai, arg, 1 + w, nil
+	case ai == 31 && (major == Bytes || major == Text || major == Array || major == Map || major == Simple):
+		return major, ai, 0, 1, nil
+	}
+	return 0, 0, 0, 0, fmt.Errorf("malformed head byte 0x%02x", b[0])
+}
 
 // Major types.
 const (
@@ -11,6 +47,9 @@ const (
 	Text  byte = 3 << 5
 	Array byte = 4 << 5
 	Map   byte = 5 << 5
+	Tag   byte = 6 << 5
+	// Simple is major type 7: false, true, null, floats and the break code.
+	Simple byte = 7 << 5
 )
 
 // Append appends the head of a data item of the given major type and

@@ -319,6 +319,25 @@ func decoderFor(t reflect.Type) func([]byte, reflect.Value) error {
 // directDecoder returns a reflection-light decoder for t, or nil.
 func directDecoder(t reflect.Type) func([]byte, reflect.Value) error {
 	switch t.Kind() {
+	case reflect.Interface:
+		if t.NumMethod() != 0 {
+			return nil
+		}
+		// any: the data model's own Go types (abi.DecodeValue), so that a
+		// knot's type switch sees int64 and map[string]any, never the
+		// CBOR library's uint64 and map[any]any.
+		return func(raw []byte, dst reflect.Value) error {
+			v, err := abi.DecodeValue(raw)
+			if err != nil {
+				return err
+			}
+			if v == nil {
+				dst.SetZero()
+				return nil
+			}
+			dst.Set(reflect.ValueOf(v))
+			return nil
+		}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		return func(raw []byte, dst reflect.Value) error {
 			i, err := abi.DecodeInt(raw)

@@ -2,8 +2,8 @@
 
 // Command testknots is a test module: len returns the length of its bytes
 // input, make returns n bytes, retain keeps every input alive (a deliberate
-// leak), and ambient reports what the sandbox lets a knot see of the
-// outside world.
+// leak), ambient reports what the sandbox lets a knot see of the outside
+// world, and types names the Go types an any-typed input decodes to.
 //
 // Build (make wasm does this):
 //
@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sort"
 	"time"
 
 	pdk "github.com/pirn-wasm/pirn/pdk/go"
@@ -79,6 +80,49 @@ func init() {
 		out["random"] = fmt.Sprintf("%x", b)
 		return out, nil
 	})
+}
+
+type anything struct {
+	V    any             `pirn:"v"`
+	Held struct{ X any } `pirn:"held,optional"`
+}
+
+func init() {
+	pdk.Register("types", "Names the Go types v decodes to, and those of held.X.", func(in anything) (string, error) {
+		return typesOf(in.V) + " " + typesOf(in.Held.X), nil
+	})
+}
+
+// typesOf names the dynamic types in v, recursively.
+func typesOf(v any) string {
+	switch x := v.(type) {
+	case []any:
+		s := "[]any{"
+		for i, e := range x {
+			if i > 0 {
+				s += ","
+			}
+			s += typesOf(e)
+		}
+		return s + "}"
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		s := "map[string]any{"
+		for i, k := range keys {
+			if i > 0 {
+				s += ","
+			}
+			s += k + ":" + typesOf(x[k])
+		}
+		return s + "}"
+	case nil:
+		return "nil"
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 func main() {}

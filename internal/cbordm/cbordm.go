@@ -1,0 +1,208 @@
+// Package cbordm decodes one CBOR data item into pirn's data model
+// without reflection: nil, bool, int64, float64, string, []byte, []any and
+// map[string]any. It is the one decoder behind abi.DecodeValue (guests and
+// host coercion) and cas.Decode (values of any provenance), so both accept
+// and refuse the same bytes.
+package cbordm
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/x448/float16"
+
+	"github.com/pirn-wasm/pirn/internal/cborhead"
+)
+
+// Limits on what Decode reads.
+const (
+	MaxNestedLevels = 64      // arrays and maps within one another
+	MaxElements     = 1 << 24 // per array, and pairs per map
+)
+
+// Decode decodes the single data item b. A positive integer above
+// math.MaxInt64 is a uint64 if bigUint, an error otherwise. Map keys must
+// be text, each once; indefinite lengths are accepted; tags, simple values
+// other than false, true and null, trailing bytes, more than
+// MaxNestedLevels of nesting and more than MaxElements elements are
+// errors.
+func Decode(b []byte, bigUint bool) (any, error) {
+	d := decoder{bigUint: bigUint}
+	v, n, err := d.value(b, 0)
+	if err == nil && n != len(b) {
+		err = errors.New("extraneous data after the value (trailing bytes)")
+	}
+	return v, err
+}
+
+type decoder struct{ bigUint bool }
+
+// errEOF is the error for data cut short (the wording follows the CBOR
+// library's, which the PDKs' tests of cas/testdata/canonical.json match).
+var errEOF = errors.New("unexpected EOF")
+
+func read(b []byte) (major, ai byte, arg uint64, n int, err error) {
+	major, ai, arg, n, err = cborhead.Read(b)
+	if errors.Is(err, cborhead.ErrTruncated) {
+		err = errEOF
+	}
+	return major, ai, arg, n, err
+}
+
+func (d decoder) value(b []byte, level int) (any, int, error) {
+	major, ai, arg, n, err := read(b)
+	if err != nil {
+		return nil, 0, err
+	}
+	switch major {
+	case cborhead.Uint:
+		if arg > math.MaxInt64 {
+			if !d.bigUint {
+				return nil, 0, fmt.Errorf("integer %d overflows int64", arg)
+			}
+			return arg, n, nil
+		}
+		return int64(arg), n, nil
+	case cborhead.Neg:
+		if arg > math.MaxInt64 {
+			return nil, 0, errors.New("negative integer overflows int64")
+		}
+		return -1 - int64(arg), n, nil
+	case cborhead.Bytes, cborhead.Text:
+		if ai == 31 { // chunks, concatenated
+			var s []byte
+			for {
+				if n >= len(b) {
+					return nil, 0, errEOF
+				}
+				if b[n] == 0xff {
+					n++
+					break
+				}
+				cm, cai, carg, cn, err := read(b[n:])
+				if err != nil {
+					return nil, 0, err
+				}
+				if cm != major || cai == 31 || carg > uint64(len(b)-n-cn) {
+					return nil, 0, errors.New("bad chunk in indefinite-length string")
+				}
+				s = append(s, b[n+cn:n+cn+int(carg)]...)
+				n += cn + int(carg)
+			}
+			return stringValue(major, s, n)
+		}
+		if arg > uint64(len(b)-n) {
+			return nil, 0, errEOF
+		}
+		return stringValue(major, slices.Clone(b[n:n+int(arg)]), n+int(arg))
+	case cborhead.Array:
+		if level >= MaxNestedLevels {
+			return nil, 0, fmt.Errorf("nested deeper than %d levels", MaxNestedLevels)
+		}
+		if ai != 31 && arg > MaxElements {
+			return nil, 0, fmt.Errorf("array of %d elements: more than %d", arg, MaxElements)
+		}
+		if ai != 31 && arg > uint64(len(b)-n) { // each element takes a byte at least
+			return nil, 0, fmt.Errorf("%w: array of %d elements in %d bytes", errEOF, arg, len(b)-n)
+		}
+		out := make([]any, 0, min(arg, 1024))
+		for i := 0; ai == 31 || i < int(arg); i++ {
+			if ai == 31 {
+				if n >= len(b) {
+					return nil, 0, errEOF
+				}
+				if b[n] == 0xff {
+					n++
+					break
+				}
+				if len(out) >= MaxElements {
+					return nil, 0, fmt.Errorf("more than %d elements", MaxElements)
+				}
+			}
+			v, m, err := d.value(b[n:], level+1)
+			if err != nil {
+				return nil, 0, err
+			}
+			out = append(out, v)
+			n += m
+		}
+		return out, n, nil
+	case cborhead.Map:
+		if level >= MaxNestedLevels {
+			return nil, 0, fmt.Errorf("nested deeper than %d levels", MaxNestedLevels)
+		}
+		if ai != 31 && arg > MaxElements {
+			return nil, 0, fmt.Errorf("map of %d entries: more than %d", arg, MaxElements)
+		}
+		if ai != 31 && arg > uint64(len(b)-n)/2 {
+			return nil, 0, fmt.Errorf("%w: map of %d entries in %d bytes", errEOF, arg, len(b)-n)
+		}
+		out := make(map[string]any, min(arg, 1024))
+		for i := 0; ai == 31 || i < int(arg); i++ {
+			if ai == 31 {
+				if n >= len(b) {
+					return nil, 0, errEOF
+				}
+				if b[n] == 0xff {
+					n++
+					break
+				}
+				if len(out) >= MaxElements {
+					return nil, 0, fmt.Errorf("more than %d entries", MaxElements)
+				}
+			}
+			k, m, err := d.value(b[n:], level+1)
+			if err != nil {
+				return nil, 0, err
+			}
+			key, ok := k.(string)
+			if !ok {
+				return nil, 0, fmt.Errorf("cannot unmarshal map key %v: keys must be text", k)
+			}
+			if _, dup := out[key]; dup {
+				return nil, 0, fmt.Errorf("duplicate map key %q", key)
+			}
+			n += m
+			v, m, err := d.value(b[n:], level+1)
+			if err != nil {
+				return nil, 0, fmt.Errorf("%q: %w", key, err)
+			}
+			out[key] = v
+			n += m
+		}
+		return out, n, nil
+	case cborhead.Tag:
+		return nil, 0, errors.New("tags are not allowed")
+	}
+	switch ai {
+	case 20, 21:
+		return ai == 21, n, nil
+	case 22:
+		return nil, n, nil
+	case 25:
+		return float64(float16.Frombits(uint16(arg)).Float32()), n, nil
+	case 26:
+		return float64(math.Float32frombits(uint32(arg))), n, nil
+	case 27:
+		return math.Float64frombits(arg), n, nil
+	case 31:
+		return nil, 0, errors.New("unexpected break")
+	}
+	return nil, 0, fmt.Errorf("simple value %d is not in the data model", arg)
+}
+
+func stringValue(major byte, s []byte, n int) (any, int, error) {
+	if major == cborhead.Bytes {
+		if s == nil {
+			s = []byte{}
+		}
+		return s, n, nil
+	}
+	if !utf8.Valid(s) {
+		return nil, 0, errors.New("text is not valid UTF-8")
+	}
+	return string(s), n, nil
+}
