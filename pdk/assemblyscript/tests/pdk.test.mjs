@@ -116,6 +116,7 @@ test("canonical vectors (cas/testdata/canonical.json)", () => {
   // Our messages for the vectors the host rejects.
   const want = {
     "int map key": "map key is not text",
+    "null map key": "map key is not text",
     tag: "tags are not allowed",
     undefined: "undefined is not allowed",
     "duplicate key": "duplicate map key",
