@@ -205,11 +205,23 @@ func TestGoAPIErrors(t *testing.T) {
 	node := must[*pirn.Node](t)
 	x := node(tp.Parameter(pirn.Param{Name: "x", Type: "int"}))
 	xs := node(tp.Knot("xs", m.arith.Knot("range"), pirn.In{"n": x}))
+	route, err := tp.Branch(pirn.BranchDef{ID: "route", Input: x, Selector: m.arith.Knot("sign"), Arms: []string{"neg", "zero", "pos"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		add  func() error
 		want string
 	}{
+		{"undeclared arm", func() error { _, err := tp.Knot("k", m.arith.Knot("inc"), pirn.In{"x": route.Arm("po")}); return err },
+			`knot "k": input "x": branch "route" has no arm "po" (its arms: neg, zero, pos); did you mean "pos"?`},
+		{"undeclared arm into a gate", func() error {
+			_, err := tp.Gate(pirn.GateDef{ID: "g0", Input: route.Arm("other"), Predicate: pirn.Expr("true")})
+			return err
+		}, `gate "g0": input: branch "route" has no arm "other" (its arms: neg, zero, pos)`},
+		{"nil node", func() error { _, err := tp.Map(pirn.MapDef{ID: "m0", Each: pirn.Expr("item")}); return err },
+			`map "m0": over is a nil *Node`},
 		{"type mismatch", func() error { _, err := tp.Knot("sq", m.arith.Knot("square"), pirn.In{"x": xs}); return err }, `input "x" wants int, but "xs" produces list[int]`},
 		{"bad constant", func() error { _, err := tp.Knot("d", m.arith.Knot("double"), pirn.In{"x": "seven"}); return err }, `constant "x": want int, got str "seven"`},
 		{"map over a non-list", func() error {
@@ -238,6 +250,9 @@ func TestGoAPIErrors(t *testing.T) {
 				t.Errorf("error = %v, want %q", err, tc.want)
 			}
 		})
+	}
+	if got := route.Arm("pos").ID(); got != "route.pos" || route.Arm("nope").ID() != "route.nope" || !cmp.Equal(route.Arms(), []string{"neg", "zero", "pos"}) {
+		t.Errorf("arm ids %q, %q; arms %v", got, route.Arm("nope").ID(), route.Arms())
 	}
 	if err := tp.Err(); err == nil {
 		t.Error("Tapestry.Err is nil after failed additions")

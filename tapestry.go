@@ -34,10 +34,31 @@ func NewTapestry() *Tapestry {
 // node makes it a parent.
 type Node struct {
 	n *scheduler.Node
+	// A node that does not exist (BranchNode.Arm of an undeclared arm):
+	// its would-be id, and why; using it as an input reports err.
+	id  string
+	err error
 }
 
 // ID returns the node's id.
-func (n *Node) ID() string { return n.n.ID() }
+func (n *Node) ID() string {
+	if n.n == nil {
+		return n.id
+	}
+	return n.n.ID()
+}
+
+// check reports why n cannot be a parent: nil, or a node that does not
+// exist.
+func (n *Node) check(what string) error {
+	switch {
+	case n == nil:
+		return fmt.Errorf("%s is a nil *Node (a node whose Add returned an error?)", what)
+	case n.err != nil:
+		return fmt.Errorf("%s: %w", what, n.err)
+	}
+	return nil
+}
 
 // aliases are the names an expression may use for this node's value, as
 // the input of a Gate or Branch: its id, and a parameter's name.
@@ -131,8 +152,8 @@ func (in In) split() (parents map[string]*Node, consts map[string]any, err error
 	for name, v := range in {
 		switch x := v.(type) {
 		case *Node:
-			if x == nil {
-				return nil, nil, fmt.Errorf("input %q is a nil *Node", name)
+			if err := x.check(fmt.Sprintf("input %q", name)); err != nil {
+				return nil, nil, err
 			}
 			parents[name] = x
 		case *BranchNode:
@@ -327,8 +348,11 @@ type GateDef struct {
 
 // Gate adds a Gate.
 func (t *Tapestry) Gate(d GateDef) (*Node, error) {
-	if d.Input == nil || d.Predicate == nil {
-		return nil, t.fail(fmt.Errorf("gate %q: needs an input and a predicate", d.ID))
+	if d.Predicate == nil {
+		return nil, t.fail(fmt.Errorf("gate %q: needs a predicate", d.ID))
+	}
+	if err := d.Input.check("input"); err != nil {
+		return nil, t.fail(fmt.Errorf("gate %q: %w", d.ID, err))
 	}
 	in := t.types[d.Input.ID()]
 	r, err := d.Predicate.resolve(context.Background(), exprEnv{vars: map[string]abi.Type{"input": in},
@@ -358,17 +382,32 @@ type BranchDef struct {
 // BranchNode is a Branch; its arms are nodes too.
 type BranchNode struct {
 	Node
-	arms map[string]*Node
+	arms  map[string]*Node
+	names []string // in the order declared
 }
 
-// Arm returns the arm with the name (nil if the branch has none): the node
-// that carries the input on when the selector picks this arm.
-func (b *BranchNode) Arm(name string) *Node { return b.arms[name] }
+// Arm returns the arm with the name: the node that carries the input on
+// when the selector picks this arm. For a name the branch does not
+// declare it returns a node that is not in the tapestry: using it as an
+// input is an error naming the branch and its arms.
+func (b *BranchNode) Arm(name string) *Node {
+	if a, ok := b.arms[name]; ok {
+		return a
+	}
+	return &Node{id: b.ID() + "." + name, err: fmt.Errorf("branch %q has no arm %q (its arms: %s)%s",
+		b.ID(), name, strings.Join(b.names, ", "), didYouMean(name, b.names))}
+}
+
+// Arms returns the names of the branch's arms, in the order declared.
+func (b *BranchNode) Arms() []string { return slices.Clone(b.names) }
 
 // Branch adds a Branch and its arms "<id>.<arm>".
 func (t *Tapestry) Branch(d BranchDef) (*BranchNode, error) {
-	if d.Input == nil || d.Selector == nil {
-		return nil, t.fail(fmt.Errorf("branch %q: needs an input and a selector", d.ID))
+	if d.Selector == nil {
+		return nil, t.fail(fmt.Errorf("branch %q: needs a selector", d.ID))
+	}
+	if err := d.Input.check("input"); err != nil {
+		return nil, t.fail(fmt.Errorf("branch %q: %w", d.ID, err))
 	}
 	in := t.types[d.Input.ID()]
 	r, err := d.Selector.resolve(context.Background(), exprEnv{vars: map[string]abi.Type{"input": in},
@@ -388,7 +427,7 @@ func (t *Tapestry) Branch(d BranchDef) (*BranchNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &BranchNode{Node: *node, arms: map[string]*Node{}}
+	b := &BranchNode{Node: *node, arms: map[string]*Node{}, names: slices.Clone(d.Arms)}
 	for _, a := range d.Arms {
 		an, _ := t.t.Node(d.ID + "." + a)
 		t.types[an.ID()] = in
@@ -415,8 +454,11 @@ type MapDef struct {
 
 // Map adds a Map.
 func (t *Tapestry) Map(d MapDef) (*Node, error) {
-	if d.Over == nil || d.Each == nil {
-		return nil, t.fail(fmt.Errorf("map %q: needs over and each", d.ID))
+	if d.Each == nil {
+		return nil, t.fail(fmt.Errorf("map %q: needs each", d.ID))
+	}
+	if err := d.Over.check("over"); err != nil {
+		return nil, t.fail(fmt.Errorf("map %q: %w", d.ID, err))
 	}
 	parents, consts, err := d.In.split()
 	if err != nil {
@@ -493,8 +535,11 @@ type ReduceDef struct {
 
 // Reduce adds a Reduce.
 func (t *Tapestry) Reduce(d ReduceDef) (*Node, error) {
-	if d.Of == nil || d.Combine == nil {
-		return nil, t.fail(fmt.Errorf("reduce %q: needs of and combine", d.ID))
+	if d.Combine == nil {
+		return nil, t.fail(fmt.Errorf("reduce %q: needs combine", d.ID))
+	}
+	if err := d.Of.check("of"); err != nil {
+		return nil, t.fail(fmt.Errorf("reduce %q: %w", d.ID, err))
 	}
 	of := t.types[d.Of.ID()]
 	elem := abi.Any
