@@ -101,7 +101,8 @@ func TestLoadWithRefuses(t *testing.T) {
 		{arith, host.LoadOptions{ABI: host.ABICommand}, "does not export _start"},
 		{arith, host.LoadOptions{ABI: host.ABIExtism}, "imports pirn.input, which the host does not provide (an Extism plugin may import only extism:host/env and wasi_snapshot_preview1)"},
 		{wcCommand, host.LoadOptions{}, "does not export pirn_invoke"},
-		{plainPlugin, host.LoadOptions{}, "imports extism:host/env.input_length, which the host does not provide"},
+		{wcCommand, host.LoadOptions{}, "it looks like a WASI command (it exports _start): load it with abi: wasi-command (pirn inspect --abi wasi-command)"},
+		{plainPlugin, host.LoadOptions{}, "it looks like an Extism plugin (it imports extism:host/env): load it with abi: extism (pirn inspect --abi extism)"},
 	} {
 		_, err := h.LoadWith(ctx, tc.path, readWasm(t, tc.path), tc.opts)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -193,6 +194,7 @@ var exportSigs = map[string][2][]api.ValueType{
 // problem.
 func checkShape(cm wazero.CompiledModule, wasi map[string]api.FunctionDefinition) error {
 	var errs []error
+	foreign := map[string][]string{} // imports of modules the ABI has not, by module
 	for _, f := range cm.ImportedFunctions() {
 		mod, name, _ := f.Import()
 		switch mod {
@@ -211,8 +213,19 @@ func checkShape(cm wazero.CompiledModule, wasi map[string]api.FunctionDefinition
 				errs = append(errs, fmt.Errorf("imports %s.%s with the wrong signature", mod, name))
 			}
 		default:
-			errs = append(errs, fmt.Errorf("imports %s.%s, which the host does not provide (knots may import only %s and %s)", mod, name, abi.ImportModule, abi.WASIModule))
+			if !slices.Contains(foreign[mod], name) {
+				foreign[mod] = append(foreign[mod], name)
+			}
 		}
+	}
+	for _, mod := range slices.Sorted(maps.Keys(foreign)) {
+		names := foreign[mod]
+		if len(names) == 1 {
+			errs = append(errs, fmt.Errorf("imports %s.%s, which the host does not provide (knots may import only %s and %s)", mod, names[0], abi.ImportModule, abi.WASIModule))
+			continue
+		}
+		errs = append(errs, fmt.Errorf("imports %d functions of %s (%s), which the host does not provide (knots may import only %s and %s)",
+			len(names), mod, strings.Join(names, ", "), abi.ImportModule, abi.WASIModule))
 	}
 	for _, mem := range cm.ImportedMemories() {
 		mod, name, _ := mem.Import()
@@ -222,6 +235,15 @@ func checkShape(cm wazero.CompiledModule, wasi map[string]api.FunctionDefinition
 		errs = append(errs, fmt.Errorf("does not export its memory as %q", abi.ExportMemory))
 	}
 	exports := cm.ExportedFunctions()
+	if _, ok := exports[abi.ExportInvoke]; !ok {
+		// Not a pirn module at all: say what it looks like.
+		switch _, start := exports["_start"]; {
+		case len(foreign[extismEnv]) > 0:
+			errs = append([]error{fmt.Errorf("it looks like an Extism plugin (it imports %s): load it with abi: extism (pirn inspect --abi extism)", extismEnv)}, errs...)
+		case start:
+			errs = append([]error{errors.New("it looks like a WASI command (it exports _start): load it with abi: wasi-command (pirn inspect --abi wasi-command)")}, errs...)
+		}
+	}
 	for _, name := range []string{abi.ExportVersion, abi.ExportManifest, abi.ExportInvoke} {
 		f, ok := exports[name]
 		sig := exportSigs[name]

@@ -151,10 +151,14 @@ type Summary struct {
 	Status     Status
 	StartedAt  time.Time
 	FinishedAt time.Time
-	Knots      int // records
-	Failed     int // records with Outcome Err
-	Skipped    int // records with Outcome Skipped
+	Knots      int // records of nodes (every record but Map elements)
+	Failed     int // of those, with Outcome Err
+	Skipped    int // of those, with Outcome Skipped
+	Elements   int // records of Map elements
 }
+
+// KindElement is the Kind of a Map element's record.
+const KindElement = "element"
 
 // Query filters a run listing.
 type Query struct {
@@ -189,8 +193,13 @@ type History interface {
 
 // Summarize computes a run's Summary.
 func Summarize(r *Run) Summary {
-	s := Summary{ID: r.ID, Pipeline: r.Pipeline, Status: r.Status, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, Knots: len(r.Records)}
+	s := Summary{ID: r.ID, Pipeline: r.Pipeline, Status: r.Status, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt}
 	for i := range r.Records {
+		if r.Records[i].Kind == KindElement {
+			s.Elements++
+			continue
+		}
+		s.Knots++
 		switch r.Records[i].Outcome {
 		case Err:
 			s.Failed++

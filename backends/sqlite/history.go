@@ -25,8 +25,8 @@ const (
 	pendingRows = `SELECT max(rowid) FROM lineage_pending`
 	runOwner    = `SELECT status, owner FROM runs WHERE run_id = ?`
 	insertRun   = `INSERT INTO runs (run_id, pipeline, status, terminals, dispatcher, host,
-		started_at, finished_at, knots, failed, skipped, owner)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		started_at, finished_at, knots, failed, skipped, elements, owner)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // Multi-row inserts of records, inputs and errors: one statement per
@@ -307,7 +307,7 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) e
 	sum := lineage.Summarize(r)
 	if _, err := tx.StmtContext(sctx, h.insRun).ExecContext(sctx, r.ID, r.Pipeline, string(r.Status),
 		string(terminals), r.Dispatcher, r.Host, tc.nanos(r.StartedAt), tc.nanos(r.FinishedAt),
-		sum.Knots, sum.Failed, sum.Skipped, owner); err != nil {
+		sum.Knots, sum.Failed, sum.Skipped, sum.Elements, owner); err != nil {
 		return fmt.Errorf("insert run: %w", err)
 	}
 	// Rows are converted to arguments a batch at a time, into one reused
@@ -648,7 +648,7 @@ func (h *History) Runs(ctx context.Context, q lineage.Query) ([]lineage.Summary,
 	if limit == 0 {
 		limit = 100
 	}
-	const cols = `SELECT run_id, pipeline, status, started_at, finished_at, knots, failed, skipped FROM runs `
+	const cols = `SELECT run_id, pipeline, status, started_at, finished_at, knots, failed, skipped, elements FROM runs `
 	const order = ` ORDER BY started_at DESC, rowid DESC LIMIT ?`
 	var rows *sql.Rows
 	var err error
@@ -666,7 +666,7 @@ func (h *History) Runs(ctx context.Context, q lineage.Query) ([]lineage.Summary,
 		var s lineage.Summary
 		var status string
 		var started, finished int64
-		if err := rows.Scan(&s.ID, &s.Pipeline, &status, &started, &finished, &s.Knots, &s.Failed, &s.Skipped); err != nil {
+		if err := rows.Scan(&s.ID, &s.Pipeline, &status, &started, &finished, &s.Knots, &s.Failed, &s.Skipped, &s.Elements); err != nil {
 			return nil, fmt.Errorf("sqlite: runs: %w", err)
 		}
 		s.Status = lineage.Status(status)

@@ -188,6 +188,17 @@ FROM (SELECT hash, role, run_id, knot_id, name FROM lineage_values
 	UNION ALL SELECT hash, role, run_id, knot_id, name FROM lineage_pending WHERE role < 2);
 `,
 	},
+	{
+		// 5: a run's knots, failed and skipped count its nodes, and
+		// elements its Map elements, which the first three counted.
+		sql: `
+ALTER TABLE runs ADD COLUMN elements INTEGER NOT NULL DEFAULT 0;
+UPDATE runs SET elements = e.n, knots = runs.knots - e.n, failed = runs.failed - e.nf, skipped = runs.skipped - e.ns
+FROM (SELECT run_id, count(*) AS n, sum(outcome = 'err') AS nf, sum(outcome = 'skipped') AS ns
+	FROM lineage WHERE kind = 'element' GROUP BY run_id) AS e
+WHERE e.run_id = runs.run_id;
+`,
+	},
 }
 
 // A migration is one schema step: its SQL, then fn (if any) for what SQL

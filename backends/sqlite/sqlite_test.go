@@ -967,3 +967,56 @@ func TestBackgroundCheckpoint(t *testing.T) {
 		t.Errorf("Runs after reopening: %d runs, %v; want %d", len(sums), err, runs)
 	}
 }
+
+// TestMigrateElementCounts writes a run with Map elements, turns the file
+// back into schema 4 (whose counts included the elements, and which had
+// no elements column), and checks that schema 5 recounts it.
+func TestMigrateElementCounts(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "history.db")
+	h := openTest(t, path)
+	run := lineagetest.SampleRun(t, "run-m", 0)
+	for i, outcome := range []lineage.Outcome{lineage.OK, lineage.Err, lineage.Skipped, lineage.OK} {
+		rec := run.Records[1] // d, a knot
+		rec.KnotID, rec.Kind, rec.Outcome = fmt.Sprintf("m:%d", i), lineage.KindElement, outcome
+		rec.Output, rec.ErrorID, rec.SkipReason = cas.Digest{}, cas.Digest{}, ""
+		switch outcome {
+		case lineage.OK:
+			rec.Output = run.Records[1].Output
+		case lineage.Err:
+			rec.ErrorID = run.Errors[0].ID
+		case lineage.Skipped:
+			rec.SkipReason = "element skipped"
+		}
+		run.Records = append(run.Records, rec)
+	}
+	if err := h.RecordRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	want := lineage.Summarize(run)
+	if want.Knots != 5 || want.Failed != 1 || want.Skipped != 1 || want.Elements != 4 {
+		t.Fatalf("Summarize = %+v, want 5 nodes (1 failed, 1 skipped) and 4 elements", want)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	for _, q := range []string{
+		"UPDATE runs SET knots = knots + elements, failed = failed + 1, skipped = skipped + 1",
+		"ALTER TABLE runs DROP COLUMN elements",
+		"PRAGMA user_version = 4",
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	h = openTest(t, path)
+	sums, err := h.Runs(ctx, lineage.Query{})
+	if err != nil || len(sums) != 1 {
+		t.Fatalf("Runs = %v, %v", sums, err)
+	}
+	if got := sums[0]; got.Knots != want.Knots || got.Failed != want.Failed || got.Skipped != want.Skipped || got.Elements != want.Elements {
+		t.Errorf("after migration: %+v, want %+v", got, want)
+	}
+}
