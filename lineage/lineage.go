@@ -169,6 +169,10 @@ type Query struct {
 // ErrNotFound is wrapped by History.Run for an unknown run id.
 var ErrNotFound = errors.New("lineage: run not found")
 
+// ErrRunExists is wrapped by the error of starting a run under an id that
+// is already recorded, unless replacing it was asked for.
+var ErrRunExists = errors.New("lineage: run id already recorded")
+
 // History stores runs and answers lineage queries across them: the
 // RunHistory of the Python original. Implementations are safe for
 // concurrent use.

@@ -90,6 +90,10 @@ type Request struct {
 	Pipeline  string         // recorded with the run
 	Params    map[string]any // by parameter name
 	Terminals []string       // knot ids; nil means every terminal
+	// Replace lets RunID name a run already recorded, which the new run
+	// then replaces; otherwise that is a setup error wrapping
+	// lineage.ErrRunExists.
+	Replace bool
 }
 
 // Skip describes a skipped knot.
@@ -130,8 +134,8 @@ func NewRunID() string {
 }
 
 // Run runs the tapestry. A setup error (unknown terminal or parameter, a
-// missing or ill-typed parameter value) returns a nil Result and records
-// nothing. Otherwise every knot's outcome is in the Result and the run is
+// missing or ill-typed parameter value, a RunID already recorded) returns
+// a nil Result and records nothing. Otherwise every knot's outcome is in the Result and the run is
 // recorded; the error is non-nil only if recording failed or ctx ended, in
 // which case the Result (status cancelled) is still returned.
 func (s *Scheduler) Run(ctx context.Context, t *Tapestry, req Request) (*Result, error) {
@@ -147,6 +151,14 @@ func (s *Scheduler) Run(ctx context.Context, t *Tapestry, req Request) (*Result,
 	e.collect(terminals)
 	if err := e.bind(t, req.Params); err != nil {
 		return nil, err
+	}
+	if req.RunID != "" && !req.Replace { // fresh ids are unique by construction
+		switch _, err := s.hist.Run(ctx, runID); {
+		case err == nil:
+			return nil, fmt.Errorf("run id %q: %w (choose another id, or replace the recorded run)", runID, lineage.ErrRunExists)
+		case !errors.Is(err, lineage.ErrNotFound):
+			return nil, fmt.Errorf("look up run %s: %w", runID, err)
+		}
 	}
 	if rs, ok := s.hist.(lineage.RunStarter); ok {
 		start := &lineage.Run{ID: runID, Pipeline: req.Pipeline, Status: lineage.Running, StartedAt: e.started,

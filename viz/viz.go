@@ -22,6 +22,15 @@ type ids struct {
 
 var nonWord = regexp.MustCompile(`[^A-Za-z0-9_]`)
 
+// keywords are words of Mermaid's flowchart syntax that cannot be node
+// identifiers (a node "end" closes a subgraph that was never opened).
+var keywords = map[string]bool{
+	"end": true, "graph": true, "flowchart": true, "subgraph": true, "style": true, "linkstyle": true,
+	"classdef": true, "class": true, "click": true, "call": true, "href": true, "default": true,
+	"interpolate": true, "direction": true, "acctitle": true, "accdescr": true,
+	"td": true, "tb": true, "bt": true, "rl": true, "lr": true,
+}
+
 func newIDs() *ids { return &ids{byID: map[string]string{}, taken: map[string]bool{}} }
 
 func (m *ids) get(id string) string {
@@ -29,7 +38,7 @@ func (m *ids) get(id string) string {
 		return s
 	}
 	s := nonWord.ReplaceAllString(id, "_")
-	if s == "" || (s[0] >= '0' && s[0] <= '9') {
+	if s == "" || (s[0] >= '0' && s[0] <= '9') || keywords[strings.ToLower(s)] {
 		s = "n_" + s
 	}
 	base := s
@@ -44,7 +53,7 @@ func (m *ids) get(id string) string {
 // label escapes text for a quoted Mermaid label.
 func label(parts ...string) string {
 	s := strings.Join(parts, "<br/>")
-	return strings.NewReplacer(`"`, "#quot;", "<br/>", "<br/>", "<", "#lt;", ">", "#gt;").Replace(s)
+	return strings.NewReplacer("#", "#35;", `"`, "#quot;", "<br/>", "<br/>", "<", "#lt;", ">", "#gt;", "`", "#96;").Replace(s)
 }
 
 // shape wraps a label in the Mermaid shape of a node kind.

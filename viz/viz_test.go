@@ -82,3 +82,35 @@ func TestRun(t *testing.T) {
 		t.Errorf("wrong edge from equal hashes:\n%s", got)
 	}
 }
+
+// TestKeywordIDs: node ids that are words of Mermaid's syntax ("end",
+// "graph", "class", in any case) get identifiers Mermaid accepts, and
+// label text cannot close its quotes or start an entity.
+func TestKeywordIDs(t *testing.T) {
+	tp := scheduler.NewTapestry()
+	if _, err := tp.AddParameter(scheduler.ParamSpec{ID: "end", Name: "x", Type: abi.Int}); err != nil {
+		t.Fatal(err)
+	}
+	same := fn(func(in map[string]any) any { return in["v"] })
+	for i, id := range []string{"graph", "End", "class", "style", "LR"} {
+		parent := "end"
+		if i > 0 {
+			parent = []string{"graph", "End", "class", "style"}[i-1]
+		}
+		if _, err := tp.AddKnot(scheduler.KnotSpec{ID: id, Fn: scheduler.Fn{Knot: same, Name: `expr:"a#b" < c`}, Parents: map[string]string{"v": parent}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := viz.Tapestry(tp)
+	for _, line := range strings.Split(got, "\n")[1:] {
+		id, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		id, _, _ = strings.Cut(id, "[")
+		id, _, _ = strings.Cut(id, "(")
+		if !strings.HasPrefix(id, "n_") {
+			t.Errorf("line %q: identifier %q is not escaped", line, id)
+		}
+	}
+	if !strings.Contains(got, `n_graph["graph<br/>(knot: #quot;a#35;b#quot; #lt; c)"]`) {
+		t.Errorf("labels not escaped:\n%s", got)
+	}
+}

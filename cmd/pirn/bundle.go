@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,7 +24,7 @@ into one file laid out as an OCI image layout (a tar archive), which standard
 OCI tools can push to a registry. pirn run BUNDLE runs it; a bundle whose
 pipeline names a module it lacks, or whose bytes do not match their digests,
 is refused before anything runs.`,
-		Flags: []cli.Flag{&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "the bundle `file` (default: the pipeline's name + .pirn)"}},
+		Flags: []cli.Flag{&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "the bundle `file` (default: the pipeline's name + .pirn)"}, jsonFlag},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageErr("bundle takes one pipeline file, got %d arguments", c.NArg())
@@ -35,7 +36,7 @@ is refused before anything runs.`,
 			defer eng.Close(context.Background())
 			var buf bytes.Buffer
 			if err := eng.Bundle(c.Context, c.Args().First(), &buf); err != nil {
-				return usageErr("%v", err)
+				return inputErr(err)
 			}
 			out := c.String("output")
 			if out == "" {
@@ -60,6 +61,9 @@ is refused before anything runs.`,
 			}
 			if err := os.Rename(tmp.Name(), out); err != nil {
 				return err
+			}
+			if c.Bool("json") {
+				return json.NewEncoder(c.App.Writer).Encode(map[string]any{"bundle": out, "digest": bundle.Digest(buf.Bytes()), "bytes": buf.Len()})
 			}
 			fmt.Fprintf(c.App.Writer, "%s %s (%d bytes)\n", out, bundle.Digest(buf.Bytes()), buf.Len())
 			return nil

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -34,6 +36,7 @@ parameters), each with its file and line. Exit status 1 if there are errors
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "strict", Usage: "treat warnings as errors"},
 			&cli.BoolFlag{Name: "unpinned", Usage: "allow modules the lock file does not pin (each is a warning)"},
+			jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -46,9 +49,33 @@ parameters), each with its file and line. Exit status 1 if there are errors
 			defer eng.Close(context.Background())
 			errs, warnings, err := eng.Check(c.Context, c.Args().First())
 			if err != nil {
-				return usageErr("%v", err)
+				return inputErr(err)
 			}
 			w := c.App.Writer
+			failed := len(errs) > 0 || (c.Bool("strict") && len(warnings) > 0)
+			if c.Bool("json") {
+				type problem struct {
+					File    string `json:"file"`
+					Line    int    `json:"line,omitempty"`
+					Message string `json:"message"`
+				}
+				list := func(es pipeline.Errors) []problem {
+					out := []problem{}
+					for _, e := range es {
+						out = append(out, problem{e.File, e.Line, e.Msg})
+					}
+					return out
+				}
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(map[string]any{"pipeline": c.Args().First(), "ok": !failed, "errors": list(errs), "warnings": list(warnings)}); err != nil {
+					return err
+				}
+				if failed {
+					return &exitError{code: exitFailed, err: errors.New("")}
+				}
+				return nil
+			}
 			print := func(kind string, es pipeline.Errors) {
 				for _, e := range es {
 					msg := strings.ReplaceAll(e.Msg, "\n", "\n    ")
@@ -64,7 +91,7 @@ parameters), each with its file and line. Exit status 1 if there are errors
 			if len(errs) == 0 && len(warnings) == 0 {
 				fmt.Fprintf(w, "%s: ok, no issues found\n", c.Args().First())
 			}
-			if len(errs) > 0 || (c.Bool("strict") && len(warnings) > 0) {
+			if failed {
 				return &exitError{code: exitFailed, err: fmt.Errorf("%s, %s", plural(len(errs), "error"), plural(len(warnings), "warning"))}
 			}
 			return nil

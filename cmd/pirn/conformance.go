@@ -60,7 +60,7 @@ func conformanceCommand() *cli.Command {
 			for _, path := range c.Args().Slice() {
 				b, err := os.ReadFile(path)
 				if err != nil {
-					return usageErr("%v", err)
+					return inputErr(err)
 				}
 				r := conformance.Run(c.Context, h, path, b, opts)
 				reports = append(reports, r)

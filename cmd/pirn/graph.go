@@ -27,7 +27,7 @@ func graphCommand() *cli.Command {
 				if c.NArg() != 0 {
 					return usageErr("graph --run takes no pipeline")
 				}
-				eng, err := engine(c, pirn.Config{})
+				eng, err := historyEngine(c)
 				if err != nil {
 					return err
 				}
@@ -52,7 +52,7 @@ func graphCommand() *cli.Command {
 			defer eng.Close(context.Background())
 			p, err := eng.LoadPipeline(c.Context, c.Args().First())
 			if err != nil {
-				return usageErr("%v", err)
+				return inputErr(err)
 			}
 			fmt.Fprintln(c.App.Writer, viz.Tapestry(p.Tapestry.Scheduler()))
 			return nil

@@ -8,7 +8,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/pirn-wasm/pirn"
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/lineage"
 )
@@ -26,7 +25,7 @@ func runsCommand() *cli.Command {
 			if c.NArg() != 0 {
 				return usageErr("unknown argument %q (did you mean `pirn runs show %s`?)", c.Args().First(), c.Args().First())
 			}
-			eng, err := engine(c, pirn.Config{})
+			eng, err := historyEngine(c)
 			if err != nil {
 				return err
 			}
@@ -37,26 +36,32 @@ func runsCommand() *cli.Command {
 			}
 			if c.Bool("json") {
 				type row struct {
-					ID         string  `json:"run_id"`
-					Pipeline   string  `json:"pipeline"`
-					Status     string  `json:"status"`
-					StartedAt  string  `json:"started_at"`
-					DurationMS float64 `json:"duration_ms"`
-					Nodes      int     `json:"nodes"`
-					Failed     int     `json:"failed"`
-					Skipped    int     `json:"skipped"`
+					ID         string   `json:"run_id"`
+					Pipeline   string   `json:"pipeline"`
+					Status     string   `json:"status"`
+					StartedAt  string   `json:"started_at"`
+					DurationMS *float64 `json:"duration_ms"` // null for a run never finished
+					Nodes      int      `json:"nodes"`
+					Failed     int      `json:"failed"`
+					Skipped    int      `json:"skipped"`
+					Elements   int      `json:"map_elements"`
 				}
 				rows := []row{}
 				for _, r := range runs {
+					var ms *float64
+					if !r.FinishedAt.IsZero() && !r.FinishedAt.Before(r.StartedAt) {
+						d := float64(r.FinishedAt.Sub(r.StartedAt).Microseconds()) / 1000
+						ms = &d
+					}
 					rows = append(rows, row{r.ID, r.Pipeline, string(r.Status), r.StartedAt.Format("2006-01-02T15:04:05.000Z07:00"),
-						float64(r.FinishedAt.Sub(r.StartedAt).Microseconds()) / 1000, r.Knots, r.Failed, r.Skipped})
+						ms, r.Knots, r.Failed, r.Skipped, r.Elements})
 				}
 				return json.NewEncoder(c.App.Writer).Encode(rows)
 			}
 			rows := make([][]string, 0, len(runs))
 			for _, r := range runs {
 				rows = append(rows, []string{r.ID, r.Pipeline, string(r.Status), r.StartedAt.Local().Format("2006-01-02 15:04:05"),
-					duration(r.FinishedAt.Sub(r.StartedAt)), fmt.Sprintf("%d/%d/%d", r.Knots-r.Failed-r.Skipped, r.Failed, r.Skipped)})
+					runDuration(r.StartedAt, r.FinishedAt), fmt.Sprintf("%d/%d/%d", r.Knots-r.Failed-r.Skipped, r.Failed, r.Skipped)})
 			}
 			fmt.Fprint(c.App.Writer, table([]string{"run", "pipeline", "status", "started", "duration", "ok/err/skip"}, rows))
 			return nil
@@ -70,7 +75,7 @@ func runsCommand() *cli.Command {
 				if c.NArg() != 1 {
 					return usageErr("runs show takes one run id")
 				}
-				eng, err := engine(c, pirn.Config{})
+				eng, err := historyEngine(c)
 				if err != nil {
 					return err
 				}
@@ -82,7 +87,8 @@ func runsCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				return report(c.App.Writer, run, loadValues(c.Context, eng.Store(), run), c.Bool("json"))
+				values, unreadable := loadValues(c.Context, eng.Store(), run)
+				return report(c.App.Writer, run, values, unreadable, c.Bool("json"))
 			},
 		}},
 	}
@@ -112,7 +118,7 @@ func lineageCommand() *cli.Command {
 			if set != 1 {
 				return usageErr("lineage needs exactly one of --output, --input or --knot")
 			}
-			eng, err := engine(c, pirn.Config{})
+			eng, err := historyEngine(c)
 			if err != nil {
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pirn-wasm/pirn"
 	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/pipeline"
 )
 
 func inspectCommand() *cli.Command {
@@ -27,7 +28,7 @@ func inspectCommand() *cli.Command {
 			path := c.Args().First()
 			b, err := os.ReadFile(path)
 			if err != nil {
-				return usageErr("%v", err)
+				return inputErr(err)
 			}
 			eng, err := engine(c, pirn.Config{InMemory: true})
 			if err != nil {
@@ -36,7 +37,7 @@ func inspectCommand() *cli.Command {
 			defer eng.Close(context.Background())
 			m, err := eng.LoadModuleBytesWith(c.Context, filepath.Base(path), b, loadOptions(c))
 			if err != nil {
-				return usageErr("%v", err)
+				return inputErr(err)
 			}
 			man := m.Manifest()
 			if c.Bool("json") {
@@ -87,6 +88,7 @@ func lockCommand() *cli.Command {
 		Description: `Checks every module the pipeline declares and writes PIPELINE's lock
 file (the same name ending in .lock) with each module's sha256. pirn run
 refuses a module whose bytes no longer match.`,
+		Flags: []cli.Flag{jsonFlag},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageErr("lock takes one pipeline file, got %d arguments", c.NArg())
@@ -98,7 +100,21 @@ refuses a module whose bytes no longer match.`,
 			defer eng.Close(context.Background())
 			lock, err := eng.Lock(c.Context, c.Args().First())
 			if err != nil {
-				return usageErr("%v", err)
+				return inputErr(err)
+			}
+			if c.Bool("json") {
+				type entry struct {
+					Module string `json:"module"`
+					Digest string `json:"digest"`
+					Path   string `json:"path"`
+				}
+				entries := []entry{}
+				for _, e := range lock.Entries {
+					entries = append(entries, entry{e.Module, e.Digest.String(), e.Path})
+				}
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(map[string]any{"lock_file": pipeline.LockPath(c.Args().First()), "modules": entries})
 			}
 			for _, e := range lock.Entries {
 				fmt.Fprintf(c.App.Writer, "%s %s %s\n", e.Module, e.Digest, e.Path)

@@ -12,27 +12,38 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/pirn-wasm/pirn"
+	"github.com/pirn-wasm/pirn/abi"
+	"github.com/pirn-wasm/pirn/pipeline"
 )
 
 // exitError carries an exit status out of a command.
 type exitError struct {
 	code int
 	err  error
+	// hint, for a mistake in the command line, points at the help of
+	// the command that was run.
+	hint bool
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
 
 // Exit statuses.
 const (
@@ -43,9 +54,15 @@ const (
 	exitInterrupted = 130
 )
 
+// usageErr is a mistake in the command line: exit status 2, and a hint
+// to the command's help.
 func usageErr(format string, args ...any) error {
-	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...), hint: true}
 }
+
+// inputErr is a bad pipeline, module or other input named on the command
+// line: exit status 2.
+func inputErr(err error) error { return &exitError{code: exitUsage, err: err} }
 
 // forceAfter is how long pirn waits, after SIGINT or SIGTERM, for a
 // cancelled run to finish recording before it exits anyway.
@@ -70,22 +87,113 @@ func main() {
 	os.Exit(run(ctx, os.Args, os.Stdout, os.Stderr))
 }
 
-// run is main without the process: it returns the exit status.
+// run is main without the process: it returns the exit status. Errors go
+// to stderr as one line (and a hint to the help, for a mistake in the
+// command line); with --json they are a JSON document instead, on stdout
+// if the command printed nothing there, so that stdout always holds one
+// JSON document.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	app := newApp(stdout, stderr)
-	err := app.RunContext(ctx, interspersed(app, args))
+	out := &countingWriter{w: stdout}
+	app := newApp(out, stderr)
+	args = interspersed(app, args)
+	cmd, err := commandOf(app, args)
+	if err == nil {
+		err = app.RunContext(ctx, args)
+	}
 	if err == nil {
 		return 0
 	}
+	code, hint := exitUsage, false
 	var ee *exitError
 	if errors.As(err, &ee) {
-		if ee.err != nil && ee.err.Error() != "" {
-			fmt.Fprintln(stderr, "pirn:", ee.err)
-		}
-		return ee.code
+		code, hint = ee.code, ee.hint
 	}
-	fmt.Fprintln(stderr, "pirn:", err)
-	return exitUsage
+	msg := err.Error()
+	if msg == "" { // the command reported its own failure
+		return code
+	}
+	help := "pirn --help"
+	if cmd != "" {
+		help = "pirn " + cmd + " --help"
+	}
+	if wantsJSON(args) {
+		doc := map[string]any{"error": msg, "exit_code": code}
+		if hint {
+			doc["help"] = help
+		}
+		w := io.Writer(out)
+		if out.n > 0 { // the command's own document is already there
+			w = stderr
+		}
+		json.NewEncoder(w).Encode(doc)
+		return code
+	}
+	fmt.Fprintln(stderr, "pirn:", msg)
+	if hint {
+		fmt.Fprintf(stderr, "pirn: see '%s'\n", help)
+	}
+	return code
+}
+
+// countingWriter counts what was written through it.
+type countingWriter struct {
+	w io.Writer
+	n int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += n
+	return n, err
+}
+
+// commandOf names the command args run ("runs show"; "" for none, or for
+// the help), and refuses a name that is no command: urfave/cli would print
+// "No help topic" and exit 0.
+func commandOf(app *cli.App, args []string) (string, error) {
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return "", nil
+		case strings.HasPrefix(a, "-"):
+			if takesValue(app.Flags, a) {
+				i++
+			}
+			continue
+		}
+		if a == "help" || a == "h" {
+			return "", nil
+		}
+		cmd := find(app.Commands, a)
+		if cmd == nil {
+			var names []string
+			for _, c := range app.Commands {
+				names = append(names, c.Name)
+			}
+			return "", usageErr("unknown command %q (commands: %s)%s", a, strings.Join(names, ", "), pipeline.DidYouMean(a, names))
+		}
+		if i+1 < len(args) {
+			if sub := find(cmd.Subcommands, args[i+1]); sub != nil {
+				return cmd.Name + " " + sub.Name, nil
+			}
+		}
+		return cmd.Name, nil
+	}
+	return "", nil
+}
+
+// wantsJSON reports whether --json is among args.
+func wantsJSON(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if a == "--json" || a == "-json" || a == "--json=true" || a == "-json=true" {
+			return true
+		}
+	}
+	return false
 }
 
 var (
@@ -94,12 +202,12 @@ var (
 )
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
-		Name:            "pirn",
-		Usage:           "run pipelines of WebAssembly knots with content-addressed lineage",
-		Writer:          stdout,
-		ErrWriter:       stderr,
-		HideHelpCommand: true,
+	app := &cli.App{
+		Name:      "pirn",
+		Usage:     "run pipelines of WebAssembly knots with content-addressed lineage",
+		Version:   version(),
+		Writer:    stdout,
+		ErrWriter: stderr,
 		// -p values are YAML: "xs=[1,2,3]" must not be split at its commas.
 		DisableSliceFlagSeparator: true,
 		Flags: []cli.Flag{
@@ -111,7 +219,38 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {
 			// Errors are printed by run, which also picks the status.
 		},
+		// A bad flag is one line and a hint, not the whole help on
+		// stdout.
+		OnUsageError: onUsageError,
 	}
+	var setUsage func(cmds []*cli.Command)
+	setUsage = func(cmds []*cli.Command) {
+		for _, c := range cmds {
+			c.OnUsageError = onUsageError
+			setUsage(c.Subcommands)
+		}
+	}
+	setUsage(app.Commands)
+	return app
+}
+
+func onUsageError(_ *cli.Context, err error, _ bool) error { return usageErr("%v", err) }
+
+// version describes this build: the module's version (or its VCS revision)
+// and the ABI and Go versions.
+func version() string {
+	v := "(devel)"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && v == "(devel)" {
+				v = s.Value[:min(12, len(s.Value))]
+			}
+		}
+	}
+	return fmt.Sprintf("%s (knot ABI v%d, %s %s/%s)", v, abi.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 func logger(c *cli.Context) (*slog.Logger, error) {
@@ -129,6 +268,20 @@ func logger(c *cli.Context) (*slog.Logger, error) {
 	return nil, usageErr("--log-format: want text or json, got %q", c.String("log-format"))
 }
 
+// historyEngine opens the engine of a command that only reads the run
+// history, refusing a state directory that holds none rather than
+// creating one.
+func historyEngine(c *cli.Context) (*pirn.Engine, error) {
+	dir := c.String("state")
+	if _, err := os.Stat(filepath.Join(dir, "history.db")); err != nil {
+		if _, derr := os.Stat(dir); derr != nil {
+			return nil, inputErr(fmt.Errorf("no run history: the state directory %s does not exist (pirn run records runs there; --state DIR or $PIRN_STATE names another)", dir))
+		}
+		return nil, inputErr(fmt.Errorf("no run history in %s (it has no history.db; pirn run records runs there)", dir))
+	}
+	return engine(c, pirn.Config{})
+}
+
 // engine opens an engine for a command.
 func engine(c *cli.Context, cfg pirn.Config) (*pirn.Engine, error) {
 	lg, err := logger(c)
@@ -142,7 +295,7 @@ func engine(c *cli.Context, cfg pirn.Config) (*pirn.Engine, error) {
 	}
 	e, err := pirn.Open(c.Context, cfg)
 	if err != nil {
-		return nil, &exitError{code: exitUsage, err: err}
+		return nil, inputErr(err)
 	}
 	return e, nil
 }

@@ -186,7 +186,7 @@ func TestListParameter(t *testing.T) {
 		"  - {id: xs, type: parameter, type_: \"list[int]\"}\n"+
 		"  - {id: t, type: knot, module: arith, knot: total, parents: {xs: xs}}\n"), 0o644)
 	r := runPirn(t, "run", "--memory", "--unpinned", "--json", p, "-p", "xs=[1, 2,3]", "-p", "xs=[4,5]")
-	if r.code != 2 || !strings.Contains(r.stderr, "-p xs given twice") {
+	if r.code != 2 || !strings.Contains(r.stdout, `"error":"-p xs given twice"`) { // --json: the error is JSON on stdout
 		t.Errorf("xs twice: exit %d, stderr %q", r.code, r.stderr)
 	}
 	r = runPirn(t, "run", "--memory", "--unpinned", "--json", p, "-p", "xs=[1, 2,3]")
@@ -409,7 +409,9 @@ func TestGlobalFlagsAnywhere(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "--log-level") {
 		t.Errorf("bad level: exit %d, %q", r.code, r.stderr)
 	}
-	r = runPirn(t, "runs", "show", "--log-level", "info", "--state", t.TempDir(), "run-nope")
+	state := t.TempDir()
+	runPirn(t, "run", "--state", state, quickstart)
+	r = runPirn(t, "runs", "show", "--log-level", "info", "--state", state, "run-nope")
 	if r.code != 2 || !strings.Contains(r.stderr, "run-nope") {
 		t.Errorf("runs show: exit %d, %q", r.code, r.stderr)
 	}
@@ -504,11 +506,15 @@ func checkState(t *testing.T, state string) (succeeded, interrupted int) {
 	t.Helper()
 	r := runPirn(t, "runs", "--state", state, "--json")
 	var runs []struct {
-		ID     string `json:"run_id"`
-		Status string `json:"status"`
+		ID         string   `json:"run_id"`
+		Status     string   `json:"status"`
+		DurationMS *float64 `json:"duration_ms"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil {
 		t.Fatalf("runs: %v\n%s%s", err, r.stdout, r.stderr)
+	}
+	if r := runPirn(t, "runs", "--state", state); strings.Contains(r.stdout, "-9223372036854775808") {
+		t.Errorf("runs lists a negative duration:\n%s", r.stdout)
 	}
 	for _, run := range runs {
 		switch run.Status {
@@ -533,6 +539,9 @@ func checkState(t *testing.T, state string) (succeeded, interrupted int) {
 			}
 		case "interrupted":
 			interrupted++
+			if run.DurationMS != nil {
+				t.Errorf("interrupted run %s: duration_ms %v, want null", run.ID, *run.DurationMS)
+			}
 		default:
 			t.Errorf("run %s: status %s", run.ID, run.Status)
 		}
@@ -709,5 +718,160 @@ func TestSignalEndsRun(t *testing.T) {
 		if err := json.Unmarshal([]byte(r.stdout), &run); err != nil || run.Status != "cancelled" {
 			t.Errorf("%v: recorded run: %v %s %s", sig, err, r.stdout, r.stderr)
 		}
+	}
+}
+
+// TestCommandLine covers what a new user meets first: the version, help,
+// unknown commands and flags (one line and a hint on stderr, nothing on
+// stdout), and --json on every command that prints results, errors
+// included.
+func TestCommandLine(t *testing.T) {
+	r := runPirn(t, "--version")
+	if r.code != 0 || !strings.Contains(r.stdout, "pirn version") || !strings.Contains(r.stdout, "knot ABI v1") {
+		t.Errorf("--version: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	r = runPirn(t, "help", "run")
+	if r.code != 0 || !strings.Contains(r.stdout, "pirn run - run a pipeline") {
+		t.Errorf("help run: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	for _, tc := range []struct {
+		args       []string
+		want, hint string
+	}{
+		{[]string{"rnu", "x.yaml"}, `unknown command "rnu"`, `did you mean "run"?`},
+		{[]string{"run", "--bogus", quickstart}, "flag provided but not defined: -bogus", "pirn: see 'pirn run --help'"},
+		{[]string{"runs", "show", "--limit", "3", "x"}, "flag provided but not defined: -limit", "pirn: see 'pirn runs show --help'"},
+		{[]string{"run"}, "run takes one pipeline file, got 0 arguments", "pirn: see 'pirn run --help'"},
+	} {
+		r := runPirn(t, tc.args...)
+		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		if r.code != 2 || r.stdout != "" || len(lines) != 2 || !strings.Contains(lines[0], tc.want) || !strings.Contains(r.stderr, tc.hint) {
+			t.Errorf("pirn %v: exit %d, stdout %q, stderr %q; want 2, nothing, %q and %q", tc.args, r.code, r.stdout, r.stderr, tc.want, tc.hint)
+		}
+	}
+
+	// --json: one JSON document on stdout, errors included.
+	dir := t.TempDir()
+	jsonOf := func(args ...string) (map[string]any, result) {
+		t.Helper()
+		r := runPirn(t, args...)
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+			t.Errorf("pirn %v: stdout is not one JSON document (%v): %q (stderr %q)", args, err, r.stdout, r.stderr)
+		}
+		return doc, r
+	}
+	if doc, r := jsonOf("check", "--json", quickstart); r.code != 0 || doc["ok"] != true {
+		t.Errorf("check --json: exit %d, %v", r.code, doc)
+	}
+	if doc, r := jsonOf("check", "--json", "../../testdata/pipelines/check/broken.yaml"); r.code != 1 || doc["ok"] != false || len(doc["errors"].([]any)) == 0 {
+		t.Errorf("check --json of a broken pipeline: exit %d, %v", r.code, doc)
+	}
+	if doc, r := jsonOf("check", "--json", filepath.Join(dir, "missing.yaml")); r.code != 2 || !strings.Contains(fmt.Sprint(doc["error"]), "missing.yaml") || r.stderr != "" {
+		t.Errorf("check --json of a missing file: exit %d, %v, stderr %q", r.code, doc, r.stderr)
+	}
+	if doc, r := jsonOf("run", "--json", "--frobnicate", quickstart); r.code != 2 || doc["help"] != "pirn run --help" {
+		t.Errorf("run --json with a bad flag: exit %d, %v", r.code, doc)
+	}
+	p := filepath.Join(dir, "q.yaml")
+	src, _ := os.ReadFile(quickstart)
+	arith, _ := filepath.Abs("../../examples/wasm/go/arith/arith.wasm")
+	os.WriteFile(p, []byte(strings.Replace(string(src), "../wasm/go/arith/arith.wasm", arith, 1)), 0o644)
+	if doc, r := jsonOf("lock", "--json", p); r.code != 0 || doc["lock_file"] != filepath.Join(dir, "q.lock") || len(doc["modules"].([]any)) != 1 {
+		t.Errorf("lock --json: exit %d, %v", r.code, doc)
+	}
+	out := filepath.Join(dir, "q.pirn")
+	if doc, r := jsonOf("bundle", "--json", "-o", out, p); r.code != 0 || doc["bundle"] != out || !strings.HasPrefix(fmt.Sprint(doc["digest"]), "sha256:") {
+		t.Errorf("bundle --json: exit %d, %v", r.code, doc)
+	}
+}
+
+// TestNoModulesNoLock runs a pipeline of parameters and expressions: it
+// has nothing to pin, so it needs no lock file.
+func TestNoModulesNoLock(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "expr.yaml")
+	os.WriteFile(p, []byte("name: expr\nnodes:\n  - {id: x, type: parameter, type_: int, default: 2}\n"+
+		"  - {id: big, type: gate, input: x, predicate: \"x > 1\"}\n"), 0o644)
+	if r := runPirn(t, "run", "--memory", p); r.code != 0 || !strings.Contains(r.stdout, "big = 2") {
+		t.Errorf("exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestReadOnlyCommandsNeedState: commands that read the history say the
+// state directory does not exist rather than creating it.
+func TestReadOnlyCommandsNeedState(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "typo")
+	for _, args := range [][]string{
+		{"runs", "--state", state},
+		{"runs", "show", "--state", state, "run-x"},
+		{"lineage", "--state", state, "--knot", "x"},
+		{"graph", "--state", state, "--run", "run-x"},
+	} {
+		r := runPirn(t, args...)
+		if r.code != 2 || !strings.Contains(r.stderr, "the state directory "+state+" does not exist") {
+			t.Errorf("pirn %v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+		if _, err := os.Stat(state); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("pirn %v created %s", args, state)
+		}
+	}
+}
+
+// TestRunIDReuse: an explicit run id already recorded is refused, and
+// replaced only when asked.
+func TestRunIDReuse(t *testing.T) {
+	state := t.TempDir()
+	if r := runPirn(t, "run", "--state", state, "--run-id", "mine", quickstart); r.code != 0 {
+		t.Fatalf("first run: %s", r.stderr)
+	}
+	r := runPirn(t, "run", "--state", state, "--run-id", "mine", "-p", "x=7", quickstart)
+	if r.code != 2 || !strings.Contains(r.stderr, `run id "mine" is already recorded`) || !strings.Contains(r.stderr, "--replace") {
+		t.Errorf("second run: exit %d, %q", r.code, r.stderr)
+	}
+	r = runPirn(t, "runs", "show", "--state", state, "mine")
+	if !strings.Contains(r.stdout, "answer = 15") {
+		t.Errorf("the first run was touched:\n%s", r.stdout)
+	}
+	if r := runPirn(t, "run", "--state", state, "--run-id", "mine", "--replace", "-p", "x=7", quickstart); r.code != 0 {
+		t.Fatalf("--replace: %s", r.stderr)
+	}
+	if r := runPirn(t, "runs", "show", "--state", state, "mine"); !strings.Contains(r.stdout, "answer = 21") {
+		t.Errorf("after --replace:\n%s", r.stdout)
+	}
+}
+
+// TestRunReport: the summary counts nodes as the table lists them, with
+// Map elements apart, and a value changed on disk is reported corrupt.
+func TestRunReport(t *testing.T) {
+	state := t.TempDir()
+	r := runPirn(t, "run", "--state", state, "--run-id", "m", "../../examples/pipelines/map.yaml")
+	if r.code != 0 || !strings.Contains(r.stdout, "(5 nodes: 5 ok, 0 failed, 0 skipped; 12 map elements)") {
+		t.Errorf("map run: exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if rows := strings.Count(r.stdout[strings.Index(r.stdout, "knot "):], "\n") - 1; rows != 5 {
+		t.Errorf("table has %d rows, want 5:\n%s", rows, r.stdout)
+	}
+	r = runPirn(t, "runs", "--state", state, "--json")
+	var runs []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil || len(runs) != 1 || runs[0]["nodes"] != 5.0 || runs[0]["map_elements"] != 12.0 {
+		t.Errorf("runs --json: %v %s", err, r.stdout)
+	}
+	// Corrupt one stored value.
+	var shown struct {
+		Knots []struct{ ID, Output string } `json:"knots"`
+	}
+	json.Unmarshal([]byte(runPirn(t, "runs", "show", "--json", "--state", state, "m").stdout), &shown)
+	var victim, file string
+	for _, k := range shown.Knots {
+		if k.Output != "" && !strings.Contains(k.ID, ":") {
+			victim, file = k.ID, filepath.Join(state, "data", "sha256", k.Output[7:9], k.Output[7:])
+		}
+	}
+	if err := os.WriteFile(file, []byte{0x01}, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = runPirn(t, "runs", "show", "--state", state, "m")
+	if !strings.Contains(r.stdout, victim+" = (corrupt in the data store") {
+		t.Errorf("a corrupt value is not reported as corrupt (%s):\n%s", victim, r.stdout)
 	}
 }

@@ -32,7 +32,8 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "param", Aliases: []string{"p"}, Usage: "a parameter value, `name=value` (repeatable); the value is YAML (xs=[1, 2]) unless the parameter is a str"},
 			&cli.StringSliceFlag{Name: "terminal", Aliases: []string{"t"}, Usage: "run only what this knot `id` needs (repeatable)"},
-			&cli.StringFlag{Name: "run-id", Usage: "the run's id (default: a fresh run-<hex>)"},
+			&cli.StringFlag{Name: "run-id", Usage: "the run's id (default: a fresh run-<hex>); an id already recorded is refused unless --replace"},
+			&cli.BoolFlag{Name: "replace", Usage: "let --run-id replace the run recorded under that id"},
 			&cli.IntFlag{Name: "workers", Usage: "knots run at once (default: the number of CPUs)"},
 			&cli.BoolFlag{Name: "memory", Usage: "keep history and data in memory: record nothing"},
 			&cli.BoolFlag{Name: "unpinned", Usage: "allow modules the lock file does not pin (prints a warning)"},
@@ -66,7 +67,7 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 				p, err = eng.LoadPipeline(c.Context, path)
 			}
 			if err != nil {
-				return &exitError{code: exitUsage, err: err}
+				return inputErr(err)
 			}
 			for _, m := range p.Unpinned {
 				fmt.Fprintf(c.App.ErrWriter, "pirn: warning: module %q is not pinned by a lock file; its bytes are not verified\n", m)
@@ -75,15 +76,18 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 			if err != nil {
 				return err
 			}
-			req := pirn.RunRequest{RunID: c.String("run-id"), Pipeline: p.Spec.Name, Params: params}
+			req := pirn.RunRequest{RunID: c.String("run-id"), Pipeline: p.Spec.Name, Params: params, Replace: c.Bool("replace")}
 			if ts := c.StringSlice("terminal"); len(ts) > 0 {
 				req.Terminals = ts
 			}
 			res, err := eng.Run(c.Context, p.Tapestry, req)
-			if res == nil {
-				return &exitError{code: exitUsage, err: err}
+			if errors.Is(err, lineage.ErrRunExists) {
+				return usageErr("run id %q is already recorded in %s: choose another id, or pass --replace to replace that run", req.RunID, c.String("state"))
 			}
-			if werr := report(c.App.Writer, &res.Run, res.Outputs, c.Bool("json")); werr != nil {
+			if res == nil {
+				return inputErr(err)
+			}
+			if werr := report(c.App.Writer, &res.Run, res.Outputs, nil, c.Bool("json")); werr != nil {
 				return werr
 			}
 			if err != nil {
@@ -137,8 +141,10 @@ type jsonRun struct {
 	StartedAt  time.Time      `json:"started_at"`
 	FinishedAt time.Time      `json:"finished_at"`
 	Outputs    map[string]any `json:"outputs"`
-	Knots      []jsonKnot     `json:"knots"`
-	Errors     []jsonError    `json:"errors"`
+	// Unreadable says, by node id, why an ok output is not in Outputs.
+	Unreadable map[string]string `json:"unreadable_outputs,omitempty"`
+	Knots      []jsonKnot        `json:"knots"`
+	Errors     []jsonError       `json:"errors"`
 }
 
 type jsonKnot struct {
@@ -176,14 +182,20 @@ func knotJSON(r *lineage.Record) jsonKnot {
 	return k
 }
 
-// report prints a run: outputs (those present in values), a knot table and
-// the errors.
-func report(w io.Writer, run *lineage.Run, values map[string]any, asJSON bool) error {
+// report prints a run: outputs (those present in values; unreadable says
+// why the others are not), a knot table and the errors.
+func report(w io.Writer, run *lineage.Run, values map[string]any, unreadable map[string]error, asJSON bool) error {
 	if asJSON {
 		out := jsonRun{RunID: run.ID, Pipeline: run.Pipeline, Status: string(run.Status), StartedAt: run.StartedAt,
 			FinishedAt: run.FinishedAt, Outputs: map[string]any{}, Knots: []jsonKnot{}, Errors: []jsonError{}}
 		for id, v := range values {
 			out.Outputs[id] = jsonValue(v)
+		}
+		for id, err := range unreadable {
+			if out.Unreadable == nil {
+				out.Unreadable = map[string]string{}
+			}
+			out.Unreadable[id] = valueProblem(err)
 		}
 		for i := range run.Records {
 			out.Knots = append(out.Knots, knotJSON(&run.Records[i]))
@@ -196,8 +208,12 @@ func report(w io.Writer, run *lineage.Run, values map[string]any, asJSON bool) e
 		return enc.Encode(out)
 	}
 	s := lineage.Summarize(run)
-	fmt.Fprintf(w, "run %s %s in %s (%d nodes: %d ok, %d failed, %d skipped)\n", run.ID, run.Status,
-		duration(run.FinishedAt.Sub(run.StartedAt)), s.Knots, s.Knots-s.Failed-s.Skipped, s.Failed, s.Skipped)
+	elements := ""
+	if s.Elements > 0 {
+		elements = fmt.Sprintf("; %s", plural(s.Elements, "map element"))
+	}
+	fmt.Fprintf(w, "run %s %s in %s (%s: %d ok, %d failed, %d skipped%s)\n", run.ID, run.Status,
+		runDuration(run.StartedAt, run.FinishedAt), plural(s.Knots, "node"), s.Knots-s.Failed-s.Skipped, s.Failed, s.Skipped, elements)
 	var lines []string
 	for _, r := range run.Records {
 		if r.Outcome != lineage.OK || r.Kind == "element" {
@@ -206,7 +222,7 @@ func report(w io.Writer, run *lineage.Run, values map[string]any, asJSON bool) e
 		if v, ok := values[r.KnotID]; ok {
 			lines = append(lines, fmt.Sprintf("  %s = %s", r.KnotID, show(v)))
 		} else {
-			lines = append(lines, fmt.Sprintf("  %s = (not in the data store: %s)", r.KnotID, r.Output))
+			lines = append(lines, fmt.Sprintf("  %s = (%s: %s)", r.KnotID, valueProblem(unreadable[r.KnotID]), r.Output))
 		}
 	}
 	if len(lines) > 0 {
@@ -270,20 +286,45 @@ func firstLine(s string) string {
 	return line
 }
 
-// loadValues reads the ok outputs of a recorded run from the data store.
-func loadValues(ctx context.Context, store cas.Store, run *lineage.Run) map[string]any {
-	values := map[string]any{}
+// loadValues reads the ok outputs of a recorded run from the data store,
+// and says why it could not read the others.
+func loadValues(ctx context.Context, store cas.Store, run *lineage.Run) (map[string]any, map[string]error) {
+	values, unreadable := map[string]any{}, map[string]error{}
 	for _, r := range run.Records {
-		if r.Outcome != lineage.OK {
+		if r.Outcome != lineage.OK || r.Kind == lineage.KindElement {
 			continue
 		}
 		b, err := store.Get(ctx, r.Output)
 		if err != nil {
+			unreadable[r.KnotID] = err
 			continue
 		}
-		if v, err := cas.Decode(b); err == nil {
-			values[r.KnotID] = v
+		v, err := cas.Decode(b)
+		if err != nil {
+			unreadable[r.KnotID] = err
+			continue
 		}
+		values[r.KnotID] = v
 	}
-	return values
+	return values, unreadable
+}
+
+// valueProblem says in a few words why an output could not be read.
+func valueProblem(err error) string {
+	switch {
+	case err == nil, errors.Is(err, cas.ErrNotFound):
+		return "not in the data store"
+	case errors.Is(err, cas.ErrCorrupt):
+		return "corrupt in the data store: " + err.Error()
+	}
+	return "unreadable: " + err.Error()
+}
+
+// runDuration renders how long a run took; "-" for one never finished (an
+// interrupted run has no finish time).
+func runDuration(started, finished time.Time) string {
+	if finished.IsZero() || finished.Before(started) {
+		return "-"
+	}
+	return duration(finished.Sub(started))
 }
