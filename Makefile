@@ -17,11 +17,19 @@ PIPELINES = examples/quickstart/pipeline.yaml examples/polyglot/pipeline.yaml $(
 # The check fixture is deliberately broken, so pirn lock refuses it: pin arith by hand.
 CHECK_LOCK = testdata/pipelines/check/broken.lock
 
-.PHONY: all test wasm wasm-check lock check bench pdk-test conformance
+.PHONY: all test test-short wasm wasm-check lock check bench pdk-test conformance
 all: wasm test
 
+# test is the README's test command: the whole suite under the race
+# detector (which needs cgo, hence a C compiler).
 test:
 	$(GO) test -race ./...
+
+# test-short skips the slow tests (process kills, fuzz seeds at length,
+# building a knot module from scratch) and the race detector: Go alone,
+# well under a minute once the build cache is warm.
+test-short:
+	$(GO) test -short ./...
 
 # wasm rebuilds every committed module from source.
 wasm: $(GO_KNOTS:%=%.gowasm) $(PLUGINS:%=%.gowasm) $(COMMANDS:%=%.gocmd) $(WAT_KNOTS) $(C_HOSTILE) $(LANGS:%=%.lang)

@@ -875,3 +875,48 @@ func TestRunReport(t *testing.T) {
 		t.Errorf("a corrupt value is not reported as corrupt (%s):\n%s", victim, r.stdout)
 	}
 }
+
+// TestKnotInOwnModule follows docs/pdk.md, "A Go knot in a module of your
+// own", verbatim: its shell block runs in a fresh directory with PIRN set
+// to this checkout, installing pirn into a directory of the test's, and
+// its output must hold what the document says pirn inspect prints.
+func TestKnotInOwnModule(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go module for wasip1 and installs pirn")
+	}
+	doc, err := os.ReadFile("../../docs/pdk.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "<!-- tested by TestKnotInOwnModule")
+	if !ok {
+		t.Fatal("docs/pdk.md has no block marked for TestKnotInOwnModule")
+	}
+	block := func(after, fence string) string {
+		_, body, ok := strings.Cut(rest[strings.Index(rest, after):], fence+"\n")
+		if !ok {
+			t.Fatalf("no %s block after %q", fence, after)
+		}
+		body, _, _ = strings.Cut(body, "\n```\n")
+		return body
+	}
+	script := block("```sh", "```sh")
+	want := block("`pirn inspect` prints", "```")
+	checkout, _ := filepath.Abs("../..")
+	dir, bin := t.TempDir(), t.TempDir()
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PIRN="+checkout, "GOBIN="+bin, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the documented steps failed: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(want), "\n") {
+		if !strings.Contains(string(out), line) {
+			t.Errorf("output lacks %q:\n%s", line, out)
+		}
+	}
+	if !strings.Contains(string(out), "0 failed") {
+		t.Errorf("conformance did not pass:\n%s", out)
+	}
+}
