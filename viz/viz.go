@@ -53,7 +53,8 @@ func (m *ids) get(id string) string {
 // label escapes text for a quoted Mermaid label.
 func label(parts ...string) string {
 	s := strings.Join(parts, "<br/>")
-	return strings.NewReplacer("#", "#35;", `"`, "#quot;", "<br/>", "<br/>", "<", "#lt;", ">", "#gt;", "`", "#96;").Replace(s)
+	return strings.NewReplacer("#", "#35;", `"`, "#quot;", "<br/>", "<br/>", "<", "#lt;", ">", "#gt;", "`", "#96;",
+		"\r\n", " ", "\n", " ", "\r", " ").Replace(s) // a line break would end the statement
 }
 
 // shape wraps a label in the Mermaid shape of a node kind.

@@ -93,7 +93,8 @@ func main() {
 // if the command printed nothing there, so that stdout always holds one
 // JSON document.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	out := &countingWriter{w: stdout}
+	out := &countingWriter{w: terminalWriter{stdout}}
+	stderr = terminalWriter{stderr}
 	app := newApp(out, stderr)
 	args = interspersed(app, args)
 	cmd, err := commandOf(app, args)

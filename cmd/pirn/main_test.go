@@ -920,3 +920,41 @@ func TestKnotInOwnModule(t *testing.T) {
 		t.Errorf("conformance did not pass:\n%s", out)
 	}
 }
+
+// TestHostileTextEscaped: text a pipeline (or a module, or a stored value)
+// supplies reaches the terminal with its control and bidirectional
+// characters escaped, in text and in JSON output alike.
+func TestHostileTextEscaped(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "evil.yaml")
+	os.WriteFile(p, []byte("name: evil\nnodes:\n  - {id: x, type: parameter, type_: int, default: 0}\n"+
+		"  - {id: g, type: gate, input: x, predicate: \"10 / x == 1 || \\\"\\e[2J\\u202e\\x9b\\\" == \\\"\\\"\"}\n"), 0o644)
+	r := runPirn(t, "run", "--memory", p)
+	if r.code != 1 || strings.ContainsAny(r.stdout+r.stderr, "\x1b\u202e\u009b") || !strings.Contains(r.stdout, `"\u001b[2J\u202e\u009b"`) {
+		t.Errorf("text output: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	r = runPirn(t, "run", "--memory", "--json", p)
+	var doc struct {
+		Errors []struct{ Message string } `json:"errors"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || strings.ContainsAny(r.stdout, "\x1b\u202e\u009b") ||
+		len(doc.Errors) != 1 || !strings.Contains(doc.Errors[0].Message, "\x1b[2J\u202e\u009b") {
+		t.Errorf("JSON output: %v, %q", err, r.stdout)
+	}
+}
+
+func TestTerminalWriter(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text\n\twith a tab":   "plain text\n\twith a tab",
+		"a\x1b[31mred\x07":           `a\u001b[31mred\u0007`,
+		"del\x7f c1\u0085 csi\u009b": `del\u007f c1\u0085 csi\u009b`,
+		"bidi\u202eevil\u2066":       `bidi\u202eevil\u2066`,
+		"bad \xff\xfe utf-8":         `bad \xff\xfe utf-8`,
+		"zero\u200bwidth é ü 漢":      `zero\u200bwidth é ü 漢`,
+	} {
+		var b strings.Builder
+		n, err := terminalWriter{&b}.Write([]byte(in))
+		if err != nil || n != len(in) || b.String() != want {
+			t.Errorf("Write(%q) = %d, %v, wrote %q; want %q", in, n, err, b.String(), want)
+		}
+	}
+}
