@@ -773,6 +773,16 @@ func TestCommandLine(t *testing.T) {
 	if doc, r := jsonOf("run", "--json", "--frobnicate", quickstart); r.code != 2 || doc["help"] != "pirn run --help" {
 		t.Errorf("run --json with a bad flag: exit %d, %v", r.code, doc)
 	}
+	if doc, r := jsonOf("graph", "--json", quickstart); r.code != 0 || len(doc["nodes"].([]any)) != 3 || len(doc["edges"].([]any)) != 3 ||
+		!strings.HasPrefix(fmt.Sprint(doc["mermaid"]), "graph TD") {
+		t.Errorf("graph --json: exit %d, %v", r.code, doc)
+	}
+	state := filepath.Join(dir, "state")
+	runPirn(t, "run", "--state", state, "--run-id", "g", quickstart)
+	if doc, r := jsonOf("graph", "--json", "--state", state, "--run", "g"); r.code != 0 || len(doc["nodes"].([]any)) != 3 || len(doc["edges"].([]any)) != 3 ||
+		doc["nodes"].([]any)[2].(map[string]any)["outcome"] != "ok" {
+		t.Errorf("graph --run --json: exit %d, %v", r.code, doc)
+	}
 	p := filepath.Join(dir, "q.yaml")
 	src, _ := os.ReadFile(quickstart)
 	arith, _ := filepath.Abs("../../examples/wasm/go/arith/arith.wasm")
