@@ -208,11 +208,7 @@ func (f funcKnot) resolve(context.Context, exprEnv) (resolved, error) {
 }
 
 func (f funcKnot) Invoke(ctx context.Context, c *scheduler.Call) abi.Response {
-	inputs, err := f.sig.CoerceArgs(c.Inputs)
-	var config []abi.Arg
-	if err == nil {
-		config, err = f.sig.CoerceArgs(c.Config)
-	}
+	inputs, config, err := f.sig.CoerceRequest(c.Inputs, c.Config)
 	if err != nil {
 		return abi.Fail(host.ErrType, err.Error())
 	}

@@ -104,6 +104,21 @@ func (s *Signature) CoerceArgs(args []Arg) ([]Arg, error) {
 	return out, nil
 }
 
+// CoerceRequest coerces a request's inputs and config with
+// [Signature.CoerceArgs]; each result is the argument itself when nothing
+// in it changed.
+func (s *Signature) CoerceRequest(inputs, config []Arg) ([]Arg, []Arg, error) {
+	in, err := s.CoerceArgs(inputs)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := s.CoerceArgs(config)
+	if err != nil {
+		return nil, nil, err
+	}
+	return in, cfg, nil
+}
+
 // CoerceOutput coerces an ok value (canonical CBOR) to the declared output
 // type, returning b itself when it already fits. Errors are *[ArgError].
 func (s *Signature) CoerceOutput(b []byte) ([]byte, error) {

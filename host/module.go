@@ -569,17 +569,14 @@ func (k *Knot) checkSize(c *Call) (abi.Response, bool) {
 // checkInputs coerces each argument to its declared type, copying the call
 // if anything changes (its slices may be shared).
 func (k *Knot) checkInputs(c *Call) (*Call, abi.Response, bool) {
-	inputs, err := k.sig.CoerceArgs(c.Inputs)
-	if err == nil {
-		var config []abi.Arg
-		if config, err = k.sig.CoerceArgs(c.Config); err == nil && (!sameArgs(inputs, c.Inputs) || !sameArgs(config, c.Config)) {
-			cp := *c
-			cp.Inputs, cp.Config = inputs, config
-			c = &cp
-		}
-	}
+	inputs, config, err := k.sig.CoerceRequest(c.Inputs, c.Config)
 	if err != nil {
 		return nil, fail(ErrType, err.Error(), ""), false
+	}
+	if !sameArgs(inputs, c.Inputs) || !sameArgs(config, c.Config) {
+		cp := *c
+		cp.Inputs, cp.Config = inputs, config
+		c = &cp
 	}
 	return c, abi.Response{}, true
 }

@@ -41,6 +41,9 @@ const (
 	ErrBranch  = "BranchError"   // a selector named no declared arm
 	ErrElement = "ElementFailed" // an element of a Map erred
 	ErrType    = "TypeError"     // a Map or Reduce input is not a list
+	// ErrStalled is a node the scheduler never made ready: an internal
+	// error, reported rather than waited on forever.
+	ErrStalled = "SchedulerStalled"
 )
 
 // Config configures a [Scheduler].
@@ -135,9 +138,10 @@ func NewRunID() string {
 
 // Run runs the tapestry. A setup error (unknown terminal or parameter, a
 // missing or ill-typed parameter value, a RunID already recorded) returns
-// a nil Result and records nothing. Otherwise every knot's outcome is in the Result and the run is
-// recorded; the error is non-nil only if recording failed or ctx ended, in
-// which case the Result (status cancelled) is still returned.
+// a nil Result and records nothing. Otherwise every knot's outcome is in
+// the Result and the run is recorded; the error is non-nil only if
+// recording failed or ctx ended, in which case the Result (status
+// cancelled) is still returned.
 func (s *Scheduler) Run(ctx context.Context, t *Tapestry, req Request) (*Result, error) {
 	runID := cmp.Or(req.RunID, NewRunID())
 	if !abi.ValidKnotName(runID) {
@@ -480,10 +484,6 @@ func (e *engine) worker() {
 		}
 	}
 }
-
-// ErrStalled is the err type of a node the scheduler never made ready: an
-// internal error, reported rather than waited on forever.
-const ErrStalled = "SchedulerStalled"
 
 // stall ends a run in which no node is ready and none runs although some
 // have not finished, which only a scheduler bug can cause: each unfinished
