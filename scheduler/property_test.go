@@ -36,7 +36,7 @@ import (
 //
 // (seed 0 picks a random seed and logs it).
 var (
-	propCases = flag.Int("prop.cases", 400, "random tapestries the property test runs")
+	propCases = flag.Int("prop.cases", 2000, "random tapestries the property test runs")
 	propSeed  = flag.Uint64("prop.seed", 1, "the property test's seed; 0 picks one at random")
 )
 
