@@ -499,6 +499,49 @@ func slowPipeline(t *testing.T, dir string) string {
 	return p
 }
 
+// startUntil starts pirn with args and waits, for a minute at most, until
+// a line of its stderr contains marker. log returns the stderr read so far.
+// On a timeout the process is killed and waited for.
+func startUntil(marker string, args ...string) (cmd *exec.Cmd, log func() string, err error) {
+	cmd = exec.Command(pirnBin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	var mu sync.Mutex
+	var b strings.Builder
+	log = func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return b.String()
+	}
+	seen := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		once := false
+		for sc.Scan() {
+			mu.Lock()
+			b.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+			if !once && strings.Contains(sc.Text(), marker) {
+				once = true
+				close(seen)
+			}
+		}
+	}()
+	select {
+	case <-seen:
+		return cmd, log, nil
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, nil, fmt.Errorf("no %q on stderr within a minute:\n%s", marker, log())
+	}
+}
+
 // checkState verifies a state directory after crashes: no run is left
 // running, every finished run is readable in full, and every value in
 // the data store hashes to its name.
@@ -582,31 +625,12 @@ func TestKillMidRun(t *testing.T) {
 		// knot's debug record says the run is recorded. A fixed delay
 		// from process start would often land before that on a loaded
 		// machine (loading and compiling are not part of the run).
-		cmd := exec.Command(pirnBin, "--log-level", "debug", "run", "--state", state, p)
-		stderr, err := cmd.StderrPipe()
+		cmd, _, err := startUntil(`msg="knot finished"`, "--log-level", "debug", "run", "--state", state, p)
 		if err != nil {
-			t.Fatal(err)
+			t.Errorf("round %d: %v", round, err)
+			continue
 		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		started := make(chan struct{})
-		go func() {
-			sc := bufio.NewScanner(stderr)
-			once := false
-			for sc.Scan() {
-				if !once && strings.Contains(sc.Text(), `msg="knot finished"`) {
-					once = true
-					close(started)
-				}
-			}
-		}()
-		select {
-		case <-started:
-			time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
-		case <-time.After(time.Minute):
-			t.Errorf("round %d: the run did not start within a minute", round)
-		}
+		time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		if err := cmd.Wait(); err != nil {
 			killed++
@@ -665,35 +689,9 @@ func TestSignalEndsRun(t *testing.T) {
 	state := filepath.Join(dir, "state")
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		id := "spin-" + strings.ToLower(sig.String()[:3]) + fmt.Sprint(int(sig))
-		cmd := exec.Command(pirnBin, "--log-level", "debug", "run", "--state", state, "--run-id", id, p)
-		stderr, err := cmd.StderrPipe()
+		cmd, log, err := startUntil("knot=twice", "--log-level", "debug", "run", "--state", state, "--run-id", id, p)
 		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		started := make(chan struct{})
-		var log strings.Builder
-		var mu sync.Mutex
-		go func() {
-			sc := bufio.NewScanner(stderr)
-			once := false
-			for sc.Scan() {
-				mu.Lock()
-				log.WriteString(sc.Text() + "\n")
-				mu.Unlock()
-				if !once && strings.Contains(sc.Text(), `knot=twice`) {
-					once = true
-					close(started)
-				}
-			}
-		}()
-		select {
-		case <-started:
-		case <-time.After(time.Minute):
-			cmd.Process.Kill()
-			t.Fatalf("%v: the run did not start within a minute", sig)
+			t.Fatalf("%v: %v", sig, err)
 		}
 		sent := time.Now()
 		cmd.Process.Signal(sig)
@@ -708,8 +706,7 @@ func TestSignalEndsRun(t *testing.T) {
 			t.Logf("%v: pirn ended %v after the signal", sig, time.Since(sent).Round(time.Millisecond))
 		case <-time.After(20 * time.Second):
 			cmd.Process.Kill()
-			mu.Lock()
-			t.Fatalf("%v: pirn run still running 20s after the signal\n%s", sig, log.String())
+			t.Fatalf("%v: pirn run still running 20s after the signal\n%s", sig, log())
 		}
 		r := runPirn(t, "runs", "show", "--state", state, "--json", id)
 		var run struct {

@@ -98,82 +98,50 @@ func (d decoder) value(b []byte, level int) (any, int, error) {
 			return nil, 0, errEOF
 		}
 		return stringValue(major, slices.Clone(b[n:n+int(arg)]), n+int(arg))
-	case cborhead.Array:
+	case cborhead.Array, cborhead.Map:
 		if level >= MaxNestedLevels {
 			return nil, 0, fmt.Errorf("nested deeper than %d levels", MaxNestedLevels)
 		}
-		if ai != 31 && arg > MaxElements {
-			return nil, 0, fmt.Errorf("array of %d elements: more than %d", arg, MaxElements)
-		}
-		if ai != 31 && arg > uint64(len(b)-n) { // each element takes a byte at least
-			return nil, 0, fmt.Errorf("%w: array of %d elements in %d bytes", errEOF, arg, len(b)-n)
-		}
-		out := make([]any, 0, min(arg, 1024))
-		for i := 0; ai == 31 || i < int(arg); i++ {
-			if ai == 31 {
-				if n >= len(b) {
-					return nil, 0, errEOF
-				}
-				if b[n] == 0xff {
-					n++
-					break
-				}
-				if len(out) >= MaxElements {
-					return nil, 0, fmt.Errorf("more than %d elements", MaxElements)
-				}
-			}
-			v, m, err := d.value(b[n:], level+1)
-			if err != nil {
-				return nil, 0, err
-			}
-			out = append(out, v)
-			n += m
-		}
-		return out, n, nil
-	case cborhead.Map:
-		if level >= MaxNestedLevels {
-			return nil, 0, fmt.Errorf("nested deeper than %d levels", MaxNestedLevels)
+		per := uint64(1) // data items per entry
+		if major == cborhead.Map {
+			per = 2
 		}
 		if ai != 31 && arg > MaxElements {
-			return nil, 0, fmt.Errorf("map of %d entries: more than %d", arg, MaxElements)
+			return nil, 0, fmt.Errorf("%d entries: more than %d", arg, MaxElements)
 		}
-		if ai != 31 && arg > uint64(len(b)-n)/2 {
-			return nil, 0, fmt.Errorf("%w: map of %d entries in %d bytes", errEOF, arg, len(b)-n)
+		if ai != 31 && arg*per > uint64(len(b)-n) { // each data item takes a byte at least
+			return nil, 0, fmt.Errorf("%w: %d entries in %d bytes", errEOF, arg, len(b)-n)
+		}
+		if major == cborhead.Array {
+			out := make([]any, 0, min(arg, 1024))
+			n, err := entries(b, n, ai == 31, arg, func(n int) (int, error) {
+				v, m, err := d.value(b[n:], level+1)
+				out = append(out, v)
+				return m, err
+			})
+			return out, n, err
 		}
 		out := make(map[string]any, min(arg, 1024))
-		for i := 0; ai == 31 || i < int(arg); i++ {
-			if ai == 31 {
-				if n >= len(b) {
-					return nil, 0, errEOF
-				}
-				if b[n] == 0xff {
-					n++
-					break
-				}
-				if len(out) >= MaxElements {
-					return nil, 0, fmt.Errorf("more than %d entries", MaxElements)
-				}
-			}
+		n, err := entries(b, n, ai == 31, arg, func(n int) (int, error) {
 			k, m, err := d.value(b[n:], level+1)
 			if err != nil {
-				return nil, 0, err
+				return 0, err
 			}
 			key, ok := k.(string)
 			if !ok {
-				return nil, 0, fmt.Errorf("cannot unmarshal map key %v: keys must be text", k)
+				return 0, fmt.Errorf("cannot unmarshal map key %v: keys must be text", k)
 			}
 			if _, dup := out[key]; dup {
-				return nil, 0, fmt.Errorf("duplicate map key %q", key)
+				return 0, fmt.Errorf("duplicate map key %q", key)
 			}
-			n += m
-			v, m, err := d.value(b[n:], level+1)
+			v, mv, err := d.value(b[n+m:], level+1)
 			if err != nil {
-				return nil, 0, fmt.Errorf("%q: %w", key, err)
+				return 0, fmt.Errorf("%q: %w", key, err)
 			}
 			out[key] = v
-			n += m
-		}
-		return out, n, nil
+			return m + mv, nil
+		})
+		return out, n, err
 	case cborhead.Tag:
 		return nil, 0, errors.New("tags are not allowed")
 	}
@@ -192,6 +160,32 @@ func (d decoder) value(b []byte, level int) (any, int, error) {
 		return nil, 0, errors.New("unexpected break")
 	}
 	return nil, 0, fmt.Errorf("simple value %d is not in the data model", arg)
+}
+
+// entries calls entry for each entry of an array or map from b[n:] on,
+// count of them or, if indefinite, up to the break code, at most
+// MaxElements; entry reads the entry at b[n:] and returns its length. It
+// returns the offset after the last entry.
+func entries(b []byte, n int, indefinite bool, count uint64, entry func(n int) (int, error)) (int, error) {
+	for i := uint64(0); indefinite || i < count; i++ {
+		if indefinite {
+			if n >= len(b) {
+				return 0, errEOF
+			}
+			if b[n] == 0xff {
+				return n + 1, nil
+			}
+			if i >= MaxElements {
+				return 0, fmt.Errorf("more than %d entries", MaxElements)
+			}
+		}
+		m, err := entry(n)
+		if err != nil {
+			return 0, err
+		}
+		n += m
+	}
+	return n, nil
 }
 
 func stringValue(major byte, s []byte, n int) (any, int, error) {
