@@ -10,13 +10,14 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
+	"github.com/pirn-wasm/pirn/internal/cbordm"
 	"github.com/pirn-wasm/pirn/internal/cborhead"
 )
 
 // Limits on messages decoded from a guest.
 const (
-	MaxNestedLevels = 64
-	MaxElements     = 1 << 24
+	MaxNestedLevels = cbordm.MaxNestedLevels
+	MaxElements     = cbordm.MaxElements // per array, and pairs per map
 )
 
 var (

@@ -17,8 +17,8 @@ import (
 
 // Limits applied when decoding bytes that did not come from pirn itself.
 const (
-	MaxNestedLevels = 64
-	MaxElements     = 1 << 24 // per array, and pairs per map
+	MaxNestedLevels = cbordm.MaxNestedLevels
+	MaxElements     = cbordm.MaxElements // per array, and pairs per map
 )
 
 // ErrNotCanonical is wrapped by errors for values outside pirn's data model.

@@ -2,7 +2,8 @@
 // without reflection: nil, bool, int64, float64, string, []byte, []any and
 // map[string]any. It is the one decoder behind abi.DecodeValue (guests and
 // host coercion) and cas.Decode (values of any provenance), so both accept
-// and refuse the same bytes.
+// and refuse the same bytes, but for integers above int64, which only the
+// first accepts. Its limits are abi's and cas's.
 package cbordm
 
 import (
