@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -12,9 +11,7 @@ import (
 	"strings"
 
 	"github.com/tetratelabs/wazero"
-	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
-	"github.com/tetratelabs/wazero/sys"
 )
 
 // Grants are the capabilities a knot's instances get beyond pure
@@ -198,140 +195,4 @@ func (p *pool) configure(cfg wazero.ModuleConfig) wazero.ModuleConfig {
 		cfg = cfg.WithRandSource(rand.Reader)
 	}
 	return cfg
-}
-
-// confinedFS is a granted directory. wazero's directory file system
-// follows symbolic links wherever they point, so every path is first
-// resolved through an os.Root, which refuses to leave the directory by
-// "..", by an absolute link or by a relative one; the guest cannot make
-// links of its own. (A hard link made on the host to a file outside is
-// indistinguishable from the file, and is out of scope.)
-type confinedFS struct {
-	experimentalsys.FS // the directory, read-only or read-write
-	root               *os.Root
-}
-
-func confine(dir string, readOnly bool) (*confinedFS, error) {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, err
-	}
-	var inner experimentalsys.FS = sysfs.DirFS(dir)
-	if readOnly {
-		inner = &sysfs.ReadFS{FS: inner}
-	}
-	return &confinedFS{FS: inner, root: root}, nil
-}
-
-// resolve checks that p (relative to the directory) stays inside it when
-// followed. A path that does not exist yet is allowed if its parent
-// resolves inside, so that files can be created.
-func (c *confinedFS) resolve(p string, mayCreate bool) experimentalsys.Errno {
-	if p == "" {
-		p = "."
-	}
-	_, err := c.root.Stat(p)
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, fs.ErrNotExist) && mayCreate:
-		if _, perr := c.root.Stat(path.Dir(p)); perr == nil {
-			return 0
-		} else if errors.Is(perr, fs.ErrNotExist) {
-			return experimentalsys.ENOENT
-		}
-	case errors.Is(err, fs.ErrNotExist):
-		return experimentalsys.ENOENT
-	}
-	return experimentalsys.EACCES // it leads outside the granted directory
-}
-
-// resolveNoFollow checks p's parent directories but not p itself (for
-// operations on a link rather than its target).
-func (c *confinedFS) resolveNoFollow(p string) experimentalsys.Errno {
-	if _, err := c.root.Lstat(p); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return experimentalsys.ENOENT
-		}
-		return experimentalsys.EACCES
-	}
-	return 0
-}
-
-func (c *confinedFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
-	if e := c.resolve(p, flag&experimentalsys.O_CREAT != 0); e != 0 {
-		return nil, e
-	}
-	return c.FS.OpenFile(p, flag, perm)
-}
-
-func (c *confinedFS) Lstat(p string) (sys.Stat_t, experimentalsys.Errno) {
-	if e := c.resolveNoFollow(p); e != 0 {
-		return sys.Stat_t{}, e
-	}
-	return c.FS.Lstat(p)
-}
-
-func (c *confinedFS) Stat(p string) (sys.Stat_t, experimentalsys.Errno) {
-	if e := c.resolve(p, false); e != 0 {
-		return sys.Stat_t{}, e
-	}
-	return c.FS.Stat(p)
-}
-
-func (c *confinedFS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
-	if e := c.resolve(p, true); e != 0 {
-		return e
-	}
-	return c.FS.Mkdir(p, perm)
-}
-
-func (c *confinedFS) Chmod(p string, perm fs.FileMode) experimentalsys.Errno {
-	if e := c.resolve(p, false); e != 0 {
-		return e
-	}
-	return c.FS.Chmod(p, perm)
-}
-
-func (c *confinedFS) Rename(from, to string) experimentalsys.Errno {
-	if e := c.resolveNoFollow(from); e != 0 {
-		return e
-	}
-	if e := c.resolve(to, true); e != 0 {
-		return e
-	}
-	return c.FS.Rename(from, to)
-}
-
-func (c *confinedFS) Rmdir(p string) experimentalsys.Errno {
-	if e := c.resolveNoFollow(p); e != 0 {
-		return e
-	}
-	return c.FS.Rmdir(p)
-}
-
-func (c *confinedFS) Unlink(p string) experimentalsys.Errno {
-	if e := c.resolveNoFollow(p); e != 0 {
-		return e
-	}
-	return c.FS.Unlink(p)
-}
-
-// Link and Symlink are refused: a link made by the guest could point
-// anywhere.
-func (c *confinedFS) Link(string, string) experimentalsys.Errno    { return experimentalsys.EPERM }
-func (c *confinedFS) Symlink(string, string) experimentalsys.Errno { return experimentalsys.EPERM }
-
-func (c *confinedFS) Readlink(p string) (string, experimentalsys.Errno) {
-	if e := c.resolve(p, false); e != 0 { // do not reveal where an escaping link points
-		return "", e
-	}
-	return c.FS.Readlink(p)
-}
-
-func (c *confinedFS) Utimens(p string, atim, mtim int64) experimentalsys.Errno {
-	if e := c.resolve(p, false); e != 0 {
-		return e
-	}
-	return c.FS.Utimens(p, atim, mtim)
 }

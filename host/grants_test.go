@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -241,4 +242,60 @@ func TestGrantValidation(t *testing.T) {
 		t.Error("Hermetic")
 	}
 	_ = cas.Sum
+}
+
+// TestGrantDirsRace attacks a read-write grant with two instances at once:
+// one keeps exchanging a directory and a symbolic link to a directory
+// outside the grant (by renames, which a knot may do), the other reads
+// and writes through the directory's name. Checking a path and then using
+// it again by name would let the second reach outside between the two
+// steps; every operation must go through the confined root.
+func TestGrantDirsRace(t *testing.T) {
+	h := newHost(t, host.Config{})
+	m := load(t, h, capKnots)
+	root := t.TempDir()
+	grant, outside := filepath.Join(root, "grant"), filepath.Join(root, "outside")
+	for _, d := range []string{filepath.Join(grant, "d"), outside} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for p, s := range map[string]string{filepath.Join(grant, "d", "secret"): "inside", filepath.Join(outside, "secret"): "OUTSIDE"} {
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(outside, filepath.Join(grant, "l")); err != nil {
+		t.Fatal(err)
+	}
+	g := host.Grants{Dirs: []host.DirGrant{{Path: grant, Mount: "/g", Write: true}}}
+	lim := host.Limits{Timeout: time.Minute}
+	rounds, n := 4, 2500
+	if testing.Short() {
+		rounds = 1
+	}
+	renames := int64(0)
+	for range rounds {
+		var swapped, probed abi.Response
+		var wg sync.WaitGroup
+		wg.Go(func() { swapped = invoke(t, m, "swap", g, lim, arg(t, "dir", "/g"), arg(t, "n", n)) })
+		wg.Go(func() { probed = invoke(t, m, "probe", g, lim, arg(t, "dir", "/g"), arg(t, "n", n)) })
+		wg.Wait()
+		renames += decode(t, swapped).(int64)
+		for _, s := range decode(t, probed).([]any) {
+			if s != "inside" {
+				t.Fatalf("probe read %q through the grant", s)
+			}
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(outside, "secret")); err != nil || string(b) != "OUTSIDE" {
+		t.Errorf("the file outside is %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "new")); err == nil {
+		t.Error("a file was created outside the grant")
+	}
+	t.Logf("%d rounds of %d swaps: %d renames raced the probe", rounds, n, renames)
+	if renames == 0 {
+		t.Error("no rename worked: the race was not run")
+	}
 }

@@ -39,6 +39,11 @@ type msIn struct {
 	MS int64 `pirn:"ms"`
 }
 
+type loopIn struct {
+	Dir string `pirn:"dir"`
+	N   int64  `pirn:"n"`
+}
+
 func init() {
 	pdk.Register("readfile", "Returns the contents of the file at path.", func(in pathIn) (string, error) {
 		b, err := os.ReadFile(in.Path)
@@ -80,6 +85,42 @@ func init() {
 		var b [8]byte
 		_, err := rand.Read(b[:])
 		return int64(binary.LittleEndian.Uint64(b[:]) >> 1), err
+	})
+}
+
+// The race knots attack a read-write grant holding a directory d and a
+// symbolic link l (made on the host) to a directory outside: swap keeps
+// exchanging the two by renames while probe, in another instance, reads
+// and writes d/secret. Neither may ever reach outside.
+func init() {
+	pdk.Register("swap", "Swaps dir/d and dir/l by renames n times; returns how many renames worked.", func(in loopIn) (int64, error) {
+		done := int64(0)
+		for range in.N {
+			for _, mv := range [][2]string{{"d", "tmp"}, {"l", "d"}, {"d", "l"}, {"tmp", "d"}} {
+				if os.Rename(in.Dir+"/"+mv[0], in.Dir+"/"+mv[1]) == nil {
+					done++
+				}
+			}
+		}
+		return done, nil
+	})
+	pdk.Register("probe", "Reads and writes dir/d/secret n times; returns the distinct contents read.", func(in loopIn) ([]string, error) {
+		seen := map[string]bool{}
+		for range in.N {
+			if b, err := os.ReadFile(in.Dir + "/d/secret"); err == nil {
+				seen[string(b)] = true
+			}
+			os.WriteFile(in.Dir+"/d/secret", []byte("inside"), 0o644)
+			if f, err := os.OpenFile(in.Dir+"/d/new", os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+				f.Close()
+			}
+		}
+		out := []string{}
+		for s := range seen {
+			out = append(out, s)
+		}
+		sort.Strings(out)
+		return out, nil
 	})
 }
 
