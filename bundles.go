@@ -4,18 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/pirn-wasm/pirn/bundle"
 	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/internal/fileread"
 	"github.com/pirn-wasm/pirn/pipeline"
 )
 
 // IsBundle reports whether the file at path is a bundle (pirn bundle)
 // rather than a pipeline file.
 func IsBundle(path string) bool {
-	f, err := os.Open(path)
+	f, err := fileread.Open(path, "bundle")
 	if err != nil {
 		return false
 	}
@@ -37,14 +37,14 @@ func (e *Engine) Bundle(ctx context.Context, path string, w io.Writer) error {
 	if len(errs) > 0 {
 		return errs
 	}
-	src, err := os.ReadFile(path)
+	src, err := fileread.Read(path, "pipeline", pipeline.MaxFileBytes)
 	if err != nil {
 		return err
 	}
 	c := bundle.Contents{Name: p.Spec.Name, Pipeline: src}
 	for _, m := range p.Spec.Modules {
 		file, _ := p.Spec.ModulePath(m.Name)
-		b, err := os.ReadFile(file)
+		b, err := readModule(file)
 		if err != nil {
 			return err
 		}
@@ -62,7 +62,7 @@ func (e *Engine) Bundle(ctx context.Context, path string, w io.Writer) error {
 // part. Nothing outside the bundle is loaded. Relative directories in
 // grants are relative to the bundle's directory.
 func (e *Engine) LoadBundle(ctx context.Context, path string) (*Pipeline, error) {
-	b, err := os.ReadFile(path)
+	b, err := fileread.Read(path, "bundle", bundle.MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("load bundle: %w", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -89,7 +88,7 @@ func (e *Engine) load(ctx context.Context, path string, allowUnpinned, thorough 
 	}
 	for _, m := range spec.Modules {
 		file, _ := spec.ModulePath(m.Name)
-		b, err := os.ReadFile(file)
+		b, err := readModule(file)
 		if err != nil {
 			fail(m.Line, "module %q: %v", m.Name, err)
 			continue
@@ -277,7 +276,7 @@ func (e *Engine) Lock(ctx context.Context, path string) (*pipeline.Lock, error) 
 	var errs pipeline.Errors
 	for _, m := range spec.Modules {
 		file, _ := spec.ModulePath(m.Name)
-		b, err := os.ReadFile(file)
+		b, err := readModule(file)
 		if err != nil {
 			errs = append(errs, &pipeline.Error{File: spec.File, Line: m.Line, Msg: fmt.Sprintf("module %q: %v", m.Name, err)})
 			continue

@@ -3,11 +3,11 @@ package pirn
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/internal/fileread"
 	"github.com/pirn-wasm/pirn/scheduler"
 )
 
@@ -16,9 +16,15 @@ type Module struct {
 	m *host.Module
 }
 
+// readModule reads a module file: a regular file of at most
+// host.MaxModuleBytes.
+func readModule(path string) ([]byte, error) {
+	return fileread.Read(path, "module", host.MaxModuleBytes)
+}
+
 // LoadModule loads the module file at path.
 func (e *Engine) LoadModule(ctx context.Context, path string) (*Module, error) {
-	b, err := os.ReadFile(path)
+	b, err := readModule(path)
 	if err != nil {
 		return nil, fmt.Errorf("load module: %w", err)
 	}
@@ -38,7 +44,7 @@ type ModuleOptions = host.LoadOptions
 
 // LoadModuleWith loads the module file at path with opts.
 func (e *Engine) LoadModuleWith(ctx context.Context, path string, opts ModuleOptions) (*Module, error) {
-	b, err := os.ReadFile(path)
+	b, err := readModule(path)
 	if err != nil {
 		return nil, fmt.Errorf("load module: %w", err)
 	}

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -46,9 +47,13 @@ const (
 
 // Bounds on what Read accepts.
 const (
-	MaxEntries = 4096
-	MaxBlob    = 1 << 30 // bytes per blob
-	MaxTotal   = 4 << 30 // bytes in all
+	MaxEntries = 1024
+	MaxBlob    = 64 << 20 // bytes per blob: the largest module a host loads
+	MaxTotal   = 1 << 30  // bytes in all entries
+	maxMeta    = 1 << 20  // bytes of oci-layout and of index.json
+	// MaxFileBytes bounds a whole bundle file: its entries and their tar
+	// headers and padding.
+	MaxFileBytes = MaxTotal + (MaxEntries+2)*1024
 )
 
 // Contents is what a bundle holds.
@@ -179,6 +184,7 @@ func IsBundle(head []byte) bool {
 func Read(r io.Reader) (*Contents, error) {
 	tr := tar.NewReader(r)
 	blobs := map[string][]byte{}
+	names := map[string]bool{}
 	var layout, index []byte
 	var total int64
 	for entries := 0; ; entries++ {
@@ -200,8 +206,23 @@ func Read(r io.Reader) (*Contents, error) {
 		default:
 			return nil, fmt.Errorf("bundle: %s: only files and directories are allowed (type %q)", hdr.Name, hdr.Typeflag)
 		}
-		if hdr.Size < 0 || hdr.Size > MaxBlob {
-			return nil, fmt.Errorf("bundle: %s: %d bytes is over the limit of %d", name, hdr.Size, MaxBlob)
+		// A sparse entry is small in the archive and large once read:
+		// the writer never makes one.
+		for k := range hdr.PAXRecords {
+			if strings.HasPrefix(k, "GNU.sparse.") {
+				return nil, fmt.Errorf("bundle: %s: sparse entries are not allowed", hdr.Name)
+			}
+		}
+		if names[name] {
+			return nil, fmt.Errorf("bundle: %s appears twice", name)
+		}
+		names[name] = true
+		limit := int64(MaxBlob)
+		if name == v1.ImageLayoutFile || name == v1.ImageIndexFile {
+			limit = maxMeta
+		}
+		if hdr.Size < 0 || hdr.Size > limit {
+			return nil, fmt.Errorf("bundle: %s: %d bytes is over the limit of %d", name, hdr.Size, limit)
 		}
 		if total += hdr.Size; total > MaxTotal {
 			return nil, fmt.Errorf("bundle: over %d bytes in all", int64(MaxTotal))
@@ -285,6 +306,17 @@ func Read(r io.Reader) (*Contents, error) {
 			return nil, err
 		}
 		c.Modules = append(c.Modules, Module{Name: name, ABI: d.Annotations[AnnotationABI], Format: d.Annotations[AnnotationFormat], Wasm: wasm})
+	}
+	// Everything in the archive is accounted for: nothing rides along
+	// unverified by the manifest.
+	referenced := map[string]bool{mds[0].Digest.String(): true, m.Config.Digest.String(): true}
+	for _, d := range m.Layers {
+		referenced[d.Digest.String()] = true
+	}
+	for _, d := range slices.Sorted(maps.Keys(blobs)) {
+		if !referenced[d] {
+			return nil, fmt.Errorf("bundle: blob %s is not referenced by the manifest", d)
+		}
 	}
 	return c, nil
 }

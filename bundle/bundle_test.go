@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -158,12 +161,64 @@ func TestReadRefuses(t *testing.T) {
 			f["../../etc/passwd"] = []byte("x")
 			return append(names, "../../etc/passwd")
 		}), `unexpected entry "../../etc/passwd"`},
+		{"two index files", tamper(func(f map[string][]byte) []string {
+			return append(names, "index.json")
+		}), "index.json appears twice"},
+		{"an unreferenced blob", tamper(func(f map[string][]byte) []string {
+			extra := []byte("riding along")
+			name := "blobs/sha256/" + strings.TrimPrefix(bundle.Digest(extra), "sha256:")
+			f[name] = extra
+			return append(names, name)
+		}), "is not referenced by the manifest"},
+		{"an oversized index", tamper(func(f map[string][]byte) []string {
+			f["index.json"] = append(f["index.json"], bytes.Repeat([]byte(" "), 2<<20)...)
+			return nil
+		}), "index.json: 2097"},
 		{"truncated", good[:len(good)/2], "truncated"},
 		{"not a tar", []byte("name: demo\nnodes: []\n"), "not a readable tar archive"},
 	} {
 		_, err := bundle.ReadBytes(tc.b)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error containing %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestReadRefusesSparse gives Read archives whose one entry is a sparse
+// file of 256 MiB stored in a few KiB (both GNU tar's old format and the
+// PAX one): Read refuses them before reading the entry.
+func TestReadRefusesSparse(t *testing.T) {
+	tarPath, err := exec.LookPath("tar")
+	if err != nil {
+		t.Skip("no tar command to make sparse archives")
+	}
+	dir := t.TempDir()
+	blob := filepath.Join(dir, "blobs", "sha256", strings.Repeat("ab", 32))
+	if err := os.MkdirAll(filepath.Dir(blob), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(blob, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(blob, 256<<20); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"gnu", "posix"} {
+		out := filepath.Join(t.TempDir(), "sparse.tar")
+		cmd := exec.Command(tarPath, "--sparse", "--format="+format, "-C", dir, "-cf", out, "blobs")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("tar: %v\n%s", err, b)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > 1<<20 {
+			t.Fatalf("%s: the archive is %d bytes: tar did not write it sparse", format, len(b))
+		}
+		_, err = bundle.ReadBytes(b)
+		if err == nil || !strings.Contains(err.Error(), "sparse entries are not allowed") && !strings.Contains(err.Error(), "only files and directories") {
+			t.Errorf("%s: %v, want sparse entries refused", format, err)
 		}
 	}
 }

@@ -106,6 +106,10 @@ func (m *Module) ABI() ABI { return m.abi }
 // command ("" for a pirn module).
 func (m *Module) Format() Format { return m.format }
 
+// MaxModuleBytes is the largest module the host loads (64 MiB: a Go
+// module is 3-6 MiB, a whole language runtime tens of MiB).
+const MaxModuleBytes = 64 << 20
+
 // Load compiles wasm (once per digest per runtime), checks its imports and
 // exports against ABI v1, and reads its manifest. name is used in messages
 // and logs. Loading the same bytes again returns the same *Module. The
@@ -117,6 +121,9 @@ func (h *Host) Load(ctx context.Context, name string, wasm []byte) (*Module, err
 
 // LoadWith is Load for a module of any ABI.
 func (h *Host) LoadWith(ctx context.Context, name string, wasm []byte, opts LoadOptions) (*Module, error) {
+	if len(wasm) > MaxModuleBytes {
+		return nil, &LoadError{Module: name, Err: fmt.Errorf("is %d bytes, over the limit of %d", len(wasm), MaxModuleBytes)}
+	}
 	d := cas.Sum(wasm)
 	opts.ABI = cmpABI(opts.ABI)
 	if err := opts.validate(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/internal/fileread"
 )
 
 // Lock pins the digest of every module a pipeline uses, in the spirit of
@@ -44,7 +45,7 @@ func (l *Lock) Digest(module string) (cas.Digest, bool) {
 // ReadLock reads a lock file. A missing file gives an error wrapping
 // fs.ErrNotExist.
 func ReadLock(path string) (*Lock, error) {
-	b, err := os.ReadFile(path)
+	b, err := fileread.Read(path, "lock file", MaxFileBytes)
 	if err != nil {
 		return nil, err
 	}

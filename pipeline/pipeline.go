@@ -11,7 +11,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -20,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/pirn-wasm/pirn/abi"
+	"github.com/pirn-wasm/pirn/internal/fileread"
 )
 
 // Node types.
@@ -197,9 +197,14 @@ func (es Errors) Error() string {
 	return strings.Join(s, "\n")
 }
 
-// Load reads and parses the pipeline file at path.
+// MaxFileBytes is the largest pipeline or lock file read (4 MiB: a
+// pipeline of 5,000 knots is about 400 KB).
+const MaxFileBytes = 4 << 20
+
+// Load reads and parses the pipeline file at path, a regular file of at
+// most MaxFileBytes.
 func Load(path string) (*Spec, error) {
-	b, err := os.ReadFile(path)
+	b, err := fileread.Read(path, "pipeline", MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read pipeline: %w", err)
 	}
@@ -209,6 +214,9 @@ func Load(path string) (*Spec, error) {
 // Parse parses a pipeline. file names it in messages and locates relative
 // module paths. A failure is an [Errors] listing every problem found.
 func Parse(file string, data []byte) (*Spec, error) {
+	if len(data) > MaxFileBytes {
+		return nil, Errors{{File: file, Msg: fmt.Sprintf("the pipeline is %d bytes, over the limit of %d", len(data), MaxFileBytes)}}
+	}
 	p := &parser{spec: &Spec{File: file, Dir: filepath.Dir(file)}}
 	p.parse(data)
 	if len(p.errs) > 0 {

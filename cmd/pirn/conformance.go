@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/pirn-wasm/pirn/conformance"
 	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/internal/fileread"
 )
 
 var (
@@ -58,7 +58,7 @@ func conformanceCommand() *cli.Command {
 			var reports []*conformance.Report
 			failed := 0
 			for _, path := range c.Args().Slice() {
-				b, err := os.ReadFile(path)
+				b, err := fileread.Read(path, "module", host.MaxModuleBytes)
 				if err != nil {
 					return inputErr(err)
 				}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -12,6 +11,8 @@ import (
 
 	"github.com/pirn-wasm/pirn"
 	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/internal/fileread"
 	"github.com/pirn-wasm/pirn/pipeline"
 )
 
@@ -26,7 +27,7 @@ func inspectCommand() *cli.Command {
 				return usageErr("inspect takes one module file, got %d arguments", c.NArg())
 			}
 			path := c.Args().First()
-			b, err := os.ReadFile(path)
+			b, err := fileread.Read(path, "module", host.MaxModuleBytes)
 			if err != nil {
 				return inputErr(err)
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -962,6 +963,43 @@ func TestTerminalWriter(t *testing.T) {
 		n, err := terminalWriter{&b}.Write([]byte(in))
 		if err != nil || n != len(in) || b.String() != want {
 			t.Errorf("Write(%q) = %d, %v, wrote %q; want %q", in, n, err, b.String(), want)
+		}
+	}
+}
+
+// TestNotRegularFiles names devices, a named pipe and a directory where
+// pirn expects a pipeline, a module or a bundle: each is refused at once,
+// never read (from /dev/zero, forever) nor waited on (a pipe without a
+// writer).
+func TestNotRegularFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "p.yaml")
+	os.WriteFile(p, []byte("name: p\nmodules: {z: /dev/zero}\nnodes:\n  - {id: k, type: source, module: z, knot: k}\n"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--memory", "/dev/zero"}, "pipeline /dev/zero is a device, not a regular file"},
+		{[]string{"check", "/dev/zero"}, "pipeline /dev/zero is a device, not a regular file"},
+		{[]string{"run", "--memory", fifo}, "is a named pipe, not a regular file"},
+		{[]string{"run", "--memory", dir}, "is a directory, not a file"},
+		{[]string{"inspect", "/dev/zero"}, "module /dev/zero is a device, not a regular file"},
+		{[]string{"inspect", fifo}, "is a named pipe, not a regular file"},
+		{[]string{"conformance", "/dev/urandom"}, "module /dev/urandom is a device, not a regular file"},
+		{[]string{"run", "--memory", "--unpinned", p}, "module /dev/zero is a device, not a regular file"},
+	} {
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		cmd := exec.CommandContext(ctx, pirnBin, tc.args...)
+		out, err := cmd.CombinedOutput()
+		timedOut := ctx.Err() != nil
+		cancel()
+		var ee *exec.ExitError
+		if timedOut || !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), tc.want) {
+			t.Errorf("pirn %v: %v (timed out: %v)\n%s\nwant exit 2 and %q", tc.args, err, timedOut, out, tc.want)
 		}
 	}
 }
