@@ -227,8 +227,9 @@ func Parse(file string, data []byte) (*Spec, error) {
 }
 
 type parser struct {
-	spec *Spec
-	errs Errors
+	spec   *Spec
+	errs   Errors
+	values valueDecoder // shared by every value of the file
 }
 
 func (p *parser) errorf(line int, format string, args ...any) {
@@ -645,23 +646,40 @@ func (p *parser) inputs(v *yaml.Node, what string, n *Node, f func(name string, 
 	}
 }
 
+// MaxValueNodes bounds the values of one pipeline file (defaults,
+// constants, initial values, all together) and of one -p value, counted
+// as decoded: every scalar, list and map, aliases expanded. A YAML alias
+// costs a few bytes and can stand for a whole subtree, so a small file can
+// describe an enormous value ("billion laughs"); this bound stops the
+// expansion at about 30 MiB of decoded values.
+const MaxValueNodes = 1 << 18
+
 // value decodes a YAML value into the data model: nil, bool, int64,
 // float64, string, []byte (from !!binary), []any and map[string]any.
 func (p *parser) value(v *yaml.Node, what string) any {
-	x, err := nodeValue(v, 0)
+	x, err := p.values.decode(v, 0)
 	if err != nil {
 		p.errorf(v.Line, "%s: %v", what, err)
 	}
 	return x
 }
 
-func nodeValue(v *yaml.Node, depth int) (any, error) {
+// valueDecoder decodes YAML values, counting what it produces against
+// MaxValueNodes.
+type valueDecoder struct{ nodes int }
+
+func (d *valueDecoder) decode(v *yaml.Node, depth int) (any, error) {
 	if depth > 64 {
 		return nil, errors.New("nested deeper than 64 levels")
 	}
+	if v.Kind != yaml.AliasNode {
+		if d.nodes++; d.nodes > MaxValueNodes {
+			return nil, fmt.Errorf("the values expand to more than %d elements (YAML aliases?)", MaxValueNodes)
+		}
+	}
 	switch v.Kind {
 	case yaml.AliasNode:
-		return nodeValue(v.Alias, depth+1)
+		return d.decode(v.Alias, depth+1)
 	case yaml.ScalarNode:
 		switch v.ShortTag() {
 		case "!!null":
@@ -692,7 +710,7 @@ func nodeValue(v *yaml.Node, depth int) (any, error) {
 	case yaml.SequenceNode:
 		out := make([]any, len(v.Content))
 		for i, e := range v.Content {
-			x, err := nodeValue(e, depth+1)
+			x, err := d.decode(e, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -709,7 +727,7 @@ func nodeValue(v *yaml.Node, depth int) (any, error) {
 			if _, dup := out[k.Value]; dup {
 				return nil, fmt.Errorf("line %d: key %q repeated", k.Line, k.Value)
 			}
-			x, err := nodeValue(v.Content[i+1], depth+1)
+			x, err := d.decode(v.Content[i+1], depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -900,5 +918,6 @@ func ParseValue(s string) (any, error) {
 	if len(doc.Content) == 0 {
 		return nil, nil
 	}
-	return nodeValue(doc.Content[0], 0)
+	var d valueDecoder
+	return d.decode(doc.Content[0], 0)
 }

@@ -2,10 +2,13 @@ package pipeline_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -386,5 +389,51 @@ nodes: [{id: a, type: knot, module: m, knot: k}]
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v lacks %q", err, want)
 		}
+	}
+}
+
+// laughs is a YAML value of a few hundred bytes whose aliases expand to
+// 10^9 scalars.
+func laughs() string {
+	s := "{l0: &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"
+	for i := 1; i < 9; i++ {
+		s += fmt.Sprintf(", l%d: &l%d [", i, i)
+		for j := range 10 {
+			if j > 0 {
+				s += ", "
+			}
+			s += fmt.Sprintf("*l%d", i-1)
+		}
+		s += "]"
+	}
+	return s + "}"
+}
+
+// TestAliasExpansionBounded parses a pipeline default and a -p value that
+// expand to 10^9 elements: each is refused, naming the bound, before it
+// takes much time or memory.
+func TestAliasExpansionBounded(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	_, err := pipeline.Parse("laughs.yaml", []byte("name: laughs\nnodes:\n  - {id: p, type: parameter, default: "+laughs()+"}\n"))
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("expand to more than %d elements", pipeline.MaxValueNodes)) {
+		t.Errorf("Parse: %v", err)
+	}
+	if _, err := pipeline.ParseValue(laughs()); err == nil || !strings.Contains(err.Error(), "expand to more than") {
+		t.Errorf("ParseValue: %v", err)
+	}
+	runtime.ReadMemStats(&after)
+	if d, alloc := time.Since(start), after.TotalAlloc-before.TotalAlloc; d > 5*time.Second || alloc > 256<<20 {
+		t.Errorf("refusing took %v and %d MiB", d, alloc>>20)
+	}
+	// The bound is shared by the values of one file, not per value.
+	var many strings.Builder
+	many.WriteString("name: many\nnodes:\n")
+	for i := range 3 {
+		fmt.Fprintf(&many, "  - {id: p%d, type: parameter, default: [%s]}\n", i, strings.Repeat("0, ", pipeline.MaxValueNodes/3)+"0")
+	}
+	if _, err := pipeline.Parse("many.yaml", []byte(many.String())); err == nil || !strings.Contains(err.Error(), "expand to more than") {
+		t.Errorf("three values of a third of the bound each: %v", err)
 	}
 }
