@@ -31,6 +31,9 @@ var hostileRun = []struct {
 	{"badcbor", "ABIViolation", "malformed message", time.Second},
 	{"ptr", "ABIViolation", "output(ptr=2147483632, len=64) lies outside memory", time.Second},
 	{"flood", "LimitExceeded", "MaxLog=262144", time.Second},
+	{"log_empty", "LimitExceeded", "MaxLogRecords=10000", time.Second},
+	{"log_byte", "LimitExceeded", "MaxLogRecords=10000", time.Second},
+	{"log_newlines", "LimitExceeded", "MaxLogRecords=10000", time.Second},
 	{"passwd", "OpenFailed", "Capabilities insufficient", time.Second},
 	{"home", "Unset", "HOME is not set", time.Second},
 	{"listroot", "OpenFailed", "Capabilities insufficient", time.Second},
@@ -90,7 +93,7 @@ func TestHostileSuite(t *testing.T) {
 				t.Errorf("round %d, %s: contained after %v, want within %v", round, h.id, d, h.within*slack)
 			}
 		}
-		for id, want := range map[string]any{"one": int64(1), "probe_one": int64(1), "sq": int64(400)} {
+		for id, want := range map[string]any{"one": int64(1), "probe_one": int64(1), "flood_one": int64(1), "sq": int64(400)} {
 			if got := res.Outputs[id]; got != want {
 				t.Errorf("round %d: healthy sibling %s = %v (%s), want %v", round, id, got, recs[id].Outcome, want)
 			}

@@ -302,6 +302,6 @@ func moduleOptions(m pipeline.Module) ModuleOptions {
 func hostLimits(l pipeline.Limits) host.Limits {
 	return host.Limits{Timeout: l.Timeout, Memory: l.Memory, HighWater: l.HighWater,
 		MaxInvocations: l.MaxInvocations, MaxInstances: l.MaxInstances,
-		MaxOutput: int(min(l.MaxOutput, math.MaxInt32)), MaxLog: int(min(l.MaxLog, math.MaxInt32)),
+		MaxOutput: int(min(l.MaxOutput, math.MaxInt32)), MaxLog: int(min(l.MaxLog, math.MaxInt32)), MaxLogRecords: l.MaxLogRecords,
 		MaxInput: int(min(l.MaxInput, math.MaxInt32)), MaxDepth: l.MaxDepth}
 }

@@ -126,11 +126,8 @@ func (p *pool) newPluginInstance(ctx context.Context, inst *instance) (*instance
 		return nil, fmt.Errorf("instantiate: %w", err)
 	}
 	pl.SetLogger(func(level extism.LogLevel, msg string) {
-		if !inst.charge(len(msg)) {
-			if inst.violation == nil {
-				inst.violation = &violation{typ: ErrLimit, msg: fmt.Sprintf("log output exceeds the limit MaxLog=%d bytes", inst.lim.MaxLog)}
-			}
-			return
+		if v := inst.charge(len(msg), true); v != nil {
+			panic(v) // ends the invocation now: a flood is not waited out
 		}
 		inst.log(context.Background(), extismLevel(level), msg, slog.String(AttrStream, "log"))
 	})

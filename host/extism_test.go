@@ -1,9 +1,11 @@
 package host_test
 
 import (
+	"bytes"
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,7 +82,7 @@ func TestExtismPlain(t *testing.T) {
 	h := newHost(t, host.Config{})
 	ctx := t.Context()
 	js := loadWith(t, h, plainPlugin, host.LoadOptions{ABI: host.ABIExtism, Format: host.FormatJSON})
-	want := "chatter,crash,greet,grow,remember,size,spin"
+	want := "chatter,crash,flood,greet,grow,remember,size,spin"
 	if got := strings.Join(js.Manifest().KnotNames(), ","); got != want {
 		t.Errorf("knots = %s, want %s", got, want)
 	}
@@ -135,5 +137,54 @@ func TestExtismPlain(t *testing.T) {
 				t.Errorf("greet after %s = %v", tc.knot, got)
 			}
 		})
+	}
+}
+
+// countWriter counts the bytes and lines written to it.
+type countWriter struct {
+	mu           sync.Mutex
+	bytes, lines int
+}
+
+func (w *countWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.bytes += len(p)
+	w.lines += bytes.Count(p, []byte{'\n'})
+	return len(p), nil
+}
+
+// TestLogFloodBounded floods the log with empty or one-byte records, by
+// pirn.log, by lines of stdout, and by an Extism plugin's log: each
+// invocation ends promptly with LimitExceeded naming MaxLogRecords, and
+// what reaches the host's logger is bounded by the record limit, not by
+// the timeout.
+func TestLogFloodBounded(t *testing.T) {
+	var w countWriter
+	h := newHost(t, host.Config{Logger: slog.New(slog.NewTextHandler(&w, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	flood := load(t, h, "testdata/hostile/flood.wasm")
+	plugin := loadWith(t, h, plainPlugin, host.LoadOptions{ABI: host.ABIExtism})
+	lim := host.Limits{Timeout: 30 * time.Second, MaxLogRecords: 1000}
+	for _, tc := range []struct {
+		m    *host.Module
+		knot string
+	}{{flood, "empty"}, {flood, "byte"}, {flood, "newlines"}, {plugin, "flood"}} {
+		before := w.lines
+		start := time.Now()
+		r := hosttest.Knot(t, tc.m, host.KnotConfig{Name: tc.knot, Limits: lim}).Invoke(t.Context(), call())
+		d := time.Since(start)
+		if r.Outcome != abi.OutcomeErr || r.Error.Type != host.ErrLimit || !strings.Contains(r.Error.Message, "MaxLogRecords=1000") {
+			t.Errorf("%s: %v %+v, want LimitExceeded naming MaxLogRecords", tc.knot, r.Outcome, r.Error)
+		}
+		if d > 5*time.Second*slack {
+			t.Errorf("%s: ended after %v", tc.knot, d)
+		}
+		if n := w.lines - before; n > 1000 {
+			t.Errorf("%s: %d records reached the logger, over MaxLogRecords", tc.knot, n)
+		}
+	}
+	t.Logf("%d records, %d bytes logged in all", w.lines, w.bytes)
+	if w.bytes > 4*1000*300 {
+		t.Errorf("%d bytes logged for 4 floods of at most 1000 records", w.bytes)
 	}
 }

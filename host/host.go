@@ -57,6 +57,12 @@ type Limits struct {
 	// MaxLog is the most log and stdout/stderr bytes one invocation may
 	// write (default 1 MiB); beyond it the invocation errs.
 	MaxLog int
+	// MaxLogRecords is the most log records one invocation may make: log
+	// calls, and lines of stdout and stderr, empty ones included (default
+	// 10,000); beyond it the invocation errs. Each record also costs the
+	// host its metadata, so bytes alone would not bound a flood of empty
+	// records.
+	MaxLogRecords int
 	// MaxInput is the largest request (the inputs and config of one
 	// invocation) the host will send, in bytes (default 64 MiB).
 	MaxInput int
@@ -72,6 +78,7 @@ const (
 	DefaultMaxInvocations = 1000
 	DefaultMaxOutput      = 64 << 20
 	DefaultMaxLog         = 1 << 20
+	DefaultMaxLogRecords  = 10_000
 	DefaultMaxInput       = 64 << 20
 	DefaultMaxDepth       = abi.MaxNestedLevels
 	maxMemory             = 1 << 32
@@ -86,6 +93,7 @@ func (l Limits) withDefaults(d Limits) Limits {
 	l.MaxInstances = cmp.Or(l.MaxInstances, d.MaxInstances, runtime.GOMAXPROCS(0))
 	l.MaxOutput = cmp.Or(l.MaxOutput, d.MaxOutput, DefaultMaxOutput)
 	l.MaxLog = cmp.Or(l.MaxLog, d.MaxLog, DefaultMaxLog)
+	l.MaxLogRecords = cmp.Or(l.MaxLogRecords, d.MaxLogRecords, DefaultMaxLogRecords)
 	l.MaxInput = cmp.Or(l.MaxInput, d.MaxInput, DefaultMaxInput)
 	l.MaxDepth = cmp.Or(l.MaxDepth, d.MaxDepth, DefaultMaxDepth)
 	return l
@@ -96,7 +104,7 @@ func (l Limits) validate() error {
 	if l.HighWater > l.Memory {
 		errs = append(errs, fmt.Errorf("HighWater %d exceeds Memory %d", l.HighWater, l.Memory))
 	}
-	if l.MaxInvocations < 0 || l.MaxInstances < 0 || l.MaxOutput < 0 || l.MaxLog < 0 || l.MaxInput < 0 {
+	if l.MaxInvocations < 0 || l.MaxInstances < 0 || l.MaxOutput < 0 || l.MaxLog < 0 || l.MaxLogRecords < 0 || l.MaxInput < 0 {
 		errs = append(errs, errors.New("negative count limit"))
 	}
 	if l.MaxDepth < 0 || l.MaxDepth > abi.MaxNestedLevels {

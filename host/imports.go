@@ -111,8 +111,8 @@ func hostLog(ctx context.Context, m api.Module, stack []uint64) {
 	if !ok {
 		abort(inst, ErrABI, "log(ptr=%d, len=%d) lies outside memory of %d bytes", ptr, n, m.Memory().Size())
 	}
-	if !inst.charge(len(b)) {
-		abort(inst, ErrLimit, "log output exceeds the limit MaxLog=%d bytes", inst.lim.MaxLog)
+	if v := inst.charge(len(b), true); v != nil {
+		panic(v) // ends the invocation now: a flood is not waited out
 	}
 	inst.log(ctx, slogLevel(level), strings.ToValidUTF8(string(b), "\uFFFD"), slog.String(AttrStream, "log"))
 }
@@ -139,17 +139,18 @@ type stream struct {
 
 func (s *stream) Write(p []byte) (int, error) {
 	inst := s.inst
-	if !inst.charge(len(p)) {
-		if inst.violation == nil {
-			inst.violation = &violation{typ: ErrLimit, msg: fmt.Sprintf("%s exceeds the limit MaxLog=%d bytes", s.name, inst.lim.MaxLog)}
-		}
-		return 0, fmt.Errorf("%s: MaxLog exceeded", s.name)
+	if v := inst.charge(len(p), false); v != nil {
+		panic(v) // ends the invocation now: a flood is not waited out
 	}
 	s.buf = append(s.buf, p...)
 	for {
 		i := bytes.IndexByte(s.buf, '\n')
 		if i < 0 {
 			break
+		}
+		if v := inst.charge(0, true); v != nil {
+			s.buf = nil // nothing more of this flood is emitted
+			panic(v)
 		}
 		s.emit(s.buf[:i])
 		s.buf = s.buf[i+1:]

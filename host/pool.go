@@ -174,7 +174,8 @@ type instance struct {
 	inputTaken    bool
 	outputSet     bool
 	violation     *violation
-	logged        int
+	logged        int // bytes of log and stdout/stderr this invocation
+	records       int // log records this invocation
 	httpResp      []byte // the pending pirn.http response
 	stderrTail    []byte
 	stdout        *stream
@@ -229,7 +230,7 @@ func (inst *instance) begin(runID, knotID string) {
 	inst.runID, inst.knotID = runID, knotID
 	inst.inputTaken, inst.outputSet = false, false
 	inst.violation = nil
-	inst.logged = 0
+	inst.logged, inst.records = 0, 0
 	inst.httpResp = nil
 	inst.stderrTail = inst.stderrTail[:0]
 	inst.resp = inst.resp[:0]
@@ -396,10 +397,27 @@ func (inst *instance) trace(stack string) string {
 	return b.String()
 }
 
-// charge accounts n bytes of guest output against MaxLog.
-func (inst *instance) charge(n int) bool {
+// charge accounts n bytes of guest output against MaxLog, and, if record,
+// one log record against MaxLogRecords. It reports the limit passed, if
+// any, as a violation (kept as the invocation's first).
+func (inst *instance) charge(n int, record bool) *violation {
 	inst.logged += n
-	return inst.logged <= inst.lim.MaxLog
+	if record {
+		inst.records++
+	}
+	var v *violation
+	switch {
+	case inst.logged > inst.lim.MaxLog:
+		v = &violation{typ: ErrLimit, msg: fmt.Sprintf("log output exceeds the limit MaxLog=%d bytes", inst.lim.MaxLog)}
+	case inst.records > inst.lim.MaxLogRecords:
+		v = &violation{typ: ErrLimit, msg: fmt.Sprintf("log output exceeds the limit MaxLogRecords=%d records", inst.lim.MaxLogRecords)}
+	default:
+		return nil
+	}
+	if inst.violation == nil {
+		inst.violation = v
+	}
+	return inst.violation
 }
 
 // noteStderr keeps the last lines of stderr for error traces.

@@ -17,13 +17,14 @@ type Limits struct {
 	HighWater      uint64        // bytes
 	MaxOutput      uint64        // bytes
 	MaxLog         uint64        // bytes
+	MaxLogRecords  int           // log calls and lines of stdout and stderr
 	MaxInput       uint64        // bytes of a request
 	MaxDepth       int           // nesting of an input value
 	MaxInvocations int
 	MaxInstances   int
 }
 
-var limitKeys = []string{"timeout", "memory", "high_water", "max_output", "max_log", "max_input", "max_depth", "max_invocations", "max_instances"}
+var limitKeys = []string{"timeout", "memory", "high_water", "max_output", "max_log", "max_log_records", "max_input", "max_depth", "max_invocations", "max_instances"}
 
 func (p *parser) limits(v *yaml.Node, what string) Limits {
 	var l Limits
@@ -52,6 +53,11 @@ func (p *parser) limits(v *yaml.Node, what string) Limits {
 			l.MaxOutput, err = ParseSize(s)
 		case "max_log":
 			l.MaxLog, err = ParseSize(s)
+		case "max_log_records":
+			l.MaxLogRecords, err = strconv.Atoi(s)
+			if err == nil && l.MaxLogRecords <= 0 {
+				err = fmt.Errorf("must be positive")
+			}
 		case "max_input":
 			l.MaxInput, err = ParseSize(s)
 		case "max_depth":
@@ -93,6 +99,9 @@ func (l Limits) Merge(base Limits) Limits {
 	}
 	if l.MaxLog == 0 {
 		l.MaxLog = base.MaxLog
+	}
+	if l.MaxLogRecords == 0 {
+		l.MaxLogRecords = base.MaxLogRecords
 	}
 	if l.MaxInput == 0 {
 		l.MaxInput = base.MaxInput

@@ -110,3 +110,12 @@ func grow() int32 {
 		keep = append(keep, make([]byte, 1<<20))
 	}
 }
+
+// flood logs empty messages forever.
+//
+//go:wasmexport flood
+func flood() int32 {
+	for {
+		pdk.Log(pdk.LogInfo, "")
+	}
+}
