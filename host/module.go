@@ -503,8 +503,15 @@ type Call struct {
 // Invoke runs the knot once. Inputs and Config must be sorted with
 // abi.SortArgs and hold canonical values. The response's Value (and any
 // error Detail) is canonical. Invoke never panics; every failure, including
-// cancellation of ctx, is an err response.
+// cancellation of ctx, is an err response. Its text is clipped to the
+// bounds of abi.Response.Clip.
 func (k *Knot) Invoke(ctx context.Context, c *Call) abi.Response {
+	r := k.invoke(ctx, c)
+	r.Clip()
+	return r
+}
+
+func (k *Knot) invoke(ctx context.Context, c *Call) abi.Response {
 	if r, ok := k.checkSize(c); !ok {
 		return r
 	}

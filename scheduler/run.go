@@ -612,8 +612,10 @@ func (e *engine) decide(st *state, c *Call) (res result, spawned bool) {
 
 var nullValue = cas.CanonicalValue([]byte{0xf6})
 
-// response turns a knot's response into a result.
+// response turns a knot's response into a result, its text clipped to
+// abi's bounds (whatever kind of knot made it).
 func (e *engine) response(knotID string, r abi.Response) result {
+	r.Clip()
 	switch r.Outcome {
 	case abi.OutcomeOK:
 		return result{outcome: lineage.OK, value: cas.CanonicalValue(r.Value)}

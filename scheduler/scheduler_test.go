@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -487,5 +488,30 @@ func TestPanickingKnotFailsAlone(t *testing.T) {
 	}
 	if len(res.Errors) != 1 || res.Errors[0].Type != scheduler.ErrPanic || !strings.Contains(res.Errors[0].Trace, "scheduler_test.go") || res.Outputs["answer"] != int64(3) {
 		t.Errorf("errors %+v, outputs %v", res.Errors, res.Outputs)
+	}
+}
+
+// TestOutcomeTextBounded: whatever kind of knot errs or skips with
+// enormous text, the run records it within abi's bounds.
+func TestOutcomeTextBounded(t *testing.T) {
+	huge := strings.Repeat("é", 1<<20) // two bytes a character: cuts land mid-character
+	tp := scheduler.NewTapestry()
+	must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotSpec{ID: "e", Kind: scheduler.KindSource, Fn: f(fn(func(context.Context, map[string]any) (any, error) {
+		return nil, errors.New(huge)
+	}))}))
+	must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotSpec{ID: "s", Kind: scheduler.KindSource, Fn: f(fn(func(context.Context, map[string]any) (any, error) {
+		return nil, skipErr(huge)
+	}))}))
+	e := newEnv(t, scheduler.Config{})
+	res, err := e.s.Run(t.Context(), tp, scheduler.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Errors) != 1 || len(res.Errors[0].Message) > abi.MaxErrorMessage || !utf8.ValidString(res.Errors[0].Message) ||
+		!strings.HasSuffix(res.Errors[0].Message, "bytes clipped]") {
+		t.Errorf("error message of %d bytes", len(res.Errors[0].Message))
+	}
+	if r := record(t, res, "s"); len(r.SkipReason) > abi.MaxSkipReason || !utf8.ValidString(r.SkipReason) {
+		t.Errorf("skip reason of %d bytes", len(r.SkipReason))
 	}
 }
