@@ -91,6 +91,7 @@ func (inst *instance) arm(parent context.Context) (context.Context, func() bool)
 		}
 	}
 	c.parent = parent
+	inst.wake = c.done
 	if parent.Done() != nil && parent != c.watched {
 		c.watched = parent
 		c.stopWatch = context.AfterFunc(parent, func() { c.fire(stateCancelled) })

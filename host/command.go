@@ -87,7 +87,7 @@ func (p *pool) runCommand(ctx context.Context, c *Call) abi.Response {
 	inst := &instance{p: p, lim: p.lim}
 	inst.stderr = &stream{inst: inst, name: "stderr", level: slog.LevelWarn}
 	stdout := &cappedBuffer{inst: inst}
-	cfg := p.configure(wazero.NewModuleConfig()).
+	cfg := p.configure(wazero.NewModuleConfig(), inst).
 		WithName("").
 		WithArgs(m.name).
 		WithStdin(bytes.NewReader(doc)).

@@ -117,7 +117,7 @@ func (m *Module) compiledPlugin(ctx context.Context, lim Limits) (*extism.Compil
 
 // newPluginInstance starts one plugin instance.
 func (p *pool) newPluginInstance(ctx context.Context, inst *instance) (*instance, error) {
-	cfg := p.configure(wazero.NewModuleConfig().WithStdout(inst.stdout).WithStderr(inst.stderr))
+	cfg := p.configure(wazero.NewModuleConfig().WithStdout(inst.stdout).WithStderr(inst.stderr), inst)
 	inst.begin("", "")
 	cctx, cancel := inst.callContext(ctx)
 	pl, err := p.plugin.Instance(cctx, extism.PluginInstanceConfig{ModuleConfig: cfg})

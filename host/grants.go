@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
@@ -176,9 +177,8 @@ func (g Grants) fsConfig() (wazero.FSConfig, []*os.Root, error) {
 	return fsc, roots, nil
 }
 
-// configure applies the pool's grants to a module instance's
-// configuration.
-func (p *pool) configure(cfg wazero.ModuleConfig) wazero.ModuleConfig {
+// configure applies the pool's grants to the configuration of inst.
+func (p *pool) configure(cfg wazero.ModuleConfig, inst *instance) wazero.ModuleConfig {
 	g := p.grants
 	if p.fsc != nil {
 		cfg = cfg.WithFSConfig(p.fsc)
@@ -189,10 +189,26 @@ func (p *pool) configure(cfg wazero.ModuleConfig) wazero.ModuleConfig {
 		}
 	}
 	if g.Clock {
-		cfg = cfg.WithSysWalltime().WithSysNanotime().WithSysNanosleep()
+		cfg = cfg.WithSysWalltime().WithSysNanotime().WithNanosleep(inst.sleep)
 	}
 	if g.Random {
 		cfg = cfg.WithRandSource(rand.Reader)
 	}
 	return cfg
+}
+
+// sleep is a granted clock's sleep: it ends early when the current call
+// must end (its timeout, or the run's cancellation), so that a knot asleep
+// for days still stops on time; the guest is then stopped at its next
+// check of the context.
+func (inst *instance) sleep(ns int64) {
+	if ns <= 0 {
+		return
+	}
+	t := time.NewTimer(time.Duration(ns))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-inst.wake:
+	}
 }

@@ -1,6 +1,7 @@
 package host_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -113,6 +115,16 @@ func TestGrantDirs(t *testing.T) {
 	if want := []any{"a.txt", "abs", "inside", "rel", "sub"}; !slices.Equal(got.([]any), want) {
 		t.Errorf("listdir /data = %v, want %v", got, want)
 	}
+	// A named pipe or a device in the directory is refused, not waited on.
+	if err := syscall.Mkfifo(filepath.Join(data, "pipe"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := invoke(t, m, "readfile", g, host.Limits{Timeout: time.Minute}, arg(t, "path", "/data/pipe"))
+	if r.Outcome != abi.OutcomeErr || time.Since(start) > 5*time.Second*slack {
+		t.Errorf("readfile of a named pipe: %v %+v after %v", r.Outcome, r.Error, time.Since(start))
+	}
+	os.Remove(filepath.Join(data, "pipe"))
 	// Read-only: no writes. Read-write: writes land on the host, but
 	// never through a link to outside, and no links can be made.
 	wantErr(t, invoke(t, m, "writefile", g, lim, arg(t, "path", "/data/new.txt"), arg(t, "data", "x")), "")
@@ -297,5 +309,36 @@ func TestGrantDirsRace(t *testing.T) {
 	t.Logf("%d rounds of %d swaps: %d renames raced the probe", rounds, n, renames)
 	if renames == 0 {
 		t.Error("no rename worked: the race was not run")
+	}
+}
+
+// TestGrantedSleepEnds: a knot granted the real clock that sleeps for a
+// day still ends at its timeout, and at once when its caller's context is
+// cancelled (a run's SIGINT).
+func TestGrantedSleepEnds(t *testing.T) {
+	h := newHost(t, host.Config{})
+	m := load(t, h, capKnots)
+	g := host.Grants{Clock: true}
+	day := int64(24 * time.Hour / time.Millisecond)
+	start := time.Now()
+	r := invoke(t, m, "sleep", g, host.Limits{Timeout: 300 * time.Millisecond}, arg(t, "ms", day))
+	if d := time.Since(start); r.Outcome != abi.OutcomeErr || r.Error.Type != host.ErrTimeout || d > 3*time.Second*slack {
+		t.Errorf("a day's sleep under a 300ms timeout: %v %+v after %v", r.Outcome, r.Error, d)
+	}
+	k, err := m.Knot(t.Context(), host.KnotConfig{Name: "sleep", Grants: g, Limits: host.Limits{Timeout: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start = time.Now()
+	r = k.Invoke(ctx, call(arg(t, "ms", day)))
+	if d := time.Since(start); r.Outcome != abi.OutcomeErr || r.Error.Type != host.ErrCancelled || d > 3*time.Second*slack {
+		t.Errorf("a day's sleep, cancelled after 200ms: %v %+v after %v", r.Outcome, r.Error, d)
+	}
+	// A short sleep still sleeps.
+	start = time.Now()
+	if got := decode(t, invoke(t, m, "sleep", g, host.Limits{}, arg(t, "ms", 50))); got != int64(50) || time.Since(start) < 50*time.Millisecond {
+		t.Errorf("sleep 50ms = %v after %v", got, time.Since(start))
 	}
 }

@@ -183,6 +183,9 @@ type instance struct {
 
 	cctx  *callCtx    // reusable invocation context
 	timer *time.Timer // its timeout timer
+	// wake closes when the current call (an invocation, or the start
+	// function) must end: a granted sleep waits for it.
+	wake <-chan struct{}
 }
 
 const stderrTailMax = 4 << 10
@@ -198,7 +201,7 @@ func (p *pool) newInstance(ctx context.Context) (*instance, error) {
 		WithName("").
 		WithStartFunctions("_initialize").
 		WithStdout(inst.stdout).
-		WithStderr(inst.stderr))
+		WithStderr(inst.stderr), inst)
 	inst.begin("", "")
 	cctx, cancel := inst.callContext(ctx)
 	mod, err := p.c.rt.InstantiateModule(cctx, p.compiled, cfg)
@@ -243,6 +246,7 @@ func (inst *instance) callContext(ctx context.Context) (context.Context, context
 	if inst.lim.Timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, inst.lim.Timeout)
 	}
+	inst.wake = ctx.Done()
 	return context.WithValue(ctx, callKey{}, inst), cancel
 }
 

@@ -96,13 +96,19 @@ func (r *rootFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode
 			return nil, experimentalsys.ELOOP
 		}
 	}
+	// O_NONBLOCK: opening a named pipe must not wait for a writer; it is
+	// refused below, as are devices and sockets.
 	var osf *os.File
-	f, e := (&sysfs.AdaptFS{FS: opener{root: r.root, flag: osFlag(flag), perm: perm, opened: &osf}}).OpenFile(p, flag, perm)
+	f, e := (&sysfs.AdaptFS{FS: opener{root: r.root, flag: osFlag(flag) | syscall.O_NONBLOCK, perm: perm, opened: &osf}}).OpenFile(p, flag, perm)
 	if e != 0 {
 		if osf != nil {
 			osf.Close()
 		}
 		return nil, e
+	}
+	if fi, err := osf.Stat(); err != nil || !(fi.Mode().IsRegular() || fi.IsDir()) {
+		f.Close()
+		return nil, experimentalsys.EACCES // a device, a pipe or a socket could block or never end
 	}
 	if flag&experimentalsys.O_DIRECTORY != 0 {
 		if dir, e := f.IsDir(); e != 0 || !dir {
