@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pirn-wasm/pirn"
+	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/lineage"
 )
 
@@ -93,7 +94,10 @@ func TestHostileSuite(t *testing.T) {
 				t.Errorf("round %d, %s: contained after %v, want within %v", round, h.id, d, h.within*slack)
 			}
 		}
-		for id, want := range map[string]any{"one": int64(1), "probe_one": int64(1), "flood_one": int64(1), "sq": int64(400)} {
+		// table_grow is refused growth at the host's table bound, by
+		// table.grow answering -1, and returns the size it reached.
+		for id, want := range map[string]any{"one": int64(1), "probe_one": int64(1), "flood_one": int64(1), "sq": int64(400),
+			"table_grow": int64(host.MaxTableElements - 65536 + 1)} {
 			if got := res.Outputs[id]; got != want {
 				t.Errorf("round %d: healthy sibling %s = %v (%s), want %v", round, id, got, recs[id].Outcome, want)
 			}

@@ -108,7 +108,12 @@ func (m *Module) compiledPlugin(ctx context.Context, lim Limits) (*extism.Compil
 		// through a pooled instance: none are allowed. No hosts, no paths.
 		Memory: &extism.ManifestMemory{MaxPages: uint32(lim.Memory / pageSize), MaxVarBytes: 0},
 	}
-	cp, err := extism.NewCompiledPlugin(ctx, man, extism.PluginConfig{RuntimeConfig: rcfg, EnableWasi: true}, nil)
+	cctx, cancel := context.WithTimeoutCause(ctx, m.h.cfg.CompileTimeout, errCompileTimeout)
+	defer cancel()
+	cp, err := extism.NewCompiledPlugin(cctx, man, extism.PluginConfig{RuntimeConfig: rcfg, EnableWasi: true}, nil)
+	if context.Cause(cctx) == errCompileTimeout {
+		return nil, fmt.Errorf("compile: did not finish within the compile timeout of %s", m.h.cfg.CompileTimeout)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("extism: %w", err)
 	}

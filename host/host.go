@@ -125,12 +125,23 @@ type Config struct {
 	// LoadTimeout bounds loading a module: its start function and its
 	// manifest (default 10s).
 	LoadTimeout time.Duration
+	// CompileTimeout bounds compiling a module (default 60s). Modules are
+	// also refused before compiling if their code would take too long
+	// (MaxCompileCost); this catches what that estimate misses, between
+	// one function and the next.
+	CompileTimeout time.Duration
 }
 
-// DefaultLoadTimeout is Config.LoadTimeout's default.
-const DefaultLoadTimeout = 10 * time.Second
+// Defaults of Config.LoadTimeout and Config.CompileTimeout.
+const (
+	DefaultLoadTimeout    = 10 * time.Second
+	DefaultCompileTimeout = 60 * time.Second
+)
 
-var errLoadTimeout = errors.New("load timeout")
+var (
+	errLoadTimeout    = errors.New("load timeout")
+	errCompileTimeout = errors.New("compile timeout")
+)
 
 // Host compiles and runs knot modules.
 type Host struct {
@@ -184,6 +195,7 @@ func New(cfg Config) (*Host, error) {
 	}
 	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
 	cfg.LoadTimeout = cmp.Or(cfg.LoadTimeout, DefaultLoadTimeout)
+	cfg.CompileTimeout = cmp.Or(cfg.CompileTimeout, DefaultCompileTimeout)
 	h := &Host{cfg: cfg, runtimes: map[classKey]*class{}, modules: map[moduleKey]*moduleEntry{}}
 	dir := cfg.CacheDir
 	if dir == "" {

@@ -70,7 +70,7 @@ type Module struct {
 	h        *Host
 	name     string
 	digest   cas.Digest
-	wasm     []byte
+	wasm     []byte // what is compiled: the module, its tables bounded (precheck)
 	manifest *abi.Manifest
 	abi      ABI
 	format   Format // of an Extism plugin's or a command's documents
@@ -125,6 +125,10 @@ func (h *Host) LoadWith(ctx context.Context, name string, wasm []byte, opts Load
 		return nil, &LoadError{Module: name, Err: fmt.Errorf("is %d bytes, over the limit of %d", len(wasm), MaxModuleBytes)}
 	}
 	d := cas.Sum(wasm)
+	code, err := precheck(wasm)
+	if err != nil {
+		return nil, &LoadError{Module: name, Digest: d, Err: err}
+	}
 	opts.ABI = cmpABI(opts.ABI)
 	if err := opts.validate(); err != nil {
 		return nil, &LoadError{Module: name, Digest: d, Err: err}
@@ -142,7 +146,7 @@ func (h *Host) LoadWith(ctx context.Context, name string, wasm []byte, opts Load
 	}
 	h.mu.Unlock()
 	e.once.Do(func() {
-		m := &Module{h: h, name: name, digest: d, wasm: wasm, abi: opts.ABI, format: opts.Format,
+		m := &Module{h: h, name: name, digest: d, wasm: code, abi: opts.ABI, format: opts.Format,
 			compiled: map[classKey]wazero.CompiledModule{}, pools: map[poolKey]*pool{}}
 		err := m.handshake(ctx)
 		if err != nil {
@@ -171,7 +175,12 @@ func (m *Module) compile(ctx context.Context, c *class) (wazero.CompiledModule, 
 	if cm, ok := m.compiled[c.key]; ok {
 		return cm, nil
 	}
-	cm, err := c.rt.CompileModule(ctx, m.wasm)
+	cctx, cancel := context.WithTimeoutCause(ctx, m.h.cfg.CompileTimeout, errCompileTimeout)
+	defer cancel()
+	cm, err := c.rt.CompileModule(cctx, m.wasm)
+	if context.Cause(cctx) == errCompileTimeout {
+		return nil, fmt.Errorf("compile: did not finish within the compile timeout of %s", m.h.cfg.CompileTimeout)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("compile: %w", err)
 	}

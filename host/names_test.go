@@ -89,13 +89,19 @@ func withFunctionNames(t *testing.T, wasm []byte, name string) []byte {
 	return append(out, custom...)
 }
 
-// TestErrorTextBounded gives every function of misbehave a 1 MiB name and
-// makes it trap deep in recursion: the trace names a function in every
-// frame, yet the err's message and trace stay within abi's bounds.
+// TestErrorTextBounded gives every function of misbehave the longest name
+// allowed and makes it trap, also deep in recursion: the trace names a
+// function in every frame, yet the err's message and trace stay within
+// abi's bounds. A longer name is refused at load.
 func TestErrorTextBounded(t *testing.T) {
 	h := newHost(t, host.Config{})
-	big := strings.Repeat("N", 1<<20)
-	wasm := withFunctionNames(t, readWasm(t, misbehave), big)
+	// A name over MaxNameBytes is refused at load...
+	_, err := h.Load(t.Context(), "hugenames", withFunctionNames(t, readWasm(t, misbehave), strings.Repeat("N", 1<<20)))
+	if err == nil || !strings.Contains(err.Error(), "its name section holds a name of 1048576 bytes, over the limit of 65536") {
+		t.Errorf("names of 1 MiB: %v", err)
+	}
+	// ...and names at the bound still make traces longer than theirs.
+	wasm := withFunctionNames(t, readWasm(t, misbehave), strings.Repeat("N", host.MaxNameBytes))
 	m, err := h.Load(t.Context(), "bignames", wasm)
 	if err != nil {
 		t.Fatal(err)

@@ -174,8 +174,8 @@ type instance struct {
 	inputTaken    bool
 	outputSet     bool
 	violation     *violation
-	logged        int // bytes of log and stdout/stderr this invocation
-	records       int // log records this invocation
+	logged        int    // bytes of log and stdout/stderr this invocation
+	records       int    // log records this invocation
 	httpResp      []byte // the pending pirn.http response
 	stderrTail    []byte
 	stdout        *stream
