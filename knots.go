@@ -94,6 +94,11 @@ func celIdent(s string) bool {
 	return true
 }
 
+// MaxExprItems bounds each value an expression reads, in data items (every
+// scalar, list and dict in it): an expression decodes what it reads, and a
+// decoded value takes up to 40 times its size.
+const MaxExprItems = 1 << 20
+
 // exprKnot evaluates a compiled expression on the host.
 type exprKnot struct {
 	p       *expr.Program
@@ -144,9 +149,9 @@ func (k *exprKnot) Invoke(ctx context.Context, c *scheduler.Call) abi.Response {
 			}
 			return nil, false
 		}
-		v, err := cas.Decode(b)
+		v, err := cas.DecodeBounded(b, MaxExprItems)
 		if err != nil {
-			decodeErr = err
+			decodeErr = fmt.Errorf("%s: %w", name, err)
 			return nil, false
 		}
 		if cache == nil {

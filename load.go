@@ -202,7 +202,8 @@ func (e *Engine) build(p *Pipeline) pipeline.Errors {
 			}
 		case pipeline.TypeMap:
 			onSkip, _ := scheduler.ParseOnSkip(n.OnSkip) // checked by the parser
-			node, err = t.Map(MapDef{ID: n.ID, Over: nodes[n.Over], Each: fn, Bind: n.Bind, In: in, OnSkip: onSkip, Policy: policy, Optional: n.Optional})
+			node, err = t.Map(MapDef{ID: n.ID, Over: nodes[n.Over], Each: fn, Bind: n.Bind, In: in, OnSkip: onSkip, MaxElements: n.MaxElements,
+				Policy: policy, Optional: n.Optional})
 		case pipeline.TypeReduce:
 			node, err = t.Reduce(ReduceDef{ID: n.ID, Of: nodes[n.Of], Combine: fn, Pairwise: n.HasInitial, Initial: n.Initial, Policy: policy, Optional: n.Optional})
 		}

@@ -206,7 +206,7 @@ nodes:
 modules: {junk: p.yaml}
 nodes:
   - {id: x, type: parameter, type_: int}
-`, []string{`p.yaml:2: module junk (sha256:`, "compile"}},
+`, []string{`p.yaml:2: module junk (sha256:`, "not a WebAssembly module"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(dir, "examples/quickstart/p.yaml")

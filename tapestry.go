@@ -445,11 +445,13 @@ type MapDef struct {
 	// Bind is the input that receives each element. For a module's knot,
 	// "" means its only required input not given in In; for an expression,
 	// "" means "item".
-	Bind     string
-	In       In
-	OnSkip   scheduler.OnSkip
-	Policy   scheduler.Policy
-	Optional bool
+	Bind   string
+	In     In
+	OnSkip scheduler.OnSkip
+	// MaxElements bounds the list; 0 means scheduler.DefaultMaxElements.
+	MaxElements int
+	Policy      scheduler.Policy
+	Optional    bool
 }
 
 // Map adds a Map.
@@ -513,7 +515,7 @@ func (t *Tapestry) Map(d MapDef) (*Node, error) {
 		}
 	}
 	n, err := t.t.AddMap(scheduler.MapSpec{ID: d.ID, Over: d.Over.ID(), Fn: r.fn, Bind: bind, Parents: ids(parents), Config: consts,
-		OnSkip: d.OnSkip, Policy: d.Policy, Optional: d.Optional})
+		OnSkip: d.OnSkip, MaxElements: d.MaxElements, Policy: d.Policy, Optional: d.Optional})
 	return t.node(n, err, abi.ListOf(r.outType()))
 }
 

@@ -1,6 +1,7 @@
 package abi
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -132,12 +133,20 @@ func (s *Signature) CoerceOutput(b []byte) ([]byte, error) {
 	return v, nil
 }
 
+// MaxCoerceItems bounds a value that coercion decodes, in data items
+// (every scalar, list and dict in it); one that already has its type is
+// never decoded.
+const MaxCoerceItems = 1 << 20
+
 // coerceBytes decodes b, coerces it to t and encodes the result
 // canonically.
 func coerceBytes(t Type, b []byte) ([]byte, error) {
-	v, err := DecodeValue(b)
+	v, err := cbordm.DecodeMax(b, true, MaxCoerceItems)
+	if errors.Is(err, cbordm.ErrTooMany) {
+		return nil, fmt.Errorf("the value is too large to convert: %w", err)
+	}
 	if err != nil {
-		return nil, err
+		return nil, malformed("value", err)
 	}
 	c, err := t.Coerce(v)
 	if err != nil {

@@ -132,24 +132,18 @@ func inModel(v any, depth int) (ok, known bool) {
 	return true, false
 }
 
-// Canonicalize decodes b, which may be any well-formed CBOR inside the data
-// model (for example a guest's output), and returns its canonical encoding.
-// Malformed input or input outside the data model gives an error wrapping
-// [ErrNotCanonical]; the decode is bounded by [MaxNestedLevels] and
-// [MaxElements]. The result never aliases b.
+// Canonicalize re-encodes b, which may be any well-formed CBOR inside the
+// data model (for example a guest's output), in canonical form. It works
+// on the bytes, never holding b as Go values, so its memory is about that
+// of b and its result. Malformed input or input outside the data model
+// gives an error wrapping [ErrNotCanonical]; nesting is bounded by
+// [MaxNestedLevels] and each array or map by [MaxElements]. The result
+// never aliases b.
 func Canonicalize(b []byte) ([]byte, error) {
 	if IsCanonical(b) {
 		return slices.Clone(b), nil
 	}
-	v, err := Decode(b)
-	if err != nil {
-		return nil, err
-	}
-	out, err := encMode.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNotCanonical, err)
-	}
-	return out, nil
+	return canonicalize(b)
 }
 
 // Decode decodes one CBOR data item in the data model into Go values: nil,
@@ -161,6 +155,25 @@ func Decode(b []byte) (any, error) {
 	}
 	v, err := cbordm.Decode(b, false)
 	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotCanonical, err)
+	}
+	return v, nil
+}
+
+// ErrTooLarge is wrapped by DecodeBounded's error for a value of more
+// elements than its bound.
+var ErrTooLarge = errors.New("cas: value too large to decode")
+
+// DecodeBounded is [Decode] of a value of at most max data items (every
+// scalar, list and dict, nested ones included). Decoded, a value takes up
+// to 40 times its encoded size (an empty list is one byte, and a boxed
+// slice header in Go): bounding its items bounds that.
+func DecodeBounded(b []byte, max int) (any, error) {
+	v, err := cbordm.DecodeMax(b, false, max)
+	switch {
+	case errors.Is(err, cbordm.ErrTooMany):
+		return nil, fmt.Errorf("%w: it has more than %d elements", ErrTooLarge, max)
+	case err != nil:
 		return nil, fmt.Errorf("%w: %w", ErrNotCanonical, err)
 	}
 	return v, nil

@@ -21,6 +21,16 @@ func IsCanonical(b []byte) bool {
 	return ok && n == len(b)
 }
 
+// ListLen returns the number of elements of the canonical list b, without
+// reading them; ok is false if b does not start with a list's head.
+func ListLen(b []byte) (n int, ok bool) {
+	major, _, arg, _, ok := canonHead(b)
+	if !ok || major != 4 || arg > MaxElements {
+		return 0, false
+	}
+	return int(arg), true
+}
+
 // Elements splits the canonical encoding of an array into the canonical
 // encodings of its elements (which alias b). It fails if b is not a
 // canonical array.
@@ -73,12 +83,12 @@ func canonHead(b []byte) (major, ai byte, arg uint64, n int, ok bool) {
 	return 0, 0, 0, 0, false // indefinite lengths and reserved values
 }
 
+// canonItem reports the length of the canonical item at the start of b,
+// depth arrays and maps inside the outermost (which may nest
+// MaxNestedLevels deep, as the decoders allow).
 func canonItem(b []byte, depth int) (int, bool) {
-	if depth >= MaxNestedLevels {
-		return 0, false
-	}
 	major, ai, arg, n, ok := canonHead(b)
-	if !ok {
+	if !ok || (major == 4 || major == 5) && depth >= MaxNestedLevels {
 		return 0, false
 	}
 	switch major {

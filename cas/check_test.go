@@ -115,6 +115,11 @@ func FuzzCanonicalize(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		out, err := cas.Canonicalize(b)
+		// Working on the bytes gives what decoding and encoding gave.
+		old, oldErr := cas.CanonicalizeByDecoding(b)
+		if (err == nil) != (oldErr == nil) || err == nil && !bytes.Equal(out, old) {
+			t.Fatalf("Canonicalize(%x) = %x, %v; by decoding: %x, %v", b, out, err, old, oldErr)
+		}
 		if cas.IsCanonical(b) {
 			if err != nil || !bytes.Equal(out, b) {
 				t.Fatalf("IsCanonical(%x) but Canonicalize = %x, %v", b, out, err)

@@ -3,3 +3,13 @@ package cas
 // DecodeGeneral decodes with the CBOR library alone, for comparing the
 // reflection-free decoder with it.
 func DecodeGeneral(b []byte, v *any) error { return Unmarshal(b, v) }
+
+// CanonicalizeByDecoding is what Canonicalize did before it worked on the
+// bytes: decode into Go values, encode with the CBOR library.
+func CanonicalizeByDecoding(b []byte) ([]byte, error) {
+	v, err := Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	return encMode.Marshal(v)
+}

@@ -95,6 +95,8 @@ type Node struct {
 	Over   string
 	Bind   string // the input that receives each element
 	OnSkip string // "null" (default), "drop" or "skip"
+	// MaxElements bounds a map's list (0: the scheduler's default).
+	MaxElements int
 	// Reduces.
 	Of         string
 	Initial    any
@@ -374,7 +376,7 @@ var (
 		TypeAggregator: append(slices.Clone(nodeKeys), "parents", "config", "combine"),
 		TypeBranch:     append(slices.Clone(nodeKeys), "input", "selector", "branches"),
 		TypeGate:       append(slices.Clone(nodeKeys), "input", "predicate"),
-		TypeMap:        append(slices.Clone(nodeKeys), "over", "each", "bind", "parents", "config", "on_skip"),
+		TypeMap:        append(slices.Clone(nodeKeys), "over", "each", "bind", "parents", "config", "on_skip", "max_elements"),
 		TypeReduce:     append(slices.Clone(nodeKeys), "of", "combine", "initial"),
 	}
 	nodeTypes = []string{TypeParameter, TypeKnot, TypeSource, TypeSink, TypeAggregator, TypeBranch, TypeGate, TypeMap, TypeReduce}
@@ -505,6 +507,10 @@ func (p *parser) node(m *yaml.Node) *Node {
 			n.Bind = p.str(v, key)
 			if !abi.ValidInputName(n.Bind) {
 				p.errorf(v.Line, "%s: bind %q is not an identifier", what, n.Bind)
+			}
+		case "max_elements":
+			if err := v.Decode(&n.MaxElements); err != nil || n.MaxElements <= 0 {
+				p.errorf(v.Line, "%s: max_elements %q: want a positive integer", what, v.Value)
 			}
 		case "on_skip":
 			n.OnSkip = p.str(v, key)

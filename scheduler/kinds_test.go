@@ -319,3 +319,33 @@ func TestReduce(t *testing.T) {
 		t.Errorf("reduce over text: %+v", res.Errors)
 	}
 }
+
+// TestMapMaxElements: a Map's list longer than its bound errs before any
+// element runs, naming the bound; at the bound it runs.
+func TestMapMaxElements(t *testing.T) {
+	var calls atomic.Int32
+	each := one("item", func(v any) (any, error) { calls.Add(1); return v, nil })
+	for _, tc := range []struct {
+		max, n int
+		want   string
+	}{
+		{5, 6, `map "m": over: a list of 6 elements, over the limit max_elements=5`},
+		{6, 6, ""},
+		{0, scheduler.DefaultMaxElements + 1, fmt.Sprintf("over the limit max_elements=%d", scheduler.DefaultMaxElements)},
+	} {
+		tp := scheduler.NewTapestry()
+		paramX(t, tp, abi.Any)
+		must[*scheduler.Node](t)(tp.AddMap(scheduler.MapSpec{ID: "m", Over: "x", Fn: f(each), Bind: "item", MaxElements: tc.max}))
+		calls.Store(0)
+		res := run(t, tp, make([]any, tc.n))
+		if tc.want == "" {
+			if !res.Succeeded() || calls.Load() != int32(tc.n) {
+				t.Errorf("max %d, %d elements: %s after %d calls", tc.max, tc.n, res.Status, calls.Load())
+			}
+			continue
+		}
+		if len(res.Errors) != 1 || res.Errors[0].Type != scheduler.ErrTooMany || !strings.Contains(res.Errors[0].Message, tc.want) || calls.Load() != 0 {
+			t.Errorf("max %d, %d elements: %+v after %d calls", tc.max, tc.n, res.Errors, calls.Load())
+		}
+	}
+}

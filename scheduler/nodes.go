@@ -96,10 +96,16 @@ func (e *engine) arm(st *state) result {
 func (e *engine) spawn(st *state) (result, bool) {
 	n := st.n
 	over := e.input(n)
+	count, ok := cas.ListLen(over.Bytes)
+	if !ok {
+		return e.failure(n.id, ErrType, fmt.Sprintf("map %q: over: want a list, got %s", n.id, describeValue(over)), nil, ""), false
+	}
+	if count > n.maxElements {
+		return e.failure(n.id, ErrTooMany, fmt.Sprintf("map %q: over: a list of %d elements, over the limit max_elements=%d", n.id, count, n.maxElements), nil, ""), false
+	}
 	items, err := cas.Elements(over.Bytes)
 	if err != nil {
-		v, _ := over.Decode()
-		return e.failure(n.id, ErrType, fmt.Sprintf("map %q: over: want a list, got %s", n.id, describe(v)), nil, ""), false
+		return e.failure(n.id, ErrType, fmt.Sprintf("map %q: over: %v", n.id, err), nil, ""), false
 	}
 	if len(items) == 0 {
 		return result{outcome: lineage.OK, value: cas.CanonicalValue([]byte{0x80})}, false
@@ -115,24 +121,31 @@ func (e *engine) spawn(st *state) (result, bool) {
 	return result{}, true
 }
 
-func describe(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case map[string]any:
-		return "a dict"
-	case string:
-		return "a str"
-	case []byte:
-		return "bytes"
-	case int64:
-		return "an int"
-	case float64:
-		return "a float"
-	case bool:
-		return "a bool"
+// describeValue names the kind of a value, for messages, without decoding
+// it.
+func describeValue(v cas.Value) string {
+	if len(v.Bytes) == 0 {
+		return "nothing"
 	}
-	return fmt.Sprintf("%T", v)
+	switch v.Bytes[0] >> 5 {
+	case 0, 1:
+		return "an int"
+	case 2:
+		return "bytes"
+	case 3:
+		return "a str"
+	case 4:
+		return "a list"
+	case 5:
+		return "a dict"
+	}
+	switch v.Bytes[0] {
+	case 0xf4, 0xf5:
+		return "a bool"
+	case 0xf6:
+		return "null"
+	}
+	return "a float"
 }
 
 // runElement invokes a Map's Fn on element i.
@@ -219,8 +232,7 @@ func (e *engine) reduce(st *state, c *Call) result {
 	of := e.input(n)
 	items, err := cas.Elements(of.Bytes)
 	if err != nil {
-		v, _ := of.Decode()
-		return e.failure(n.id, ErrType, fmt.Sprintf("reduce %q: of: want a list, got %s", n.id, describe(v)), nil, "")
+		return e.failure(n.id, ErrType, fmt.Sprintf("reduce %q: of: want a list, got %s", n.id, describeValue(of)), nil, "")
 	}
 	if !n.pairwise {
 		return e.response(n.id, e.call1(n, c, n.fnInput, of.Bytes))

@@ -35,12 +35,13 @@ const (
 
 // Error types the scheduler itself produces.
 const (
-	ErrParents = "ParentFailed"  // RequireAllParents not satisfied
-	ErrStore   = "StoreError"    // the data store refused an ok value
-	ErrPanic   = "Panic"         // a knot's Invoke panicked
-	ErrBranch  = "BranchError"   // a selector named no declared arm
-	ErrElement = "ElementFailed" // an element of a Map erred
-	ErrType    = "TypeError"     // a Map or Reduce input is not a list
+	ErrParents = "ParentFailed"    // RequireAllParents not satisfied
+	ErrStore   = "StoreError"      // the data store refused an ok value
+	ErrPanic   = "Panic"           // a knot's Invoke panicked
+	ErrBranch  = "BranchError"     // a selector named no declared arm
+	ErrElement = "ElementFailed"   // an element of a Map erred
+	ErrType    = "TypeError"       // a Map or Reduce input is not a list
+	ErrTooMany = "TooManyElements" // a Map's list is longer than its MaxElements
 	// ErrStalled is a node the scheduler never made ready: an internal
 	// error, reported rather than waited on forever.
 	ErrStalled = "SchedulerStalled"
@@ -106,12 +107,19 @@ type Skip struct {
 	Detail any // decoded detail, or nil
 }
 
+// MaxOutputItems bounds the values Result.Outputs holds decoded: a value
+// of more data items (every scalar, list and dict in it) stays in
+// Result.Values only, as canonical bytes. Decoded, a value takes up to 40
+// times its size, and a knot may return 64 MiB.
+const MaxOutputItems = 1 << 16
+
 // Result is what a run produced. Its embedded Run is what the history
 // stores.
 type Result struct {
 	lineage.Run
-	// Outputs holds every ok value, decoded, keyed by knot id (a
-	// parameter's id is "param:<name>" unless given explicitly).
+	// Outputs holds every ok value of at most MaxOutputItems items,
+	// decoded, keyed by knot id (a parameter's id is "param:<name>" unless
+	// given explicitly).
 	Outputs map[string]any
 	// Values holds the same values in canonical form with their digests.
 	Values  map[string]cas.Value
@@ -764,11 +772,9 @@ func (e *engine) finish(req Request, terminals []*Node) (*Result, error) {
 		res.Records = append(res.Records, st.rec)
 		switch st.res.outcome {
 		case lineage.OK:
-			v, err := st.res.value.Decode()
-			if err != nil { // canonical values always decode
-				v = nil
+			if v, err := cas.DecodeBounded(st.res.value.Bytes, MaxOutputItems); err == nil {
+				res.Outputs[st.n.id] = v
 			}
-			res.Outputs[st.n.id] = v
 			res.Values[st.n.id] = st.res.value
 		case lineage.Err:
 			res.Errors = append(res.Errors, *st.res.err)

@@ -206,16 +206,24 @@ func ParseOnSkip(s string) (OnSkip, error) {
 // the list of the elements' outputs. If an element errs, the Map errs,
 // naming the first failing index.
 type MapSpec struct {
-	ID       string
-	Over     string // the parent producing the list
-	Fn       Fn
-	Bind     string            // the input name each element is passed under
-	Parents  map[string]string // shared parents, by input name
-	Config   map[string]any    // shared constants, by input name
-	OnSkip   OnSkip
-	Policy   Policy // SkipIfParentFailed or RequireAllParents
-	Optional bool
+	ID      string
+	Over    string // the parent producing the list
+	Fn      Fn
+	Bind    string            // the input name each element is passed under
+	Parents map[string]string // shared parents, by input name
+	Config  map[string]any    // shared constants, by input name
+	OnSkip  OnSkip
+	// MaxElements bounds the list: a longer one errs with ErrTooMany
+	// before any element runs. 0 means DefaultMaxElements.
+	MaxElements int
+	Policy      Policy // SkipIfParentFailed or RequireAllParents
+	Optional    bool
 }
+
+// DefaultMaxElements is a Map's default bound on its list. Each element
+// costs the run a task, a result and a lineage record, about 1 KiB in all
+// until the run is recorded.
+const DefaultMaxElements = 100_000
 
 // ReduceSpec declares a Reduce over the list Of produces. Whole-list: Fn
 // receives the list under ItemsInput, once. Pairwise: Fn receives the
@@ -243,23 +251,24 @@ type Node struct {
 	param *ParamSpec
 	def   cas.Value // coerced default
 	// everything else
-	fn         Fn
-	fnInput    string // gate, branch, map (bind), reduce (items or item)
-	accInput   string // pairwise reduce
-	parents    []edge // in canonical input-name order (shorter names first)
-	byName     []edge // the same, sorted by name, for lineage
-	config     []abi.Arg
-	configHash cas.Digest
-	policy     Policy
-	optional   bool
-	children   []*Node
-	primary    *Node    // gate, branch, map, reduce: the parent whose value the node consumes
-	arms       []string // branch
-	branch     *Node    // arm: its branch; arm name is armName
-	armName    string
-	onSkip     OnSkip    // map
-	pairwise   bool      // reduce
-	initial    cas.Value // reduce
+	fn          Fn
+	fnInput     string // gate, branch, map (bind), reduce (items or item)
+	accInput    string // pairwise reduce
+	parents     []edge // in canonical input-name order (shorter names first)
+	byName      []edge // the same, sorted by name, for lineage
+	config      []abi.Arg
+	configHash  cas.Digest
+	policy      Policy
+	optional    bool
+	children    []*Node
+	primary     *Node    // gate, branch, map, reduce: the parent whose value the node consumes
+	arms        []string // branch
+	branch      *Node    // arm: its branch; arm name is armName
+	armName     string
+	onSkip      OnSkip    // map
+	maxElements int       // map
+	pairwise    bool      // reduce
+	initial     cas.Value // reduce
 }
 
 type edge struct {
@@ -661,6 +670,13 @@ func (t *Tapestry) AddMap(m MapSpec) (*Node, error) {
 		b.errorf("unknown on_skip %d", m.OnSkip)
 	}
 	b.n.onSkip = m.OnSkip
+	if m.MaxElements < 0 {
+		b.errorf("max_elements %d is negative", m.MaxElements)
+	}
+	b.n.maxElements = cmp.Or(m.MaxElements, DefaultMaxElements)
+	if m.MaxElements != 0 { // absent by default, so that existing hashes stay
+		b.cfg["max_elements"] = m.MaxElements
+	}
 	b.cfg["each"] = []any{m.Fn.Module, m.Fn.Name, m.Bind}
 	b.cfg["on_skip"] = m.OnSkip.String()
 	return b.done()

@@ -1003,3 +1003,56 @@ func TestNotRegularFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestAmplificationBounded runs testdata/hostile/amplify.yaml: knots return
+// four million empty lists (4 MiB of CBOR, canonical; 8 MB, not), which
+// decoded would be gigabytes (7.3 GiB of peak RSS and 36 s before the
+// host kept values as bytes). Every consumer errs naming its bound, the
+// siblings complete, and the process's peak RSS stays under 320 MiB.
+func TestAmplificationBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs knots that return millions of elements")
+	}
+	cmd := exec.Command(pirnBin, "run", "--memory", "--json", "../../testdata/hostile/amplify.yaml")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	cmd.Run()
+	peak := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10 // KiB on Linux
+	var doc struct {
+		Knots []struct{ ID, Outcome, Output string } `json:"knots"`
+		Errors []struct{ Knot, Type, Message string } `json:"errors"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatalf("%v\n%s%s", err, out.Bytes(), errb.Bytes())
+	}
+	outcome, output := map[string]string{}, map[string]string{}
+	for _, k := range doc.Knots {
+		outcome[k.ID], output[k.ID] = k.Outcome, k.Output
+	}
+	errs := map[string]string{}
+	for _, e := range doc.Errors {
+		errs[e.Knot] = e.Type + ": " + e.Message
+	}
+	for id, want := range map[string]string{"big": "ok", "big_loose": "ok", "counted": "ok", "one": "ok", "mapped": "err", "measured": "err", "summed": "err"} {
+		if outcome[id] != want {
+			t.Errorf("%s: %s, want %s (%s)", id, outcome[id], want, errs[id])
+		}
+	}
+	if output["big"] != output["big_loose"] {
+		t.Errorf("the loose list re-encoded to %s, the canonical one is %s", output["big_loose"], output["big"])
+	}
+	for id, want := range map[string]string{
+		"mapped":   "TooManyElements: map \"mapped\": over: a list of 4000000 elements, over the limit max_elements=100000",
+		"measured": "more than 1048576 elements",
+		"summed":   "too large to convert",
+	} {
+		if !strings.Contains(errs[id], want) {
+			t.Errorf("%s: %q, want it to contain %q", id, errs[id], want)
+		}
+	}
+	t.Logf("peak RSS %d MiB, %v", peak>>20, time.Since(start).Round(time.Millisecond))
+	if peak > 320<<20 {
+		t.Errorf("peak RSS %d MiB, over 320 MiB", peak>>20)
+	}
+}

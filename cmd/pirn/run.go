@@ -18,6 +18,7 @@ import (
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/lineage"
 	"github.com/pirn-wasm/pirn/pipeline"
+	"github.com/pirn-wasm/pirn/scheduler"
 )
 
 func runCommand() *cli.Command {
@@ -87,7 +88,13 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 			if res == nil {
 				return inputErr(err)
 			}
-			if werr := report(c.App.Writer, &res.Run, res.Outputs, nil, c.Bool("json")); werr != nil {
+			tooLarge := map[string]error{}
+			for id, v := range res.Values {
+				if _, ok := res.Outputs[id]; !ok {
+					tooLarge[id] = fmt.Errorf("%w: %d bytes, more than %d elements", cas.ErrTooLarge, len(v.Bytes), scheduler.MaxOutputItems)
+				}
+			}
+			if werr := report(c.App.Writer, &res.Run, res.Outputs, tooLarge, c.Bool("json")); werr != nil {
 				return werr
 			}
 			if err != nil {
@@ -299,7 +306,7 @@ func loadValues(ctx context.Context, store cas.Store, run *lineage.Run) (map[str
 			unreadable[r.KnotID] = err
 			continue
 		}
-		v, err := cas.Decode(b)
+		v, err := cas.DecodeBounded(b, scheduler.MaxOutputItems)
 		if err != nil {
 			unreadable[r.KnotID] = err
 			continue
@@ -316,6 +323,8 @@ func valueProblem(err error) string {
 		return "not in the data store"
 	case errors.Is(err, cas.ErrCorrupt):
 		return "corrupt in the data store: " + err.Error()
+	case errors.Is(err, cas.ErrTooLarge):
+		return "too large to show here: " + err.Error()
 	}
 	return "unreadable: " + err.Error()
 }

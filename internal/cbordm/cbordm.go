@@ -30,8 +30,21 @@ const (
 // other than false, true and null, trailing bytes, more than
 // MaxNestedLevels of nesting and more than MaxElements elements are
 // errors.
-func Decode(b []byte, bigUint bool) (any, error) {
-	d := decoder{bigUint: bigUint}
+func Decode(b []byte, bigUint bool) (any, error) { return DecodeMax(b, bigUint, 0) }
+
+// ErrTooMany is wrapped by DecodeMax's error for a value of more data
+// items than its bound.
+var ErrTooMany = errors.New("too many elements to decode")
+
+// DecodeMax is Decode of a value of at most max data items (every scalar,
+// array and map, nested ones included; 0 means no bound). A value held as
+// Go values takes up to 40 times its encoded size, so a bound on items is
+// a bound on memory.
+func DecodeMax(b []byte, bigUint bool, max int) (any, error) {
+	d := &decoder{bigUint: bigUint, left: max, max: max}
+	if max <= 0 {
+		d.left = -1
+	}
 	v, n, err := d.value(b, 0)
 	if err == nil && n != len(b) {
 		err = errors.New("extraneous data after the value (trailing bytes)")
@@ -39,7 +52,11 @@ func Decode(b []byte, bigUint bool) (any, error) {
 	return v, err
 }
 
-type decoder struct{ bigUint bool }
+type decoder struct {
+	bigUint bool
+	left    int // data items still allowed; negative for no bound
+	max     int
+}
 
 // errEOF is the error for data cut short (the wording follows the CBOR
 // library's, which the PDKs' tests of cas/testdata/canonical.json match).
@@ -53,7 +70,13 @@ func read(b []byte) (major, ai byte, arg uint64, n int, err error) {
 	return major, ai, arg, n, err
 }
 
-func (d decoder) value(b []byte, level int) (any, int, error) {
+func (d *decoder) value(b []byte, level int) (any, int, error) {
+	if d.left >= 0 {
+		if d.left == 0 {
+			return nil, 0, fmt.Errorf("%w: more than %d", ErrTooMany, d.max)
+		}
+		d.left--
+	}
 	major, ai, arg, n, err := read(b)
 	if err != nil {
 		return nil, 0, err

@@ -1,0 +1,246 @@
+package cas
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/x448/float16"
+
+	"github.com/pirn-wasm/pirn/internal/cborhead"
+)
+
+// canonicalize re-encodes the one data item b in canonical form without
+// decoding it into Go values: a value held as Go values takes up to 40
+// times its encoded size (an empty list is one byte of CBOR and a boxed
+// slice header of Go), so a guest's 64 MiB output of empty lists would
+// take gigabytes. The output is never more than 9 bytes an item longer
+// than the input, and besides it only the entries of the map being sorted
+// are held at once. It writes exactly what the CBOR library's core
+// deterministic encoder writes for the decoded value (FuzzCanonicalize
+// compares the two).
+func canonicalize(b []byte) ([]byte, error) {
+	c := canonEncoder{in: b}
+	out, n, err := c.item(make([]byte, 0, len(b)), 0, 0)
+	if err == nil && n != len(b) {
+		err = errors.New("extraneous data after the value (trailing bytes)")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotCanonical, err)
+	}
+	return out, nil
+}
+
+type canonEncoder struct {
+	in  []byte
+	tmp []byte // reused to reorder map entries
+}
+
+var errEOF = errors.New("unexpected EOF")
+
+func (c *canonEncoder) head(off int) (major, ai byte, arg uint64, n int, err error) {
+	major, ai, arg, n, err = cborhead.Read(c.in[off:])
+	if errors.Is(err, cborhead.ErrTruncated) {
+		err = errEOF
+	}
+	return major, ai, arg, n, err
+}
+
+// item appends the canonical encoding of the item at in[off:] to out and
+// returns the offset after it.
+func (c *canonEncoder) item(out []byte, off, level int) ([]byte, int, error) {
+	major, ai, arg, n, err := c.head(off)
+	if err != nil {
+		return nil, 0, err
+	}
+	off += n
+	switch major {
+	case cborhead.Uint, cborhead.Neg:
+		if arg > math.MaxInt64 {
+			return nil, 0, fmt.Errorf("integer overflows int64")
+		}
+		return cborhead.Append(out, major, arg), off, nil
+	case cborhead.Bytes, cborhead.Text:
+		if ai != 31 {
+			if arg > uint64(len(c.in)-off) {
+				return nil, 0, errEOF
+			}
+			s := c.in[off : off+int(arg)]
+			if major == cborhead.Text && !utf8.Valid(s) {
+				return nil, 0, errors.New("text is not valid UTF-8")
+			}
+			return append(cborhead.Append(out, major, arg), s...), off + int(arg), nil
+		}
+		// Chunks: concatenate them behind a head written once their
+		// total is known.
+		at := len(out)
+		out = append(out, make([]byte, 9)...)
+		for {
+			if off >= len(c.in) {
+				return nil, 0, errEOF
+			}
+			if c.in[off] == 0xff {
+				off++
+				break
+			}
+			cm, cai, carg, cn, err := c.head(off)
+			if err != nil {
+				return nil, 0, err
+			}
+			if cm != major || cai == 31 || carg > uint64(len(c.in)-off-cn) {
+				return nil, 0, errors.New("bad chunk in indefinite-length string")
+			}
+			out = append(out, c.in[off+cn:off+cn+int(carg)]...)
+			off += cn + int(carg)
+		}
+		if major == cborhead.Text && !utf8.Valid(out[at+9:]) {
+			return nil, 0, errors.New("text is not valid UTF-8")
+		}
+		return behindHead(out, at, major, uint64(len(out)-at-9)), off, nil
+	case cborhead.Array, cborhead.Map:
+		if level >= MaxNestedLevels {
+			return nil, 0, fmt.Errorf("nested deeper than %d levels", MaxNestedLevels)
+		}
+		per := uint64(1)
+		if major == cborhead.Map {
+			per = 2
+		}
+		if ai != 31 && arg > MaxElements {
+			return nil, 0, fmt.Errorf("%d entries: more than %d", arg, MaxElements)
+		}
+		if ai != 31 && arg*per > uint64(len(c.in)-off) {
+			return nil, 0, fmt.Errorf("%w: %d entries in %d bytes", errEOF, arg, len(c.in)-off)
+		}
+		at := len(out)
+		out = append(out, make([]byte, 9)...) // the head, once the count is known
+		var keys []span                       // a map's entries, as written to out
+		count := uint64(0)
+		for ; ai == 31 || count < arg; count++ {
+			if ai == 31 {
+				if off >= len(c.in) {
+					return nil, 0, errEOF
+				}
+				if c.in[off] == 0xff {
+					off++
+					break
+				}
+				if count >= MaxElements {
+					return nil, 0, fmt.Errorf("more than %d entries", MaxElements)
+				}
+			}
+			start := len(out)
+			if out, off, err = c.item(out, off, level+1); err != nil {
+				return nil, 0, err
+			}
+			if major == cborhead.Array {
+				continue
+			}
+			if out[start]&0xe0 != cborhead.Text {
+				return nil, 0, errors.New("cannot unmarshal map key: keys must be text")
+			}
+			key := len(out)
+			if out, off, err = c.item(out, off, level+1); err != nil {
+				return nil, 0, err
+			}
+			keys = append(keys, span{start, key, len(out)})
+		}
+		if major == cborhead.Map {
+			if err := c.sortEntries(out, at+9, keys); err != nil {
+				return nil, 0, err
+			}
+		}
+		return behindHead(out, at, major, count), off, nil
+	case cborhead.Tag:
+		return nil, 0, errors.New("tags are not allowed")
+	}
+	switch ai {
+	case 20, 21, 22: // false, true, null
+		return append(out, major|ai), off, nil
+	case 25:
+		return appendFloat(out, float64(float16.Frombits(uint16(arg)).Float32())), off, nil
+	case 26:
+		return appendFloat(out, float64(math.Float32frombits(uint32(arg)))), off, nil
+	case 27:
+		return appendFloat(out, math.Float64frombits(arg)), off, nil
+	case 31:
+		return nil, 0, errors.New("unexpected break")
+	}
+	return nil, 0, fmt.Errorf("simple value %d is not in the data model", arg)
+}
+
+// span is one map entry written to the output: its key is [start, key),
+// its value [key, end).
+type span struct{ start, key, end int }
+
+// sortEntries puts the entries of a map, written to out from base on, in
+// canonical order (by their encoded keys, bytewise) and refuses a key
+// given twice.
+func (c *canonEncoder) sortEntries(out []byte, base int, entries []span) error {
+	sorted := slices.IsSortedFunc(entries, func(a, b span) int { return bytes.Compare(out[a.start:a.key], out[b.start:b.key]) })
+	if !sorted {
+		slices.SortFunc(entries, func(a, b span) int { return bytes.Compare(out[a.start:a.key], out[b.start:b.key]) })
+	}
+	for i := 1; i < len(entries); i++ {
+		if bytes.Equal(out[entries[i-1].start:entries[i-1].key], out[entries[i].start:entries[i].key]) {
+			return fmt.Errorf("duplicate map key %q", out[entries[i].start:entries[i].key])
+		}
+	}
+	if sorted {
+		return nil
+	}
+	c.tmp = c.tmp[:0]
+	for _, e := range entries {
+		c.tmp = append(c.tmp, out[e.start:e.end]...)
+	}
+	copy(out[base:], c.tmp)
+	if cap(c.tmp) > 1<<20 {
+		c.tmp = nil // do not keep a large buffer
+	}
+	return nil
+}
+
+// behindHead writes the shortest head of (major, n) into the 9 bytes
+// reserved at out[at:], moving what follows them back over the unused
+// part.
+func behindHead(out []byte, at int, major byte, n uint64) []byte {
+	var h [9]byte
+	head := cborhead.Append(h[:0], major, n)
+	copy(out[at:], head)
+	gap := 9 - len(head)
+	if gap == 0 {
+		return out
+	}
+	copy(out[at+len(head):], out[at+9:])
+	return out[:len(out)-gap]
+}
+
+// appendFloat appends f as the core deterministic encoder does: NaN as
+// the half-precision quiet NaN, and every other value in the shortest of
+// half, single and double precision that holds it exactly.
+func appendFloat(out []byte, f float64) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(out, 0xf9, 0x7e, 0x00)
+	case math.IsInf(f, 1):
+		return append(out, 0xf9, 0x7c, 0x00)
+	case math.IsInf(f, -1):
+		return append(out, 0xf9, 0xfc, 0x00)
+	}
+	f32 := float32(f)
+	if float64(f32) != f {
+		bits := math.Float64bits(f)
+		return append(out, 0xfb, byte(bits>>56), byte(bits>>48), byte(bits>>40), byte(bits>>32),
+			byte(bits>>24), byte(bits>>16), byte(bits>>8), byte(bits))
+	}
+	p := float16.PrecisionFromfloat32(f32)
+	f16 := float16.Fromfloat32(f32)
+	if p == float16.PrecisionExact || p == float16.PrecisionUnknown && f16.Float32() == f32 {
+		h := f16.Bits()
+		return append(out, 0xf9, byte(h>>8), byte(h))
+	}
+	bits := math.Float32bits(f32)
+	return append(out, 0xfa, byte(bits>>24), byte(bits>>16), byte(bits>>8), byte(bits))
+}
