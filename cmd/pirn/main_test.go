@@ -2,8 +2,8 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -1020,7 +1020,7 @@ func TestAmplificationBounded(t *testing.T) {
 	cmd.Run()
 	peak := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10 // KiB on Linux
 	var doc struct {
-		Knots []struct{ ID, Outcome, Output string } `json:"knots"`
+		Knots  []struct{ ID, Outcome, Output string } `json:"knots"`
 		Errors []struct{ Knot, Type, Message string } `json:"errors"`
 	}
 	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
