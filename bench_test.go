@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/pirn-wasm/pirn"
+	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/lineage"
 )
 
@@ -21,6 +22,10 @@ var guests = []guest{
 }
 
 func chain(b *testing.B, e *pirn.Engine, g guest, n int) *pirn.Tapestry {
+	return chainWith(b, e, g, n, host.StateDefault)
+}
+
+func chainWith(b *testing.B, e *pirn.Engine, g guest, n int, state host.State) *pirn.Tapestry {
 	b.Helper()
 	m, err := e.LoadModule(b.Context(), g.module)
 	if err != nil {
@@ -29,7 +34,9 @@ func chain(b *testing.B, e *pirn.Engine, g guest, n int) *pirn.Tapestry {
 	t := pirn.NewTapestry()
 	prev, _ := t.Parameter(pirn.Param{Name: "x", Type: "int"})
 	for i := range n {
-		prev, err = t.Knot(fmt.Sprintf("k%d", i), m.Knot(g.knot), pirn.In{"x": prev})
+		k := m.Knot(g.knot)
+		k.State = state
+		prev, err = t.Knot(fmt.Sprintf("k%d", i), k, pirn.In{"x": prev})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -60,6 +67,23 @@ func BenchmarkChain(b *testing.B) {
 				}
 				defer e.Close(context.Background())
 				runLoop(b, e, chain(b, e, g, n), n)
+			})
+		}
+	}
+}
+
+// BenchmarkInstanceState runs the 100-chain with each instance state: what
+// making knots hermetic costs (docs/performance.md).
+func BenchmarkInstanceState(b *testing.B) {
+	for _, g := range guests {
+		for _, state := range []host.State{host.StateKeep, host.StateReset, host.StateFresh} {
+			b.Run(fmt.Sprintf("%s/%s", g.name, state), func(b *testing.B) {
+				e, err := pirn.Open(b.Context(), pirn.Config{InMemory: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer e.Close(context.Background())
+				runLoop(b, e, chainWith(b, e, g, 100, state), 100)
 			})
 		}
 	}

@@ -12,8 +12,8 @@ import (
 
 // TestPipelineGrants grants a knot a directory (relative to the pipeline
 // file) and an environment variable from YAML, and checks that lineage
-// records the grants, that the other knots are hermetic, and that grants
-// change the configuration hash.
+// records the grants, that the other knots are hermetic (the pipeline
+// resets instances), and that grants change the configuration hash.
 func TestPipelineGrants(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
@@ -24,7 +24,7 @@ func TestPipelineGrants(t *testing.T) {
 	t.Setenv("PIRN_TEST_REGION", "eu-west")
 	write := func(grants string) string {
 		p := filepath.Join(dir, "p.yaml")
-		yaml := "name: grants\nmodules: {cap: " + capknots + "}\nnodes:\n" +
+		yaml := "name: grants\ninstance: reset\nmodules: {cap: " + capknots + "}\nnodes:\n" +
 			"  - {id: path, type: parameter, type_: str, default: /data/greeting.txt}\n" +
 			"  - {id: read, type: knot, module: cap, knot: readfile, parents: {path: path}" + grants + "}\n" +
 			"  - {id: region, type: knot, module: cap, knot: getenv, config: {name: PIRN_TEST_REGION}, grants: {env: [PIRN_TEST_REGION]}}\n" +
@@ -86,7 +86,7 @@ func TestPipelineGrants(t *testing.T) {
 
 	// Grant errors name the node and the line.
 	for _, tc := range []struct{ grants, want string }{
-		{", grants: {dirs: [{path: nope, mount: /data}]}", "p.yaml:5: knot \"read\": knot readfile: grants: dir"},
+		{", grants: {dirs: [{path: nope, mount: /data}]}", "p.yaml:6: knot \"read\": knot readfile: grants: dir"},
 		{", grants: {dirs: [{path: data, mount: data}]}", `mount "data" must be a clean absolute path`},
 		{", grants: {http: [\"https://x.org/\"]}", `http host "https://x.org/": want a host name`},
 		{", grants: {clok: true}", `unknown key "clok"`},

@@ -97,7 +97,7 @@ func TestHostileSuite(t *testing.T) {
 		// table_grow is refused growth at the host's table bound, by
 		// table.grow answering -1, and returns the size it reached.
 		for id, want := range map[string]any{"one": int64(1), "probe_one": int64(1), "flood_one": int64(1), "sq": int64(400),
-			"table_grow": int64(host.MaxTableElements - 65536 + 1)} {
+			"table_grow": int64(host.MaxTableElements - 65536 + 1), "counter": int64(1), "gcounter": int64(1)} {
 			if got := res.Outputs[id]; got != want {
 				t.Errorf("round %d: healthy sibling %s = %v (%s), want %v", round, id, got, recs[id].Outcome, want)
 			}
@@ -105,6 +105,14 @@ func TestHostileSuite(t *testing.T) {
 		// The clock without a grant is the fake one.
 		if now, _ := res.Outputs["now"].(int64); time.Unix(now, 0).Year() != 2022 {
 			t.Errorf("round %d: now = %v, want the fake clock's 2022", round, time.Unix(now, 0))
+		}
+		if spied, _ := res.Outputs["spy"].([]byte); len(spied) != 0 {
+			t.Errorf("round %d: the spy saw %q", round, spied)
+		}
+		for _, id := range []string{"counter", "gcounter", "spy"} {
+			if r := recs[id]; !r.Hermetic() {
+				t.Errorf("round %d: %s is not hermetic (grants %v)", round, id, recs[id].Grants)
+			}
 		}
 		if r := recs["after_trap"]; r.Outcome != lineage.Skipped {
 			t.Errorf("round %d: after_trap %s, want skipped", round, r.Outcome)

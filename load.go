@@ -1,6 +1,7 @@
 package pirn
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -245,7 +246,11 @@ func (p *Pipeline) fn(n *pipeline.Node) (Knot, error) {
 		return nil, fmt.Errorf("%s %q: module %q has no knot %q (it has: %s)%s", n.Type, n.ID, module, knot,
 			strings.Join(mod.Manifest().KnotNames(), ", "), pipeline.DidYouMean(knot, mod.Manifest().KnotNames()))
 	}
-	return KnotRef{Module: mod, Name: knot, Limits: hostLimits(n.Limits), NoTypeCheck: n.NoTypeCheck, Grants: p.hostGrants(n.Grants)}, nil
+	state, err := host.ParseState(cmp.Or(n.Instance, p.Spec.Instance))
+	if err != nil { // checked by the parser
+		return nil, err
+	}
+	return KnotRef{Module: mod, Name: knot, Limits: hostLimits(n.Limits), NoTypeCheck: n.NoTypeCheck, Grants: p.hostGrants(n.Grants), State: state}, nil
 }
 
 // hostGrants converts a node's grants, resolving directories against the

@@ -88,17 +88,20 @@ type KnotRef struct {
 	// Grants are the knot's capabilities (files, environment, clock,
 	// randomness, HTTP); none by default, which makes the knot hermetic.
 	Grants host.Grants
+	// State says what the knot's instances keep between invocations:
+	// by default nothing (for a pirn module; see host.State).
+	State host.State
 }
 
 func (r KnotRef) resolve(ctx context.Context, _ exprEnv) (resolved, error) {
 	if r.Module == nil {
 		return resolved{}, fmt.Errorf("knot %q: no module", r.Name)
 	}
-	k, err := r.Module.m.Knot(ctx, host.KnotConfig{Name: r.Name, Limits: r.Limits, NoTypeCheck: r.NoTypeCheck, Grants: r.Grants})
+	k, err := r.Module.m.Knot(ctx, host.KnotConfig{Name: r.Name, Limits: r.Limits, NoTypeCheck: r.NoTypeCheck, Grants: r.Grants, State: r.State})
 	if err != nil {
 		return resolved{}, err
 	}
-	fn := scheduler.Fn{Knot: wasmKnot{k}, Module: r.Module.m.Digest().String(), Name: r.Name, Grants: k.Grants().Describe()}
+	fn := scheduler.Fn{Knot: wasmKnot{k}, Module: r.Module.m.Digest().String(), Name: r.Name, Grants: k.Lineage()}
 	return resolved{fn: fn, spec: k.Spec()}, nil
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
+	"github.com/tetratelabs/wazero/sys"
 )
 
 // Grants are the capabilities a knot's instances get beyond pure
@@ -190,9 +191,14 @@ func (p *pool) configure(cfg wazero.ModuleConfig, inst *instance) wazero.ModuleC
 	}
 	if g.Clock {
 		cfg = cfg.WithSysWalltime().WithSysNanotime().WithNanosleep(inst.sleep)
+	} else {
+		// The fake clock, from its start again after every reset.
+		cfg = cfg.WithWalltime(inst.clock.walltime, sys.ClockResolution(1)).WithNanotime(inst.clock.nanotime, sys.ClockResolution(1))
 	}
 	if g.Random {
 		cfg = cfg.WithRandSource(rand.Reader)
+	} else if inst.rand != nil {
+		cfg = cfg.WithRandSource(inst.rand)
 	}
 	return cfg
 }

@@ -154,7 +154,8 @@ func TestGoGuestMemoryBounded(t *testing.T) {
 	m := load(t, h, bytesMod)
 	// One instance, never recycled by count: only the guest's own memory
 	// management keeps it bounded.
-	k := knot(t, m, "len", host.Limits{Timeout: -1, MaxInvocations: 1 << 30, MaxInstances: 1, HighWater: 256 << 20})
+	k := hosttest.Knot(t, m, host.KnotConfig{Name: "len", State: host.StateKeep,
+		Limits: host.Limits{Timeout: -1, MaxInvocations: 1 << 30, MaxInstances: 1, HighWater: 256 << 20}})
 	data := bytes.Repeat([]byte{1}, 1<<20)
 	c := call(arg(t, "data", data))
 	ctx := t.Context()

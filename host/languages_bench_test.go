@@ -90,7 +90,8 @@ func BenchmarkLanguages(b *testing.B) {
 		}
 		if lc.opts.ABI != ABICommand {
 			b.Run(lc.lang+"/instantiate", func(b *testing.B) {
-				p, err := m.pool(ctx, Limits{}.withDefaults(h.cfg.Defaults), Grants{}, false)
+				state, _ := m.state(StateDefault)
+				p, err := m.pool(ctx, Limits{}.withDefaults(h.cfg.Defaults), Grants{}, state, false)
 				if err != nil {
 					b.Fatal(err)
 				}

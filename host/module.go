@@ -70,7 +70,8 @@ type Module struct {
 	h        *Host
 	name     string
 	digest   cas.Digest
-	wasm     []byte // what is compiled: the module, its tables bounded (precheck)
+	wasm     []byte // what is compiled: the module, its tables bounded and its globals exported (scan)
+	shape    shape
 	manifest *abi.Manifest
 	abi      ABI
 	format   Format // of an Extism plugin's or a command's documents
@@ -88,6 +89,7 @@ type Module struct {
 type poolKey struct {
 	lim    Limits
 	grants string // Grants.key
+	state  State
 }
 
 // Name returns the name the module was first loaded under.
@@ -125,7 +127,7 @@ func (h *Host) LoadWith(ctx context.Context, name string, wasm []byte, opts Load
 		return nil, &LoadError{Module: name, Err: fmt.Errorf("is %d bytes, over the limit of %d", len(wasm), MaxModuleBytes)}
 	}
 	d := cas.Sum(wasm)
-	code, err := precheck(wasm)
+	code, shape, err := scan(wasm)
 	if err != nil {
 		return nil, &LoadError{Module: name, Digest: d, Err: err}
 	}
@@ -146,7 +148,7 @@ func (h *Host) LoadWith(ctx context.Context, name string, wasm []byte, opts Load
 	}
 	h.mu.Unlock()
 	e.once.Do(func() {
-		m := &Module{h: h, name: name, digest: d, wasm: code, abi: opts.ABI, format: opts.Format,
+		m := &Module{h: h, name: name, digest: d, wasm: code, shape: shape, abi: opts.ABI, format: opts.Format,
 			compiled: map[classKey]wazero.CompiledModule{}, pools: map[poolKey]*pool{}}
 		err := m.handshake(ctx)
 		if err != nil {
@@ -295,7 +297,8 @@ func (m *Module) handshake(ctx context.Context) error {
 	// Compiling is the host's work, bounded by the module's size; only
 	// what the guest runs (its start function and manifest) gets
 	// LoadTimeout, however long its knots may later run.
-	p, err := m.pool(ctx, Limits{}.withDefaults(m.h.cfg.Defaults), Grants{}, false)
+	state, _ := m.state(StateDefault)
+	p, err := m.pool(ctx, Limits{}.withDefaults(m.h.cfg.Defaults), Grants{}, state, false)
 	if err != nil {
 		return err
 	}
@@ -358,8 +361,8 @@ func (m *Module) greet(ctx context.Context, p *pool) error {
 // pool returns the pool for lim (already defaulted) and g (already
 // validated), creating it. A new pool is pre-warmed with one instance
 // unless warm is false.
-func (m *Module) pool(ctx context.Context, lim Limits, g Grants, warm bool) (*pool, error) {
-	key := poolKey{lim, g.key()}
+func (m *Module) pool(ctx context.Context, lim Limits, g Grants, state State, warm bool) (*pool, error) {
+	key := poolKey{lim, g.key(), state}
 	m.mu.Lock()
 	p, ok := m.pools[key]
 	m.mu.Unlock()
@@ -375,7 +378,7 @@ func (m *Module) pool(ctx context.Context, lim Limits, g Grants, warm bool) (*po
 		return nil, err
 	}
 	fresh := newPool(m, c, cm, lim)
-	fresh.grants = g
+	fresh.grants, fresh.state = g, state
 	if fresh.fsc, fresh.roots, err = g.fsConfig(); err != nil {
 		return nil, err
 	}
@@ -419,6 +422,9 @@ type KnotConfig struct {
 	NoTypeCheck bool
 	// Grants are the knot's capabilities; none by default.
 	Grants Grants
+	// State says what an instance keeps between invocations (default:
+	// nothing, for a pirn module).
+	State State
 }
 
 // Knot returns a handle for invoking a knot of the module.
@@ -439,7 +445,11 @@ func (m *Module) Knot(ctx context.Context, cfg KnotConfig) (*Knot, error) {
 	if err := m.checkGrants(cfg.Name, grants); err != nil {
 		return nil, &LoadError{Module: m.name, Digest: m.digest, Err: err}
 	}
-	p, err := m.pool(ctx, lim, grants, true)
+	state, err := m.state(cfg.State)
+	if err != nil {
+		return nil, fmt.Errorf("knot %s: %w", cfg.Name, err)
+	}
+	p, err := m.pool(ctx, lim, grants, state, true)
 	if err != nil {
 		return nil, &LoadError{Module: m.name, Digest: m.digest, Err: err}
 	}
@@ -449,6 +459,24 @@ func (m *Module) Knot(ctx context.Context, cfg KnotConfig) (*Knot, error) {
 	}
 	k := &Knot{mod: m, spec: spec, pool: p, check: !cfg.NoTypeCheck, sig: sig}
 	return k, nil
+}
+
+// state resolves a knot's State for this module.
+func (m *Module) state(s State) (State, error) {
+	switch {
+	case m.abi == ABICommand:
+		return StateFresh, nil // a command runs once per instance
+	case m.abi == ABIExtism && s == StateReset:
+		return 0, fmt.Errorf("an Extism plugin's instance cannot be reset (its memory belongs to the Extism SDK): use fresh or keep")
+	case s == StateDefault:
+		return StateKeep, nil
+	case s == StateReset:
+		if m.shape.Stateful != "" {
+			return StateFresh, nil // the host cannot restore what this module changes
+		}
+		return StateReset, nil
+	}
+	return s, nil
 }
 
 // checkGrants refuses a knot whose module needs a capability the knot is
@@ -493,6 +521,21 @@ func (k *Knot) Spec() *abi.KnotSpec { return k.spec }
 
 // Module returns the knot's module.
 func (k *Knot) Module() *Module { return k.mod }
+
+// State returns what the knot's instances keep between invocations:
+// StateReset, StateFresh or StateKeep.
+func (k *Knot) State() State { return k.pool.state }
+
+// Lineage returns the knot's grants as lineage records them: Grants'
+// Describe, and GrantState if its instances keep their state.
+func (k *Knot) Lineage() []string {
+	d := k.pool.grants.Describe()
+	if k.pool.state == StateKeep {
+		d = append(d, GrantState)
+		slices.Sort(d)
+	}
+	return d
+}
 
 // Limits returns the knot's effective limits.
 func (k *Knot) Limits() Limits { return k.pool.lim }

@@ -14,6 +14,7 @@ import (
 	extism "github.com/extism/go-sdk"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/pirn-wasm/pirn/abi"
@@ -45,6 +46,7 @@ type pool struct {
 	plugin   *extism.CompiledPlugin // for an Extism plugin
 	lim      Limits
 	grants   Grants
+	state    State           // resolved: StateReset, StateFresh or StateKeep
 	fsc      wazero.FSConfig // the granted directories, or nil
 	roots    []*os.Root      // behind fsc, closed with the pool
 	idle     chan *instance
@@ -85,7 +87,10 @@ func (p *pool) get(ctx context.Context) (*instance, error) {
 // release returns inst to the pool, or discards it if !keep or it is due
 // for recycling. A recycled instance is replaced in the background.
 func (p *pool) release(inst *instance, keep bool) {
-	recycle := inst.calls >= p.lim.MaxInvocations || uint64(inst.mem.Size()) > p.lim.HighWater
+	recycle := inst.calls >= p.lim.MaxInvocations || uint64(inst.mem.Size()) > p.lim.HighWater || p.state == StateFresh
+	if keep && !recycle && inst.snap != nil {
+		recycle = !inst.reset()
+	}
 	p.mu.Lock()
 	closed := p.closed
 	p.mu.Unlock()
@@ -183,6 +188,12 @@ type instance struct {
 
 	cctx  *callCtx    // reusable invocation context
 	timer *time.Timer // its timeout timer
+
+	// What a reset restores (StateReset), and the fake clock and random
+	// source of an instance granted neither.
+	snap  *snapshot
+	clock fakeClock
+	rand  *fakeRandom
 	// wake closes when the current call (an invocation, or the start
 	// function) must end: a granted sleep waits for it.
 	wake <-chan struct{}
@@ -191,7 +202,7 @@ type instance struct {
 const stderrTailMax = 4 << 10
 
 func (p *pool) newInstance(ctx context.Context) (*instance, error) {
-	inst := &instance{p: p, lim: p.lim, stack: make([]uint64, 1)}
+	inst := &instance{p: p, lim: p.lim, stack: make([]uint64, 1), rand: newFakeRandom()}
 	inst.stdout = &stream{inst: inst, name: "stdout", level: slog.LevelInfo}
 	inst.stderr = &stream{inst: inst, name: "stderr", level: slog.LevelWarn}
 	if p.plugin != nil {
@@ -204,6 +215,10 @@ func (p *pool) newInstance(ctx context.Context) (*instance, error) {
 		WithStderr(inst.stderr), inst)
 	inst.begin("", "")
 	cctx, cancel := inst.callContext(ctx)
+	var mem *resetMemory
+	if p.state == StateReset {
+		cctx = experimental.WithMemoryAllocator(cctx, allocator{&mem})
+	}
 	mod, err := p.c.rt.InstantiateModule(cctx, p.compiled, cfg)
 	cancel()
 	inst.stdout.flush()
@@ -216,7 +231,32 @@ func (p *pool) newInstance(ctx context.Context) (*instance, error) {
 	inst.mod = mod
 	inst.invoke = mod.ExportedFunction(abi.ExportInvoke)
 	inst.mem = mod.Memory()
+	if p.state == StateReset {
+		// The state once initialised is what every invocation starts
+		// from.
+		inst.snap = &snapshot{mem: mem}
+		if mem == nil {
+			err = errors.New("the memory was not allocated by the host")
+		} else {
+			err = inst.snap.take(mod, p.m.shape.Globals)
+		}
+		if err != nil {
+			mod.Close(context.Background())
+			return nil, fmt.Errorf("instantiate: snapshot for resetting: %w", err)
+		}
+		inst.reset()
+	}
 	return inst, nil
+}
+
+// reset restores the instance to its snapshot, and its fake clock and
+// random source to their start; false if it cannot be restored.
+func (inst *instance) reset() bool {
+	inst.clock.readings = 0
+	if inst.rand != nil {
+		inst.rand.reset()
+	}
+	return inst.snap.restore()
 }
 
 func (inst *instance) close() {

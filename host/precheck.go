@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -61,7 +62,19 @@ func precheck(wasm []byte) ([]byte, error) {
 type shape struct {
 	Functions, Nesting, BranchTargets, FunctionBytes int
 	Cost                                             time.Duration // estimated compile time
+	// Globals are the module's own mutable globals, exported by the
+	// bytes scan returns under globalExport names so that an instance's
+	// state can be restored.
+	Globals []uint32
+	// Stateful says why an instance's state cannot be restored between
+	// invocations ("" if it can): a table it can change, a segment it can
+	// drop, a vector global.
+	Stateful string
 }
+
+// globalExport is the name under which the host exports a module's
+// mutable global idx, to save and restore it.
+func globalExport(idx uint32) string { return fmt.Sprintf("pirn:global:%d", idx) }
 
 // compileCost estimates the time the optimizing compiler takes over one
 // function: linear in its code, quadratic in its nesting, and steep in
@@ -85,9 +98,11 @@ func scanInto(wasm []byte, st *shape) ([]byte, error) {
 		return nil, errors.New("not a WebAssembly module (no \\0asm header)")
 	}
 	r := &reader{b: wasm, off: 8, st: st}
-	var tables int
-	var clamped []byte // a re-encoded table section, if one needed it
-	var tableStart, tableEnd int
+	var imports imported
+	var edits []edit    // sections to replace, in order
+	exportAt := -1      // where a new export section would go
+	var exports *reader // the export section, if any
+	var exportsAt edit
 	for r.off < len(r.b) {
 		start := r.off
 		id := r.byte()
@@ -97,6 +112,9 @@ func scanInto(wasm []byte, st *shape) ([]byte, error) {
 		}
 		sec := &reader{b: r.b[r.off : r.off+int(size)], base: r.off, st: st}
 		r.off += int(size)
+		if id > 7 && id != 12 && exportAt < 0 { // the first section after exports' place
+			exportAt = start
+		}
 		var err error
 		switch id {
 		case 0:
@@ -104,14 +122,18 @@ func scanInto(wasm []byte, st *shape) ([]byte, error) {
 		case 1:
 			err = sec.count("types", MaxTypes)
 		case 2:
-			tables, err = sec.importedTables()
+			imports, err = sec.imports()
 		case 3:
 			err = sec.count("functions", MaxFunctions)
 		case 4:
-			clamped, err = sec.tables(tables)
-			tableStart, tableEnd = start, r.off
+			var clamped []byte
+			if clamped, err = sec.tables(imports.tables); err == nil && clamped != nil {
+				edits = append(edits, edit{start, r.off, section(4, clamped)})
+			}
 		case 6:
-			err = sec.count("globals", MaxGlobals)
+			err = sec.globals(imports.globals)
+		case 7:
+			exports, exportsAt = sec, edit{start: start, end: r.off}
 		case 9:
 			err = sec.elements()
 		case 10:
@@ -123,16 +145,63 @@ func scanInto(wasm []byte, st *shape) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if clamped == nil {
+	if exportAt < 0 {
+		exportAt = len(wasm)
+	}
+	if len(st.Globals) > 0 {
+		// Export every mutable global of the module's own, so that the
+		// host can save and restore it.
+		var count uint32
+		var body []byte
+		if exports != nil {
+			count = exports.u32()
+			body = exports.b[exports.off:]
+			exportAt = -1
+		}
+		out := binary.AppendUvarint(nil, uint64(count)+uint64(len(st.Globals)))
+		out = append(out, body...)
+		for _, g := range st.Globals {
+			name := globalExport(g)
+			out = binary.AppendUvarint(out, uint64(len(name)))
+			out = append(out, name...)
+			out = append(out, 3) // a global
+			out = binary.AppendUvarint(out, uint64(g))
+		}
+		if exports != nil {
+			exportsAt.with = section(7, out)
+			edits = append(edits, exportsAt)
+		} else {
+			edits = append(edits, edit{exportAt, exportAt, section(7, out)})
+		}
+	}
+	if len(edits) == 0 {
 		return wasm, nil
 	}
-	out := make([]byte, 0, len(wasm)+16)
-	out = append(out, wasm[:tableStart]...)
-	out = append(out, 4)
-	out = binary.AppendUvarint(out, uint64(len(clamped)))
-	out = append(out, clamped...)
-	return append(out, wasm[tableEnd:]...), nil
+	slices.SortFunc(edits, func(a, b edit) int { return a.start - b.start })
+	out := make([]byte, 0, len(wasm)+256)
+	at := 0
+	for _, e := range edits {
+		out = append(out, wasm[at:e.start]...)
+		out = append(out, e.with...)
+		at = e.end
+	}
+	return append(out, wasm[at:]...), nil
 }
+
+// edit replaces wasm[start:end] with with.
+type edit struct {
+	start, end int
+	with       []byte
+}
+
+// section encodes a section.
+func section(id byte, payload []byte) []byte {
+	s := binary.AppendUvarint([]byte{id}, uint64(len(payload)))
+	return append(s, payload...)
+}
+
+// imported counts what a module imports.
+type imported struct{ tables, globals int }
 
 // reader reads a module's binary; the first error sticks.
 type reader struct {
@@ -216,10 +285,11 @@ func (r *reader) limits() (lo uint64, hi uint64, hasMax bool) {
 	return lo, hi, hasMax
 }
 
-// importedTables counts the tables a module imports.
-func (r *reader) importedTables() (int, error) {
+// imports counts the tables and globals a module imports, and bounds the
+// tables.
+func (r *reader) imports() (imported, error) {
 	n := r.u32()
-	tables := 0
+	var im imported
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		for range 2 { // module and field names
 			r.skip(int(r.u32()))
@@ -231,22 +301,55 @@ func (r *reader) importedTables() (int, error) {
 			r.byte()
 			lo, _, _ := r.limits()
 			if lo > MaxTableElements {
-				return 0, fmt.Errorf("imports a table of %d elements, over the limit of %d", lo, MaxTableElements)
+				return im, fmt.Errorf("imports a table of %d elements, over the limit of %d", lo, MaxTableElements)
 			}
-			tables++
+			im.tables++
 		case 2: // memory
 			r.limits()
 		case 3: // global
 			r.byte()
 			r.byte()
+			im.globals++
 		default:
 			r.err = errors.New("unknown import kind")
 		}
 	}
 	if r.err != nil {
-		return 0, r.fail("")
+		return im, r.fail("")
 	}
-	return tables, nil
+	return im, nil
+}
+
+// globals bounds the global section and lists the mutable globals.
+func (r *reader) globals(imported int) error {
+	if err := r.count("globals", MaxGlobals); err != nil {
+		return err
+	}
+	r.off = 0
+	n := r.u32()
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		typ, mut := r.byte(), r.byte()
+		if mut == 1 {
+			if typ == 0x7b {
+				r.st.stateful("it has a mutable v128 global")
+			}
+			r.st.Globals = append(r.st.Globals, uint32(imported)+i)
+		}
+		if err := r.constExpr(); err != nil {
+			return err
+		}
+	}
+	if r.err != nil {
+		return r.fail("")
+	}
+	return nil
+}
+
+// stateful notes the first reason an instance cannot be reset.
+func (st *shape) stateful(why string) {
+	if st.Stateful == "" {
+		st.Stateful = why
+	}
 }
 
 // tables checks the table section and returns it re-encoded if a table
@@ -450,7 +553,10 @@ func (r *reader) immediates(op byte, fn *uint32) error {
 	case op == 0x00, op == 0x01, op == 0x05, op == 0x0f, op == 0x1a, op == 0x1b, op == 0xd1,
 		op >= 0x45 && op <= 0xc4:
 		// no immediates
-	case op == 0x0c, op == 0x0d, op == 0x10, op == 0xd2, op >= 0x20 && op <= 0x26:
+	case op == 0x26: // table.set
+		r.st.stateful("it changes a table (table.set)")
+		r.u32()
+	case op == 0x0c, op == 0x0d, op == 0x10, op == 0xd2, op >= 0x20 && op <= 0x25:
 		r.u32()
 	case op == 0x11: // call_indirect
 		r.u32()
@@ -471,7 +577,14 @@ func (r *reader) immediates(op byte, fn *uint32) error {
 	case op == 0x44:
 		r.skip(8)
 	case op == 0xfc:
-		switch sub := r.u32(); {
+		sub := r.u32()
+		switch sub {
+		case 9, 13:
+			r.st.stateful("it drops a segment (data.drop or elem.drop)")
+		case 12, 14, 15, 17:
+			r.st.stateful("it changes a table (table.init, table.copy, table.grow or table.fill)")
+		}
+		switch {
 		case sub <= 7:
 		case sub == 8, sub == 10, sub == 12, sub == 14:
 			r.u32()

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestPrecheckAcceptsEveryModule runs the structural check on every
@@ -29,9 +30,11 @@ func TestPrecheckAcceptsEveryModule(t *testing.T) {
 			t.Errorf("%s: %v", p, err)
 			return nil
 		}
-		t.Logf("%-60s %+v", p, st)
-		worst = shape{max(worst.Functions, st.Functions), max(worst.Nesting, st.Nesting), max(worst.BranchTargets, st.BranchTargets),
-			max(worst.FunctionBytes, st.FunctionBytes), max(worst.Cost, st.Cost)}
+		t.Logf("%-60s %d functions, nesting %d, br_table targets %d, largest function %d bytes, cost %v; %d mutable globals; stateful: %q",
+			p, st.Functions, st.Nesting, st.BranchTargets, st.FunctionBytes, st.Cost.Round(time.Millisecond), len(st.Globals), st.Stateful)
+		worst = shape{Functions: max(worst.Functions, st.Functions), Nesting: max(worst.Nesting, st.Nesting),
+			BranchTargets: max(worst.BranchTargets, st.BranchTargets), FunctionBytes: max(worst.FunctionBytes, st.FunctionBytes),
+			Cost: max(worst.Cost, st.Cost)}
 		return nil
 	})
 	t.Logf("largest of all: %+v", worst)

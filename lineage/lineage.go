@@ -49,7 +49,9 @@ type Record struct {
 	// Grants lists the capabilities the knot ran with, sorted ("clock",
 	// "random", "env:NAME", "dir:ro:/mount=/host/path",
 	// "http:GET:api.example.com"; "host" for a host-native Go function,
-	// which runs outside the sandbox). None means the knot was hermetic.
+	// which runs outside the sandbox; "state" for a knot whose instances
+	// keep their state between invocations, so that one invocation can
+	// see what another left). None means the knot was hermetic.
 	Grants []string
 	// Inputs holds, for each parent input name, the digest of what it
 	// consumed (for a failed or skipped parent, the digest of its outcome),
@@ -76,8 +78,9 @@ type Input struct {
 	Digest cas.Digest // what it consumed
 }
 
-// Hermetic reports whether the knot ran with no capabilities: its output
-// can depend only on its module, configuration and inputs.
+// Hermetic reports whether the knot ran with no capabilities and from a
+// clean instance (reset or fresh): its output can depend only on its
+// module, configuration and inputs.
 func (r *Record) Hermetic() bool { return len(r.Grants) == 0 }
 
 // Input returns the digest consumed by the named input.

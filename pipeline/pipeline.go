@@ -42,7 +42,10 @@ type Spec struct {
 	Name        string
 	Description string
 	Limits      Limits // defaults for every knot
-	Modules     []Module
+	// Instance is every knot's default instance state: "reset", "fresh",
+	// "keep" or "" (the host's default, keep).
+	Instance string
+	Modules  []Module
 	// Outputs, if set, lists the nodes the pipeline exists to produce; a
 	// node that contributes to none of them is reported by pirn check.
 	Outputs     []string
@@ -112,7 +115,8 @@ type Node struct {
 	Optional    bool
 	NoTypeCheck bool   // validate_io: false
 	Limits      Limits // merged with the pipeline's
-	Grants      Grants // capabilities; none makes the knot hermetic
+	Grants      Grants // capabilities; none (and an instance state that is not kept) makes the knot hermetic
+	Instance    string // "reset", "fresh", "keep" or "" (the pipeline's)
 
 	keyLines map[string]int // line of each input name, for messages
 	refLines map[string]int // line of input, over and of
@@ -255,8 +259,10 @@ func (p *parser) parse(data []byte) {
 		return
 	}
 	var nodes *yaml.Node
-	p.fields(root, "pipeline", []string{"name", "description", "limits", "modules", "outputs", "nodes"}, func(key string, v *yaml.Node) {
+	p.fields(root, "pipeline", []string{"name", "description", "limits", "instance", "modules", "outputs", "nodes"}, func(key string, v *yaml.Node) {
 		switch key {
+		case "instance":
+			p.spec.Instance = p.instance(v, "pipeline")
 		case "outputs":
 			p.spec.Outputs = p.strings(v, "outputs")
 			p.spec.OutputsLine = v.Line
@@ -367,7 +373,7 @@ func (p *parser) modules(v *yaml.Node) {
 // The keys each node type accepts.
 var (
 	commonKeys = []string{"id", "type", "description", "tags"}
-	nodeKeys   = append(slices.Clone(commonKeys), "error_policy", "optional", "validate_io", "limits", "grants")
+	nodeKeys   = append(slices.Clone(commonKeys), "error_policy", "optional", "validate_io", "limits", "grants", "instance")
 	typeKeys   = map[string][]string{
 		TypeParameter:  append(slices.Clone(commonKeys), "type_", "default", "has_default"),
 		TypeKnot:       append(slices.Clone(nodeKeys), "module", "knot", "parents", "config"),
@@ -552,10 +558,15 @@ func (p *parser) node(m *yaml.Node) *Node {
 			n.Limits = p.limits(v, what)
 		case "grants":
 			n.Grants = p.grants(v, what)
+		case "instance":
+			n.Instance = p.instance(v, what)
 		}
 	})
 	if !n.Grants.Empty() && n.Module == "" && (n.Fn == nil || n.Fn.Module == "") {
 		p.errorf(n.Grants.Line, "%s: grants apply to a module's knot, and this node runs none", what)
+	}
+	if n.Instance != "" && n.Module == "" && (n.Fn == nil || n.Fn.Module == "") {
+		p.errorf(n.Line, "%s: instance applies to a module's knot, and this node runs none", what)
 	}
 	need := func(ok bool, msg string) {
 		if !ok {
@@ -926,4 +937,15 @@ func ParseValue(s string) (any, error) {
 	}
 	var d valueDecoder
 	return d.decode(doc.Content[0], 0)
+}
+
+// instance parses an instance state: what a knot's instance keeps between
+// invocations.
+func (p *parser) instance(v *yaml.Node, what string) string {
+	s := p.str(v, "instance")
+	if !slices.Contains([]string{"reset", "fresh", "keep"}, s) {
+		p.errorf(v.Line, "%s: instance %q: want reset (restore the instance after every invocation), fresh (a new one each time) or keep%s",
+			what, s, DidYouMean(s, []string{"reset", "fresh", "keep"}))
+	}
+	return s
 }

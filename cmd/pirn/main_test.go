@@ -486,7 +486,7 @@ func slowPipeline(t *testing.T, dir string) string {
 	capknots, _ := filepath.Abs("../../testdata/wasm/go/capknots/capknots.wasm")
 	arith, _ := filepath.Abs("../../examples/wasm/go/arith/arith.wasm")
 	p := filepath.Join(dir, "slow.yaml")
-	yaml := "name: slow\nmodules: {cap: " + capknots + ", arith: " + arith + "}\nnodes:\n" +
+	yaml := "name: slow\ninstance: reset\nmodules: {cap: " + capknots + ", arith: " + arith + "}\nnodes:\n" +
 		"  - {id: n, type: parameter, type_: int, default: 40}\n" +
 		"  - {id: items, type: knot, module: arith, knot: range, parents: {n: n}}\n" +
 		"  - {id: waits, type: map, over: items, each: {module: cap, knot: sleep}, bind: ms, grants: {clock: true}}\n" +

@@ -1,0 +1,84 @@
+package host_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/host/hosttest"
+)
+
+// TestInstanceState runs knots that keep state in memory, in a global, in
+// the fake clock and random source and in the memory's size, three times
+// each, under each State: reset and fresh instances start every
+// invocation alike (and a spy never sees another run's input); kept ones
+// do not, and say so in their lineage grants.
+func TestInstanceState(t *testing.T) {
+	h := newHost(t, host.Config{})
+	m := load(t, h, "testdata/hostile/stateful.wasm")
+	secret := []byte("secret!!")
+	for _, state := range []host.State{host.StateReset, host.StateFresh, host.StateKeep} {
+		t.Run(state.String(), func(t *testing.T) {
+			k := func(name string) *host.Knot {
+				// One instance, so that a kept state would be seen.
+				return hosttest.Knot(t, m, host.KnotConfig{Name: name, State: state, Limits: host.Limits{MaxInstances: 1}})
+			}
+			thrice := func(name string) []any {
+				var out []any
+				for range 3 {
+					out = append(out, decode(t, k(name).Invoke(t.Context(), call())))
+				}
+				return out
+			}
+			same := func(xs []any) bool {
+				for _, x := range xs[1:] {
+					if string(must(x)) != string(must(xs[0])) {
+						return false
+					}
+				}
+				return true
+			}
+			keeps := state == host.StateKeep
+			for _, name := range []string{"counter", "gcounter", "clock", "random", "grow"} {
+				got := thrice(name)
+				if same(got) == keeps {
+					t.Errorf("%s three times: %v", name, got)
+				}
+			}
+			decode(t, k("stash").Invoke(t.Context(), call(arg(t, "x", secret))))
+			spied := decode(t, k("spy").Invoke(t.Context(), call())).([]byte)
+			if keeps != (string(spied) == string(secret)) {
+				t.Errorf("spy saw %q", spied)
+			}
+			if got := k("counter").Lineage(); keeps != slices.Contains(got, host.GrantState) {
+				t.Errorf("lineage grants %v", got)
+			}
+		})
+	}
+}
+
+// must renders a decoded value for comparing.
+func must(v any) []byte {
+	switch x := v.(type) {
+	case []byte:
+		return x
+	case int64:
+		return []byte{byte(x >> 56), byte(x >> 48), byte(x >> 40), byte(x >> 32), byte(x >> 24), byte(x >> 16), byte(x >> 8), byte(x)}
+	}
+	return nil
+}
+
+// TestStatefulModuleGetsFreshInstances: a module that can change a table
+// cannot be reset, so reset gives it a fresh instance per invocation.
+func TestStatefulModuleGetsFreshInstances(t *testing.T) {
+	h := newHost(t, host.Config{})
+	m := load(t, h, "testdata/hostile/tables.wasm")
+	k := hosttest.Knot(t, m, host.KnotConfig{Name: "one", State: host.StateReset})
+	if k.State() != host.StateFresh {
+		t.Errorf("state %s, want fresh", k.State())
+	}
+	plugin := loadWith(t, h, plainPlugin, host.LoadOptions{ABI: host.ABIExtism})
+	if _, err := plugin.Knot(t.Context(), host.KnotConfig{Name: "greet", State: host.StateReset}); err == nil {
+		t.Error("an Extism plugin accepted StateReset")
+	}
+}
