@@ -2,9 +2,12 @@ package pirn
 
 import (
 	"context"
+	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/pirn-wasm/pirn/bundle"
 	"github.com/pirn-wasm/pirn/cas"
@@ -25,11 +28,17 @@ func IsBundle(path string) bool {
 	return bundle.IsBundle(head[:n])
 }
 
+// BundleOptions say how to write a bundle.
+type BundleOptions struct {
+	// SignWith signs the bundle (nil: unsigned).
+	SignWith ed25519.PrivateKey
+}
+
 // Bundle writes the pipeline at path and every module it uses to w as a
 // bundle (see package bundle). The pipeline must load with its lock file's
 // pins: a bundle carries the modules the pipeline's author pinned, and
 // nothing else.
-func (e *Engine) Bundle(ctx context.Context, path string, w io.Writer) error {
+func (e *Engine) Bundle(ctx context.Context, path string, w io.Writer, opts BundleOptions) error {
 	p, errs, _, err := e.load(ctx, path, false, false)
 	if err != nil {
 		return err
@@ -53,7 +62,46 @@ func (e *Engine) Bundle(ctx context.Context, path string, w io.Writer) error {
 		}
 		c.Modules = append(c.Modules, bundle.Module{Name: m.Name, ABI: m.ABI, Format: m.Format, Wasm: b})
 	}
-	return bundle.Write(w, c)
+	return bundle.WriteSigned(w, c, opts.SignWith)
+}
+
+// LoadBundleOptions say what a bundle must be to be loaded. A bundle is
+// the work of whoever made it: by default it may grant its knots nothing.
+type LoadBundleOptions struct {
+	// Digest, if set, is the "sha256:…" the bundle file must have.
+	Digest string
+	// Trust, if not empty, are the keys one of which must have signed the
+	// bundle.
+	Trust []ed25519.PublicKey
+	// AllowGrants lets the bundle's pipeline grant its knots capabilities
+	// (files, environment, clock, randomness, HTTP). Without it a bundle
+	// that grants anything is refused, naming every grant.
+	AllowGrants bool
+}
+
+// BundleInfo is what LoadBundle learned of a bundle.
+type BundleInfo struct {
+	Digest   string            // the bundle file's "sha256:…"
+	Modules  int               // how many modules it carries
+	Signed   bool              // whether it carries a signature
+	Signer   ed25519.PublicKey // the key the signature names (not trusted for that)
+	Verified bool              // whether the signature verified against a trusted key
+}
+
+// ErrBundleGrants is wrapped by LoadBundle's error for a bundle that grants
+// capabilities it was not allowed.
+var ErrBundleGrants = errors.New("the bundle grants its knots capabilities")
+
+// Grants lists the capabilities the pipeline grants, a line per knot
+// ("read: dir:rw:/data=/srv/data, env:HOME").
+func (p *Pipeline) Grants() []string {
+	var out []string
+	for _, n := range p.Spec.Nodes {
+		if !n.Grants.Empty() {
+			out = append(out, n.ID+": "+strings.Join(p.hostGrants(n.Grants).Describe(), ", "))
+		}
+	}
+	return out
 }
 
 // LoadBundle loads the pipeline of the bundle at path, with the modules it
@@ -61,21 +109,35 @@ func (e *Engine) Bundle(ctx context.Context, path string, w io.Writer) error {
 // that the bundle lacks is an error, and so is any malformed or tampered
 // part. Nothing outside the bundle is loaded. Relative directories in
 // grants are relative to the bundle's directory.
-func (e *Engine) LoadBundle(ctx context.Context, path string) (*Pipeline, error) {
+func (e *Engine) LoadBundle(ctx context.Context, path string, opts LoadBundleOptions) (*Pipeline, error) {
 	b, err := fileread.Read(path, "bundle", bundle.MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("load bundle: %w", err)
 	}
+	info := &BundleInfo{Digest: bundle.Digest(b)}
+	if opts.Digest != "" && info.Digest != opts.Digest {
+		return nil, fmt.Errorf("%s: the bundle is %s, not the %s it was pinned to", path, info.Digest, opts.Digest)
+	}
 	c, err := bundle.ReadBytes(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	info.Modules, info.Signed, info.Signer = len(c.Modules), c.Signature != nil, c.Signer
+	if len(opts.Trust) > 0 {
+		if err := c.Verify(opts.Trust); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		info.Verified = true
 	}
 	spec, err := pipeline.Parse(path+":pipeline.yaml", c.Pipeline)
 	if err != nil {
 		return nil, err
 	}
 	spec.Dir = filepath.Dir(path)
-	p := &Pipeline{Spec: spec, Tapestry: NewTapestry(), Modules: map[string]*Module{}}
+	p := &Pipeline{Spec: spec, Tapestry: NewTapestry(), Modules: map[string]*Module{}, Bundle: info}
+	if grants := p.Grants(); len(grants) > 0 && !opts.AllowGrants {
+		return nil, fmt.Errorf("%s: %w, which a bundle may do only when allowed (--allow-grants):\n  %s", path, ErrBundleGrants, strings.Join(grants, "\n  "))
+	}
 	var errs pipeline.Errors
 	fail := func(line int, format string, args ...any) {
 		errs = append(errs, &pipeline.Error{File: spec.File, Line: line, Msg: fmt.Sprintf(format, args...)})

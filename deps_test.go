@@ -34,6 +34,7 @@ var allowedImports = map[string][]string{
 	"scheduler":                 {"abi", "cas", "lineage", "internal/cborhead"},
 	"pipeline":                  {"abi", "cas", "internal/fileread"},
 	"internal/fileread":         {},
+	"internal/memtest":          {},
 	"expr":                      {"abi"},
 	"viz":                       {"lineage", "scheduler"},
 	"conformance":               {"abi", "cas", "host"},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pirn-wasm/pirn"
 	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/internal/memtest"
 	"github.com/pirn-wasm/pirn/lineage"
 )
 
@@ -39,6 +40,10 @@ var hostileRun = []struct {
 	{"home", "Unset", "HOME is not set", time.Second},
 	{"listroot", "OpenFailed", "Capabilities insufficient", time.Second},
 }
+
+// hostilePeak bounds how far the hostile suite may raise the process's
+// RSS above its baseline at any moment.
+const hostilePeak = 512 << 20
 
 // rss returns the process's resident set in bytes.
 func rss(t *testing.T) uint64 {
@@ -72,6 +77,7 @@ func TestHostileSuite(t *testing.T) {
 		t.Fatal(err)
 	}
 	heap0, rss0 := settle(t)
+	peaked := memtest.ResetPeak()
 	for round := range 2 {
 		res, err := e.Run(t.Context(), p.Tapestry, pirn.RunRequest{})
 		if err != nil {
@@ -118,8 +124,15 @@ func TestHostileSuite(t *testing.T) {
 			t.Errorf("round %d: after_trap %s, want skipped", round, r.Outcome)
 		}
 	}
+	peak, _ := memtest.Peak()
 	heap1, rss1 := settle(t)
-	t.Logf("memory: heap %d → %d KiB, RSS %d → %d KiB", heap0>>10, heap1>>10, rss0>>10, rss1>>10)
+	t.Logf("memory: heap %d → %d KiB, RSS %d → %d KiB, peak RSS %d KiB", heap0>>10, heap1>>10, rss0>>10, rss1>>10, peak>>10)
+	// The peak: every hostile knot at its limit, two at a time, the call
+	// stack of deep recursion (about 100 MB, outside every limit) the
+	// largest. docs/security.md states this bound.
+	if peaked && !raceEnabled && peak > rss0+hostilePeak {
+		t.Errorf("peak RSS %d KiB, over the baseline %d KiB + %d MiB", peak>>10, rss0>>10, hostilePeak>>20)
+	}
 	// Under the race detector, RSS holds shadow memory the detector never
 	// returns: only the heap is checked there.
 	if heap1 > heap0+16<<20 || (!raceEnabled && rss1 > rss0+64<<20) {

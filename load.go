@@ -27,6 +27,8 @@ type Pipeline struct {
 	Modules  map[string]*Module // by name in the module table
 	// Unpinned lists the modules loaded without a pin (AllowUnpinned).
 	Unpinned []string
+	// Bundle describes the bundle the pipeline came from (LoadBundle).
+	Bundle *BundleInfo
 }
 
 // ParamType returns the type of the named parameter.

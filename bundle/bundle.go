@@ -17,9 +17,13 @@ package bundle
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/ed25519"
 	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +47,12 @@ const (
 	AnnotationModule = "dev.pirn.module"        // the module's name in the pipeline's table
 	AnnotationABI    = "dev.pirn.module.abi"    // its ABI, if not pirn
 	AnnotationFormat = "dev.pirn.module.format" // its document format, if any
+
+	// On the manifest's descriptor in index.json: an ed25519 signature of
+	// the manifest's digest, and the public key that made it (for
+	// messages; what is trusted is the operator's key, never this one).
+	AnnotationSignature = "dev.pirn.signature.ed25519"
+	AnnotationSigner    = "dev.pirn.signature.key"
 )
 
 // Bounds on what Read accepts.
@@ -61,6 +71,12 @@ type Contents struct {
 	Name     string // the pipeline's name
 	Pipeline []byte // the pipeline file
 	Modules  []Module
+
+	// Read sets these: the manifest's digest, which covers the pipeline
+	// and every module, and its signature, if the bundle is signed.
+	ManifestDigest string
+	Signature      []byte
+	Signer         ed25519.PublicKey
 }
 
 // Module is one module of a bundle.
@@ -81,8 +97,41 @@ func descriptor(mediaType string, b []byte) v1.Descriptor {
 	return v1.Descriptor{MediaType: mediaType, Digest: digest.Digest(Digest(b)), Size: int64(len(b))}
 }
 
+// signed is what a signature covers: the manifest's digest, which covers
+// everything else.
+func signed(manifestDigest string) []byte { return []byte("pirn bundle v1\n" + manifestDigest) }
+
+// ErrUntrusted is wrapped by Verify's error.
+var ErrUntrusted = errors.New("bundle: not signed by a trusted key")
+
+// Verify checks that the bundle is signed by one of keys.
+func (c *Contents) Verify(keys []ed25519.PublicKey) error {
+	if c.Signature == nil {
+		return fmt.Errorf("%w: it is not signed", ErrUntrusted)
+	}
+	for _, k := range keys {
+		if ed25519.Verify(k, signed(c.ManifestDigest), c.Signature) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: its signature (by key %s) verifies with none of the %d trusted", ErrUntrusted, KeyID(c.Signer), len(keys))
+}
+
+// KeyID names a public key in messages: its sha256, shortened.
+func KeyID(k ed25519.PublicKey) string {
+	if len(k) == 0 {
+		return "(none)"
+	}
+	return Digest(k)[:19]
+}
+
 // Write writes c as a bundle to w.
-func Write(w io.Writer, c Contents) error {
+func Write(w io.Writer, c Contents) error { return WriteSigned(w, c, nil) }
+
+// WriteSigned writes c as a bundle to w, signed with key (unless nil).
+// Signatures are deterministic: the same contents and key give the same
+// bytes.
+func WriteSigned(w io.Writer, c Contents, key ed25519.PrivateKey) error {
 	if c.Name == "" || len(c.Pipeline) == 0 {
 		return errors.New("bundle: a bundle needs a pipeline and its name")
 	}
@@ -125,6 +174,10 @@ func Write(w io.Writer, c Contents) error {
 	md := descriptor(v1.MediaTypeImageManifest, manifest)
 	md.ArtifactType = ArtifactType
 	md.Annotations = map[string]string{v1.AnnotationRefName: c.Name}
+	if key != nil {
+		md.Annotations[AnnotationSignature] = base64.StdEncoding.EncodeToString(ed25519.Sign(key, signed(md.Digest.String())))
+		md.Annotations[AnnotationSigner] = base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey))
+	}
 	index, err := json.Marshal(v1.Index{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: v1.MediaTypeImageIndex,
@@ -284,7 +337,17 @@ func Read(r io.Reader) (*Contents, error) {
 	if m.ArtifactType != ArtifactType || m.Config.MediaType != MediaTypePipeline {
 		return nil, fmt.Errorf("bundle: the manifest is not a pirn bundle (artifact type %q, config %q)", m.ArtifactType, m.Config.MediaType)
 	}
-	c := &Contents{Name: m.Annotations[v1.AnnotationTitle]}
+	c := &Contents{Name: m.Annotations[v1.AnnotationTitle], ManifestDigest: mds[0].Digest.String()}
+	if sig, ok := mds[0].Annotations[AnnotationSignature]; ok {
+		b, err := base64.StdEncoding.DecodeString(sig)
+		if err != nil || len(b) != ed25519.SignatureSize {
+			return nil, errors.New("bundle: the signature annotation is not an ed25519 signature")
+		}
+		c.Signature = b
+		if k, err := base64.StdEncoding.DecodeString(mds[0].Annotations[AnnotationSigner]); err == nil && len(k) == ed25519.PublicKeySize {
+			c.Signer = k
+		}
+	}
 	if c.Name == "" {
 		return nil, errors.New("bundle: the manifest has no title (the pipeline's name)")
 	}
@@ -333,3 +396,56 @@ func (c *Contents) Module(name string) (*Module, bool) {
 
 // ReadBytes is Read on a byte slice.
 func ReadBytes(b []byte) (*Contents, error) { return Read(bytes.NewReader(b)) }
+
+// MarshalPrivateKey encodes key as PEM (PKCS #8), and MarshalPublicKey a
+// public key (PKIX): the files pirn keygen writes.
+func MarshalPrivateKey(key ed25519.PrivateKey) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// MarshalPublicKey encodes key as PEM (PKIX).
+func MarshalPublicKey(key ed25519.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
+}
+
+// ParsePrivateKey decodes a PEM ed25519 private key.
+func ParsePrivateKey(b []byte) (ed25519.PrivateKey, error) {
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "PRIVATE KEY" {
+		return nil, errors.New("not a PEM private key")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	ek, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("a %T, not an ed25519 key", k)
+	}
+	return ek, nil
+}
+
+// ParsePublicKey decodes a PEM ed25519 public key.
+func ParsePublicKey(b []byte) (ed25519.PublicKey, error) {
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "PUBLIC KEY" {
+		return nil, errors.New("not a PEM public key")
+	}
+	k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	ek, ok := k.(ed25519.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("a %T, not an ed25519 key", k)
+	}
+	return ek, nil
+}

@@ -3,11 +3,15 @@ package bundle_test
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -216,9 +220,16 @@ func TestReadRefusesSparse(t *testing.T) {
 		if len(b) > 1<<20 {
 			t.Fatalf("%s: the archive is %d bytes: tar did not write it sparse", format, len(b))
 		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
 		_, err = bundle.ReadBytes(b)
+		runtime.ReadMemStats(&after)
 		if err == nil || !strings.Contains(err.Error(), "sparse entries are not allowed") && !strings.Contains(err.Error(), "only files and directories") {
 			t.Errorf("%s: %v, want sparse entries refused", format, err)
+		}
+		// Refused before the 256 MiB it would expand to is allocated.
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+			t.Errorf("%s: refusing allocated %d KiB", format, alloc>>10)
 		}
 	}
 }
@@ -246,4 +257,85 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("contents changed on rewrite")
 		}
 	})
+}
+
+// TestSignature: a signed bundle verifies with its key and no other; the
+// signature covers the pipeline and every module (moved onto a bundle with
+// other contents, it no longer verifies); signing is deterministic; keys
+// survive their PEM files; a malformed signature is refused on read.
+func TestSignature(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	otherPub, _, _ := ed25519.GenerateKey(rand.Reader)
+	sign := func(c bundle.Contents) []byte {
+		var buf bytes.Buffer
+		if err := bundle.WriteSigned(&buf, c, priv); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	b := sign(sample())
+	if !bytes.Equal(b, sign(sample())) {
+		t.Error("two signatures of the same contents differ")
+	}
+	c, err := bundle.ReadBytes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Verify([]ed25519.PublicKey{otherPub, pub}); err != nil {
+		t.Errorf("Verify with its key: %v", err)
+	}
+	if !bytes.Equal(c.Signer, pub) {
+		t.Error("Signer is not the signing key")
+	}
+	if err := c.Verify([]ed25519.PublicKey{otherPub}); !errors.Is(err, bundle.ErrUntrusted) || !strings.Contains(err.Error(), bundle.KeyID(pub)) {
+		t.Errorf("Verify with another key: %v", err)
+	}
+	unsigned, _ := bundle.ReadBytes(write(t, sample()))
+	if err := unsigned.Verify([]ed25519.PublicKey{pub}); !errors.Is(err, bundle.ErrUntrusted) || !strings.Contains(err.Error(), "not signed") {
+		t.Errorf("Verify an unsigned bundle: %v", err)
+	}
+
+	// The signature of one bundle, put on another whose module differs by
+	// a byte, does not verify.
+	changed := sample()
+	changed.Modules[1].Wasm = []byte("\x00asm\x01\x00\x00\x00knotz")
+	names, files := entries(t, write(t, changed))
+	_, signedFiles := entries(t, b)
+	var idx, signedIdx map[string]any
+	json.Unmarshal(files["index.json"], &idx)
+	json.Unmarshal(signedFiles["index.json"], &signedIdx)
+	idx["manifests"].([]any)[0].(map[string]any)["annotations"] = signedIdx["manifests"].([]any)[0].(map[string]any)["annotations"]
+	files["index.json"], _ = json.Marshal(idx)
+	moved, err := bundle.ReadBytes(rewrite(t, names, files))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := moved.Verify([]ed25519.PublicKey{pub}); !errors.Is(err, bundle.ErrUntrusted) {
+		t.Errorf("a signature moved onto other contents: %v", err)
+	}
+
+	// Malformed signatures are refused when read.
+	names, files = entries(t, b)
+	json.Unmarshal(files["index.json"], &idx)
+	idx["manifests"].([]any)[0].(map[string]any)["annotations"].(map[string]any)[bundle.AnnotationSignature] = "bm90IGEgc2lnbmF0dXJl"
+	files["index.json"], _ = json.Marshal(idx)
+	if _, err := bundle.ReadBytes(rewrite(t, names, files)); err == nil || !strings.Contains(err.Error(), "not an ed25519 signature") {
+		t.Errorf("a malformed signature: %v", err)
+	}
+
+	// Keys round-trip through PEM; a public key is not a private one.
+	pb, _ := bundle.MarshalPublicKey(pub)
+	kb, _ := bundle.MarshalPrivateKey(priv)
+	if k, err := bundle.ParsePublicKey(pb); err != nil || !k.Equal(pub) {
+		t.Errorf("ParsePublicKey: %v", err)
+	}
+	if k, err := bundle.ParsePrivateKey(kb); err != nil || !k.Equal(priv) {
+		t.Errorf("ParsePrivateKey: %v", err)
+	}
+	if _, err := bundle.ParsePrivateKey(pb); err == nil {
+		t.Error("ParsePrivateKey accepted a public key")
+	}
+	if _, err := bundle.ParsePublicKey([]byte("garbage")); err == nil {
+		t.Error("ParsePublicKey accepted garbage")
+	}
 }

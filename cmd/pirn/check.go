@@ -24,31 +24,51 @@ func plural(n int, noun string) string {
 func checkCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "check",
-		Usage:     "validate a pipeline without running it",
-		ArgsUsage: "PIPELINE",
+		Usage:     "validate a pipeline or a bundle without running it",
+		ArgsUsage: "PIPELINE|BUNDLE",
 		Description: `Reports every problem that would stop the pipeline from running
 (YAML and schema errors, missing, unpinned or mismatched modules, unknown
 knots, missing and unknown inputs, cycles, type mismatches between connected
 knots, expressions that do not compile, nodes that contribute to none of the
 declared outputs) and warnings (edges whose types may not convert, unused
-parameters), each with its file and line. Exit status 1 if there are errors
+parameters), each with its file and line. For a bundle it also prints its
+digest, its signer (verified with --trust) and every capability it grants. Exit status 1 if there are errors
 (or, with --strict, warnings).`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "strict", Usage: "treat warnings as errors"},
 			&cli.BoolFlag{Name: "unpinned", Usage: "allow modules the lock file does not pin (each is a warning)"},
-			jsonFlag,
+			digestFlag, trustFlag, jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageErr("check takes one pipeline file, got %d arguments", c.NArg())
+			}
+			path := c.Args().First()
+			isBundle := pirn.IsBundle(path)
+			if !isBundle && (c.IsSet("digest") || c.IsSet("trust")) {
+				return usageErr("--digest and --trust apply to a bundle; %s is a pipeline", path)
 			}
 			eng, err := engine(c, pirn.Config{InMemory: true, AllowUnpinned: c.Bool("unpinned")})
 			if err != nil {
 				return err
 			}
 			defer eng.Close(context.Background())
-			errs, warnings, err := eng.Check(c.Context, c.Args().First())
-			if err != nil {
+			var errs, warnings pipeline.Errors
+			var about []string // what a bundle is
+			if isBundle {
+				opts, err := bundleOptions(c)
+				if err != nil {
+					return err
+				}
+				opts.AllowGrants = true // shown, not run
+				p, err := eng.LoadBundle(c.Context, path, opts)
+				if !errors.As(err, &errs) && err != nil {
+					return inputErr(err)
+				}
+				if p != nil {
+					about = describeBundle(p)
+				}
+			} else if errs, warnings, err = eng.Check(c.Context, path); err != nil {
 				return inputErr(err)
 			}
 			w := c.App.Writer
@@ -68,7 +88,11 @@ parameters), each with its file and line. Exit status 1 if there are errors
 				}
 				enc := json.NewEncoder(w)
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(map[string]any{"pipeline": c.Args().First(), "ok": !failed, "errors": list(errs), "warnings": list(warnings)}); err != nil {
+				report := map[string]any{"pipeline": path, "ok": !failed, "errors": list(errs), "warnings": list(warnings)}
+				if about != nil {
+					report["bundle"] = about
+				}
+				if err := enc.Encode(report); err != nil {
 					return err
 				}
 				if failed {
@@ -86,10 +110,13 @@ parameters), each with its file and line. Exit status 1 if there are errors
 					}
 				}
 			}
+			for _, line := range about {
+				fmt.Fprintf(w, "%s: %s\n", path, line)
+			}
 			print("error", errs)
 			print("warning", warnings)
 			if len(errs) == 0 && len(warnings) == 0 {
-				fmt.Fprintf(w, "%s: ok, no issues found\n", c.Args().First())
+				fmt.Fprintf(w, "%s: ok, no issues found\n", path)
 			}
 			if failed {
 				return &exitError{code: exitFailed, err: fmt.Errorf("%s, %s", plural(len(errs), "error"), plural(len(warnings), "warning"))}

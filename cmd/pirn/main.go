@@ -216,7 +216,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
 			&cli.StringFlag{Name: "cache-dir", Usage: "compiled-module cache (default: the user cache dir; - disables)", EnvVars: []string{"PIRN_CACHE_DIR"}},
 		},
-		Commands: []*cli.Command{runCommand(), checkCommand(), lockCommand(), graphCommand(), inspectCommand(), conformanceCommand(), bundleCommand(), runsCommand(), lineageCommand()},
+		Commands: []*cli.Command{runCommand(), checkCommand(), lockCommand(), graphCommand(), inspectCommand(), conformanceCommand(), bundleCommand(), keygenCommand(), runsCommand(), lineageCommand()},
 		ExitErrHandler: func(*cli.Context, error) {
 			// Errors are printed by run, which also picks the status.
 		},

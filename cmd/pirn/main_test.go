@@ -1056,3 +1056,89 @@ func TestAmplificationBounded(t *testing.T) {
 		t.Errorf("peak RSS %d MiB, over 320 MiB", peak>>20)
 	}
 }
+
+// TestBundleTrust: a bundle is someone else's work. It runs only if it is
+// the digest it was pinned to, only if a trusted key signed it when keys
+// are given, and grants its knots nothing unless the operator allows it,
+// seeing what it grants.
+func TestBundleTrust(t *testing.T) {
+	dir := t.TempDir()
+	key, other := filepath.Join(dir, "key"), filepath.Join(dir, "other")
+	for _, k := range []string{key, other} {
+		if r := runPirn(t, "keygen", k); r.code != 0 {
+			t.Fatalf("keygen: %s", r.stderr)
+		}
+	}
+	if fi, err := os.Stat(key); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the private key: %v, %v", fi.Mode(), err)
+	}
+	if r := runPirn(t, "keygen", key); r.code != 2 || !strings.Contains(r.stderr, "file exists") {
+		t.Errorf("keygen over an existing key: exit %d, %s", r.code, r.stderr)
+	}
+	signed, unsigned := filepath.Join(dir, "signed.pirn"), filepath.Join(dir, "unsigned.pirn")
+	if r := runPirn(t, "bundle", "--sign", key, "-o", signed, quickstart); r.code != 0 {
+		t.Fatalf("bundle --sign: %s", r.stderr)
+	}
+	if r := runPirn(t, "bundle", "-o", unsigned, quickstart); r.code != 0 {
+		t.Fatalf("bundle: %s", r.stderr)
+	}
+	b, _ := os.ReadFile(signed)
+	for _, tc := range []struct {
+		args []string
+		want string // "" for a run that succeeds
+	}{
+		{[]string{"--trust", key + ".pub", signed}, ""},
+		{[]string{"--trust", other + ".pub", "--trust", key + ".pub", signed}, ""},
+		{[]string{"--trust", other + ".pub", signed}, "not signed by a trusted key: its signature (by key sha256:"},
+		{[]string{"--trust", key + ".pub", unsigned}, "not signed by a trusted key: it is not signed"},
+		{[]string{"--trust", key, signed}, "not a PEM public key"},
+		{[]string{"--digest", bundle.Digest(b), signed}, ""},
+		{[]string{"--digest", bundle.Digest(nil), signed}, "not the " + bundle.Digest(nil) + " it was pinned to"},
+		{[]string{"--digest", bundle.Digest(b), quickstart}, "apply to a bundle"},
+	} {
+		r := runPirn(t, append([]string{"run", "--memory"}, tc.args...)...)
+		if tc.want == "" && r.code != 0 || tc.want != "" && (r.code != 2 || !strings.Contains(r.stderr, tc.want)) {
+			t.Errorf("run %v: exit %d, %s; want %q", tc.args, r.code, r.stderr, tc.want)
+		}
+	}
+
+	// Grants need --allow-grants, and are shown.
+	capknots, _ := filepath.Abs("../../testdata/wasm/go/capknots/capknots.wasm")
+	p := filepath.Join(dir, "grants.yaml")
+	os.WriteFile(p, []byte("name: grants\nmodules: {cap: "+capknots+"}\nnodes:\n"+
+		"  - {id: home, type: knot, module: cap, knot: getenv, config: {name: HOME}, grants: {env: [HOME], clock: true}}\n"), 0o644)
+	runPirn(t, "lock", p)
+	granting := filepath.Join(dir, "grants.pirn")
+	if r := runPirn(t, "bundle", "-o", granting, p); r.code != 0 {
+		t.Fatalf("bundle: %s", r.stderr)
+	}
+	r := runPirn(t, "run", "--memory", granting)
+	if r.code != 2 || !strings.Contains(r.stderr, "the bundle grants its knots capabilities") || !strings.Contains(r.stderr, "home: clock, env:HOME") {
+		t.Errorf("a granting bundle without --allow-grants: exit %d, %s", r.code, r.stderr)
+	}
+	r = runPirn(t, "run", "--memory", "--allow-grants", granting)
+	if r.code != 0 || !strings.Contains(r.stderr, "pirn: the bundle grants home: clock, env:HOME") {
+		t.Errorf("with --allow-grants: exit %d, %s", r.code, r.stderr)
+	}
+
+	// check shows what a bundle is, who signed it and what it grants,
+	// without running it.
+	gb, _ := os.ReadFile(granting)
+	r = runPirn(t, "check", granting)
+	for _, want := range []string{"bundle " + bundle.Digest(gb) + `: pipeline "grants", 1 module`, "not signed", "grants home: clock, env:HOME", "ok, no issues found"} {
+		if r.code != 0 || !strings.Contains(r.stdout, want) {
+			t.Errorf("check %s: exit %d, %s%s; want %q", granting, r.code, r.stdout, r.stderr, want)
+		}
+	}
+	r = runPirn(t, "check", "--trust", key+".pub", signed)
+	if r.code != 0 || !strings.Contains(r.stdout, "signed by trusted key sha256:") || !strings.Contains(r.stdout, "grants its knots nothing") {
+		t.Errorf("check --trust: exit %d, %s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runPirn(t, "check", signed)
+	if r.code != 0 || !strings.Contains(r.stdout, "not verified: pass --trust KEY") {
+		t.Errorf("check a signed bundle: exit %d, %s%s", r.code, r.stdout, r.stderr)
+	}
+	if r = runPirn(t, "check", "--trust", other+".pub", signed); r.code != 2 || !strings.Contains(r.stderr, "not signed by a trusted key") {
+		t.Errorf("check --trust with the wrong key: exit %d, %s", r.code, r.stderr)
+	}
+}

@@ -38,6 +38,8 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 			&cli.IntFlag{Name: "workers", Usage: "knots run at once (default: the number of CPUs)"},
 			&cli.BoolFlag{Name: "memory", Usage: "keep history and data in memory: record nothing"},
 			&cli.BoolFlag{Name: "unpinned", Usage: "allow modules the lock file does not pin (prints a warning)"},
+			digestFlag, trustFlag,
+			&cli.BoolFlag{Name: "allow-grants", Usage: "let a bundle grant its knots capabilities (files, environment, clock, randomness, HTTP); they are listed on stderr"},
 			stateFlag, jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
@@ -59,11 +61,24 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 			if os.Getenv("GOGC") == "" {
 				debug.SetGCPercent(50)
 			}
-			if path := c.Args().First(); pirn.IsBundle(path) {
+			path := c.Args().First()
+			if !pirn.IsBundle(path) && (c.IsSet("digest") || c.IsSet("trust") || c.IsSet("allow-grants")) {
+				return usageErr("--digest, --trust and --allow-grants apply to a bundle; %s is a pipeline", path)
+			}
+			if pirn.IsBundle(path) {
 				if c.Bool("unpinned") {
 					return usageErr("--unpinned does not apply to a bundle: it carries its modules, verified by digest")
 				}
-				p, err = eng.LoadBundle(c.Context, path)
+				var opts pirn.LoadBundleOptions
+				if opts, err = bundleOptions(c); err != nil {
+					return err
+				}
+				opts.AllowGrants = c.Bool("allow-grants")
+				if p, err = eng.LoadBundle(c.Context, path, opts); err == nil {
+					for _, g := range p.Grants() {
+						fmt.Fprintf(c.App.ErrWriter, "pirn: the bundle grants %s\n", g)
+					}
+				}
 			} else {
 				p, err = eng.LoadPipeline(c.Context, path)
 			}
