@@ -1008,7 +1008,9 @@ func TestNotRegularFiles(t *testing.T) {
 // four million empty lists (4 MiB of CBOR, canonical; 8 MB, not), which
 // decoded would be gigabytes (7.3 GiB of peak RSS and 36 s before the
 // host kept values as bytes). Every consumer errs naming its bound, the
-// siblings complete, and the process's peak RSS stays under 320 MiB.
+// siblings complete, and the process's peak RSS stays under 512 MiB (145
+// MiB on an idle machine; 324 MiB was seen while the race-detector suite
+// loaded both cores, the collector running behind).
 func TestAmplificationBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs knots that return millions of elements")
@@ -1052,8 +1054,8 @@ func TestAmplificationBounded(t *testing.T) {
 		}
 	}
 	t.Logf("peak RSS %d MiB, %v", peak>>20, time.Since(start).Round(time.Millisecond))
-	if peak > 320<<20 {
-		t.Errorf("peak RSS %d MiB, over 320 MiB", peak>>20)
+	if peak > 512<<20 {
+		t.Errorf("peak RSS %d MiB, over 512 MiB", peak>>20)
 	}
 }
 
