@@ -32,7 +32,7 @@ func chainWith(b *testing.B, e *pirn.Engine, g guest, n int, state host.State) *
 		b.Fatal(err)
 	}
 	t := pirn.NewTapestry()
-	prev, _ := t.Parameter(pirn.Param{Name: "x", Type: "int"})
+	prev := must[*pirn.Node](b)(t.Parameter(pirn.Param{Name: "x", Type: "int"}))
 	for i := range n {
 		k := m.Knot(g.knot)
 		k.State = state
@@ -108,7 +108,7 @@ func BenchmarkFanOut(b *testing.B) {
 				b.Fatal(err)
 			}
 			t := pirn.NewTapestry()
-			x, _ := t.Parameter(pirn.Param{Name: "x", Type: "int"})
+			x := must[*pirn.Node](b)(t.Parameter(pirn.Param{Name: "x", Type: "int"}))
 			in := pirn.In{}
 			for i := range 1000 {
 				k, err := t.Knot(fmt.Sprintf("k%d", i), m.Knot(g.knot), pirn.In{"x": x})
@@ -153,7 +153,7 @@ func BenchmarkMapReduce(b *testing.B) {
 	defer e.Close(context.Background())
 	m := loadModules(b, e)
 	t := pirn.NewTapestry()
-	xs, _ := t.Parameter(pirn.Param{Name: "xs", Type: "list[int]"})
+	xs := must[*pirn.Node](b)(t.Parameter(pirn.Param{Name: "xs", Type: "list[int]"}))
 	mapped, err := t.Map(pirn.MapDef{ID: "mapped", Over: xs, Each: m.ident.Knot("ident"), Bind: "x"})
 	if err != nil {
 		b.Fatal(err)
@@ -190,7 +190,7 @@ func BenchmarkAggregatorFanOut(b *testing.B) {
 			defer e.Close(context.Background())
 			m := loadModules(b, e)
 			t := pirn.NewTapestry()
-			x, _ := t.Parameter(pirn.Param{Name: "x", Type: "int"})
+			x := must[*pirn.Node](b)(t.Parameter(pirn.Param{Name: "x", Type: "int"}))
 			in := pirn.In{}
 			for i := range 1000 {
 				k, err := t.Knot(fmt.Sprintf("k%d", i), m.ident.Knot("ident"), pirn.In{"x": x})
@@ -216,7 +216,7 @@ func BenchmarkGateBranchNodes(b *testing.B) {
 	}
 	defer e.Close(context.Background())
 	t := pirn.NewTapestry()
-	x, _ := t.Parameter(pirn.Param{Name: "x", Type: "any"})
+	x := must[*pirn.Node](b)(t.Parameter(pirn.Param{Name: "x", Type: "any"}))
 	g, err := t.Gate(pirn.GateDef{ID: "g", Input: x, Predicate: pirn.Expr("x.score > 0.5")})
 	if err != nil {
 		b.Fatal(err)
@@ -227,8 +227,9 @@ func BenchmarkGateBranchNodes(b *testing.B) {
 	ctx := context.Background()
 	params := map[string]any{"x": map[string]any{"score": 0.7, "type": "tool"}}
 	for b.Loop() {
-		if _, err := e.Run(ctx, t, pirn.RunRequest{Params: params}); err != nil {
-			b.Fatal(err)
+		res, err := e.Run(ctx, t, pirn.RunRequest{Params: params})
+		if err != nil || res.Status != lineage.Succeeded || res.Outputs["route"] != "tool" {
+			b.Fatalf("run: %v %v %+v", err, res.Outputs["route"], res.Errors)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 // TestCheck runs the static checker on a fixture with one of each class of
 // problem and checks that each is reported with its line.
 func TestCheck(t *testing.T) {
+	t.Parallel()
 	e := open(t, pirn.Config{InMemory: true})
 	errs, warnings, err := e.Check(t.Context(), "testdata/pipelines/check/broken.yaml")
 	if err != nil {

@@ -44,6 +44,7 @@ var docExpect = map[string]struct {
 // TestPipelinesDoc checks that every YAML block of docs/pipelines.md that
 // names a file is that file, and runs each one.
 func TestPipelinesDoc(t *testing.T) {
+	t.Parallel()
 	f, err := os.Open("docs/pipelines.md")
 	if err != nil {
 		t.Fatal(err)

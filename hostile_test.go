@@ -144,6 +144,7 @@ func TestHostileSuite(t *testing.T) {
 // when they load, with the problem named, and a pipeline naming one runs
 // nothing.
 func TestHostileModulesRefused(t *testing.T) {
+	t.Parallel()
 	e := open(t, pirn.Config{InMemory: true, LoadTimeout: time.Second})
 	for _, tc := range []struct{ path, want string }{
 		{"testdata/hostile/startloop.wasm", "did not finish loading within the load timeout of 1s"},

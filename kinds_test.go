@@ -71,6 +71,7 @@ func errTypes(res *pirn.RunResult) map[string]string {
 // TestGoAPINodeTypes builds every node type in Go, with real Wasm knots,
 // expressions and a host-native function.
 func TestGoAPINodeTypes(t *testing.T) {
+	t.Parallel()
 	e := open(t, pirn.Config{InMemory: true})
 	m := loadModules(t, e)
 	tp := pirn.NewTapestry()
@@ -125,6 +126,7 @@ func TestGoAPINodeTypes(t *testing.T) {
 }
 
 func TestGoAPIPolicies(t *testing.T) {
+	t.Parallel()
 	e := open(t, pirn.Config{InMemory: true})
 	m := loadModules(t, e)
 	tp := pirn.NewTapestry()
@@ -160,6 +162,7 @@ func TestGoAPIPolicies(t *testing.T) {
 // failing element, skipped elements, an undeclared arm, a closed gate, a
 // skipped parent and an optional err, with real Wasm.
 func TestYAMLEdgeCases(t *testing.T) {
+	t.Parallel()
 	e := open(t, pirn.Config{InMemory: true})
 	p, err := e.LoadPipeline(t.Context(), "testdata/pipelines/edges.yaml")
 	if err != nil {
@@ -199,6 +202,7 @@ func TestYAMLEdgeCases(t *testing.T) {
 }
 
 func TestGoAPIErrors(t *testing.T) {
+	t.Parallel()
 	e := open(t, pirn.Config{InMemory: true})
 	m := loadModules(t, e)
 	tp := pirn.NewTapestry()
@@ -267,6 +271,7 @@ func TestGoAPIErrors(t *testing.T) {
 // two inputs), built from YAML and in Go. Each once left the run waiting
 // forever.
 func TestSharedParent(t *testing.T) {
+	t.Parallel()
 	e := open(t, pirn.Config{InMemory: true})
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()

@@ -2,7 +2,6 @@ package pirn
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -246,5 +245,3 @@ func (collect) Invoke(_ context.Context, c *scheduler.Call) abi.Response {
 	}
 	return abi.OK(b)
 }
-
-var errNoKnot = errors.New("no knot")

@@ -40,6 +40,7 @@ func digest(t *testing.T, v any) cas.Digest {
 // state (SQLite history and disk data store), then reopens the state and
 // reads the run back.
 func TestQuickstartOnDisk(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	e := open(t, pirn.Config{StateDir: state})
 	p, err := e.LoadPipeline(t.Context(), "examples/quickstart/pipeline.yaml")
@@ -86,6 +87,7 @@ func TestQuickstartOnDisk(t *testing.T) {
 // TestMisbehavingKnotsInAPipeline: traps, infinite loops, memory
 // exhaustion and malformed output each err alone; the rest completes.
 func TestMisbehavingKnotsInAPipeline(t *testing.T) {
+	t.Parallel()
 	e := open(t, pirn.Config{InMemory: true})
 	p, err := e.LoadPipeline(t.Context(), "testdata/pipelines/contained.yaml")
 	if err != nil {
@@ -141,6 +143,7 @@ func copyQuickstart(t *testing.T) (dir, pipelineFile string) {
 }
 
 func TestPinning(t *testing.T) {
+	t.Parallel()
 	e := open(t, pirn.Config{InMemory: true})
 	dir, file := copyQuickstart(t)
 	lockFile := pipeline.LockPath(file)
@@ -179,6 +182,7 @@ func TestPinning(t *testing.T) {
 }
 
 func TestPipelineErrorsNameFileAndLine(t *testing.T) {
+	t.Parallel()
 	e := open(t, pirn.Config{InMemory: true, AllowUnpinned: true})
 	dir, _ := copyQuickstart(t)
 	for _, tc := range []struct {
@@ -228,6 +232,7 @@ nodes:
 }
 
 func TestGoTapestry(t *testing.T) {
+	t.Parallel()
 	e := open(t, pirn.Config{InMemory: true})
 	arith, err := e.LoadModule(t.Context(), "examples/wasm/go/arith/arith.wasm")
 	if err != nil {

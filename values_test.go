@@ -43,6 +43,7 @@ func typesOf(v any) string {
 // defaults (uint64, map[any]any), at the top level, nested, and inside a
 // struct field.
 func TestAnyInputsDecodeToDataModel(t *testing.T) {
+	t.Parallel()
 	e := open(t, pirn.Config{InMemory: true})
 	mod, err := e.LoadModule(t.Context(), "testdata/wasm/go/testknots/testknots.wasm")
 	if err != nil {
@@ -79,6 +80,7 @@ func TestAnyInputsDecodeToDataModel(t *testing.T) {
 // coerced to its declared types exactly as a Wasm knot's are: a str "3"
 // into an int input is 3, and "x" is a TypeError naming the input.
 func TestFuncInputsAreCoerced(t *testing.T) {
+	t.Parallel()
 	e := open(t, pirn.Config{InMemory: true})
 	m := loadModules(t, e)
 	type in struct {
@@ -115,6 +117,7 @@ func TestFuncInputsAreCoerced(t *testing.T) {
 // text of one, from the Go API, from defaults (Go and YAML) and from
 // run requests alike; a fractional value is an error naming it.
 func TestIntegralFloatIsInt(t *testing.T) {
+	t.Parallel()
 	e := open(t, pirn.Config{InMemory: true})
 	tp := pirn.NewTapestry()
 	node := must[*pirn.Node](t)

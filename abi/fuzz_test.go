@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/pirn-wasm/pirn/abi"
@@ -72,8 +73,8 @@ func FuzzDecodeManifest(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded manifest does not decode: %v", err)
 		}
-		if len(m2.Knots) != len(m.Knots) {
-			t.Fatalf("%d knots became %d", len(m.Knots), len(m2.Knots))
+		if !reflect.DeepEqual(m, m2) {
+			t.Fatalf("the manifest changed in a round trip:\n%+v\n%+v", m, m2)
 		}
 	})
 }
@@ -86,8 +87,12 @@ func FuzzDecodeRequest(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := abi.DecodeRequest(abi.AppendRequest(nil, r)); err != nil {
+		r2, err := abi.DecodeRequest(abi.AppendRequest(nil, r))
+		if err != nil {
 			t.Fatalf("re-encoded request does not decode: %v", err)
+		}
+		if !reflect.DeepEqual(r, r2) {
+			t.Fatalf("the request changed in a round trip:\n%+v\n%+v", r, r2)
 		}
 	})
 }

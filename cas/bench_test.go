@@ -50,7 +50,10 @@ func BenchmarkDiskPut(b *testing.B) {
 			}
 			i := 0
 			for b.Loop() {
-				v, _ := cas.NewValue(i)
+				v, err := cas.NewValue(i)
+				if err != nil {
+					b.Fatal(err)
+				}
 				i++
 				if err := s.Put(b.Context(), v.Digest, v.Bytes); err != nil {
 					b.Fatal(err)

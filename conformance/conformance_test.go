@@ -50,6 +50,7 @@ func want(t *testing.T, r *conformance.Report, knot, check string, s conformance
 
 // TestWellBehaved runs the kit on modules that conform, one per ABI.
 func TestWellBehaved(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		path string
 		opts conformance.Options
@@ -69,6 +70,7 @@ func TestWellBehaved(t *testing.T) {
 }
 
 func TestReportsDetail(t *testing.T) {
+	t.Parallel()
 	r := run(t, "examples/wasm/wat/negate.wasm", conformance.Options{Calls: 200})
 	want(t, r, "", "handshake", conformance.Pass, "ABI version 1; 1 knots: negate")
 	want(t, r, "negate", "sample inputs", conformance.Pass, "4 calls: 4 ok, 0 err, 0 skipped; outputs are int")
@@ -88,6 +90,7 @@ func TestReportsDetail(t *testing.T) {
 
 // TestCatchesMisbehaviour runs the kit on modules that do not conform.
 func TestCatchesMisbehaviour(t *testing.T) {
+	t.Parallel()
 	r := run(t, "testdata/wasm/go/testknots/testknots.wasm", conformance.Options{Calls: 1000})
 	if r.OK() {
 		t.Error("testknots passed, but retain leaks every input")

@@ -120,13 +120,9 @@ func (p *Program) Uses(name string) bool {
 // referenced returns the identifiers in src (a cheap scan: it only needs
 // to tell which of a few declared variables appear).
 func referenced(src string) []string {
-	var ids []string
-	for _, f := range strings.FieldsFunc(src, func(r rune) bool {
+	return strings.FieldsFunc(src, func(r rune) bool {
 		return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
-	}) {
-		ids = append(ids, f)
-	}
-	return ids
+	})
 }
 
 // Eval evaluates the expression. vars must hold every declared variable.

@@ -99,29 +99,45 @@ func TestEvalErrorsAndLimits(t *testing.T) {
 	if _, err := cat.Eval(context.Background(), map[string]any{"s": strings.Repeat("a", 8<<20)}); err == nil || !strings.Contains(err.Error(), "cost limit") {
 		t.Errorf("concatenating 8 MiB strings: %v, want a cost limit error", err)
 	}
-	m, _ := expr.Compile("{1: 'a'}", nil, abi.Any)
+	m, err := expr.Compile("{1: 'a'}", nil, abi.Any)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := m.Eval(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "keys must be strings") {
 		t.Errorf("int-keyed map result: %v", err)
 	}
-	s, _ := expr.Compile("sum(xs)", expr.Vars{"xs": abi.Any}, abi.Any)
+	s, err := expr.Compile("sum(xs)", expr.Vars{"xs": abi.Any}, abi.Any)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Eval(context.Background(), map[string]any{"xs": []any{int64(1) << 62, int64(1) << 62}}); err == nil || !strings.Contains(err.Error(), "overflow") {
 		t.Errorf("overflowing sum: %v", err)
 	}
 }
 
 func BenchmarkEval(b *testing.B) {
-	gate, _ := expr.Compile("x.score > 0.5", expr.Vars{"x": abi.Any}, abi.Bool)
-	branch, _ := expr.Compile("m.type", expr.Vars{"m": abi.Any}, abi.Str)
+	gate, err := expr.Compile("x.score > 0.5", expr.Vars{"x": abi.Any}, abi.Bool)
+	if err != nil {
+		b.Fatal(err)
+	}
+	branch, err := expr.Compile("m.type", expr.Vars{"m": abi.Any}, abi.Str)
+	if err != nil {
+		b.Fatal(err)
+	}
 	vars := map[string]any{"x": map[string]any{"score": 0.7, "id": int64(3)}, "m": map[string]any{"type": "tool", "body": "…"}}
 	ctx := context.Background()
 	b.Run("gate", func(b *testing.B) {
 		for b.Loop() {
-			gate.Eval(ctx, vars)
+			if v, err := gate.Eval(ctx, vars); err != nil || v != true {
+				b.Fatalf("gate: %v, %v", v, err)
+			}
 		}
 	})
 	b.Run("branch", func(b *testing.B) {
 		for b.Loop() {
-			branch.Eval(ctx, vars)
+			if v, err := branch.Eval(ctx, vars); err != nil || v != "tool" {
+				b.Fatalf("branch: %v, %v", v, err)
+			}
 		}
 	})
 }

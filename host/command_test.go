@@ -18,6 +18,7 @@ const (
 // TestCommand runs a WASI command as a knot: JSON on stdin, JSON on
 // stdout, the exit status as the outcome.
 func TestCommand(t *testing.T) {
+	t.Parallel()
 	h := newHost(t, host.Config{})
 	ctx := t.Context()
 	m := loadWith(t, h, wcCommand, host.LoadOptions{ABI: host.ABICommand})
@@ -40,6 +41,7 @@ func TestCommand(t *testing.T) {
 }
 
 func TestCommandMisbehaving(t *testing.T) {
+	t.Parallel()
 	h := newHost(t, host.Config{})
 	ctx := t.Context()
 	m := loadWith(t, h, testCommand, host.LoadOptions{ABI: host.ABICommand})
@@ -87,6 +89,7 @@ func TestCommandMisbehaving(t *testing.T) {
 }
 
 func TestLoadWithRefuses(t *testing.T) {
+	t.Parallel()
 	h := newHost(t, host.Config{})
 	ctx := t.Context()
 	for _, tc := range []struct {

@@ -31,6 +31,7 @@ func loadWith(t testing.TB, h *host.Host, p string, opts host.LoadOptions) *host
 // TestExtismAware runs a plugin that describes itself with a JSON pirn
 // manifest: typed knots, JSON documents, pirn responses.
 func TestExtismAware(t *testing.T) {
+	t.Parallel()
 	var logs hosttest.Logs
 	h := newHost(t, host.Config{Logger: logs.Logger(slog.LevelInfo)})
 	m := loadWith(t, h, wordfreq, host.LoadOptions{ABI: host.ABIExtism})
@@ -79,6 +80,7 @@ func TestExtismAware(t *testing.T) {
 // TestExtismPlain runs a plugin without a manifest: every function is a
 // knot taking any inputs.
 func TestExtismPlain(t *testing.T) {
+	t.Parallel()
 	h := newHost(t, host.Config{})
 	ctx := t.Context()
 	js := loadWith(t, h, plainPlugin, host.LoadOptions{ABI: host.ABIExtism, Format: host.FormatJSON})

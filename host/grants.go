@@ -136,10 +136,7 @@ func (g Grants) validate() (Grants, error) {
 		}
 	}
 	for _, h := range g.HTTP {
-		host := h.Host
-		if strings.HasPrefix(host, "*.") {
-			host = host[2:]
-		}
+		host := strings.TrimPrefix(h.Host, "*.")
 		if host == "" || strings.ContainsAny(host, "/*?[]@ ") {
 			errs = append(errs, fmt.Errorf("http host %q: want a host name, an IP address or *.domain", h.Host))
 		}

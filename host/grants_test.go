@@ -225,6 +225,7 @@ func TestGrantHTTP(t *testing.T) {
 }
 
 func TestGrantValidation(t *testing.T) {
+	t.Parallel()
 	h := newHost(t, host.Config{})
 	m := load(t, h, capKnots)
 	dir := t.TempDir()
@@ -263,6 +264,7 @@ func TestGrantValidation(t *testing.T) {
 // it again by name would let the second reach outside between the two
 // steps; every operation must go through the confined root.
 func TestGrantDirsRace(t *testing.T) {
+	t.Parallel()
 	h := newHost(t, host.Config{})
 	m := load(t, h, capKnots)
 	root := t.TempDir()

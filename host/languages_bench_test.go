@@ -90,7 +90,10 @@ func BenchmarkLanguages(b *testing.B) {
 		}
 		if lc.opts.ABI != ABICommand {
 			b.Run(lc.lang+"/instantiate", func(b *testing.B) {
-				state, _ := m.state(StateDefault)
+				state, err := m.state(StateDefault)
+				if err != nil {
+					b.Fatal(err)
+				}
 				p, err := m.pool(ctx, Limits{}.withDefaults(h.cfg.Defaults), Grants{}, state, false)
 				if err != nil {
 					b.Fatal(err)
@@ -131,6 +134,7 @@ func BenchmarkLanguages(b *testing.B) {
 // TestLangCasesExist keeps the benchmark's module list in step with the
 // examples.
 func TestLangCasesExist(t *testing.T) {
+	t.Parallel()
 	var langs []string
 	for _, lc := range langCases {
 		if _, err := os.Stat(filepath.Join("..", lc.path)); err != nil {

@@ -59,6 +59,7 @@ func TestLoadRefuses(t *testing.T) {
 }
 
 func TestUnknownKnot(t *testing.T) {
+	t.Parallel()
 	h := newHost(t, host.Config{})
 	m := load(t, h, arith)
 	_, err := m.Knot(t.Context(), host.KnotConfig{Name: "triple"})
@@ -68,6 +69,7 @@ func TestUnknownKnot(t *testing.T) {
 }
 
 func TestLoadIsCachedByDigest(t *testing.T) {
+	t.Parallel()
 	h := newHost(t, host.Config{})
 	a := load(t, h, arith)
 	b, err := h.Load(t.Context(), "again.wasm", readWasm(t, arith))
@@ -77,6 +79,7 @@ func TestLoadIsCachedByDigest(t *testing.T) {
 }
 
 func TestCompilationCacheOnDisk(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	wasm := readWasm(t, arith)
 	var durations []time.Duration
@@ -99,6 +102,7 @@ func TestCompilationCacheOnDisk(t *testing.T) {
 }
 
 func TestInstanceRecycling(t *testing.T) {
+	t.Parallel()
 	h := newHost(t, host.Config{})
 	m := load(t, h, misbehave)
 	// "one" never grows memory, so only the invocation count recycles it.
@@ -114,6 +118,7 @@ func TestInstanceRecycling(t *testing.T) {
 }
 
 func TestCancelledInvocation(t *testing.T) {
+	t.Parallel()
 	h := newHost(t, host.Config{})
 	m := load(t, h, misbehave)
 	k := knot(t, m, "loop", host.Limits{Timeout: time.Minute})

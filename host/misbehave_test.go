@@ -67,6 +67,7 @@ func TestMisbehavingKnotsAreContained(t *testing.T) {
 }
 
 func TestEcho(t *testing.T) {
+	t.Parallel()
 	h := newHost(t, host.Config{})
 	m := load(t, h, misbehave)
 	k := knot(t, m, "echo", host.Limits{})
@@ -81,6 +82,7 @@ func TestEcho(t *testing.T) {
 }
 
 func TestTimeoutIsPerInvocation(t *testing.T) {
+	t.Parallel()
 	h := newHost(t, host.Config{})
 	m := load(t, h, misbehave)
 	loop := knot(t, m, "loop", host.Limits{Timeout: 50 * time.Millisecond})

@@ -94,6 +94,7 @@ func withFunctionNames(t *testing.T, wasm []byte, name string) []byte {
 // function in every frame, yet the err's message and trace stay within
 // abi's bounds. A longer name is refused at load.
 func TestErrorTextBounded(t *testing.T) {
+	t.Parallel()
 	h := newHost(t, host.Config{})
 	// A name over MaxNameBytes is refused at load...
 	_, err := h.Load(t.Context(), "hugenames", withFunctionNames(t, readWasm(t, misbehave), strings.Repeat("N", 1<<20)))

@@ -48,16 +48,6 @@ const (
 	MaxNameBytes = 64 << 10
 )
 
-// precheck reads a module's binary, refuses it if it passes a bound above,
-// and returns the bytes to compile: the module itself, but with every
-// table's maximum at most MaxTableElements. It does not validate the
-// module (the compiler does); it reads just enough to bound it, and
-// refuses what it cannot read.
-func precheck(wasm []byte) ([]byte, error) {
-	b, _, err := scan(wasm)
-	return b, err
-}
-
 // shape is what scan measured of a module, against the bounds above.
 type shape struct {
 	Functions, Nesting, BranchTargets, FunctionBytes int
@@ -86,7 +76,11 @@ func compileCost(bytes, nesting, targets int) time.Duration {
 		time.Duration(targets)*6*time.Microsecond
 }
 
-// scan is precheck, also reporting the module's shape.
+// scan reads a module's binary, refuses it if it passes a bound above,
+// and returns the bytes to compile: the module itself, but with every
+// table's maximum at most MaxTableElements. It does not validate the
+// module (the compiler does); it reads just enough to bound it, and
+// refuses what it cannot read. It also reports the module's shape.
 func scan(wasm []byte) ([]byte, shape, error) {
 	var st shape
 	b, err := scanInto(wasm, &st)

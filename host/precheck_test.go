@@ -13,6 +13,7 @@ import (
 // module the repository commits but the deliberately malformed ones: each
 // passes, and the log shows how far each is from the bounds.
 func TestPrecheckAcceptsEveryModule(t *testing.T) {
+	t.Parallel()
 	var worst shape
 	filepath.WalkDir("..", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".wasm") || strings.Contains(p, "/target/") || strings.Contains(p, "node_modules") {

@@ -14,6 +14,7 @@ import (
 // invocation alike (and a spy never sees another run's input); kept ones
 // do not, and say so in their lineage grants.
 func TestInstanceState(t *testing.T) {
+	t.Parallel()
 	h := newHost(t, host.Config{})
 	m := load(t, h, "testdata/hostile/stateful.wasm")
 	secret := []byte("secret!!")
@@ -71,6 +72,7 @@ func must(v any) []byte {
 // TestStatefulModuleGetsFreshInstances: a module that can change a table
 // cannot be reset, so reset gives it a fresh instance per invocation.
 func TestStatefulModuleGetsFreshInstances(t *testing.T) {
+	t.Parallel()
 	h := newHost(t, host.Config{})
 	m := load(t, h, "testdata/hostile/tables.wasm")
 	k := hosttest.Knot(t, m, host.KnotConfig{Name: "one", State: host.StateReset})

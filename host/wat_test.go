@@ -13,6 +13,7 @@ import (
 // writer are a few dozen lines of WebAssembly text, over every width of
 // integer head.
 func TestNegateWAT(t *testing.T) {
+	t.Parallel()
 	h := newHost(t, host.Config{})
 	m := load(t, h, "examples/wasm/wat/negate.wasm")
 	k := knot(t, m, "negate", host.Limits{})

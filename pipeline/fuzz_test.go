@@ -1,9 +1,13 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
+
+	"github.com/fxamacker/cbor/v2"
 
 	"github.com/pirn-wasm/pirn/pipeline"
 )
@@ -30,8 +34,23 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		s2, err := pipeline.Parse("fuzz.yaml", b)
-		if err != nil || len(s2.Nodes) != len(s.Nodes) {
-			t.Fatalf("a second parse differs: %v", err)
+		if err != nil {
+			t.Fatalf("a second parse fails: %v", err)
+		}
+		if !reflect.DeepEqual(s, s2) && !sameEncoding(s, s2) { // NaN != NaN to DeepEqual
+			t.Fatalf("a second parse differs:\n%+v\n%+v", s, s2)
 		}
 	})
+}
+
+// sameEncoding compares two specs by their deterministic CBOR encoding,
+// which (unlike reflect.DeepEqual) holds a NaN default equal to itself.
+func sameEncoding(a, b *pipeline.Spec) bool {
+	em, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		return false
+	}
+	x, errX := em.Marshal(a)
+	y, errY := em.Marshal(b)
+	return errX == nil && errY == nil && bytes.Equal(x, y)
 }

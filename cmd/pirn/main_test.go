@@ -49,8 +49,19 @@ type result struct {
 	code           int
 }
 
+// runPirn runs the pirn binary; it fails the test if pirn cannot start.
+// Only the test's own goroutine may call it; others use execPirn.
 func runPirn(t *testing.T, args ...string) result {
 	t.Helper()
+	r, err := execPirn(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// execPirn runs the pirn binary; the error says it could not start.
+func execPirn(args ...string) (result, error) {
 	cmd := exec.Command(pirnBin, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -59,9 +70,9 @@ func runPirn(t *testing.T, args ...string) result {
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatal(err)
+		return result{}, err
 	}
-	return result{out.String(), errb.String(), code}
+	return result{out.String(), errb.String(), code}, nil
 }
 
 const quickstart = "../../examples/quickstart/pipeline.yaml"
@@ -76,6 +87,7 @@ func digest(t *testing.T, v any) string {
 }
 
 func TestRunQuickstartThenReadHistory(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	r := runPirn(t, "run", "--state", state, quickstart)
 	if r.code != 0 {
@@ -142,6 +154,7 @@ func TestRunQuickstartThenReadHistory(t *testing.T) {
 }
 
 func TestRunParameters(t *testing.T) {
+	t.Parallel()
 	r := runPirn(t, "run", "--memory", "--json", quickstart, "-p", "x=7")
 	var out struct {
 		Status  string
@@ -180,6 +193,7 @@ func TestRunParameters(t *testing.T) {
 // TestListParameter passes a list on the command line: -p values are YAML,
 // and their commas are not separators.
 func TestListParameter(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "total.yaml")
 	arith, _ := filepath.Abs("../../examples/wasm/go/arith/arith.wasm")
@@ -201,6 +215,7 @@ func TestListParameter(t *testing.T) {
 }
 
 func TestRunFailingPipeline(t *testing.T) {
+	t.Parallel()
 	r := runPirn(t, "run", "--memory", "../../testdata/pipelines/contained.yaml")
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1 for a run with failed knots\n%s%s", r.code, r.stdout, r.stderr)
@@ -223,6 +238,7 @@ func TestRunFailingPipeline(t *testing.T) {
 }
 
 func TestRunBadPipeline(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(p, []byte("nodes:\n  - {id: x, type: parameter, type_: int}\n  - {id: x, type: parameter, type_: int}\n"), 0o644)
@@ -237,6 +253,7 @@ func TestRunBadPipeline(t *testing.T) {
 }
 
 func TestInspect(t *testing.T) {
+	t.Parallel()
 	r := runPirn(t, "inspect", "../../examples/wasm/go/arith/arith.wasm")
 	for _, want := range []string{"abi    pirn (manifest version 1)", "knot double(x: int) -> int", "Returns 2·x.", "knot sum(**: int) -> int", "x: the operand"} {
 		if !strings.Contains(r.stdout, want) {
@@ -284,6 +301,7 @@ func TestInspect(t *testing.T) {
 }
 
 func TestLock(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	wasm, _ := os.ReadFile("../../examples/wasm/go/arith/arith.wasm")
 	os.WriteFile(filepath.Join(dir, "arith.wasm"), wasm, 0o644)
@@ -312,6 +330,7 @@ nodes:
 }
 
 func TestCheckCommand(t *testing.T) {
+	t.Parallel()
 	r := runPirn(t, "check", "../../testdata/pipelines/check/broken.yaml")
 	if r.code != 1 || !strings.Contains(r.stdout, `broken.yaml:14: error: knot "mismatch": input "x" wants int, but "xs" produces list[int]`) ||
 		!strings.Contains(r.stdout, `broken.yaml:15: warning:`) {
@@ -343,6 +362,7 @@ func TestCheckCommand(t *testing.T) {
 }
 
 func TestGraphCommand(t *testing.T) {
+	t.Parallel()
 	r := runPirn(t, "graph", "../../examples/pipelines/branch.yaml")
 	for _, want := range []string{"graph TD", `route{"route<br/>(branch: sign)"}`, "x -->|input| route", "route -->|chosen| route_neg", "route_neg -->|x| flipped"} {
 		if !strings.Contains(r.stdout, want) {
@@ -363,6 +383,7 @@ func TestGraphCommand(t *testing.T) {
 }
 
 func TestConformanceCommand(t *testing.T) {
+	t.Parallel()
 	r := runPirn(t, "conformance", "--calls", "100", "../../examples/wasm/wat/negate.wasm", "../../testdata/hostile/badversion.wasm")
 	if r.code != 1 || !strings.Contains(r.stderr, "1 of 2 modules failed conformance") {
 		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
@@ -396,6 +417,7 @@ func TestConformanceCommand(t *testing.T) {
 
 // TestGlobalFlagsAnywhere accepts the global flags after the command too.
 func TestGlobalFlagsAnywhere(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"--log-level", "info", "run", "--memory", quickstart},
 		{"run", "--log-level", "info", "--memory", quickstart},
@@ -421,6 +443,7 @@ func TestGlobalFlagsAnywhere(t *testing.T) {
 // TestBundle packs the polyglot pipeline, runs the bundle, and refuses
 // bundles that lack a module or were tampered with, before running.
 func TestBundle(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	out := filepath.Join(dir, "app.pirn")
 	r := runPirn(t, "bundle", "../../examples/polyglot/pipeline.yaml", "-o", out)
@@ -607,6 +630,7 @@ func checkState(t *testing.T, state string) (succeeded, interrupted int) {
 // repeatedly, between runs that complete, and checks that the state
 // directory stays consistent and the killed runs are marked interrupted.
 func TestKillMidRun(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("kills processes for several seconds")
 	}
@@ -647,6 +671,7 @@ func TestKillMidRun(t *testing.T) {
 // TestConcurrentRuns runs several pirn processes on one state directory at
 // once.
 func TestConcurrentRuns(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := slowPipeline(t, dir)
 	state := filepath.Join(dir, "state")
@@ -655,10 +680,10 @@ func TestConcurrentRuns(t *testing.T) {
 	codes := make([]int, n)
 	for i := range n {
 		wg.Go(func() {
-			r := runPirn(t, "run", "--state", state, p, "-p", fmt.Sprintf("n=%d", 40))
+			r, err := execPirn("run", "--state", state, p, "-p", fmt.Sprintf("n=%d", 40))
 			codes[i] = r.code
-			if r.code != 0 {
-				t.Errorf("run %d: %s", i, r.stderr)
+			if err != nil || r.code != 0 {
+				t.Errorf("run %d: %v %s", i, err, r.stderr)
 			}
 		})
 	}
@@ -672,6 +697,7 @@ func TestConcurrentRuns(t *testing.T) {
 // (under a long timeout) beside nodes that once hung the scheduler: the
 // run must end promptly and be recorded cancelled.
 func TestSignalEndsRun(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	misbehave, _ := filepath.Abs("../../testdata/hostile/misbehave.wasm")
 	arith, _ := filepath.Abs("../../examples/wasm/go/arith/arith.wasm")
@@ -724,6 +750,7 @@ func TestSignalEndsRun(t *testing.T) {
 // stdout), and --json on every command that prints results, errors
 // included.
 func TestCommandLine(t *testing.T) {
+	t.Parallel()
 	r := runPirn(t, "--version")
 	if r.code != 0 || !strings.Contains(r.stdout, "pirn version") || !strings.Contains(r.stdout, "knot ABI v1") {
 		t.Errorf("--version: exit %d, %q %q", r.code, r.stdout, r.stderr)
@@ -797,6 +824,7 @@ func TestCommandLine(t *testing.T) {
 // TestNoModulesNoLock runs a pipeline of parameters and expressions: it
 // has nothing to pin, so it needs no lock file.
 func TestNoModulesNoLock(t *testing.T) {
+	t.Parallel()
 	p := filepath.Join(t.TempDir(), "expr.yaml")
 	os.WriteFile(p, []byte("name: expr\nnodes:\n  - {id: x, type: parameter, type_: int, default: 2}\n"+
 		"  - {id: big, type: gate, input: x, predicate: \"x > 1\"}\n"), 0o644)
@@ -808,6 +836,7 @@ func TestNoModulesNoLock(t *testing.T) {
 // TestReadOnlyCommandsNeedState: commands that read the history say the
 // state directory does not exist rather than creating it.
 func TestReadOnlyCommandsNeedState(t *testing.T) {
+	t.Parallel()
 	state := filepath.Join(t.TempDir(), "typo")
 	for _, args := range [][]string{
 		{"runs", "--state", state},
@@ -828,6 +857,7 @@ func TestReadOnlyCommandsNeedState(t *testing.T) {
 // TestRunIDReuse: an explicit run id already recorded is refused, and
 // replaced only when asked.
 func TestRunIDReuse(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	if r := runPirn(t, "run", "--state", state, "--run-id", "mine", quickstart); r.code != 0 {
 		t.Fatalf("first run: %s", r.stderr)
@@ -851,6 +881,7 @@ func TestRunIDReuse(t *testing.T) {
 // TestRunReport: the summary counts nodes as the table lists them, with
 // Map elements apart, and a value changed on disk is reported corrupt.
 func TestRunReport(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	r := runPirn(t, "run", "--state", state, "--run-id", "m", "../../examples/pipelines/map.yaml")
 	if r.code != 0 || !strings.Contains(r.stdout, "(5 nodes: 5 ok, 0 failed, 0 skipped; 12 map elements)") {
@@ -889,6 +920,7 @@ func TestRunReport(t *testing.T) {
 // to this checkout, installing pirn into a directory of the test's, and
 // its output must hold what the document says pirn inspect prints.
 func TestKnotInOwnModule(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds a Go module for wasip1 and installs pirn")
 	}
@@ -933,6 +965,7 @@ func TestKnotInOwnModule(t *testing.T) {
 // supplies reaches the terminal with its control and bidirectional
 // characters escaped, in text and in JSON output alike.
 func TestHostileTextEscaped(t *testing.T) {
+	t.Parallel()
 	p := filepath.Join(t.TempDir(), "evil.yaml")
 	os.WriteFile(p, []byte("name: evil\nnodes:\n  - {id: x, type: parameter, type_: int, default: 0}\n"+
 		"  - {id: g, type: gate, input: x, predicate: \"10 / x == 1 || \\\"\\e[2J\\u202e\\x9b\\\" == \\\"\\\"\"}\n"), 0o644)
@@ -951,6 +984,7 @@ func TestHostileTextEscaped(t *testing.T) {
 }
 
 func TestTerminalWriter(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"plain text\n\twith a tab":   "plain text\n\twith a tab",
 		"a\x1b[31mred\x07":           `a\u001b[31mred\u0007`,
@@ -972,6 +1006,7 @@ func TestTerminalWriter(t *testing.T) {
 // never read (from /dev/zero, forever) nor waited on (a pipe without a
 // writer).
 func TestNotRegularFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "fifo")
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
@@ -1012,6 +1047,7 @@ func TestNotRegularFiles(t *testing.T) {
 // MiB on an idle machine; 324 MiB was seen while the race-detector suite
 // loaded both cores, the collector running behind).
 func TestAmplificationBounded(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs knots that return millions of elements")
 	}
@@ -1064,6 +1100,7 @@ func TestAmplificationBounded(t *testing.T) {
 // are given, and grants its knots nothing unless the operator allows it,
 // seeing what it grants.
 func TestBundleTrust(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	key, other := filepath.Join(dir, "key"), filepath.Join(dir, "other")
 	for _, k := range []string{key, other} {

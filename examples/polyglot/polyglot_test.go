@@ -67,6 +67,7 @@ func expected(text string) map[string]any {
 }
 
 func TestPolyglotPipeline(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	eng, err := pirn.Open(ctx, pirn.Config{InMemory: true})
 	if err != nil {

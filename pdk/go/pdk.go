@@ -124,7 +124,7 @@ func New[In, Out any](name, doc string, fn func(context.Context, In) (Out, error
 		if r, ok := k.bind(req, inv); !ok {
 			return appendResponse(dst, &r)
 		}
-		out, err, r := callRecover(context.Background(), fn, in)
+		out, r, err := callRecover(context.Background(), fn, in)
 		switch {
 		case r != nil:
 			return appendResponse(dst, r)
@@ -146,7 +146,7 @@ func New[In, Out any](name, doc string, fn func(context.Context, In) (Out, error
 		if r, ok := k.bind(req, reflect.ValueOf(&in).Elem()); !ok {
 			return r
 		}
-		out, err, r := callRecover(ctx, fn, in)
+		out, r, err := callRecover(ctx, fn, in)
 		switch {
 		case r != nil:
 			return *r
@@ -172,7 +172,7 @@ func (k *Knot) Respond(ctx context.Context, req *abi.Request) abi.Response {
 }
 
 // callRecover calls fn, turning a panic into an err response.
-func callRecover[In, Out any](ctx context.Context, fn func(context.Context, In) (Out, error), in In) (out Out, err error, r *abi.Response) {
+func callRecover[In, Out any](ctx context.Context, fn func(context.Context, In) (Out, error), in In) (out Out, r *abi.Response, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			r = &abi.Response{Outcome: abi.OutcomeErr, Error: &abi.Error{
@@ -181,7 +181,7 @@ func callRecover[In, Out any](ctx context.Context, fn func(context.Context, In) 
 		}
 	}()
 	out, err = fn(ctx, in)
-	return out, err, nil
+	return out, nil, err
 }
 
 func appendResponse(dst []byte, r *abi.Response) []byte {
@@ -267,8 +267,6 @@ func snake(s string) string {
 	}
 	return b.String()
 }
-
-var rawType = reflect.TypeFor[[]byte]()
 
 // typeOf maps a Go type to its ABI type.
 func typeOf(t reflect.Type) (abi.Type, error) {

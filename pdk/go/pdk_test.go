@@ -24,6 +24,7 @@ type richIn struct {
 	Raw     []byte            `pirn:"raw"`
 	Flag    bool              `pirn:"flag"`
 	Ignored int               `pirn:"-"`
+	//lint:ignore U1000 an unexported field, which the PDK must ignore
 	private int
 }
 

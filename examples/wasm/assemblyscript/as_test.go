@@ -4,19 +4,17 @@
 package assemblyscript_test
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/pirn-wasm/pirn"
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/host/hosttest"
-	"github.com/pirn-wasm/pirn/lineage"
+	"github.com/pirn-wasm/pirn/internal/runtest"
 )
 
 func load(t testing.TB) *host.Module {
@@ -31,19 +29,15 @@ type in map[string]any
 
 func call(t testing.TB, inputs in) *host.Call {
 	t.Helper()
-	var args []abi.Arg
+	var kv []any
 	for name, v := range inputs {
-		b, err := cas.Encode(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		args = append(args, abi.Arg{Name: name, Value: b})
+		kv = append(kv, name, v)
 	}
-	abi.SortArgs(args)
-	return &host.Call{RunID: "run-test", KnotID: "k", Inputs: args}
+	return hosttest.Call(t, kv...)
 }
 
 func TestManifest(t *testing.T) {
+	t.Parallel()
 	m := load(t).Manifest()
 	if m.Name != "geo" {
 		t.Errorf("module name %q, want geo", m.Name)
@@ -87,6 +81,7 @@ func TestManifest(t *testing.T) {
 }
 
 func TestKnots(t *testing.T) {
+	t.Parallel()
 	m := load(t)
 	ok := func(v any) abi.Response {
 		b, err := cas.Encode(v)
@@ -179,6 +174,7 @@ func show(r abi.Response) string {
 // invocation; a leak of one invocation's values would hit the limit within
 // a few dozen calls (and err with MemoryLimit).
 func TestMemoryBounded(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("11,000 invocations")
 	}
@@ -226,22 +222,8 @@ func TestMemoryBounded(t *testing.T) {
 // TestPipeline runs pipeline.yaml, as
 // `pirn run --memory --unpinned examples/wasm/assemblyscript/pipeline.yaml` does.
 func TestPipeline(t *testing.T) {
-	e, err := pirn.Open(t.Context(), pirn.Config{InMemory: true, AllowUnpinned: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(context.Background())
-	p, err := e.LoadPipeline(t.Context(), "pipeline.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := e.Run(t.Context(), p.Tapestry, pirn.RunRequest{Pipeline: p.Spec.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Status != lineage.Succeeded {
-		t.Fatalf("status %s, errors %+v", res.Status, res.Errors)
-	}
+	t.Parallel()
+	res := runtest.Run(t, "pipeline.yaml", nil)
 	for id, want := range map[string]any{
 		"d": 5.0, "mid": []any{1.5, 2.0}, "lengths": []any{0.0, 5.0}, "capped": 4.5, "rounded": 5.0, "checked": 5.0,
 	} {

@@ -6,7 +6,6 @@ package c_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"hash/crc32"
 	"log/slog"
@@ -15,12 +14,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/pirn-wasm/pirn"
 	"github.com/pirn-wasm/pirn/abi"
-	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/host/hosttest"
-	"github.com/pirn-wasm/pirn/lineage"
+	"github.com/pirn-wasm/pirn/internal/runtest"
 )
 
 func load(t testing.TB, cfg host.Config) *host.Module {
@@ -30,39 +27,14 @@ func load(t testing.TB, cfg host.Config) *host.Module {
 
 var knot = hosttest.Knot
 
-// args encodes name, value pairs as a sorted argument list.
-func args(t testing.TB, kv ...any) []abi.Arg {
-	t.Helper()
-	var out []abi.Arg
-	for i := 0; i < len(kv); i += 2 {
-		b, err := cas.Encode(kv[i+1])
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, abi.Arg{Name: kv[i].(string), Value: b})
-	}
-	abi.SortArgs(out)
-	return out
-}
-
-func invoke(t testing.TB, k *host.Knot, kv ...any) abi.Response {
-	t.Helper()
-	return k.Invoke(t.Context(), &host.Call{RunID: "run-test", KnotID: "k", Inputs: args(t, kv...)})
-}
-
-func value(t testing.TB, r abi.Response) any {
-	t.Helper()
-	if r.Outcome != abi.OutcomeOK {
-		t.Fatalf("outcome %v, error %+v, skip %+v; want ok", r.Outcome, r.Error, r.Skip)
-	}
-	v, err := cas.Decode(r.Value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
+var (
+	args   = hosttest.Args
+	invoke = hosttest.Invoke
+	value  = hosttest.Value
+)
 
 func TestManifest(t *testing.T) {
+	t.Parallel()
 	m := load(t, host.Config{})
 	want := []abi.KnotSpec{
 		{Name: "upper", Doc: "Returns s with ASCII letters in upper case.",
@@ -92,6 +64,7 @@ func TestManifest(t *testing.T) {
 }
 
 func TestOK(t *testing.T) {
+	t.Parallel()
 	m := load(t, host.Config{})
 	fox := "the quick brown fox"
 	for _, tc := range []struct {
@@ -129,6 +102,7 @@ func TestOK(t *testing.T) {
 }
 
 func TestErrAndSkip(t *testing.T) {
+	t.Parallel()
 	m := load(t, host.Config{})
 	for _, tc := range []struct {
 		knot      string
@@ -157,6 +131,7 @@ func TestErrAndSkip(t *testing.T) {
 // to the declared types or refuses them; without it the PDK's typed getters
 // refuse what does not fit. Binding errors are always the PDK's.
 func TestTypedInputs(t *testing.T) {
+	t.Parallel()
 	m := load(t, host.Config{})
 	checked := knot(t, m, host.KnotConfig{Name: "repeat"})
 	if got := value(t, invoke(t, checked, "s", "x", "n", "3")); got != "xxx" {
@@ -198,6 +173,7 @@ func TestTypedInputs(t *testing.T) {
 }
 
 func TestLog(t *testing.T) {
+	t.Parallel()
 	var logs hosttest.Logs
 	m := load(t, host.Config{Logger: logs.Logger(slog.LevelDebug)})
 	value(t, invoke(t, knot(t, m, host.KnotConfig{Name: "stats"}), "xs", []any{1, 2}))
@@ -218,6 +194,7 @@ func TestLog(t *testing.T) {
 // earlier calls cancelled may fail a later call with a spurious Timeout
 // (so no subtests, whose contexts end with them).
 func TestMemoryBounded(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("10,000 invocations with 64 KiB inputs")
 	}
@@ -272,6 +249,7 @@ func TestMemoryBounded(t *testing.T) {
 // TestHugeInput: a request larger than the memory limit fails cleanly with
 // MemoryLimit, and the next call gets a fresh instance.
 func TestHugeInput(t *testing.T) {
+	t.Parallel()
 	m := load(t, host.Config{})
 	k := knot(t, m, host.KnotConfig{Name: "checksum", Limits: host.Limits{Memory: 1 << 20, MaxInstances: 1}})
 	r := invoke(t, k, "data", make([]byte, 2<<20))
@@ -284,22 +262,8 @@ func TestHugeInput(t *testing.T) {
 }
 
 func TestPipeline(t *testing.T) {
-	e, err := pirn.Open(t.Context(), pirn.Config{InMemory: true, AllowUnpinned: true, CacheDir: "-"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(context.Background())
-	p, err := e.LoadPipeline(t.Context(), "pipeline.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := e.Run(t.Context(), p.Tapestry, pirn.RunRequest{Pipeline: p.Spec.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Status != lineage.Succeeded {
-		t.Fatalf("status %s, errors %+v", res.Status, res.Errors)
-	}
+	t.Parallel()
+	res := runtest.Run(t, "pipeline.yaml", nil)
 	fox := "the quick brown fox jumps over the lazy dog"
 	want := map[string]any{
 		"trimmed": fox,

@@ -31,35 +31,17 @@ type in struct {
 
 func invoke(t *testing.T, m *host.Module, knot string, noTypeCheck bool, inputs ...in) abi.Response {
 	t.Helper()
-	k, err := m.Knot(t.Context(), host.KnotConfig{Name: knot, NoTypeCheck: noTypeCheck})
-	if err != nil {
-		t.Fatal(err)
+	var kv []any
+	for _, a := range inputs {
+		kv = append(kv, a.name, a.value)
 	}
-	args := make([]abi.Arg, len(inputs))
-	for i, a := range inputs {
-		b, err := cas.Encode(a.value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		args[i] = abi.Arg{Name: a.name, Value: b}
-	}
-	abi.SortArgs(args)
-	return k.Invoke(t.Context(), &host.Call{RunID: "run-test", KnotID: "k", Inputs: args})
+	return hosttest.Invoke(t, hosttest.Knot(t, m, host.KnotConfig{Name: knot, NoTypeCheck: noTypeCheck}), kv...)
 }
 
-func ok(t *testing.T, r abi.Response) any {
-	t.Helper()
-	if r.Outcome != abi.OutcomeOK {
-		t.Fatalf("outcome %v (%+v %+v), want ok", r.Outcome, r.Error, r.Skip)
-	}
-	v, err := cas.Decode(r.Value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
+var ok = hosttest.Value
 
 func TestManifest(t *testing.T) {
+	t.Parallel()
 	type input struct {
 		name, typ string
 		optional  bool
@@ -114,6 +96,7 @@ func TestManifest(t *testing.T) {
 }
 
 func TestKnots(t *testing.T) {
+	t.Parallel()
 	for _, file := range modules {
 		t.Run(file, func(t *testing.T) {
 			m, logs := load(t, file)
@@ -210,6 +193,7 @@ func TestKnots(t *testing.T) {
 // the panic message logged at level error by the PDK's panic hook (the only
 // trace of it on wasm32-unknown-unknown, which has no stderr).
 func TestPanic(t *testing.T) {
+	t.Parallel()
 	m, logs := load(t, "testdata/panicky.wasm")
 	r := invoke(t, m, "panics", false, in{"message", "boom"})
 	if r.Outcome != abi.OutcomeErr || r.Error.Type != host.ErrTrap {
@@ -242,6 +226,7 @@ func TestPanic(t *testing.T) {
 // TestManyInvocations checks that a pooled instance serves many
 // invocations of varied sizes (no leak or corruption across calls).
 func TestManyInvocations(t *testing.T) {
+	t.Parallel()
 	m, _ := load(t, "stats.wasm")
 	for i := range 300 {
 		n := 1 + (i*37)%2000
