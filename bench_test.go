@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/pirn-wasm/pirn"
-	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/lineage"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 // The original's scenarios, side by side (docs/performance.md): chains of
@@ -22,10 +22,10 @@ var guests = []guest{
 }
 
 func chain(b *testing.B, e *pirn.Engine, g guest, n int) *pirn.Tapestry {
-	return chainWith(b, e, g, n, host.StateDefault)
+	return chainWith(b, e, g, n, model.StateDefault)
 }
 
-func chainWith(b *testing.B, e *pirn.Engine, g guest, n int, state host.State) *pirn.Tapestry {
+func chainWith(b *testing.B, e *pirn.Engine, g guest, n int, state model.State) *pirn.Tapestry {
 	b.Helper()
 	m, err := e.LoadModule(b.Context(), g.module)
 	if err != nil {
@@ -76,7 +76,7 @@ func BenchmarkChain(b *testing.B) {
 // making knots hermetic costs (docs/performance.md).
 func BenchmarkInstanceState(b *testing.B) {
 	for _, g := range guests {
-		for _, state := range []host.State{host.StateKeep, host.StateReset, host.StateFresh} {
+		for _, state := range []model.State{model.StateKeep, model.StateReset, model.StateFresh} {
 			b.Run(fmt.Sprintf("%s/%s", g.name, state), func(b *testing.B) {
 				e, err := pirn.Open(b.Context(), pirn.Config{InMemory: true})
 				if err != nil {

@@ -98,7 +98,7 @@ func (p *Pipeline) Grants() []string {
 	var out []string
 	for _, n := range p.Spec.Nodes {
 		if !n.Grants.Empty() {
-			out = append(out, n.ID+": "+strings.Join(p.hostGrants(n.Grants).Describe(), ", "))
+			out = append(out, n.ID+": "+strings.Join(p.grants(n.Grants).Describe(), ", "))
 		}
 	}
 	return out

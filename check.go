@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pirn-wasm/pirn/model"
 	"github.com/pirn-wasm/pirn/pipeline"
 )
 
@@ -65,12 +66,12 @@ func (e *Engine) Check(ctx context.Context, path string) (errs, warnings pipelin
 		for _, n := range spec.Nodes {
 			if !needed[n.ID] {
 				errs = append(errs, &pipeline.Error{File: spec.File, Line: n.Line,
-					Msg: fmt.Sprintf("%s %q is unreachable: it contributes to none of the outputs (%s)", n.Type, n.ID, strings.Join(spec.Outputs, ", "))})
+					Msg: fmt.Sprintf("%s %q is unreachable: it contributes to none of the outputs (%s)", n.Kind, n.ID, strings.Join(spec.Outputs, ", "))})
 			}
 		}
 	} else {
 		for _, n := range spec.Nodes {
-			if n.Type == pipeline.TypeParameter && len(consumers[n.ID]) == 0 {
+			if n.Kind == model.KindParameter && len(consumers[n.ID]) == 0 {
 				warnings = append(warnings, &pipeline.Error{File: spec.File, Line: n.Line,
 					Msg: fmt.Sprintf("parameter %q is not used by any node", n.ID)})
 			}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/pirn-wasm/pirn"
 	"github.com/pirn-wasm/pirn/lineage"
-	"github.com/pirn-wasm/pirn/scheduler"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 type modules struct{ arith, outcomes, ident *pirn.Module }
@@ -134,11 +134,11 @@ func TestGoAPIPolicies(t *testing.T) {
 	x := node(tp.Parameter(pirn.Param{Name: "x", Type: "int", Default: 3, HasDefault: true}))
 	bad := node(tp.Knot("bad", m.outcomes.Knot("fail"), pirn.In{"x": x}))
 	node(tp.Knot("skipped", m.arith.Knot("inc"), pirn.In{"x": bad}))
-	node(tp.Add(pirn.KnotDef{ID: "handled", Knot: m.outcomes.Knot("recover"), In: pirn.In{"x": bad}, Policy: scheduler.ReceiveErrors}))
-	node(tp.Add(pirn.KnotDef{ID: "strict", Knot: m.arith.Knot("inc"), In: pirn.In{"x": bad}, Policy: scheduler.RequireAllParents}))
+	node(tp.Add(pirn.KnotDef{ID: "handled", Knot: m.outcomes.Knot("recover"), In: pirn.In{"x": bad}, Policy: model.ReceiveErrors}))
+	node(tp.Add(pirn.KnotDef{ID: "strict", Knot: m.arith.Knot("inc"), In: pirn.In{"x": bad}, Policy: model.RequireAllParents}))
 	maybe := node(tp.Add(pirn.KnotDef{ID: "maybe", Knot: m.outcomes.Knot("fail"), In: pirn.In{"x": x}, Optional: true}))
 	node(tp.Knot("after_maybe", m.arith.Knot("inc"), pirn.In{"x": maybe}))
-	node(tp.Add(pirn.KnotDef{ID: "sees_skip", Knot: m.outcomes.Knot("recover"), In: pirn.In{"x": maybe}, Policy: scheduler.ReceiveErrors}))
+	node(tp.Add(pirn.KnotDef{ID: "sees_skip", Knot: m.outcomes.Knot("recover"), In: pirn.In{"x": maybe}, Policy: model.ReceiveErrors}))
 	res := runT(t, e, tp, nil)
 	if res.Status != lineage.Failed || res.Outputs["handled"] != int64(-1) || res.Outputs["sees_skip"] != int64(0) {
 		t.Errorf("status %s, outputs %v", res.Status, res.Outputs)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -15,8 +14,8 @@ import (
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/model"
 	"github.com/pirn-wasm/pirn/pipeline"
-	"github.com/pirn-wasm/pirn/scheduler"
 )
 
 // Pipeline is a loaded YAML pipeline: its spec, its modules and the
@@ -34,7 +33,7 @@ type Pipeline struct {
 // ParamType returns the type of the named parameter.
 func (p *Pipeline) ParamType(name string) (abi.Type, bool) {
 	for _, n := range p.Spec.Nodes {
-		if n.Type == pipeline.TypeParameter && n.ParamName == name {
+		if n.Kind == model.KindParameter && n.ParamName == name {
 			return n.ValueType, true
 		}
 	}
@@ -154,11 +153,6 @@ func (e *Engine) build(p *Pipeline) pipeline.Errors {
 			}
 			errs = append(errs, &pipeline.Error{File: spec.File, Line: line, Msg: err.Error()})
 		}
-		policy, err := scheduler.ParsePolicy(n.Policy)
-		if err != nil {
-			fail(n.Line, err)
-			continue
-		}
 		missing := false
 		for _, r := range n.Refs() {
 			if _, ok := nodes[r.ID]; !ok {
@@ -186,29 +180,26 @@ func (e *Engine) build(p *Pipeline) pipeline.Errors {
 			continue
 		}
 		var node *Node
-		switch n.Type {
-		case pipeline.TypeParameter:
+		switch n.Kind {
+		case model.KindParameter:
 			node, err = t.Parameter(Param{ID: n.ID, Name: n.ParamName, Type: n.ValueType.String(), Default: n.Default, HasDefault: n.HasDefault})
-		case pipeline.TypeKnot, pipeline.TypeSource, pipeline.TypeSink, pipeline.TypeAggregator:
-			kind := map[string]scheduler.Kind{pipeline.TypeKnot: KindKnot, pipeline.TypeSource: KindSource,
-				pipeline.TypeSink: KindSink, pipeline.TypeAggregator: KindAggregator}[n.Type]
-			node, err = t.Add(KnotDef{ID: n.ID, Kind: kind, Knot: fn, In: in, Policy: policy, Optional: n.Optional})
-		case pipeline.TypeGate:
-			node, err = t.Gate(GateDef{ID: n.ID, Input: nodes[n.Input], Predicate: fn, Policy: policy, Optional: n.Optional})
-		case pipeline.TypeBranch:
+		case model.KindKnot, model.KindSource, model.KindSink, model.KindAggregator:
+			node, err = t.Add(KnotDef{ID: n.ID, Kind: n.Kind, Knot: fn, In: in, Policy: n.Policy, Optional: n.Optional})
+		case model.KindGate:
+			node, err = t.Gate(GateDef{ID: n.ID, Input: nodes[n.Input], Predicate: fn, Policy: n.Policy, Optional: n.Optional})
+		case model.KindBranch:
 			var b *BranchNode
-			if b, err = t.Branch(BranchDef{ID: n.ID, Input: nodes[n.Input], Selector: fn, Arms: n.Arms, Policy: policy, Optional: n.Optional}); err == nil {
+			if b, err = t.Branch(BranchDef{ID: n.ID, Input: nodes[n.Input], Selector: fn, Arms: n.Arms, Policy: n.Policy, Optional: n.Optional}); err == nil {
 				node = &b.Node
 				for _, a := range n.Arms {
 					nodes[n.ID+"."+a] = b.Arm(a)
 				}
 			}
-		case pipeline.TypeMap:
-			onSkip, _ := scheduler.ParseOnSkip(n.OnSkip) // checked by the parser
-			node, err = t.Map(MapDef{ID: n.ID, Over: nodes[n.Over], Each: fn, Bind: n.Bind, In: in, OnSkip: onSkip, MaxElements: n.MaxElements,
-				Policy: policy, Optional: n.Optional})
-		case pipeline.TypeReduce:
-			node, err = t.Reduce(ReduceDef{ID: n.ID, Of: nodes[n.Of], Combine: fn, Pairwise: n.HasInitial, Initial: n.Initial, Policy: policy, Optional: n.Optional})
+		case model.KindMap:
+			node, err = t.Map(MapDef{ID: n.ID, Over: nodes[n.Over], Each: fn, Bind: n.Bind, In: in, OnSkip: n.OnSkip, MaxElements: n.MaxElements,
+				Policy: n.Policy, Optional: n.Optional})
+		case model.KindReduce:
+			node, err = t.Reduce(ReduceDef{ID: n.ID, Of: nodes[n.Of], Combine: fn, Pairwise: n.HasInitial, Initial: n.Initial, Policy: n.Policy, Optional: n.Optional})
 		}
 		if err != nil {
 			line := n.Line
@@ -245,31 +236,23 @@ func (p *Pipeline) fn(n *pipeline.Node) (Knot, error) {
 	}
 	mod := p.Modules[module]
 	if _, ok := mod.Manifest().Knot(knot); !ok {
-		return nil, fmt.Errorf("%s %q: module %q has no knot %q (it has: %s)%s", n.Type, n.ID, module, knot,
+		return nil, fmt.Errorf("%s %q: module %q has no knot %q (it has: %s)%s", n.Kind, n.ID, module, knot,
 			strings.Join(mod.Manifest().KnotNames(), ", "), pipeline.DidYouMean(knot, mod.Manifest().KnotNames()))
 	}
-	state, err := host.ParseState(cmp.Or(n.Instance, p.Spec.Instance))
-	if err != nil { // checked by the parser
-		return nil, err
-	}
-	return KnotRef{Module: mod, Name: knot, Limits: hostLimits(n.Limits), NoTypeCheck: n.NoTypeCheck, Grants: p.hostGrants(n.Grants), State: state}, nil
+	return KnotRef{Module: mod, Name: knot, Limits: n.Limits, NoTypeCheck: n.NoTypeCheck, Grants: p.grants(n.Grants),
+		State: cmp.Or(n.Instance, p.Spec.Instance)}, nil
 }
 
-// hostGrants converts a node's grants, resolving directories against the
-// pipeline file's directory.
-func (p *Pipeline) hostGrants(g pipeline.Grants) host.Grants {
-	out := host.Grants{Env: g.Env, Clock: g.Clock, Random: g.Random}
-	for _, d := range g.Dirs {
-		dir := d.Path
-		if !filepath.IsAbs(dir) {
-			dir = filepath.Join(p.Spec.Dir, dir)
+// grants returns a node's grants with its directories resolved against
+// the pipeline file's directory.
+func (p *Pipeline) grants(g model.Grants) model.Grants {
+	g.Dirs = slices.Clone(g.Dirs)
+	for i, d := range g.Dirs {
+		if !filepath.IsAbs(d.Path) {
+			g.Dirs[i].Path = filepath.Join(p.Spec.Dir, d.Path)
 		}
-		out.Dirs = append(out.Dirs, host.DirGrant{Path: dir, Mount: d.Mount, Write: d.Write})
 	}
-	for _, h := range g.HTTP {
-		out.HTTP = append(out.HTTP, host.HTTPGrant{Host: h.Host, Methods: h.Methods})
-	}
-	return out
+	return g
 }
 
 // Lock computes the digest of every module the pipeline at path declares,
@@ -305,11 +288,4 @@ func (e *Engine) Lock(ctx context.Context, path string) (*pipeline.Lock, error) 
 // moduleOptions says how to run a module of the pipeline's table.
 func moduleOptions(m pipeline.Module) ModuleOptions {
 	return ModuleOptions{ABI: host.ABI(m.ABI), Format: host.Format(m.Format)}
-}
-
-func hostLimits(l pipeline.Limits) host.Limits {
-	return host.Limits{Timeout: l.Timeout, Memory: l.Memory, HighWater: l.HighWater,
-		MaxInvocations: l.MaxInvocations, MaxInstances: l.MaxInstances,
-		MaxOutput: int(min(l.MaxOutput, math.MaxInt32)), MaxLog: int(min(l.MaxLog, math.MaxInt32)), MaxLogRecords: l.MaxLogRecords,
-		MaxInput: int(min(l.MaxInput, math.MaxInt32)), MaxDepth: l.MaxDepth}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/internal/fileread"
+	"github.com/pirn-wasm/pirn/model"
 	"github.com/pirn-wasm/pirn/scheduler"
 )
 
@@ -81,16 +82,16 @@ func (m *Module) Knot(name string) KnotRef { return KnotRef{Module: m, Name: nam
 type KnotRef struct {
 	Module *Module
 	Name   string
-	Limits host.Limits
+	Limits model.Limits
 	// NoTypeCheck turns off checking inputs and outputs against the
 	// manifest's types (validate_io: false).
 	NoTypeCheck bool
 	// Grants are the knot's capabilities (files, environment, clock,
 	// randomness, HTTP); none by default, which makes the knot hermetic.
-	Grants host.Grants
+	Grants model.Grants
 	// State says what the knot's instances keep between invocations:
 	// by default nothing (for a pirn module; see host.State).
-	State host.State
+	State model.State
 }
 
 func (r KnotRef) resolve(ctx context.Context, _ exprEnv) (resolved, error) {

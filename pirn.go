@@ -28,6 +28,7 @@ import (
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/lineage"
+	"github.com/pirn-wasm/pirn/model"
 	"github.com/pirn-wasm/pirn/scheduler"
 )
 
@@ -46,7 +47,7 @@ type Config struct {
 	// "-" disables the on-disk cache.
 	CacheDir string
 	// Limits are the default limits of every knot.
-	Limits host.Limits
+	Limits model.Limits
 	// LoadTimeout bounds loading a module, its start function and its
 	// manifest (default 10s).
 	LoadTimeout time.Duration

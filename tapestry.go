@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/pirn-wasm/pirn/abi"
+	"github.com/pirn-wasm/pirn/model"
 	"github.com/pirn-wasm/pirn/scheduler"
 )
 
@@ -95,7 +96,7 @@ func (t *Tapestry) OutputType(id string) abi.Type { return t.types[id] }
 
 // nodeErr names the node in err, and in each error of a joined err, so
 // that every problem reads on its own.
-func nodeErr(kind scheduler.Kind, id string, err error) error {
+func nodeErr(kind model.Kind, id string, err error) error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var errs []error
 		for _, e := range j.Unwrap() {
@@ -175,10 +176,10 @@ func ids(parents map[string]*Node) map[string]string {
 
 // Kinds of plain knots, for KnotDef.
 const (
-	KindKnot       = scheduler.KindKnot
-	KindSource     = scheduler.KindSource
-	KindSink       = scheduler.KindSink
-	KindAggregator = scheduler.KindAggregator
+	KindKnot       = model.KindKnot
+	KindSource     = model.KindSource
+	KindSink       = model.KindSink
+	KindAggregator = model.KindAggregator
 )
 
 // KnotDef declares a knot with every option.
@@ -187,10 +188,10 @@ type KnotDef struct {
 	// Kind is KindKnot (the zero value), KindSource (no parents), KindSink
 	// (output recorded as null; nothing may consume it) or KindAggregator
 	// (its Knot combines N parents; nil means their values as a dict).
-	Kind     scheduler.Kind
+	Kind     model.Kind
 	Knot     Knot
 	In       In
-	Policy   scheduler.Policy
+	Policy   model.Policy
 	Optional bool // an err of this knot behaves like a skip downstream
 }
 
@@ -213,7 +214,7 @@ func (t *Tapestry) Add(d KnotDef) (*Node, error) {
 	if k == nil {
 		return nil, t.fail(fmt.Errorf("%s %q: no knot", kind, d.ID))
 	}
-	receive := d.Policy == scheduler.ReceiveErrors
+	receive := d.Policy == model.ReceiveErrors
 	vars := t.varTypes(parents, consts)
 	if receive { // each input is the parent's result document
 		for name := range parents {
@@ -342,7 +343,7 @@ type GateDef struct {
 	ID        string
 	Input     *Node
 	Predicate Knot
-	Policy    scheduler.Policy
+	Policy    model.Policy
 	Optional  bool
 }
 
@@ -375,7 +376,7 @@ type BranchDef struct {
 	Input    *Node
 	Selector Knot
 	Arms     []string
-	Policy   scheduler.Policy
+	Policy   model.Policy
 	Optional bool
 }
 
@@ -447,10 +448,10 @@ type MapDef struct {
 	// "" means "item".
 	Bind   string
 	In     In
-	OnSkip scheduler.OnSkip
+	OnSkip model.OnSkip
 	// MaxElements bounds the list; 0 means scheduler.DefaultMaxElements.
 	MaxElements int
-	Policy      scheduler.Policy
+	Policy      model.Policy
 	Optional    bool
 }
 
@@ -531,7 +532,7 @@ type ReduceDef struct {
 	Combine  Knot
 	Pairwise bool
 	Initial  any // pairwise: the starting accumulator, and the result for []
-	Policy   scheduler.Policy
+	Policy   model.Policy
 	Optional bool
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 // Status is the result of one check.
@@ -124,14 +125,14 @@ type knotChecker struct {
 	add  func(knot, check string, s Status, format string, args ...any)
 }
 
-func (c *knotChecker) knot(lim host.Limits) (*host.Knot, error) {
+func (c *knotChecker) knot(lim model.Limits) (*host.Knot, error) {
 	lim.Timeout = c.opts.Timeout
 	return c.m.Knot(c.ctx, host.KnotConfig{Name: c.spec.Name, Limits: lim, NoTypeCheck: true})
 }
 
 func (c *knotChecker) run() {
 	name := c.spec.Name
-	k, err := c.knot(host.Limits{})
+	k, err := c.knot(model.Limits{})
 	if err != nil {
 		c.add(name, "knot", Fail, "%v", err)
 		return
@@ -204,7 +205,7 @@ func (c *knotChecker) run() {
 	// and state are the knot's alone).
 	// Its high-water mark is its memory limit, so that a leak ends in a
 	// MemoryLimit err rather than a quiet replacement.
-	single, err := c.knot(host.Limits{MaxInstances: 1, MaxInvocations: c.uniqueMaxInvocations(), Memory: host.DefaultMemory, HighWater: host.DefaultMemory})
+	single, err := c.knot(model.Limits{MaxInstances: 1, MaxInvocations: c.uniqueMaxInvocations(), Memory: host.DefaultMemory, HighWater: host.DefaultMemory})
 	if err != nil {
 		c.add(name, "knot", Fail, "%v", err)
 		return

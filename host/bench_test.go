@@ -7,6 +7,7 @@ import (
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 func BenchmarkInvoke(b *testing.B) {
@@ -33,7 +34,7 @@ func BenchmarkInvoke(b *testing.B) {
 		{"go/inc/fresh-instance", ar, "inc", call(arg(b, "x", 5)), 0, true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			lim := host.Limits{Timeout: tc.timeout, MaxInvocations: 1 << 30}
+			lim := model.Limits{Timeout: tc.timeout, MaxInvocations: 1 << 30}
 			if tc.fresh {
 				// One instance at a time, so that each call waits for the
 				// replacement of the one before: the full cost of the policy.

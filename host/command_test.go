@@ -8,6 +8,7 @@ import (
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 const (
@@ -25,7 +26,7 @@ func TestCommand(t *testing.T) {
 	if m.Format() != host.FormatJSON || strings.Join(m.Manifest().KnotNames(), ",") != host.CommandKnot {
 		t.Errorf("format %q, knots %v", m.Format(), m.Manifest().KnotNames())
 	}
-	wc := knot(t, m, host.CommandKnot, host.Limits{})
+	wc := knot(t, m, host.CommandKnot, model.Limits{})
 	got := decode(t, wc.Invoke(ctx, call(arg(t, "text", "one two\nthree\n"))))
 	want := map[string]any{"lines": int64(2), "words": int64(3), "chars": int64(14)}
 	if !equalValue(got, want) {
@@ -45,33 +46,33 @@ func TestCommandMisbehaving(t *testing.T) {
 	h := newHost(t, host.Config{})
 	ctx := t.Context()
 	m := loadWith(t, h, testCommand, host.LoadOptions{ABI: host.ABICommand})
-	mode := func(lim host.Limits, mode string, extra ...abi.Arg) abi.Response {
+	mode := func(lim model.Limits, mode string, extra ...abi.Arg) abi.Response {
 		return knot(t, m, host.CommandKnot, lim).Invoke(ctx, call(append(extra, arg(t, "mode", mode))...))
 	}
-	got := decode(t, mode(host.Limits{}, "echo", arg(t, "b", []byte{1, 2}), arg(t, "f", 1.5), arg(t, "l", []any{int64(1), "x", nil})))
+	got := decode(t, mode(model.Limits{}, "echo", arg(t, "b", []byte{1, 2}), arg(t, "f", 1.5), arg(t, "l", []any{int64(1), "x", nil})))
 	want := map[string]any{"mode": "echo", "b": "base64:AQI=", "f": 1.5, "l": []any{int64(1), "x", nil}}
 	if !equalValue(got, want) {
 		t.Errorf("echo = %#v, want %#v", got, want)
 	}
 	// Nothing from outside the sandbox: no files, no environment, the
 	// module name as the only argument, a fake clock.
-	got = decode(t, mode(host.Limits{}, "ambient"))
+	got = decode(t, mode(model.Limits{}, "ambient"))
 	want = map[string]any{"args": []any{testCommand}, "env": []any{}, "passwd": false, "root": int64(0), "year": int64(2022)} // wazero's fake clock starts in 2022
 	if !equalValue(got, want) {
 		t.Errorf("ambient = %#v, want %#v", got, want)
 	}
 	for _, tc := range []struct {
 		mode string
-		lim  host.Limits
+		lim  model.Limits
 		typ  string
 		msg  string
 	}{
-		{"fail", host.Limits{}, host.ErrCommand, "something went wrong\nbadly"},
-		{"silent", host.Limits{}, host.ErrCommand, "exited with status 4"},
-		{"flood", host.Limits{MaxOutput: 1 << 20}, host.ErrLimit, "stdout exceeds the limit MaxOutput=1048576 bytes"},
-		{"loop", host.Limits{Timeout: 300 * time.Millisecond}, host.ErrTimeout, "exceeded its timeout of 300ms"},
-		{"garbage", host.Limits{}, host.ErrABI, "command output (json): JSON: invalid character"},
-		{"panic", host.Limits{}, host.ErrCommand, "assignment to entry in nil map"},
+		{"fail", model.Limits{}, host.ErrCommand, "something went wrong\nbadly"},
+		{"silent", model.Limits{}, host.ErrCommand, "exited with status 4"},
+		{"flood", model.Limits{MaxOutput: 1 << 20}, host.ErrLimit, "stdout exceeds the limit MaxOutput=1048576 bytes"},
+		{"loop", model.Limits{Timeout: 300 * time.Millisecond}, host.ErrTimeout, "exceeded its timeout of 300ms"},
+		{"garbage", model.Limits{}, host.ErrABI, "command output (json): JSON: invalid character"},
+		{"panic", model.Limits{}, host.ErrCommand, "assignment to entry in nil map"},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			r := mode(tc.lim, tc.mode)
@@ -82,7 +83,7 @@ func TestCommandMisbehaving(t *testing.T) {
 	}
 
 	cbor := loadWith(t, h, testCommand, host.LoadOptions{ABI: host.ABICommand, Format: host.FormatCBOR})
-	r := knot(t, cbor, host.CommandKnot, host.Limits{}).Invoke(ctx, call(arg(t, "mode", "echo")))
+	r := knot(t, cbor, host.CommandKnot, model.Limits{}).Invoke(ctx, call(arg(t, "mode", "echo")))
 	if r.Outcome != abi.OutcomeErr || r.Error.Type != host.ErrCommand || !strings.Contains(r.Error.Message, "bad input") {
 		t.Errorf("a JSON command fed CBOR: %v %+v", r.Outcome, r.Error)
 	}
@@ -128,7 +129,7 @@ func TestCommandGrants(t *testing.T) {
 	t.Setenv("PIRN_TEST_REGION", "eu-west")
 	dir := t.TempDir()
 	k, err := m.Knot(t.Context(), host.KnotConfig{Name: host.CommandKnot,
-		Grants: host.Grants{Env: []string{"PIRN_TEST_REGION"}, Clock: true, Dirs: []host.DirGrant{{Path: dir, Mount: "/"}}}})
+		Grants: model.Grants{Env: []string{"PIRN_TEST_REGION"}, Clock: true, Dirs: []model.DirGrant{{Path: dir, Mount: "/"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func TestCommandGrants(t *testing.T) {
 	if !equalValue(got["env"], []any{"PIRN_TEST_REGION=eu-west"}) || got["year"].(int64) < 2026 || got["passwd"] != false {
 		t.Errorf("ambient with grants = %v", got)
 	}
-	if _, err := m.Knot(t.Context(), host.KnotConfig{Name: host.CommandKnot, Grants: host.Grants{HTTP: []host.HTTPGrant{{Host: "x.org"}}}}); err == nil ||
+	if _, err := m.Knot(t.Context(), host.KnotConfig{Name: host.CommandKnot, Grants: model.Grants{HTTP: []model.HTTPGrant{{Host: "x.org"}}}}); err == nil ||
 		!strings.Contains(err.Error(), "an http grant needs a pirn module") {
 		t.Errorf("http grant on a command: %v", err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 // Extism plugins (ABI extism) run through the Extism Go SDK. Each exported
@@ -95,7 +96,7 @@ func pluginFunctions(exports map[string]api.FunctionDefinition) []string {
 // compiledPlugin compiles the plugin for one set of limits. Each has its
 // own wazero runtime (the SDK's design), sharing the host's compilation
 // cache.
-func (m *Module) compiledPlugin(ctx context.Context, lim Limits) (*extism.CompiledPlugin, error) {
+func (m *Module) compiledPlugin(ctx context.Context, lim model.Limits) (*extism.CompiledPlugin, error) {
 	extismLogOnce.Do(func() { extism.SetLogLevel(extism.LogLevelInfo) })
 	rcfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(m.h.cache).

@@ -12,6 +12,7 @@ import (
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/host/hosttest"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 const (
@@ -46,11 +47,11 @@ func TestExtismAware(t *testing.T) {
 		t.Errorf("top_words spec = %+v", spec)
 	}
 	ctx := t.Context()
-	vowels := knot(t, m, "count_vowels", host.Limits{})
+	vowels := knot(t, m, "count_vowels", model.Limits{})
 	if got := decode(t, vowels.Invoke(ctx, call(arg(t, "text", "Hello, World")))); got != int64(3) {
 		t.Errorf("count_vowels = %v, want 3", got)
 	}
-	top := knot(t, m, "top_words", host.Limits{})
+	top := knot(t, m, "top_words", model.Limits{})
 	got := decode(t, top.Invoke(ctx, call(arg(t, "text", "the cat and the hat and the bat"), arg(t, "n", "2"))))
 	if !slices.Equal(got.([]any), []any{"the", "and"}) {
 		t.Errorf("top_words = %v, want [the and]", got)
@@ -88,7 +89,7 @@ func TestExtismPlain(t *testing.T) {
 	if got := strings.Join(js.Manifest().KnotNames(), ","); got != want {
 		t.Errorf("knots = %s, want %s", got, want)
 	}
-	greet := knot(t, js, "greet", host.Limits{})
+	greet := knot(t, js, "greet", model.Limits{})
 	if got := decode(t, greet.Invoke(ctx, call(arg(t, "name", "pirn")))); got != "Hello, pirn!" {
 		t.Errorf("greet = %v", got)
 	}
@@ -107,21 +108,21 @@ func TestExtismPlain(t *testing.T) {
 		t.Errorf("default format = %q, want cbor", cb.Format())
 	}
 	// {"a": 1} is a1 61 61 01: four bytes.
-	if got := decode(t, knot(t, cb, "size", host.Limits{}).Invoke(ctx, call(arg(t, "a", 1)))); got != int64(4) {
+	if got := decode(t, knot(t, cb, "size", model.Limits{}).Invoke(ctx, call(arg(t, "a", 1)))); got != int64(4) {
 		t.Errorf("size = %v, want 4", got)
 	}
 
 	for _, tc := range []struct {
 		knot string
-		lim  host.Limits
+		lim  model.Limits
 		typ  string
 		msg  string
 	}{
-		{"spin", host.Limits{Timeout: 200 * time.Millisecond}, host.ErrTimeout, "exceeded its timeout of 200ms"},
-		{"crash", host.Limits{}, host.ErrTrap, "unreachable"},
-		{"chatter", host.Limits{}, host.ErrLimit, "MaxLog=1048576"},
-		{"remember", host.Limits{}, host.ErrPlugin, "Vars are disabled by this host"},
-		{"grow", host.Limits{Memory: 32 << 20}, host.ErrMemory, "memory limit reached"},
+		{"spin", model.Limits{Timeout: 200 * time.Millisecond}, host.ErrTimeout, "exceeded its timeout of 200ms"},
+		{"crash", model.Limits{}, host.ErrTrap, "unreachable"},
+		{"chatter", model.Limits{}, host.ErrLimit, "MaxLog=1048576"},
+		{"remember", model.Limits{}, host.ErrPlugin, "Vars are disabled by this host"},
+		{"grow", model.Limits{Memory: 32 << 20}, host.ErrMemory, "memory limit reached"},
 	} {
 		t.Run(tc.knot, func(t *testing.T) {
 			k := knot(t, js, tc.knot, tc.lim)
@@ -166,7 +167,7 @@ func TestLogFloodBounded(t *testing.T) {
 	h := newHost(t, host.Config{Logger: slog.New(slog.NewTextHandler(&w, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	flood := load(t, h, "testdata/hostile/flood.wasm")
 	plugin := loadWith(t, h, plainPlugin, host.LoadOptions{ABI: host.ABIExtism})
-	lim := host.Limits{Timeout: 30 * time.Second, MaxLogRecords: 1000}
+	lim := model.Limits{Timeout: 30 * time.Second, MaxLogRecords: 1000}
 	for _, tc := range []struct {
 		m    *host.Module
 		knot string

@@ -5,110 +5,27 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/pirn-wasm/pirn/model"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/sys"
 )
 
-// Grants are the capabilities a knot's instances get beyond pure
-// computation. The zero value grants nothing: such a knot is hermetic, its
-// output a function of its module, configuration and inputs alone.
-type Grants struct {
-	// Dirs are host directories the knot sees (WASI preopens).
-	Dirs []DirGrant
-	// Env names host environment variables the knot sees (those that are
-	// set, with their values when its instance starts).
-	Env []string
-	// Clock gives the real wall clock, monotonic clock and sleep instead
-	// of the deterministic fake ones.
-	Clock bool
-	// Random gives a cryptographic random source instead of the
-	// deterministic one.
-	Random bool
-	// HTTP allows outbound HTTP requests through the pirn.http import, to
-	// these hosts with these methods.
-	HTTP []HTTPGrant
-}
+// grantsKey identifies a set of grants for pooling: instances with
+// different grants are configured differently.
+func grantsKey(g model.Grants) string { return strings.Join(g.Describe(), "\n") }
 
-// DirGrant is one directory a knot sees.
-type DirGrant struct {
-	Path  string // on the host; made absolute when the knot is created
-	Mount string // where the knot sees it: an absolute guest path
-	Write bool   // read-write; read-only otherwise
-}
-
-// HTTPGrant allows requests to one host.
-type HTTPGrant struct {
-	// Host is a host name (api.example.com), an IP address, or a pattern
-	// whose first label is "*" (*.example.com, which matches subdomains
-	// but not example.com itself). A port, if given, must match too.
-	Host string
-	// Methods are the allowed methods (upper case); none means GET.
-	Methods []string
-}
-
-// Hermetic reports whether g grants nothing.
-func (g Grants) Hermetic() bool {
-	return len(g.Dirs) == 0 && len(g.Env) == 0 && !g.Clock && !g.Random && len(g.HTTP) == 0
-}
-
-// Describe lists the grants in a canonical, sorted form, for lineage and
-// messages: "clock", "random", "env:NAME", "dir:ro:/mount=/host/path",
-// "http:GET,POST:api.example.com".
-func (g Grants) Describe() []string {
-	var d []string
-	for _, dir := range g.Dirs {
-		mode := "ro"
-		if dir.Write {
-			mode = "rw"
-		}
-		d = append(d, fmt.Sprintf("dir:%s:%s=%s", mode, dir.Mount, dir.Path))
-	}
-	for _, e := range g.Env {
-		d = append(d, "env:"+e)
-	}
-	if g.Clock {
-		d = append(d, "clock")
-	}
-	if g.Random {
-		d = append(d, "random")
-	}
-	for _, h := range g.HTTP {
-		d = append(d, fmt.Sprintf("http:%s:%s", strings.Join(h.methods(), ","), h.Host))
-	}
-	slices.Sort(d)
-	return slices.Compact(d)
-}
-
-func (h HTTPGrant) methods() []string {
-	if len(h.Methods) == 0 {
-		return []string{"GET"}
-	}
-	m := make([]string, len(h.Methods))
-	for i, s := range h.Methods {
-		m[i] = strings.ToUpper(s)
-	}
-	slices.Sort(m)
-	return slices.Compact(m)
-}
-
-// key identifies a set of grants for pooling: instances with different
-// grants are configured differently.
-func (g Grants) key() string { return strings.Join(g.Describe(), "\n") }
-
-// validate checks and normalises g: directories exist and are made
-// absolute, mounts are absolute guest paths, names are well-formed.
-func (g Grants) validate() (Grants, error) {
-	var errs []error
+// validateGrants checks g's form (model.Grants.Validate) and that each
+// directory exists on the host, and returns g with the directories made
+// absolute.
+func validateGrants(g model.Grants) (model.Grants, error) {
+	errs := []error{g.Validate()}
 	out := g
-	out.Dirs = make([]DirGrant, len(g.Dirs))
-	mounts := map[string]bool{}
+	out.Dirs = make([]model.DirGrant, len(g.Dirs))
 	for i, d := range g.Dirs {
 		abs, err := filepath.Abs(d.Path)
 		if err != nil {
@@ -118,44 +35,14 @@ func (g Grants) validate() (Grants, error) {
 		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
 			errs = append(errs, fmt.Errorf("dir %q: not a directory on the host", d.Path))
 		}
-		mount := d.Mount
-		if mount == "" {
-			errs = append(errs, fmt.Errorf("dir %q: no mount (the path the knot sees, such as /data)", d.Path))
-		} else if !path.IsAbs(mount) || path.Clean(mount) != mount {
-			errs = append(errs, fmt.Errorf("dir %q: mount %q must be a clean absolute path such as /data", d.Path, mount))
-		}
-		if mounts[mount] {
-			errs = append(errs, fmt.Errorf("dir %q: mount %q is granted twice", d.Path, mount))
-		}
-		mounts[mount] = true
-		out.Dirs[i] = DirGrant{Path: abs, Mount: mount, Write: d.Write}
-	}
-	for _, e := range g.Env {
-		if e == "" || strings.ContainsAny(e, "=\x00") {
-			errs = append(errs, fmt.Errorf("env %q: not a variable name", e))
-		}
-	}
-	for _, h := range g.HTTP {
-		host := strings.TrimPrefix(h.Host, "*.")
-		if host == "" || strings.ContainsAny(host, "/*?[]@ ") {
-			errs = append(errs, fmt.Errorf("http host %q: want a host name, an IP address or *.domain", h.Host))
-		}
-		for _, m := range h.Methods {
-			if !validMethod(m) {
-				errs = append(errs, fmt.Errorf("http host %q: method %q is not an HTTP method", h.Host, m))
-			}
-		}
+		out.Dirs[i] = model.DirGrant{Path: abs, Mount: d.Mount, Write: d.Write}
 	}
 	return out, errors.Join(errs...)
 }
 
-func validMethod(m string) bool {
-	return slices.Contains([]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}, strings.ToUpper(m))
-}
-
 // fsConfig builds the file systems of g's directories, once per pool. The
 // returned roots must be closed with the pool.
-func (g Grants) fsConfig() (wazero.FSConfig, []*os.Root, error) {
+func fsConfig(g model.Grants) (wazero.FSConfig, []*os.Root, error) {
 	if len(g.Dirs) == 0 {
 		return nil, nil, nil
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 const (
@@ -25,7 +26,7 @@ const (
 )
 
 // invoke runs one knot of m with grants and returns the response.
-func invoke(t *testing.T, m *host.Module, name string, g host.Grants, lim host.Limits, args ...abi.Arg) abi.Response {
+func invoke(t *testing.T, m *host.Module, name string, g model.Grants, lim model.Limits, args ...abi.Arg) abi.Response {
 	t.Helper()
 	k, err := m.Knot(t.Context(), host.KnotConfig{Name: name, Grants: g, Limits: lim})
 	if err != nil {
@@ -73,7 +74,7 @@ func grantDirs(t *testing.T) (data, out, outside string) {
 func TestHermeticByDefault(t *testing.T) {
 	h := newHost(t, host.Config{})
 	m := load(t, h, capKnots)
-	none, lim := host.Grants{}, host.Limits{MaxInvocations: 1}
+	none, lim := model.Grants{}, model.Limits{MaxInvocations: 1}
 	wantErr(t, invoke(t, m, "readfile", none, lim, arg(t, "path", "/etc/passwd")), "")
 	wantErr(t, invoke(t, m, "listdir", none, lim, arg(t, "path", "/")), "")
 	t.Setenv("PIRN_TEST_SECRET", "s3cret")
@@ -97,8 +98,8 @@ func TestGrantDirs(t *testing.T) {
 	h := newHost(t, host.Config{})
 	m := load(t, h, capKnots)
 	data, out, outside := grantDirs(t)
-	g := host.Grants{Dirs: []host.DirGrant{{Path: data, Mount: "/data"}, {Path: out, Mount: "/out", Write: true}}}
-	lim := host.Limits{}
+	g := model.Grants{Dirs: []model.DirGrant{{Path: data, Mount: "/data"}, {Path: out, Mount: "/out", Write: true}}}
+	lim := model.Limits{}
 	if got := decode(t, invoke(t, m, "readfile", g, lim, arg(t, "path", "/data/a.txt"))); got != "hello" {
 		t.Errorf("readfile /data/a.txt = %v", got)
 	}
@@ -120,7 +121,7 @@ func TestGrantDirs(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	r := invoke(t, m, "readfile", g, host.Limits{Timeout: time.Minute}, arg(t, "path", "/data/pipe"))
+	r := invoke(t, m, "readfile", g, model.Limits{Timeout: time.Minute}, arg(t, "path", "/data/pipe"))
 	if r.Outcome != abi.OutcomeErr || time.Since(start) > 5*time.Second*slack {
 		t.Errorf("readfile of a named pipe: %v %+v after %v", r.Outcome, r.Error, time.Since(start))
 	}
@@ -149,8 +150,8 @@ func TestGrantEnvClockRandom(t *testing.T) {
 	m := load(t, h, capKnots)
 	t.Setenv("PIRN_TEST_REGION", "eu-west")
 	t.Setenv("PIRN_TEST_SECRET", "s3cret")
-	g := host.Grants{Env: []string{"PIRN_TEST_REGION", "PIRN_TEST_UNSET"}, Clock: true, Random: true}
-	lim := host.Limits{MaxInvocations: 1}
+	g := model.Grants{Env: []string{"PIRN_TEST_REGION", "PIRN_TEST_UNSET"}, Clock: true, Random: true}
+	lim := model.Limits{MaxInvocations: 1}
 	if got := decode(t, invoke(t, m, "getenv", g, lim, arg(t, "name", "PIRN_TEST_REGION"))); got != "eu-west" {
 		t.Errorf("getenv granted = %v", got)
 	}
@@ -191,8 +192,8 @@ func TestGrantHTTP(t *testing.T) {
 	if _, err := m.Knot(ctx, host.KnotConfig{Name: "fetch"}); err == nil || !strings.Contains(err.Error(), "imports pirn.http (outbound HTTP), which knot fetch is not granted") {
 		t.Errorf("fetch without a grant: %v", err)
 	}
-	g := host.Grants{HTTP: []host.HTTPGrant{{Host: "127.0.0.1"}}}
-	got := decode(t, invoke(t, m, "fetch", g, host.Limits{}, arg(t, "url", srv.URL+"/hello")))
+	g := model.Grants{HTTP: []model.HTTPGrant{{Host: "127.0.0.1"}}}
+	got := decode(t, invoke(t, m, "fetch", g, model.Limits{}, arg(t, "url", srv.URL+"/hello")))
 	if !equalValue(got, map[string]any{"status": int64(200), "body": "hello GET", "type": "text/plain"}) {
 		t.Errorf("fetch = %v", got)
 	}
@@ -205,23 +206,23 @@ func TestGrantHTTP(t *testing.T) {
 		{[]abi.Arg{arg(t, "url", "file:///etc/passwd")}, "want an absolute http or https URL"},
 		{[]abi.Arg{arg(t, "url", srv.URL+"/away")}, "host pirn.invalid is not granted"},
 	} {
-		r := invoke(t, m, "fetch", g, host.Limits{}, tc.args...)
+		r := invoke(t, m, "fetch", g, model.Limits{}, tc.args...)
 		if r.Outcome != abi.OutcomeErr || r.Error.Type != "HTTPError" || !strings.Contains(r.Error.Message, tc.want) {
 			t.Errorf("%v: %v %+v, want HTTPError containing %q", tc.args, r.Outcome, r.Error, tc.want)
 		}
 	}
-	post := host.Grants{HTTP: []host.HTTPGrant{{Host: "127.0.0.1", Methods: []string{"get", "POST"}}}}
-	if got := decode(t, invoke(t, m, "fetch", post, host.Limits{}, arg(t, "url", srv.URL+"/hello"), arg(t, "method", "POST"))); !equalValue(got, map[string]any{"status": int64(200), "body": "hello POST", "type": "text/plain"}) {
+	post := model.Grants{HTTP: []model.HTTPGrant{{Host: "127.0.0.1", Methods: []string{"get", "POST"}}}}
+	if got := decode(t, invoke(t, m, "fetch", post, model.Limits{}, arg(t, "url", srv.URL+"/hello"), arg(t, "method", "POST"))); !equalValue(got, map[string]any{"status": int64(200), "body": "hello POST", "type": "text/plain"}) {
 		t.Errorf("POST when granted = %v", got)
 	}
 	// A request is bounded by the knot's timeout.
 	start := time.Now()
-	r := invoke(t, m, "fetch", g, host.Limits{Timeout: 300 * time.Millisecond}, arg(t, "url", srv.URL+"/slow"))
+	r := invoke(t, m, "fetch", g, model.Limits{Timeout: 300 * time.Millisecond}, arg(t, "url", srv.URL+"/slow"))
 	if r.Outcome != abi.OutcomeErr || time.Since(start) > 3*time.Second {
 		t.Errorf("slow fetch: %v %+v after %v", r.Outcome, r.Error, time.Since(start))
 	}
 	// A response larger than MaxOutput is refused.
-	wantErr(t, invoke(t, m, "fetch", g, host.Limits{MaxOutput: 4}, arg(t, "url", srv.URL+"/hello")), "exceeds the limit MaxOutput=4")
+	wantErr(t, invoke(t, m, "fetch", g, model.Limits{MaxOutput: 4}, arg(t, "url", srv.URL+"/hello")), "exceeds the limit MaxOutput=4")
 }
 
 func TestGrantValidation(t *testing.T) {
@@ -230,28 +231,28 @@ func TestGrantValidation(t *testing.T) {
 	m := load(t, h, capKnots)
 	dir := t.TempDir()
 	for _, tc := range []struct {
-		g    host.Grants
+		g    model.Grants
 		want string
 	}{
-		{host.Grants{Dirs: []host.DirGrant{{Path: filepath.Join(dir, "nope"), Mount: "/d"}}}, "not a directory on the host"},
-		{host.Grants{Dirs: []host.DirGrant{{Path: dir, Mount: "data"}}}, `mount "data" must be a clean absolute path`},
-		{host.Grants{Dirs: []host.DirGrant{{Path: dir, Mount: "/d"}, {Path: dir, Mount: "/d"}}}, `mount "/d" is granted twice`},
-		{host.Grants{Env: []string{"A=B"}}, `env "A=B": not a variable name`},
-		{host.Grants{HTTP: []host.HTTPGrant{{Host: "http://x.org/"}}}, "want a host name"},
-		{host.Grants{HTTP: []host.HTTPGrant{{Host: "x.org", Methods: []string{"FETCH"}}}}, `method "FETCH" is not an HTTP method`},
+		{model.Grants{Dirs: []model.DirGrant{{Path: filepath.Join(dir, "nope"), Mount: "/d"}}}, "not a directory on the host"},
+		{model.Grants{Dirs: []model.DirGrant{{Path: dir, Mount: "data"}}}, `mount "data" must be a clean absolute path`},
+		{model.Grants{Dirs: []model.DirGrant{{Path: dir, Mount: "/d"}, {Path: dir, Mount: "/d"}}}, `mount "/d" is granted twice`},
+		{model.Grants{Env: []string{"A=B"}}, `env "A=B": not a variable name`},
+		{model.Grants{HTTP: []model.HTTPGrant{{Host: "http://x.org/"}}}, "want a host name"},
+		{model.Grants{HTTP: []model.HTTPGrant{{Host: "x.org", Methods: []string{"FETCH"}}}}, `method "FETCH" is not an HTTP method`},
 	} {
 		_, err := m.Knot(t.Context(), host.KnotConfig{Name: "readfile", Grants: tc.g})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want %q", tc.g, err, tc.want)
 		}
 	}
-	g := host.Grants{Dirs: []host.DirGrant{{Path: dir, Mount: "/d", Write: true}}, Env: []string{"B", "A"}, Clock: true,
-		HTTP: []host.HTTPGrant{{Host: "*.example.com", Methods: []string{"post", "GET"}}}}
+	g := model.Grants{Dirs: []model.DirGrant{{Path: dir, Mount: "/d", Write: true}}, Env: []string{"B", "A"}, Clock: true,
+		HTTP: []model.HTTPGrant{{Host: "*.example.com", Methods: []string{"post", "GET"}}}}
 	want := []string{"clock", "dir:rw:/d=" + dir, "env:A", "env:B", "http:GET,POST:*.example.com"}
 	if got := g.Describe(); !slices.Equal(got, want) {
 		t.Errorf("Describe = %v, want %v", got, want)
 	}
-	if g.Hermetic() || !(host.Grants{}).Hermetic() {
+	if g.Empty() || !(model.Grants{}).Empty() {
 		t.Error("Hermetic")
 	}
 	_ = cas.Sum
@@ -282,8 +283,8 @@ func TestGrantDirsRace(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(grant, "l")); err != nil {
 		t.Fatal(err)
 	}
-	g := host.Grants{Dirs: []host.DirGrant{{Path: grant, Mount: "/g", Write: true}}}
-	lim := host.Limits{Timeout: time.Minute}
+	g := model.Grants{Dirs: []model.DirGrant{{Path: grant, Mount: "/g", Write: true}}}
+	lim := model.Limits{Timeout: time.Minute}
 	rounds, n := 4, 2500
 	if testing.Short() {
 		rounds = 1
@@ -320,14 +321,14 @@ func TestGrantDirsRace(t *testing.T) {
 func TestGrantedSleepEnds(t *testing.T) {
 	h := newHost(t, host.Config{})
 	m := load(t, h, capKnots)
-	g := host.Grants{Clock: true}
+	g := model.Grants{Clock: true}
 	day := int64(24 * time.Hour / time.Millisecond)
 	start := time.Now()
-	r := invoke(t, m, "sleep", g, host.Limits{Timeout: 300 * time.Millisecond}, arg(t, "ms", day))
+	r := invoke(t, m, "sleep", g, model.Limits{Timeout: 300 * time.Millisecond}, arg(t, "ms", day))
 	if d := time.Since(start); r.Outcome != abi.OutcomeErr || r.Error.Type != host.ErrTimeout || d > 3*time.Second*slack {
 		t.Errorf("a day's sleep under a 300ms timeout: %v %+v after %v", r.Outcome, r.Error, d)
 	}
-	k, err := m.Knot(t.Context(), host.KnotConfig{Name: "sleep", Grants: g, Limits: host.Limits{Timeout: time.Hour}})
+	k, err := m.Knot(t.Context(), host.KnotConfig{Name: "sleep", Grants: g, Limits: model.Limits{Timeout: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +341,7 @@ func TestGrantedSleepEnds(t *testing.T) {
 	}
 	// A short sleep still sleeps.
 	start = time.Now()
-	if got := decode(t, invoke(t, m, "sleep", g, host.Limits{}, arg(t, "ms", 50))); got != int64(50) || time.Since(start) < 50*time.Millisecond {
+	if got := decode(t, invoke(t, m, "sleep", g, model.Limits{}, arg(t, "ms", 50))); got != int64(50) || time.Since(start) < 50*time.Millisecond {
 		t.Errorf("sleep 50ms = %v after %v", got, time.Since(start))
 	}
 }

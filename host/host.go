@@ -18,6 +18,7 @@ import (
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 // Log attribute keys used on every record about a guest.
@@ -29,47 +30,6 @@ const (
 )
 
 const pageSize = 65536
-
-// Limits bound one knot's invocations. A zero field takes the host's
-// default (Config.Defaults), whose own zero fields take the documented
-// built-in defaults.
-type Limits struct {
-	// Timeout is the wall-clock limit of one invocation (default 60s). A
-	// negative Timeout disables interruption entirely: guest loops run
-	// faster, but a knot that never returns hangs its worker. Only for
-	// trusted knots.
-	Timeout time.Duration
-	// Memory is the linear-memory ceiling in bytes (default 256 MiB,
-	// rounded up to 64 KiB pages, at most 4 GiB).
-	Memory uint64
-	// HighWater discards an instance after an invocation that leaves its
-	// linear memory above this many bytes (default Memory/2).
-	HighWater uint64
-	// MaxInvocations discards an instance after this many invocations
-	// (default 1000).
-	MaxInvocations int
-	// MaxInstances caps the live instances of one module under these
-	// limits (default GOMAXPROCS).
-	MaxInstances int
-	// MaxOutput is the largest response a guest may hand back, in bytes
-	// (default 64 MiB).
-	MaxOutput int
-	// MaxLog is the most log and stdout/stderr bytes one invocation may
-	// write (default 1 MiB); beyond it the invocation errs.
-	MaxLog int
-	// MaxLogRecords is the most log records one invocation may make: log
-	// calls, and lines of stdout and stderr, empty ones included (default
-	// 10,000); beyond it the invocation errs. Each record also costs the
-	// host its metadata, so bytes alone would not bound a flood of empty
-	// records.
-	MaxLogRecords int
-	// MaxInput is the largest request (the inputs and config of one
-	// invocation) the host will send, in bytes (default 64 MiB).
-	MaxInput int
-	// MaxDepth is the deepest nesting of arrays and maps in an input value
-	// (default and at most 64, the ABI's bound).
-	MaxDepth int
-}
 
 // Built-in defaults.
 const (
@@ -84,7 +44,9 @@ const (
 	maxMemory             = 1 << 32
 )
 
-func (l Limits) withDefaults(d Limits) Limits {
+// withDefaults fills l's zero fields from d, then from the built-in
+// defaults.
+func withDefaults(l, d model.Limits) model.Limits {
 	l.Timeout = cmp.Or(l.Timeout, d.Timeout, DefaultTimeout)
 	l.Memory = cmp.Or(l.Memory, d.Memory, DefaultMemory)
 	l.Memory = min((l.Memory+pageSize-1)/pageSize*pageSize, maxMemory)
@@ -99,20 +61,6 @@ func (l Limits) withDefaults(d Limits) Limits {
 	return l
 }
 
-func (l Limits) validate() error {
-	var errs []error
-	if l.HighWater > l.Memory {
-		errs = append(errs, fmt.Errorf("HighWater %d exceeds Memory %d", l.HighWater, l.Memory))
-	}
-	if l.MaxInvocations < 0 || l.MaxInstances < 0 || l.MaxOutput < 0 || l.MaxLog < 0 || l.MaxLogRecords < 0 || l.MaxInput < 0 {
-		errs = append(errs, errors.New("negative count limit"))
-	}
-	if l.MaxDepth < 0 || l.MaxDepth > abi.MaxNestedLevels {
-		errs = append(errs, fmt.Errorf("MaxDepth %d is not within 1..%d", l.MaxDepth, abi.MaxNestedLevels))
-	}
-	return errors.Join(errs...)
-}
-
 // Config configures a [Host].
 type Config struct {
 	// CacheDir holds compiled code across processes. "" means
@@ -121,7 +69,7 @@ type Config struct {
 	// Logger receives guest output and host diagnostics; nil discards.
 	Logger *slog.Logger
 	// Defaults fill the zero fields of every knot's Limits.
-	Defaults Limits
+	Defaults model.Limits
 	// LoadTimeout bounds loading a module: its start function and its
 	// manifest (default 10s).
 	LoadTimeout time.Duration
@@ -190,7 +138,7 @@ type moduleEntry struct {
 
 // New returns a host. Close it to release compiled code and instances.
 func New(cfg Config) (*Host, error) {
-	if err := cfg.Defaults.validate(); err != nil {
+	if err := cfg.Defaults.Validate(); err != nil {
 		return nil, fmt.Errorf("host: Defaults: %w", err)
 	}
 	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
@@ -243,7 +191,7 @@ func (h *Host) Close(ctx context.Context) error {
 var errClosed = errors.New("host: closed")
 
 // class returns the runtime for the given limits, creating it on first use.
-func (h *Host) class(ctx context.Context, lim Limits) (*class, error) {
+func (h *Host) class(ctx context.Context, lim model.Limits) (*class, error) {
 	key := classKey{pages: uint32(lim.Memory / pageSize), interruptible: lim.Timeout >= 0}
 	h.mu.Lock()
 	defer h.mu.Unlock()

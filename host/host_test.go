@@ -14,6 +14,7 @@ import (
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/host/hosttest"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 // repo resolves a path from the repository root.
@@ -47,7 +48,7 @@ func load(t testing.TB, h *host.Host, p string) *host.Module {
 	return m
 }
 
-func knot(t testing.TB, m *host.Module, name string, lim host.Limits) *host.Knot {
+func knot(t testing.TB, m *host.Module, name string, lim model.Limits) *host.Knot {
 	return hosttest.Knot(t, m, host.KnotConfig{Name: name, Limits: lim})
 }
 
@@ -88,7 +89,7 @@ func TestArith(t *testing.T) {
 		{"square", []abi.Arg{arg(t, "x", 12)}, 144},
 		{"sum", []abi.Arg{arg(t, "p", 1), arg(t, "q", 2), arg(t, "r", 39)}, 42},
 	} {
-		got := decode(t, knot(t, m, tc.knot, host.Limits{}).Invoke(ctx, call(tc.args...)))
+		got := decode(t, knot(t, m, tc.knot, model.Limits{}).Invoke(ctx, call(tc.args...)))
 		if got != tc.want {
 			t.Errorf("%s = %v, want %d", tc.knot, got, tc.want)
 		}
@@ -102,25 +103,25 @@ func TestOutcomes(t *testing.T) {
 	m := load(t, h, outcomes)
 	ctx := t.Context()
 
-	r := knot(t, m, "fail", host.Limits{}).Invoke(ctx, call(arg(t, "x", 3)))
+	r := knot(t, m, "fail", model.Limits{}).Invoke(ctx, call(arg(t, "x", 3)))
 	if r.Outcome != abi.OutcomeErr || r.Error.Type != "ValueError" || r.Error.Message != "fail was asked to fail" {
 		t.Errorf("fail: %v %+v", r.Outcome, r.Error)
 	}
 	if d, _ := cas.Decode(r.Error.Detail); d == nil {
 		t.Errorf("fail: detail %x, want {x: 3}", r.Error.Detail)
 	}
-	r = knot(t, m, "skip_odd", host.Limits{}).Invoke(ctx, call(arg(t, "x", 3)))
+	r = knot(t, m, "skip_odd", model.Limits{}).Invoke(ctx, call(arg(t, "x", 3)))
 	if r.Outcome != abi.OutcomeSkip || r.Skip.Reason != "x is odd" {
 		t.Errorf("skip_odd(3): %v %+v", r.Outcome, r.Skip)
 	}
-	if got := decode(t, knot(t, m, "skip_odd", host.Limits{}).Invoke(ctx, call(arg(t, "x", 4)))); got != int64(4) {
+	if got := decode(t, knot(t, m, "skip_odd", model.Limits{}).Invoke(ctx, call(arg(t, "x", 4)))); got != int64(4) {
 		t.Errorf("skip_odd(4) = %v, want 4", got)
 	}
-	r = knot(t, m, "panic", host.Limits{}).Invoke(ctx, call(arg(t, "x", 1)))
+	r = knot(t, m, "panic", model.Limits{}).Invoke(ctx, call(arg(t, "x", 1)))
 	if r.Outcome != abi.OutcomeErr || r.Error.Type != "Panic" || !strings.Contains(r.Error.Message, "nil map") || !strings.Contains(r.Error.Trace, "main.go") {
 		t.Errorf("panic: %v %+v", r.Outcome, r.Error)
 	}
-	if got := decode(t, knot(t, m, "noisy", host.Limits{}).Invoke(ctx, call(arg(t, "x", 9)))); got != int64(9) {
+	if got := decode(t, knot(t, m, "noisy", model.Limits{}).Invoke(ctx, call(arg(t, "x", 9)))); got != int64(9) {
 		t.Errorf("noisy = %v", got)
 	}
 	for _, want := range []string{
@@ -147,8 +148,8 @@ func TestGoGuestMemoryBounded(t *testing.T) {
 	m := load(t, h, bytesMod)
 	// One instance, never recycled by count: only the guest's own memory
 	// management keeps it bounded.
-	k := hosttest.Knot(t, m, host.KnotConfig{Name: "len", State: host.StateKeep,
-		Limits: host.Limits{Timeout: -1, MaxInvocations: 1 << 30, MaxInstances: 1, HighWater: 256 << 20}})
+	k := hosttest.Knot(t, m, host.KnotConfig{Name: "len", State: model.StateKeep,
+		Limits: model.Limits{Timeout: -1, MaxInvocations: 1 << 30, MaxInstances: 1, HighWater: 256 << 20}})
 	data := bytes.Repeat([]byte{1}, 1<<20)
 	c := call(arg(t, "data", data))
 	ctx := t.Context()
@@ -173,7 +174,7 @@ func TestIdent(t *testing.T) {
 	t.Parallel()
 	h := newHost(t, host.Config{})
 	m := load(t, h, "testdata/wasm/wat/ident.wasm")
-	k := knot(t, m, "ident", host.Limits{})
+	k := knot(t, m, "ident", model.Limits{})
 	for _, v := range []any{int64(5), "hello", []any{1.5, map[string]any{"a": []byte{1}}}} {
 		got := decode(t, k.Invoke(t.Context(), call(arg(t, "x", v))))
 		want, _ := cas.Encode(v)
@@ -193,7 +194,7 @@ func TestNoAmbientCapabilities(t *testing.T) {
 	t.Parallel()
 	h := newHost(t, host.Config{})
 	m := load(t, h, bytesMod)
-	k := knot(t, m, "ambient", host.Limits{MaxInvocations: 1})
+	k := knot(t, m, "ambient", model.Limits{MaxInvocations: 1})
 	var seen []map[string]any
 	for range 2 { // two fresh instances
 		seen = append(seen, decode(t, k.Invoke(t.Context(), call())).(map[string]any))
@@ -219,7 +220,7 @@ func TestTypeChecks(t *testing.T) {
 	t.Parallel()
 	h := newHost(t, host.Config{})
 	ar := load(t, h, arith)
-	double := knot(t, ar, "double", host.Limits{})
+	double := knot(t, ar, "double", model.Limits{})
 	ctx := t.Context()
 	if got := decode(t, double.Invoke(ctx, call(arg(t, "x", "5")))); got != int64(10) {
 		t.Errorf("double(\"5\") = %v, want 10: a declared int accepts decimal text", got)
@@ -234,17 +235,17 @@ func TestTypeChecks(t *testing.T) {
 	if got := decode(t, double.Invoke(ctx, c)); got != int64(12) || string(c.Config[0].Value) != before {
 		t.Errorf("double(config x=\"6\") = %v; config now %x", got, c.Config[0].Value)
 	}
-	sum := knot(t, ar, "sum", host.Limits{})
+	sum := knot(t, ar, "sum", model.Limits{})
 	r = sum.Invoke(ctx, call(arg(t, "a", 1), arg(t, "b", "two")))
 	if r.Outcome != abi.OutcomeErr || !strings.Contains(r.Error.Message, `input "b": want int`) {
 		t.Errorf("sum with a bad rest input = %v %+v", r.Outcome, r.Error)
 	}
 	// Outputs are coerced to the declared type, or err.
 	mb := load(t, h, misbehave)
-	if got := decode(t, knot(t, mb, "xseven", host.Limits{}).Invoke(ctx, call())); got != int64(7) {
+	if got := decode(t, knot(t, mb, "xseven", model.Limits{}).Invoke(ctx, call())); got != int64(7) {
 		t.Errorf("xseven = %#v, want the int 7", got)
 	}
-	r = knot(t, mb, "words", host.Limits{}).Invoke(ctx, call())
+	r = knot(t, mb, "words", model.Limits{}).Invoke(ctx, call())
 	if r.Outcome != abi.OutcomeErr || r.Error.Message != `knot words: output: want int, got str "x" (not a decimal integer)` {
 		t.Errorf("words = %v %+v", r.Outcome, r.Error)
 	}
@@ -263,7 +264,7 @@ func TestCancelledParentsDoNotLeak(t *testing.T) {
 	t.Parallel()
 	h := newHost(t, host.Config{})
 	m := load(t, h, arith)
-	k := knot(t, m, "double", host.Limits{MaxInstances: 1, MaxInvocations: 1 << 30})
+	k := knot(t, m, "double", model.Limits{MaxInstances: 1, MaxInvocations: 1 << 30})
 	c := call(arg(t, "x", 21))
 	for round := range 300 {
 		ctx, cancel := context.WithCancel(t.Context())
@@ -288,7 +289,7 @@ func TestInputLimits(t *testing.T) {
 	h := newHost(t, host.Config{})
 	m := load(t, h, "examples/wasm/wat/negate.wasm")
 	ctx := t.Context()
-	k := knot(t, m, "negate", host.Limits{MaxInput: 1 << 10, MaxDepth: 3})
+	k := knot(t, m, "negate", model.Limits{MaxInput: 1 << 10, MaxDepth: 3})
 	deep := []any{[]any{[]any{[]any{1}}}} // 4 levels
 	for _, tc := range []struct {
 		args []abi.Arg
@@ -307,7 +308,7 @@ func TestInputLimits(t *testing.T) {
 			t.Errorf("got %v %+v, want LimitExceeded %q", r.Outcome, r.Error, tc.want)
 		}
 	}
-	if _, err := m.Knot(ctx, host.KnotConfig{Name: "negate", Limits: host.Limits{MaxDepth: 65}}); err == nil || !strings.Contains(err.Error(), "MaxDepth 65 is not within 1..64") {
+	if _, err := m.Knot(ctx, host.KnotConfig{Name: "negate", Limits: model.Limits{MaxDepth: 65}}); err == nil || !strings.Contains(err.Error(), "MaxDepth 65 is not within 1..64") {
 		t.Errorf("MaxDepth 65: %v", err)
 	}
 }

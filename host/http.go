@@ -17,6 +17,7 @@ import (
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 // Outbound HTTP is a capability: a knot granted it may call pirn.http,
@@ -95,7 +96,7 @@ func (inst *instance) doHTTP(ctx context.Context, doc []byte) []byte {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return failed("url %q: want an absolute http or https URL", raw)
 	}
-	if err := inst.p.grants.allowHTTP(method, u); err != nil {
+	if err := allowHTTP(inst.p.grants, method, u); err != nil {
 		return failed("%v", err)
 	}
 	var body io.Reader
@@ -122,7 +123,7 @@ func (inst *instance) doHTTP(ctx context.Context, doc []byte) []byte {
 		if len(via) >= 10 {
 			return errors.New("stopped after 10 redirects")
 		}
-		return inst.p.grants.allowHTTP(r.Method, r.URL)
+		return allowHTTP(inst.p.grants, r.Method, r.URL)
 	}
 	resp, err := client.Do(hr)
 	if err != nil {
@@ -150,16 +151,16 @@ func (inst *instance) doHTTP(ctx context.Context, doc []byte) []byte {
 }
 
 // allowHTTP checks a request against the http grants.
-func (g Grants) allowHTTP(method string, u *url.URL) error {
+func allowHTTP(g model.Grants, method string, u *url.URL) error {
 	host := u.Hostname()
 	for _, h := range g.HTTP {
 		if !hostMatches(h.Host, host, u.Port()) {
 			continue
 		}
-		if slices.Contains(h.methods(), method) {
+		if slices.Contains(h.AllowedMethods(), method) {
 			return nil
 		}
-		return fmt.Errorf("%s %s: method %s is not granted for host %s (granted: %s)", method, u.Redacted(), method, h.Host, strings.Join(h.methods(), ", "))
+		return fmt.Errorf("%s %s: method %s is not granted for host %s (granted: %s)", method, u.Redacted(), method, h.Host, strings.Join(h.AllowedMethods(), ", "))
 	}
 	granted := make([]string, len(g.HTTP))
 	for i, h := range g.HTTP {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 // langCase is one language's example module and a trivial knot of it.
@@ -90,11 +91,11 @@ func BenchmarkLanguages(b *testing.B) {
 		}
 		if lc.opts.ABI != ABICommand {
 			b.Run(lc.lang+"/instantiate", func(b *testing.B) {
-				state, err := m.state(StateDefault)
+				state, err := m.state(model.StateDefault)
 				if err != nil {
 					b.Fatal(err)
 				}
-				p, err := m.pool(ctx, Limits{}.withDefaults(h.cfg.Defaults), Grants{}, state, false)
+				p, err := m.pool(ctx, withDefaults(model.Limits{}, h.cfg.Defaults), model.Grants{}, state, false)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -108,7 +109,7 @@ func BenchmarkLanguages(b *testing.B) {
 			})
 		}
 		b.Run(lc.lang+"/invoke", func(b *testing.B) {
-			k, err := m.Knot(ctx, KnotConfig{Name: lc.knot, Limits: Limits{MaxInvocations: 1 << 30}})
+			k, err := m.Knot(ctx, KnotConfig{Name: lc.knot, Limits: model.Limits{MaxInvocations: 1 << 30}})
 			if err != nil {
 				b.Fatal(err)
 			}

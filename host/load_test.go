@@ -9,10 +9,11 @@ import (
 
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 func TestLoadRefuses(t *testing.T) {
-	h := newHost(t, host.Config{Defaults: host.Limits{Timeout: time.Second}})
+	h := newHost(t, host.Config{Defaults: model.Limits{Timeout: time.Second}})
 	for _, tc := range []struct {
 		file string
 		want []string
@@ -106,7 +107,7 @@ func TestInstanceRecycling(t *testing.T) {
 	h := newHost(t, host.Config{})
 	m := load(t, h, misbehave)
 	// "one" never grows memory, so only the invocation count recycles it.
-	k := knot(t, m, "one", host.Limits{MaxInvocations: 3, MaxInstances: 1})
+	k := knot(t, m, "one", model.Limits{MaxInvocations: 3, MaxInstances: 1})
 	for i := range 10 {
 		if got := decode(t, k.Invoke(t.Context(), call())); got != int64(1) {
 			t.Fatalf("call %d = %v", i, got)
@@ -121,7 +122,7 @@ func TestCancelledInvocation(t *testing.T) {
 	t.Parallel()
 	h := newHost(t, host.Config{})
 	m := load(t, h, misbehave)
-	k := knot(t, m, "loop", host.Limits{Timeout: time.Minute})
+	k := knot(t, m, "loop", model.Limits{Timeout: time.Minute})
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	r := k.Invoke(ctx, call())

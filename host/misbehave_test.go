@@ -9,6 +9,7 @@ import (
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 const misbehave = "testdata/hostile/misbehave.wasm"
@@ -19,7 +20,7 @@ const misbehave = "testdata/hostile/misbehave.wasm"
 func TestMisbehavingKnotsAreContained(t *testing.T) {
 	h := newHost(t, host.Config{Logger: slog.New(slog.DiscardHandler)})
 	m := load(t, h, misbehave)
-	lim := host.Limits{Timeout: 200 * time.Millisecond, Memory: 16 << 20, MaxOutput: 1 << 20, MaxLog: 256 << 10, MaxInstances: 1}
+	lim := model.Limits{Timeout: 200 * time.Millisecond, Memory: 16 << 20, MaxOutput: 1 << 20, MaxLog: 256 << 10, MaxInstances: 1}
 	ctx := t.Context()
 	for _, tc := range []struct {
 		knot    string
@@ -70,7 +71,7 @@ func TestEcho(t *testing.T) {
 	t.Parallel()
 	h := newHost(t, host.Config{})
 	m := load(t, h, misbehave)
-	k := knot(t, m, "echo", host.Limits{})
+	k := knot(t, m, "echo", model.Limits{})
 	for _, v := range []any{int64(5), "hello", []any{int64(1), map[string]any{"a": 2.5}}} {
 		got := decode(t, k.Invoke(t.Context(), call(arg(t, "x", v))))
 		want, _ := cas.Encode(v)
@@ -85,7 +86,7 @@ func TestTimeoutIsPerInvocation(t *testing.T) {
 	t.Parallel()
 	h := newHost(t, host.Config{})
 	m := load(t, h, misbehave)
-	loop := knot(t, m, "loop", host.Limits{Timeout: 50 * time.Millisecond})
+	loop := knot(t, m, "loop", model.Limits{Timeout: 50 * time.Millisecond})
 	ctx, cancel := t.Context(), func() {}
 	defer cancel()
 	r := loop.Invoke(ctx, call())

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 // LoadError reports a module the host refuses. It names the module and its
@@ -87,9 +88,9 @@ type Module struct {
 // poolKey identifies a pool: instances are configured by their limits and
 // their grants.
 type poolKey struct {
-	lim    Limits
+	lim    model.Limits
 	grants string // Grants.key
-	state  State
+	state  model.State
 }
 
 // Name returns the name the module was first loaded under.
@@ -297,8 +298,8 @@ func (m *Module) handshake(ctx context.Context) error {
 	// Compiling is the host's work, bounded by the module's size; only
 	// what the guest runs (its start function and manifest) gets
 	// LoadTimeout, however long its knots may later run.
-	state, _ := m.state(StateDefault)
-	p, err := m.pool(ctx, Limits{}.withDefaults(m.h.cfg.Defaults), Grants{}, state, false)
+	state, _ := m.state(model.StateDefault)
+	p, err := m.pool(ctx, withDefaults(model.Limits{}, m.h.cfg.Defaults), model.Grants{}, state, false)
 	if err != nil {
 		return err
 	}
@@ -361,8 +362,8 @@ func (m *Module) greet(ctx context.Context, p *pool) error {
 // pool returns the pool for lim (already defaulted) and g (already
 // validated), creating it. A new pool is pre-warmed with one instance
 // unless warm is false.
-func (m *Module) pool(ctx context.Context, lim Limits, g Grants, state State, warm bool) (*pool, error) {
-	key := poolKey{lim, g.key(), state}
+func (m *Module) pool(ctx context.Context, lim model.Limits, g model.Grants, state model.State, warm bool) (*pool, error) {
+	key := poolKey{lim, grantsKey(g), state}
 	m.mu.Lock()
 	p, ok := m.pools[key]
 	m.mu.Unlock()
@@ -379,7 +380,7 @@ func (m *Module) pool(ctx context.Context, lim Limits, g Grants, state State, wa
 	}
 	fresh := newPool(m, c, cm, lim)
 	fresh.grants, fresh.state = g, state
-	if fresh.fsc, fresh.roots, err = g.fsConfig(); err != nil {
+	if fresh.fsc, fresh.roots, err = fsConfig(g); err != nil {
 		return nil, err
 	}
 	if m.abi == ABIExtism {
@@ -415,16 +416,16 @@ func (m *Module) closePools(ctx context.Context) {
 
 // KnotConfig selects a knot of a module and how it runs.
 type KnotConfig struct {
-	Name   string // the knot's name in the manifest
-	Limits Limits // zero fields take the host's defaults
+	Name   string       // the knot's name in the manifest
+	Limits model.Limits // zero fields take the host's defaults
 	// NoTypeCheck passes inputs and outputs through without checking them
 	// against the manifest's types (the original's validate_io: false).
 	NoTypeCheck bool
 	// Grants are the knot's capabilities; none by default.
-	Grants Grants
+	Grants model.Grants
 	// State says what an instance keeps between invocations (default:
 	// nothing, for a pirn module).
-	State State
+	State model.State
 }
 
 // Knot returns a handle for invoking a knot of the module.
@@ -434,11 +435,11 @@ func (m *Module) Knot(ctx context.Context, cfg KnotConfig) (*Knot, error) {
 		return nil, &LoadError{Module: m.name, Digest: m.digest,
 			Err: fmt.Errorf("has no knot %q (it has: %s)", cfg.Name, strings.Join(m.manifest.KnotNames(), ", "))}
 	}
-	lim := cfg.Limits.withDefaults(m.h.cfg.Defaults)
-	if err := lim.validate(); err != nil {
+	lim := withDefaults(cfg.Limits, m.h.cfg.Defaults)
+	if err := lim.Validate(); err != nil {
 		return nil, fmt.Errorf("knot %s: limits: %w", cfg.Name, err)
 	}
-	grants, err := cfg.Grants.validate()
+	grants, err := validateGrants(cfg.Grants)
 	if err != nil {
 		return nil, fmt.Errorf("knot %s: grants: %w", cfg.Name, err)
 	}
@@ -462,26 +463,26 @@ func (m *Module) Knot(ctx context.Context, cfg KnotConfig) (*Knot, error) {
 }
 
 // state resolves a knot's State for this module.
-func (m *Module) state(s State) (State, error) {
+func (m *Module) state(s model.State) (model.State, error) {
 	switch {
 	case m.abi == ABICommand:
-		return StateFresh, nil // a command runs once per instance
-	case m.abi == ABIExtism && s == StateReset:
+		return model.StateFresh, nil // a command runs once per instance
+	case m.abi == ABIExtism && s == model.StateReset:
 		return 0, fmt.Errorf("an Extism plugin's instance cannot be reset (its memory belongs to the Extism SDK): use fresh or keep")
-	case s == StateDefault:
-		return StateKeep, nil
-	case s == StateReset:
+	case s == model.StateDefault:
+		return model.StateKeep, nil
+	case s == model.StateReset:
 		if m.shape.Stateful != "" {
-			return StateFresh, nil // the host cannot restore what this module changes
+			return model.StateFresh, nil // the host cannot restore what this module changes
 		}
-		return StateReset, nil
+		return model.StateReset, nil
 	}
 	return s, nil
 }
 
 // checkGrants refuses a knot whose module needs a capability the knot is
 // not granted, or that is granted one its ABI cannot carry.
-func (m *Module) checkGrants(knot string, g Grants) error {
+func (m *Module) checkGrants(knot string, g model.Grants) error {
 	if m.importsHTTP() && len(g.HTTP) == 0 {
 		return fmt.Errorf("imports %s.%s (outbound HTTP), which knot %s is not granted: grant it hosts with grants: {http: [{host: ..., methods: [...]}]}",
 			abi.ImportModule, abi.ImportHTTP, knot)
@@ -524,13 +525,13 @@ func (k *Knot) Module() *Module { return k.mod }
 
 // State returns what the knot's instances keep between invocations:
 // StateReset, StateFresh or StateKeep.
-func (k *Knot) State() State { return k.pool.state }
+func (k *Knot) State() model.State { return k.pool.state }
 
 // Lineage returns the knot's grants as lineage records them: Grants'
 // Describe, and GrantState if its instances keep their state.
 func (k *Knot) Lineage() []string {
 	d := k.pool.grants.Describe()
-	if k.pool.state == StateKeep {
+	if k.pool.state == model.StateKeep {
 		d = append(d, GrantState)
 		slices.Sort(d)
 	}
@@ -538,11 +539,11 @@ func (k *Knot) Lineage() []string {
 }
 
 // Limits returns the knot's effective limits.
-func (k *Knot) Limits() Limits { return k.pool.lim }
+func (k *Knot) Limits() model.Limits { return k.pool.lim }
 
 // Grants returns the knot's capabilities, normalised (directories made
 // absolute).
-func (k *Knot) Grants() Grants { return k.pool.grants }
+func (k *Knot) Grants() model.Grants { return k.pool.grants }
 
 // Call is one invocation's arguments.
 type Call struct {

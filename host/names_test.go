@@ -10,6 +10,7 @@ import (
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/host/hosttest"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 // uleb reads an unsigned LEB128 number.
@@ -108,7 +109,7 @@ func TestErrorTextBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, knot := range []string{"deep", "trap"} {
-		r := hosttest.Knot(t, m, host.KnotConfig{Name: knot, Limits: host.Limits{Timeout: 10 * time.Second}}).Invoke(t.Context(), call())
+		r := hosttest.Knot(t, m, host.KnotConfig{Name: knot, Limits: model.Limits{Timeout: 10 * time.Second}}).Invoke(t.Context(), call())
 		if r.Outcome != abi.OutcomeErr || r.Error.Type != host.ErrTrap {
 			t.Fatalf("%s: %v %+v, want a trap", knot, r.Outcome, r.Error)
 		}

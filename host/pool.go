@@ -19,6 +19,7 @@ import (
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 // Types of the err responses the host itself produces.
@@ -44,9 +45,9 @@ type pool struct {
 	c        *class
 	compiled wazero.CompiledModule
 	plugin   *extism.CompiledPlugin // for an Extism plugin
-	lim      Limits
-	grants   Grants
-	state    State           // resolved: StateReset, StateFresh or StateKeep
+	lim      model.Limits
+	grants   model.Grants
+	state    model.State     // resolved: StateReset, StateFresh or StateKeep
 	fsc      wazero.FSConfig // the granted directories, or nil
 	roots    []*os.Root      // behind fsc, closed with the pool
 	idle     chan *instance
@@ -57,7 +58,7 @@ type pool struct {
 	created atomic.Int64 // instances ever started, for tests and metrics
 }
 
-func newPool(m *Module, c *class, cm wazero.CompiledModule, lim Limits) *pool {
+func newPool(m *Module, c *class, cm wazero.CompiledModule, lim model.Limits) *pool {
 	return &pool{m: m, c: c, compiled: cm, lim: lim,
 		idle: make(chan *instance, lim.MaxInstances), slots: make(chan struct{}, lim.MaxInstances)}
 }
@@ -87,7 +88,7 @@ func (p *pool) get(ctx context.Context) (*instance, error) {
 // release returns inst to the pool, or discards it if !keep or it is due
 // for recycling. A recycled instance is replaced in the background.
 func (p *pool) release(inst *instance, keep bool) {
-	recycle := inst.calls >= p.lim.MaxInvocations || uint64(inst.mem.Size()) > p.lim.HighWater || p.state == StateFresh
+	recycle := inst.calls >= p.lim.MaxInvocations || uint64(inst.mem.Size()) > p.lim.HighWater || p.state == model.StateFresh
 	if keep && !recycle && inst.snap != nil {
 		recycle = !inst.reset()
 	}
@@ -165,7 +166,7 @@ func (p *pool) close(ctx context.Context) {
 // invocation. It is used by one goroutine at a time.
 type instance struct {
 	p      *pool
-	lim    Limits
+	lim    model.Limits
 	mod    api.Module
 	plugin *extism.Plugin // instead of mod, for an Extism plugin
 	invoke api.Function
@@ -216,7 +217,7 @@ func (p *pool) newInstance(ctx context.Context) (*instance, error) {
 	inst.begin("", "")
 	cctx, cancel := inst.callContext(ctx)
 	var mem *resetMemory
-	if p.state == StateReset {
+	if p.state == model.StateReset {
 		cctx = experimental.WithMemoryAllocator(cctx, allocator{&mem})
 	}
 	mod, err := p.c.rt.InstantiateModule(cctx, p.compiled, cfg)
@@ -231,7 +232,7 @@ func (p *pool) newInstance(ctx context.Context) (*instance, error) {
 	inst.mod = mod
 	inst.invoke = mod.ExportedFunction(abi.ExportInvoke)
 	inst.mem = mod.Memory()
-	if p.state == StateReset {
+	if p.state == model.StateReset {
 		// The state once initialised is what every invocation starts
 		// from.
 		inst.snap = &snapshot{mem: mem}

@@ -8,54 +8,6 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 )
 
-// State says what a knot's instance keeps from one invocation to the next.
-type State uint8
-
-// States.
-const (
-	// StateDefault is StateKeep, but StateFresh for a WASI command (which
-	// runs once per instance anyway). Keeping costs nothing; resetting
-	// costs a Go knot ten times its invocation (docs/performance.md), so
-	// hermeticity is asked for, per knot or per pipeline.
-	StateDefault State = iota
-	// StateReset restores the instance, after every invocation, to the
-	// state it had once initialised: its linear memory, its mutable
-	// globals, its fake clock and random source. No invocation can see
-	// what an earlier one left, so a knot with no grants is hermetic. An
-	// instance whose memory grew gets replaced instead, and a module that
-	// can change a table or drop a segment (state this host does not
-	// restore) gets a fresh instance per invocation.
-	StateReset
-	// StateFresh starts a new instance for every invocation: hermetic
-	// too, and slower (a Go module's instance takes milliseconds).
-	StateFresh
-	// StateKeep keeps instances as invocations leave them: the fastest,
-	// and not hermetic (lineage records the knot with GrantState).
-	StateKeep
-)
-
-var stateNames = [...]string{"", "reset", "fresh", "keep"}
-
-func (s State) String() string {
-	if s == StateDefault {
-		return "default"
-	}
-	if int(s) < len(stateNames) {
-		return stateNames[s]
-	}
-	return fmt.Sprintf("State(%d)", s)
-}
-
-// ParseState parses "reset", "fresh" or "keep"; "" is StateDefault.
-func ParseState(s string) (State, error) {
-	for i, n := range stateNames {
-		if s == n {
-			return State(i), nil
-		}
-	}
-	return 0, fmt.Errorf("unknown instance state %q (want reset, fresh or keep)", s)
-}
-
 // GrantState is the grant lineage records for a knot whose instances keep
 // their state (StateKeep): an invocation can see what an earlier one left,
 // so the knot is not hermetic.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/host/hosttest"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 // TestInstanceState runs knots that keep state in memory, in a global, in
@@ -18,11 +19,11 @@ func TestInstanceState(t *testing.T) {
 	h := newHost(t, host.Config{})
 	m := load(t, h, "testdata/hostile/stateful.wasm")
 	secret := []byte("secret!!")
-	for _, state := range []host.State{host.StateReset, host.StateFresh, host.StateKeep} {
+	for _, state := range []model.State{model.StateReset, model.StateFresh, model.StateKeep} {
 		t.Run(state.String(), func(t *testing.T) {
 			k := func(name string) *host.Knot {
 				// One instance, so that a kept state would be seen.
-				return hosttest.Knot(t, m, host.KnotConfig{Name: name, State: state, Limits: host.Limits{MaxInstances: 1}})
+				return hosttest.Knot(t, m, host.KnotConfig{Name: name, State: state, Limits: model.Limits{MaxInstances: 1}})
 			}
 			thrice := func(name string) []any {
 				var out []any
@@ -39,7 +40,7 @@ func TestInstanceState(t *testing.T) {
 				}
 				return true
 			}
-			keeps := state == host.StateKeep
+			keeps := state == model.StateKeep
 			for _, name := range []string{"counter", "gcounter", "clock", "random", "grow"} {
 				got := thrice(name)
 				if same(got) == keeps {
@@ -75,12 +76,12 @@ func TestStatefulModuleGetsFreshInstances(t *testing.T) {
 	t.Parallel()
 	h := newHost(t, host.Config{})
 	m := load(t, h, "testdata/hostile/tables.wasm")
-	k := hosttest.Knot(t, m, host.KnotConfig{Name: "one", State: host.StateReset})
-	if k.State() != host.StateFresh {
+	k := hosttest.Knot(t, m, host.KnotConfig{Name: "one", State: model.StateReset})
+	if k.State() != model.StateFresh {
 		t.Errorf("state %s, want fresh", k.State())
 	}
 	plugin := loadWith(t, h, plainPlugin, host.LoadOptions{ABI: host.ABIExtism})
-	if _, err := plugin.Knot(t.Context(), host.KnotConfig{Name: "greet", State: host.StateReset}); err == nil {
+	if _, err := plugin.Knot(t.Context(), host.KnotConfig{Name: "greet", State: model.StateReset}); err == nil {
 		t.Error("an Extism plugin accepted StateReset")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/host/hosttest"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 // wasmModule assembles a module from its sections (id, payload).
@@ -114,7 +115,7 @@ func TestTableGrowthBounded(t *testing.T) {
 	m := load(t, h, "testdata/hostile/tables.wasm")
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	got := decode(t, hosttest.Knot(t, m, host.KnotConfig{Name: "grow", Limits: host.Limits{Timeout: 10 * time.Second}}).Invoke(t.Context(), call()))
+	got := decode(t, hosttest.Knot(t, m, host.KnotConfig{Name: "grow", Limits: model.Limits{Timeout: 10 * time.Second}}).Invoke(t.Context(), call()))
 	runtime.ReadMemStats(&after)
 	if n, _ := got.(int64); n > host.MaxTableElements || n <= host.MaxTableElements-65536 {
 		t.Errorf("grow stopped at %v elements, want the last step of 65,536 before %d", got, host.MaxTableElements)

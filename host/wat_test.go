@@ -7,6 +7,7 @@ import (
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/host/hosttest"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 // TestNegateWAT runs the hand-written WAT knot, whose CBOR reader and
@@ -16,7 +17,7 @@ func TestNegateWAT(t *testing.T) {
 	t.Parallel()
 	h := newHost(t, host.Config{})
 	m := load(t, h, "examples/wasm/wat/negate.wasm")
-	k := knot(t, m, "negate", host.Limits{})
+	k := knot(t, m, "negate", model.Limits{})
 	ctx := t.Context()
 	for _, x := range []int64{0, 1, -1, 23, 24, -24, -25, 255, 256, -256, -257, 65535, 65536, -65537,
 		math.MaxUint32, math.MaxUint32 + 1, -math.MaxUint32 - 2, math.MaxInt64, math.MinInt64 + 1} {

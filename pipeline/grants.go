@@ -1,47 +1,16 @@
 package pipeline
 
 import (
-	"path"
-	"slices"
 	"strings"
 
+	"github.com/pirn-wasm/pirn/model"
 	"go.yaml.in/yaml/v3"
 )
 
-// Grants are a node's capabilities (docs/security.md). None makes the
-// knot hermetic.
-type Grants struct {
-	Dirs   []DirGrant
-	Env    []string
-	Clock  bool
-	Random bool
-	HTTP   []HTTPGrant
-	Line   int
-}
-
-// DirGrant is a directory the knot sees.
-type DirGrant struct {
-	Path  string // as written: relative paths are relative to Spec.Dir
-	Mount string // the guest path
-	Write bool
-}
-
-// HTTPGrant allows requests to one host.
-type HTTPGrant struct {
-	Host    string
-	Methods []string // upper case; none means GET
-}
-
-// Empty reports whether g grants nothing.
-func (g Grants) Empty() bool {
-	return len(g.Dirs) == 0 && len(g.Env) == 0 && !g.Clock && !g.Random && len(g.HTTP) == 0
-}
-
 var (
-	grantKeys   = []string{"dirs", "env", "clock", "random", "http"}
-	dirKeys     = []string{"path", "mount", "write"}
-	httpKeys    = []string{"host", "methods"}
-	httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+	grantKeys = []string{"dirs", "env", "clock", "random", "http"}
+	dirKeys   = []string{"path", "mount", "write"}
+	httpKeys  = []string{"host", "methods"}
 )
 
 // grants parses
@@ -52,8 +21,8 @@ var (
 //	  clock: true
 //	  random: true
 //	  http: [api.example.com, {host: "*.example.org", methods: [GET, POST]}]
-func (p *parser) grants(v *yaml.Node, what string) Grants {
-	g := Grants{Line: v.Line}
+func (p *parser) grants(v *yaml.Node, what string) model.Grants {
+	var g model.Grants
 	if v.Kind != yaml.MappingNode {
 		p.errorf(v.Line, "%s: grants must be a mapping (keys: %s)", what, strings.Join(grantKeys, ", "))
 		return g
@@ -79,8 +48,8 @@ func (p *parser) grants(v *yaml.Node, what string) Grants {
 			}
 		case "env":
 			for _, name := range p.strings(val, what+": env") {
-				if name == "" || strings.ContainsAny(name, "=\x00") {
-					p.errorf(val.Line, "%s: env %q is not a variable name", what, name)
+				if err := model.ValidateEnvName(name); err != nil {
+					p.errorf(val.Line, "%s: %v", what, err)
 				}
 				g.Env = append(g.Env, name)
 			}
@@ -101,8 +70,8 @@ func (p *parser) grants(v *yaml.Node, what string) Grants {
 	return g
 }
 
-func (p *parser) dirGrant(v *yaml.Node, what string) DirGrant {
-	var d DirGrant
+func (p *parser) dirGrant(v *yaml.Node, what string) model.DirGrant {
+	var d model.DirGrant
 	if v.Kind != yaml.MappingNode {
 		p.errorf(v.Line, "%s: a dir is a mapping {path, mount, write}", what)
 		return d
@@ -117,19 +86,12 @@ func (p *parser) dirGrant(v *yaml.Node, what string) DirGrant {
 			d.Write = p.boolean(val, what+": write")
 		}
 	})
-	switch {
-	case d.Path == "":
-		p.errorf(v.Line, "%s: a dir needs a path (on the host)", what)
-	case d.Mount == "":
-		p.errorf(v.Line, "%s: dir %q needs a mount (the path the knot sees, such as /data)", what, d.Path)
-	case !path.IsAbs(d.Mount) || path.Clean(d.Mount) != d.Mount:
-		p.errorf(v.Line, "%s: dir %q: mount %q must be a clean absolute path such as /data", what, d.Path, d.Mount)
-	}
+	p.errorEach(v.Line, what, d.Validate())
 	return d
 }
 
-func (p *parser) httpGrant(v *yaml.Node, what string) HTTPGrant {
-	var h HTTPGrant
+func (p *parser) httpGrant(v *yaml.Node, what string) model.HTTPGrant {
+	var h model.HTTPGrant
 	switch v.Kind {
 	case yaml.ScalarNode:
 		h.Host = v.Value
@@ -140,20 +102,27 @@ func (p *parser) httpGrant(v *yaml.Node, what string) HTTPGrant {
 				h.Host = p.str(val, "host")
 			case "methods":
 				for _, m := range p.strings(val, what+": http methods") {
-					m = strings.ToUpper(m)
-					if !slices.Contains(httpMethods, m) {
-						p.errorf(val.Line, "%s: http method %q is not one of %s", what, m, strings.Join(httpMethods, ", "))
-					}
-					h.Methods = append(h.Methods, m)
+					h.Methods = append(h.Methods, strings.ToUpper(m))
 				}
 			}
 		})
 	default:
 		p.errorf(v.Line, "%s: an http grant is a host or {host, methods}", what)
 	}
-	host := strings.TrimPrefix(h.Host, "*.")
-	if host == "" || strings.ContainsAny(host, "/*?[]@ ") {
-		p.errorf(v.Line, "%s: http host %q: want a host name, an IP address or *.domain (no scheme or path)", what, h.Host)
-	}
+	p.errorEach(v.Line, what, h.Validate())
 	return h
+}
+
+// errorEach reports each error of err (one, or joined) at line.
+func (p *parser) errorEach(line int, what string, err error) {
+	if err == nil {
+		return
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		p.errorf(line, "%s: %v", what, e)
+	}
 }

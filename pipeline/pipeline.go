@@ -20,19 +20,7 @@ import (
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/internal/fileread"
-)
-
-// Node types.
-const (
-	TypeParameter  = "parameter"
-	TypeKnot       = "knot"
-	TypeSource     = "source"
-	TypeSink       = "sink"
-	TypeAggregator = "aggregator"
-	TypeBranch     = "branch"
-	TypeGate       = "gate"
-	TypeMap        = "map"
-	TypeReduce     = "reduce"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 // Spec is a parsed, checked pipeline.
@@ -41,10 +29,10 @@ type Spec struct {
 	Dir         string // directory module paths are relative to
 	Name        string
 	Description string
-	Limits      Limits // defaults for every knot
-	// Instance is every knot's default instance state: "reset", "fresh",
-	// "keep" or "" (the host's default, keep).
-	Instance string
+	Limits      model.Limits // defaults for every knot
+	// Instance is every knot's default instance state (StateDefault: the
+	// host\'s, keep).
+	Instance model.State
 	Modules  []Module
 	// Outputs, if set, lists the nodes the pipeline exists to produce; a
 	// node that contributes to none of them is reported by pirn check.
@@ -75,7 +63,7 @@ var (
 // Node is one node of a pipeline.
 type Node struct {
 	ID          string
-	Type        string // one of the Type* constants
+	Kind        model.Kind
 	Line        int
 	Description string
 	Tags        []string
@@ -97,7 +85,7 @@ type Node struct {
 	// Maps.
 	Over   string
 	Bind   string // the input that receives each element
-	OnSkip string // "null" (default), "drop" or "skip"
+	OnSkip model.OnSkip
 	// MaxElements bounds a map's list (0: the scheduler's default).
 	MaxElements int
 	// Reduces.
@@ -111,12 +99,13 @@ type Node struct {
 
 	Parents     map[string]string // input name -> node id
 	Config      map[string]any    // input name -> constant
-	Policy      string            // error_policy, "" for the default
+	Policy      model.Policy      // error_policy
 	Optional    bool
-	NoTypeCheck bool   // validate_io: false
-	Limits      Limits // merged with the pipeline's
-	Grants      Grants // capabilities; none (and an instance state that is not kept) makes the knot hermetic
-	Instance    string // "reset", "fresh", "keep" or "" (the pipeline's)
+	NoTypeCheck bool         // validate_io: false
+	Limits      model.Limits // merged with the pipeline's
+	Grants      model.Grants // capabilities; none (and an instance state that is not kept) makes the knot hermetic
+	GrantsLine  int          // where grants are written
+	Instance    model.State  // StateDefault: the pipeline's
 
 	keyLines map[string]int // line of each input name, for messages
 	refLines map[string]int // line of input, over and of
@@ -374,18 +363,18 @@ func (p *parser) modules(v *yaml.Node) {
 var (
 	commonKeys = []string{"id", "type", "description", "tags"}
 	nodeKeys   = append(slices.Clone(commonKeys), "error_policy", "optional", "validate_io", "limits", "grants", "instance")
-	typeKeys   = map[string][]string{
-		TypeParameter:  append(slices.Clone(commonKeys), "type_", "default", "has_default"),
-		TypeKnot:       append(slices.Clone(nodeKeys), "module", "knot", "parents", "config"),
-		TypeSource:     append(slices.Clone(nodeKeys), "module", "knot", "config"),
-		TypeSink:       append(slices.Clone(nodeKeys), "module", "knot", "parents", "config"),
-		TypeAggregator: append(slices.Clone(nodeKeys), "parents", "config", "combine"),
-		TypeBranch:     append(slices.Clone(nodeKeys), "input", "selector", "branches"),
-		TypeGate:       append(slices.Clone(nodeKeys), "input", "predicate"),
-		TypeMap:        append(slices.Clone(nodeKeys), "over", "each", "bind", "parents", "config", "on_skip", "max_elements"),
-		TypeReduce:     append(slices.Clone(nodeKeys), "of", "combine", "initial"),
+	typeKeys   = map[model.Kind][]string{
+		model.KindParameter:  append(slices.Clone(commonKeys), "type_", "default", "has_default"),
+		model.KindKnot:       append(slices.Clone(nodeKeys), "module", "knot", "parents", "config"),
+		model.KindSource:     append(slices.Clone(nodeKeys), "module", "knot", "config"),
+		model.KindSink:       append(slices.Clone(nodeKeys), "module", "knot", "parents", "config"),
+		model.KindAggregator: append(slices.Clone(nodeKeys), "parents", "config", "combine"),
+		model.KindBranch:     append(slices.Clone(nodeKeys), "input", "selector", "branches"),
+		model.KindGate:       append(slices.Clone(nodeKeys), "input", "predicate"),
+		model.KindMap:        append(slices.Clone(nodeKeys), "over", "each", "bind", "parents", "config", "on_skip", "max_elements"),
+		model.KindReduce:     append(slices.Clone(nodeKeys), "of", "combine", "initial"),
 	}
-	nodeTypes = []string{TypeParameter, TypeKnot, TypeSource, TypeSink, TypeAggregator, TypeBranch, TypeGate, TypeMap, TypeReduce}
+	nodeTypes = model.DeclaredKinds()
 )
 
 func (p *parser) nodes(v *yaml.Node) {
@@ -467,13 +456,15 @@ func (p *parser) node(m *yaml.Node) *Node {
 		p.errorf(m.Line, "%s has no type (want one of %s)", what, strings.Join(nodeTypes, ", "))
 		return nil
 	}
-	n.Type = p.str(tv, "type")
-	keys, ok := typeKeys[n.Type]
-	if !ok {
-		p.errorf(tv.Line, "%s: unknown type %q (want one of %s)%s", what, n.Type, strings.Join(nodeTypes, ", "), DidYouMean(n.Type, nodeTypes))
+	typ := p.str(tv, "type")
+	kind, err := model.ParseKind(typ)
+	if err != nil {
+		p.errorf(tv.Line, "%s: unknown type %q (want one of %s)%s", what, typ, strings.Join(nodeTypes, ", "), DidYouMean(typ, nodeTypes))
 		return nil
 	}
-	what = fmt.Sprintf("%s %q", n.Type, n.ID)
+	n.Kind = kind
+	keys := typeKeys[kind]
+	what = fmt.Sprintf("%s %q", n.Kind, n.ID)
 	var explicitDefault *bool
 	hasDefaultLine := 0
 	ref := func(key string, v *yaml.Node) string {
@@ -519,9 +510,10 @@ func (p *parser) node(m *yaml.Node) *Node {
 				p.errorf(v.Line, "%s: max_elements %q: want a positive integer", what, v.Value)
 			}
 		case "on_skip":
-			n.OnSkip = p.str(v, key)
-			if !slices.Contains([]string{"null", "drop", "skip"}, n.OnSkip) {
-				p.errorf(v.Line, "%s: unknown on_skip %q (want null, drop or skip)", what, n.OnSkip)
+			s := p.str(v, key)
+			var err error
+			if n.OnSkip, err = model.ParseOnSkip(s); err != nil || s == "" {
+				p.errorf(v.Line, "%s: unknown on_skip %q (want null, drop or skip)", what, s)
 			}
 		case "initial":
 			n.Initial = p.value(v, what+": initial")
@@ -545,10 +537,12 @@ func (p *parser) node(m *yaml.Node) *Node {
 			n.Config = map[string]any{}
 			p.inputs(v, what+": config", n, func(name string, val *yaml.Node) { n.Config[name] = p.value(val, what+": config "+name) })
 		case "error_policy":
-			n.Policy = p.str(v, key)
-			if !slices.Contains([]string{"skip_if_parent_failed", "receive_errors", "require_all_parents"}, n.Policy) {
+			s := p.str(v, key)
+			var err error
+			if n.Policy, err = model.ParsePolicy(s); err != nil || s == "" {
+				names := []string{"skip_if_parent_failed", "receive_errors", "require_all_parents"}
 				p.errorf(v.Line, "%s: unknown error_policy %q (want skip_if_parent_failed, receive_errors or require_all_parents)%s",
-					what, n.Policy, DidYouMean(n.Policy, []string{"skip_if_parent_failed", "receive_errors", "require_all_parents"}))
+					what, s, DidYouMean(s, names))
 			}
 		case "optional":
 			n.Optional = p.boolean(v, what+": optional")
@@ -557,15 +551,15 @@ func (p *parser) node(m *yaml.Node) *Node {
 		case "limits":
 			n.Limits = p.limits(v, what)
 		case "grants":
-			n.Grants = p.grants(v, what)
+			n.Grants, n.GrantsLine = p.grants(v, what), v.Line
 		case "instance":
 			n.Instance = p.instance(v, what)
 		}
 	})
 	if !n.Grants.Empty() && n.Module == "" && (n.Fn == nil || n.Fn.Module == "") {
-		p.errorf(n.Grants.Line, "%s: grants apply to a module's knot, and this node runs none", what)
+		p.errorf(n.GrantsLine, "%s: grants apply to a module's knot, and this node runs none", what)
 	}
-	if n.Instance != "" && n.Module == "" && (n.Fn == nil || n.Fn.Module == "") {
+	if n.Instance != model.StateDefault && n.Module == "" && (n.Fn == nil || n.Fn.Module == "") {
 		p.errorf(n.Line, "%s: instance applies to a module's knot, and this node runs none", what)
 	}
 	need := func(ok bool, msg string) {
@@ -573,8 +567,8 @@ func (p *parser) node(m *yaml.Node) *Node {
 			p.errorf(m.Line, "%s: %s", what, msg)
 		}
 	}
-	switch n.Type {
-	case TypeParameter:
+	switch n.Kind {
+	case model.KindParameter:
 		n.ParamName = n.ID
 		if _, after, ok := strings.Cut(n.ID, ":"); ok {
 			n.ParamName = after
@@ -586,20 +580,20 @@ func (p *parser) node(m *yaml.Node) *Node {
 			}
 			n.HasDefault = n.HasDefault || *explicitDefault // has_default: true alone means a null default
 		}
-	case TypeKnot, TypeSource, TypeSink:
+	case model.KindKnot, model.KindSource, model.KindSink:
 		need(n.Module != "", "needs a module (a name from the modules table)")
 		need(n.Knot != "", "needs a knot (its name inside the module)")
-	case TypeGate:
+	case model.KindGate:
 		need(n.Input != "", "needs an input (the node whose value it passes or stops)")
 		need(n.Fn != nil, "needs a predicate (an expression, or {module, knot})")
-	case TypeBranch:
+	case model.KindBranch:
 		need(n.Input != "", "needs an input (the node whose value it routes)")
 		need(n.Fn != nil, "needs a selector (an expression, or {module, knot})")
 		need(scalar(m, "branches") != nil, "needs branches (the arm names)")
-	case TypeMap:
+	case model.KindMap:
 		need(n.Over != "", "needs over (the node producing the list)")
 		need(n.Fn != nil, "needs each (an expression, or {module, knot})")
-	case TypeReduce:
+	case model.KindReduce:
 		need(n.Of != "", "needs of (the node producing the list)")
 		need(n.Fn != nil, "needs combine (an expression, or {module, knot})")
 	}
@@ -782,7 +776,7 @@ func (p *parser) order() {
 			if len(names) > 0 {
 				declared = "declared: " + strings.Join(names, ", ")
 			}
-			p.errorf(line, "%s %q: unknown module %q (%s)%s", n.Type, n.ID, module, declared, DidYouMean(module, names))
+			p.errorf(line, "%s %q: unknown module %q (%s)%s", n.Kind, n.ID, module, declared, DidYouMean(module, names))
 		}
 	}
 	for i := range s.Nodes {
@@ -810,15 +804,15 @@ func (p *parser) order() {
 			target, ok := byID[r.ID]
 			switch {
 			case !ok:
-				p.errorf(r.Line, "%s %q: %s references unknown node %q%s", n.Type, n.ID, describeRef(r), r.ID, DidYouMean(r.ID, ids))
-			case target.Type == TypeBranch && r.ID == target.ID:
+				p.errorf(r.Line, "%s %q: %s references unknown node %q%s", n.Kind, n.ID, describeRef(r), r.ID, DidYouMean(r.ID, ids))
+			case target.Kind == model.KindBranch && r.ID == target.ID:
 				arms := make([]string, len(target.Arms))
 				for i, a := range target.Arms {
 					arms[i] = target.ID + "." + a
 				}
-				p.errorf(r.Line, "%s %q: %s references branch %q itself; use one of its arms: %s", n.Type, n.ID, describeRef(r), r.ID, strings.Join(arms, ", "))
-			case target.Type == TypeSink:
-				p.errorf(r.Line, "%s %q: %s references sink %q, which nothing may consume", n.Type, n.ID, describeRef(r), r.ID)
+				p.errorf(r.Line, "%s %q: %s references branch %q itself; use one of its arms: %s", n.Kind, n.ID, describeRef(r), r.ID, strings.Join(arms, ", "))
+			case target.Kind == model.KindSink:
+				p.errorf(r.Line, "%s %q: %s references sink %q, which nothing may consume", n.Kind, n.ID, describeRef(r), r.ID)
 			}
 		}
 	}
@@ -941,11 +935,12 @@ func ParseValue(s string) (any, error) {
 
 // instance parses an instance state: what a knot's instance keeps between
 // invocations.
-func (p *parser) instance(v *yaml.Node, what string) string {
+func (p *parser) instance(v *yaml.Node, what string) model.State {
 	s := p.str(v, "instance")
-	if !slices.Contains([]string{"reset", "fresh", "keep"}, s) {
+	st, err := model.ParseState(s)
+	if err != nil || s == "" {
 		p.errorf(v.Line, "%s: instance %q: want reset (restore the instance after every invocation), fresh (a new one each time) or keep%s",
 			what, s, DidYouMean(s, []string{"reset", "fresh", "keep"}))
 	}
-	return s
+	return st
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/model"
 	"github.com/pirn-wasm/pirn/pipeline"
 )
 
@@ -90,7 +91,7 @@ nodes:
 	if diff := cmp.Diff(want, k.Config); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}
-	if k.Policy != "require_all_parents" || !k.Optional {
+	if k.Policy != model.RequireAllParents || !k.Optional {
 		t.Errorf("k = %+v", k)
 	}
 }
@@ -232,7 +233,7 @@ nodes:
 	if n := byID["pos"]; n.Fn.Module != "m" || n.Fn.Knot != "ok" {
 		t.Errorf("gate %+v", n.Fn)
 	}
-	if n := byID["sq"]; n.Over != "pos" || n.Bind != "item" || n.OnSkip != "drop" {
+	if n := byID["sq"]; n.Over != "pos" || n.Bind != "item" || n.OnSkip != model.OnSkipDrop {
 		t.Errorf("map %+v", n)
 	}
 	if n := byID["total"]; n.Of != "sq" || !n.HasInitial || n.Initial != int64(0) {
@@ -366,11 +367,11 @@ nodes:
 		t.Fatal(err)
 	}
 	a, b := s.Nodes[0].Limits, s.Nodes[1].Limits
-	want := pipeline.Limits{Timeout: 2e9, Memory: 64 << 20, MaxInput: 1 << 20, MaxDepth: 8, MaxLog: 4 << 10}
+	want := model.Limits{Timeout: 2e9, Memory: 64 << 20, MaxInput: 1 << 20, MaxDepth: 8, MaxLog: 4 << 10}
 	if a != want {
 		t.Errorf("a's limits = %+v, want %+v", a, want)
 	}
-	want = pipeline.Limits{Timeout: -1, Memory: 64 << 20, MaxInput: 1 << 20, MaxDepth: 2, MaxLog: 4 << 10,
+	want = model.Limits{Timeout: -1, Memory: 64 << 20, MaxInput: 1 << 20, MaxDepth: 2, MaxLog: 4 << 10,
 		MaxOutput: 10e3, MaxInstances: 3, MaxInvocations: 1, HighWater: 1 << 20}
 	if b != want {
 		t.Errorf("b's limits = %+v, want %+v", b, want)

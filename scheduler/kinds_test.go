@@ -13,6 +13,7 @@ import (
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/lineage"
+	"github.com/pirn-wasm/pirn/model"
 	"github.com/pirn-wasm/pirn/scheduler"
 )
 
@@ -60,12 +61,12 @@ func skipsOf(res *scheduler.Result) map[string]string {
 func TestSourceSinkAggregator(t *testing.T) {
 	tp := scheduler.NewTapestry()
 	node := must[*scheduler.Node](t)
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "src", Kind: scheduler.KindSource, Fn: f(func(context.Context, map[string]any) (any, error) { return 7, nil })}))
+	node(tp.AddKnot(scheduler.KnotSpec{ID: "src", Kind: model.KindSource, Fn: f(func(context.Context, map[string]any) (any, error) { return 7, nil })}))
 	paramX(t, tp, abi.Int)
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "agg", Kind: scheduler.KindAggregator, Parents: map[string]string{"a": "src", "b": "x"},
+	node(tp.AddKnot(scheduler.KnotSpec{ID: "agg", Kind: model.KindAggregator, Parents: map[string]string{"a": "src", "b": "x"},
 		Fn: f(func(_ context.Context, in map[string]any) (any, error) { return in["a"].(int64) * in["b"].(int64), nil })}))
 	var sunk atomic.Value
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "out", Kind: scheduler.KindSink, Parents: map[string]string{"v": "agg"},
+	node(tp.AddKnot(scheduler.KnotSpec{ID: "out", Kind: model.KindSink, Parents: map[string]string{"v": "agg"},
 		Fn: f(func(_ context.Context, in map[string]any) (any, error) { sunk.Store(in["v"]); return "written", nil })}))
 	res := run(t, tp, 3)
 	if diff := cmp.Diff(map[string]any{"src": int64(7), "x": int64(3), "agg": int64(21), "out": nil}, res.Outputs); diff != "" {
@@ -78,10 +79,10 @@ func TestSourceSinkAggregator(t *testing.T) {
 		spec scheduler.KnotSpec
 		want string
 	}{
-		{scheduler.KnotSpec{ID: "s2", Kind: scheduler.KindSource, Fn: f(nil), Parents: map[string]string{"a": "x"}}, "a source takes no parents"},
-		{scheduler.KnotSpec{ID: "a2", Kind: scheduler.KindAggregator, Fn: f(nil)}, "an aggregator needs at least one parent"},
+		{scheduler.KnotSpec{ID: "s2", Kind: model.KindSource, Fn: f(nil), Parents: map[string]string{"a": "x"}}, "a source takes no parents"},
+		{scheduler.KnotSpec{ID: "a2", Kind: model.KindAggregator, Fn: f(nil)}, "an aggregator needs at least one parent"},
 		{scheduler.KnotSpec{ID: "k2", Fn: f(nil), Parents: map[string]string{"a": "out"}}, `"out" is a sink, which nothing may consume`},
-		{scheduler.KnotSpec{ID: "k3", Kind: scheduler.KindGate, Fn: f(nil)}, "AddKnot cannot add a gate"},
+		{scheduler.KnotSpec{ID: "k3", Kind: model.KindGate, Fn: f(nil)}, "AddKnot cannot add a gate"},
 	} {
 		if _, err := tp.AddKnot(tc.spec); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("AddKnot(%s) error = %v, want %q", tc.spec.ID, err, tc.want)
@@ -184,12 +185,12 @@ func TestBranch(t *testing.T) {
 	if _, err := tp.AddBranch(scheduler.BranchSpec{ID: "b2", Input: "x", Fn: f(byType), Arms: []string{"a", "a"}}); err == nil || !strings.Contains(err.Error(), `arm "a" declared twice`) {
 		t.Errorf("duplicate arms: %v", err)
 	}
-	if _, err := tp.AddGate(scheduler.GateSpec{ID: "g2", Input: "x", Fn: f(byType), Policy: scheduler.ReceiveErrors}); err == nil || !strings.Contains(err.Error(), "cannot use receive_errors") {
+	if _, err := tp.AddGate(scheduler.GateSpec{ID: "g2", Input: "x", Fn: f(byType), Policy: model.ReceiveErrors}); err == nil || !strings.Contains(err.Error(), "cannot use receive_errors") {
 		t.Errorf("receive_errors gate: %v", err)
 	}
 }
 
-func mapTapestry(t *testing.T, each fn, onSkip scheduler.OnSkip) *scheduler.Tapestry {
+func mapTapestry(t *testing.T, each fn, onSkip model.OnSkip) *scheduler.Tapestry {
 	tp := scheduler.NewTapestry()
 	paramX(t, tp, abi.Any)
 	node := must[*scheduler.Node](t)
@@ -212,7 +213,7 @@ func TestMap(t *testing.T) {
 		}
 		return item*in["scale"].(int64) + in["offset"].(int64), nil
 	})
-	res := run(t, mapTapestry(t, affine, scheduler.OnSkipNull), []any{1, 2, 0, 3})
+	res := run(t, mapTapestry(t, affine, model.OnSkipNull), []any{1, 2, 0, 3})
 	if diff := cmp.Diff([]any{int64(11), int64(21), nil, int64(31)}, res.Outputs["m"]); diff != "" {
 		t.Errorf("map output (-want +got):\n%s", diff)
 	}
@@ -224,16 +225,16 @@ func TestMap(t *testing.T) {
 	if r := record(t, res, "m:2"); r.Outcome != lineage.Skipped || r.SkipReason != "zero" {
 		t.Errorf("skipped element record %+v", r)
 	}
-	res = run(t, mapTapestry(t, affine, scheduler.OnSkipDrop), []any{1, 0, 2})
+	res = run(t, mapTapestry(t, affine, model.OnSkipDrop), []any{1, 0, 2})
 	if diff := cmp.Diff([]any{int64(11), int64(21)}, res.Outputs["m"]); diff != "" {
 		t.Errorf("on_skip drop (-want +got):\n%s", diff)
 	}
-	res = run(t, mapTapestry(t, affine, scheduler.OnSkipSkip), []any{1, 0, 2})
+	res = run(t, mapTapestry(t, affine, model.OnSkipSkip), []any{1, 0, 2})
 	if skipsOf(res)["m"] != scheduler.ReasonElementSkipped {
 		t.Errorf("on_skip skip: %v", res.Skipped)
 	}
 	// A failing element: the Map errs naming the first failing index.
-	res = run(t, mapTapestry(t, affine, scheduler.OnSkipNull), []any{1, -5, 2, -7})
+	res = run(t, mapTapestry(t, affine, model.OnSkipNull), []any{1, -5, 2, -7})
 	var mapErr *lineage.ErrorRecord
 	for i := range res.Errors {
 		if res.Errors[i].KnotID == "m" {
@@ -247,11 +248,11 @@ func TestMap(t *testing.T) {
 		t.Errorf("errors %d, want 3", len(res.Errors))
 	}
 	// Empty list and not a list.
-	res = run(t, mapTapestry(t, affine, scheduler.OnSkipNull), []any{})
+	res = run(t, mapTapestry(t, affine, model.OnSkipNull), []any{})
 	if diff := cmp.Diff([]any{}, res.Outputs["m"]); diff != "" {
 		t.Errorf("empty list (-want +got):\n%s", diff)
 	}
-	res = run(t, mapTapestry(t, affine, scheduler.OnSkipNull), map[string]any{"a": 1})
+	res = run(t, mapTapestry(t, affine, model.OnSkipNull), map[string]any{"a": 1})
 	if len(res.Errors) != 1 || res.Errors[0].Message != `map "m": over: want a list, got a dict` {
 		t.Errorf("map over a dict: %+v", res.Errors)
 	}
@@ -261,7 +262,7 @@ func TestMap(t *testing.T) {
 	for i := range items {
 		items[i] = i + 1
 	}
-	res = run(t, mapTapestry(t, affine, scheduler.OnSkipNull), items)
+	res = run(t, mapTapestry(t, affine, model.OnSkipNull), items)
 	if got := res.Outputs["m"].([]any); len(got) != 500 || got[499] != int64(5001) || calls.Load() != 500 {
 		t.Errorf("500 elements: %d outputs, %d calls", len(got), calls.Load())
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/lineage"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 // The node kinds beyond plain knots. Each evaluates its Fn through the
@@ -206,9 +207,9 @@ func (e *engine) finishMap(st *state) {
 			st.res = e.failure(n.id, ErrElement, fmt.Sprintf("map %q: element %d failed: %s: %s", n.id, i, el.err.Type, el.err.Message), detail, "")
 		case lineage.Skipped:
 			switch n.onSkip {
-			case OnSkipNull:
+			case model.OnSkipNull:
 				outs = append(outs, []byte{0xf6})
-			case OnSkipSkip:
+			case model.OnSkipSkip:
 				if st.res.outcome == "" {
 					st.res = skipped(ReasonElementSkipped, map[string]any{"index": i, "reason": el.skip})
 				}

@@ -19,6 +19,7 @@ import (
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/lineage"
+	"github.com/pirn-wasm/pirn/model"
 	"github.com/pirn-wasm/pirn/scheduler"
 )
 
@@ -62,13 +63,13 @@ type gnode struct {
 	kind     gkind
 	parents  [][2]string // (input, parent id); the first is the primary for gate, branch, map, reduce
 	config   map[string]any
-	policy   scheduler.Policy
+	policy   model.Policy
 	optional bool
 	salt     int64
 	arms     []string // branch
 	branch   string   // arm
 	arm      string   // arm
-	onSkip   scheduler.OnSkip
+	onSkip   model.OnSkip
 	pairwise bool
 	initial  int64
 	value    any // parameter
@@ -183,7 +184,7 @@ func generate(r *rand.Rand) []*gnode {
 		}
 		nodes = append(nodes, &gnode{id: "p" + strconv.Itoa(i), kind: gParam, value: v})
 	}
-	policies := []scheduler.Policy{scheduler.SkipIfParentFailed, scheduler.ReceiveErrors, scheduler.RequireAllParents}
+	policies := []model.Policy{model.SkipIfParentFailed, model.ReceiveErrors, model.RequireAllParents}
 	size := 3 + r.IntN(25)
 	for i := range size {
 		id := "n" + strconv.Itoa(i)
@@ -203,8 +204,8 @@ func generate(r *rand.Rand) []*gnode {
 			}
 		}
 		single := func(edge string) {
-			if n.policy == scheduler.ReceiveErrors {
-				n.policy = scheduler.SkipIfParentFailed
+			if n.policy == model.ReceiveErrors {
+				n.policy = model.SkipIfParentFailed
 			}
 			n.parents = [][2]string{{edge, pick()}}
 		}
@@ -231,7 +232,7 @@ func generate(r *rand.Rand) []*gnode {
 		case k == 8:
 			n.kind = gMap
 			single("over")
-			n.onSkip = scheduler.OnSkip(r.IntN(3))
+			n.onSkip = model.OnSkip(r.IntN(3))
 			for j := range r.IntN(3) {
 				p := pick()
 				if r.IntN(2) == 0 {
@@ -279,7 +280,7 @@ func build(t *testing.T, nodes []*gnode, called func()) *scheduler.Tapestry {
 		case gParam:
 			_, err = tp.AddParameter(scheduler.ParamSpec{ID: n.id, Name: n.id, Type: abi.Any})
 		case gKnot, gSource, gSink, gAggregator:
-			kind := map[gkind]scheduler.Kind{gKnot: scheduler.KindKnot, gSource: scheduler.KindSource, gSink: scheduler.KindSink, gAggregator: scheduler.KindAggregator}[n.kind]
+			kind := map[gkind]model.Kind{gKnot: model.KindKnot, gSource: model.KindSource, gSink: model.KindSink, gAggregator: model.KindAggregator}[n.kind]
 			_, err = tp.AddKnot(scheduler.KnotSpec{ID: n.id, Kind: kind, Fn: knot, Parents: parents(n, 0), Config: n.config, Policy: n.policy, Optional: n.optional})
 		case gGate:
 			pred := scheduler.Fn{Knot: fn(func(_ context.Context, in map[string]any) (any, error) { called(); return predicate(salt, in) }), Name: "host:pred"}
@@ -369,10 +370,10 @@ func reference(nodes []*gnode, terminals []string) map[string]outcome {
 		}
 		if bad {
 			switch n.policy {
-			case scheduler.SkipIfParentFailed:
+			case model.SkipIfParentFailed:
 				o = outcome{Outcome: "skipped", Reason: scheduler.ReasonParentFailed}
 				return o
-			case scheduler.RequireAllParents:
+			case model.RequireAllParents:
 				o = outcome{Outcome: "err", ErrType: scheduler.ErrParents}
 				return o
 			}
@@ -383,7 +384,7 @@ func reference(nodes []*gnode, terminals []string) map[string]outcome {
 		}
 		arg := func(p string) any {
 			po := eval(p)
-			if n.policy != scheduler.ReceiveErrors {
+			if n.policy != model.ReceiveErrors {
 				return po.Value
 			}
 			switch seen(p) {
@@ -450,9 +451,9 @@ func reference(nodes []*gnode, terminals []string) map[string]outcome {
 					firstErr = true
 				case "skipped":
 					switch n.onSkip {
-					case scheduler.OnSkipNull:
+					case model.OnSkipNull:
 						res = append(res, nil)
-					case scheduler.OnSkipSkip:
+					case model.OnSkipSkip:
 						firstSkip = true
 					}
 				}

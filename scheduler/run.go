@@ -22,6 +22,7 @@ import (
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/internal/cborhead"
 	"github.com/pirn-wasm/pirn/lineage"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 // Skip reasons the scheduler itself produces.
@@ -302,7 +303,7 @@ func (e *engine) collect(terminals []*Node) {
 			states[i].n = e.states0[idx]
 			e.states[idx] = &states[i]
 			edges += len(states[i].n.parents)
-			if states[i].n.kind == KindArm {
+			if states[i].n.kind == model.KindArm {
 				edges++ // an arm also records the value it passes through
 			}
 			i++
@@ -319,7 +320,7 @@ func (e *engine) collect(terminals []*Node) {
 		// once among its children.
 		st.pending = distinctParents(st.n)
 		k := len(st.n.parents)
-		if st.n.kind == KindArm {
+		if st.n.kind == model.KindArm {
 			k++ // an arm also records the value it passes through
 		}
 		st.rec.Inputs, inputs = inputs[:k:k], inputs[k:]
@@ -517,7 +518,7 @@ func (e *engine) stall() {
 func (e *engine) run(st *state, call *Call) bool {
 	n := st.n
 	e.begin(st)
-	if n.kind == KindParameter {
+	if n.kind == model.KindParameter {
 		st.res = result{outcome: lineage.OK, value: e.params[n]}
 	} else {
 		res, spawned := e.decide(st, call)
@@ -581,9 +582,9 @@ func (e *engine) decide(st *state, c *Call) (res result, spawned bool) {
 	e.recordInputs(st)
 	if len(failed) > 0 {
 		switch n.policy {
-		case SkipIfParentFailed:
+		case model.SkipIfParentFailed:
 			return skipped(ReasonParentFailed, map[string]any{"any_err": anyErr, "any_skipped": anySkip}), false
-		case RequireAllParents:
+		case model.RequireAllParents:
 			return e.failure(n.id, ErrParents, fmt.Sprintf("knot %q: require_all_parents not satisfied: %s", n.id, strings.Join(failed, ", ")), nil, ""), false
 		}
 	}
@@ -591,28 +592,28 @@ func (e *engine) decide(st *state, c *Call) (res result, spawned bool) {
 		return skipped(ReasonCancelled, nil), false
 	}
 	switch n.kind {
-	case KindGate:
+	case model.KindGate:
 		return e.gate(st, c), false
-	case KindBranch:
+	case model.KindBranch:
 		return e.branch(st, c), false
-	case KindArm:
+	case model.KindArm:
 		return e.arm(st), false
-	case KindMap:
+	case model.KindMap:
 		return e.spawn(st)
-	case KindReduce:
+	case model.KindReduce:
 		return e.reduce(st, c), false
 	}
 	c.RunID, c.KnotID, c.Config, c.Inputs = e.runID, n.id, n.config, c.Inputs[:0]
 	for _, ed := range n.parents {
 		p := e.states[ed.parent.index]
 		v := p.res.value.Bytes
-		if n.policy == ReceiveErrors {
+		if n.policy == model.ReceiveErrors {
 			v = wrap(p)
 		}
 		c.Inputs = append(c.Inputs, abi.Arg{Name: ed.input, Value: v})
 	}
 	res = e.response(n.id, invoke(e.ctx, n.fn.Knot, c))
-	if n.kind == KindSink && res.outcome == lineage.OK {
+	if n.kind == model.KindSink && res.outcome == lineage.OK {
 		res.value = nullValue
 	}
 	return res, false

@@ -17,6 +17,7 @@ import (
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/lineage"
+	"github.com/pirn-wasm/pirn/model"
 	"github.com/pirn-wasm/pirn/scheduler"
 )
 
@@ -199,7 +200,7 @@ func TestSubsetRun(t *testing.T) {
 	}
 }
 
-func failing(t *testing.T, optional bool, policy scheduler.Policy) *scheduler.Tapestry {
+func failing(t *testing.T, optional bool, policy model.Policy) *scheduler.Tapestry {
 	tp := scheduler.NewTapestry()
 	node := must[*scheduler.Node](t)
 	node(tp.AddParameter(scheduler.ParamSpec{Name: "x", Type: abi.Int}))
@@ -212,7 +213,7 @@ func failing(t *testing.T, optional bool, policy scheduler.Policy) *scheduler.Ta
 
 func TestFailurePropagates(t *testing.T) {
 	e := newEnv(t, scheduler.Config{})
-	res, err := e.s.Run(t.Context(), failing(t, false, scheduler.SkipIfParentFailed), scheduler.Request{Params: map[string]any{"x": 2}})
+	res, err := e.s.Run(t.Context(), failing(t, false, model.SkipIfParentFailed), scheduler.Request{Params: map[string]any{"x": 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,14 +230,14 @@ func TestFailurePropagates(t *testing.T) {
 	if diff := cmp.Diff(wantSkips, res.Skipped); diff != "" {
 		t.Errorf("skipped (-want +got):\n%s", diff)
 	}
-	again, _ := e.s.Run(t.Context(), failing(t, false, scheduler.SkipIfParentFailed), scheduler.Request{Params: map[string]any{"x": 2}})
+	again, _ := e.s.Run(t.Context(), failing(t, false, model.SkipIfParentFailed), scheduler.Request{Params: map[string]any{"x": 2}})
 	if again.Errors[0].ID != res.Errors[0].ID {
 		t.Errorf("error id not stable: %s then %s", res.Errors[0].ID, again.Errors[0].ID)
 	}
 	if !slices.Equal(again.Records[2].Inputs, res.Records[2].Inputs) || !slices.Equal(again.Records[3].Inputs, res.Records[3].Inputs) {
 		t.Errorf("input hashes of err/skip parents are not reproducible")
 	}
-	other, _ := e.s.Run(t.Context(), failing(t, false, scheduler.SkipIfParentFailed), scheduler.Request{Params: map[string]any{"x": 3}})
+	other, _ := e.s.Run(t.Context(), failing(t, false, model.SkipIfParentFailed), scheduler.Request{Params: map[string]any{"x": 3}})
 	if other.Errors[0].ID == res.Errors[0].ID {
 		t.Errorf("different failures share id %s", res.Errors[0].ID)
 	}
@@ -244,7 +245,7 @@ func TestFailurePropagates(t *testing.T) {
 
 func TestOptionalErrBehavesLikeSkip(t *testing.T) {
 	e := newEnv(t, scheduler.Config{})
-	res, err := e.s.Run(t.Context(), failing(t, true, scheduler.SkipIfParentFailed), scheduler.Request{Params: map[string]any{"x": 2}})
+	res, err := e.s.Run(t.Context(), failing(t, true, model.SkipIfParentFailed), scheduler.Request{Params: map[string]any{"x": 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +259,7 @@ func TestOptionalErrBehavesLikeSkip(t *testing.T) {
 
 func TestRequireAllParents(t *testing.T) {
 	e := newEnv(t, scheduler.Config{})
-	res, _ := e.s.Run(t.Context(), failing(t, false, scheduler.RequireAllParents), scheduler.Request{Params: map[string]any{"x": 2}})
+	res, _ := e.s.Run(t.Context(), failing(t, false, model.RequireAllParents), scheduler.Request{Params: map[string]any{"x": 2}})
 	if len(res.Errors) != 2 || res.Errors[1].KnotID != "after" || res.Errors[1].Type != scheduler.ErrParents ||
 		res.Errors[1].Message != `knot "after": require_all_parents not satisfied: bad (err)` {
 		t.Errorf("errors = %+v", res.Errors)
@@ -267,9 +268,9 @@ func TestRequireAllParents(t *testing.T) {
 
 func TestReceiveErrors(t *testing.T) {
 	e := newEnv(t, scheduler.Config{})
-	tp := failing(t, false, scheduler.SkipIfParentFailed)
+	tp := failing(t, false, model.SkipIfParentFailed)
 	var got atomic.Value
-	must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotSpec{ID: "inspect", Policy: scheduler.ReceiveErrors,
+	must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotSpec{ID: "inspect", Policy: model.ReceiveErrors,
 		Parents: map[string]string{"bad": "bad", "fine": "fine", "later": "later"},
 		Fn: scheduler.Fn{Knot: fn(func(_ context.Context, in map[string]any) (any, error) {
 			got.Store(in)
@@ -362,7 +363,7 @@ func TestCancellation(t *testing.T) {
 			<-ctx.Done()
 			return nil, ctx.Err()
 		})}}))
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "next", Fn: scheduler.Fn{Knot: double}, Parents: map[string]string{"x": "block"}, Policy: scheduler.ReceiveErrors}))
+	node(tp.AddKnot(scheduler.KnotSpec{ID: "next", Fn: scheduler.Fn{Knot: double}, Parents: map[string]string{"x": "block"}, Policy: model.ReceiveErrors}))
 	res, err := e.s.Run(ctx, tp, scheduler.Request{Params: map[string]any{"x": 1}})
 	if !errors.Is(err, context.Canceled) || res == nil || res.Status != lineage.Cancelled {
 		t.Fatalf("Run = %v, %v; want a cancelled result and context.Canceled", res, err)
@@ -415,7 +416,7 @@ func TestTapestryValidation(t *testing.T) {
 	if _, err := tp.AddParameter(scheduler.ParamSpec{Name: "x", ID: "x2", Type: abi.Int}); err == nil {
 		t.Error("a second parameter named x was accepted")
 	}
-	if _, err := scheduler.ParsePolicy("nope"); err == nil {
+	if _, err := model.ParsePolicy("nope"); err == nil {
 		t.Error("ParsePolicy(nope) succeeded")
 	}
 }
@@ -496,10 +497,10 @@ func TestPanickingKnotFailsAlone(t *testing.T) {
 func TestOutcomeTextBounded(t *testing.T) {
 	huge := strings.Repeat("é", 1<<20) // two bytes a character: cuts land mid-character
 	tp := scheduler.NewTapestry()
-	must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotSpec{ID: "e", Kind: scheduler.KindSource, Fn: f(fn(func(context.Context, map[string]any) (any, error) {
+	must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotSpec{ID: "e", Kind: model.KindSource, Fn: f(fn(func(context.Context, map[string]any) (any, error) {
 		return nil, errors.New(huge)
 	}))}))
-	must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotSpec{ID: "s", Kind: scheduler.KindSource, Fn: f(fn(func(context.Context, map[string]any) (any, error) {
+	must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotSpec{ID: "s", Kind: model.KindSource, Fn: f(fn(func(context.Context, map[string]any) (any, error) {
 		return nil, skipErr(huge)
 	}))}))
 	e := newEnv(t, scheduler.Config{})

@@ -12,6 +12,7 @@ import (
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/lineage"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 // Knot is the executable part of a knot node: a Wasm knot of package host
@@ -34,44 +35,6 @@ type Call struct {
 	Config []abi.Arg // constant inputs, canonical order
 }
 
-// Policy is a knot's error policy: what happens when a parent did not end
-// ok.
-type Policy uint8
-
-// Policies.
-const (
-	// SkipIfParentFailed skips the knot when any parent erred or skipped.
-	SkipIfParentFailed Policy = iota
-	// ReceiveErrors always runs the knot; each input is the parent's result
-	// as a value: {"ok": v}, {"err": {...}} or {"skip": {...}}.
-	ReceiveErrors
-	// RequireAllParents makes the knot err when any parent erred or skipped.
-	RequireAllParents
-)
-
-var policyNames = [...]string{"skip_if_parent_failed", "receive_errors", "require_all_parents"}
-
-func (p Policy) String() string {
-	if int(p) < len(policyNames) {
-		return policyNames[p]
-	}
-	return fmt.Sprintf("Policy(%d)", p)
-}
-
-// ParsePolicy parses a policy name ("skip_if_parent_failed",
-// "receive_errors", "require_all_parents"; "" is the default).
-func ParsePolicy(s string) (Policy, error) {
-	if s == "" {
-		return SkipIfParentFailed, nil
-	}
-	for i, n := range policyNames {
-		if s == n {
-			return Policy(i), nil
-		}
-	}
-	return 0, fmt.Errorf("unknown error policy %q (want one of %s)", s, strings.Join(policyNames[:], ", "))
-}
-
 // ParamSpec declares a parameter.
 type ParamSpec struct {
 	ID         string // "" means "param:" + Name
@@ -79,32 +42,6 @@ type ParamSpec struct {
 	Type       abi.Type
 	Default    any // used when HasDefault and the request has no value
 	HasDefault bool
-}
-
-// Kind is the kind of a node.
-type Kind uint8
-
-// Node kinds.
-const (
-	KindParameter  Kind = iota // a run parameter
-	KindKnot                   // invokes its Fn with its parents' values
-	KindSource                 // a knot with no parents
-	KindSink                   // a terminal knot whose output is recorded as null
-	KindAggregator             // a knot combining N parents (its Fn takes them by name)
-	KindBranch                 // its Fn selects one of its arms
-	KindArm                    // one arm of a Branch: its input if selected, else skipped
-	KindGate                   // its Fn's truth passes its input through, or skips
-	KindMap                    // its Fn applied to each element of a list
-	KindReduce                 // its Fn folds a list into one value
-)
-
-var kindNames = [...]string{"parameter", "knot", "source", "sink", "aggregator", "branch", "arm", "gate", "map", "reduce"}
-
-func (k Kind) String() string {
-	if int(k) < len(kindNames) {
-		return kindNames[k]
-	}
-	return fmt.Sprintf("Kind(%d)", k)
 }
 
 // Fn is what a node invokes, and what lineage records it as.
@@ -132,13 +69,13 @@ const (
 // Aggregator.
 type KnotSpec struct {
 	ID   string
-	Kind Kind // KindKnot (the zero value is taken as KindKnot), KindSource, KindSink or KindAggregator
+	Kind model.Kind // KindKnot (the zero value is taken as KindKnot), KindSource, KindSink or KindAggregator
 	Fn   Fn
 	// Parents maps input names to parent node ids.
 	Parents map[string]string
 	// Config maps input names to constant values (the original's "config").
 	Config   map[string]any
-	Policy   Policy
+	Policy   model.Policy
 	Optional bool // an err of this knot behaves like a skip downstream
 }
 
@@ -149,8 +86,8 @@ type GateSpec struct {
 	ID       string
 	Input    string // the parent id
 	Fn       Fn
-	FnInput  string // the input name Fn receives the value under
-	Policy   Policy // SkipIfParentFailed or RequireAllParents
+	FnInput  string       // the input name Fn receives the value under
+	Policy   model.Policy // SkipIfParentFailed or RequireAllParents
 	Optional bool
 }
 
@@ -165,38 +102,8 @@ type BranchSpec struct {
 	Fn       Fn
 	FnInput  string
 	Arms     []string
-	Policy   Policy // SkipIfParentFailed or RequireAllParents
+	Policy   model.Policy // SkipIfParentFailed or RequireAllParents
 	Optional bool
-}
-
-// OnSkip says what a Map does with an element whose invocation skipped.
-type OnSkip uint8
-
-// OnSkip modes.
-const (
-	OnSkipNull OnSkip = iota // the element's output is null (positions are kept)
-	OnSkipDrop               // the element is left out of the output
-	OnSkipSkip               // the whole Map skips with "element_skipped"
-)
-
-var onSkipNames = [...]string{"null", "drop", "skip"}
-
-func (o OnSkip) String() string {
-	if int(o) < len(onSkipNames) {
-		return onSkipNames[o]
-	}
-	return fmt.Sprintf("OnSkip(%d)", o)
-}
-
-// ParseOnSkip parses "null", "drop" or "skip" ("" is null).
-func ParseOnSkip(s string) (OnSkip, error) {
-	if s == "" {
-		return OnSkipNull, nil
-	}
-	if i := slices.Index(onSkipNames[:], s); i >= 0 {
-		return OnSkip(i), nil
-	}
-	return 0, fmt.Errorf("unknown on_skip %q (want null, drop or skip)", s)
 }
 
 // MapSpec declares a Map: Fn is invoked once per element of the list that
@@ -212,11 +119,11 @@ type MapSpec struct {
 	Bind    string            // the input name each element is passed under
 	Parents map[string]string // shared parents, by input name
 	Config  map[string]any    // shared constants, by input name
-	OnSkip  OnSkip
+	OnSkip  model.OnSkip
 	// MaxElements bounds the list: a longer one errs with ErrTooMany
 	// before any element runs. 0 means DefaultMaxElements.
 	MaxElements int
-	Policy      Policy // SkipIfParentFailed or RequireAllParents
+	Policy      model.Policy // SkipIfParentFailed or RequireAllParents
 	Optional    bool
 }
 
@@ -234,11 +141,11 @@ type ReduceSpec struct {
 	Of         string
 	Fn         Fn
 	Pairwise   bool
-	ItemsInput string // whole-list
-	AccInput   string // pairwise
-	ItemInput  string // pairwise
-	Initial    any    // pairwise
-	Policy     Policy // SkipIfParentFailed or RequireAllParents
+	ItemsInput string       // whole-list
+	AccInput   string       // pairwise
+	ItemInput  string       // pairwise
+	Initial    any          // pairwise
+	Policy     model.Policy // SkipIfParentFailed or RequireAllParents
 	Optional   bool
 }
 
@@ -246,7 +153,7 @@ type ReduceSpec struct {
 type Node struct {
 	id    string
 	index int
-	kind  Kind
+	kind  model.Kind
 	// parameter
 	param *ParamSpec
 	def   cas.Value // coerced default
@@ -258,17 +165,17 @@ type Node struct {
 	byName      []edge // the same, sorted by name, for lineage
 	config      []abi.Arg
 	configHash  cas.Digest
-	policy      Policy
+	policy      model.Policy
 	optional    bool
 	children    []*Node
 	primary     *Node    // gate, branch, map, reduce: the parent whose value the node consumes
 	arms        []string // branch
 	branch      *Node    // arm: its branch; arm name is armName
 	armName     string
-	onSkip      OnSkip    // map
-	maxElements int       // map
-	pairwise    bool      // reduce
-	initial     cas.Value // reduce
+	onSkip      model.OnSkip // map
+	maxElements int          // map
+	pairwise    bool         // reduce
+	initial     cas.Value    // reduce
 }
 
 type edge struct {
@@ -280,10 +187,10 @@ type edge struct {
 func (n *Node) ID() string { return n.id }
 
 // Kind returns the node's kind.
-func (n *Node) Kind() Kind { return n.kind }
+func (n *Node) Kind() model.Kind { return n.kind }
 
 // IsParameter reports whether n is a parameter.
-func (n *Node) IsParameter() bool { return n.kind == KindParameter }
+func (n *Node) IsParameter() bool { return n.kind == model.KindParameter }
 
 // ParamName returns the parameter's name ("" for knots).
 func (n *Node) ParamName() string {
@@ -325,10 +232,10 @@ func (n *Node) Arms() []string { return slices.Clone(n.arms) }
 
 // What returns what runs, for lineage: (module digest, knot name).
 func (n *Node) What() (module, name string) {
-	if n.kind == KindParameter {
+	if n.kind == model.KindParameter {
 		return "", lineage.KnotParameter
 	}
-	if n.kind == KindArm {
+	if n.kind == model.KindArm {
 		return "", "arm:" + n.armName
 	}
 	return n.fn.Module, n.fn.Name
@@ -403,7 +310,7 @@ func (t *Tapestry) AddParameter(p ParamSpec) (*Node, error) {
 	if other, dup := t.params[p.Name]; dup {
 		return nil, fmt.Errorf("parameter %q: name already used by %q", p.ID, other.id)
 	}
-	n := &Node{id: p.ID, kind: KindParameter, param: &p}
+	n := &Node{id: p.ID, kind: model.KindParameter, param: &p}
 	if p.HasDefault {
 		v, err := p.Type.Coerce(p.Default)
 		if err != nil {
@@ -431,7 +338,7 @@ type builder struct {
 	cfg  map[string]any // for the config hash
 }
 
-func (t *Tapestry) newNode(id string, kind Kind, fn Fn, policy Policy, optional bool) (*builder, error) {
+func (t *Tapestry) newNode(id string, kind model.Kind, fn Fn, policy model.Policy, optional bool) (*builder, error) {
 	if err := t.checkID(id); err != nil {
 		return nil, err
 	}
@@ -439,10 +346,10 @@ func (t *Tapestry) newNode(id string, kind Kind, fn Fn, policy Policy, optional 
 	if len(fn.Grants) > 0 { // absent when none, so hermetic knots keep their hashes
 		b.cfg["grants"] = anySlice(fn.Grants)
 	}
-	if kind != KindArm && fn.Knot == nil {
+	if kind != model.KindArm && fn.Knot == nil {
 		b.errorf("no knot or expression to run")
 	}
-	if policy > RequireAllParents {
+	if policy > model.RequireAllParents {
 		b.errorf("unknown policy %d", policy)
 	}
 	return b, nil
@@ -462,10 +369,10 @@ func (b *builder) parent(input, id string) {
 	case !ok:
 		b.errorf("input %q: unknown parent %q", input, id)
 		return
-	case p.kind == KindSink:
+	case p.kind == model.KindSink:
 		b.errorf("input %q: %q is a sink, which nothing may consume", input, id)
 		return
-	case p.kind == KindBranch && b.n.kind != KindArm:
+	case p.kind == model.KindBranch && b.n.kind != model.KindArm:
 		b.errorf("input %q: %q is a branch; consume one of its arms (%s) instead", input, id, armIDs(p))
 		return
 	}
@@ -543,10 +450,10 @@ func (b *builder) done() (*Node, error) {
 // already be in the tapestry.
 func (t *Tapestry) AddKnot(k KnotSpec) (*Node, error) {
 	kind := k.Kind
-	if kind == KindParameter {
-		kind = KindKnot
+	if kind == model.KindParameter {
+		kind = model.KindKnot
 	}
-	if kind != KindKnot && kind != KindSource && kind != KindSink && kind != KindAggregator {
+	if kind != model.KindKnot && kind != model.KindSource && kind != model.KindSink && kind != model.KindAggregator {
 		return nil, fmt.Errorf("knot %q: AddKnot cannot add a %s", k.ID, kind)
 	}
 	b, err := t.newNode(k.ID, kind, k.Fn, k.Policy, k.Optional)
@@ -556,21 +463,21 @@ func (t *Tapestry) AddKnot(k KnotSpec) (*Node, error) {
 	b.parents(k.Parents)
 	b.constants(k.Config)
 	switch {
-	case kind == KindSource && len(k.Parents) > 0:
+	case kind == model.KindSource && len(k.Parents) > 0:
 		b.errorf("a source takes no parents (got %d)", len(k.Parents))
-	case kind == KindAggregator && len(k.Parents) == 0:
+	case kind == model.KindAggregator && len(k.Parents) == 0:
 		b.errorf("an aggregator needs at least one parent")
 	}
 	return b.done()
 }
 
 // single checks the one-input node kinds' shared rules.
-func (t *Tapestry) single(id string, kind Kind, input, parentEdge string, fn Fn, policy Policy, optional bool) (*builder, error) {
+func (t *Tapestry) single(id string, kind model.Kind, input, parentEdge string, fn Fn, policy model.Policy, optional bool) (*builder, error) {
 	b, err := t.newNode(id, kind, fn, policy, optional)
 	if err != nil {
 		return nil, err
 	}
-	if policy == ReceiveErrors {
+	if policy == model.ReceiveErrors {
 		b.errorf("a %s cannot use receive_errors (it needs its input's value)", kind)
 	}
 	b.parent(parentEdge, input)
@@ -582,7 +489,7 @@ func (t *Tapestry) single(id string, kind Kind, input, parentEdge string, fn Fn,
 
 // AddGate adds a Gate.
 func (t *Tapestry) AddGate(g GateSpec) (*Node, error) {
-	b, err := t.single(g.ID, KindGate, g.Input, "input", g.Fn, g.Policy, g.Optional)
+	b, err := t.single(g.ID, model.KindGate, g.Input, "input", g.Fn, g.Policy, g.Optional)
 	if err != nil {
 		return nil, err
 	}
@@ -594,7 +501,7 @@ func (t *Tapestry) AddGate(g GateSpec) (*Node, error) {
 // AddBranch adds a Branch and its arms; it returns the Branch. The arms
 // are nodes "<id>.<arm>".
 func (t *Tapestry) AddBranch(s BranchSpec) (*Node, error) {
-	b, err := t.single(s.ID, KindBranch, s.Input, "input", s.Fn, s.Policy, s.Optional)
+	b, err := t.single(s.ID, model.KindBranch, s.Input, "input", s.Fn, s.Policy, s.Optional)
 	if err != nil {
 		return nil, err
 	}
@@ -624,7 +531,7 @@ func (t *Tapestry) AddBranch(s BranchSpec) (*Node, error) {
 		return nil, err
 	}
 	for _, a := range s.Arms {
-		ab, err := t.newNode(s.ID+"."+a, KindArm, Fn{}, SkipIfParentFailed, false)
+		ab, err := t.newNode(s.ID+"."+a, model.KindArm, Fn{}, model.SkipIfParentFailed, false)
 		if err != nil {
 			return nil, err
 		}
@@ -648,7 +555,7 @@ func anySlice(s []string) []any {
 
 // AddMap adds a Map.
 func (t *Tapestry) AddMap(m MapSpec) (*Node, error) {
-	b, err := t.single(m.ID, KindMap, m.Over, "over", m.Fn, m.Policy, m.Optional)
+	b, err := t.single(m.ID, model.KindMap, m.Over, "over", m.Fn, m.Policy, m.Optional)
 	if err != nil {
 		return nil, err
 	}
@@ -666,7 +573,7 @@ func (t *Tapestry) AddMap(m MapSpec) (*Node, error) {
 	if _, ok := m.Config[m.Bind]; ok {
 		b.errorf("input %q is both the element (bind) and a constant", m.Bind)
 	}
-	if m.OnSkip > OnSkipSkip {
+	if m.OnSkip > model.OnSkipSkip {
 		b.errorf("unknown on_skip %d", m.OnSkip)
 	}
 	b.n.onSkip = m.OnSkip
@@ -684,7 +591,7 @@ func (t *Tapestry) AddMap(m MapSpec) (*Node, error) {
 
 // AddReduce adds a Reduce.
 func (t *Tapestry) AddReduce(r ReduceSpec) (*Node, error) {
-	b, err := t.single(r.ID, KindReduce, r.Of, "of", r.Fn, r.Policy, r.Optional)
+	b, err := t.single(r.ID, model.KindReduce, r.Of, "of", r.Fn, r.Policy, r.Optional)
 	if err != nil {
 		return nil, err
 	}

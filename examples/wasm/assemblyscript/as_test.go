@@ -15,6 +15,7 @@ import (
 	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/host/hosttest"
 	"github.com/pirn-wasm/pirn/internal/runtest"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 func load(t testing.TB) *host.Module {
@@ -142,7 +143,7 @@ func TestKnots(t *testing.T) {
 		{knot: "finite", inputs: in{"x": math.Inf(-1)}, want: skipped("x is -Inf")},
 		{knot: "finite", inputs: in{"x": "-inf"}, want: skipped("x is -Inf")},
 	} {
-		k := knot(t, m, host.KnotConfig{Name: tc.knot, NoTypeCheck: tc.noType, Limits: host.Limits{Memory: 4 << 20}})
+		k := knot(t, m, host.KnotConfig{Name: tc.knot, NoTypeCheck: tc.noType, Limits: model.Limits{Memory: 4 << 20}})
 		got := k.Invoke(t.Context(), call(t, tc.inputs))
 		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s(%v) = %s, want %s", tc.knot, tc.inputs, show(got), show(tc.want))
@@ -180,7 +181,7 @@ func TestMemoryBounded(t *testing.T) {
 	}
 	m := load(t)
 	// One pool (same module and limits) of one instance for both knots.
-	lim := host.Limits{Memory: 4 << 20, HighWater: 4 << 20, MaxInvocations: 1 << 30, MaxInstances: 1}
+	lim := model.Limits{Memory: 4 << 20, HighWater: 4 << 20, MaxInvocations: 1 << 30, MaxInstances: 1}
 	norm := knot(t, m, host.KnotConfig{Name: "norm", Limits: lim})
 	centroid := knot(t, m, host.KnotConfig{Name: "centroid", Limits: lim})
 

@@ -18,6 +18,7 @@ import (
 	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/host/hosttest"
 	"github.com/pirn-wasm/pirn/internal/runtest"
+	"github.com/pirn-wasm/pirn/model"
 )
 
 func load(t testing.TB, cfg host.Config) *host.Module {
@@ -200,7 +201,7 @@ func TestMemoryBounded(t *testing.T) {
 	}
 	m := load(t, host.Config{})
 	ctx := t.Context()
-	lim := host.Limits{Timeout: -1, Memory: 1 << 20, HighWater: 1 << 20, MaxInvocations: 1 << 30, MaxInstances: 1}
+	lim := model.Limits{Timeout: -1, Memory: 1 << 20, HighWater: 1 << 20, MaxInvocations: 1 << 30, MaxInstances: 1}
 	text := strings.Repeat("abcdefgh", 8<<10) // 64 KiB
 	data := bytes.Repeat([]byte{0xa5}, 64<<10)
 	blank := strings.Repeat(" ", 64<<10)
@@ -251,7 +252,7 @@ func TestMemoryBounded(t *testing.T) {
 func TestHugeInput(t *testing.T) {
 	t.Parallel()
 	m := load(t, host.Config{})
-	k := knot(t, m, host.KnotConfig{Name: "checksum", Limits: host.Limits{Memory: 1 << 20, MaxInstances: 1}})
+	k := knot(t, m, host.KnotConfig{Name: "checksum", Limits: model.Limits{Memory: 1 << 20, MaxInstances: 1}})
 	r := invoke(t, k, "data", make([]byte, 2<<20))
 	if r.Outcome != abi.OutcomeErr || r.Error.Type != host.ErrMemory {
 		t.Errorf("checksum(2 MiB) with 1 MiB of memory = %v %+v, want MemoryLimit", r.Outcome, r.Error)
