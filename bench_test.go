@@ -8,6 +8,7 @@ import (
 	"github.com/pirn-wasm/pirn"
 	"github.com/pirn-wasm/pirn/lineage"
 	"github.com/pirn-wasm/pirn/model"
+	"github.com/pirn-wasm/pirn/statedir"
 )
 
 // The original's scenarios, side by side (docs/performance.md): chains of
@@ -61,7 +62,7 @@ func BenchmarkChain(b *testing.B) {
 	for _, g := range guests {
 		for _, n := range []int{10, 100, 1000, 5000} {
 			b.Run(fmt.Sprintf("%s/%d", g.name, n), func(b *testing.B) {
-				e, err := pirn.Open(b.Context(), pirn.Config{InMemory: true})
+				e, err := pirn.Open(b.Context(), pirn.Config{})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -78,7 +79,7 @@ func BenchmarkInstanceState(b *testing.B) {
 	for _, g := range guests {
 		for _, state := range []model.State{model.StateKeep, model.StateReset, model.StateFresh} {
 			b.Run(fmt.Sprintf("%s/%s", g.name, state), func(b *testing.B) {
-				e, err := pirn.Open(b.Context(), pirn.Config{InMemory: true})
+				e, err := pirn.Open(b.Context(), pirn.Config{})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -94,7 +95,7 @@ func BenchmarkInstanceState(b *testing.B) {
 func BenchmarkFanOut(b *testing.B) {
 	for _, g := range guests {
 		b.Run(g.name+"/1000", func(b *testing.B) {
-			e, err := pirn.Open(b.Context(), pirn.Config{InMemory: true})
+			e, err := pirn.Open(b.Context(), pirn.Config{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -131,7 +132,12 @@ func BenchmarkFanOut(b *testing.B) {
 func BenchmarkRecordedRuns(b *testing.B) {
 	for _, g := range guests {
 		b.Run(g.name+"/10", func(b *testing.B) {
-			e, err := pirn.Open(b.Context(), pirn.Config{StateDir: b.TempDir()})
+			st, err := statedir.Open(b.Context(), b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			e, err := pirn.Open(b.Context(), pirn.Config{Store: st.Store, History: st.History})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -146,7 +152,7 @@ func BenchmarkRecordedRuns(b *testing.B) {
 // BenchmarkMapReduce maps a trivial Wasm knot over 10,000 elements, then
 // sums them with an expression (the original: ~800 ms).
 func BenchmarkMapReduce(b *testing.B) {
-	e, err := pirn.Open(b.Context(), pirn.Config{InMemory: true})
+	e, err := pirn.Open(b.Context(), pirn.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -183,7 +189,7 @@ func BenchmarkAggregatorFanOut(b *testing.B) {
 		knot pirn.Knot
 	}{{"collect", nil}, {"cel-sum", pirn.Expr("sum(inputs)")}} {
 		b.Run(combine.name, func(b *testing.B) {
-			e, err := pirn.Open(b.Context(), pirn.Config{InMemory: true})
+			e, err := pirn.Open(b.Context(), pirn.Config{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -210,7 +216,7 @@ func BenchmarkAggregatorFanOut(b *testing.B) {
 // BenchmarkGateBranchNodes runs a Gate and a Branch whose predicate and
 // selector are expressions, end to end through the scheduler.
 func BenchmarkGateBranchNodes(b *testing.B) {
-	e, err := pirn.Open(b.Context(), pirn.Config{InMemory: true})
+	e, err := pirn.Open(b.Context(), pirn.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 // problem and checks that each is reported with its line.
 func TestCheck(t *testing.T) {
 	t.Parallel()
-	e := open(t, pirn.Config{InMemory: true})
+	e := open(t, pirn.Config{})
 	errs, warnings, err := e.Check(t.Context(), "testdata/pipelines/check/broken.yaml")
 	if err != nil {
 		t.Fatal(err)

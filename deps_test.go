@@ -41,6 +41,7 @@ var allowedImports = map[string][]string{
 	"viz":                       {"lineage", "scheduler"},
 	"conformance":               {"abi", "cas", "host", "model"},
 	"bundle":                    {},
+	"statedir":                  {"backends/sqlite", "cas"},
 	"backends/sqlite":           {"cas", "lineage"},
 	"pdk/go":                    {"abi"},
 	"pdk/go/pdkhttp":            {"abi"},

@@ -73,7 +73,7 @@ func TestPipelinesDoc(t *testing.T) {
 	if len(blocks) != len(docExpect) {
 		t.Errorf("docs/pipelines.md has %d file blocks, the test expects %d", len(blocks), len(docExpect))
 	}
-	e := open(t, pirn.Config{InMemory: true})
+	e := open(t, pirn.Config{})
 	for file, block := range blocks {
 		t.Run(file, func(t *testing.T) {
 			b, err := os.ReadFile(file)

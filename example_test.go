@@ -12,7 +12,7 @@ import (
 // answer = add(a: x, b: d).
 func Example() {
 	ctx := context.Background()
-	eng, err := pirn.Open(ctx, pirn.Config{InMemory: true})
+	eng, err := pirn.Open(ctx, pirn.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func Example() {
 // Loading the quickstart from its YAML file instead.
 func ExampleEngine_LoadPipeline() {
 	ctx := context.Background()
-	eng, err := pirn.Open(ctx, pirn.Config{InMemory: true})
+	eng, err := pirn.Open(ctx, pirn.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func ExampleEngine_LoadPipeline() {
 // total them with an expression, and route the total.
 func Example_nodeTypes() {
 	ctx := context.Background()
-	eng, err := pirn.Open(ctx, pirn.Config{InMemory: true})
+	eng, err := pirn.Open(ctx, pirn.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func Example_nodeTypes() {
 // inputs are the fields of a struct, as in the Go PDK.
 func ExampleFunc() {
 	ctx := context.Background()
-	eng, err := pirn.Open(ctx, pirn.Config{InMemory: true})
+	eng, err := pirn.Open(ctx, pirn.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}

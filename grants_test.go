@@ -34,7 +34,7 @@ func TestPipelineGrants(t *testing.T) {
 		}
 		return p
 	}
-	e := open(t, pirn.Config{InMemory: true, AllowUnpinned: true})
+	e := open(t, pirn.Config{AllowUnpinned: true})
 	p, err := e.LoadPipeline(t.Context(), write(", grants: {dirs: [{path: data, mount: /data}]}"))
 	if err != nil {
 		t.Fatal(err)

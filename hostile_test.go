@@ -71,7 +71,7 @@ func settle(t *testing.T) (heap, res uint64) {
 // broken instances were discarded), and the process's memory returns near
 // its baseline. docs/security.md reports this count.
 func TestHostileSuite(t *testing.T) {
-	e := open(t, pirn.Config{InMemory: true})
+	e := open(t, pirn.Config{})
 	p, err := e.LoadPipeline(t.Context(), "testdata/hostile/suite.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +145,7 @@ func TestHostileSuite(t *testing.T) {
 // nothing.
 func TestHostileModulesRefused(t *testing.T) {
 	t.Parallel()
-	e := open(t, pirn.Config{InMemory: true, LoadTimeout: time.Second})
+	e := open(t, pirn.Config{LoadTimeout: time.Second})
 	for _, tc := range []struct{ path, want string }{
 		{"testdata/hostile/startloop.wasm", "did not finish loading within the load timeout of 1s"},
 		{"testdata/hostile/badimport.wasm", "imports env.abort, which the host does not provide"},

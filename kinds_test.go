@@ -72,7 +72,7 @@ func errTypes(res *pirn.RunResult) map[string]string {
 // expressions and a host-native function.
 func TestGoAPINodeTypes(t *testing.T) {
 	t.Parallel()
-	e := open(t, pirn.Config{InMemory: true})
+	e := open(t, pirn.Config{})
 	m := loadModules(t, e)
 	tp := pirn.NewTapestry()
 	node := must[*pirn.Node](t)
@@ -127,7 +127,7 @@ func TestGoAPINodeTypes(t *testing.T) {
 
 func TestGoAPIPolicies(t *testing.T) {
 	t.Parallel()
-	e := open(t, pirn.Config{InMemory: true})
+	e := open(t, pirn.Config{})
 	m := loadModules(t, e)
 	tp := pirn.NewTapestry()
 	node := must[*pirn.Node](t)
@@ -163,7 +163,7 @@ func TestGoAPIPolicies(t *testing.T) {
 // skipped parent and an optional err, with real Wasm.
 func TestYAMLEdgeCases(t *testing.T) {
 	t.Parallel()
-	e := open(t, pirn.Config{InMemory: true})
+	e := open(t, pirn.Config{})
 	p, err := e.LoadPipeline(t.Context(), "testdata/pipelines/edges.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +203,7 @@ func TestYAMLEdgeCases(t *testing.T) {
 
 func TestGoAPIErrors(t *testing.T) {
 	t.Parallel()
-	e := open(t, pirn.Config{InMemory: true})
+	e := open(t, pirn.Config{})
 	m := loadModules(t, e)
 	tp := pirn.NewTapestry()
 	node := must[*pirn.Node](t)
@@ -272,7 +272,7 @@ func TestGoAPIErrors(t *testing.T) {
 // forever.
 func TestSharedParent(t *testing.T) {
 	t.Parallel()
-	e := open(t, pirn.Config{InMemory: true})
+	e := open(t, pirn.Config{})
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	p, err := e.LoadPipeline(ctx, "testdata/pipelines/shared.yaml")

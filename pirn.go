@@ -4,7 +4,7 @@
 //
 // The smallest program runs the README's quickstart from its YAML file:
 //
-//	eng, err := pirn.Open(ctx, pirn.Config{StateDir: ".pirn"})
+//	eng, err := pirn.Open(ctx, pirn.Config{}) // in memory; see package statedir
 //	...
 //	defer eng.Close(ctx)
 //	p, err := eng.LoadPipeline(ctx, "examples/quickstart/pipeline.yaml")
@@ -18,13 +18,9 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
-	"github.com/pirn-wasm/pirn/backends/sqlite"
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/lineage"
@@ -35,12 +31,19 @@ import (
 // Config configures an [Engine]. Every field's zero value is a usable
 // default.
 type Config struct {
-	// StateDir holds the run history (history.db, SQLite) and the data store
-	// (data/). "" means ".pirn" in the working directory.
-	StateDir string
-	// InMemory keeps the history and data store in memory; nothing is
-	// written and StateDir is ignored.
-	InMemory bool
+	// Store holds the values runs produce; nil means a new in-memory
+	// store. The caller keeps ownership: Close does not close it.
+	// statedir.Open opens the local one pirn uses (.pirn/data).
+	Store cas.Store
+	// History records the runs; nil means a new in-memory history. The
+	// caller keeps ownership: Close does not close it. statedir.Open
+	// opens the local one pirn uses (.pirn/history.db).
+	History lineage.History
+	// StoreWriters is how many goroutines write values to Store while
+	// knots run, overlapping I/O with execution: 0 means none for an
+	// in-memory store (the worker writes, which is cheaper) and 8
+	// otherwise; negative means none.
+	StoreWriters int
 	// Workers is the most knots run at once; 0 means GOMAXPROCS.
 	Workers int
 	// CacheDir holds compiled modules; "" means the user cache directory,
@@ -75,42 +78,27 @@ type Engine struct {
 	close []func() error
 }
 
-// Open creates an engine, opening (or creating) its state directory.
+// Open creates an engine.
 func Open(ctx context.Context, cfg Config) (*Engine, error) {
-	cfg.StateDir = cmp.Or(cfg.StateDir, ".pirn")
 	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
-	e := &Engine{cfg: cfg}
+	e := &Engine{cfg: cfg, store: cfg.Store, hist: cfg.History}
+	if e.store == nil {
+		e.store = cas.NewMemory()
+	}
+	if e.hist == nil {
+		e.hist = lineage.NewMemory()
+	}
+	writers := cfg.StoreWriters
+	if _, mem := e.store.(*cas.Memory); writers == 0 && !mem {
+		writers = 8 // file creation is I/O-bound: overlap it with execution
+	}
 	h, err := host.New(host.Config{CacheDir: cfg.CacheDir, Logger: cfg.Logger, Defaults: cfg.Limits, LoadTimeout: cfg.LoadTimeout})
 	if err != nil {
 		return nil, err
 	}
 	e.host = h
 	e.close = append(e.close, func() error { return h.Close(context.Background()) })
-	if cfg.InMemory {
-		e.store, e.hist = cas.NewMemory(), lineage.NewMemory()
-	} else {
-		if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
-			e.Close(ctx)
-			return nil, fmt.Errorf("open state dir: %w", err)
-		}
-		store, err := cas.NewDisk(cas.DiskConfig{Dir: filepath.Join(cfg.StateDir, "data")})
-		if err != nil {
-			e.Close(ctx)
-			return nil, err
-		}
-		hist, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(cfg.StateDir, "history.db")})
-		if err != nil {
-			e.Close(ctx)
-			return nil, err
-		}
-		e.store, e.hist = store, hist
-		e.close = append(e.close, hist.Close)
-	}
-	writers := 0
-	if !cfg.InMemory {
-		writers = 8 // file creation is I/O-bound: overlap it with execution
-	}
-	e.sched, err = scheduler.New(scheduler.Config{Workers: cfg.Workers, Logger: cfg.Logger, StoreWriters: writers}, e.store, e.hist)
+	e.sched, err = scheduler.New(scheduler.Config{Workers: cfg.Workers, Logger: cfg.Logger, StoreWriters: max(writers, 0)}, e.store, e.hist)
 	if err != nil {
 		e.Close(ctx)
 		return nil, err
@@ -118,7 +106,8 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// Close releases the engine's modules, instances and state.
+// Close releases the engine's modules and instances (not the Store or
+// History it was given).
 func (e *Engine) Close(ctx context.Context) error {
 	var errs []error
 	for i := len(e.close) - 1; i >= 0; i-- {

@@ -15,6 +15,7 @@ import (
 	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/lineage"
 	"github.com/pirn-wasm/pirn/pipeline"
+	"github.com/pirn-wasm/pirn/statedir"
 )
 
 func open(t *testing.T, cfg pirn.Config) *pirn.Engine {
@@ -36,13 +37,24 @@ func digest(t *testing.T, v any) cas.Digest {
 	return d
 }
 
+// stateConfig opens the state directory at dir for the test's length.
+func stateConfig(t *testing.T, dir string) pirn.Config {
+	t.Helper()
+	st, err := statedir.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return pirn.Config{Store: st.Store, History: st.History}
+}
+
 // TestQuickstartOnDisk runs the README's pipeline on the embedded default
 // state (SQLite history and disk data store), then reopens the state and
 // reads the run back.
 func TestQuickstartOnDisk(t *testing.T) {
 	t.Parallel()
 	state := t.TempDir()
-	e := open(t, pirn.Config{StateDir: state})
+	e := open(t, stateConfig(t, state))
 	p, err := e.LoadPipeline(t.Context(), "examples/quickstart/pipeline.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +75,7 @@ func TestQuickstartOnDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	again := open(t, pirn.Config{StateDir: state})
+	again := open(t, stateConfig(t, state))
 	run, err := again.History().Run(t.Context(), res.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +100,7 @@ func TestQuickstartOnDisk(t *testing.T) {
 // exhaustion and malformed output each err alone; the rest completes.
 func TestMisbehavingKnotsInAPipeline(t *testing.T) {
 	t.Parallel()
-	e := open(t, pirn.Config{InMemory: true})
+	e := open(t, pirn.Config{})
 	p, err := e.LoadPipeline(t.Context(), "testdata/pipelines/contained.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +156,7 @@ func copyQuickstart(t *testing.T) (dir, pipelineFile string) {
 
 func TestPinning(t *testing.T) {
 	t.Parallel()
-	e := open(t, pirn.Config{InMemory: true})
+	e := open(t, pirn.Config{})
 	dir, file := copyQuickstart(t)
 	lockFile := pipeline.LockPath(file)
 
@@ -174,7 +186,7 @@ func TestPinning(t *testing.T) {
 	if _, err := e.LoadPipeline(t.Context(), file); err == nil || !strings.Contains(err.Error(), "no lock file "+lockFile+": run `pirn lock") {
 		t.Errorf("no lock file: error = %v", err)
 	}
-	loose := open(t, pirn.Config{InMemory: true, AllowUnpinned: true})
+	loose := open(t, pirn.Config{AllowUnpinned: true})
 	p, err := loose.LoadPipeline(t.Context(), file)
 	if err != nil || len(p.Unpinned) != 1 || p.Unpinned[0] != "arith" {
 		t.Errorf("AllowUnpinned: %v, %v", p, err)
@@ -183,7 +195,7 @@ func TestPinning(t *testing.T) {
 
 func TestPipelineErrorsNameFileAndLine(t *testing.T) {
 	t.Parallel()
-	e := open(t, pirn.Config{InMemory: true, AllowUnpinned: true})
+	e := open(t, pirn.Config{AllowUnpinned: true})
 	dir, _ := copyQuickstart(t)
 	for _, tc := range []struct {
 		name, body string
@@ -233,7 +245,7 @@ nodes:
 
 func TestGoTapestry(t *testing.T) {
 	t.Parallel()
-	e := open(t, pirn.Config{InMemory: true})
+	e := open(t, pirn.Config{})
 	arith, err := e.LoadModule(t.Context(), "examples/wasm/go/arith/arith.wasm")
 	if err != nil {
 		t.Fatal(err)

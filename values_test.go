@@ -44,7 +44,7 @@ func typesOf(v any) string {
 // struct field.
 func TestAnyInputsDecodeToDataModel(t *testing.T) {
 	t.Parallel()
-	e := open(t, pirn.Config{InMemory: true})
+	e := open(t, pirn.Config{})
 	mod, err := e.LoadModule(t.Context(), "testdata/wasm/go/testknots/testknots.wasm")
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func TestAnyInputsDecodeToDataModel(t *testing.T) {
 // into an int input is 3, and "x" is a TypeError naming the input.
 func TestFuncInputsAreCoerced(t *testing.T) {
 	t.Parallel()
-	e := open(t, pirn.Config{InMemory: true})
+	e := open(t, pirn.Config{})
 	m := loadModules(t, e)
 	type in struct {
 		X int64 `pirn:"x"`
@@ -118,7 +118,7 @@ func TestFuncInputsAreCoerced(t *testing.T) {
 // run requests alike; a fractional value is an error naming it.
 func TestIntegralFloatIsInt(t *testing.T) {
 	t.Parallel()
-	e := open(t, pirn.Config{InMemory: true})
+	e := open(t, pirn.Config{})
 	tp := pirn.NewTapestry()
 	node := must[*pirn.Node](t)
 	node(tp.Parameter(pirn.Param{Name: "x", Type: "int", Default: 5.0, HasDefault: true}))

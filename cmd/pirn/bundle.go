@@ -36,7 +36,7 @@ is refused before anything runs.`,
 			if c.NArg() != 1 {
 				return usageErr("bundle takes one pipeline file, got %d arguments", c.NArg())
 			}
-			eng, err := engine(c, pirn.Config{InMemory: true})
+			eng, err := engine(c, pirn.Config{}, false)
 			if err != nil {
 				return err
 			}

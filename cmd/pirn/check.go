@@ -48,7 +48,7 @@ digest, its signer (verified with --trust) and every capability it grants. Exit 
 			if !isBundle && (c.IsSet("digest") || c.IsSet("trust")) {
 				return usageErr("--digest and --trust apply to a bundle; %s is a pipeline", path)
 			}
-			eng, err := engine(c, pirn.Config{InMemory: true, AllowUnpinned: c.Bool("unpinned")})
+			eng, err := engine(c, pirn.Config{AllowUnpinned: c.Bool("unpinned")}, false)
 			if err != nil {
 				return err
 			}

@@ -28,12 +28,12 @@ func graphCommand() *cli.Command {
 				if c.NArg() != 0 {
 					return usageErr("graph --run takes no pipeline")
 				}
-				eng, err := historyEngine(c)
+				st, err := openHistory(c)
 				if err != nil {
 					return err
 				}
-				defer eng.Close(context.Background())
-				run, err := eng.History().Run(c.Context, id)
+				defer st.Close()
+				run, err := st.History.Run(c.Context, id)
 				if errors.Is(err, lineage.ErrNotFound) {
 					return usageErr("no run %q in %s", id, c.String("state"))
 				}
@@ -61,7 +61,7 @@ func graphCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return usageErr("graph takes one pipeline file (or --run RUN_ID)")
 			}
-			eng, err := engine(c, pirn.Config{InMemory: true, AllowUnpinned: c.Bool("unpinned")})
+			eng, err := engine(c, pirn.Config{AllowUnpinned: c.Bool("unpinned")}, false)
 			if err != nil {
 				return err
 			}

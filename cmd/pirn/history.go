@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,12 +24,12 @@ func runsCommand() *cli.Command {
 			if c.NArg() != 0 {
 				return usageErr("unknown argument %q (did you mean `pirn runs show %s`?)", c.Args().First(), c.Args().First())
 			}
-			eng, err := historyEngine(c)
+			st, err := openHistory(c)
 			if err != nil {
 				return err
 			}
-			defer eng.Close(context.Background())
-			runs, err := eng.History().Runs(c.Context, lineage.Query{Limit: c.Int("limit"), Pipeline: c.String("pipeline")})
+			defer st.Close()
+			runs, err := st.History.Runs(c.Context, lineage.Query{Limit: c.Int("limit"), Pipeline: c.String("pipeline")})
 			if err != nil {
 				return err
 			}
@@ -75,19 +74,19 @@ func runsCommand() *cli.Command {
 				if c.NArg() != 1 {
 					return usageErr("runs show takes one run id")
 				}
-				eng, err := historyEngine(c)
+				st, err := openHistory(c)
 				if err != nil {
 					return err
 				}
-				defer eng.Close(context.Background())
-				run, err := eng.History().Run(c.Context, c.Args().First())
+				defer st.Close()
+				run, err := st.History.Run(c.Context, c.Args().First())
 				if errors.Is(err, lineage.ErrNotFound) {
 					return usageErr("no run %q in %s", c.Args().First(), c.String("state"))
 				}
 				if err != nil {
 					return err
 				}
-				values, unreadable := loadValues(c.Context, eng.Store(), run)
+				values, unreadable := loadValues(c.Context, st.Store, run)
 				return report(c.App.Writer, run, values, unreadable, c.Bool("json"))
 			},
 		}},
@@ -118,12 +117,12 @@ func lineageCommand() *cli.Command {
 			if set != 1 {
 				return usageErr("lineage needs exactly one of --output, --input or --knot")
 			}
-			eng, err := historyEngine(c)
+			st, err := openHistory(c)
 			if err != nil {
 				return err
 			}
-			defer eng.Close(context.Background())
-			h := eng.History()
+			defer st.Close()
+			h := st.History
 			var recs []lineage.Record
 			switch {
 			case c.String("knot") != "":

@@ -31,7 +31,7 @@ func inspectCommand() *cli.Command {
 			if err != nil {
 				return inputErr(err)
 			}
-			eng, err := engine(c, pirn.Config{InMemory: true})
+			eng, err := engine(c, pirn.Config{}, false)
 			if err != nil {
 				return err
 			}
@@ -94,7 +94,7 @@ refuses a module whose bytes no longer match.`,
 			if c.NArg() != 1 {
 				return usageErr("lock takes one pipeline file, got %d arguments", c.NArg())
 			}
-			eng, err := engine(c, pirn.Config{InMemory: true})
+			eng, err := engine(c, pirn.Config{}, false)
 			if err != nil {
 				return err
 			}

@@ -31,6 +31,7 @@ import (
 	"github.com/pirn-wasm/pirn"
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/pipeline"
+	"github.com/pirn-wasm/pirn/statedir"
 )
 
 // exitError carries an exit status out of a command.
@@ -269,10 +270,9 @@ func logger(c *cli.Context) (*slog.Logger, error) {
 	return nil, usageErr("--log-format: want text or json, got %q", c.String("log-format"))
 }
 
-// historyEngine opens the engine of a command that only reads the run
-// history, refusing a state directory that holds none rather than
-// creating one.
-func historyEngine(c *cli.Context) (*pirn.Engine, error) {
+// openHistory opens the state directory of a command that only reads
+// the run history, refusing one that holds none rather than creating it.
+func openHistory(c *cli.Context) (*statedir.Dir, error) {
 	dir := c.String("state")
 	if _, err := os.Stat(filepath.Join(dir, "history.db")); err != nil {
 		if _, derr := os.Stat(dir); derr != nil {
@@ -280,23 +280,50 @@ func historyEngine(c *cli.Context) (*pirn.Engine, error) {
 		}
 		return nil, inputErr(fmt.Errorf("no run history in %s (it has no history.db; pirn run records runs there)", dir))
 	}
-	return engine(c, pirn.Config{})
+	st, err := statedir.Open(c.Context, dir)
+	if err != nil {
+		return nil, inputErr(err)
+	}
+	return st, nil
 }
 
-// engine opens an engine for a command.
-func engine(c *cli.Context, cfg pirn.Config) (*pirn.Engine, error) {
+// session is a command's engine and the state directory it records to
+// (none for a command that keeps everything in memory).
+type session struct {
+	*pirn.Engine
+	state *statedir.Dir
+}
+
+// Close closes the engine, then the state directory.
+func (s *session) Close(ctx context.Context) error {
+	err := s.Engine.Close(ctx)
+	if s.state != nil {
+		err = errors.Join(err, s.state.Close())
+	}
+	return err
+}
+
+// engine opens an engine for a command: in memory, or recording to the
+// state directory (--state) if persist.
+func engine(c *cli.Context, cfg pirn.Config, persist bool) (*session, error) {
 	lg, err := logger(c)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Logger = lg
 	cfg.CacheDir = c.String("cache-dir")
-	if c.IsSet("state") || cfg.StateDir == "" {
-		cfg.StateDir = c.String("state")
+	s := &session{}
+	if persist {
+		if s.state, err = statedir.Open(c.Context, c.String("state")); err != nil {
+			return nil, inputErr(err)
+		}
+		cfg.Store, cfg.History = s.state.Store, s.state.History
 	}
-	e, err := pirn.Open(c.Context, cfg)
-	if err != nil {
+	if s.Engine, err = pirn.Open(c.Context, cfg); err != nil {
+		if s.state != nil {
+			s.state.Close()
+		}
 		return nil, inputErr(err)
 	}
-	return e, nil
+	return s, nil
 }

@@ -46,7 +46,7 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 			if c.NArg() != 1 {
 				return usageErr("run takes one pipeline file, got %d arguments", c.NArg())
 			}
-			eng, err := engine(c, pirn.Config{Workers: c.Int("workers"), InMemory: c.Bool("memory"), AllowUnpinned: c.Bool("unpinned")})
+			eng, err := engine(c, pirn.Config{Workers: c.Int("workers"), AllowUnpinned: c.Bool("unpinned")}, !c.Bool("memory"))
 			if err != nil {
 				return err
 			}

@@ -69,7 +69,7 @@ func expected(text string) map[string]any {
 func TestPolyglotPipeline(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	eng, err := pirn.Open(ctx, pirn.Config{InMemory: true})
+	eng, err := pirn.Open(ctx, pirn.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 // runs it with params; it fails the test unless the run succeeds.
 func Run(t testing.TB, path string, params map[string]any) *pirn.RunResult {
 	t.Helper()
-	e, err := pirn.Open(t.Context(), pirn.Config{InMemory: true, AllowUnpinned: true, CacheDir: "-"})
+	e, err := pirn.Open(t.Context(), pirn.Config{AllowUnpinned: true, CacheDir: "-"})
 	if err != nil {
 		t.Fatal(err)
 	}
