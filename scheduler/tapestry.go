@@ -98,14 +98,24 @@ const (
 	KindReduce                 // its Fn folds a list into one value
 )
 
-var kindNames = [...]string{"parameter", "knot", "source", "sink", "aggregator", "branch", "arm", "gate", "map", "reduce"}
-
-func (k Kind) String() string {
-	if int(k) < len(kindNames) {
-		return kindNames[k]
-	}
-	return fmt.Sprintf("Kind(%d)", k)
+// recordKinds maps each node kind to the kind of its lineage records; a
+// node kind's name is its record kind's.
+var recordKinds = [...]lineage.Kind{
+	KindParameter: lineage.KindParameter, KindKnot: lineage.KindKnot, KindSource: lineage.KindSource,
+	KindSink: lineage.KindSink, KindAggregator: lineage.KindAggregator, KindBranch: lineage.KindBranch,
+	KindArm: lineage.KindArm, KindGate: lineage.KindGate, KindMap: lineage.KindMap, KindReduce: lineage.KindReduce,
 }
+
+// Record returns the kind of the lineage records of a node of kind k. (A
+// Map's elements have records of kind lineage.KindElement.)
+func (k Kind) Record() lineage.Kind {
+	if int(k) < len(recordKinds) {
+		return recordKinds[k]
+	}
+	return lineage.Kind(fmt.Sprintf("Kind(%d)", k))
+}
+
+func (k Kind) String() string { return string(k.Record()) }
 
 // Fn is what a node invokes, and what lineage records it as.
 type Fn struct {
@@ -113,8 +123,10 @@ type Fn struct {
 	// Module is the digest of the knot's module; "" for host-native knots
 	// and expressions.
 	Module string
-	// Name is the knot's name in its module, "host:<name>" for a
-	// host-native knot, or "expr:<source>" for an expression.
+	// Name is the knot's name in its module or, when no module runs, a
+	// name with a lineage prefix: "host:<name>" (lineage.PrefixHost) for a
+	// host-native knot, "expr:<source>" (lineage.PrefixExpr) for an
+	// expression.
 	Name string
 	// Grants lists the knot's capabilities for lineage (see
 	// lineage.Record.Grants); they are part of the configuration hash.
@@ -329,7 +341,7 @@ func (n *Node) What() (module, name string) {
 		return "", lineage.KnotParameter
 	}
 	if n.kind == KindArm {
-		return "", "arm:" + n.armName
+		return "", lineage.PrefixArm + n.armName
 	}
 	return n.fn.Module, n.fn.Name
 }
