@@ -114,7 +114,7 @@ func TestGoAPINodeTypes(t *testing.T) {
 	}
 	kinds := map[string]string{}
 	for _, r := range res.Records {
-		kinds[r.KnotID] = r.Kind + " " + r.Knot
+		kinds[r.KnotID] = string(r.Kind) + " " + r.Knot
 	}
 	for id, k := range map[string]string{"numbers": "source range", "squares:2": "element square", "squares": "map square",
 		"total": "reduce total", "pos": "gate positive", "route": "branch expr:pos > 10 ? 'big' : 'small'", "route.big": "arm arm:big",

@@ -10,6 +10,7 @@ import (
 	"github.com/pirn-wasm/pirn/expr"
 	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/internal/cborhead"
+	"github.com/pirn-wasm/pirn/lineage"
 	pdk "github.com/pirn-wasm/pirn/pdk/go"
 	"github.com/pirn-wasm/pirn/scheduler"
 )
@@ -74,7 +75,7 @@ func (e Expr) resolve(_ context.Context, env exprEnv) (resolved, error) {
 		return resolved{}, err
 	}
 	k := &exprKnot{p: p, aliases: env.aliases, inputs: env.inputs}
-	return resolved{fn: scheduler.Fn{Knot: k, Name: "expr:" + string(e)}, out: p.Output()}, nil
+	return resolved{fn: scheduler.Fn{Knot: k, Name: lineage.PrefixExpr + string(e)}, out: p.Output()}, nil
 }
 
 var celReserved = []string{"true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function", "if",
@@ -208,7 +209,7 @@ func (f funcKnot) resolve(context.Context, exprEnv) (resolved, error) {
 	spec := f.k.Spec()
 	// A Go function runs on the host, outside the sandbox: its lineage
 	// says so, and it is never hermetic.
-	return resolved{fn: scheduler.Fn{Knot: f, Name: "host:" + f.name, Grants: []string{GrantHost}}, spec: &spec}, nil
+	return resolved{fn: scheduler.Fn{Knot: f, Name: lineage.PrefixHost + f.name, Grants: []string{GrantHost}}, spec: &spec}, nil
 }
 
 func (f funcKnot) Invoke(ctx context.Context, c *scheduler.Call) abi.Response {
@@ -232,7 +233,7 @@ func (f funcKnot) Invoke(ctx context.Context, c *scheduler.Call) abi.Response {
 type collect struct{}
 
 func (collect) resolve(context.Context, exprEnv) (resolved, error) {
-	return resolved{fn: scheduler.Fn{Knot: collect{}, Name: "builtin:collect"}, out: abi.DictOf(abi.Any)}, nil
+	return resolved{fn: scheduler.Fn{Knot: collect{}, Name: lineage.PrefixBuiltin + "collect"}, out: abi.DictOf(abi.Any)}, nil
 }
 
 func (collect) Invoke(_ context.Context, c *scheduler.Call) abi.Response {

@@ -265,9 +265,11 @@ func (inst *instance) pluginFailure(ctx context.Context, rc uint32, err error) a
 	if inst.violation != nil {
 		return inst.classify(ctx, err)
 	}
-	var exit *sys.ExitError
-	if err != nil && (errors.As(err, &exit) || strings.Contains(err.Error(), "wasm error:") || ctx.Err() != nil) {
-		return inst.classify(ctx, err)
+	if err != nil {
+		var exit *sys.ExitError
+		if _, trap := isTrap(err); trap || errors.As(err, &exit) || ctx.Err() != nil {
+			return inst.classify(ctx, err)
+		}
 	}
 	if err != nil && inst.cctx != nil && inst.cctx.closed.Load() {
 		// The SDK reports an interrupted call in its own words; the

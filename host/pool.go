@@ -402,7 +402,10 @@ func (inst *instance) classify(ctx context.Context, err error) abi.Response {
 	if inst.nearMemoryLimit() {
 		return inst.memoryFailure()
 	}
-	return fail(ErrTrap, strings.TrimPrefix(msg, "wasm error: "), inst.trace(stack))
+	if m, ok := isTrap(err); ok {
+		msg = m
+	}
+	return fail(ErrTrap, msg, inst.trace(stack))
 }
 
 // nearMemoryLimit reports whether the guest's memory is close enough to

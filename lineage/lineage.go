@@ -3,11 +3,19 @@
 // what it consumed and produced, and how it ended. Because values are
 // content-addressed, records join across runs: the same value has the same
 // digest whichever run produced it.
+//
+// A record's vocabulary is defined here, once: its [Kind] (the node's kind,
+// or [KindElement] for one element of a Map), and the prefixes of
+// Record.Knot that say what ran when no module did ([PrefixHost],
+// [PrefixExpr], [PrefixBuiltin], [PrefixArm]). Structure is held in fields,
+// never parsed back out of an id: an element's record names its Map and
+// its index in Record.Map and Record.Index.
 package lineage
 
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/pirn-wasm/pirn/cas"
@@ -23,25 +31,62 @@ const (
 	Skipped Outcome = "skipped"
 )
 
-// Kinds of what ran, for Record.Knot when no module ran.
+// Kind is the kind of node a Record is of. Its values are the constants
+// below; histories store it as its text.
+type Kind string
+
+// Record kinds: one per kind of node, and KindElement for one element of a
+// Map.
 const (
-	KnotParameter = "parameter" // a Parameter node (Module is empty)
-	HostPrefix    = "host:"     // prefix of host-native Go knots (Module is empty)
+	KindParameter  Kind = "parameter"  // a run parameter
+	KindKnot       Kind = "knot"       // a knot invoked with its parents' values
+	KindSource     Kind = "source"     // a knot with no parents
+	KindSink       Kind = "sink"       // a terminal knot whose output is recorded as null
+	KindAggregator Kind = "aggregator" // a knot combining N parents
+	KindBranch     Kind = "branch"     // selects one of its arms
+	KindArm        Kind = "arm"        // one arm of a Branch
+	KindGate       Kind = "gate"       // passes its input through, or skips
+	KindMap        Kind = "map"        // applies a knot to each element of a list
+	KindElement    Kind = "element"    // one element of a Map (see Record.Map and Record.Index)
+	KindReduce     Kind = "reduce"     // folds a list into one value
 )
+
+// What ran, for Record.Knot when no module ran (Module is then empty): a
+// parameter's record names KnotParameter; the others name one of these
+// prefixes and then a name.
+const (
+	KnotParameter = "parameter" // a Parameter node
+	PrefixHost    = "host:"     // a host-native Go function: "host:<name>"
+	PrefixExpr    = "expr:"     // an inline expression: "expr:<source>"
+	PrefixBuiltin = "builtin:"  // a function built into pirn: "builtin:<name>"
+	PrefixArm     = "arm:"      // an arm of a Branch: "arm:<arm name>"
+)
+
+// ElementID returns the KnotID of the record of element i of the Map with
+// id mapID: "<mapID>:<i>". A Map's id may itself contain ':', so read an
+// element's Map and Index from its Record rather than parse this.
+func ElementID(mapID string, i int) string { return mapID + ":" + strconv.Itoa(i) }
 
 // Record is the lineage of one knot execution: every field of the
 // original's KnotLineage, with Module+Knot in place of the Python class.
 type Record struct {
 	RunID  string
 	KnotID string
-	// Kind is the node's kind: parameter, knot, source, sink, aggregator,
-	// branch, arm, gate, map, element (one element of a map) or reduce.
-	Kind string
+	// Kind is the node's kind (KindParameter, KindKnot, …, KindReduce),
+	// or KindElement for one element of a Map.
+	Kind Kind
+	// Map and Index are set only when Kind is KindElement: the id of the
+	// Map node the element belongs to and the element's position in the
+	// Map's list, from 0. (KnotID is then ElementID(Map, Index).)
+	// Otherwise Map is empty and Index 0.
+	Map   string
+	Index int
 	// Module is the digest of the module that ran ("sha256:…"), or empty
-	// for parameters and host-native knots.
+	// when no module ran.
 	Module string
-	// Knot is the knot's name inside Module, "parameter", or
-	// "host:<name>" for a host-native knot.
+	// Knot is the knot's name inside Module or, when no module ran,
+	// KnotParameter or a name with one of the prefixes PrefixHost,
+	// PrefixExpr, PrefixBuiltin or PrefixArm.
 	Knot string
 	// ConfigHash is the digest of the knot's configuration: its id, its
 	// constant inputs, its policy and its grants.
@@ -159,9 +204,6 @@ type Summary struct {
 	Skipped    int // of those, with Outcome Skipped
 	Elements   int // records of Map elements
 }
-
-// KindElement is the Kind of a Map element's record.
-const KindElement = "element"
 
 // Query filters a run listing.
 type Query struct {

@@ -17,10 +17,13 @@
 //     runs a task; were nothing ready and nothing running with nodes left
 //     (a scheduler bug), the run ends with those nodes erring
 //     [ErrStalled] rather than waiting forever.
-//   - Every node ends ok, err or skipped, and gets a lineage record. Under
-//     the default policy a knot whose parent erred or skipped is skipped
-//     with reason "parent_failed_or_skipped". Error records have stable ids:
-//     the content hash of the knot id and the failure.
+//   - Every node ends ok, err or skipped, and gets a lineage record of its
+//     kind ([Kind.Record]); each element of a Map gets one of kind
+//     lineage.KindElement, naming the Map and the index in Record.Map and
+//     Record.Index. Under the default policy a knot whose parent erred or
+//     skipped is skipped with reason "parent_failed_or_skipped". Error
+//     records have stable ids: the content hash of the knot id and the
+//     failure.
 //   - Values are canonical CBOR (package cas); each ok value is put in the
 //     data store under its digest, and the whole run is recorded in the
 //     history in one call, even when the run's context was cancelled.

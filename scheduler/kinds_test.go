@@ -218,7 +218,7 @@ func TestMap(t *testing.T) {
 		t.Errorf("map output (-want +got):\n%s", diff)
 	}
 	el := record(t, res, "m:1")
-	if el.Kind != "element" || el.Outcome != lineage.OK || el.Output != digest(t, 21) || len(el.Inputs) != 2 ||
+	if el.Kind != lineage.KindElement || el.Map != "m" || el.Index != 1 || el.Outcome != lineage.OK || el.Output != digest(t, 21) || len(el.Inputs) != 2 ||
 		el.Inputs[0] != (lineage.Input{Name: "item", Parent: "x", Digest: digest(t, 2)}) || el.Inputs[1].Name != "scale" {
 		t.Errorf("element record %+v", el)
 	}

@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -154,8 +153,9 @@ func (e *engine) runElement(st *state, i int, c *Call) {
 	n := st.n
 	el := &st.elems[i]
 	rec := &el.rec
-	id := n.id + ":" + strconv.Itoa(i)
-	rec.RunID, rec.KnotID, rec.Kind, rec.ConfigHash, rec.Dispatcher = e.runID, id, "element", n.configHash, e.s.cfg.Dispatcher
+	id := lineage.ElementID(n.id, i)
+	rec.RunID, rec.KnotID, rec.Kind, rec.ConfigHash, rec.Dispatcher = e.runID, id, lineage.KindElement, n.configHash, e.s.cfg.Dispatcher
+	rec.Map, rec.Index = n.id, i
 	rec.Module, rec.Knot, rec.Grants = n.fn.Module, n.fn.Name, n.fn.Grants
 	rec.StartedAt = time.Now().UTC()
 	item := cas.CanonicalValue(st.items[i])

@@ -505,7 +505,7 @@ func observed(res *scheduler.Result) map[string]outcome {
 		o := outcome{Outcome: string(r.Outcome)}
 		switch r.Outcome {
 		case lineage.OK:
-			if r.Kind != "element" {
+			if r.Kind != lineage.KindElement {
 				o.Value = res.Outputs[r.KnotID]
 			} else {
 				o.Value = "element" // compared through the Map's output
@@ -615,7 +615,7 @@ func TestCancelledRandomRuns(t *testing.T) {
 		}
 		got := map[string]bool{}
 		for _, rec := range res.Records {
-			if rec.Kind != "element" {
+			if rec.Kind != lineage.KindElement {
 				got[rec.KnotID] = true
 			}
 		}

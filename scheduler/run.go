@@ -534,7 +534,7 @@ func (e *engine) run(st *state, call *Call) bool {
 // begin opens a node's record.
 func (e *engine) begin(st *state) {
 	n, rec := st.n, &st.rec
-	rec.RunID, rec.KnotID, rec.Kind, rec.ConfigHash, rec.Dispatcher = e.runID, n.id, n.kind.String(), n.configHash, e.s.cfg.Dispatcher
+	rec.RunID, rec.KnotID, rec.Kind, rec.ConfigHash, rec.Dispatcher = e.runID, n.id, recordKind(n.kind), n.configHash, e.s.cfg.Dispatcher
 	rec.Module, rec.Knot = n.What()
 	rec.Grants = n.fn.Grants
 	rec.StartedAt = time.Now().UTC()

@@ -44,14 +44,33 @@ type ParamSpec struct {
 	HasDefault bool
 }
 
+// recordKinds maps each node kind to the kind of its lineage records; a
+// node kind's name is its record kind's.
+var recordKinds = [...]lineage.Kind{
+	model.KindParameter: lineage.KindParameter, model.KindKnot: lineage.KindKnot, model.KindSource: lineage.KindSource,
+	model.KindSink: lineage.KindSink, model.KindAggregator: lineage.KindAggregator, model.KindBranch: lineage.KindBranch,
+	model.KindArm: lineage.KindArm, model.KindGate: lineage.KindGate, model.KindMap: lineage.KindMap, model.KindReduce: lineage.KindReduce,
+}
+
+// recordKind returns the kind of the lineage records of a node of kind k.
+// (A Map's elements have records of kind lineage.KindElement.)
+func recordKind(k model.Kind) lineage.Kind {
+	if int(k) < len(recordKinds) {
+		return recordKinds[k]
+	}
+	return lineage.Kind(k.String())
+}
+
 // Fn is what a node invokes, and what lineage records it as.
 type Fn struct {
 	Knot Knot
 	// Module is the digest of the knot's module; "" for host-native knots
 	// and expressions.
 	Module string
-	// Name is the knot's name in its module, "host:<name>" for a
-	// host-native knot, or "expr:<source>" for an expression.
+	// Name is the knot's name in its module or, when no module runs, a
+	// name with a lineage prefix: "host:<name>" (lineage.PrefixHost) for a
+	// host-native knot, "expr:<source>" (lineage.PrefixExpr) for an
+	// expression.
 	Name string
 	// Grants lists the knot's capabilities for lineage (see
 	// lineage.Record.Grants); they are part of the configuration hash.
@@ -230,13 +249,16 @@ func (n *Node) Children() []string {
 // Arms returns a Branch's arm names.
 func (n *Node) Arms() []string { return slices.Clone(n.arms) }
 
+// RecordKind returns the kind of the node's lineage records.
+func (n *Node) RecordKind() lineage.Kind { return recordKind(n.kind) }
+
 // What returns what runs, for lineage: (module digest, knot name).
 func (n *Node) What() (module, name string) {
 	if n.kind == model.KindParameter {
 		return "", lineage.KnotParameter
 	}
 	if n.kind == model.KindArm {
-		return "", "arm:" + n.armName
+		return "", lineage.PrefixArm + n.armName
 	}
 	return n.fn.Module, n.fn.Name
 }

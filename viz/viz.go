@@ -58,41 +58,39 @@ func label(parts ...string) string {
 }
 
 // shape wraps a label in the Mermaid shape of a node kind.
-func shape(kind, text string) string {
+func shape(kind lineage.Kind, text string) string {
 	q := `"` + text + `"`
 	switch kind {
-	case "parameter":
+	case lineage.KindParameter:
 		return "([" + q + "])"
-	case "source":
+	case lineage.KindSource:
 		return ">" + q + "]"
-	case "sink":
+	case lineage.KindSink:
 		return "[(" + q + ")]"
-	case "gate":
+	case lineage.KindGate:
 		return "{{" + q + "}}"
-	case "branch":
+	case lineage.KindBranch:
 		return "{" + q + "}"
-	case "arm":
+	case lineage.KindArm:
 		return "(" + q + ")"
-	case "map":
+	case lineage.KindMap:
 		return "[[" + q + "]]"
-	case "reduce":
+	case lineage.KindReduce:
 		return "[/" + q + "/]"
-	case "aggregator":
+	case lineage.KindAggregator:
 		return "[\\" + q + "\\]"
 	}
 	return "[" + q + "]"
 }
 
-func what(kind, module, name string) string {
+func what(kind lineage.Kind, module, name string) string {
 	switch {
-	case kind == "parameter":
-		return "parameter"
-	case kind == "arm":
-		return "arm"
+	case kind == lineage.KindParameter, kind == lineage.KindArm:
+		return string(kind)
 	case module != "":
-		return kind + ": " + name
+		return string(kind) + ": " + name
 	}
-	return kind + ": " + strings.TrimPrefix(name, "expr:")
+	return string(kind) + ": " + strings.TrimPrefix(name, lineage.PrefixExpr)
 }
 
 // Tapestry returns a Mermaid flowchart of the tapestry's structure: one
@@ -104,7 +102,7 @@ func Tapestry(t *scheduler.Tapestry) string {
 	b.WriteString("graph TD\n")
 	for _, n := range t.Nodes() {
 		module, name := n.What()
-		fmt.Fprintf(&b, "    %s%s\n", m.get(n.ID()), shape(n.Kind().String(), label(n.ID(), "("+what(n.Kind().String(), module, name)+")")))
+		fmt.Fprintf(&b, "    %s%s\n", m.get(n.ID()), shape(n.RecordKind(), label(n.ID(), "("+what(n.RecordKind(), module, name)+")")))
 	}
 	for _, n := range t.Nodes() {
 		for _, e := range n.Edges() {
@@ -124,11 +122,10 @@ const classDefs = `classDef ok fill:#d1f4d4,stroke:#2d8a39,color:#1b3d1f;
 // names. A Map's element records are summarised on the Map's node.
 func Run(run *lineage.Run) string {
 	m := newIDs()
-	elems := map[string][3]int{}
+	elems := map[string][3]int{} // per Map: ok, err, skipped elements
 	for _, r := range run.Records {
-		if r.Kind == "element" {
-			mapID := r.KnotID[:strings.LastIndexByte(r.KnotID, ':')]
-			c := elems[mapID]
+		if r.Kind == lineage.KindElement {
+			c := elems[r.Map]
 			switch r.Outcome {
 			case lineage.OK:
 				c[0]++
@@ -137,7 +134,7 @@ func Run(run *lineage.Run) string {
 			default:
 				c[2]++
 			}
-			elems[mapID] = c
+			elems[r.Map] = c
 		}
 	}
 	var b strings.Builder
@@ -145,7 +142,7 @@ func Run(run *lineage.Run) string {
 	var edges, classes []string
 	seen := map[string]bool{}
 	for _, r := range run.Records {
-		if r.Kind == "element" {
+		if r.Kind == lineage.KindElement {
 			continue
 		}
 		id := m.get(r.KnotID)
@@ -160,12 +157,12 @@ func Run(run *lineage.Run) string {
 				}
 			}
 		}
-		if c, ok := elems[r.KnotID]; ok {
+		if c, ok := elems[r.KnotID]; ok && r.Kind == lineage.KindMap {
 			parts = append(parts, fmt.Sprintf("elements: %d ok, %d err, %d skipped", c[0], c[1], c[2]))
 		}
 		fmt.Fprintf(&b, "    %s%s\n", id, shape(r.Kind, label(parts...)))
 		for _, in := range r.Inputs {
-			if in.Parent == "" || in.Name == "passthrough" && r.Kind == "arm" {
+			if in.Parent == "" || in.Name == "passthrough" && r.Kind == lineage.KindArm {
 				continue
 			}
 			e := fmt.Sprintf("    %s -->|%s| %s", m.get(in.Parent), in.Name, id)

@@ -83,6 +83,31 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// TestRunMapElements: a Map's elements are summarised on its node, read
+// from each element record's Map, also when the Map's id contains ':'.
+func TestRunMapElements(t *testing.T) {
+	tp := scheduler.NewTapestry()
+	if _, err := tp.AddParameter(scheduler.ParamSpec{ID: "xs", Name: "xs", Type: abi.ListOf(abi.Int)}); err != nil {
+		t.Fatal(err)
+	}
+	half := fn(func(in map[string]any) any { return in["item"].(int64) / 2 })
+	if _, err := tp.AddMap(scheduler.MapSpec{ID: "a:b:c", Over: "xs", Bind: "item", Fn: scheduler.Fn{Knot: half, Name: "expr:item / 2"}}); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := scheduler.New(scheduler.Config{}, cas.NewMemory(), lineage.NewMemory())
+	res, err := s.Run(t.Context(), tp, scheduler.Request{Params: map[string]any{"xs": []any{1, 2, 3}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := viz.Run(&res.Run)
+	if want := `a_b_c[["a:b:c<br/>(map: item / 2)<br/>elements: 3 ok, 0 err, 0 skipped"]]`; !strings.Contains(got, want) {
+		t.Errorf("Run graph lacks %q:\n%s", want, got)
+	}
+	if strings.Contains(got, "a:b:c:") {
+		t.Errorf("Run graph draws an element:\n%s", got)
+	}
+}
+
 // TestKeywordIDs: node ids that are words of Mermaid's syntax ("end",
 // "graph", "class", in any case) get identifiers Mermaid accepts, and
 // label text cannot close its quotes or start an entity.

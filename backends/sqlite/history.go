@@ -34,7 +34,7 @@ const (
 var (
 	insertRecords = batchInsert{table: "lineage", cols: []string{"run_id", "seq", "knot_id", "kind", "module", "knot",
 		"config_hash", "output_hash", "inputs", "outcome", "skip_reason", "skip_detail", "error_id", "dispatcher",
-		"started_at", "finished_at", "grants"}}
+		"started_at", "finished_at", "grants", "map_id", "map_index"}}
 	insertPending = batchInsert{table: "lineage_pending", cols: []string{"hash", "role", "run_id", "knot_id", "name"}}
 	insertValues  = batchInsert{table: "lineage_values", cols: []string{"hash", "role", "run_id", "knot_id", "name"}}
 	insertKnots   = batchInsert{table: "lineage_knots", cols: []string{"knot_id", "run_id"}}
@@ -316,10 +316,10 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) e
 	w := batchWriter{tx: tx, s: h.insRecords, what: "record"}
 	for i := range r.Records {
 		rec := &r.Records[i]
-		if err := w.add(sctx, r.ID, i, rec.KnotID, rec.Kind, rec.Module, rec.Knot,
+		if err := w.add(sctx, r.ID, i, rec.KnotID, string(rec.Kind), rec.Module, rec.Knot,
 			rec.ConfigHash[:], blob(rec.Output), encodeInputs(rec.Inputs), string(rec.Outcome), rec.SkipReason,
 			rec.SkipDetail, blob(rec.ErrorID), rec.Dispatcher,
-			tc.nanos(rec.StartedAt), tc.nanos(rec.FinishedAt), encodeGrants(rec.Grants)); err != nil {
+			tc.nanos(rec.StartedAt), tc.nanos(rec.FinishedAt), encodeGrants(rec.Grants), rec.Map, rec.Index); err != nil {
 			return err
 		}
 	}
@@ -733,7 +733,7 @@ func byEntries(pairs string) string {
 func queryRecords(ctx context.Context, q querier, source, where string, arg any) ([]lineage.Record, error) {
 	rows, err := q.QueryContext(ctx, `SELECT l.run_id, l.knot_id, l.kind, l.module, l.knot, l.config_hash,
 		l.output_hash, l.inputs, l.outcome, l.skip_reason, l.skip_detail, l.error_id, l.dispatcher,
-		l.started_at, l.finished_at, l.grants
+		l.started_at, l.finished_at, l.grants, l.map_id, l.map_index
 		FROM `+source+`
 		JOIN runs r ON r.run_id = l.run_id
 		`+where+`
@@ -752,7 +752,7 @@ func queryRecords(ctx context.Context, q querier, source, where string, arg any)
 		)
 		if err := rows.Scan(&rec.RunID, &rec.KnotID, &rec.Kind, &rec.Module, &rec.Knot, &config,
 			&output, &ins, &outcome, &rec.SkipReason, &rec.SkipDetail, &eid, &rec.Dispatcher,
-			&started, &finished, &grants); err != nil {
+			&started, &finished, &grants, &rec.Map, &rec.Index); err != nil {
 			return nil, fmt.Errorf("scan record: %w", err)
 		}
 		rec.Outcome = lineage.Outcome(outcome)

@@ -199,6 +199,36 @@ FROM (SELECT run_id, count(*) AS n, sum(outcome = 'err') AS nf, sum(outcome = 's
 WHERE e.run_id = runs.run_id;
 `,
 	},
+	{
+		// 6: an element's record names its Map (map_id) and its index in
+		// the Map's list (map_index); '' and 0 for every other record.
+		// Existing element records get them from their knot_id,
+		// "<map>:<index>": the index is the digits after the last ':'
+		// (head is the knot_id without them), the map id what precedes
+		// that ':' (a map id may contain ':' itself).
+		// Code never parses a knot_id; this step is the one place that
+		// does, for records written before the columns existed.
+		sql: `
+ALTER TABLE lineage ADD COLUMN map_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE lineage ADD COLUMN map_index INTEGER NOT NULL DEFAULT 0;
+UPDATE lineage SET
+	map_id = substr(e.head, 1, length(e.head) - 1),
+	map_index = CAST(substr(lineage.knot_id, length(e.head) + 1) AS INTEGER)
+FROM (SELECT rowid AS id, rtrim(knot_id, '0123456789') AS head FROM lineage WHERE kind = 'element') AS e
+WHERE lineage.rowid = e.id AND length(e.head) > 1 AND substr(e.head, -1) = ':'
+	AND length(e.head) < length(lineage.knot_id);
+
+DROP VIEW lineage_text;
+CREATE VIEW lineage_text AS
+SELECT run_id, seq, knot_id, kind, map_id, map_index, module, knot,
+	'sha256:' || lower(hex(config_hash)) AS config_hash,
+	CASE WHEN output_hash IS NULL THEN NULL ELSE 'sha256:' || lower(hex(output_hash)) END AS output_hash,
+	outcome, skip_reason,
+	CASE WHEN error_id IS NULL THEN NULL ELSE 'sha256:' || lower(hex(error_id)) END AS error_id,
+	dispatcher, started_at, finished_at, grants, grants = '' AS hermetic
+FROM lineage;
+`,
+	},
 }
 
 // A migration is one schema step: its SQL, then fn (if any) for what SQL

@@ -188,7 +188,7 @@ func TestRoundTripEdges(t *testing.T) {
 			Records: []lineage.Record{{RunID: "local", KnotID: "p", Knot: lineage.KnotParameter,
 				StartedAt: time.Date(1678, 1, 1, 0, 0, 0, 0, time.UTC), SkipDetail: []byte{}}}}},
 		{"odd names", &lineage.Run{ID: "run 'quoted' ?#%", Pipeline: "p\x00q", Terminals: []string{`"a"`, "b\n"},
-			Records: []lineage.Record{{RunID: "run 'quoted' ?#%", KnotID: "k'1", Knot: lineage.HostPrefix + "x",
+			Records: []lineage.Record{{RunID: "run 'quoted' ?#%", KnotID: "k'1", Knot: lineage.PrefixHost + "x",
 				Inputs: []lineage.Input{{Name: ""}, {Name: "z", Digest: cas.Digest{1}}}}}}},
 		{"big", bigRun(t, "big", 1<<(batchSizes-1)*3+5)},
 	} {
@@ -509,8 +509,12 @@ func TestMigrateV1File(t *testing.T) {
 		for i := range run.Records {
 			r := &run.Records[i]
 			recs[r.KnotID] = r
-			if r.Kind != "knot" {
+			if r.Kind != lineage.KindKnot {
 				t.Errorf("%s/%s: kind = %q, want knot (the default for old records)", tc.pipeline, r.KnotID, r.Kind)
+			}
+			// Schema 6: no old record is an element, whatever its id.
+			if r.Map != "" || r.Index != 0 {
+				t.Errorf("%s/%s: map %q, index %d; want none (not an element)", tc.pipeline, r.KnotID, r.Map, r.Index)
 			}
 		}
 		for _, want := range tc.inputs {
@@ -558,6 +562,18 @@ func TestMigrateV1File(t *testing.T) {
 	}
 	if err := h.RecordRun(ctx, lineagetest.SampleRun(t, "run-new", 0)); err != nil {
 		t.Errorf("RecordRun after migration: %v", err)
+	}
+	// Elements written after migration keep their Map and Index.
+	want := lineagetest.MapRun(t, "run-map", 0)
+	if err := h.RecordRun(ctx, want); err != nil {
+		t.Fatalf("RecordRun after migration: %v", err)
+	}
+	got, err := h.Run(ctx, want.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got, equateTimes, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("Run(%s) after migration (-want +got):\n%s", want.ID, diff)
 	}
 }
 
@@ -970,7 +986,8 @@ func TestBackgroundCheckpoint(t *testing.T) {
 
 // TestMigrateElementCounts writes a run with Map elements, turns the file
 // back into schema 4 (whose counts included the elements, and which had
-// no elements column), and checks that schema 5 recounts it.
+// no elements column; nor schema 6's columns), and checks that schema 5
+// recounts it.
 func TestMigrateElementCounts(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "history.db")
@@ -978,7 +995,7 @@ func TestMigrateElementCounts(t *testing.T) {
 	run := lineagetest.SampleRun(t, "run-m", 0)
 	for i, outcome := range []lineage.Outcome{lineage.OK, lineage.Err, lineage.Skipped, lineage.OK} {
 		rec := run.Records[1] // d, a knot
-		rec.KnotID, rec.Kind, rec.Outcome = fmt.Sprintf("m:%d", i), lineage.KindElement, outcome
+		rec.KnotID, rec.Kind, rec.Map, rec.Index, rec.Outcome = lineage.ElementID("m", i), lineage.KindElement, "m", i, outcome
 		rec.Output, rec.ErrorID, rec.SkipReason = cas.Digest{}, cas.Digest{}, ""
 		switch outcome {
 		case lineage.OK:
@@ -1001,6 +1018,7 @@ func TestMigrateElementCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := rawDB(t, path)
+	undoSchema6(t, db)
 	for _, q := range []string{
 		"UPDATE runs SET knots = knots + elements, failed = failed + 1, skipped = skipped + 1",
 		"ALTER TABLE runs DROP COLUMN elements",
@@ -1018,5 +1036,82 @@ func TestMigrateElementCounts(t *testing.T) {
 	}
 	if got := sums[0]; got.Knots != want.Knots || got.Failed != want.Failed || got.Skipped != want.Skipped || got.Elements != want.Elements {
 		t.Errorf("after migration: %+v, want %+v", got, want)
+	}
+}
+
+// undoSchema6 turns a file of schema 6 back into schema 5: no map_id and
+// map_index columns, and schema 3's lineage_text view.
+func undoSchema6(t *testing.T, db *sql.DB) {
+	t.Helper()
+	for _, q := range []string{
+		"DROP VIEW lineage_text",
+		"ALTER TABLE lineage DROP COLUMN map_id",
+		"ALTER TABLE lineage DROP COLUMN map_index",
+		`CREATE VIEW lineage_text AS
+		SELECT run_id, seq, knot_id, kind, module, knot,
+			'sha256:' || lower(hex(config_hash)) AS config_hash,
+			CASE WHEN output_hash IS NULL THEN NULL ELSE 'sha256:' || lower(hex(output_hash)) END AS output_hash,
+			outcome, skip_reason,
+			CASE WHEN error_id IS NULL THEN NULL ELSE 'sha256:' || lower(hex(error_id)) END AS error_id,
+			dispatcher, started_at, finished_at, grants, grants = '' AS hermetic
+		FROM lineage`,
+		"PRAGMA user_version = 5",
+	} {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// TestMigrateElementMaps writes runs with Map elements, turns the file
+// back into schema 5 (which had no map_id and map_index columns), and
+// checks that schema 6 recovers each element's Map and Index from its
+// knot id, also when the Map's id contains ':' or ends in digits, and
+// leaves other records' empty even when their ids look like an
+// element's.
+func TestMigrateElementMaps(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "history.db")
+	h := openTest(t, path)
+	maps := lineagetest.MapRun(t, "run-m", 0) // elements of "sq:each"
+	other := lineagetest.SampleRun(t, "run-s", time.Minute)
+	d := other.Records[1] // a knot
+	for i, id := range []string{"m2", "m:", "a:b:c"} {
+		el := d
+		el.KnotID, el.Kind, el.Map, el.Index = lineage.ElementID(id, 100+i), lineage.KindElement, id, 100+i
+		other.Records = append(other.Records, el)
+	}
+	lookalike := d
+	lookalike.KnotID = "route:7" // a knot, whatever its id
+	other.Records = append(other.Records, lookalike)
+	for _, r := range []*lineage.Run{maps, other} {
+		if err := h.RecordRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	undoSchema6(t, db)
+	db.Close()
+
+	h = openTest(t, path)
+	if got := userVersion(t, rawDB(t, path)); got != 6 || len(migrations) != 6 {
+		t.Errorf("user_version after Open = %d (%d migrations), want 6", got, len(migrations))
+	}
+	for _, want := range []*lineage.Run{maps, other} {
+		got, err := h.Run(ctx, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got, equateTimes, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("Run(%s) after migration (-want +got):\n%s", want.ID, diff)
+		}
+	}
+	var n int
+	if err := rawDB(t, path).QueryRowContext(ctx,
+		"SELECT count(*) FROM lineage_text WHERE map_id = 'sq:each' AND map_index IN (0, 1, 10)").Scan(&n); err != nil || n != 3 {
+		t.Errorf("lineage_text: %d elements of sq:each, %v; want 3", n, err)
 	}
 }

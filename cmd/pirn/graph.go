@@ -46,9 +46,9 @@ func graphCommand() *cli.Command {
 						if r.Kind == lineage.KindElement {
 							continue
 						}
-						g.Nodes = append(g.Nodes, jsonNode{ID: r.KnotID, Kind: r.Kind, Module: r.Module, Knot: r.Knot, Outcome: string(r.Outcome)})
+						g.Nodes = append(g.Nodes, jsonNode{ID: r.KnotID, Kind: string(r.Kind), Module: r.Module, Knot: r.Knot, Outcome: string(r.Outcome)})
 						for _, in := range r.Inputs {
-							if in.Parent != "" && !(r.Kind == "arm" && in.Name == "passthrough") {
+							if in.Parent != "" && !(r.Kind == lineage.KindArm && in.Name == "passthrough") {
 								g.Edges = append(g.Edges, jsonEdge{From: in.Parent, To: r.KnotID, Input: in.Name})
 							}
 						}

@@ -915,6 +915,41 @@ func TestRunReport(t *testing.T) {
 	}
 }
 
+// TestRunReportMapIDWithColon: a Map whose id contains ':' keeps its
+// elements' summary in pirn run's table and in the run's flowchart, which
+// read each element's Map from its record rather than from its id.
+func TestRunReportMapIDWithColon(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "colon.yaml")
+	if err := os.WriteFile(file, []byte(`name: colon
+nodes:
+  - {id: xs, type: parameter, type_: "list[int]", default: [1, 2, 0, 3]}
+  - {id: "sq:each", type: map, over: xs, each: "10 / item"}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "state")
+	r := runPirn(t, "run", "--state", state, "--run-id", "c", file)
+	want := "(elements: 3 ok, 1 err, 0 skipped)"
+	if r.code != 1 || !strings.Contains(r.stdout, "(2 nodes: 1 ok, 1 failed, 0 skipped; 4 map elements)") {
+		t.Errorf("run: exit %d, want 1 (an element fails):\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	var row string
+	for line := range strings.Lines(r.stdout) {
+		if strings.HasPrefix(line, "sq:each ") {
+			row = line
+		}
+	}
+	if !strings.Contains(row, want) {
+		t.Errorf("run: the map's row %q lacks %q:\n%s", row, want, r.stdout)
+	}
+	r = runPirn(t, "graph", "--state", state, "--run", "c")
+	if want := `sq_each[["sq:each<br/>(map: 10 / item)<br/>err: ElementFailed<br/>elements: 3 ok, 1 err, 0 skipped"]]`; r.code != 0 || !strings.Contains(r.stdout, want) {
+		t.Errorf("graph --run: exit %d, lacks %q:\n%s%s", r.code, want, r.stdout, r.stderr)
+	}
+}
+
 // TestKnotInOwnModule follows docs/pdk.md, "A Go knot in a module of your
 // own", verbatim: its shell block runs in a fresh directory with PIRN set
 // to this checkout, installing pirn into a directory of the test's, and

@@ -238,7 +238,7 @@ func report(w io.Writer, run *lineage.Run, values map[string]any, unreadable map
 		runDuration(run.StartedAt, run.FinishedAt), plural(s.Knots, "node"), s.Knots-s.Failed-s.Skipped, s.Failed, s.Skipped, elements)
 	var lines []string
 	for _, r := range run.Records {
-		if r.Outcome != lineage.OK || r.Kind == "element" {
+		if r.Outcome != lineage.OK || r.Kind == lineage.KindElement {
 			continue
 		}
 		if v, ok := values[r.KnotID]; ok {
@@ -253,11 +253,10 @@ func report(w io.Writer, run *lineage.Run, values map[string]any, unreadable map
 	rows := make([][]string, 0, len(run.Records))
 	elems := map[string][3]int{} // per map: ok, err, skipped elements
 	for _, r := range run.Records {
-		if r.Kind != "element" {
+		if r.Kind != lineage.KindElement {
 			continue
 		}
-		m, _, _ := strings.Cut(r.KnotID, ":")
-		c := elems[m]
+		c := elems[r.Map]
 		switch r.Outcome {
 		case lineage.OK:
 			c[0]++
@@ -266,10 +265,10 @@ func report(w io.Writer, run *lineage.Run, values map[string]any, unreadable map
 		default:
 			c[2]++
 		}
-		elems[m] = c
+		elems[r.Map] = c
 	}
 	for _, r := range run.Records {
-		if r.Kind == "element" && r.Outcome == lineage.OK {
+		if r.Kind == lineage.KindElement && r.Outcome == lineage.OK {
 			continue // summarised on the map's row
 		}
 		detail := ""
@@ -285,7 +284,7 @@ func report(w io.Writer, run *lineage.Run, values map[string]any, unreadable map
 				}
 			}
 		}
-		if c, ok := elems[r.KnotID]; ok && r.Kind == "map" {
+		if c, ok := elems[r.KnotID]; ok && r.Kind == lineage.KindMap {
 			detail += fmt.Sprintf(" (elements: %d ok, %d err, %d skipped)", c[0], c[1], c[2])
 		}
 		rows = append(rows, []string{r.KnotID, string(r.Outcome), duration(r.Duration()), detail})

@@ -41,25 +41,71 @@ func SampleRun(t testing.TB, id string, offset time.Duration) *lineage.Run {
 		ID: id, Pipeline: "quickstart", Status: lineage.Failed, Terminals: []string{"answer", "after"},
 		Dispatcher: "local", Host: "test-host", StartedAt: at(0), FinishedAt: at(9),
 		Records: []lineage.Record{
-			{RunID: id, KnotID: "x", Kind: "parameter", Knot: lineage.KnotParameter, ConfigHash: digest(t, "cfg-x"),
+			{RunID: id, KnotID: "x", Kind: lineage.KindParameter, Knot: lineage.KnotParameter, ConfigHash: digest(t, "cfg-x"),
 				Output: digest(t, 5), Outcome: lineage.OK,
 				Dispatcher: "local", StartedAt: at(1), FinishedAt: at(1)},
-			{RunID: id, KnotID: "d", Kind: "knot", Module: digest(t, "module").String(), Knot: "double", ConfigHash: digest(t, "cfg-d"),
+			{RunID: id, KnotID: "d", Kind: lineage.KindKnot, Module: digest(t, "module").String(), Knot: "double", ConfigHash: digest(t, "cfg-d"),
 				Inputs: []lineage.Input{{Name: "x", Parent: "x", Digest: digest(t, 5)}}, Output: digest(t, 10), Outcome: lineage.OK,
 				Dispatcher: "local", StartedAt: at(2), FinishedAt: at(3)},
-			{RunID: id, KnotID: "answer", Kind: "knot", Module: digest(t, "module").String(), Knot: "add", ConfigHash: digest(t, "cfg-answer"),
+			{RunID: id, KnotID: "answer", Kind: lineage.KindKnot, Module: digest(t, "module").String(), Knot: "add", ConfigHash: digest(t, "cfg-answer"),
 				Inputs: []lineage.Input{{Name: "a", Parent: "x", Digest: digest(t, 5)}, {Name: "b", Parent: "d", Digest: digest(t, 10)}}, Output: digest(t, 15), Outcome: lineage.OK,
 				Grants: []string{"clock", "dir:ro:/data=/srv/data", "env:REGION"}, Dispatcher: "local", StartedAt: at(4), FinishedAt: at(5)},
-			{RunID: id, KnotID: "bad", Kind: "knot", Module: digest(t, "other").String(), Knot: "fail", ConfigHash: digest(t, "cfg-bad"),
+			{RunID: id, KnotID: "bad", Kind: lineage.KindKnot, Module: digest(t, "other").String(), Knot: "fail", ConfigHash: digest(t, "cfg-bad"),
 				Inputs: []lineage.Input{{Name: "x", Parent: "x", Digest: digest(t, 5)}}, Outcome: lineage.Err, ErrorID: errID,
 				Dispatcher: "local", StartedAt: at(4), FinishedAt: at(6)},
-			{RunID: id, KnotID: "after", Kind: "knot", Module: digest(t, "module").String(), Knot: "inc", ConfigHash: digest(t, "cfg-after"),
+			{RunID: id, KnotID: "after", Kind: lineage.KindKnot, Module: digest(t, "module").String(), Knot: "inc", ConfigHash: digest(t, "cfg-after"),
 				Inputs: []lineage.Input{{Name: "x", Parent: "bad", Digest: digest(t, map[string]any{"err": errID.String()})}}, Outcome: lineage.Skipped,
 				SkipReason: "parent_failed_or_skipped", SkipDetail: skipDetail,
 				Dispatcher: "local", StartedAt: at(7), FinishedAt: at(7)},
 		},
 		Errors: []lineage.ErrorRecord{{ID: errID, RunID: id, KnotID: "bad", Type: "ValueError", Message: "no",
 			Detail: errDetail, Trace: "main.go:3\nmain.go:9", OccurredAt: at(6)}},
+	}
+}
+
+// MapRun returns a run of a Map whose id contains ':' ("sq:each"), over
+// the list a parameter holds: three elements (indexes 0, 1 and 10; the
+// others were left out) that end ok, err and skipped, started at
+// Base+offset.
+func MapRun(t testing.TB, id string, offset time.Duration) *lineage.Run {
+	t.Helper()
+	at := func(ms int) time.Time { return Base.Add(offset + time.Duration(ms)*time.Millisecond) }
+	const mapID = "sq:each"
+	errID := digest(t, map[string]any{"knot": lineage.ElementID(mapID, 1), "type": "Trap", "message": "unreachable"})
+	list := make([]any, 11)
+	for i := range list {
+		list[i] = i
+	}
+	element := func(i int, outcome lineage.Outcome) lineage.Record {
+		r := lineage.Record{RunID: id, KnotID: lineage.ElementID(mapID, i), Kind: lineage.KindElement, Map: mapID, Index: i,
+			Module: digest(t, "module").String(), Knot: "square", ConfigHash: digest(t, "cfg-sq"),
+			Inputs:  []lineage.Input{{Name: "x", Parent: "xs", Digest: digest(t, i)}},
+			Outcome: outcome, Dispatcher: "local", StartedAt: at(2 + i), FinishedAt: at(3 + i)}
+		switch outcome {
+		case lineage.OK:
+			r.Output = digest(t, i*i)
+		case lineage.Err:
+			r.ErrorID = errID
+		case lineage.Skipped:
+			r.SkipReason = "element_skipped"
+		}
+		return r
+	}
+	return &lineage.Run{
+		ID: id, Pipeline: "map", Status: lineage.Failed, Terminals: []string{mapID},
+		Dispatcher: "local", Host: "test-host", StartedAt: at(0), FinishedAt: at(20),
+		Records: []lineage.Record{
+			{RunID: id, KnotID: "xs", Kind: lineage.KindParameter, Knot: lineage.KnotParameter, ConfigHash: digest(t, "cfg-xs"),
+				Output: digest(t, list), Outcome: lineage.OK, Dispatcher: "local", StartedAt: at(1), FinishedAt: at(1)},
+			element(0, lineage.OK),
+			element(1, lineage.Err),
+			element(10, lineage.Skipped),
+			{RunID: id, KnotID: mapID, Kind: lineage.KindMap, Module: digest(t, "module").String(), Knot: "square", ConfigHash: digest(t, "cfg-sq"),
+				Inputs: []lineage.Input{{Name: "over", Parent: "xs", Digest: digest(t, list)}}, Outcome: lineage.Err, ErrorID: errID,
+				Dispatcher: "local", StartedAt: at(2), FinishedAt: at(14)},
+		},
+		Errors: []lineage.ErrorRecord{{ID: errID, RunID: id, KnotID: lineage.ElementID(mapID, 1), Type: "Trap",
+			Message: "unreachable", OccurredAt: at(4)}},
 	}
 }
 
@@ -154,7 +200,7 @@ func RunHistory(t *testing.T, newHistory func(t *testing.T) lineage.History) {
 		// A record that takes one value as two inputs is found once.
 		twice := SampleRun(t, "run-3", 3*time.Minute)
 		twice.Records, twice.Errors = twice.Records[:1], nil
-		twice.Records = append(twice.Records, lineage.Record{RunID: "run-3", KnotID: "sq", Kind: "knot", Knot: "mul",
+		twice.Records = append(twice.Records, lineage.Record{RunID: "run-3", KnotID: "sq", Kind: lineage.KindKnot, Knot: "mul",
 			ConfigHash: digest(t, "cfg-sq"), Output: digest(t, 25), Outcome: lineage.OK,
 			Inputs: []lineage.Input{{Name: "a", Parent: "x", Digest: digest(t, 5)}, {Name: "b", Parent: "x", Digest: digest(t, 5)}}})
 		if err := h.RecordRun(ctx, twice); err != nil {
@@ -166,6 +212,41 @@ func RunHistory(t *testing.T, newHistory func(t *testing.T) lineage.History) {
 		check("ByKnot(sq)", recs, err, []string{"run-3/sq"})
 		recs, err = h.ByInput(ctx, digest(t, 5))
 		check("ByInput(5) with run-3", recs, err, []string{"run-0/d", "run-0/answer", "run-0/bad", "run-1/d", "run-1/answer", "run-1/bad", "run-2/d", "run-2/answer", "run-2/bad", "run-3/sq"})
+	})
+
+	t.Run("MapElements", func(t *testing.T) {
+		// An element's Map and Index round-trip, also when the Map's id
+		// contains ':' and so cannot be told from the element's KnotID.
+		h, ctx := newHistory(t), t.Context()
+		want := MapRun(t, "run-m", 0)
+		if err := h.RecordRun(ctx, want); err != nil {
+			t.Fatalf("RecordRun: %v", err)
+		}
+		got, err := h.Run(ctx, "run-m")
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if diff := cmp.Diff(want, got, equateTimes, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("Run(run-m) mismatch (-want +got):\n%s", diff)
+		}
+		recs, err := h.ByKnot(ctx, "sq:each:10")
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("ByKnot(sq:each:10) = %d records, %v; want 1", len(recs), err)
+		}
+		if r := recs[0]; r.Kind != lineage.KindElement || r.Map != "sq:each" || r.Index != 10 {
+			t.Errorf("ByKnot(sq:each:10) = kind %q, map %q, index %d; want element, sq:each, 10", r.Kind, r.Map, r.Index)
+		}
+		recs, err = h.ByOutput(ctx, digest(t, 0))
+		if err != nil || len(recs) != 1 || recs[0].Map != "sq:each" || recs[0].Index != 0 {
+			t.Errorf("ByOutput(0) = %+v, %v; want element 0 of sq:each", recs, err)
+		}
+		sums, err := h.Runs(ctx, lineage.Query{})
+		if err != nil || len(sums) != 1 {
+			t.Fatalf("Runs = %v, %v", sums, err)
+		}
+		if s := sums[0]; s.Knots != 2 || s.Failed != 1 || s.Skipped != 0 || s.Elements != 3 {
+			t.Errorf("summary = %+v, want 2 knots (1 failed) and 3 elements", s)
+		}
 	})
 
 	t.Run("Runs", func(t *testing.T) {
