@@ -186,7 +186,7 @@ func BenchmarkMapReduce(b *testing.B) {
 func BenchmarkAggregatorFanOut(b *testing.B) {
 	for _, combine := range []struct {
 		name string
-		knot pirn.Knot
+		knot pirn.Fn
 	}{{"collect", nil}, {"cel-sum", pirn.Expr("sum(inputs)")}} {
 		b.Run(combine.name, func(b *testing.B) {
 			e, err := pirn.Open(b.Context(), pirn.Config{})

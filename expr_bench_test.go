@@ -21,7 +21,7 @@ func BenchmarkExpressionKnot(b *testing.B) {
 		name, src string
 		want      abi.Type
 	}{{"gate", "x.score > 0.5", abi.Bool}, {"branch", "x.type", abi.Str}} {
-		r, err := Expr(tc.src).resolve(context.Background(), exprEnv{vars: map[string]abi.Type{"input": abi.Any},
+		r, err := Expr(tc.src).resolve(exprEnv{vars: map[string]abi.Type{"input": abi.Any},
 			aliases: map[string]string{"x": "input"}, want: tc.want})
 		if err != nil {
 			b.Fatal(err)
@@ -30,7 +30,7 @@ func BenchmarkExpressionKnot(b *testing.B) {
 		ctx := context.Background()
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {
-				if resp := r.fn.Knot.Invoke(ctx, c); resp.Outcome != abi.OutcomeOK {
+				if resp := r.Invoker.Invoke(ctx, c); resp.Outcome != abi.OutcomeOK {
 					b.Fatal(resp.Error)
 				}
 			}

@@ -76,6 +76,11 @@ func TestHostileSuite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The baseline holds the prepared knots: their modules compiled and
+	// an instance of each started.
+	if err := e.Prepare(t.Context(), p.Tapestry); err != nil {
+		t.Fatal(err)
+	}
 	heap0, rss0 := settle(t)
 	peaked := memtest.ResetPeak()
 	for round := range 2 {

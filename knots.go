@@ -15,28 +15,15 @@ import (
 	"github.com/pirn-wasm/pirn/scheduler"
 )
 
-// Knot is what a tapestry node runs: a knot of a WebAssembly module
+// Fn is what a tapestry node runs: a knot of a WebAssembly module
 // ([Module.Knot]), an inline expression ([Expr]), or a Go function on the
-// host ([Func]). Gates, Branches, Aggregators, Maps and Reduces take a Knot
+// host ([Func]). Gates, Branches, Aggregators, Maps and Reduces take a Fn
 // as their predicate, selector or combiner.
-type Knot interface {
-	resolve(ctx context.Context, env exprEnv) (resolved, error)
-}
-
-// resolved is a Knot ready for the scheduler, with its manifest entry
-// (nil for expressions, whose variables are checked when they compile).
-type resolved struct {
-	fn   scheduler.Fn
-	spec *abi.KnotSpec
-	out  abi.Type // the output type, when spec is nil
-}
-
-// outType is the type of what the knot returns.
-func (r resolved) outType() abi.Type {
-	if r.spec != nil {
-		return abi.MustParseType(r.spec.Output)
-	}
-	return r.out
+type Fn interface {
+	// resolve returns the function as the scheduler runs it, with its
+	// signature. It starts nothing: a module's knot is made ready when a
+	// run starts (Engine.Prepare).
+	resolve(env exprEnv) (scheduler.Fn, error)
 }
 
 // exprEnv is what an expression may refer to where it is used.
@@ -55,13 +42,13 @@ type exprEnv struct {
 // "items" (whole list) or "acc" and "item" (pairwise).
 type Expr string
 
-func (e Expr) resolve(_ context.Context, env exprEnv) (resolved, error) {
+func (e Expr) resolve(env exprEnv) (scheduler.Fn, error) {
 	vars := expr.Vars{}
 	for name, t := range env.vars {
 		vars[name] = t
 	}
 	for alias, input := range env.aliases {
-		if _, taken := vars[alias]; !taken && celIdent(alias) {
+		if _, taken := vars[alias]; !taken && expr.IsIdent(alias) {
 			vars[alias] = env.vars[input]
 		}
 	}
@@ -72,26 +59,10 @@ func (e Expr) resolve(_ context.Context, env exprEnv) (resolved, error) {
 	}
 	p, err := expr.Compile(string(e), vars, env.want)
 	if err != nil {
-		return resolved{}, err
+		return scheduler.Fn{}, err
 	}
 	k := &exprKnot{p: p, aliases: env.aliases, inputs: env.inputs}
-	return resolved{fn: scheduler.Fn{Knot: k, Name: lineage.PrefixExpr + string(e)}, out: p.Output()}, nil
-}
-
-var celReserved = []string{"true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function", "if",
-	"import", "let", "loop", "package", "namespace", "return", "var", "void", "while"}
-
-// celIdent reports whether s can be a CEL variable name.
-func celIdent(s string) bool {
-	if s == "" || slices.Contains(celReserved, s) || (s[0] >= '0' && s[0] <= '9') {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
+	return scheduler.Fn{Invoker: k, Name: lineage.PrefixExpr + string(e), Output: p.Output()}, nil
 }
 
 // MaxExprItems bounds each value an expression reads, in data items (every
@@ -182,7 +153,7 @@ const GrantHost = "host"
 // embedding program. In is a struct of named inputs, as for the Go PDK
 // (pdk.Register); lineage records it as "host:<name>". A malformed
 // declaration is reported when the knot is added to a tapestry.
-func Func[In, Out any](name string, fn func(context.Context, In) (Out, error)) Knot {
+func Func[In, Out any](name string, fn func(context.Context, In) (Out, error)) Fn {
 	k, err := pdk.New(name, "", fn)
 	if err != nil {
 		return badKnot{fmt.Errorf("func %q: %w", name, err)}
@@ -197,7 +168,7 @@ func Func[In, Out any](name string, fn func(context.Context, In) (Out, error)) K
 
 type badKnot struct{ err error }
 
-func (b badKnot) resolve(context.Context, exprEnv) (resolved, error) { return resolved{}, b.err }
+func (b badKnot) resolve(exprEnv) (scheduler.Fn, error) { return scheduler.Fn{}, b.err }
 
 type funcKnot struct {
 	k    *pdk.Knot
@@ -205,11 +176,11 @@ type funcKnot struct {
 	sig  *abi.Signature // coerces inputs as the host does for a module's knot
 }
 
-func (f funcKnot) resolve(context.Context, exprEnv) (resolved, error) {
+func (f funcKnot) resolve(exprEnv) (scheduler.Fn, error) {
 	spec := f.k.Spec()
 	// A Go function runs on the host, outside the sandbox: its lineage
 	// says so, and it is never hermetic.
-	return resolved{fn: scheduler.Fn{Knot: f, Name: lineage.PrefixHost + f.name, Grants: []string{GrantHost}}, spec: &spec}, nil
+	return scheduler.Fn{Invoker: f, Name: lineage.PrefixHost + f.name, Grants: []string{GrantHost}, Spec: &spec}, nil
 }
 
 func (f funcKnot) Invoke(ctx context.Context, c *scheduler.Call) abi.Response {
@@ -232,8 +203,8 @@ func (f funcKnot) Invoke(ctx context.Context, c *scheduler.Call) abi.Response {
 // values as a dict by input name.
 type collect struct{}
 
-func (collect) resolve(context.Context, exprEnv) (resolved, error) {
-	return resolved{fn: scheduler.Fn{Knot: collect{}, Name: lineage.PrefixBuiltin + "collect"}, out: abi.DictOf(abi.Any)}, nil
+func (collect) resolve(exprEnv) (scheduler.Fn, error) {
+	return scheduler.Fn{Invoker: collect{}, Name: lineage.PrefixBuiltin + "collect", Output: abi.DictOf(abi.Any)}, nil
 }
 
 func (collect) Invoke(_ context.Context, c *scheduler.Call) abi.Response {

@@ -13,7 +13,9 @@ import (
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/expr"
 	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/internal/suggest"
 	"github.com/pirn-wasm/pirn/model"
 	"github.com/pirn-wasm/pirn/pipeline"
 )
@@ -130,8 +132,8 @@ func (e *Engine) load(ctx context.Context, path string, allowUnpinned, thorough 
 			lines[n.ID+"."+a] = n.Line
 		}
 	}
-	for _, w := range p.Tapestry.warnings {
-		warnings = append(warnings, &pipeline.Error{File: spec.File, Line: lines[w.node], Msg: w.msg})
+	for _, w := range p.Tapestry.t.Warnings() {
+		warnings = append(warnings, &pipeline.Error{File: spec.File, Line: lines[w.Node], Msg: w.Msg})
 	}
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 	return p, errs, warnings, nil
@@ -203,7 +205,8 @@ func (e *Engine) build(p *Pipeline) pipeline.Errors {
 		}
 		if err != nil {
 			line := n.Line
-			if n.Fn != nil && strings.Contains(err.Error(), "expression") {
+			var ce *expr.CompileError
+			if n.Fn != nil && errors.As(err, &ce) {
 				line = n.Fn.Line
 			}
 			fail(line, err)
@@ -223,7 +226,7 @@ func fnModule(n *pipeline.Node) string {
 
 // fn returns what a node runs: its module knot, or its predicate,
 // selector, combine or each.
-func (p *Pipeline) fn(n *pipeline.Node) (Knot, error) {
+func (p *Pipeline) fn(n *pipeline.Node) (Fn, error) {
 	module, knot := n.Module, n.Knot
 	if n.Fn != nil {
 		if n.Fn.Expr != "" {
@@ -237,7 +240,7 @@ func (p *Pipeline) fn(n *pipeline.Node) (Knot, error) {
 	mod := p.Modules[module]
 	if _, ok := mod.Manifest().Knot(knot); !ok {
 		return nil, fmt.Errorf("%s %q: module %q has no knot %q (it has: %s)%s", n.Kind, n.ID, module, knot,
-			strings.Join(mod.Manifest().KnotNames(), ", "), pipeline.DidYouMean(knot, mod.Manifest().KnotNames()))
+			strings.Join(mod.Manifest().KnotNames(), ", "), suggest.DidYouMean(knot, mod.Manifest().KnotNames()))
 	}
 	return KnotRef{Module: mod, Name: knot, Limits: n.Limits, NoTypeCheck: n.NoTypeCheck, Grants: p.grants(n.Grants),
 		State: cmp.Or(n.Instance, p.Spec.Instance)}, nil

@@ -94,16 +94,15 @@ type KnotRef struct {
 	State model.State
 }
 
-func (r KnotRef) resolve(ctx context.Context, _ exprEnv) (resolved, error) {
+func (r KnotRef) resolve(exprEnv) (scheduler.Fn, error) {
 	if r.Module == nil {
-		return resolved{}, fmt.Errorf("knot %q: no module", r.Name)
+		return scheduler.Fn{}, fmt.Errorf("knot %q: no module", r.Name)
 	}
-	k, err := r.Module.m.Knot(ctx, host.KnotConfig{Name: r.Name, Limits: r.Limits, NoTypeCheck: r.NoTypeCheck, Grants: r.Grants, State: r.State})
+	k, err := r.Module.m.Knot(host.KnotConfig{Name: r.Name, Limits: r.Limits, NoTypeCheck: r.NoTypeCheck, Grants: r.Grants, State: r.State})
 	if err != nil {
-		return resolved{}, err
+		return scheduler.Fn{}, err
 	}
-	fn := scheduler.Fn{Knot: wasmKnot{k}, Module: r.Module.m.Digest().String(), Name: r.Name, Grants: k.Lineage()}
-	return resolved{fn: fn, spec: k.Spec()}, nil
+	return scheduler.Fn{Invoker: wasmKnot{k}, Module: r.Module.m.Digest().String(), Name: r.Name, Grants: k.Lineage(), Spec: k.Spec()}, nil
 }
 
 // wasmKnot adapts a host knot to the scheduler.
@@ -112,3 +111,6 @@ type wasmKnot struct{ k *host.Knot }
 func (w wasmKnot) Invoke(ctx context.Context, c *scheduler.Call) abi.Response {
 	return w.k.Invoke(ctx, (*host.Call)(c))
 }
+
+// Prepare makes the knot ready to run (see host.Knot.Prepare).
+func (w wasmKnot) Prepare(ctx context.Context) error { return w.k.Prepare(ctx) }

@@ -123,11 +123,27 @@ func (e *Engine) History() lineage.History { return e.hist }
 // Store returns the data store.
 func (e *Engine) Store() cas.Store { return e.store }
 
+// Prepare makes a tapestry's module knots ready to run: each module
+// compiled under its knots' limits, and an instance of each started.
+// Run prepares what is not ready itself; Prepare lets a caller pay that
+// cost, and meet its errors, before a run.
+func (e *Engine) Prepare(ctx context.Context, t *Tapestry) error {
+	if t.err != nil {
+		return t.err
+	}
+	for _, p := range t.prepare {
+		if err := p.Prepare(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Run runs a tapestry. See scheduler.Scheduler.Run for what the error
 // means; a run whose knots failed is not an error (check res.Status).
 func (e *Engine) Run(ctx context.Context, t *Tapestry, req RunRequest) (*RunResult, error) {
-	if t.err != nil {
-		return nil, t.err
+	if err := e.Prepare(ctx, t); err != nil {
+		return nil, err
 	}
 	return e.sched.Run(ctx, t.t, req)
 }

@@ -5,11 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
 	"github.com/pirn-wasm/pirn/abi"
+	"github.com/pirn-wasm/pirn/internal/suggest"
 	"github.com/pirn-wasm/pirn/model"
 	"github.com/pirn-wasm/pirn/scheduler"
 )
@@ -20,15 +20,20 @@ import (
 // along each edge, expressions — and returns an error naming the node;
 // the first error is also kept, and [Engine.Run] reports it.
 type Tapestry struct {
-	t        *scheduler.Tapestry
-	err      error
-	types    map[string]abi.Type // output type by node id
-	warnings []warning           // edges whose types may not fit
+	t       *scheduler.Tapestry
+	err     error
+	prepare []preparer // the module knots, to make ready before a run
+}
+
+// preparer is a function that must be made ready (compiled, an instance
+// started) before it runs.
+type preparer interface {
+	Prepare(ctx context.Context) error
 }
 
 // NewTapestry returns an empty tapestry.
 func NewTapestry() *Tapestry {
-	return &Tapestry{t: scheduler.NewTapestry(), types: map[string]abi.Type{}}
+	return &Tapestry{t: scheduler.NewTapestry()}
 }
 
 // Node is a node of a tapestry. Passing a *Node as an input of another
@@ -74,15 +79,13 @@ func (n *Node) aliases() map[string]string {
 // Err returns the first error recorded while building.
 func (t *Tapestry) Err() error { return t.err }
 
-type warning struct{ node, msg string }
-
 // Warnings lists the edges whose types may not fit at run time (a str
 // into an int: "5" converts, "x" does not). Edges that can never fit are
 // errors instead.
 func (t *Tapestry) Warnings() []string {
-	out := make([]string, len(t.warnings))
-	for i, w := range t.warnings {
-		out[i] = w.msg
+	var out []string
+	for _, w := range t.t.Warnings() {
+		out = append(out, w.Msg)
 	}
 	return out
 }
@@ -92,7 +95,12 @@ func (t *Tapestry) Warnings() []string {
 func (t *Tapestry) Scheduler() *scheduler.Tapestry { return t.t }
 
 // OutputType returns the static type of a node's output (any when unknown).
-func (t *Tapestry) OutputType(id string) abi.Type { return t.types[id] }
+func (t *Tapestry) OutputType(id string) abi.Type {
+	if n, ok := t.t.Node(id); ok {
+		return n.OutputType()
+	}
+	return abi.Any
+}
 
 // nodeErr names the node in err, and in each error of a joined err, so
 // that every problem reads on its own.
@@ -114,12 +122,21 @@ func (t *Tapestry) fail(err error) error {
 	return err
 }
 
-func (t *Tapestry) node(n *scheduler.Node, err error, out abi.Type) (*Node, error) {
+func (t *Tapestry) node(n *scheduler.Node, err error) (*Node, error) {
 	if err != nil {
 		return nil, t.fail(err)
 	}
-	t.types[n.ID()] = out
 	return &Node{n: n}, nil
+}
+
+// resolve turns a Fn into the scheduler's, keeping a module's knot to
+// prepare before a run.
+func (t *Tapestry) resolve(f Fn, env exprEnv) (scheduler.Fn, error) {
+	fn, err := f.resolve(env)
+	if p, ok := fn.Invoker.(preparer); ok && err == nil {
+		t.prepare = append(t.prepare, p)
+	}
+	return fn, err
 }
 
 // Param declares a parameter.
@@ -140,8 +157,8 @@ func (t *Tapestry) Parameter(p Param) (*Node, error) {
 			return nil, t.fail(fmt.Errorf("parameter %q: %w", p.Name, err))
 		}
 	}
-	n, err := t.t.AddParameter(scheduler.ParamSpec{ID: p.ID, Name: p.Name, Type: typ, Default: p.Default, HasDefault: p.HasDefault})
-	return t.node(n, err, typ)
+	n, err := t.t.AddParameter(scheduler.ParamDecl{ID: p.ID, Name: p.Name, Type: typ, Default: p.Default, HasDefault: p.HasDefault})
+	return t.node(n, err)
 }
 
 // In holds a node's inputs by name. A *Node value makes that node a
@@ -189,14 +206,14 @@ type KnotDef struct {
 	// (output recorded as null; nothing may consume it) or KindAggregator
 	// (its Knot combines N parents; nil means their values as a dict).
 	Kind     model.Kind
-	Knot     Knot
+	Knot     Fn
 	In       In
 	Policy   model.Policy
 	Optional bool // an err of this knot behaves like a skip downstream
 }
 
 // Knot adds a knot with the default policy.
-func (t *Tapestry) Knot(id string, k Knot, in In) (*Node, error) {
+func (t *Tapestry) Knot(id string, k Fn, in In) (*Node, error) {
 	return t.Add(KnotDef{ID: id, Knot: k, In: in})
 }
 
@@ -214,29 +231,18 @@ func (t *Tapestry) Add(d KnotDef) (*Node, error) {
 	if k == nil {
 		return nil, t.fail(fmt.Errorf("%s %q: no knot", kind, d.ID))
 	}
-	receive := d.Policy == model.ReceiveErrors
 	vars := t.varTypes(parents, consts)
-	if receive { // each input is the parent's result document
+	if d.Policy == model.ReceiveErrors { // each input is the parent's result document
 		for name := range parents {
 			vars[name] = abi.DictOf(abi.Any)
 		}
 	}
-	env := exprEnv{vars: vars, inputs: kind == KindAggregator}
-	r, err := k.resolve(context.Background(), env)
+	fn, err := t.resolve(k, exprEnv{vars: vars, inputs: kind == KindAggregator})
 	if err != nil {
 		return nil, t.fail(nodeErr(kind, d.ID, err))
 	}
-	if r.spec != nil {
-		if err := t.checkInputs(d.ID, r.spec, parents, consts, "", receive); err != nil {
-			return nil, t.fail(nodeErr(kind, d.ID, err))
-		}
-	}
-	out := r.outType()
-	if kind == KindSink {
-		out = abi.Null
-	}
-	n, err := t.t.AddKnot(scheduler.KnotSpec{ID: d.ID, Kind: kind, Fn: r.fn, Parents: ids(parents), Config: consts, Policy: d.Policy, Optional: d.Optional})
-	return t.node(n, err, out)
+	n, err := t.t.AddKnot(scheduler.KnotDecl{ID: d.ID, Kind: kind, Fn: fn, Parents: ids(parents), Config: consts, Policy: d.Policy, Optional: d.Optional})
+	return t.node(n, err)
 }
 
 // varTypes gives an expression its variables: the node's inputs with the
@@ -244,7 +250,7 @@ func (t *Tapestry) Add(d KnotDef) (*Node, error) {
 func (t *Tapestry) varTypes(parents map[string]*Node, consts map[string]any) map[string]abi.Type {
 	vars := map[string]abi.Type{}
 	for name, p := range parents {
-		vars[name] = t.types[p.ID()]
+		vars[name] = t.OutputType(p.ID())
 	}
 	for name := range consts {
 		vars[name] = abi.Any
@@ -252,97 +258,12 @@ func (t *Tapestry) varTypes(parents map[string]*Node, consts map[string]any) map
 	return vars
 }
 
-// checkInputs checks bound inputs against a knot's manifest: every
-// required input bound, no undeclared input (unless the knot takes rest
-// inputs), constants that fit their types, and parents whose output types
-// can fit. skip names an input bound elsewhere (a Map's element).
-func (t *Tapestry) checkInputs(id string, spec *abi.KnotSpec, parents map[string]*Node, consts map[string]any, skip string, receive bool) error {
-	var errs []error
-	declared := map[string]abi.Type{}
-	var names []string
-	for _, in := range spec.Inputs {
-		declared[in.Name] = abi.MustParseType(in.Type)
-		names = append(names, in.Name)
-		_, p := parents[in.Name]
-		_, c := consts[in.Name]
-		if !in.Optional && !p && !c && in.Name != skip {
-			errs = append(errs, fmt.Errorf("missing input %q (%s)", in.Name, in.Type))
-		}
-	}
-	typeOf := func(name string) (abi.Type, bool) {
-		if typ, ok := declared[name]; ok {
-			return typ, true
-		}
-		if spec.Rest != "" {
-			return abi.MustParseType(spec.Rest), true
-		}
-		return abi.Type{}, false
-	}
-	for _, name := range slices.Sorted(maps.Keys(parents)) {
-		want, ok := typeOf(name)
-		if !ok {
-			errs = append(errs, fmt.Errorf("unknown input %q (knot %s takes: %s)%s", name, spec.Name, strings.Join(names, ", "), didYouMean(name, names)))
-			continue
-		}
-		p := parents[name].ID()
-		got := t.types[p]
-		if receive {
-			got = abi.DictOf(abi.Any) // {"ok": …}, {"err": …} or {"skip": …}
-		}
-		switch abi.Compatible(got, want) {
-		case abi.Never:
-			what := "produces"
-			if receive {
-				what = "hands a receive_errors knot its result document,"
-			}
-			errs = append(errs, fmt.Errorf("input %q wants %s, but %q %s %s", name, want, p, what, got))
-		case abi.Maybe:
-			if got.Kind != abi.KindAny {
-				t.warnings = append(t.warnings, warning{id, fmt.Sprintf("%q: input %q wants %s; %q produces %s, which may not convert", id, name, want, p, got)})
-			}
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(consts)) {
-		want, ok := typeOf(name)
-		if !ok {
-			errs = append(errs, fmt.Errorf("unknown input %q (knot %s takes: %s)%s", name, spec.Name, strings.Join(names, ", "), didYouMean(name, names)))
-			continue
-		}
-		if _, err := want.Coerce(consts[name]); err != nil {
-			errs = append(errs, fmt.Errorf("constant %q: %w", name, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// oneInput returns the name of the only required input of a knot used as
-// a predicate or selector, checking it can take a value of type in.
-func (t *Tapestry) oneInput(r resolved, role string, in abi.Type) (string, error) {
-	if r.spec == nil {
-		return "input", nil
-	}
-	var req []abi.InputSpec
-	for _, s := range r.spec.Inputs {
-		if !s.Optional {
-			req = append(req, s)
-		}
-	}
-	if len(req) != 1 {
-		return "", fmt.Errorf("%s knot %s must take exactly one required input, it takes %d", role, r.spec.Name, len(req))
-	}
-	want := abi.MustParseType(req[0].Type)
-	if abi.Compatible(in, want) == abi.Never {
-		return "", fmt.Errorf("%s knot %s wants %s, but its input produces %s", role, r.spec.Name, want, in)
-	}
-	return req[0].Name, nil
-}
-
 // GateDef declares a Gate: Predicate receives the input; a truthy result
 // passes it through, a falsy one skips with reason gate_closed.
 type GateDef struct {
 	ID        string
 	Input     *Node
-	Predicate Knot
+	Predicate Fn
 	Policy    model.Policy
 	Optional  bool
 }
@@ -355,18 +276,13 @@ func (t *Tapestry) Gate(d GateDef) (*Node, error) {
 	if err := d.Input.check("input"); err != nil {
 		return nil, t.fail(fmt.Errorf("gate %q: %w", d.ID, err))
 	}
-	in := t.types[d.Input.ID()]
-	r, err := d.Predicate.resolve(context.Background(), exprEnv{vars: map[string]abi.Type{"input": in},
+	fn, err := t.resolve(d.Predicate, exprEnv{vars: map[string]abi.Type{"input": t.OutputType(d.Input.ID())},
 		aliases: d.Input.aliases(), want: abi.Bool})
 	if err != nil {
 		return nil, t.fail(fmt.Errorf("gate %q: predicate: %w", d.ID, err))
 	}
-	fnInput, err := t.oneInput(r, "predicate", in)
-	if err != nil {
-		return nil, t.fail(fmt.Errorf("gate %q: %w", d.ID, err))
-	}
-	n, err := t.t.AddGate(scheduler.GateSpec{ID: d.ID, Input: d.Input.ID(), Fn: r.fn, FnInput: fnInput, Policy: d.Policy, Optional: d.Optional})
-	return t.node(n, err, in)
+	n, err := t.t.AddGate(scheduler.GateDecl{ID: d.ID, Input: d.Input.ID(), Fn: fn, Policy: d.Policy, Optional: d.Optional})
+	return t.node(n, err)
 }
 
 // BranchDef declares a Branch: Selector receives the input and returns the
@@ -374,7 +290,7 @@ func (t *Tapestry) Gate(d GateDef) (*Node, error) {
 type BranchDef struct {
 	ID       string
 	Input    *Node
-	Selector Knot
+	Selector Fn
 	Arms     []string
 	Policy   model.Policy
 	Optional bool
@@ -396,7 +312,7 @@ func (b *BranchNode) Arm(name string) *Node {
 		return a
 	}
 	return &Node{id: b.ID() + "." + name, err: fmt.Errorf("branch %q has no arm %q (its arms: %s)%s",
-		b.ID(), name, strings.Join(b.names, ", "), didYouMean(name, b.names))}
+		b.ID(), name, strings.Join(b.names, ", "), suggest.DidYouMean(name, b.names))}
 }
 
 // Arms returns the names of the branch's arms, in the order declared.
@@ -410,28 +326,19 @@ func (t *Tapestry) Branch(d BranchDef) (*BranchNode, error) {
 	if err := d.Input.check("input"); err != nil {
 		return nil, t.fail(fmt.Errorf("branch %q: %w", d.ID, err))
 	}
-	in := t.types[d.Input.ID()]
-	r, err := d.Selector.resolve(context.Background(), exprEnv{vars: map[string]abi.Type{"input": in},
+	fn, err := t.resolve(d.Selector, exprEnv{vars: map[string]abi.Type{"input": t.OutputType(d.Input.ID())},
 		aliases: d.Input.aliases(), want: abi.Str})
 	if err != nil {
 		return nil, t.fail(fmt.Errorf("branch %q: selector: %w", d.ID, err))
 	}
-	fnInput, err := t.oneInput(r, "selector", in)
-	if err == nil && abi.Compatible(r.outType(), abi.Str) == abi.Never {
-		err = fmt.Errorf("selector returns %s; it must return the name of an arm (str)", r.outType())
-	}
-	if err != nil {
-		return nil, t.fail(fmt.Errorf("branch %q: %w", d.ID, err))
-	}
-	n, err := t.t.AddBranch(scheduler.BranchSpec{ID: d.ID, Input: d.Input.ID(), Fn: r.fn, FnInput: fnInput, Arms: d.Arms, Policy: d.Policy, Optional: d.Optional})
-	node, err := t.node(n, err, abi.Str)
+	n, err := t.t.AddBranch(scheduler.BranchDecl{ID: d.ID, Input: d.Input.ID(), Fn: fn, Arms: d.Arms, Policy: d.Policy, Optional: d.Optional})
+	node, err := t.node(n, err)
 	if err != nil {
 		return nil, err
 	}
 	b := &BranchNode{Node: *node, arms: map[string]*Node{}, names: slices.Clone(d.Arms)}
 	for _, a := range d.Arms {
 		an, _ := t.t.Node(d.ID + "." + a)
-		t.types[an.ID()] = in
 		b.arms[a] = &Node{n: an}
 	}
 	return b, nil
@@ -442,7 +349,7 @@ func (t *Tapestry) Branch(d BranchDef) (*BranchNode, error) {
 type MapDef struct {
 	ID   string
 	Over *Node
-	Each Knot
+	Each Fn
 	// Bind is the input that receives each element. For a module's knot,
 	// "" means its only required input not given in In; for an expression,
 	// "" means "item".
@@ -467,57 +374,30 @@ func (t *Tapestry) Map(d MapDef) (*Node, error) {
 	if err != nil {
 		return nil, t.fail(fmt.Errorf("map %q: %w", d.ID, err))
 	}
-	over := t.types[d.Over.ID()]
-	elem := abi.Any
-	switch {
-	case over.Kind == abi.KindList && over.Elem != nil:
-		elem = *over.Elem
-	case over.Kind != abi.KindList && over.Kind != abi.KindAny:
-		return nil, t.fail(fmt.Errorf("map %q: over: %q produces %s, not a list", d.ID, d.Over.ID(), over))
-	}
 	vars := t.varTypes(parents, consts)
 	bind := d.Bind
 	if _, isExpr := d.Each.(Expr); isExpr {
 		bind = cmp.Or(bind, "item")
 	}
 	if bind != "" {
-		vars[bind] = elem
+		vars[bind] = elemOf(t.OutputType(d.Over.ID()))
 	}
-	r, err := d.Each.resolve(context.Background(), exprEnv{vars: vars})
+	fn, err := t.resolve(d.Each, exprEnv{vars: vars})
 	if err != nil {
 		return nil, t.fail(fmt.Errorf("map %q: each: %w", d.ID, err))
 	}
-	if r.spec != nil {
-		if bind == "" {
-			var free []string
-			for _, in := range r.spec.Inputs {
-				_, p := parents[in.Name]
-				_, c := consts[in.Name]
-				if !in.Optional && !p && !c {
-					free = append(free, in.Name)
-				}
-			}
-			if len(free) != 1 {
-				return nil, t.fail(fmt.Errorf("map %q: cannot tell which input of %s receives the elements (unbound: %s); set bind", d.ID, r.spec.Name, strings.Join(free, ", ")))
-			}
-			bind = free[0]
-		}
-		in, ok := r.spec.Input(bind)
-		switch {
-		case !ok:
-			err = fmt.Errorf("bind %q is not an input of %s", bind, r.spec.Name)
-		case abi.Compatible(elem, abi.MustParseType(in.Type)) == abi.Never:
-			err = fmt.Errorf("input %q of %s wants %s, but the elements of %q are %s", bind, r.spec.Name, in.Type, d.Over.ID(), elem)
-		default:
-			err = t.checkInputs(d.ID, r.spec, parents, consts, bind, false)
-		}
-		if err != nil {
-			return nil, t.fail(fmt.Errorf("map %q: %w", d.ID, err))
-		}
-	}
-	n, err := t.t.AddMap(scheduler.MapSpec{ID: d.ID, Over: d.Over.ID(), Fn: r.fn, Bind: bind, Parents: ids(parents), Config: consts,
+	n, err := t.t.AddMap(scheduler.MapDecl{ID: d.ID, Over: d.Over.ID(), Fn: fn, Bind: bind, Parents: ids(parents), Config: consts,
 		OnSkip: d.OnSkip, MaxElements: d.MaxElements, Policy: d.Policy, Optional: d.Optional})
-	return t.node(n, err, abi.ListOf(r.outType()))
+	return t.node(n, err)
+}
+
+// elemOf is the type of a list's elements: any if typ is not a list
+// (which the scheduler reports).
+func elemOf(typ abi.Type) abi.Type {
+	if typ.Kind == abi.KindList && typ.Elem != nil {
+		return *typ.Elem
+	}
+	return abi.Any
 }
 
 // ReduceDef declares a Reduce over Of's list. Whole-list: Combine receives
@@ -529,7 +409,7 @@ func (t *Tapestry) Map(d MapDef) (*Node, error) {
 type ReduceDef struct {
 	ID       string
 	Of       *Node
-	Combine  Knot
+	Combine  Fn
 	Pairwise bool
 	Initial  any // pairwise: the starting accumulator, and the result for []
 	Policy   model.Policy
@@ -544,78 +424,15 @@ func (t *Tapestry) Reduce(d ReduceDef) (*Node, error) {
 	if err := d.Of.check("of"); err != nil {
 		return nil, t.fail(fmt.Errorf("reduce %q: %w", d.ID, err))
 	}
-	of := t.types[d.Of.ID()]
-	elem := abi.Any
-	switch {
-	case of.Kind == abi.KindList && of.Elem != nil:
-		elem = *of.Elem
-	case of.Kind != abi.KindList && of.Kind != abi.KindAny:
-		return nil, t.fail(fmt.Errorf("reduce %q: of: %q produces %s, not a list", d.ID, d.Of.ID(), of))
-	}
+	of := t.OutputType(d.Of.ID())
 	vars := map[string]abi.Type{"items": of}
 	if d.Pairwise {
-		vars = map[string]abi.Type{"acc": abi.Any, "item": elem}
+		vars = map[string]abi.Type{"acc": abi.Any, "item": elemOf(of)}
 	}
-	r, err := d.Combine.resolve(context.Background(), exprEnv{vars: vars})
+	fn, err := t.resolve(d.Combine, exprEnv{vars: vars})
 	if err != nil {
 		return nil, t.fail(fmt.Errorf("reduce %q: combine: %w", d.ID, err))
 	}
-	spec := scheduler.ReduceSpec{ID: d.ID, Of: d.Of.ID(), Fn: r.fn, Pairwise: d.Pairwise, Initial: d.Initial, Policy: d.Policy, Optional: d.Optional}
-	if r.spec != nil {
-		var req []abi.InputSpec
-		for _, in := range r.spec.Inputs {
-			if !in.Optional {
-				req = append(req, in)
-			}
-		}
-		switch {
-		case !d.Pairwise && len(req) != 1:
-			err = fmt.Errorf("a whole-list combine must take one required input; %s takes %d (give an initial value for a pairwise fold)", r.spec.Name, len(req))
-		case d.Pairwise && len(req) != 2:
-			err = fmt.Errorf("a pairwise combine must take two required inputs (accumulator, element); %s takes %d", r.spec.Name, len(req))
-		case !d.Pairwise:
-			spec.ItemsInput = req[0].Name
-		default:
-			spec.AccInput, spec.ItemInput = req[0].Name, req[1].Name
-		}
-		if err != nil {
-			return nil, t.fail(fmt.Errorf("reduce %q: %w", d.ID, err))
-		}
-	}
-	n, err := t.t.AddReduce(spec)
-	return t.node(n, err, r.outType())
-}
-
-// didYouMean suggests the closest candidate within edit distance 2.
-func didYouMean(s string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if d := editDistance(s, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf("; did you mean %q?", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	n, err := t.t.AddReduce(scheduler.ReduceDecl{ID: d.ID, Of: d.Of.ID(), Fn: fn, Pairwise: d.Pairwise, Initial: d.Initial, Policy: d.Policy, Optional: d.Optional})
+	return t.node(n, err)
 }

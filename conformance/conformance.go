@@ -127,7 +127,11 @@ type knotChecker struct {
 
 func (c *knotChecker) knot(lim model.Limits) (*host.Knot, error) {
 	lim.Timeout = c.opts.Timeout
-	return c.m.Knot(c.ctx, host.KnotConfig{Name: c.spec.Name, Limits: lim, NoTypeCheck: true})
+	k, err := c.m.Knot(host.KnotConfig{Name: c.spec.Name, Limits: lim, NoTypeCheck: true})
+	if err != nil {
+		return nil, err
+	}
+	return k, k.Prepare(c.ctx)
 }
 
 func (c *knotChecker) run() {

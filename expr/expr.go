@@ -53,9 +53,27 @@ type Program struct {
 	loops bool
 }
 
+// CompileError is the error of an expression that does not compile.
+type CompileError struct {
+	Src string // the expression
+	Err error
+}
+
+func (e *CompileError) Error() string { return e.Err.Error() }
+func (e *CompileError) Unwrap() error { return e.Err }
+
 // Compile parses and type-checks src. want constrains the result: bool for
-// a predicate, str for a selector, any for no constraint.
+// a predicate, str for a selector, any for no constraint. Its errors are
+// *CompileError.
 func Compile(src string, vars Vars, want abi.Type) (*Program, error) {
+	p, err := compile(src, vars, want)
+	if err != nil {
+		return nil, &CompileError{Src: src, Err: err}
+	}
+	return p, nil
+}
+
+func compile(src string, vars Vars, want abi.Type) (*Program, error) {
 	if strings.TrimSpace(src) == "" {
 		return nil, errors.New("empty expression")
 	}
@@ -314,4 +332,21 @@ func abiType(t *cel.Type) abi.Type {
 		}
 	}
 	return abi.Any
+}
+
+// reserved are CEL's reserved words, which cannot name a variable.
+var reserved = []string{"true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function", "if",
+	"import", "let", "loop", "package", "namespace", "return", "var", "void", "while"}
+
+// IsIdent reports whether s can name a variable of an expression.
+func IsIdent(s string) bool {
+	if s == "" || slices.Contains(reserved, s) || (s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }

@@ -128,7 +128,7 @@ func TestCommandGrants(t *testing.T) {
 	m := loadWith(t, h, testCommand, host.LoadOptions{ABI: host.ABICommand})
 	t.Setenv("PIRN_TEST_REGION", "eu-west")
 	dir := t.TempDir()
-	k, err := m.Knot(t.Context(), host.KnotConfig{Name: host.CommandKnot,
+	k, err := m.Knot(host.KnotConfig{Name: host.CommandKnot,
 		Grants: model.Grants{Env: []string{"PIRN_TEST_REGION"}, Clock: true, Dirs: []model.DirGrant{{Path: dir, Mount: "/"}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +137,7 @@ func TestCommandGrants(t *testing.T) {
 	if !equalValue(got["env"], []any{"PIRN_TEST_REGION=eu-west"}) || got["year"].(int64) < 2026 || got["passwd"] != false {
 		t.Errorf("ambient with grants = %v", got)
 	}
-	if _, err := m.Knot(t.Context(), host.KnotConfig{Name: host.CommandKnot, Grants: model.Grants{HTTP: []model.HTTPGrant{{Host: "x.org"}}}}); err == nil ||
+	if _, err := m.Knot(host.KnotConfig{Name: host.CommandKnot, Grants: model.Grants{HTTP: []model.HTTPGrant{{Host: "x.org"}}}}); err == nil ||
 		!strings.Contains(err.Error(), "an http grant needs a pirn module") {
 		t.Errorf("http grant on a command: %v", err)
 	}

@@ -4,8 +4,8 @@ package host
 // pool (0 if none is idle).
 func InstanceMemory(k *Knot) uint32 {
 	select {
-	case inst := <-k.pool.idle:
-		defer func() { k.pool.idle <- inst }()
+	case inst := <-k.pool.Load().idle:
+		defer func() { k.pool.Load().idle <- inst }()
 		return inst.mem.Size()
 	default:
 		return 0
@@ -13,4 +13,4 @@ func InstanceMemory(k *Knot) uint32 {
 }
 
 // Instantiations returns how many instances k's pool has created.
-func Instantiations(k *Knot) int64 { return k.pool.created.Load() }
+func Instantiations(k *Knot) int64 { return k.pool.Load().created.Load() }

@@ -28,7 +28,7 @@ const (
 // invoke runs one knot of m with grants and returns the response.
 func invoke(t *testing.T, m *host.Module, name string, g model.Grants, lim model.Limits, args ...abi.Arg) abi.Response {
 	t.Helper()
-	k, err := m.Knot(t.Context(), host.KnotConfig{Name: name, Grants: g, Limits: lim})
+	k, err := m.Knot(host.KnotConfig{Name: name, Grants: g, Limits: lim})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,10 +186,9 @@ func TestGrantHTTP(t *testing.T) {
 	defer srv.Close()
 	h := newHost(t, host.Config{})
 	m := load(t, h, netKnots)
-	ctx := t.Context()
 
 	// The module imports pirn.http: a knot without the grant is refused.
-	if _, err := m.Knot(ctx, host.KnotConfig{Name: "fetch"}); err == nil || !strings.Contains(err.Error(), "imports pirn.http (outbound HTTP), which knot fetch is not granted") {
+	if _, err := m.Knot(host.KnotConfig{Name: "fetch"}); err == nil || !strings.Contains(err.Error(), "imports pirn.http (outbound HTTP), which knot fetch is not granted") {
 		t.Errorf("fetch without a grant: %v", err)
 	}
 	g := model.Grants{HTTP: []model.HTTPGrant{{Host: "127.0.0.1"}}}
@@ -241,7 +240,7 @@ func TestGrantValidation(t *testing.T) {
 		{model.Grants{HTTP: []model.HTTPGrant{{Host: "http://x.org/"}}}, "want a host name"},
 		{model.Grants{HTTP: []model.HTTPGrant{{Host: "x.org", Methods: []string{"FETCH"}}}}, `method "FETCH" is not an HTTP method`},
 	} {
-		_, err := m.Knot(t.Context(), host.KnotConfig{Name: "readfile", Grants: tc.g})
+		_, err := m.Knot(host.KnotConfig{Name: "readfile", Grants: tc.g})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want %q", tc.g, err, tc.want)
 		}
@@ -328,7 +327,7 @@ func TestGrantedSleepEnds(t *testing.T) {
 	if d := time.Since(start); r.Outcome != abi.OutcomeErr || r.Error.Type != host.ErrTimeout || d > 3*time.Second*slack {
 		t.Errorf("a day's sleep under a 300ms timeout: %v %+v after %v", r.Outcome, r.Error, d)
 	}
-	k, err := m.Knot(t.Context(), host.KnotConfig{Name: "sleep", Grants: g, Limits: model.Limits{Timeout: time.Hour}})
+	k, err := m.Knot(host.KnotConfig{Name: "sleep", Grants: g, Limits: model.Limits{Timeout: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}

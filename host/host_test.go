@@ -308,7 +308,7 @@ func TestInputLimits(t *testing.T) {
 			t.Errorf("got %v %+v, want LimitExceeded %q", r.Outcome, r.Error, tc.want)
 		}
 	}
-	if _, err := m.Knot(ctx, host.KnotConfig{Name: "negate", Limits: model.Limits{MaxDepth: 65}}); err == nil || !strings.Contains(err.Error(), "MaxDepth 65 is not within 1..64") {
+	if _, err := m.Knot(host.KnotConfig{Name: "negate", Limits: model.Limits{MaxDepth: 65}}); err == nil || !strings.Contains(err.Error(), "MaxDepth 65 is not within 1..64") {
 		t.Errorf("MaxDepth 65: %v", err)
 	}
 }

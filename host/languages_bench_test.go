@@ -109,7 +109,7 @@ func BenchmarkLanguages(b *testing.B) {
 			})
 		}
 		b.Run(lc.lang+"/invoke", func(b *testing.B) {
-			k, err := m.Knot(ctx, KnotConfig{Name: lc.knot, Limits: model.Limits{MaxInvocations: 1 << 30}})
+			k, err := m.Knot(KnotConfig{Name: lc.knot, Limits: model.Limits{MaxInvocations: 1 << 30}})
 			if err != nil {
 				b.Fatal(err)
 			}

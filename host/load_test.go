@@ -63,7 +63,7 @@ func TestUnknownKnot(t *testing.T) {
 	t.Parallel()
 	h := newHost(t, host.Config{})
 	m := load(t, h, arith)
-	_, err := m.Knot(t.Context(), host.KnotConfig{Name: "triple"})
+	_, err := m.Knot(host.KnotConfig{Name: "triple"})
 	if err == nil || !strings.Contains(err.Error(), `has no knot "triple" (it has: double, add, inc, square, sum, range, positive, sign, total)`) {
 		t.Errorf("Knot(triple) error = %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -428,8 +429,11 @@ type KnotConfig struct {
 	State model.State
 }
 
-// Knot returns a handle for invoking a knot of the module.
-func (m *Module) Knot(ctx context.Context, cfg KnotConfig) (*Knot, error) {
+// Knot returns a handle for invoking a knot of the module. It checks cfg
+// (limits, grants and their directories, state) but starts nothing: the
+// knot's instances, and the module's compilation under its limits, come
+// with [Knot.Prepare] or its first invocation.
+func (m *Module) Knot(cfg KnotConfig) (*Knot, error) {
 	spec, ok := m.manifest.Knot(cfg.Name)
 	if !ok {
 		return nil, &LoadError{Module: m.name, Digest: m.digest,
@@ -450,16 +454,11 @@ func (m *Module) Knot(ctx context.Context, cfg KnotConfig) (*Knot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("knot %s: %w", cfg.Name, err)
 	}
-	p, err := m.pool(ctx, lim, grants, state, true)
-	if err != nil {
-		return nil, &LoadError{Module: m.name, Digest: m.digest, Err: err}
-	}
 	sig, err := abi.NewSignature(spec)
 	if err != nil { // the manifest was validated at load, so its types parse
 		return nil, &LoadError{Module: m.name, Digest: m.digest, Err: err}
 	}
-	k := &Knot{mod: m, spec: spec, pool: p, check: !cfg.NoTypeCheck, sig: sig}
-	return k, nil
+	return &Knot{mod: m, spec: spec, lim: lim, grants: grants, state: state, check: !cfg.NoTypeCheck, sig: sig}, nil
 }
 
 // state resolves a knot's State for this module.
@@ -510,11 +509,43 @@ func (m *Module) importsHTTP() bool {
 
 // Knot invokes one knot of a module.
 type Knot struct {
-	mod   *Module
-	spec  *abi.KnotSpec
-	pool  *pool
-	check bool
-	sig   *abi.Signature
+	mod    *Module
+	spec   *abi.KnotSpec
+	lim    model.Limits
+	grants model.Grants
+	state  model.State // resolved: StateReset, StateFresh or StateKeep
+	check  bool
+	sig    *abi.Signature
+
+	pool   atomic.Pointer[pool] // set once, by acquire
+	poolMu sync.Mutex           // held while acquire makes the pool
+}
+
+// Prepare makes the knot ready to run: it compiles the module under the
+// knot's limits (if no knot with the same limits did) and starts an
+// instance in the background. Invoke prepares the knot itself if need be;
+// Prepare lets a caller pay that cost, and meet its errors, up front.
+func (k *Knot) Prepare(ctx context.Context) error {
+	_, err := k.acquire(ctx)
+	return err
+}
+
+// acquire returns the knot's pool, making it the first time.
+func (k *Knot) acquire(ctx context.Context) (*pool, error) {
+	if p := k.pool.Load(); p != nil {
+		return p, nil
+	}
+	k.poolMu.Lock()
+	defer k.poolMu.Unlock()
+	if p := k.pool.Load(); p != nil {
+		return p, nil
+	}
+	p, err := k.mod.pool(ctx, k.lim, k.grants, k.state, true)
+	if err != nil {
+		return nil, &LoadError{Module: k.mod.name, Digest: k.mod.digest, Err: err}
+	}
+	k.pool.Store(p)
+	return p, nil
 }
 
 // Spec returns the knot's manifest entry.
@@ -525,13 +556,13 @@ func (k *Knot) Module() *Module { return k.mod }
 
 // State returns what the knot's instances keep between invocations:
 // StateReset, StateFresh or StateKeep.
-func (k *Knot) State() model.State { return k.pool.state }
+func (k *Knot) State() model.State { return k.state }
 
 // Lineage returns the knot's grants as lineage records them: Grants'
 // Describe, and GrantState if its instances keep their state.
 func (k *Knot) Lineage() []string {
-	d := k.pool.grants.Describe()
-	if k.pool.state == model.StateKeep {
+	d := k.grants.Describe()
+	if k.state == model.StateKeep {
 		d = append(d, GrantState)
 		slices.Sort(d)
 	}
@@ -539,11 +570,11 @@ func (k *Knot) Lineage() []string {
 }
 
 // Limits returns the knot's effective limits.
-func (k *Knot) Limits() model.Limits { return k.pool.lim }
+func (k *Knot) Limits() model.Limits { return k.lim }
 
 // Grants returns the knot's capabilities, normalised (directories made
 // absolute).
-func (k *Knot) Grants() model.Grants { return k.pool.grants }
+func (k *Knot) Grants() model.Grants { return k.grants }
 
 // Call is one invocation's arguments.
 type Call struct {
@@ -575,11 +606,18 @@ func (k *Knot) invoke(ctx context.Context, c *Call) abi.Response {
 			return r
 		}
 	}
+	p, err := k.acquire(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fail(ErrCancelled, "cancelled before the knot was ready: "+context.Cause(ctx).Error(), "")
+		}
+		return fail(ErrInstantiate, err.Error(), "")
+	}
 	if k.mod.abi == ABICommand {
-		r := k.pool.runCommand(ctx, c)
+		r := p.runCommand(ctx, c)
 		return k.checkOutput(r)
 	}
-	inst, err := k.pool.get(ctx)
+	inst, err := p.get(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fail(ErrCancelled, "cancelled before an instance was free: "+context.Cause(ctx).Error(), "")
@@ -593,7 +631,7 @@ func (k *Knot) invoke(ctx context.Context, c *Call) abi.Response {
 	} else {
 		r, keep = inst.call(ctx, k.spec.Name, c)
 	}
-	k.pool.release(inst, keep)
+	p.release(inst, keep)
 	return k.checkOutput(r)
 }
 
@@ -611,7 +649,7 @@ func (k *Knot) checkOutput(r abi.Response) abi.Response {
 
 // checkSize enforces MaxInput and MaxDepth on a call's arguments.
 func (k *Knot) checkSize(c *Call) (abi.Response, bool) {
-	lim := k.pool.lim
+	lim := k.lim
 	size := 16 + len(k.spec.Name)
 	for _, args := range [2][]abi.Arg{c.Inputs, c.Config} {
 		for _, a := range args {
@@ -668,7 +706,10 @@ type KnotStats struct {
 // of the pool for a moment, so an invocation starting meanwhile may start
 // a new one.
 func (k *Knot) Stats() KnotStats {
-	p := k.pool
+	p := k.pool.Load()
+	if p == nil {
+		return KnotStats{}
+	}
 	st := KnotStats{Created: p.created.Load()}
 	var held []*instance
 	for {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/internal/fileread"
+	"github.com/pirn-wasm/pirn/internal/suggest"
 	"github.com/pirn-wasm/pirn/model"
 )
 
@@ -292,7 +293,7 @@ func (p *parser) fields(m *yaml.Node, what string, allowed []string, f func(key 
 		}
 		seen[key] = k.Line
 		if !slices.Contains(allowed, key) {
-			p.errorf(k.Line, "%s: unknown key %q%s", what, key, DidYouMean(key, allowed))
+			p.errorf(k.Line, "%s: unknown key %q%s", what, key, suggest.DidYouMean(key, allowed))
 			continue
 		}
 		f(key, v)
@@ -335,7 +336,7 @@ func (p *parser) modules(v *yaml.Node) {
 					m.Path = p.str(pv, "path")
 				case "abi":
 					if m.ABI = p.str(pv, "abi"); !slices.Contains(ModuleABIs, m.ABI) {
-						p.errorf(pv.Line, "module %q: unknown abi %q (want one of %s)%s", name, m.ABI, strings.Join(ModuleABIs, ", "), DidYouMean(m.ABI, ModuleABIs))
+						p.errorf(pv.Line, "module %q: unknown abi %q (want one of %s)%s", name, m.ABI, strings.Join(ModuleABIs, ", "), suggest.DidYouMean(m.ABI, ModuleABIs))
 					}
 					if m.ABI == "pirn" {
 						m.ABI = ""
@@ -459,7 +460,7 @@ func (p *parser) node(m *yaml.Node) *Node {
 	typ := p.str(tv, "type")
 	kind, err := model.ParseKind(typ)
 	if err != nil {
-		p.errorf(tv.Line, "%s: unknown type %q (want one of %s)%s", what, typ, strings.Join(nodeTypes, ", "), DidYouMean(typ, nodeTypes))
+		p.errorf(tv.Line, "%s: unknown type %q (want one of %s)%s", what, typ, strings.Join(nodeTypes, ", "), suggest.DidYouMean(typ, nodeTypes))
 		return nil
 	}
 	n.Kind = kind
@@ -542,7 +543,7 @@ func (p *parser) node(m *yaml.Node) *Node {
 			if n.Policy, err = model.ParsePolicy(s); err != nil || s == "" {
 				names := []string{"skip_if_parent_failed", "receive_errors", "require_all_parents"}
 				p.errorf(v.Line, "%s: unknown error_policy %q (want skip_if_parent_failed, receive_errors or require_all_parents)%s",
-					what, s, DidYouMean(s, names))
+					what, s, suggest.DidYouMean(s, names))
 			}
 		case "optional":
 			n.Optional = p.boolean(v, what+": optional")
@@ -776,7 +777,7 @@ func (p *parser) order() {
 			if len(names) > 0 {
 				declared = "declared: " + strings.Join(names, ", ")
 			}
-			p.errorf(line, "%s %q: unknown module %q (%s)%s", n.Kind, n.ID, module, declared, DidYouMean(module, names))
+			p.errorf(line, "%s %q: unknown module %q (%s)%s", n.Kind, n.ID, module, declared, suggest.DidYouMean(module, names))
 		}
 	}
 	for i := range s.Nodes {
@@ -804,7 +805,7 @@ func (p *parser) order() {
 			target, ok := byID[r.ID]
 			switch {
 			case !ok:
-				p.errorf(r.Line, "%s %q: %s references unknown node %q%s", n.Kind, n.ID, describeRef(r), r.ID, DidYouMean(r.ID, ids))
+				p.errorf(r.Line, "%s %q: %s references unknown node %q%s", n.Kind, n.ID, describeRef(r), r.ID, suggest.DidYouMean(r.ID, ids))
 			case target.Kind == model.KindBranch && r.ID == target.ID:
 				arms := make([]string, len(target.Arms))
 				for i, a := range target.Arms {
@@ -818,7 +819,7 @@ func (p *parser) order() {
 	}
 	for _, o := range s.Outputs {
 		if _, ok := byID[o]; !ok {
-			p.errorf(s.OutputsLine, "outputs: unknown node %q%s", o, DidYouMean(o, ids))
+			p.errorf(s.OutputsLine, "outputs: unknown node %q%s", o, suggest.DidYouMean(o, ids))
 		}
 	}
 	if len(p.errs) > 0 {
@@ -883,41 +884,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// DidYouMean suggests the closest candidate within edit distance 2, as
-// "; did you mean "x"?", or returns "".
-func DidYouMean(s string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if d := editDistance(s, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf("; did you mean %q?", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
-
 // ParseValue parses a YAML value (a scalar, or a flow sequence or mapping
 // such as [1, 2] or {a: 1}) into the data model, as values in a pipeline
 // file are parsed.
@@ -940,7 +906,7 @@ func (p *parser) instance(v *yaml.Node, what string) model.State {
 	st, err := model.ParseState(s)
 	if err != nil || s == "" {
 		p.errorf(v.Line, "%s: instance %q: want reset (restore the instance after every invocation), fresh (a new one each time) or keep%s",
-			what, s, DidYouMean(s, []string{"reset", "fresh", "keep"}))
+			what, s, suggest.DidYouMean(s, []string{"reset", "fresh", "keep"}))
 	}
 	return st
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/pirn-wasm/pirn/scheduler"
 )
 
-func f(k fn) scheduler.Fn { return scheduler.Fn{Knot: k, Name: "host:test"} }
+func f(k fn) scheduler.Fn { return scheduler.Fn{Invoker: k, Name: "host:test"} }
 
 // one builds a one-input function of the value under name.
 func one(name string, body func(v any) (any, error)) fn {
@@ -26,7 +26,7 @@ func one(name string, body func(v any) (any, error)) fn {
 
 func paramX(t *testing.T, tp *scheduler.Tapestry, typ abi.Type) {
 	t.Helper()
-	must[*scheduler.Node](t)(tp.AddParameter(scheduler.ParamSpec{ID: "x", Name: "x", Type: typ}))
+	must[*scheduler.Node](t)(tp.AddParameter(scheduler.ParamDecl{ID: "x", Name: "x", Type: typ}))
 }
 
 func run(t *testing.T, tp *scheduler.Tapestry, x any) *scheduler.Result {
@@ -61,12 +61,12 @@ func skipsOf(res *scheduler.Result) map[string]string {
 func TestSourceSinkAggregator(t *testing.T) {
 	tp := scheduler.NewTapestry()
 	node := must[*scheduler.Node](t)
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "src", Kind: model.KindSource, Fn: f(func(context.Context, map[string]any) (any, error) { return 7, nil })}))
+	node(tp.AddKnot(scheduler.KnotDecl{ID: "src", Kind: model.KindSource, Fn: f(func(context.Context, map[string]any) (any, error) { return 7, nil })}))
 	paramX(t, tp, abi.Int)
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "agg", Kind: model.KindAggregator, Parents: map[string]string{"a": "src", "b": "x"},
+	node(tp.AddKnot(scheduler.KnotDecl{ID: "agg", Kind: model.KindAggregator, Parents: map[string]string{"a": "src", "b": "x"},
 		Fn: f(func(_ context.Context, in map[string]any) (any, error) { return in["a"].(int64) * in["b"].(int64), nil })}))
 	var sunk atomic.Value
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "out", Kind: model.KindSink, Parents: map[string]string{"v": "agg"},
+	node(tp.AddKnot(scheduler.KnotDecl{ID: "out", Kind: model.KindSink, Parents: map[string]string{"v": "agg"},
 		Fn: f(func(_ context.Context, in map[string]any) (any, error) { sunk.Store(in["v"]); return "written", nil })}))
 	res := run(t, tp, 3)
 	if diff := cmp.Diff(map[string]any{"src": int64(7), "x": int64(3), "agg": int64(21), "out": nil}, res.Outputs); diff != "" {
@@ -76,13 +76,13 @@ func TestSourceSinkAggregator(t *testing.T) {
 		t.Errorf("sink saw %v; kinds %s %s", sunk.Load(), record(t, res, "out").Kind, record(t, res, "src").Kind)
 	}
 	for _, tc := range []struct {
-		spec scheduler.KnotSpec
+		spec scheduler.KnotDecl
 		want string
 	}{
-		{scheduler.KnotSpec{ID: "s2", Kind: model.KindSource, Fn: f(nil), Parents: map[string]string{"a": "x"}}, "a source takes no parents"},
-		{scheduler.KnotSpec{ID: "a2", Kind: model.KindAggregator, Fn: f(nil)}, "an aggregator needs at least one parent"},
-		{scheduler.KnotSpec{ID: "k2", Fn: f(nil), Parents: map[string]string{"a": "out"}}, `"out" is a sink, which nothing may consume`},
-		{scheduler.KnotSpec{ID: "k3", Kind: model.KindGate, Fn: f(nil)}, "AddKnot cannot add a gate"},
+		{scheduler.KnotDecl{ID: "s2", Kind: model.KindSource, Fn: f(nil), Parents: map[string]string{"a": "x"}}, "a source takes no parents"},
+		{scheduler.KnotDecl{ID: "a2", Kind: model.KindAggregator, Fn: f(nil)}, "an aggregator needs at least one parent"},
+		{scheduler.KnotDecl{ID: "k2", Fn: f(nil), Parents: map[string]string{"a": "out"}}, `"out" is a sink, which nothing may consume`},
+		{scheduler.KnotDecl{ID: "k3", Kind: model.KindGate, Fn: f(nil)}, "AddKnot cannot add a gate"},
 	} {
 		if _, err := tp.AddKnot(tc.spec); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("AddKnot(%s) error = %v, want %q", tc.spec.ID, err, tc.want)
@@ -93,8 +93,8 @@ func TestSourceSinkAggregator(t *testing.T) {
 func gateTapestry(t *testing.T, pred fn) *scheduler.Tapestry {
 	tp := scheduler.NewTapestry()
 	paramX(t, tp, abi.Int)
-	must[*scheduler.Node](t)(tp.AddGate(scheduler.GateSpec{ID: "g", Input: "x", Fn: f(pred), FnInput: "v"}))
-	must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotSpec{ID: "after", Fn: f(double), Parents: map[string]string{"x": "g"}}))
+	must[*scheduler.Node](t)(tp.AddGate(scheduler.GateDecl{ID: "g", Input: "x", Fn: f(pred), FnInput: "v"}))
+	must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotDecl{ID: "after", Fn: f(double), Parents: map[string]string{"x": "g"}}))
 	return tp
 }
 
@@ -135,9 +135,9 @@ func branchTapestry(t *testing.T, sel fn) *scheduler.Tapestry {
 	tp := scheduler.NewTapestry()
 	paramX(t, tp, abi.Any)
 	node := must[*scheduler.Node](t)
-	node(tp.AddBranch(scheduler.BranchSpec{ID: "route", Input: "x", Fn: f(sel), FnInput: "m", Arms: []string{"tool", "response"}}))
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "t", Fn: f(one("p", func(v any) (any, error) { return "tool:" + v.(map[string]any)["body"].(string), nil })), Parents: map[string]string{"p": "route.tool"}}))
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "r", Fn: f(one("p", func(v any) (any, error) { return "resp", nil })), Parents: map[string]string{"p": "route.response"}}))
+	node(tp.AddBranch(scheduler.BranchDecl{ID: "route", Input: "x", Fn: f(sel), FnInput: "m", Arms: []string{"tool", "response"}}))
+	node(tp.AddKnot(scheduler.KnotDecl{ID: "t", Fn: f(one("p", func(v any) (any, error) { return "tool:" + v.(map[string]any)["body"].(string), nil })), Parents: map[string]string{"p": "route.tool"}}))
+	node(tp.AddKnot(scheduler.KnotDecl{ID: "r", Fn: f(one("p", func(v any) (any, error) { return "resp", nil })), Parents: map[string]string{"p": "route.response"}}))
 	return tp
 }
 
@@ -178,14 +178,14 @@ func TestBranch(t *testing.T) {
 	}
 	// Consuming the branch itself is refused: its arms are what flows on.
 	tp := branchTapestry(t, byType)
-	if _, err := tp.AddKnot(scheduler.KnotSpec{ID: "bad", Fn: f(double), Parents: map[string]string{"x": "route"}}); err == nil ||
+	if _, err := tp.AddKnot(scheduler.KnotDecl{ID: "bad", Fn: f(double), Parents: map[string]string{"x": "route"}}); err == nil ||
 		!strings.Contains(err.Error(), "consume one of its arms (route.tool, route.response)") {
 		t.Errorf("consuming a branch: %v", err)
 	}
-	if _, err := tp.AddBranch(scheduler.BranchSpec{ID: "b2", Input: "x", Fn: f(byType), Arms: []string{"a", "a"}}); err == nil || !strings.Contains(err.Error(), `arm "a" declared twice`) {
+	if _, err := tp.AddBranch(scheduler.BranchDecl{ID: "b2", Input: "x", Fn: f(byType), Arms: []string{"a", "a"}}); err == nil || !strings.Contains(err.Error(), `arm "a" declared twice`) {
 		t.Errorf("duplicate arms: %v", err)
 	}
-	if _, err := tp.AddGate(scheduler.GateSpec{ID: "g2", Input: "x", Fn: f(byType), Policy: model.ReceiveErrors}); err == nil || !strings.Contains(err.Error(), "cannot use receive_errors") {
+	if _, err := tp.AddGate(scheduler.GateDecl{ID: "g2", Input: "x", Fn: f(byType), Policy: model.ReceiveErrors}); err == nil || !strings.Contains(err.Error(), "cannot use receive_errors") {
 		t.Errorf("receive_errors gate: %v", err)
 	}
 }
@@ -194,8 +194,8 @@ func mapTapestry(t *testing.T, each fn, onSkip model.OnSkip) *scheduler.Tapestry
 	tp := scheduler.NewTapestry()
 	paramX(t, tp, abi.Any)
 	node := must[*scheduler.Node](t)
-	node(tp.AddParameter(scheduler.ParamSpec{ID: "k", Name: "k", Type: abi.Int, Default: 10, HasDefault: true}))
-	node(tp.AddMap(scheduler.MapSpec{ID: "m", Over: "x", Fn: f(each), Bind: "item", Parents: map[string]string{"scale": "k"},
+	node(tp.AddParameter(scheduler.ParamDecl{ID: "k", Name: "k", Type: abi.Int, Default: 10, HasDefault: true}))
+	node(tp.AddMap(scheduler.MapDecl{ID: "m", Over: "x", Fn: f(each), Bind: "item", Parents: map[string]string{"scale": "k"},
 		Config: map[string]any{"offset": 1}, OnSkip: onSkip}))
 	return tp
 }
@@ -271,7 +271,7 @@ func TestMap(t *testing.T) {
 	}
 }
 
-func reduceTapestry(t *testing.T, spec scheduler.ReduceSpec) *scheduler.Tapestry {
+func reduceTapestry(t *testing.T, spec scheduler.ReduceDecl) *scheduler.Tapestry {
 	tp := scheduler.NewTapestry()
 	paramX(t, tp, abi.Any)
 	spec.ID, spec.Of = "total", "x"
@@ -293,11 +293,11 @@ func TestReduce(t *testing.T) {
 		}
 		return in["acc"].(int64) + in["item"].(int64), nil
 	})
-	whole := scheduler.ReduceSpec{Fn: f(sumAll)}
-	pair := scheduler.ReduceSpec{Fn: f(addPair), Pairwise: true, Initial: 100}
+	whole := scheduler.ReduceDecl{Fn: f(sumAll)}
+	pair := scheduler.ReduceDecl{Fn: f(addPair), Pairwise: true, Initial: 100}
 	for _, tc := range []struct {
 		name string
-		spec scheduler.ReduceSpec
+		spec scheduler.ReduceDecl
 		in   any
 		want any
 	}{
@@ -336,7 +336,7 @@ func TestMapMaxElements(t *testing.T) {
 	} {
 		tp := scheduler.NewTapestry()
 		paramX(t, tp, abi.Any)
-		must[*scheduler.Node](t)(tp.AddMap(scheduler.MapSpec{ID: "m", Over: "x", Fn: f(each), Bind: "item", MaxElements: tc.max}))
+		must[*scheduler.Node](t)(tp.AddMap(scheduler.MapDecl{ID: "m", Over: "x", Fn: f(each), Bind: "item", MaxElements: tc.max}))
 		calls.Store(0)
 		res := run(t, tp, make([]any, tc.n))
 		if tc.want == "" {

@@ -274,27 +274,27 @@ func build(t *testing.T, nodes []*gnode, called func()) *scheduler.Tapestry {
 	}
 	for _, n := range nodes {
 		salt := n.salt
-		knot := scheduler.Fn{Knot: fn(func(_ context.Context, in map[string]any) (any, error) { called(); return mix(salt, in) }), Name: "host:mix"}
+		knot := scheduler.Fn{Invoker: fn(func(_ context.Context, in map[string]any) (any, error) { called(); return mix(salt, in) }), Name: "host:mix"}
 		var err error
 		switch n.kind {
 		case gParam:
-			_, err = tp.AddParameter(scheduler.ParamSpec{ID: n.id, Name: n.id, Type: abi.Any})
+			_, err = tp.AddParameter(scheduler.ParamDecl{ID: n.id, Name: n.id, Type: abi.Any})
 		case gKnot, gSource, gSink, gAggregator:
 			kind := map[gkind]model.Kind{gKnot: model.KindKnot, gSource: model.KindSource, gSink: model.KindSink, gAggregator: model.KindAggregator}[n.kind]
-			_, err = tp.AddKnot(scheduler.KnotSpec{ID: n.id, Kind: kind, Fn: knot, Parents: parents(n, 0), Config: n.config, Policy: n.policy, Optional: n.optional})
+			_, err = tp.AddKnot(scheduler.KnotDecl{ID: n.id, Kind: kind, Fn: knot, Parents: parents(n, 0), Config: n.config, Policy: n.policy, Optional: n.optional})
 		case gGate:
-			pred := scheduler.Fn{Knot: fn(func(_ context.Context, in map[string]any) (any, error) { called(); return predicate(salt, in) }), Name: "host:pred"}
-			_, err = tp.AddGate(scheduler.GateSpec{ID: n.id, Input: n.parents[0][1], Fn: pred, Policy: n.policy, Optional: n.optional})
+			pred := scheduler.Fn{Invoker: fn(func(_ context.Context, in map[string]any) (any, error) { called(); return predicate(salt, in) }), Name: "host:pred"}
+			_, err = tp.AddGate(scheduler.GateDecl{ID: n.id, Input: n.parents[0][1], Fn: pred, Policy: n.policy, Optional: n.optional})
 		case gBranch:
 			arms := n.arms
-			sel := scheduler.Fn{Knot: fn(func(_ context.Context, in map[string]any) (any, error) { called(); return selector(salt, arms, in) }), Name: "host:sel"}
-			_, err = tp.AddBranch(scheduler.BranchSpec{ID: n.id, Input: n.parents[0][1], Fn: sel, Arms: n.arms, Policy: n.policy, Optional: n.optional})
+			sel := scheduler.Fn{Invoker: fn(func(_ context.Context, in map[string]any) (any, error) { called(); return selector(salt, arms, in) }), Name: "host:sel"}
+			_, err = tp.AddBranch(scheduler.BranchDecl{ID: n.id, Input: n.parents[0][1], Fn: sel, Arms: n.arms, Policy: n.policy, Optional: n.optional})
 		case gArm: // added with its branch
 		case gMap:
-			_, err = tp.AddMap(scheduler.MapSpec{ID: n.id, Over: n.parents[0][1], Fn: knot, Bind: "item", Parents: parents(n, 1), Config: n.config,
+			_, err = tp.AddMap(scheduler.MapDecl{ID: n.id, Over: n.parents[0][1], Fn: knot, Bind: "item", Parents: parents(n, 1), Config: n.config,
 				OnSkip: n.onSkip, Policy: n.policy, Optional: n.optional})
 		case gReduce:
-			_, err = tp.AddReduce(scheduler.ReduceSpec{ID: n.id, Of: n.parents[0][1], Fn: knot, Pairwise: n.pairwise, Initial: n.initial,
+			_, err = tp.AddReduce(scheduler.ReduceDecl{ID: n.id, Of: n.parents[0][1], Fn: knot, Pairwise: n.pairwise, Initial: n.initial,
 				Policy: n.policy, Optional: n.optional})
 		}
 		if err != nil {

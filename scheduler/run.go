@@ -612,7 +612,7 @@ func (e *engine) decide(st *state, c *Call) (res result, spawned bool) {
 		}
 		c.Inputs = append(c.Inputs, abi.Arg{Name: ed.input, Value: v})
 	}
-	res = e.response(n.id, invoke(e.ctx, n.fn.Knot, c))
+	res = e.response(n.id, invoke(e.ctx, n.fn.Invoker, c))
 	if n.kind == model.KindSink && res.outcome == lineage.OK {
 		res.value = nullValue
 	}
@@ -653,7 +653,7 @@ func (e *engine) recordInputs(st *state) {
 
 // invoke calls a knot, turning a panic (a bug in a host-native knot) into
 // an err so that it fails alone.
-func invoke(ctx context.Context, k Knot, c *Call) (r abi.Response) {
+func invoke(ctx context.Context, k Invoker, c *Call) (r abi.Response) {
 	defer func() {
 		if p := recover(); p != nil {
 			r = abi.Response{Outcome: abi.OutcomeErr, Error: &abi.Error{Type: ErrPanic, Message: fmt.Sprint(p), Trace: string(debug.Stack())}}

@@ -90,9 +90,9 @@ func must[T any](t *testing.T) func(T, error) T {
 func quickstart(t *testing.T) *scheduler.Tapestry {
 	tp := scheduler.NewTapestry()
 	node := must[*scheduler.Node](t)
-	node(tp.AddParameter(scheduler.ParamSpec{Name: "x", Type: abi.Int}))
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "d", Fn: scheduler.Fn{Knot: double, Name: "host:double"}, Parents: map[string]string{"x": "param:x"}}))
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "answer", Fn: scheduler.Fn{Knot: add, Name: "host:add"}, Parents: map[string]string{"a": "param:x", "b": "d"}}))
+	node(tp.AddParameter(scheduler.ParamDecl{Name: "x", Type: abi.Int}))
+	node(tp.AddKnot(scheduler.KnotDecl{ID: "d", Fn: scheduler.Fn{Invoker: double, Name: "host:double"}, Parents: map[string]string{"x": "param:x"}}))
+	node(tp.AddKnot(scheduler.KnotDecl{ID: "answer", Fn: scheduler.Fn{Invoker: add, Name: "host:add"}, Parents: map[string]string{"a": "param:x", "b": "d"}}))
 	return tp
 }
 
@@ -170,12 +170,12 @@ func TestParameterErrors(t *testing.T) {
 	}
 	// A default makes the value optional.
 	tp := scheduler.NewTapestry()
-	must[*scheduler.Node](t)(tp.AddParameter(scheduler.ParamSpec{ID: "x", Name: "x", Type: abi.Int, Default: "3", HasDefault: true}))
+	must[*scheduler.Node](t)(tp.AddParameter(scheduler.ParamDecl{ID: "x", Name: "x", Type: abi.Int, Default: "3", HasDefault: true}))
 	res, err := e.s.Run(t.Context(), tp, scheduler.Request{})
 	if err != nil || res.Outputs["x"] != int64(3) {
 		t.Errorf("default: %v, %v", res.Outputs, err)
 	}
-	if _, err := tp.AddParameter(scheduler.ParamSpec{ID: "y", Name: "y", Type: abi.Int, Default: 2.5, HasDefault: true}); err == nil {
+	if _, err := tp.AddParameter(scheduler.ParamDecl{ID: "y", Name: "y", Type: abi.Int, Default: 2.5, HasDefault: true}); err == nil {
 		t.Error("a default that does not fit its type was accepted")
 	}
 }
@@ -194,7 +194,7 @@ func TestSubsetRun(t *testing.T) {
 	}
 	// Parameters outside the shed need no value.
 	tp := quickstart(t)
-	must[*scheduler.Node](t)(tp.AddParameter(scheduler.ParamSpec{Name: "unused", Type: abi.Int}))
+	must[*scheduler.Node](t)(tp.AddParameter(scheduler.ParamDecl{Name: "unused", Type: abi.Int}))
 	if _, err := e.s.Run(t.Context(), tp, scheduler.Request{Params: map[string]any{"x": 1}, Terminals: []string{"answer"}}); err != nil {
 		t.Errorf("subset run needing no value for an unrelated parameter: %v", err)
 	}
@@ -203,11 +203,11 @@ func TestSubsetRun(t *testing.T) {
 func failing(t *testing.T, optional bool, policy model.Policy) *scheduler.Tapestry {
 	tp := scheduler.NewTapestry()
 	node := must[*scheduler.Node](t)
-	node(tp.AddParameter(scheduler.ParamSpec{Name: "x", Type: abi.Int}))
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "bad", Fn: scheduler.Fn{Knot: boom, Name: "host:boom"}, Parents: map[string]string{"x": "param:x"}, Optional: optional}))
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "after", Fn: scheduler.Fn{Knot: double}, Parents: map[string]string{"x": "bad"}, Policy: policy}))
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "later", Fn: scheduler.Fn{Knot: double}, Parents: map[string]string{"x": "after"}}))
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "fine", Fn: scheduler.Fn{Knot: double}, Parents: map[string]string{"x": "param:x"}}))
+	node(tp.AddParameter(scheduler.ParamDecl{Name: "x", Type: abi.Int}))
+	node(tp.AddKnot(scheduler.KnotDecl{ID: "bad", Fn: scheduler.Fn{Invoker: boom, Name: "host:boom"}, Parents: map[string]string{"x": "param:x"}, Optional: optional}))
+	node(tp.AddKnot(scheduler.KnotDecl{ID: "after", Fn: scheduler.Fn{Invoker: double}, Parents: map[string]string{"x": "bad"}, Policy: policy}))
+	node(tp.AddKnot(scheduler.KnotDecl{ID: "later", Fn: scheduler.Fn{Invoker: double}, Parents: map[string]string{"x": "after"}}))
+	node(tp.AddKnot(scheduler.KnotDecl{ID: "fine", Fn: scheduler.Fn{Invoker: double}, Parents: map[string]string{"x": "param:x"}}))
 	return tp
 }
 
@@ -270,9 +270,9 @@ func TestReceiveErrors(t *testing.T) {
 	e := newEnv(t, scheduler.Config{})
 	tp := failing(t, false, model.SkipIfParentFailed)
 	var got atomic.Value
-	must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotSpec{ID: "inspect", Policy: model.ReceiveErrors,
+	must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotDecl{ID: "inspect", Policy: model.ReceiveErrors,
 		Parents: map[string]string{"bad": "bad", "fine": "fine", "later": "later"},
-		Fn: scheduler.Fn{Knot: fn(func(_ context.Context, in map[string]any) (any, error) {
+		Fn: scheduler.Fn{Invoker: fn(func(_ context.Context, in map[string]any) (any, error) {
 			got.Store(in)
 			return "handled", nil
 		})}}))
@@ -304,9 +304,9 @@ func TestReadyQueueNotWaves(t *testing.T) {
 	childRan := make(chan struct{})
 	tp := scheduler.NewTapestry()
 	node := must[*scheduler.Node](t)
-	node(tp.AddParameter(scheduler.ParamSpec{Name: "x", Type: abi.Int}))
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "slow", Parents: map[string]string{"x": "param:x"},
-		Fn: scheduler.Fn{Knot: fn(func(ctx context.Context, in map[string]any) (any, error) {
+	node(tp.AddParameter(scheduler.ParamDecl{Name: "x", Type: abi.Int}))
+	node(tp.AddKnot(scheduler.KnotDecl{ID: "slow", Parents: map[string]string{"x": "param:x"},
+		Fn: scheduler.Fn{Invoker: fn(func(ctx context.Context, in map[string]any) (any, error) {
 			select {
 			case <-childRan:
 				return 1, nil
@@ -314,9 +314,9 @@ func TestReadyQueueNotWaves(t *testing.T) {
 				return nil, errors.New("the fast branch's child never ran while slow was running: waves with barriers")
 			}
 		})}}))
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "fast", Fn: scheduler.Fn{Knot: double}, Parents: map[string]string{"x": "param:x"}}))
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "child", Parents: map[string]string{"x": "fast"},
-		Fn: scheduler.Fn{Knot: fn(func(context.Context, map[string]any) (any, error) { close(childRan); return 2, nil })}}))
+	node(tp.AddKnot(scheduler.KnotDecl{ID: "fast", Fn: scheduler.Fn{Invoker: double}, Parents: map[string]string{"x": "param:x"}}))
+	node(tp.AddKnot(scheduler.KnotDecl{ID: "child", Parents: map[string]string{"x": "fast"},
+		Fn: scheduler.Fn{Invoker: fn(func(context.Context, map[string]any) (any, error) { close(childRan); return 2, nil })}}))
 	res, err := e.s.Run(t.Context(), tp, scheduler.Request{Params: map[string]any{"x": 1}})
 	if err != nil || !res.Succeeded() {
 		t.Fatalf("%v %+v", err, res.Errors)
@@ -339,9 +339,9 @@ func TestWorkersBound(t *testing.T) {
 		return 1, nil
 	})
 	tp := scheduler.NewTapestry()
-	must[*scheduler.Node](t)(tp.AddParameter(scheduler.ParamSpec{Name: "x", Type: abi.Int}))
+	must[*scheduler.Node](t)(tp.AddParameter(scheduler.ParamDecl{Name: "x", Type: abi.Int}))
 	for i := range 40 {
-		must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotSpec{ID: fmt.Sprint("k", i), Fn: scheduler.Fn{Knot: k}, Parents: map[string]string{"x": "param:x"}}))
+		must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotDecl{ID: fmt.Sprint("k", i), Fn: scheduler.Fn{Invoker: k}, Parents: map[string]string{"x": "param:x"}}))
 	}
 	if _, err := e.s.Run(t.Context(), tp, scheduler.Request{Params: map[string]any{"x": 1}}); err != nil {
 		t.Fatal(err)
@@ -356,14 +356,14 @@ func TestCancellation(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	tp := scheduler.NewTapestry()
 	node := must[*scheduler.Node](t)
-	node(tp.AddParameter(scheduler.ParamSpec{Name: "x", Type: abi.Int}))
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "block", Parents: map[string]string{"x": "param:x"},
-		Fn: scheduler.Fn{Knot: fn(func(ctx context.Context, in map[string]any) (any, error) {
+	node(tp.AddParameter(scheduler.ParamDecl{Name: "x", Type: abi.Int}))
+	node(tp.AddKnot(scheduler.KnotDecl{ID: "block", Parents: map[string]string{"x": "param:x"},
+		Fn: scheduler.Fn{Invoker: fn(func(ctx context.Context, in map[string]any) (any, error) {
 			cancel()
 			<-ctx.Done()
 			return nil, ctx.Err()
 		})}}))
-	node(tp.AddKnot(scheduler.KnotSpec{ID: "next", Fn: scheduler.Fn{Knot: double}, Parents: map[string]string{"x": "block"}, Policy: model.ReceiveErrors}))
+	node(tp.AddKnot(scheduler.KnotDecl{ID: "next", Fn: scheduler.Fn{Invoker: double}, Parents: map[string]string{"x": "block"}, Policy: model.ReceiveErrors}))
 	res, err := e.s.Run(ctx, tp, scheduler.Request{Params: map[string]any{"x": 1}})
 	if !errors.Is(err, context.Canceled) || res == nil || res.Status != lineage.Cancelled {
 		t.Fatalf("Run = %v, %v; want a cancelled result and context.Canceled", res, err)
@@ -397,23 +397,23 @@ func TestStoreFailureIsAnErr(t *testing.T) {
 func TestTapestryValidation(t *testing.T) {
 	tp := quickstart(t)
 	for _, tc := range []struct {
-		spec scheduler.KnotSpec
+		spec scheduler.KnotDecl
 		want string
 	}{
-		{scheduler.KnotSpec{ID: "bad id", Fn: scheduler.Fn{Knot: double}}, `knot id "bad id" contains invalid characters`},
-		{scheduler.KnotSpec{ID: strings.Repeat("a", 257), Fn: scheduler.Fn{Knot: double}}, "too long"},
-		{scheduler.KnotSpec{ID: "d", Fn: scheduler.Fn{Knot: double}}, `knot id "d" is already used`},
-		{scheduler.KnotSpec{ID: "k"}, "no knot or expression to run"},
-		{scheduler.KnotSpec{ID: "k", Fn: scheduler.Fn{Knot: double}, Parents: map[string]string{"x": "zz"}}, `unknown parent "zz"`},
-		{scheduler.KnotSpec{ID: "k", Fn: scheduler.Fn{Knot: double}, Parents: map[string]string{"x": "d"}, Config: map[string]any{"x": 1}}, "both a parent and a constant"},
-		{scheduler.KnotSpec{ID: "k", Fn: scheduler.Fn{Knot: double}, Parents: map[string]string{"1x": "d"}}, "not an identifier"},
-		{scheduler.KnotSpec{ID: "k", Fn: scheduler.Fn{Knot: double}, Config: map[string]any{"c": make(chan int)}}, `config "c"`},
+		{scheduler.KnotDecl{ID: "bad id", Fn: scheduler.Fn{Invoker: double}}, `knot id "bad id" contains invalid characters`},
+		{scheduler.KnotDecl{ID: strings.Repeat("a", 257), Fn: scheduler.Fn{Invoker: double}}, "too long"},
+		{scheduler.KnotDecl{ID: "d", Fn: scheduler.Fn{Invoker: double}}, `knot id "d" is already used`},
+		{scheduler.KnotDecl{ID: "k"}, "no knot or expression to run"},
+		{scheduler.KnotDecl{ID: "k", Fn: scheduler.Fn{Invoker: double}, Parents: map[string]string{"x": "zz"}}, `unknown parent "zz"`},
+		{scheduler.KnotDecl{ID: "k", Fn: scheduler.Fn{Invoker: double}, Parents: map[string]string{"x": "d"}, Config: map[string]any{"x": 1}}, "both a parent and a constant"},
+		{scheduler.KnotDecl{ID: "k", Fn: scheduler.Fn{Invoker: double}, Parents: map[string]string{"1x": "d"}}, "not an identifier"},
+		{scheduler.KnotDecl{ID: "k", Fn: scheduler.Fn{Invoker: double}, Config: map[string]any{"c": make(chan int)}}, `config "c"`},
 	} {
 		if _, err := tp.AddKnot(tc.spec); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("AddKnot(%q) error = %v, want one containing %q", tc.spec.ID, err, tc.want)
 		}
 	}
-	if _, err := tp.AddParameter(scheduler.ParamSpec{Name: "x", ID: "x2", Type: abi.Int}); err == nil {
+	if _, err := tp.AddParameter(scheduler.ParamDecl{Name: "x", ID: "x2", Type: abi.Int}); err == nil {
 		t.Error("a second parameter named x was accepted")
 	}
 	if _, err := model.ParsePolicy("nope"); err == nil {
@@ -481,8 +481,8 @@ func TestNewRunIDSortsByTime(t *testing.T) {
 func TestPanickingKnotFailsAlone(t *testing.T) {
 	e := newEnv(t, scheduler.Config{})
 	tp := quickstart(t)
-	must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotSpec{ID: "bug", Parents: map[string]string{"x": "param:x"},
-		Fn: scheduler.Fn{Knot: fn(func(context.Context, map[string]any) (any, error) { panic("index out of range") })}}))
+	must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotDecl{ID: "bug", Parents: map[string]string{"x": "param:x"},
+		Fn: scheduler.Fn{Invoker: fn(func(context.Context, map[string]any) (any, error) { panic("index out of range") })}}))
 	res, err := e.s.Run(t.Context(), tp, scheduler.Request{Params: map[string]any{"x": 1}})
 	if err != nil {
 		t.Fatal(err)
@@ -497,10 +497,10 @@ func TestPanickingKnotFailsAlone(t *testing.T) {
 func TestOutcomeTextBounded(t *testing.T) {
 	huge := strings.Repeat("é", 1<<20) // two bytes a character: cuts land mid-character
 	tp := scheduler.NewTapestry()
-	must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotSpec{ID: "e", Kind: model.KindSource, Fn: f(fn(func(context.Context, map[string]any) (any, error) {
+	must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotDecl{ID: "e", Kind: model.KindSource, Fn: f(fn(func(context.Context, map[string]any) (any, error) {
 		return nil, errors.New(huge)
 	}))}))
-	must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotSpec{ID: "s", Kind: model.KindSource, Fn: f(fn(func(context.Context, map[string]any) (any, error) {
+	must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotDecl{ID: "s", Kind: model.KindSource, Fn: f(fn(func(context.Context, map[string]any) (any, error) {
 		return nil, skipErr(huge)
 	}))}))
 	e := newEnv(t, scheduler.Config{})

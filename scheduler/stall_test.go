@@ -20,11 +20,11 @@ func (k constKnot) Invoke(context.Context, *Call) abi.Response { return abi.OK(k
 // the nodes that never became ready, rather than waiting forever.
 func TestStallEndsTheRun(t *testing.T) {
 	tp := NewTapestry()
-	if _, err := tp.AddParameter(ParamSpec{Name: "x", Type: abi.Int}); err != nil {
+	if _, err := tp.AddParameter(ParamDecl{Name: "x", Type: abi.Int}); err != nil {
 		t.Fatal(err)
 	}
-	one := Fn{Knot: constKnot{0x01}, Name: "host:one"}
-	for _, k := range []KnotSpec{
+	one := Fn{Invoker: constKnot{0x01}, Name: "host:one"}
+	for _, k := range []KnotDecl{
 		{ID: "a", Fn: one, Parents: map[string]string{"x": "param:x"}},
 		{ID: "b", Fn: one, Parents: map[string]string{"a": "a"}},
 		{ID: "c", Fn: one, Parents: map[string]string{"x": "param:x"}},

@@ -15,9 +15,9 @@ import (
 	"github.com/pirn-wasm/pirn/model"
 )
 
-// Knot is the executable part of a knot node: a Wasm knot of package host
-// (through an adapter), or a host-native function.
-type Knot interface {
+// Invoker is what a node runs: a Wasm knot of package host (through an
+// adapter), an expression, or a host-native function.
+type Invoker interface {
 	// Invoke runs the knot once. It must not panic; failures are err
 	// responses. An ok Value must be canonical (cas.Canonicalize). The
 	// scheduler reuses c after Invoke returns: do not retain it. Invoke
@@ -35,8 +35,8 @@ type Call struct {
 	Config []abi.Arg // constant inputs, canonical order
 }
 
-// ParamSpec declares a parameter.
-type ParamSpec struct {
+// ParamDecl declares a parameter.
+type ParamDecl struct {
 	ID         string // "" means "param:" + Name
 	Name       string // the key a run request binds
 	Type       abi.Type
@@ -63,7 +63,7 @@ func recordKind(k model.Kind) lineage.Kind {
 
 // Fn is what a node invokes, and what lineage records it as.
 type Fn struct {
-	Knot Knot
+	Invoker Invoker
 	// Module is the digest of the knot's module; "" for host-native knots
 	// and expressions.
 	Module string
@@ -75,6 +75,24 @@ type Fn struct {
 	// Grants lists the knot's capabilities for lineage (see
 	// lineage.Record.Grants); they are part of the configuration hash.
 	Grants []string
+	// Spec is the knot's manifest entry, when it has one. The node's
+	// inputs (parents and constants) are checked against it as the node
+	// is added, parents by their output types; and it names the input a
+	// Gate's, Branch's, Map's or Reduce's function takes its value under,
+	// where the node leaves that unset. Nil for an expression (its
+	// variables are checked when it compiles) and a builtin.
+	Spec *abi.KnotSpec
+	// Output is the type of what the function returns when Spec is nil
+	// (the zero Type is any).
+	Output abi.Type
+}
+
+// output is the type of what f returns.
+func (f Fn) output() abi.Type {
+	if f.Spec != nil {
+		return abi.MustParseType(f.Spec.Output)
+	}
+	return f.Output
 }
 
 // Skip reasons the node kinds produce.
@@ -84,9 +102,9 @@ const (
 	ReasonElementSkipped    = "element_skipped"
 )
 
-// KnotSpec declares a knot: a plain knot, a Source, a Sink or an
+// KnotDecl declares a knot: a plain knot, a Source, a Sink or an
 // Aggregator.
-type KnotSpec struct {
+type KnotDecl struct {
 	ID   string
 	Kind model.Kind // KindKnot (the zero value is taken as KindKnot), KindSource, KindSink or KindAggregator
 	Fn   Fn
@@ -98,10 +116,10 @@ type KnotSpec struct {
 	Optional bool // an err of this knot behaves like a skip downstream
 }
 
-// GateSpec declares a Gate: Fn receives the input under FnInput; a truthy
+// GateDecl declares a Gate: Fn receives the input under FnInput; a truthy
 // result passes the input through, a falsy one skips with "gate_closed".
 // Falsy: false, null, 0, 0.0, "", empty bytes, an empty list or map.
-type GateSpec struct {
+type GateDecl struct {
 	ID       string
 	Input    string // the parent id
 	Fn       Fn
@@ -110,12 +128,12 @@ type GateSpec struct {
 	Optional bool
 }
 
-// BranchSpec declares a Branch and its arms. Fn receives the input under
+// BranchDecl declares a Branch and its arms. Fn receives the input under
 // FnInput and must return the name of one of Arms. The Branch's output is
 // that name; each arm is a node "<id>.<arm>" whose output is the input if
 // its arm was selected, and which is skipped with "branch_not_selected"
 // otherwise.
-type BranchSpec struct {
+type BranchDecl struct {
 	ID       string
 	Input    string
 	Fn       Fn
@@ -125,13 +143,13 @@ type BranchSpec struct {
 	Optional bool
 }
 
-// MapSpec declares a Map: Fn is invoked once per element of the list that
+// MapDecl declares a Map: Fn is invoked once per element of the list that
 // Over produces, with the element under Bind, the shared Parents' values
 // and the Config constants; the elements run in parallel on the worker
 // pool, each with its own lineage record ("<id>:<index>"). The output is
 // the list of the elements' outputs. If an element errs, the Map errs,
 // naming the first failing index.
-type MapSpec struct {
+type MapDecl struct {
 	ID      string
 	Over    string // the parent producing the list
 	Fn      Fn
@@ -151,11 +169,11 @@ type MapSpec struct {
 // until the run is recorded.
 const DefaultMaxElements = 100_000
 
-// ReduceSpec declares a Reduce over the list Of produces. Whole-list: Fn
+// ReduceDecl declares a Reduce over the list Of produces. Whole-list: Fn
 // receives the list under ItemsInput, once. Pairwise: Fn receives the
 // accumulator under AccInput and each element under ItemInput, in order,
 // starting from Initial; an empty list gives Initial.
-type ReduceSpec struct {
+type ReduceDecl struct {
 	ID         string
 	Of         string
 	Fn         Fn
@@ -174,7 +192,7 @@ type Node struct {
 	index int
 	kind  model.Kind
 	// parameter
-	param *ParamSpec
+	param *ParamDecl
 	def   cas.Value // coerced default
 	// everything else
 	fn          Fn
@@ -195,6 +213,7 @@ type Node struct {
 	maxElements int          // map
 	pairwise    bool         // reduce
 	initial     cas.Value    // reduce
+	out         abi.Type     // the static type of its output
 }
 
 type edge struct {
@@ -263,14 +282,19 @@ func (n *Node) What() (module, name string) {
 	return n.fn.Module, n.fn.Name
 }
 
+// OutputType returns the static type of the node's output (any when not
+// known before it runs).
+func (n *Node) OutputType() abi.Type { return n.out }
+
 // ConfigHash returns the digest of the node's configuration.
 func (n *Node) ConfigHash() cas.Digest { return n.configHash }
 
 // Tapestry is a DAG of parameters and knots.
 type Tapestry struct {
-	nodes  []*Node
-	byID   map[string]*Node
-	params map[string]*Node // by parameter name
+	nodes    []*Node
+	byID     map[string]*Node
+	params   map[string]*Node // by parameter name
+	warnings []Warning
 }
 
 // NewTapestry returns an empty tapestry.
@@ -321,7 +345,7 @@ func (t *Tapestry) add(n *Node) {
 
 // AddParameter adds a parameter. Its default, if any, is coerced to its
 // type now.
-func (t *Tapestry) AddParameter(p ParamSpec) (*Node, error) {
+func (t *Tapestry) AddParameter(p ParamDecl) (*Node, error) {
 	if !abi.ValidKnotName(p.Name) {
 		return nil, fmt.Errorf("parameter name %q is invalid (allowed: A-Z a-z 0-9 _ - . :)", p.Name)
 	}
@@ -332,7 +356,7 @@ func (t *Tapestry) AddParameter(p ParamSpec) (*Node, error) {
 	if other, dup := t.params[p.Name]; dup {
 		return nil, fmt.Errorf("parameter %q: name already used by %q", p.ID, other.id)
 	}
-	n := &Node{id: p.ID, kind: model.KindParameter, param: &p}
+	n := &Node{id: p.ID, kind: model.KindParameter, param: &p, out: p.Type}
 	if p.HasDefault {
 		v, err := p.Type.Coerce(p.Default)
 		if err != nil {
@@ -354,10 +378,12 @@ func (t *Tapestry) AddParameter(p ParamSpec) (*Node, error) {
 
 // builder accumulates a node's parents and constants, and its problems.
 type builder struct {
-	t    *Tapestry
-	n    *Node
-	errs []error
-	cfg  map[string]any // for the config hash
+	t        *Tapestry
+	n        *Node
+	errs     []error
+	cfg      map[string]any // for the config hash
+	consts   map[string]any // the constant inputs, as given
+	warnings []Warning
 }
 
 func (t *Tapestry) newNode(id string, kind model.Kind, fn Fn, policy model.Policy, optional bool) (*builder, error) {
@@ -368,7 +394,7 @@ func (t *Tapestry) newNode(id string, kind model.Kind, fn Fn, policy model.Polic
 	if len(fn.Grants) > 0 { // absent when none, so hermetic knots keep their hashes
 		b.cfg["grants"] = anySlice(fn.Grants)
 	}
-	if kind != model.KindArm && fn.Knot == nil {
+	if kind != model.KindArm && fn.Invoker == nil {
 		b.errorf("no knot or expression to run")
 	}
 	if policy > model.RequireAllParents {
@@ -444,13 +470,18 @@ func (b *builder) constants(m map[string]any) {
 	}
 	abi.SortArgs(b.n.config)
 	b.cfg["config"] = config
+	b.consts = config
 }
 
 // done checks the node, computes its configuration hash and adds it.
 func (b *builder) done() (*Node, error) {
 	n := b.n
-	if err := errors.Join(b.errs...); err != nil {
-		return nil, fmt.Errorf("%s %q: %w", n.kind, n.id, err)
+	if len(b.errs) > 0 { // each problem reads on its own
+		errs := make([]error, len(b.errs))
+		for i, err := range b.errs {
+			errs[i] = fmt.Errorf("%s %q: %w", n.kind, n.id, err)
+		}
+		return nil, errors.Join(errs...)
 	}
 	slices.SortFunc(n.parents, func(a, b edge) int { return compareKeys(a.input, b.input) })
 	n.byName = slices.Clone(n.parents)
@@ -465,12 +496,13 @@ func (b *builder) done() (*Node, error) {
 	}
 	n.configHash = h
 	b.t.add(n)
+	b.t.warnings = append(b.t.warnings, b.warnings...)
 	return n, nil
 }
 
 // AddKnot adds a knot, Source, Sink or Aggregator. Its parents must
 // already be in the tapestry.
-func (t *Tapestry) AddKnot(k KnotSpec) (*Node, error) {
+func (t *Tapestry) AddKnot(k KnotDecl) (*Node, error) {
 	kind := k.Kind
 	if kind == model.KindParameter {
 		kind = model.KindKnot
@@ -489,6 +521,11 @@ func (t *Tapestry) AddKnot(k KnotSpec) (*Node, error) {
 		b.errorf("a source takes no parents (got %d)", len(k.Parents))
 	case kind == model.KindAggregator && len(k.Parents) == 0:
 		b.errorf("an aggregator needs at least one parent")
+	}
+	b.checkInputs(b.n.parents, "")
+	b.n.out = k.Fn.output()
+	if kind == model.KindSink {
+		b.n.out = abi.Null
 	}
 	return b.done()
 }
@@ -510,24 +547,30 @@ func (t *Tapestry) single(id string, kind model.Kind, input, parentEdge string, 
 }
 
 // AddGate adds a Gate.
-func (t *Tapestry) AddGate(g GateSpec) (*Node, error) {
+func (t *Tapestry) AddGate(g GateDecl) (*Node, error) {
 	b, err := t.single(g.ID, model.KindGate, g.Input, "input", g.Fn, g.Policy, g.Optional)
 	if err != nil {
 		return nil, err
 	}
-	b.n.fnInput = cmp.Or(g.FnInput, "input")
+	b.n.fnInput = b.fnInput(g.FnInput, "predicate")
+	b.n.out = b.inputType()
 	b.cfg["predicate"] = []any{g.Fn.Module, g.Fn.Name, b.n.fnInput}
 	return b.done()
 }
 
 // AddBranch adds a Branch and its arms; it returns the Branch. The arms
 // are nodes "<id>.<arm>".
-func (t *Tapestry) AddBranch(s BranchSpec) (*Node, error) {
+func (t *Tapestry) AddBranch(s BranchDecl) (*Node, error) {
 	b, err := t.single(s.ID, model.KindBranch, s.Input, "input", s.Fn, s.Policy, s.Optional)
 	if err != nil {
 		return nil, err
 	}
-	b.n.fnInput = cmp.Or(s.FnInput, "input")
+	b.n.fnInput = b.fnInput(s.FnInput, "selector")
+	if out := s.Fn.output(); len(b.errs) == 0 && abi.Compatible(out, abi.Str) == abi.Never {
+		b.errorf("selector returns %s; it must return the name of an arm (str)", out)
+	}
+	b.n.out = abi.Str
+	in := b.inputType()
 	if len(s.Arms) == 0 {
 		b.errorf("a branch needs at least one arm")
 	}
@@ -557,7 +600,7 @@ func (t *Tapestry) AddBranch(s BranchSpec) (*Node, error) {
 		if err != nil {
 			return nil, err
 		}
-		ab.n.branch, ab.n.armName = branch, a
+		ab.n.branch, ab.n.armName, ab.n.out = branch, a, in
 		ab.parent("chosen", branch.id)
 		ab.cfg["arm"] = a
 		if _, err := ab.done(); err != nil {
@@ -576,17 +619,39 @@ func anySlice(s []string) []any {
 }
 
 // AddMap adds a Map.
-func (t *Tapestry) AddMap(m MapSpec) (*Node, error) {
+func (t *Tapestry) AddMap(m MapDecl) (*Node, error) {
 	b, err := t.single(m.ID, model.KindMap, m.Over, "over", m.Fn, m.Policy, m.Optional)
 	if err != nil {
 		return nil, err
+	}
+	elem := b.elemType("over")
+	b.parents(m.Parents)
+	b.constants(m.Config)
+	var shared []edge // the parents but the list's
+	for _, e := range b.n.parents {
+		if e.input != "over" {
+			shared = append(shared, e)
+		}
+	}
+	if m.Bind == "" && m.Fn.Spec != nil {
+		m.Bind = b.freeInput(shared)
 	}
 	if !abi.ValidInputName(m.Bind) {
 		b.errorf("bind %q is not an identifier", m.Bind)
 	}
 	b.n.fnInput = m.Bind
-	b.parents(m.Parents)
-	b.constants(m.Config)
+	b.n.out = abi.ListOf(m.Fn.output())
+	if spec := m.Fn.Spec; spec != nil && m.Bind != "" {
+		in, ok := spec.Input(m.Bind)
+		switch {
+		case !ok:
+			b.errorf("bind %q is not an input of %s", m.Bind, spec.Name)
+		case abi.Compatible(elem, abi.MustParseType(in.Type)) == abi.Never:
+			b.errorf("input %q of %s wants %s, but the elements of %q are %s", m.Bind, spec.Name, in.Type, m.Over, elem)
+		default:
+			b.checkInputs(shared, m.Bind)
+		}
+	}
 	for _, e := range b.n.parents {
 		if e.input == m.Bind {
 			b.errorf("input %q is both the element (bind) and a shared input", m.Bind)
@@ -612,12 +677,27 @@ func (t *Tapestry) AddMap(m MapSpec) (*Node, error) {
 }
 
 // AddReduce adds a Reduce.
-func (t *Tapestry) AddReduce(r ReduceSpec) (*Node, error) {
+func (t *Tapestry) AddReduce(r ReduceDecl) (*Node, error) {
 	b, err := t.single(r.ID, model.KindReduce, r.Of, "of", r.Fn, r.Policy, r.Optional)
 	if err != nil {
 		return nil, err
 	}
 	b.n.pairwise = r.Pairwise
+	b.elemType("of")
+	b.n.out = r.Fn.output()
+	if spec := r.Fn.Spec; spec != nil {
+		req := required(spec)
+		switch {
+		case !r.Pairwise && len(req) != 1:
+			b.errorf("a whole-list combine must take one required input; %s takes %d (give an initial value for a pairwise fold)", spec.Name, len(req))
+		case r.Pairwise && len(req) != 2:
+			b.errorf("a pairwise combine must take two required inputs (accumulator, element); %s takes %d", spec.Name, len(req))
+		case !r.Pairwise:
+			r.ItemsInput = cmp.Or(r.ItemsInput, req[0].Name)
+		default:
+			r.AccInput, r.ItemInput = cmp.Or(r.AccInput, req[0].Name), cmp.Or(r.ItemInput, req[1].Name)
+		}
+	}
 	if r.Pairwise {
 		b.n.accInput, b.n.fnInput = cmp.Or(r.AccInput, "acc"), cmp.Or(r.ItemInput, "item")
 		if b.n.accInput == b.n.fnInput {

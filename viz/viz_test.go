@@ -32,12 +32,12 @@ func tapestry(t *testing.T) *scheduler.Tapestry {
 			t.Fatal(err)
 		}
 	}
-	add(tp.AddParameter(scheduler.ParamSpec{ID: "x", Name: "x", Type: abi.Int}))
+	add(tp.AddParameter(scheduler.ParamDecl{ID: "x", Name: "x", Type: abi.Int}))
 	same := fn(func(in map[string]any) any { return in["v"] })
-	add(tp.AddKnot(scheduler.KnotSpec{ID: "a.copy", Fn: scheduler.Fn{Knot: same, Name: "host:same"}, Parents: map[string]string{"v": "x"}}))
-	add(tp.AddKnot(scheduler.KnotSpec{ID: "a_copy", Fn: scheduler.Fn{Knot: same, Name: "host:same"}, Parents: map[string]string{"v": "a.copy"}}))
-	add(tp.AddGate(scheduler.GateSpec{ID: "g", Input: "a_copy", Fn: scheduler.Fn{Knot: fn(func(map[string]any) any { return false }), Name: "expr:false"}}))
-	add(tp.AddKnot(scheduler.KnotSpec{ID: "9after", Fn: scheduler.Fn{Knot: same, Name: "host:same"}, Parents: map[string]string{"v": "g"}}))
+	add(tp.AddKnot(scheduler.KnotDecl{ID: "a.copy", Fn: scheduler.Fn{Invoker: same, Name: "host:same"}, Parents: map[string]string{"v": "x"}}))
+	add(tp.AddKnot(scheduler.KnotDecl{ID: "a_copy", Fn: scheduler.Fn{Invoker: same, Name: "host:same"}, Parents: map[string]string{"v": "a.copy"}}))
+	add(tp.AddGate(scheduler.GateDecl{ID: "g", Input: "a_copy", Fn: scheduler.Fn{Invoker: fn(func(map[string]any) any { return false }), Name: "expr:false"}}))
+	add(tp.AddKnot(scheduler.KnotDecl{ID: "9after", Fn: scheduler.Fn{Invoker: same, Name: "host:same"}, Parents: map[string]string{"v": "g"}}))
 	return tp
 }
 
@@ -87,11 +87,11 @@ func TestRun(t *testing.T) {
 // from each element record's Map, also when the Map's id contains ':'.
 func TestRunMapElements(t *testing.T) {
 	tp := scheduler.NewTapestry()
-	if _, err := tp.AddParameter(scheduler.ParamSpec{ID: "xs", Name: "xs", Type: abi.ListOf(abi.Int)}); err != nil {
+	if _, err := tp.AddParameter(scheduler.ParamDecl{ID: "xs", Name: "xs", Type: abi.ListOf(abi.Int)}); err != nil {
 		t.Fatal(err)
 	}
 	half := fn(func(in map[string]any) any { return in["item"].(int64) / 2 })
-	if _, err := tp.AddMap(scheduler.MapSpec{ID: "a:b:c", Over: "xs", Bind: "item", Fn: scheduler.Fn{Knot: half, Name: "expr:item / 2"}}); err != nil {
+	if _, err := tp.AddMap(scheduler.MapDecl{ID: "a:b:c", Over: "xs", Bind: "item", Fn: scheduler.Fn{Invoker: half, Name: "expr:item / 2"}}); err != nil {
 		t.Fatal(err)
 	}
 	s, _ := scheduler.New(scheduler.Config{}, cas.NewMemory(), lineage.NewMemory())
@@ -113,7 +113,7 @@ func TestRunMapElements(t *testing.T) {
 // label text cannot close its quotes or start an entity.
 func TestKeywordIDs(t *testing.T) {
 	tp := scheduler.NewTapestry()
-	if _, err := tp.AddParameter(scheduler.ParamSpec{ID: "end", Name: "x", Type: abi.Int}); err != nil {
+	if _, err := tp.AddParameter(scheduler.ParamDecl{ID: "end", Name: "x", Type: abi.Int}); err != nil {
 		t.Fatal(err)
 	}
 	same := fn(func(in map[string]any) any { return in["v"] })
@@ -122,7 +122,7 @@ func TestKeywordIDs(t *testing.T) {
 		if i > 0 {
 			parent = []string{"graph", "End", "class", "style"}[i-1]
 		}
-		if _, err := tp.AddKnot(scheduler.KnotSpec{ID: id, Fn: scheduler.Fn{Knot: same, Name: `expr:"a#b" < c`}, Parents: map[string]string{"v": parent}}); err != nil {
+		if _, err := tp.AddKnot(scheduler.KnotDecl{ID: id, Fn: scheduler.Fn{Invoker: same, Name: `expr:"a#b" < c`}, Parents: map[string]string{"v": parent}}); err != nil {
 			t.Fatal(err)
 		}
 	}

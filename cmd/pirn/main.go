@@ -30,7 +30,7 @@ import (
 
 	"github.com/pirn-wasm/pirn"
 	"github.com/pirn-wasm/pirn/abi"
-	"github.com/pirn-wasm/pirn/pipeline"
+	"github.com/pirn-wasm/pirn/internal/suggest"
 	"github.com/pirn-wasm/pirn/statedir"
 )
 
@@ -173,7 +173,7 @@ func commandOf(app *cli.App, args []string) (string, error) {
 			for _, c := range app.Commands {
 				names = append(names, c.Name)
 			}
-			return "", usageErr("unknown command %q (commands: %s)%s", a, strings.Join(names, ", "), pipeline.DidYouMean(a, names))
+			return "", usageErr("unknown command %q (commands: %s)%s", a, strings.Join(names, ", "), suggest.DidYouMean(a, names))
 		}
 		if i+1 < len(args) {
 			if sub := find(cmd.Subcommands, args[i+1]); sub != nil {

@@ -39,7 +39,7 @@ func Load(t testing.TB, cfg host.Config, path string) *host.Module {
 // Knot returns m's knot for cfg, failing the test if it has none.
 func Knot(t testing.TB, m *host.Module, cfg host.KnotConfig) *host.Knot {
 	t.Helper()
-	k, err := m.Knot(t.Context(), cfg)
+	k, err := m.Knot(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
