@@ -22,16 +22,15 @@ const module = "github.com/pirn-wasm/pirn"
 var allowedImports = map[string][]string{
 	"":                          {"*"}, // the embedding API wires everything
 	"cmd/pirn":                  {"*"},
-	"abi":                       {"internal/cborhead", "internal/cbordm"},
-	"cas":                       {"internal/cborhead", "internal/cbordm"},
+	"abi":                       {"internal/pcbor"},
+	"cas":                       {"internal/pcbor"},
 	"cas/castest":               {"cas"},
-	"internal/cborhead":         {},
-	"internal/cbordm":           {"internal/cborhead"},
+	"internal/pcbor":            {},
 	"lineage":                   {"cas"},
 	"lineage/lineagetest":       {"cas", "lineage"},
 	"host":                      {"abi", "cas"},
 	"host/hosttest":             {"abi", "cas", "host"},
-	"scheduler":                 {"abi", "cas", "lineage", "internal/cborhead"},
+	"scheduler":                 {"abi", "cas", "lineage", "internal/pcbor"},
 	"pipeline":                  {"abi", "cas", "internal/fileread"},
 	"internal/fileread":         {},
 	"internal/memtest":          {},
@@ -60,7 +59,7 @@ var thirdParty = map[string]string{
 
 // guestSafe packages are compiled into knots: they must not depend, even
 // transitively, on any of these.
-var guestSafe = []string{"abi", "pdk/go", "pdk/go/pdkhttp", "cas", "internal/cborhead", "internal/cbordm"}
+var guestSafe = []string{"abi", "pdk/go", "pdk/go/pdkhttp", "cas", "internal/pcbor"}
 
 type pkg struct {
 	ImportPath string
