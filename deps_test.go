@@ -22,17 +22,16 @@ const module = "github.com/pirn-wasm/pirn"
 var allowedImports = map[string][]string{
 	"":                          {"*"}, // the embedding API wires everything
 	"cmd/pirn":                  {"*"},
-	"abi":                       {"internal/cborhead", "internal/cbordm"},
-	"cas":                       {"internal/cborhead", "internal/cbordm"},
+	"abi":                       {"internal/pcbor"},
+	"cas":                       {"internal/pcbor"},
 	"cas/castest":               {"cas"},
-	"internal/cborhead":         {},
-	"internal/cbordm":           {"internal/cborhead"},
+	"internal/pcbor":            {},
 	"lineage":                   {"cas"},
 	"lineage/lineagetest":       {"cas", "lineage"},
 	"model":                     {},
 	"host":                      {"abi", "cas", "model"},
 	"host/hosttest":             {"abi", "cas", "host", "model"},
-	"scheduler":                 {"abi", "cas", "lineage", "model", "internal/cborhead", "internal/suggest"},
+	"scheduler":                 {"abi", "cas", "lineage", "model", "internal/pcbor", "internal/suggest"},
 	"pipeline":                  {"abi", "cas", "model", "internal/fileread", "internal/suggest"},
 	"internal/suggest":          {},
 	"internal/fileread":         {},
@@ -63,7 +62,7 @@ var thirdParty = map[string]string{
 
 // guestSafe packages are compiled into knots: they must not depend, even
 // transitively, on any of these.
-var guestSafe = []string{"abi", "pdk/go", "pdk/go/pdkhttp", "cas", "internal/cborhead", "internal/cbordm"}
+var guestSafe = []string{"abi", "pdk/go", "pdk/go/pdkhttp", "cas", "internal/pcbor"}
 
 type pkg struct {
 	ImportPath string

@@ -9,7 +9,6 @@ import (
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/expr"
 	"github.com/pirn-wasm/pirn/host"
-	"github.com/pirn-wasm/pirn/internal/cborhead"
 	"github.com/pirn-wasm/pirn/lineage"
 	pdk "github.com/pirn-wasm/pirn/pdk/go"
 	"github.com/pirn-wasm/pirn/scheduler"
@@ -210,10 +209,5 @@ func (collect) resolve(exprEnv) (scheduler.Fn, error) {
 func (collect) Invoke(_ context.Context, c *scheduler.Call) abi.Response {
 	args := append(slices.Clone(c.Inputs), c.Config...)
 	abi.SortArgs(args)
-	b := cborhead.Append(nil, cborhead.Map, uint64(len(args)))
-	for _, a := range args {
-		b = cborhead.AppendText(b, a.Name)
-		b = append(b, a.Value...)
-	}
-	return abi.OK(b)
+	return abi.OK(abi.AppendArgs(nil, args))
 }

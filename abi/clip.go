@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
-	"github.com/pirn-wasm/pirn/internal/cborhead"
+	"github.com/pirn-wasm/pirn/internal/pcbor"
 )
 
 // Bounds on the text of a non-ok outcome. A guest chooses all of it (an
@@ -34,8 +34,8 @@ func (r *Response) Clip() bool {
 	}
 	detail := func(d *[]byte) {
 		if len(*d) > MaxDetail {
-			b := cborhead.Append(nil, cborhead.Map, 1)
-			b = cborhead.AppendText(b, "clipped_bytes")
+			b := pcbor.AppendHead(nil, pcbor.Map, 1)
+			b = pcbor.AppendText(b, "clipped_bytes")
 			*d = AppendInt(b, int64(len(*d)))
 			clipped = true
 		}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/x448/float16"
 
-	"github.com/pirn-wasm/pirn/internal/cborhead"
+	"github.com/pirn-wasm/pirn/internal/pcbor"
 )
 
 // This file frames CBOR without reflection. The request envelope is decoded
@@ -17,11 +17,11 @@ import (
 // CBOR library costs ~11 µs under Go/wasm against ~1 µs here; values inside
 // the envelope are left to the library unless they are simple scalars.
 
-var errTruncated = cborhead.ErrTruncated
+var errTruncated = pcbor.ErrTruncated
 
 // head reads the head of the data item at the start of b (see
-// cborhead.Read).
-func head(b []byte) (major, ai byte, arg uint64, n int, err error) { return cborhead.Read(b) }
+// pcbor.ReadHead).
+func head(b []byte) (major, ai byte, arg uint64, n int, err error) { return pcbor.ReadHead(b) }
 
 // itemLen returns the length of the well-formed data item at the start of
 // b, descending at most depth levels. Tags are refused.
@@ -242,17 +242,17 @@ func readArgs(args []Arg, b []byte, alias bool) ([]Arg, int, error) {
 // AppendInt appends i as a CBOR integer.
 func AppendInt(dst []byte, i int64) []byte {
 	if i < 0 {
-		return cborhead.Append(dst, cborhead.Neg, uint64(-1-i))
+		return pcbor.AppendHead(dst, pcbor.Neg, uint64(-1-i))
 	}
-	return cborhead.Append(dst, cborhead.Uint, uint64(i))
+	return pcbor.AppendHead(dst, pcbor.Uint, uint64(i))
 }
 
 // AppendText appends s as a CBOR text string.
-func AppendText(dst []byte, s string) []byte { return cborhead.AppendText(dst, s) }
+func AppendText(dst []byte, s string) []byte { return pcbor.AppendText(dst, s) }
 
 // AppendBytes appends b as a CBOR byte string.
 func AppendBytes(dst, b []byte) []byte {
-	return append(cborhead.Append(dst, cborhead.Bytes, uint64(len(b))), b...)
+	return append(pcbor.AppendHead(dst, pcbor.Bytes, uint64(len(b))), b...)
 }
 
 // DecodeArray decodes a definite-length array: it calls start with the

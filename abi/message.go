@@ -5,67 +5,18 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 
 	"github.com/fxamacker/cbor/v2"
 
-	"github.com/pirn-wasm/pirn/internal/cbordm"
-	"github.com/pirn-wasm/pirn/internal/cborhead"
+	"github.com/pirn-wasm/pirn/internal/pcbor"
 )
 
 // Limits on messages decoded from a guest.
 const (
-	MaxNestedLevels = cbordm.MaxNestedLevels
-	MaxElements     = cbordm.MaxElements // per array, and pairs per map
+	MaxNestedLevels = pcbor.MaxNestedLevels
+	MaxElements     = pcbor.MaxElements // per array, and pairs per map
 )
-
-var (
-	encMode cbor.EncMode // deterministic, for everything this package writes
-	decMode cbor.DecMode // bounded and strict, for the messages it reads
-	valMode cbor.DecMode // bounded, for values decoded into a knot's Go types
-)
-
-func init() {
-	var err error
-	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
-		panic(err)
-	}
-	decMode, err = cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		MaxNestedLevels:   MaxNestedLevels,
-		MaxArrayElements:  MaxElements,
-		MaxMapPairs:       MaxElements,
-		IndefLength:       cbor.IndefLengthAllowed,
-		TagsMd:            cbor.TagsForbidden,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		UTF8:              cbor.UTF8RejectInvalid,
-		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	// Values decoded into a knot's own types ignore keys the type does not
-	// have, as encoding/json does: a parent's output may carry more than a
-	// knot reads.
-	// An any-typed field inside such a type holds the data model's Go
-	// types, as abi.DecodeValue gives them: integers as int64 (one beyond
-	// int64 is an error here), maps as map[string]any.
-	valMode, err = cbor.DecOptions{
-		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-		MaxNestedLevels:  MaxNestedLevels,
-		MaxArrayElements: MaxElements,
-		MaxMapPairs:      MaxElements,
-		IndefLength:      cbor.IndefLengthAllowed,
-		TagsMd:           cbor.TagsForbidden,
-		UTF8:             cbor.UTF8RejectInvalid,
-		IntDec:           cbor.IntDecConvertSignedOrFail,
-		DefaultMapType:   reflect.TypeFor[map[string]any](),
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-}
 
 // ErrMalformed is wrapped by every decoding error of this package.
 var ErrMalformed = errors.New("abi: malformed message")
@@ -111,22 +62,21 @@ func SortArgs(args []Arg) {
 // sorted with [SortArgs] and their values canonical for the result to be
 // canonical; the values are copied verbatim.
 func AppendRequest(dst []byte, r *Request) []byte {
-	dst = cborhead.Append(dst, cborhead.Map, 3)
-	dst = cborhead.AppendText(dst, "knot")
-	dst = cborhead.AppendText(dst, r.Knot)
-	dst = cborhead.AppendText(dst, "config")
-	dst = appendArgs(dst, r.Config)
-	dst = cborhead.AppendText(dst, "inputs")
-	return appendArgs(dst, r.Inputs)
+	dst = pcbor.AppendHead(dst, pcbor.Map, 3)
+	dst = pcbor.AppendText(dst, "knot")
+	dst = pcbor.AppendText(dst, r.Knot)
+	dst = pcbor.AppendText(dst, "config")
+	dst = AppendArgs(dst, r.Config)
+	dst = pcbor.AppendText(dst, "inputs")
+	return AppendArgs(dst, r.Inputs)
 }
 
-func appendArgs(dst []byte, args []Arg) []byte {
-	dst = cborhead.Append(dst, cborhead.Map, uint64(len(args)))
-	for _, a := range args {
-		dst = cborhead.AppendText(dst, a.Name)
-		dst = append(dst, a.Value...)
-	}
-	return dst
+// AppendArgs appends args as one CBOR map from each name to its value
+// (copied verbatim), in the order given. args must be sorted with
+// [SortArgs], without a name twice, and their values canonical for the
+// result to be canonical.
+func AppendArgs(dst []byte, args []Arg) []byte {
+	return pcbor.AppendMap(dst, args, func(a Arg) (string, []byte) { return a.Name, a.Value })
 }
 
 // DecodeRequest decodes a request (the guest side of [AppendRequest]). The
@@ -314,8 +264,8 @@ func AppendResponse(dst []byte, r *Response) ([]byte, error) {
 		if len(r.Value) == 0 {
 			return dst, errors.New("abi: ok response without a value")
 		}
-		dst = cborhead.Append(dst, cborhead.Map, 1)
-		dst = cborhead.AppendText(dst, "ok")
+		dst = pcbor.AppendHead(dst, pcbor.Map, 1)
+		dst = pcbor.AppendText(dst, "ok")
 		return append(dst, r.Value...), nil
 	case OutcomeErr:
 		if r.Error == nil || r.Error.Type == "" {
@@ -330,7 +280,7 @@ func AppendResponse(dst []byte, r *Response) ([]byte, error) {
 	default:
 		return dst, fmt.Errorf("abi: response with %v", r.Outcome)
 	}
-	b, err := encMode.Marshal(w)
+	b, err := pcbor.Marshal(w)
 	if err != nil {
 		return dst, err
 	}
@@ -346,7 +296,7 @@ func DecodeResponse(b []byte) (Response, error) {
 		}
 	}
 	var w wireResponse
-	if err := decMode.Unmarshal(b, &w); err != nil {
+	if err := pcbor.UnmarshalMessage(b, &w); err != nil {
 		return Response{}, malformed("response", err)
 	}
 	n := 0
@@ -389,14 +339,14 @@ func EncodeManifest(m *Manifest) ([]byte, error) {
 		}
 		m = &cp
 	}
-	return encMode.Marshal(m)
+	return pcbor.Marshal(m)
 }
 
 // DecodeManifest decodes a manifest strictly (unknown keys are errors) and
 // validates it.
 func DecodeManifest(b []byte) (*Manifest, error) {
 	var m Manifest
-	if err := decMode.Unmarshal(b, &m); err != nil {
+	if err := pcbor.UnmarshalMessage(b, &m); err != nil {
 		return nil, malformed("manifest", err)
 	}
 	if err := m.Validate(); err != nil {
@@ -405,14 +355,16 @@ func DecodeManifest(b []byte) (*Manifest, error) {
 	return &m, nil
 }
 
-// Marshal encodes v deterministically: a convenience for guests building
-// values.
-func Marshal(v any) ([]byte, error) { return encMode.Marshal(v) }
+// Marshal encodes v deterministically, in the one encoding cas.Encode
+// writes too (a time.Time is RFC 3339 text with nanoseconds): a
+// convenience for guests building values. Unlike cas.Encode it does not
+// refuse values outside the data model.
+func Marshal(v any) ([]byte, error) { return pcbor.Marshal(v) }
 
 // Unmarshal decodes a CBOR value into v with this package's limits. Map
 // keys that v's struct types do not have are ignored.
 func Unmarshal(b []byte, v any) error {
-	if err := valMode.Unmarshal(b, v); err != nil {
+	if err := pcbor.UnmarshalValue(b, v); err != nil {
 		return malformed("value", err)
 	}
 	return nil

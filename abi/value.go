@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/pirn-wasm/pirn/internal/cbordm"
+	"github.com/pirn-wasm/pirn/internal/pcbor"
 )
 
 // DecodeValue decodes one CBOR data item into the data model's Go values:
@@ -20,7 +20,7 @@ import (
 // It reads without reflection: the Go PDK decodes any-typed inputs with
 // it, and the host coerces inputs through it ([Signature.CoerceArgs]).
 func DecodeValue(b []byte) (any, error) {
-	v, err := cbordm.Decode(b, true)
+	v, err := pcbor.Decode(b, true)
 	if err != nil {
 		return nil, malformed("value", err)
 	}
@@ -141,8 +141,8 @@ const MaxCoerceItems = 1 << 20
 // coerceBytes decodes b, coerces it to t and encodes the result
 // canonically.
 func coerceBytes(t Type, b []byte) ([]byte, error) {
-	v, err := cbordm.DecodeMax(b, true, MaxCoerceItems)
-	if errors.Is(err, cbordm.ErrTooMany) {
+	v, err := pcbor.DecodeMax(b, true, MaxCoerceItems)
+	if errors.Is(err, pcbor.ErrTooMany) {
 		return nil, fmt.Errorf("the value is too large to convert: %w", err)
 	}
 	if err != nil {

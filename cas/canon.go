@@ -10,7 +10,7 @@ import (
 
 	"github.com/x448/float16"
 
-	"github.com/pirn-wasm/pirn/internal/cborhead"
+	"github.com/pirn-wasm/pirn/internal/pcbor"
 )
 
 // canonicalize re-encodes the one data item b in canonical form without
@@ -39,12 +39,10 @@ type canonEncoder struct {
 	tmp []byte // reused to reorder map entries
 }
 
-var errEOF = errors.New("unexpected EOF")
-
 func (c *canonEncoder) head(off int) (major, ai byte, arg uint64, n int, err error) {
-	major, ai, arg, n, err = cborhead.Read(c.in[off:])
-	if errors.Is(err, cborhead.ErrTruncated) {
-		err = errEOF
+	major, ai, arg, n, err = pcbor.ReadHead(c.in[off:])
+	if errors.Is(err, pcbor.ErrTruncated) {
+		err = pcbor.ErrEOF
 	}
 	return major, ai, arg, n, err
 }
@@ -58,21 +56,21 @@ func (c *canonEncoder) item(out []byte, off, level int) ([]byte, int, error) {
 	}
 	off += n
 	switch major {
-	case cborhead.Uint, cborhead.Neg:
+	case pcbor.Uint, pcbor.Neg:
 		if arg > math.MaxInt64 {
 			return nil, 0, fmt.Errorf("integer overflows int64")
 		}
-		return cborhead.Append(out, major, arg), off, nil
-	case cborhead.Bytes, cborhead.Text:
+		return pcbor.AppendHead(out, major, arg), off, nil
+	case pcbor.Bytes, pcbor.Text:
 		if ai != 31 {
 			if arg > uint64(len(c.in)-off) {
-				return nil, 0, errEOF
+				return nil, 0, pcbor.ErrEOF
 			}
 			s := c.in[off : off+int(arg)]
-			if major == cborhead.Text && !utf8.Valid(s) {
+			if major == pcbor.Text && !utf8.Valid(s) {
 				return nil, 0, errors.New("text is not valid UTF-8")
 			}
-			return append(cborhead.Append(out, major, arg), s...), off + int(arg), nil
+			return append(pcbor.AppendHead(out, major, arg), s...), off + int(arg), nil
 		}
 		// Chunks: concatenate them behind a head written once their
 		// total is known.
@@ -80,7 +78,7 @@ func (c *canonEncoder) item(out []byte, off, level int) ([]byte, int, error) {
 		out = append(out, make([]byte, 9)...)
 		for {
 			if off >= len(c.in) {
-				return nil, 0, errEOF
+				return nil, 0, pcbor.ErrEOF
 			}
 			if c.in[off] == 0xff {
 				off++
@@ -96,23 +94,23 @@ func (c *canonEncoder) item(out []byte, off, level int) ([]byte, int, error) {
 			out = append(out, c.in[off+cn:off+cn+int(carg)]...)
 			off += cn + int(carg)
 		}
-		if major == cborhead.Text && !utf8.Valid(out[at+9:]) {
+		if major == pcbor.Text && !utf8.Valid(out[at+9:]) {
 			return nil, 0, errors.New("text is not valid UTF-8")
 		}
 		return behindHead(out, at, major, uint64(len(out)-at-9)), off, nil
-	case cborhead.Array, cborhead.Map:
+	case pcbor.Array, pcbor.Map:
 		if level >= MaxNestedLevels {
 			return nil, 0, fmt.Errorf("nested deeper than %d levels", MaxNestedLevels)
 		}
 		per := uint64(1)
-		if major == cborhead.Map {
+		if major == pcbor.Map {
 			per = 2
 		}
 		if ai != 31 && arg > MaxElements {
 			return nil, 0, fmt.Errorf("%d entries: more than %d", arg, MaxElements)
 		}
 		if ai != 31 && arg*per > uint64(len(c.in)-off) {
-			return nil, 0, fmt.Errorf("%w: %d entries in %d bytes", errEOF, arg, len(c.in)-off)
+			return nil, 0, fmt.Errorf("%w: %d entries in %d bytes", pcbor.ErrEOF, arg, len(c.in)-off)
 		}
 		at := len(out)
 		out = append(out, make([]byte, 9)...) // the head, once the count is known
@@ -121,7 +119,7 @@ func (c *canonEncoder) item(out []byte, off, level int) ([]byte, int, error) {
 		for ; ai == 31 || count < arg; count++ {
 			if ai == 31 {
 				if off >= len(c.in) {
-					return nil, 0, errEOF
+					return nil, 0, pcbor.ErrEOF
 				}
 				if c.in[off] == 0xff {
 					off++
@@ -135,10 +133,10 @@ func (c *canonEncoder) item(out []byte, off, level int) ([]byte, int, error) {
 			if out, off, err = c.item(out, off, level+1); err != nil {
 				return nil, 0, err
 			}
-			if major == cborhead.Array {
+			if major == pcbor.Array {
 				continue
 			}
-			if out[start]&0xe0 != cborhead.Text {
+			if out[start]&0xe0 != pcbor.Text {
 				return nil, 0, errors.New("cannot unmarshal map key: keys must be text")
 			}
 			key := len(out)
@@ -147,13 +145,13 @@ func (c *canonEncoder) item(out []byte, off, level int) ([]byte, int, error) {
 			}
 			keys = append(keys, span{start, key, len(out)})
 		}
-		if major == cborhead.Map {
+		if major == pcbor.Map {
 			if err := c.sortEntries(out, at+9, keys); err != nil {
 				return nil, 0, err
 			}
 		}
 		return behindHead(out, at, major, count), off, nil
-	case cborhead.Tag:
+	case pcbor.Tag:
 		return nil, 0, errors.New("tags are not allowed")
 	}
 	switch ai {
@@ -207,7 +205,7 @@ func (c *canonEncoder) sortEntries(out []byte, base int, entries []span) error {
 // part.
 func behindHead(out []byte, at int, major byte, n uint64) []byte {
 	var h [9]byte
-	head := cborhead.Append(h[:0], major, n)
+	head := pcbor.AppendHead(h[:0], major, n)
 	copy(out[at:], head)
 	gap := 9 - len(head)
 	if gap == 0 {

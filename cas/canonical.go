@@ -5,82 +5,34 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"reflect"
 	"slices"
 	"unicode/utf8"
 
-	"github.com/fxamacker/cbor/v2"
-
-	"github.com/pirn-wasm/pirn/internal/cbordm"
-	"github.com/pirn-wasm/pirn/internal/cborhead"
+	"github.com/pirn-wasm/pirn/internal/pcbor"
 )
 
 // Limits applied when decoding bytes that did not come from pirn itself.
 const (
-	MaxNestedLevels = cbordm.MaxNestedLevels
-	MaxElements     = cbordm.MaxElements // per array, and pairs per map
+	MaxNestedLevels = pcbor.MaxNestedLevels
+	MaxElements     = pcbor.MaxElements // per array, and pairs per map
 )
 
 // ErrNotCanonical is wrapped by errors for values outside pirn's data model.
 var ErrNotCanonical = errors.New("cas: value outside the data model")
 
-var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
-)
-
-func init() {
-	var err error
-	opts := cbor.CoreDetEncOptions()
-	opts.Time = cbor.TimeRFC3339Nano // untagged text: time.Time values encode as text
-	if encMode, err = opts.EncMode(); err != nil {
-		panic(err)
-	}
-	simple, err := onlyFalseTrueNull()
-	if err != nil {
-		panic(err)
-	}
-	decMode, err = cbor.DecOptions{
-		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-		MaxNestedLevels:  MaxNestedLevels,
-		MaxArrayElements: MaxElements,
-		MaxMapPairs:      MaxElements,
-		IndefLength:      cbor.IndefLengthAllowed, // accepted, re-encoded definite
-		TagsMd:           cbor.TagsForbidden,
-		IntDec:           cbor.IntDecConvertSignedOrFail,
-		DefaultMapType:   reflect.TypeFor[map[string]any](),
-		UTF8:             cbor.UTF8RejectInvalid,
-		SimpleValues:     simple,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-}
-
-func onlyFalseTrueNull() (*cbor.SimpleValueRegistry, error) {
-	var rejects []func(*cbor.SimpleValueRegistry) error
-	for sv := range 256 {
-		switch {
-		case sv == 20 || sv == 21 || sv == 22: // false, true, null
-		case sv >= 24 && sv <= 31: // reserved, never well-formed
-		default:
-			rejects = append(rejects, cbor.WithRejectedSimpleValue(cbor.SimpleValue(sv)))
-		}
-	}
-	return cbor.NewSimpleValueRegistryFromDefaults(rejects...)
-}
-
 // Encode returns the canonical encoding of v. v may be any Go value the
-// CBOR library encodes (structs become maps keyed by field name); the result
-// is refused, wrapping [ErrNotCanonical], if it falls outside the data model
-// (non-text map keys, integers beyond int64, ...).
+// CBOR library encodes (structs become maps keyed by field name, a
+// time.Time RFC 3339 text with nanoseconds), in the one encoding that
+// abi.Marshal writes too; the result is refused, wrapping
+// [ErrNotCanonical], if it falls outside the data model (non-text map
+// keys, integers beyond int64, ...).
 func Encode(v any) ([]byte, error) {
-	b, err := encMode.Marshal(v)
+	b, err := pcbor.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotCanonical, err)
 	}
 	if needsCheck(v) {
-		if _, err := cbordm.Decode(b, false); err != nil {
+		if _, err := pcbor.Decode(b, false); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrNotCanonical, err)
 		}
 	}
@@ -153,7 +105,7 @@ func Decode(b []byte) (any, error) {
 	if v, n, ok := decodeCanonical(b, 0); ok && n == len(b) {
 		return v, nil // canonical input, decoded without reflection
 	}
-	v, err := cbordm.Decode(b, false)
+	v, err := pcbor.Decode(b, false)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotCanonical, err)
 	}
@@ -169,9 +121,9 @@ var ErrTooLarge = errors.New("cas: value too large to decode")
 // to 40 times its encoded size (an empty list is one byte, and a boxed
 // slice header in Go): bounding its items bounds that.
 func DecodeBounded(b []byte, max int) (any, error) {
-	v, err := cbordm.DecodeMax(b, false, max)
+	v, err := pcbor.DecodeMax(b, false, max)
 	switch {
-	case errors.Is(err, cbordm.ErrTooMany):
+	case errors.Is(err, pcbor.ErrTooMany):
 		return nil, fmt.Errorf("%w: it has more than %d elements", ErrTooLarge, max)
 	case err != nil:
 		return nil, fmt.Errorf("%w: %w", ErrNotCanonical, err)
@@ -182,7 +134,7 @@ func DecodeBounded(b []byte, max int) (any, error) {
 // Unmarshal decodes a canonical encoding into v with the same limits as
 // [Decode].
 func Unmarshal(b []byte, v any) error {
-	if err := decMode.Unmarshal(b, v); err != nil {
+	if err := pcbor.UnmarshalModel(b, v); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotCanonical, err)
 	}
 	return nil
@@ -193,9 +145,9 @@ func Unmarshal(b []byte, v any) error {
 func Hash(v any) (Digest, error) {
 	switch x := v.(type) {
 	case []byte:
-		return streamHash(cborhead.Bytes, x), nil
+		return streamHash(pcbor.Bytes, x), nil
 	case string:
-		return streamHash(cborhead.Text, []byte(x)), nil
+		return streamHash(pcbor.Text, []byte(x)), nil
 	}
 	b, err := Encode(v)
 	if err != nil {
@@ -207,7 +159,7 @@ func Hash(v any) (Digest, error) {
 func streamHash(major byte, data []byte) Digest {
 	var head [9]byte
 	h := sha256.New()
-	h.Write(cborhead.Append(head[:0], major, uint64(len(data))))
+	h.Write(pcbor.AppendHead(head[:0], major, uint64(len(data))))
 	h.Write(data)
 	var d Digest
 	h.Sum(d[:0])

@@ -8,7 +8,7 @@ import (
 
 	"github.com/x448/float16"
 
-	"github.com/pirn-wasm/pirn/internal/cborhead"
+	"github.com/pirn-wasm/pirn/internal/pcbor"
 )
 
 // IsCanonical reports whether b is exactly one data item that is already
@@ -50,7 +50,7 @@ func Elements(b []byte) ([][]byte, error) {
 
 // AppendArray appends a canonical array of the given canonical elements.
 func AppendArray(dst []byte, elems [][]byte) []byte {
-	dst = cborhead.Append(dst, cborhead.Array, uint64(len(elems)))
+	dst = pcbor.AppendHead(dst, pcbor.Array, uint64(len(elems)))
 	for _, e := range elems {
 		dst = append(dst, e...)
 	}

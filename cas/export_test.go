@@ -1,5 +1,7 @@
 package cas
 
+import "github.com/pirn-wasm/pirn/internal/pcbor"
+
 // DecodeGeneral decodes with the CBOR library alone, for comparing the
 // reflection-free decoder with it.
 func DecodeGeneral(b []byte, v *any) error { return Unmarshal(b, v) }
@@ -11,5 +13,5 @@ func CanonicalizeByDecoding(b []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return encMode.Marshal(v)
+	return pcbor.Marshal(v)
 }

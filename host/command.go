@@ -148,8 +148,5 @@ func commandFailure(inst *instance, code uint32) abi.Response {
 
 // commandDetail is the canonical CBOR of {"status": code}.
 func commandDetail(code uint32) []byte {
-	b := appendHead(nil, 5, 1)
-	b = appendHead(b, 3, 6)
-	b = append(b, "status"...)
-	return appendHead(b, 0, uint64(code))
+	return abi.AppendArgs(nil, []abi.Arg{{Name: "status", Value: abi.AppendInt(nil, int64(code))}})
 }

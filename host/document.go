@@ -57,30 +57,7 @@ func cborDocument(c *Call) []byte {
 	for _, a := range args {
 		n += 9 + len(a.Name) + len(a.Value)
 	}
-	b := appendHead(make([]byte, 0, n), 5, uint64(len(args)))
-	for _, a := range args {
-		b = appendHead(b, 3, uint64(len(a.Name)))
-		b = append(b, a.Name...)
-		b = append(b, a.Value...)
-	}
-	return b
-}
-
-// appendHead appends a CBOR head of major type major and argument n in
-// its shortest form.
-func appendHead(b []byte, major byte, n uint64) []byte {
-	m := major << 5
-	switch {
-	case n < 24:
-		return append(b, m|byte(n))
-	case n <= math.MaxUint8:
-		return append(b, m|24, byte(n))
-	case n <= math.MaxUint16:
-		return append(b, m|25, byte(n>>8), byte(n))
-	case n <= math.MaxUint32:
-		return append(b, m|26, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	return append(b, m|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	return abi.AppendArgs(make([]byte, 0, n), args)
 }
 
 // toJSON converts a decoded value for encoding/json.
@@ -133,7 +110,7 @@ func decodeDocument(f Format, b []byte) ([]byte, error) {
 
 // maxJSONDepth bounds the nesting of a JSON document, as the CBOR
 // decoder bounds CBOR's.
-const maxJSONDepth = 64
+const maxJSONDepth = cas.MaxNestedLevels
 
 // parseJSON decodes exactly one JSON document (or none: null) into the
 // data model: integers without a fraction or exponent that fit in int64

@@ -7,8 +7,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/fxamacker/cbor/v2"
-
+	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/pipeline"
 )
 
@@ -46,11 +45,7 @@ func FuzzParse(f *testing.F) {
 // sameEncoding compares two specs by their deterministic CBOR encoding,
 // which (unlike reflect.DeepEqual) holds a NaN default equal to itself.
 func sameEncoding(a, b *pipeline.Spec) bool {
-	em, err := cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		return false
-	}
-	x, errX := em.Marshal(a)
-	y, errY := em.Marshal(b)
+	x, errX := abi.Marshal(a)
+	y, errY := abi.Marshal(b)
 	return errX == nil && errY == nil && bytes.Equal(x, y)
 }

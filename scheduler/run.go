@@ -20,7 +20,7 @@ import (
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
-	"github.com/pirn-wasm/pirn/internal/cborhead"
+	"github.com/pirn-wasm/pirn/internal/pcbor"
 	"github.com/pirn-wasm/pirn/lineage"
 	"github.com/pirn-wasm/pirn/model"
 )
@@ -741,8 +741,8 @@ func wrap(p *state) []byte {
 	if p.res.outcome != lineage.OK {
 		return p.asInput().Bytes
 	}
-	b := cborhead.Append(nil, cborhead.Map, 1)
-	b = cborhead.AppendText(b, "ok")
+	b := pcbor.AppendHead(nil, pcbor.Map, 1)
+	b = pcbor.AppendText(b, "ok")
 	return append(b, p.res.value.Bytes...)
 }
 

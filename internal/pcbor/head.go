@@ -1,22 +1,28 @@
-// Package cborhead reads CBOR data-item heads (RFC 8949 §3) and appends
-// them in their shortest form. It exists so that abi and cas can frame
-// already-canonical bytes without a reflective encode on their hot paths.
-package cborhead
+package pcbor
+
+// This file reads data-item heads (RFC 8949 §3) and appends them in their
+// shortest form, so that abi and cas can frame already-canonical bytes
+// without a reflective encode on their hot paths.
 
 import (
 	"errors"
 	"fmt"
 )
 
-// ErrTruncated is returned for a head cut short.
+// ErrTruncated is returned by [ReadHead] for a head cut short.
 var ErrTruncated = errors.New("unexpected end of data")
 
-// Read reads the head of the data item at the start of b: its major type
+// ErrEOF is the error of the data-model decoder and of cas's canonical
+// re-encoding for data cut short (the wording follows the CBOR library's,
+// which the PDKs' tests of cas/testdata/canonical.json match).
+var ErrEOF = errors.New("unexpected EOF")
+
+// ReadHead reads the head of the data item at the start of b: its major type
 // (in the top 3 bits, as the constants below), additional information and
 // argument, and the head's length. An indefinite length (ai 31, allowed
 // for strings, arrays, maps and the break code) returns arg 0; reserved
 // additional information (28-30) is an error.
-func Read(b []byte) (major, ai byte, arg uint64, n int, err error) {
+func ReadHead(b []byte) (major, ai byte, arg uint64, n int, err error) {
 	if len(b) == 0 {
 		return 0, 0, 0, 0, ErrTruncated
 	}
@@ -52,9 +58,9 @@ const (
 	Simple byte = 7 << 5
 )
 
-// Append appends the head of a data item of the given major type and
+// AppendHead appends the head of a data item of the given major type and
 // argument n, in the shortest encoding (as deterministic CBOR requires).
-func Append(dst []byte, major byte, n uint64) []byte {
+func AppendHead(dst []byte, major byte, n uint64) []byte {
 	switch {
 	case n < 24:
 		return append(dst, major|byte(n))
@@ -72,5 +78,19 @@ func Append(dst []byte, major byte, n uint64) []byte {
 
 // AppendText appends s as a CBOR text string.
 func AppendText(dst []byte, s string) []byte {
-	return append(Append(dst, Text, uint64(len(s))), s...)
+	return append(AppendHead(dst, Text, uint64(len(s))), s...)
+}
+
+// AppendMap appends a definite-length map of len(entries) entries: for
+// each, in the order given, the text key and the already-encoded value that
+// kv returns, the value copied verbatim. For the result to be canonical the
+// entries must be in canonical key order (shorter keys first, then
+// bytewise), each key once, and every value canonical.
+func AppendMap[E any](dst []byte, entries []E, kv func(E) (key string, value []byte)) []byte {
+	dst = AppendHead(dst, Map, uint64(len(entries)))
+	for _, e := range entries {
+		k, v := kv(e)
+		dst = append(AppendText(dst, k), v...)
+	}
+	return dst
 }

@@ -1,10 +1,11 @@
-// Package cbordm decodes one CBOR data item into pirn's data model
-// without reflection: nil, bool, int64, float64, string, []byte, []any and
+package pcbor
+
+// This file decodes one CBOR data item into pirn's data model without
+// reflection: nil, bool, int64, float64, string, []byte, []any and
 // map[string]any. It is the one decoder behind abi.DecodeValue (guests and
 // host coercion) and cas.Decode (values of any provenance), so both accept
 // and refuse the same bytes, but for integers above int64, which only the
-// first accepts. Its limits are abi's and cas's.
-package cbordm
+// first accepts.
 
 import (
 	"errors"
@@ -14,14 +15,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/x448/float16"
-
-	"github.com/pirn-wasm/pirn/internal/cborhead"
-)
-
-// Limits on what Decode reads.
-const (
-	MaxNestedLevels = 64      // arrays and maps within one another
-	MaxElements     = 1 << 24 // per array, and pairs per map
 )
 
 // Decode decodes the single data item b. A positive integer above
@@ -58,14 +51,11 @@ type decoder struct {
 	max     int
 }
 
-// errEOF is the error for data cut short (the wording follows the CBOR
-// library's, which the PDKs' tests of cas/testdata/canonical.json match).
-var errEOF = errors.New("unexpected EOF")
-
+// read is ReadHead with ErrEOF for a head cut short.
 func read(b []byte) (major, ai byte, arg uint64, n int, err error) {
-	major, ai, arg, n, err = cborhead.Read(b)
-	if errors.Is(err, cborhead.ErrTruncated) {
-		err = errEOF
+	major, ai, arg, n, err = ReadHead(b)
+	if errors.Is(err, ErrTruncated) {
+		err = ErrEOF
 	}
 	return major, ai, arg, n, err
 }
@@ -82,7 +72,7 @@ func (d *decoder) value(b []byte, level int) (any, int, error) {
 		return nil, 0, err
 	}
 	switch major {
-	case cborhead.Uint:
+	case Uint:
 		if arg > math.MaxInt64 {
 			if !d.bigUint {
 				return nil, 0, fmt.Errorf("integer %d overflows int64", arg)
@@ -90,17 +80,17 @@ func (d *decoder) value(b []byte, level int) (any, int, error) {
 			return arg, n, nil
 		}
 		return int64(arg), n, nil
-	case cborhead.Neg:
+	case Neg:
 		if arg > math.MaxInt64 {
 			return nil, 0, errors.New("negative integer overflows int64")
 		}
 		return -1 - int64(arg), n, nil
-	case cborhead.Bytes, cborhead.Text:
+	case Bytes, Text:
 		if ai == 31 { // chunks, concatenated
 			var s []byte
 			for {
 				if n >= len(b) {
-					return nil, 0, errEOF
+					return nil, 0, ErrEOF
 				}
 				if b[n] == 0xff {
 					n++
@@ -119,24 +109,24 @@ func (d *decoder) value(b []byte, level int) (any, int, error) {
 			return stringValue(major, s, n)
 		}
 		if arg > uint64(len(b)-n) {
-			return nil, 0, errEOF
+			return nil, 0, ErrEOF
 		}
 		return stringValue(major, slices.Clone(b[n:n+int(arg)]), n+int(arg))
-	case cborhead.Array, cborhead.Map:
+	case Array, Map:
 		if level >= MaxNestedLevels {
 			return nil, 0, fmt.Errorf("nested deeper than %d levels", MaxNestedLevels)
 		}
 		per := uint64(1) // data items per entry
-		if major == cborhead.Map {
+		if major == Map {
 			per = 2
 		}
 		if ai != 31 && arg > MaxElements {
 			return nil, 0, fmt.Errorf("%d entries: more than %d", arg, MaxElements)
 		}
 		if ai != 31 && arg*per > uint64(len(b)-n) { // each data item takes a byte at least
-			return nil, 0, fmt.Errorf("%w: %d entries in %d bytes", errEOF, arg, len(b)-n)
+			return nil, 0, fmt.Errorf("%w: %d entries in %d bytes", ErrEOF, arg, len(b)-n)
 		}
-		if major == cborhead.Array {
+		if major == Array {
 			out := make([]any, 0, min(arg, 1024))
 			n, err := entries(b, n, ai == 31, arg, func(n int) (int, error) {
 				v, m, err := d.value(b[n:], level+1)
@@ -166,7 +156,7 @@ func (d *decoder) value(b []byte, level int) (any, int, error) {
 			return m + mv, nil
 		})
 		return out, n, err
-	case cborhead.Tag:
+	case Tag:
 		return nil, 0, errors.New("tags are not allowed")
 	}
 	switch ai {
@@ -194,7 +184,7 @@ func entries(b []byte, n int, indefinite bool, count uint64, entry func(n int) (
 	for i := uint64(0); indefinite || i < count; i++ {
 		if indefinite {
 			if n >= len(b) {
-				return 0, errEOF
+				return 0, ErrEOF
 			}
 			if b[n] == 0xff {
 				return n + 1, nil
@@ -213,7 +203,7 @@ func entries(b []byte, n int, indefinite bool, count uint64, entry func(n int) (
 }
 
 func stringValue(major byte, s []byte, n int) (any, int, error) {
-	if major == cborhead.Bytes {
+	if major == Bytes {
 		if s == nil {
 			s = []byte{}
 		}
