@@ -12,6 +12,7 @@ import (
 	"github.com/pirn-wasm/pirn/bundle"
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/internal/fileread"
+	"github.com/pirn-wasm/pirn/internal/loom"
 	"github.com/pirn-wasm/pirn/pipeline"
 )
 
@@ -98,7 +99,7 @@ func (p *Pipeline) Grants() []string {
 	var out []string
 	for _, n := range p.Spec.Nodes {
 		if !n.Grants.Empty() {
-			out = append(out, n.ID+": "+strings.Join(p.grants(n.Grants).Describe(), ", "))
+			out = append(out, n.ID+": "+strings.Join(loom.Grants(p.Spec, n.Grants).Describe(), ", "))
 		}
 	}
 	return out
@@ -138,31 +139,21 @@ func (e *Engine) LoadBundle(ctx context.Context, path string, opts LoadBundleOpt
 	if grants := p.Grants(); len(grants) > 0 && !opts.AllowGrants {
 		return nil, fmt.Errorf("%s: %w, which a bundle may do only when allowed (--allow-grants):\n  %s", path, ErrBundleGrants, strings.Join(grants, "\n  "))
 	}
-	var errs pipeline.Errors
-	fail := func(line int, format string, args ...any) {
-		errs = append(errs, &pipeline.Error{File: spec.File, Line: line, Msg: fmt.Sprintf(format, args...)})
-	}
-	for _, m := range spec.Modules {
+	mods, errs := loom.LoadModules(ctx, e.host, spec, func(m pipeline.Module) ([]byte, error) {
 		bm, ok := c.Module(m.Name)
 		switch {
 		case !ok:
-			fail(m.Line, "module %q is not in the bundle", m.Name)
-			continue
+			return nil, fmt.Errorf("module %q is not in the bundle", m.Name)
 		case bm.ABI != m.ABI || bm.Format != m.Format:
-			fail(m.Line, "module %q: the bundle says abi %q, format %q; the pipeline says abi %q, format %q", m.Name, bm.ABI, bm.Format, m.ABI, m.Format)
-			continue
+			return nil, fmt.Errorf("module %q: the bundle says abi %q, format %q; the pipeline says abi %q, format %q", m.Name, bm.ABI, bm.Format, m.ABI, m.Format)
 		}
-		mod, err := e.LoadModuleBytesWith(ctx, m.Name, bm.Wasm, moduleOptions(m))
-		if err != nil {
-			fail(m.Line, "%v", err)
-			continue
-		}
-		p.Modules[m.Name] = mod
-	}
+		return bm.Wasm, nil
+	})
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	if errs = e.build(p); len(errs) > 0 {
+	p.setModules(mods)
+	if errs, _ = p.Tapestry.l.Build(spec, mods); len(errs) > 0 {
 		return nil, errs
 	}
 	return p, nil

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
-	"github.com/pirn-wasm/pirn/model"
 	"github.com/pirn-wasm/pirn/pipeline"
 )
 
@@ -30,53 +28,8 @@ func (e *Engine) Check(ctx context.Context, path string) (errs, warnings pipelin
 				Msg: fmt.Sprintf("module %q is not pinned by a lock file: run `pirn lock %s`", m.Name, path)})
 		}
 	}
-	consumers := map[string][]string{}
-	byID := map[string]*pipeline.Node{}
-	for i := range spec.Nodes {
-		n := &spec.Nodes[i]
-		byID[n.ID] = n
-		for _, r := range n.Refs() {
-			target := r.ID
-			if b, _, ok := strings.Cut(r.ID, "."); ok && byID[r.ID] == nil {
-				if _, isBranch := byID[b]; isBranch {
-					target = b // an arm belongs to its branch
-				}
-			}
-			consumers[target] = append(consumers[target], n.ID)
-		}
-	}
-	if len(spec.Outputs) > 0 {
-		needed := map[string]bool{}
-		var visit func(id string)
-		visit = func(id string) {
-			if b, _, ok := strings.Cut(id, "."); ok && byID[id] == nil {
-				id = b
-			}
-			if needed[id] || byID[id] == nil {
-				return
-			}
-			needed[id] = true
-			for _, r := range byID[id].Refs() {
-				visit(r.ID)
-			}
-		}
-		for _, o := range spec.Outputs {
-			visit(o)
-		}
-		for _, n := range spec.Nodes {
-			if !needed[n.ID] {
-				errs = append(errs, &pipeline.Error{File: spec.File, Line: n.Line,
-					Msg: fmt.Sprintf("%s %q is unreachable: it contributes to none of the outputs (%s)", n.Kind, n.ID, strings.Join(spec.Outputs, ", "))})
-			}
-		}
-	} else {
-		for _, n := range spec.Nodes {
-			if n.Kind == model.KindParameter && len(consumers[n.ID]) == 0 {
-				warnings = append(warnings, &pipeline.Error{File: spec.File, Line: n.Line,
-					Msg: fmt.Sprintf("parameter %q is not used by any node", n.ID)})
-			}
-		}
-	}
+	lerrs, lwarnings := pipeline.Lint(spec)
+	errs, warnings = append(errs, lerrs...), append(warnings, lwarnings...)
 	sortIssues(errs)
 	sortIssues(warnings)
 	return errs, warnings, nil

@@ -8,8 +8,8 @@ import (
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/internal/fileread"
+	"github.com/pirn-wasm/pirn/internal/loom"
 	"github.com/pirn-wasm/pirn/model"
-	"github.com/pirn-wasm/pirn/scheduler"
 )
 
 // Module is a loaded knot module.
@@ -94,23 +94,10 @@ type KnotRef struct {
 	State model.State
 }
 
-func (r KnotRef) resolve(exprEnv) (scheduler.Fn, error) {
-	if r.Module == nil {
-		return scheduler.Fn{}, fmt.Errorf("knot %q: no module", r.Name)
+func (r KnotRef) loomFn() loom.Fn {
+	var m *host.Module
+	if r.Module != nil {
+		m = r.Module.m
 	}
-	k, err := r.Module.m.Knot(host.KnotConfig{Name: r.Name, Limits: r.Limits, NoTypeCheck: r.NoTypeCheck, Grants: r.Grants, State: r.State})
-	if err != nil {
-		return scheduler.Fn{}, err
-	}
-	return scheduler.Fn{Invoker: wasmKnot{k}, Module: r.Module.m.Digest().String(), Name: r.Name, Grants: k.Lineage(), Spec: k.Spec()}, nil
+	return loom.ModuleKnot{Module: m, Config: host.KnotConfig{Name: r.Name, Limits: r.Limits, NoTypeCheck: r.NoTypeCheck, Grants: r.Grants, State: r.State}}
 }
-
-// wasmKnot adapts a host knot to the scheduler.
-type wasmKnot struct{ k *host.Knot }
-
-func (w wasmKnot) Invoke(ctx context.Context, c *scheduler.Call) abi.Response {
-	return w.k.Invoke(ctx, (*host.Call)(c))
-}
-
-// Prepare makes the knot ready to run (see host.Knot.Prepare).
-func (w wasmKnot) Prepare(ctx context.Context) error { return w.k.Prepare(ctx) }

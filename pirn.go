@@ -131,12 +131,7 @@ func (e *Engine) Prepare(ctx context.Context, t *Tapestry) error {
 	if t.err != nil {
 		return t.err
 	}
-	for _, p := range t.prepare {
-		if err := p.Prepare(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
+	return t.l.Prepare(ctx)
 }
 
 // Run runs a tapestry. See scheduler.Scheduler.Run for what the error
@@ -145,5 +140,5 @@ func (e *Engine) Run(ctx context.Context, t *Tapestry, req RunRequest) (*RunResu
 	if err := e.Prepare(ctx, t); err != nil {
 		return nil, err
 	}
-	return e.sched.Run(ctx, t.t, req)
+	return e.sched.Run(ctx, t.l.T, req)
 }

@@ -1,14 +1,12 @@
 package pirn
 
 import (
-	"cmp"
-	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/pirn-wasm/pirn/abi"
+	"github.com/pirn-wasm/pirn/internal/loom"
 	"github.com/pirn-wasm/pirn/internal/suggest"
 	"github.com/pirn-wasm/pirn/model"
 	"github.com/pirn-wasm/pirn/scheduler"
@@ -18,23 +16,16 @@ import (
 // YAML by [Engine.LoadPipeline]). Each method checks what it can before
 // anything runs — inputs against the knot's manifest, the types flowing
 // along each edge, expressions — and returns an error naming the node;
-// the first error is also kept, and [Engine.Run] reports it.
+// the first error is also kept, and [Engine.Run] reports it. Building
+// starts nothing: module knots are made ready by [Engine.Prepare] or the
+// run.
 type Tapestry struct {
-	t       *scheduler.Tapestry
-	err     error
-	prepare []preparer // the module knots, to make ready before a run
-}
-
-// preparer is a function that must be made ready (compiled, an instance
-// started) before it runs.
-type preparer interface {
-	Prepare(ctx context.Context) error
+	l   *loom.Loom
+	err error
 }
 
 // NewTapestry returns an empty tapestry.
-func NewTapestry() *Tapestry {
-	return &Tapestry{t: scheduler.NewTapestry()}
-}
+func NewTapestry() *Tapestry { return &Tapestry{l: loom.New()} }
 
 // Node is a node of a tapestry. Passing a *Node as an input of another
 // node makes it a parent.
@@ -66,16 +57,6 @@ func (n *Node) check(what string) error {
 	return nil
 }
 
-// aliases are the names an expression may use for this node's value, as
-// the input of a Gate or Branch: its id, and a parameter's name.
-func (n *Node) aliases() map[string]string {
-	m := map[string]string{n.ID(): "input"}
-	if name := n.n.ParamName(); name != "" {
-		m[name] = "input"
-	}
-	return m
-}
-
 // Err returns the first error recorded while building.
 func (t *Tapestry) Err() error { return t.err }
 
@@ -84,7 +65,7 @@ func (t *Tapestry) Err() error { return t.err }
 // errors instead.
 func (t *Tapestry) Warnings() []string {
 	var out []string
-	for _, w := range t.t.Warnings() {
+	for _, w := range t.l.T.Warnings() {
 		out = append(out, w.Msg)
 	}
 	return out
@@ -92,51 +73,19 @@ func (t *Tapestry) Warnings() []string {
 
 // Scheduler returns the underlying scheduler tapestry (for tools such as
 // graph rendering).
-func (t *Tapestry) Scheduler() *scheduler.Tapestry { return t.t }
+func (t *Tapestry) Scheduler() *scheduler.Tapestry { return t.l.T }
 
 // OutputType returns the static type of a node's output (any when unknown).
-func (t *Tapestry) OutputType(id string) abi.Type {
-	if n, ok := t.t.Node(id); ok {
-		return n.OutputType()
-	}
-	return abi.Any
-}
-
-// nodeErr names the node in err, and in each error of a joined err, so
-// that every problem reads on its own.
-func nodeErr(kind model.Kind, id string, err error) error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var errs []error
-		for _, e := range j.Unwrap() {
-			errs = append(errs, fmt.Errorf("%s %q: %w", kind, id, e))
-		}
-		return errors.Join(errs...)
-	}
-	return fmt.Errorf("%s %q: %w", kind, id, err)
-}
-
-func (t *Tapestry) fail(err error) error {
-	if t.err == nil {
-		t.err = err
-	}
-	return err
-}
+func (t *Tapestry) OutputType(id string) abi.Type { return t.l.OutputType(id) }
 
 func (t *Tapestry) node(n *scheduler.Node, err error) (*Node, error) {
 	if err != nil {
-		return nil, t.fail(err)
+		if t.err == nil {
+			t.err = err
+		}
+		return nil, err
 	}
 	return &Node{n: n}, nil
-}
-
-// resolve turns a Fn into the scheduler's, keeping a module's knot to
-// prepare before a run.
-func (t *Tapestry) resolve(f Fn, env exprEnv) (scheduler.Fn, error) {
-	fn, err := f.resolve(env)
-	if p, ok := fn.Invoker.(preparer); ok && err == nil {
-		t.prepare = append(t.prepare, p)
-	}
-	return fn, err
 }
 
 // Param declares a parameter.
@@ -154,26 +103,26 @@ func (t *Tapestry) Parameter(p Param) (*Node, error) {
 	if p.Type != "" {
 		var err error
 		if typ, err = abi.ParseType(p.Type); err != nil {
-			return nil, t.fail(fmt.Errorf("parameter %q: %w", p.Name, err))
+			return t.node(nil, fmt.Errorf("parameter %q: %w", p.Name, err))
 		}
 	}
-	n, err := t.t.AddParameter(scheduler.ParamDecl{ID: p.ID, Name: p.Name, Type: typ, Default: p.Default, HasDefault: p.HasDefault})
-	return t.node(n, err)
+	return t.node(t.l.T.AddParameter(scheduler.ParamDecl{ID: p.ID, Name: p.Name, Type: typ, Default: p.Default, HasDefault: p.HasDefault}))
 }
 
 // In holds a node's inputs by name. A *Node value makes that node a
 // parent; any other value is a constant (the original's "config").
 type In map[string]any
 
-func (in In) split() (parents map[string]*Node, consts map[string]any, err error) {
-	parents, consts = map[string]*Node{}, map[string]any{}
+// split returns the parents' ids and the constants.
+func (in In) split() (parents map[string]string, consts map[string]any, err error) {
+	parents, consts = map[string]string{}, map[string]any{}
 	for name, v := range in {
 		switch x := v.(type) {
 		case *Node:
 			if err := x.check(fmt.Sprintf("input %q", name)); err != nil {
 				return nil, nil, err
 			}
-			parents[name] = x
+			parents[name] = x.ID()
 		case *BranchNode:
 			return nil, nil, fmt.Errorf("input %q is branch %q; pass one of its arms (Arm(name))", name, x.ID())
 		default:
@@ -181,14 +130,6 @@ func (in In) split() (parents map[string]*Node, consts map[string]any, err error
 		}
 	}
 	return parents, consts, nil
-}
-
-func ids(parents map[string]*Node) map[string]string {
-	m := make(map[string]string, len(parents))
-	for name, p := range parents {
-		m[name] = p.ID()
-	}
-	return m
 }
 
 // Kinds of plain knots, for KnotDef.
@@ -219,43 +160,15 @@ func (t *Tapestry) Knot(id string, k Fn, in In) (*Node, error) {
 
 // Add adds a knot, Source, Sink or Aggregator.
 func (t *Tapestry) Add(d KnotDef) (*Node, error) {
-	kind := cmp.Or(d.Kind, KindKnot)
 	parents, consts, err := d.In.split()
 	if err != nil {
-		return nil, t.fail(nodeErr(kind, d.ID, err))
-	}
-	k := d.Knot
-	if k == nil && kind == KindAggregator {
-		k = collect{}
-	}
-	if k == nil {
-		return nil, t.fail(fmt.Errorf("%s %q: no knot", kind, d.ID))
-	}
-	vars := t.varTypes(parents, consts)
-	if d.Policy == model.ReceiveErrors { // each input is the parent's result document
-		for name := range parents {
-			vars[name] = abi.DictOf(abi.Any)
+		kind := d.Kind
+		if kind == model.KindParameter {
+			kind = KindKnot
 		}
+		return t.node(nil, loom.NodeErr(kind, d.ID, err))
 	}
-	fn, err := t.resolve(k, exprEnv{vars: vars, inputs: kind == KindAggregator})
-	if err != nil {
-		return nil, t.fail(nodeErr(kind, d.ID, err))
-	}
-	n, err := t.t.AddKnot(scheduler.KnotDecl{ID: d.ID, Kind: kind, Fn: fn, Parents: ids(parents), Config: consts, Policy: d.Policy, Optional: d.Optional})
-	return t.node(n, err)
-}
-
-// varTypes gives an expression its variables: the node's inputs with the
-// static types of what flows into them.
-func (t *Tapestry) varTypes(parents map[string]*Node, consts map[string]any) map[string]abi.Type {
-	vars := map[string]abi.Type{}
-	for name, p := range parents {
-		vars[name] = t.OutputType(p.ID())
-	}
-	for name := range consts {
-		vars[name] = abi.Any
-	}
-	return vars
+	return t.node(t.l.Knot(scheduler.KnotDecl{ID: d.ID, Kind: d.Kind, Parents: parents, Config: consts, Policy: d.Policy, Optional: d.Optional}, fnOf(d.Knot)))
 }
 
 // GateDef declares a Gate: Predicate receives the input; a truthy result
@@ -271,18 +184,12 @@ type GateDef struct {
 // Gate adds a Gate.
 func (t *Tapestry) Gate(d GateDef) (*Node, error) {
 	if d.Predicate == nil {
-		return nil, t.fail(fmt.Errorf("gate %q: needs a predicate", d.ID))
+		return t.node(nil, fmt.Errorf("gate %q: needs a predicate", d.ID))
 	}
 	if err := d.Input.check("input"); err != nil {
-		return nil, t.fail(fmt.Errorf("gate %q: %w", d.ID, err))
+		return t.node(nil, fmt.Errorf("gate %q: %w", d.ID, err))
 	}
-	fn, err := t.resolve(d.Predicate, exprEnv{vars: map[string]abi.Type{"input": t.OutputType(d.Input.ID())},
-		aliases: d.Input.aliases(), want: abi.Bool})
-	if err != nil {
-		return nil, t.fail(fmt.Errorf("gate %q: predicate: %w", d.ID, err))
-	}
-	n, err := t.t.AddGate(scheduler.GateDecl{ID: d.ID, Input: d.Input.ID(), Fn: fn, Policy: d.Policy, Optional: d.Optional})
-	return t.node(n, err)
+	return t.node(t.l.Gate(scheduler.GateDecl{ID: d.ID, Input: d.Input.ID(), Policy: d.Policy, Optional: d.Optional}, fnOf(d.Predicate)))
 }
 
 // BranchDef declares a Branch: Selector receives the input and returns the
@@ -321,24 +228,20 @@ func (b *BranchNode) Arms() []string { return slices.Clone(b.names) }
 // Branch adds a Branch and its arms "<id>.<arm>".
 func (t *Tapestry) Branch(d BranchDef) (*BranchNode, error) {
 	if d.Selector == nil {
-		return nil, t.fail(fmt.Errorf("branch %q: needs a selector", d.ID))
+		_, err := t.node(nil, fmt.Errorf("branch %q: needs a selector", d.ID))
+		return nil, err
 	}
 	if err := d.Input.check("input"); err != nil {
-		return nil, t.fail(fmt.Errorf("branch %q: %w", d.ID, err))
+		_, err = t.node(nil, fmt.Errorf("branch %q: %w", d.ID, err))
+		return nil, err
 	}
-	fn, err := t.resolve(d.Selector, exprEnv{vars: map[string]abi.Type{"input": t.OutputType(d.Input.ID())},
-		aliases: d.Input.aliases(), want: abi.Str})
-	if err != nil {
-		return nil, t.fail(fmt.Errorf("branch %q: selector: %w", d.ID, err))
-	}
-	n, err := t.t.AddBranch(scheduler.BranchDecl{ID: d.ID, Input: d.Input.ID(), Fn: fn, Arms: d.Arms, Policy: d.Policy, Optional: d.Optional})
-	node, err := t.node(n, err)
+	node, err := t.node(t.l.Branch(scheduler.BranchDecl{ID: d.ID, Input: d.Input.ID(), Arms: d.Arms, Policy: d.Policy, Optional: d.Optional}, fnOf(d.Selector)))
 	if err != nil {
 		return nil, err
 	}
 	b := &BranchNode{Node: *node, arms: map[string]*Node{}, names: slices.Clone(d.Arms)}
 	for _, a := range d.Arms {
-		an, _ := t.t.Node(d.ID + "." + a)
+		an, _ := t.l.T.Node(d.ID + "." + a)
 		b.arms[a] = &Node{n: an}
 	}
 	return b, nil
@@ -365,39 +268,17 @@ type MapDef struct {
 // Map adds a Map.
 func (t *Tapestry) Map(d MapDef) (*Node, error) {
 	if d.Each == nil {
-		return nil, t.fail(fmt.Errorf("map %q: needs each", d.ID))
+		return t.node(nil, fmt.Errorf("map %q: needs each", d.ID))
 	}
 	if err := d.Over.check("over"); err != nil {
-		return nil, t.fail(fmt.Errorf("map %q: %w", d.ID, err))
+		return t.node(nil, fmt.Errorf("map %q: %w", d.ID, err))
 	}
 	parents, consts, err := d.In.split()
 	if err != nil {
-		return nil, t.fail(fmt.Errorf("map %q: %w", d.ID, err))
+		return t.node(nil, fmt.Errorf("map %q: %w", d.ID, err))
 	}
-	vars := t.varTypes(parents, consts)
-	bind := d.Bind
-	if _, isExpr := d.Each.(Expr); isExpr {
-		bind = cmp.Or(bind, "item")
-	}
-	if bind != "" {
-		vars[bind] = elemOf(t.OutputType(d.Over.ID()))
-	}
-	fn, err := t.resolve(d.Each, exprEnv{vars: vars})
-	if err != nil {
-		return nil, t.fail(fmt.Errorf("map %q: each: %w", d.ID, err))
-	}
-	n, err := t.t.AddMap(scheduler.MapDecl{ID: d.ID, Over: d.Over.ID(), Fn: fn, Bind: bind, Parents: ids(parents), Config: consts,
-		OnSkip: d.OnSkip, MaxElements: d.MaxElements, Policy: d.Policy, Optional: d.Optional})
-	return t.node(n, err)
-}
-
-// elemOf is the type of a list's elements: any if typ is not a list
-// (which the scheduler reports).
-func elemOf(typ abi.Type) abi.Type {
-	if typ.Kind == abi.KindList && typ.Elem != nil {
-		return *typ.Elem
-	}
-	return abi.Any
+	return t.node(t.l.Map(scheduler.MapDecl{ID: d.ID, Over: d.Over.ID(), Bind: d.Bind, Parents: parents, Config: consts,
+		OnSkip: d.OnSkip, MaxElements: d.MaxElements, Policy: d.Policy, Optional: d.Optional}, fnOf(d.Each)))
 }
 
 // ReduceDef declares a Reduce over Of's list. Whole-list: Combine receives
@@ -419,20 +300,10 @@ type ReduceDef struct {
 // Reduce adds a Reduce.
 func (t *Tapestry) Reduce(d ReduceDef) (*Node, error) {
 	if d.Combine == nil {
-		return nil, t.fail(fmt.Errorf("reduce %q: needs combine", d.ID))
+		return t.node(nil, fmt.Errorf("reduce %q: needs combine", d.ID))
 	}
 	if err := d.Of.check("of"); err != nil {
-		return nil, t.fail(fmt.Errorf("reduce %q: %w", d.ID, err))
+		return t.node(nil, fmt.Errorf("reduce %q: %w", d.ID, err))
 	}
-	of := t.OutputType(d.Of.ID())
-	vars := map[string]abi.Type{"items": of}
-	if d.Pairwise {
-		vars = map[string]abi.Type{"acc": abi.Any, "item": elemOf(of)}
-	}
-	fn, err := t.resolve(d.Combine, exprEnv{vars: vars})
-	if err != nil {
-		return nil, t.fail(fmt.Errorf("reduce %q: combine: %w", d.ID, err))
-	}
-	n, err := t.t.AddReduce(scheduler.ReduceDecl{ID: d.ID, Of: d.Of.ID(), Fn: fn, Pairwise: d.Pairwise, Initial: d.Initial, Policy: d.Policy, Optional: d.Optional})
-	return t.node(n, err)
+	return t.node(t.l.Reduce(scheduler.ReduceDecl{ID: d.ID, Of: d.Of.ID(), Pairwise: d.Pairwise, Initial: d.Initial, Policy: d.Policy, Optional: d.Optional}, fnOf(d.Combine)))
 }

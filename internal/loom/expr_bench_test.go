@@ -1,4 +1,4 @@
-package pirn
+package loom
 
 import (
 	"context"
@@ -21,8 +21,8 @@ func BenchmarkExpressionKnot(b *testing.B) {
 		name, src string
 		want      abi.Type
 	}{{"gate", "x.score > 0.5", abi.Bool}, {"branch", "x.type", abi.Str}} {
-		r, err := Expr(tc.src).resolve(exprEnv{vars: map[string]abi.Type{"input": abi.Any},
-			aliases: map[string]string{"x": "input"}, want: tc.want})
+		r, err := Expr(tc.src).Resolve(Env{Vars: map[string]abi.Type{"input": abi.Any},
+			Aliases: map[string]string{"x": "input"}, Want: tc.want})
 		if err != nil {
 			b.Fatal(err)
 		}
