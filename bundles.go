@@ -3,31 +3,18 @@ package pirn
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
-	"strings"
 
 	"github.com/pirn-wasm/pirn/bundle"
-	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/internal/fileread"
 	"github.com/pirn-wasm/pirn/internal/loom"
-	"github.com/pirn-wasm/pirn/pipeline"
 )
 
 // IsBundle reports whether the file at path is a bundle (pirn bundle)
 // rather than a pipeline file.
-func IsBundle(path string) bool {
-	f, err := fileread.Open(path, "bundle")
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	head := make([]byte, 512)
-	n, _ := io.ReadFull(f, head)
-	return bundle.IsBundle(head[:n])
-}
+func IsBundle(path string) bool { return loom.IsBundle(path) }
 
 // BundleOptions say how to write a bundle.
 type BundleOptions struct {
@@ -47,23 +34,11 @@ func (e *Engine) Bundle(ctx context.Context, path string, w io.Writer, opts Bund
 	if len(errs) > 0 {
 		return errs
 	}
-	src, err := fileread.Read(path, "pipeline", pipeline.MaxFileBytes)
-	if err != nil {
-		return err
+	mods := map[string]*host.Module{}
+	for name, m := range p.Modules {
+		mods[name] = m.m
 	}
-	c := bundle.Contents{Name: p.Spec.Name, Pipeline: src}
-	for _, m := range p.Spec.Modules {
-		file, _ := p.Spec.ModulePath(m.Name)
-		b, err := readModule(file)
-		if err != nil {
-			return err
-		}
-		if got, want := cas.Sum(b).String(), p.Modules[m.Name].Digest(); got != want {
-			return fmt.Errorf("module %q (%s) changed while it was bundled: now %s, loaded as %s", m.Name, file, got, want)
-		}
-		c.Modules = append(c.Modules, bundle.Module{Name: m.Name, ABI: m.ABI, Format: m.Format, Wasm: b})
-	}
-	return bundle.WriteSigned(w, c, opts.SignWith)
+	return loom.WriteBundle(w, path, p.Spec, mods, opts.SignWith)
 }
 
 // LoadBundleOptions say what a bundle must be to be loaded. A bundle is
@@ -91,19 +66,11 @@ type BundleInfo struct {
 
 // ErrBundleGrants is wrapped by LoadBundle's error for a bundle that grants
 // capabilities it was not allowed.
-var ErrBundleGrants = errors.New("the bundle grants its knots capabilities")
+var ErrBundleGrants = loom.ErrBundleGrants
 
 // Grants lists the capabilities the pipeline grants, a line per knot
 // ("read: dir:rw:/data=/srv/data, env:HOME").
-func (p *Pipeline) Grants() []string {
-	var out []string
-	for _, n := range p.Spec.Nodes {
-		if !n.Grants.Empty() {
-			out = append(out, n.ID+": "+strings.Join(loom.Grants(p.Spec, n.Grants).Describe(), ", "))
-		}
-	}
-	return out
-}
+func (p *Pipeline) Grants() []string { return loom.DescribeGrants(p.Spec) }
 
 // LoadBundle loads the pipeline of the bundle at path, with the modules it
 // carries, each verified against its digest; a module the pipeline names
@@ -130,31 +97,11 @@ func (e *Engine) LoadBundle(ctx context.Context, path string, opts LoadBundleOpt
 		}
 		info.Verified = true
 	}
-	spec, err := pipeline.Parse(path+":pipeline.yaml", c.Pipeline)
+	l, err := loom.LoadBundle(ctx, e.host, path, c, opts.AllowGrants)
 	if err != nil {
 		return nil, err
 	}
-	spec.Dir = filepath.Dir(path)
-	p := &Pipeline{Spec: spec, Tapestry: NewTapestry(), Modules: map[string]*Module{}, Bundle: info}
-	if grants := p.Grants(); len(grants) > 0 && !opts.AllowGrants {
-		return nil, fmt.Errorf("%s: %w, which a bundle may do only when allowed (--allow-grants):\n  %s", path, ErrBundleGrants, strings.Join(grants, "\n  "))
-	}
-	mods, errs := loom.LoadModules(ctx, e.host, spec, func(m pipeline.Module) ([]byte, error) {
-		bm, ok := c.Module(m.Name)
-		switch {
-		case !ok:
-			return nil, fmt.Errorf("module %q is not in the bundle", m.Name)
-		case bm.ABI != m.ABI || bm.Format != m.Format:
-			return nil, fmt.Errorf("module %q: the bundle says abi %q, format %q; the pipeline says abi %q, format %q", m.Name, bm.ABI, bm.Format, m.ABI, m.Format)
-		}
-		return bm.Wasm, nil
-	})
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	p.setModules(mods)
-	if errs, _ = p.Tapestry.l.Build(spec, mods); len(errs) > 0 {
-		return nil, errs
-	}
+	p := newPipeline(l)
+	p.Bundle = info
 	return p, nil
 }

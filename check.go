@@ -2,9 +2,8 @@ package pirn
 
 import (
 	"context"
-	"fmt"
-	"slices"
 
+	"github.com/pirn-wasm/pirn/internal/loom"
 	"github.com/pirn-wasm/pirn/pipeline"
 )
 
@@ -17,24 +16,5 @@ import (
 // edge whose type may not convert, an unused parameter). Every issue names
 // the file and line.
 func (e *Engine) Check(ctx context.Context, path string) (errs, warnings pipeline.Errors, err error) {
-	p, errs, warnings, err := e.load(ctx, path, e.cfg.AllowUnpinned, true)
-	if err != nil || p == nil {
-		return errs, warnings, err
-	}
-	spec := p.Spec
-	for _, m := range spec.Modules {
-		if slices.Contains(p.Unpinned, m.Name) {
-			warnings = append(warnings, &pipeline.Error{File: spec.File, Line: m.Line,
-				Msg: fmt.Sprintf("module %q is not pinned by a lock file: run `pirn lock %s`", m.Name, path)})
-		}
-	}
-	lerrs, lwarnings := pipeline.Lint(spec)
-	errs, warnings = append(errs, lerrs...), append(warnings, lwarnings...)
-	sortIssues(errs)
-	sortIssues(warnings)
-	return errs, warnings, nil
-}
-
-func sortIssues(es pipeline.Errors) {
-	slices.SortStableFunc(es, func(a, b *pipeline.Error) int { return a.Line - b.Line })
+	return loom.Check(ctx, e.host, path, loom.LoadOptions{AllowUnpinned: e.cfg.AllowUnpinned, Logger: e.cfg.Logger})
 }

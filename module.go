@@ -7,7 +7,6 @@ import (
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/host"
-	"github.com/pirn-wasm/pirn/internal/fileread"
 	"github.com/pirn-wasm/pirn/internal/loom"
 	"github.com/pirn-wasm/pirn/model"
 )
@@ -17,19 +16,9 @@ type Module struct {
 	m *host.Module
 }
 
-// readModule reads a module file: a regular file of at most
-// host.MaxModuleBytes.
-func readModule(path string) ([]byte, error) {
-	return fileread.Read(path, "module", host.MaxModuleBytes)
-}
-
 // LoadModule loads the module file at path.
 func (e *Engine) LoadModule(ctx context.Context, path string) (*Module, error) {
-	b, err := readModule(path)
-	if err != nil {
-		return nil, fmt.Errorf("load module: %w", err)
-	}
-	return e.LoadModuleBytes(ctx, filepath.Base(path), b)
+	return e.LoadModuleWith(ctx, path, ModuleOptions{})
 }
 
 // LoadModuleBytes loads a module from its bytes; name is used in messages
@@ -45,7 +34,7 @@ type ModuleOptions = host.LoadOptions
 
 // LoadModuleWith loads the module file at path with opts.
 func (e *Engine) LoadModuleWith(ctx context.Context, path string, opts ModuleOptions) (*Module, error) {
-	b, err := readModule(path)
+	b, err := loom.ReadModule(path)
 	if err != nil {
 		return nil, fmt.Errorf("load module: %w", err)
 	}

@@ -17,7 +17,6 @@ package pirn
 import (
 	"cmp"
 	"context"
-	"errors"
 	"log/slog"
 	"time"
 
@@ -75,7 +74,6 @@ type Engine struct {
 	sched *scheduler.Scheduler
 	store cas.Store
 	hist  lineage.History
-	close []func() error
 }
 
 // Open creates an engine.
@@ -97,10 +95,8 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.host = h
-	e.close = append(e.close, func() error { return h.Close(context.Background()) })
-	e.sched, err = scheduler.New(scheduler.Config{Workers: cfg.Workers, Logger: cfg.Logger, StoreWriters: max(writers, 0)}, e.store, e.hist)
-	if err != nil {
-		e.Close(ctx)
+	if e.sched, err = scheduler.New(scheduler.Config{Workers: cfg.Workers, Logger: cfg.Logger, StoreWriters: max(writers, 0)}, e.store, e.hist); err != nil {
+		h.Close(ctx)
 		return nil, err
 	}
 	return e, nil
@@ -108,14 +104,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 
 // Close releases the engine's modules and instances (not the Store or
 // History it was given).
-func (e *Engine) Close(ctx context.Context) error {
-	var errs []error
-	for i := len(e.close) - 1; i >= 0; i-- {
-		errs = append(errs, e.close[i]())
-	}
-	e.close = nil
-	return errors.Join(errs...)
-}
+func (e *Engine) Close(ctx context.Context) error { return e.host.Close(ctx) }
 
 // History returns the run history.
 func (e *Engine) History() lineage.History { return e.hist }

@@ -166,9 +166,14 @@ func New(cfg Config) (*Host, error) {
 	return h, nil
 }
 
-// Close closes every instance, runtime and the compilation cache.
+// Close closes every instance, runtime and the compilation cache. Closing
+// a closed host does nothing.
 func (h *Host) Close(ctx context.Context) error {
 	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
 	h.closed = true
 	rts := h.runtimes
 	h.runtimes = map[classKey]*class{}

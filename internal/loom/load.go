@@ -1,0 +1,258 @@
+package loom
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/pirn-wasm/pirn/bundle"
+	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/internal/fileread"
+	"github.com/pirn-wasm/pirn/pipeline"
+)
+
+// ReadModule reads a module file: a regular file of at most
+// host.MaxModuleBytes.
+func ReadModule(path string) ([]byte, error) {
+	return fileread.Read(path, "module", host.MaxModuleBytes)
+}
+
+// Loaded is a pipeline loaded and woven.
+type Loaded struct {
+	Spec     *pipeline.Spec
+	Loom     *Loom
+	Modules  map[string]*host.Module // by name in the module table
+	Unpinned []string                // modules loaded without a pin
+}
+
+// LoadOptions say how to load a pipeline file.
+type LoadOptions struct {
+	// AllowUnpinned loads modules the lock file does not pin, logging
+	// each.
+	AllowUnpinned bool
+	// Thorough goes on past a phase with errors, as far as it can,
+	// building what does not depend on a module that failed to load (for
+	// pirn check); otherwise loading stops at the first such phase.
+	Thorough bool
+	Logger   *slog.Logger
+}
+
+// LoadFile reads the pipeline file at path, checks each module against
+// the lock file beside it, loads the modules and weaves the tapestry.
+// Problems in the file are errs and warnings naming the file and line
+// (Loaded is nil when the pipeline cannot be built); err is for failures
+// of another kind.
+func LoadFile(ctx context.Context, h *host.Host, path string, o LoadOptions) (_ *Loaded, errs, warnings pipeline.Errors, err error) {
+	spec, err := pipeline.Load(path)
+	if err != nil {
+		var perrs pipeline.Errors
+		if errors.As(err, &perrs) {
+			return nil, perrs, nil, nil
+		}
+		return nil, nil, nil, err
+	}
+	l := &Loaded{Spec: spec, Loom: New()}
+	lockPath := pipeline.LockPath(path)
+	lock, err := pipeline.ReadLock(lockPath)
+	lockMissing := errors.Is(err, fs.ErrNotExist)
+	switch {
+	case lockMissing:
+		// A pipeline of parameters and expressions has nothing to pin.
+		if !o.AllowUnpinned && len(spec.Modules) > 0 {
+			errs = append(errs, &pipeline.Error{File: spec.File, Msg: fmt.Sprintf("no lock file %s: run `pirn lock %s` to pin its modules' digests (or allow unpinned modules: --unpinned, Config.AllowUnpinned)", lockPath, path)})
+			if !o.Thorough {
+				return nil, errs, nil, nil
+			}
+		}
+		lock = &pipeline.Lock{}
+	case err != nil:
+		return nil, nil, nil, err
+	}
+	mods, lerrs := LoadModules(ctx, h, spec, func(m pipeline.Module) ([]byte, error) {
+		file, _ := spec.ModulePath(m.Name)
+		b, err := ReadModule(file)
+		if err != nil {
+			return nil, fmt.Errorf("module %q: %v", m.Name, err)
+		}
+		got := cas.Sum(b)
+		want, pinned := lock.Digest(m.Name)
+		switch {
+		case !pinned && !o.AllowUnpinned:
+			var err error
+			if !lockMissing { // a missing lock file is already reported
+				err = fmt.Errorf("module %q (%s) is not pinned in %s: run `pirn lock %s`", m.Name, file, lockPath, path)
+			}
+			if !o.Thorough {
+				return nil, err
+			}
+			return b, err
+		case !pinned:
+			l.Unpinned = append(l.Unpinned, m.Name)
+			if o.Logger != nil {
+				o.Logger.Info("loading an unpinned module", "module", m.Name, "path", file, "digest", got.String())
+			}
+		case want != got:
+			return nil, fmt.Errorf("module %q (%s) does not match its pin in %s: the file is %s, the lock file pins %s", m.Name, file, lockPath, got, want)
+		}
+		return b, nil
+	})
+	errs = append(errs, lerrs...)
+	l.Modules = mods
+	if len(errs) > 0 && !o.Thorough {
+		return nil, errs, nil, nil
+	}
+	berrs, warnings := l.Loom.Build(spec, mods)
+	errs = append(errs, berrs...)
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+	return l, errs, warnings, nil
+}
+
+// Lock computes the digest of every module the pipeline at path declares,
+// checks that each is a valid knot module, and writes the lock file beside
+// the pipeline.
+func Lock(ctx context.Context, h *host.Host, path string) (*pipeline.Lock, error) {
+	spec, err := pipeline.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	digests := map[string]cas.Digest{}
+	mods, errs := LoadModules(ctx, h, spec, func(m pipeline.Module) ([]byte, error) {
+		file, _ := spec.ModulePath(m.Name)
+		b, err := ReadModule(file)
+		if err != nil {
+			return nil, fmt.Errorf("module %q: %v", m.Name, err)
+		}
+		digests[m.Name] = cas.Sum(b)
+		return b, nil
+	})
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	lock := &pipeline.Lock{}
+	for _, m := range spec.Modules {
+		if _, ok := mods[m.Name]; ok {
+			lock.Entries = append(lock.Entries, pipeline.LockEntry{Module: m.Name, Digest: digests[m.Name], Path: m.Path})
+		}
+	}
+	slices.SortFunc(lock.Entries, func(a, b pipeline.LockEntry) int { return strings.Compare(a.Module, b.Module) })
+	return lock, pipeline.WriteLock(pipeline.LockPath(path), lock)
+}
+
+// ErrBundleGrants is wrapped by LoadBundle's error for a bundle that grants
+// capabilities it was not allowed.
+var ErrBundleGrants = errors.New("the bundle grants its knots capabilities")
+
+// DescribeGrants lists the capabilities a pipeline grants, a line per
+// knot ("read: dir:rw:/data=/srv/data, env:HOME").
+func DescribeGrants(spec *pipeline.Spec) []string {
+	var out []string
+	for _, n := range spec.Nodes {
+		if !n.Grants.Empty() {
+			out = append(out, n.ID+": "+strings.Join(Grants(spec, n.Grants).Describe(), ", "))
+		}
+	}
+	return out
+}
+
+// LoadBundle loads the pipeline of the bundle c, read from path, with the
+// modules it carries; a module the pipeline names that the bundle lacks
+// is an error. Nothing outside the bundle is loaded. Relative directories
+// in grants are relative to the bundle's directory; unless allowGrants,
+// a pipeline that grants anything is refused, naming every grant.
+func LoadBundle(ctx context.Context, h *host.Host, path string, c *bundle.Contents, allowGrants bool) (*Loaded, error) {
+	spec, err := pipeline.Parse(path+":pipeline.yaml", c.Pipeline)
+	if err != nil {
+		return nil, err
+	}
+	spec.Dir = filepath.Dir(path)
+	if grants := DescribeGrants(spec); len(grants) > 0 && !allowGrants {
+		return nil, fmt.Errorf("%s: %w, which a bundle may do only when allowed (--allow-grants):\n  %s", path, ErrBundleGrants, strings.Join(grants, "\n  "))
+	}
+	mods, errs := LoadModules(ctx, h, spec, func(m pipeline.Module) ([]byte, error) {
+		bm, ok := c.Module(m.Name)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("module %q is not in the bundle", m.Name)
+		case bm.ABI != m.ABI || bm.Format != m.Format:
+			return nil, fmt.Errorf("module %q: the bundle says abi %q, format %q; the pipeline says abi %q, format %q", m.Name, bm.ABI, bm.Format, m.ABI, m.Format)
+		}
+		return bm.Wasm, nil
+	})
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	l := &Loaded{Spec: spec, Loom: New(), Modules: mods}
+	if errs, _ = l.Loom.Build(spec, mods); len(errs) > 0 {
+		return nil, errs
+	}
+	return l, nil
+}
+
+// WriteBundle writes the pipeline file at path, whose spec is spec, and
+// every module it uses, as loaded, to w as a bundle, signed if key is
+// not nil. A module file that changed since it was loaded is an error.
+func WriteBundle(w io.Writer, path string, spec *pipeline.Spec, modules map[string]*host.Module, key ed25519.PrivateKey) error {
+	src, err := fileread.Read(path, "pipeline", pipeline.MaxFileBytes)
+	if err != nil {
+		return err
+	}
+	c := bundle.Contents{Name: spec.Name, Pipeline: src}
+	for _, m := range spec.Modules {
+		file, _ := spec.ModulePath(m.Name)
+		b, err := ReadModule(file)
+		if err != nil {
+			return err
+		}
+		if got, want := cas.Sum(b), modules[m.Name].Digest(); got != want {
+			return fmt.Errorf("module %q (%s) changed while it was bundled: now %s, loaded as %s", m.Name, file, got, want)
+		}
+		c.Modules = append(c.Modules, bundle.Module{Name: m.Name, ABI: m.ABI, Format: m.Format, Wasm: b})
+	}
+	return bundle.WriteSigned(w, c, key)
+}
+
+// Check loads the pipeline at path as far as it can (o.Thorough), then
+// lints its graph (pipeline.Lint), reporting every problem by line; an
+// unpinned module it was allowed to load is a warning.
+func Check(ctx context.Context, h *host.Host, path string, o LoadOptions) (errs, warnings pipeline.Errors, err error) {
+	o.Thorough = true
+	l, errs, warnings, err := LoadFile(ctx, h, path, o)
+	if err != nil || l == nil {
+		return errs, warnings, err
+	}
+	spec := l.Spec
+	for _, m := range spec.Modules {
+		if slices.Contains(l.Unpinned, m.Name) {
+			warnings = append(warnings, &pipeline.Error{File: spec.File, Line: m.Line,
+				Msg: fmt.Sprintf("module %q is not pinned by a lock file: run `pirn lock %s`", m.Name, path)})
+		}
+	}
+	lerrs, lwarnings := pipeline.Lint(spec)
+	errs, warnings = append(errs, lerrs...), append(warnings, lwarnings...)
+	byLine := func(a, b *pipeline.Error) int { return a.Line - b.Line }
+	slices.SortStableFunc(errs, byLine)
+	slices.SortStableFunc(warnings, byLine)
+	return errs, warnings, nil
+}
+
+// IsBundle reports whether the file at path is a bundle rather than a
+// pipeline file.
+func IsBundle(path string) bool {
+	f, err := fileread.Open(path, "bundle")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 512)
+	n, _ := io.ReadFull(f, head)
+	return bundle.IsBundle(head[:n])
+}
