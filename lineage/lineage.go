@@ -15,6 +15,7 @@ package lineage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -239,6 +240,36 @@ type History interface {
 
 // Query results are ordered by run start time, then by the record's
 // position in its run.
+
+// ElementCount counts a Map's element records by outcome.
+type ElementCount struct{ OK, Err, Skipped int }
+
+// String reads "3 ok, 1 err, 0 skipped".
+func (c ElementCount) String() string {
+	return fmt.Sprintf("%d ok, %d err, %d skipped", c.OK, c.Err, c.Skipped)
+}
+
+// CountElements counts the element records among records, by the id of
+// their Map.
+func CountElements(records []Record) map[string]ElementCount {
+	counts := map[string]ElementCount{}
+	for _, r := range records {
+		if r.Kind != KindElement {
+			continue
+		}
+		c := counts[r.Map]
+		switch r.Outcome {
+		case OK:
+			c.OK++
+		case Err:
+			c.Err++
+		default:
+			c.Skipped++
+		}
+		counts[r.Map] = c
+	}
+	return counts
+}
 
 // Summarize computes a run's Summary.
 func Summarize(r *Run) Summary {

@@ -122,21 +122,7 @@ const classDefs = `classDef ok fill:#d1f4d4,stroke:#2d8a39,color:#1b3d1f;
 // names. A Map's element records are summarised on the Map's node.
 func Run(run *lineage.Run) string {
 	m := newIDs()
-	elems := map[string][3]int{} // per Map: ok, err, skipped elements
-	for _, r := range run.Records {
-		if r.Kind == lineage.KindElement {
-			c := elems[r.Map]
-			switch r.Outcome {
-			case lineage.OK:
-				c[0]++
-			case lineage.Err:
-				c[1]++
-			default:
-				c[2]++
-			}
-			elems[r.Map] = c
-		}
-	}
+	elems := lineage.CountElements(run.Records) // per Map
 	var b strings.Builder
 	b.WriteString("graph TD\n")
 	var edges, classes []string
@@ -158,7 +144,7 @@ func Run(run *lineage.Run) string {
 			}
 		}
 		if c, ok := elems[r.KnotID]; ok && r.Kind == lineage.KindMap {
-			parts = append(parts, fmt.Sprintf("elements: %d ok, %d err, %d skipped", c[0], c[1], c[2]))
+			parts = append(parts, "elements: "+c.String())
 		}
 		fmt.Fprintf(&b, "    %s%s\n", id, shape(r.Kind, label(parts...)))
 		for _, in := range r.Inputs {

@@ -251,22 +251,7 @@ func report(w io.Writer, run *lineage.Run, values map[string]any, unreadable map
 		fmt.Fprintf(w, "\noutputs:\n%s\n", strings.Join(lines, "\n"))
 	}
 	rows := make([][]string, 0, len(run.Records))
-	elems := map[string][3]int{} // per map: ok, err, skipped elements
-	for _, r := range run.Records {
-		if r.Kind != lineage.KindElement {
-			continue
-		}
-		c := elems[r.Map]
-		switch r.Outcome {
-		case lineage.OK:
-			c[0]++
-		case lineage.Err:
-			c[1]++
-		default:
-			c[2]++
-		}
-		elems[r.Map] = c
-	}
+	elems := lineage.CountElements(run.Records) // per Map
 	for _, r := range run.Records {
 		if r.Kind == lineage.KindElement && r.Outcome == lineage.OK {
 			continue // summarised on the map's row
@@ -285,7 +270,7 @@ func report(w io.Writer, run *lineage.Run, values map[string]any, unreadable map
 			}
 		}
 		if c, ok := elems[r.KnotID]; ok && r.Kind == lineage.KindMap {
-			detail += fmt.Sprintf(" (elements: %d ok, %d err, %d skipped)", c[0], c[1], c[2])
+			detail += " (elements: " + c.String() + ")"
 		}
 		rows = append(rows, []string{r.KnotID, string(r.Outcome), duration(r.Duration()), detail})
 	}
