@@ -143,7 +143,7 @@ const GrantHost = "host"
 
 // GoFunc is a Go function run on the host (see pirn.Func).
 type GoFunc struct {
-	k    *pdk.Knot
+	k    *pdk.Handler
 	name string
 	sig  *abi.Signature // coerces inputs as the host does for a module's knot
 }

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 
 	"github.com/pirn-wasm/pirn/abi"
@@ -58,10 +59,10 @@ func Logf(level abi.LogLevel, format string, args ...any) {
 // logSink is replaced by the host import in wasm builds.
 var logSink = func(abi.LogLevel, string) {}
 
-// Knot is a knot declared from a Go function: its manifest entry, derived
-// from the function's types, and the code that binds a request to the
-// function's input struct.
-type Knot struct {
+// Handler is a knot declared from a Go function: its manifest entry,
+// derived from the function's types, and the code that binds a request to
+// the function's input struct.
+type Handler struct {
 	spec  abi.KnotSpec
 	binds []bind
 	rest  *bind // collects further inputs, if declared
@@ -74,7 +75,7 @@ type Knot struct {
 	respond func(ctx context.Context, req *abi.Request) abi.Response
 }
 
-type knot = Knot
+type knot = Handler
 
 type bind struct {
 	name     string
@@ -106,7 +107,7 @@ func Register[In, Out any](name, doc string, fn func(In) (Out, error)) {
 // New declares a knot without registering it in the module: for programs
 // that run Go functions as knots on the host (package pirn's Func), and for
 // tests. It fails on a malformed declaration.
-func New[In, Out any](name, doc string, fn func(context.Context, In) (Out, error)) (*Knot, error) {
+func New[In, Out any](name, doc string, fn func(context.Context, In) (Out, error)) (*Handler, error) {
 	k, err := newKnot(name, doc, reflect.TypeFor[In](), reflect.TypeFor[Out]())
 	if err != nil {
 		return nil, err
@@ -163,11 +164,11 @@ func New[In, Out any](name, doc string, fn func(context.Context, In) (Out, error
 }
 
 // Spec returns the knot's manifest entry.
-func (k *Knot) Spec() abi.KnotSpec { return k.spec }
+func (k *Handler) Spec() abi.KnotSpec { return k.spec }
 
 // Respond runs the knot on a request. It is safe for concurrent use, and
 // never panics: a panic becomes an err response.
-func (k *Knot) Respond(ctx context.Context, req *abi.Request) abi.Response {
+func (k *Handler) Respond(ctx context.Context, req *abi.Request) abi.Response {
 	return k.respond(ctx, req)
 }
 
@@ -298,6 +299,9 @@ func typeOf(t reflect.Type) (abi.Type, error) {
 		e, err := typeOf(t.Elem())
 		return abi.DictOf(e), err
 	case reflect.Struct:
+		if t == reflect.TypeFor[time.Time]() {
+			return abi.Str, nil // RFC 3339 text, as the one encoding writes it
+		}
 		return abi.Type{Kind: abi.KindDict}, nil
 	}
 	return abi.Type{}, fmt.Errorf("type %v has no ABI equivalent", t)

@@ -1,10 +1,12 @@
 package pdk
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -306,5 +308,36 @@ func TestCollectionDecoding(t *testing.T) {
 		if r.Outcome != abi.OutcomeErr || !strings.Contains(r.Error.Message, tc.want) {
 			t.Errorf("%v: %v %+v, want an error containing %q", tc.ins, r.Outcome, r.Error, tc.want)
 		}
+	}
+}
+
+type timeIn struct {
+	At time.Time `pirn:"at"`
+}
+
+// A time.Time is RFC 3339 text in the one encoding, so a knot declares it
+// str, and takes and returns it as such.
+func TestTimeIsText(t *testing.T) {
+	t.Parallel()
+	k, err := New("later", "", func(_ context.Context, in timeIn) (time.Time, error) { return in.At.Add(time.Hour), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := k.Spec()
+	if spec.Inputs[0].Type != "str" || spec.Output != "str" {
+		t.Fatalf("spec = %+v, want str in and out", spec)
+	}
+	at := time.Date(2026, 12, 3, 14, 0, 0, 123456789, time.FixedZone("X", 3600))
+	b, err := abi.Marshal(at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := k.Respond(t.Context(), &abi.Request{Knot: "later", Inputs: []abi.Arg{{Name: "at", Value: b}}})
+	if r.Outcome != abi.OutcomeOK {
+		t.Fatalf("%+v", r.Error)
+	}
+	v, err := abi.DecodeValue(r.Value)
+	if want := at.Add(time.Hour).Format(time.RFC3339Nano); err != nil || v != want {
+		t.Errorf("output %v (%v), want %q", v, err, want)
 	}
 }
