@@ -78,8 +78,9 @@ type KnotRef struct {
 	// Grants are the knot's capabilities (files, environment, clock,
 	// randomness, HTTP); none by default, which makes the knot hermetic.
 	Grants model.Grants
-	// State says what the knot's instances keep between invocations:
-	// by default nothing (for a pirn module; see host.State).
+	// State says what the knot's instances keep between invocations
+	// (see model.State): by default they are kept as invocations leave
+	// them, which lineage records as the grant "state".
 	State model.State
 }
 

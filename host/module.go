@@ -424,8 +424,8 @@ type KnotConfig struct {
 	NoTypeCheck bool
 	// Grants are the knot's capabilities; none by default.
 	Grants model.Grants
-	// State says what an instance keeps between invocations (default:
-	// nothing, for a pirn module).
+	// State says what an instance keeps between invocations (see
+	// model.State; by default everything, recorded as GrantState).
 	State model.State
 }
 
