@@ -43,6 +43,7 @@ var allowedImports = map[string][]string{
 	"conformance":               {"abi", "cas", "host", "model"},
 	"bundle":                    {},
 	"statedir":                  {"backends/sqlite", "cas"},
+	"backends":                  {"backends/sqlite", "cas", "lineage"},
 	"backends/sqlite":           {"cas", "lineage"},
 	"pdk/go":                    {"abi"},
 	"pdk/go/pdkhttp":            {"abi"},

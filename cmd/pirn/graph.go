@@ -28,7 +28,7 @@ func graphCommand() *cli.Command {
 				if c.NArg() != 0 {
 					return usageErr("graph --run takes no pipeline")
 				}
-				st, err := openHistory(c)
+				st, err := openState(c, true)
 				if err != nil {
 					return err
 				}

@@ -24,7 +24,7 @@ func runsCommand() *cli.Command {
 			if c.NArg() != 0 {
 				return usageErr("unknown argument %q (did you mean `pirn runs show %s`?)", c.Args().First(), c.Args().First())
 			}
-			st, err := openHistory(c)
+			st, err := openState(c, true)
 			if err != nil {
 				return err
 			}
@@ -74,7 +74,7 @@ func runsCommand() *cli.Command {
 				if c.NArg() != 1 {
 					return usageErr("runs show takes one run id")
 				}
-				st, err := openHistory(c)
+				st, err := openState(c, true)
 				if err != nil {
 					return err
 				}
@@ -117,7 +117,7 @@ func lineageCommand() *cli.Command {
 			if set != 1 {
 				return usageErr("lineage needs exactly one of --output, --input or --knot")
 			}
-			st, err := openHistory(c)
+			st, err := openState(c, true)
 			if err != nil {
 				return err
 			}

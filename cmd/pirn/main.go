@@ -30,8 +30,8 @@ import (
 
 	"github.com/pirn-wasm/pirn"
 	"github.com/pirn-wasm/pirn/abi"
+	"github.com/pirn-wasm/pirn/backends"
 	"github.com/pirn-wasm/pirn/internal/suggest"
-	"github.com/pirn-wasm/pirn/statedir"
 )
 
 // exitError carries an exit status out of a command.
@@ -216,6 +216,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "debug, info, warn or error (guest output is info, guest stderr warn)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
 			&cli.StringFlag{Name: "cache-dir", Usage: "compiled-module cache (default: the user cache dir; - disables)", EnvVars: []string{"PIRN_CACHE_DIR"}},
+			&cli.StringFlag{Name: "history", Usage: "run history URL: sqlite:PATH or memory: (default: sqlite: in the --state directory)", EnvVars: []string{"PIRN_HISTORY"}},
+			&cli.StringFlag{Name: "store", Usage: "data store URL: file:DIR or memory: (default: file: in the --state directory)", EnvVars: []string{"PIRN_STORE"}},
 		},
 		Commands: []*cli.Command{runCommand(), checkCommand(), lockCommand(), graphCommand(), inspectCommand(), conformanceCommand(), bundleCommand(), keygenCommand(), runsCommand(), lineageCommand()},
 		ExitErrHandler: func(*cli.Context, error) {
@@ -270,31 +272,57 @@ func logger(c *cli.Context) (*slog.Logger, error) {
 	return nil, usageErr("--log-format: want text or json, got %q", c.String("log-format"))
 }
 
-// openHistory opens the state directory of a command that only reads
-// the run history, refusing one that holds none rather than creating it.
-func openHistory(c *cli.Context) (*statedir.Dir, error) {
+// state is the run history and data store a command records to or reads.
+type state struct {
+	History backends.History
+	Store   backends.Store
+}
+
+// Close closes the history and the store.
+func (st *state) Close() error { return errors.Join(st.History.Close(), st.Store.Close()) }
+
+// openState opens the history and store that --history and --store name,
+// or by default the SQLite history and the disk store of the --state
+// directory. A command that only reads (mustExist) refuses a state
+// directory with no history rather than creating one.
+func openState(c *cli.Context, mustExist bool) (*state, error) {
 	dir := c.String("state")
-	if _, err := os.Stat(filepath.Join(dir, "history.db")); err != nil {
-		if _, derr := os.Stat(dir); derr != nil {
-			return nil, inputErr(fmt.Errorf("no run history: the state directory %s does not exist (pirn run records runs there; --state DIR or $PIRN_STATE names another)", dir))
+	hist, store := c.String("history"), c.String("store")
+	if hist == "" {
+		path := filepath.Join(dir, "history.db")
+		if mustExist {
+			if _, err := os.Stat(path); err != nil {
+				if _, derr := os.Stat(dir); derr != nil {
+					return nil, inputErr(fmt.Errorf("no run history: the state directory %s does not exist (pirn run records runs there; --state DIR or $PIRN_STATE names another, --history URL another history)", dir))
+				}
+				return nil, inputErr(fmt.Errorf("no run history in %s (it has no history.db; pirn run records runs there)", dir))
+			}
 		}
-		return nil, inputErr(fmt.Errorf("no run history in %s (it has no history.db; pirn run records runs there)", dir))
+		hist = "sqlite:" + path
 	}
-	st, err := statedir.Open(c.Context, dir)
+	if store == "" {
+		store = "file:" + filepath.Join(dir, "data")
+	}
+	h, err := backends.OpenHistory(c.Context, hist)
 	if err != nil {
 		return nil, inputErr(err)
 	}
-	return st, nil
+	s, err := backends.OpenStore(c.Context, store)
+	if err != nil {
+		h.Close()
+		return nil, inputErr(err)
+	}
+	return &state{History: h, Store: s}, nil
 }
 
-// session is a command's engine and the state directory it records to
-// (none for a command that keeps everything in memory).
+// session is a command's engine and the state it records to (none for a
+// command that keeps everything in memory).
 type session struct {
 	*pirn.Engine
-	state *statedir.Dir
+	state *state
 }
 
-// Close closes the engine, then the state directory.
+// Close closes the engine, then the state.
 func (s *session) Close(ctx context.Context) error {
 	err := s.Engine.Close(ctx)
 	if s.state != nil {
@@ -304,7 +332,7 @@ func (s *session) Close(ctx context.Context) error {
 }
 
 // engine opens an engine for a command: in memory, or recording to the
-// state directory (--state) if persist.
+// command's state (openState) if persist.
 func engine(c *cli.Context, cfg pirn.Config, persist bool) (*session, error) {
 	lg, err := logger(c)
 	if err != nil {
@@ -314,8 +342,8 @@ func engine(c *cli.Context, cfg pirn.Config, persist bool) (*session, error) {
 	cfg.CacheDir = c.String("cache-dir")
 	s := &session{}
 	if persist {
-		if s.state, err = statedir.Open(c.Context, c.String("state")); err != nil {
-			return nil, inputErr(err)
+		if s.state, err = openState(c, false); err != nil {
+			return nil, err
 		}
 		cfg.Store, cfg.History = s.state.Store, s.state.History
 	}

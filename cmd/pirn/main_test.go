@@ -1216,3 +1216,41 @@ func TestBundleTrust(t *testing.T) {
 		t.Errorf("check --trust with the wrong key: exit %d, %s", r.code, r.stderr)
 	}
 }
+
+// TestBackendURLs: --history and --store (and PIRN_HISTORY / PIRN_STORE)
+// name where a run is recorded, on every command; an unknown scheme is a
+// clear error that does not show the URL's password.
+func TestBackendURLs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	hist, store := "sqlite:"+filepath.Join(dir, "elsewhere.db"), "file:"+filepath.Join(dir, "values")
+	if r := runPirn(t, "run", "--history", hist, "--store", store, "--state", filepath.Join(dir, "unused"), quickstart); r.code != 0 {
+		t.Fatalf("pirn run exited %d: %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "unused", "history.db")); err == nil {
+		t.Error("the run was recorded in the state directory too")
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "values", "sha256"))
+	if err != nil || len(entries) == 0 {
+		t.Errorf("no values in the named store: %v", err)
+	}
+	// The flag after the command, and the environment.
+	cmd := exec.Command(pirnBin, "runs", "--json")
+	cmd.Env = append(os.Environ(), "PIRN_HISTORY="+hist)
+	out, err := cmd.Output()
+	var runs []struct {
+		Status string `json:"status"`
+	}
+	if err != nil || json.Unmarshal(out, &runs) != nil || len(runs) != 1 || runs[0].Status != "succeeded" {
+		t.Fatalf("PIRN_HISTORY runs = %s (%v)", out, err)
+	}
+	for _, args := range [][]string{
+		{"run", "--history", "mysql://pirn:hunter2@db/x", quickstart},
+		{"runs", "--store", "bolt:x", "--history", hist},
+	} {
+		r := runPirn(t, args...)
+		if r.code == 0 || !strings.Contains(r.stderr, "unknown scheme") || strings.Contains(r.stderr+r.stdout, "hunter2") {
+			t.Errorf("pirn %v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+	}
+}

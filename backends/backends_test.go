@@ -1,0 +1,94 @@
+package backends_test
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pirn-wasm/pirn/backends"
+	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/lineage"
+)
+
+func TestOpenByURL(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, u := range []string{"memory:", "sqlite:" + filepath.Join(dir, "h.db"), "sqlite://" + filepath.Join(dir, "h2.db")} {
+		h, err := backends.OpenHistory(t.Context(), u)
+		if err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		run := &lineage.Run{ID: "r1", Status: lineage.Succeeded}
+		if err := h.RecordRun(t.Context(), run); err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		if got, err := h.Run(t.Context(), "r1"); err != nil || got.Status != lineage.Succeeded {
+			t.Errorf("%s: read back %+v, %v", u, got, err)
+		}
+		if err := h.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+	for _, u := range []string{"memory:", "file:" + filepath.Join(dir, "data"), "file://" + filepath.Join(dir, "data2")} {
+		s, err := backends.OpenStore(t.Context(), u)
+		if err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		b, _ := cas.Encode("v")
+		d := cas.Sum(b)
+		if err := s.Put(t.Context(), d, b); err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		if got, err := s.Get(t.Context(), d); err != nil || string(got) != string(b) {
+			t.Errorf("%s: read back %x, %v", u, got, err)
+		}
+		s.Close()
+	}
+}
+
+func TestOpenRefuses(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		url, want string
+		history   bool
+	}{
+		{"mysql://root:hunter2@db/x", `history mysql://root:xxxxx@db/x: unknown scheme "mysql"`, true},
+		{"bolt:/tmp/x", `store bolt:/tmp/x: unknown scheme "bolt"`, false},
+		{"/just/a/path", `unknown scheme ""`, true},
+		{"sqlite:", "no path (sqlite:PATH)", true},
+		{"file:", "no directory (file:DIR)", false},
+	} {
+		var err error
+		if tc.history {
+			_, err = backends.OpenHistory(t.Context(), tc.url)
+		} else {
+			_, err = backends.OpenStore(t.Context(), tc.url)
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.url, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: the error shows the password: %v", tc.url, err)
+		}
+		if strings.Contains(tc.want, "unknown scheme") && !errors.Is(err, backends.ErrUnknownScheme) {
+			t.Errorf("%s: %v does not wrap ErrUnknownScheme", tc.url, err)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"postgres://pirn:s3cret@db.example:5432/pirn?sslmode=disable": "postgres://pirn:xxxxx@db.example:5432/pirn?sslmode=disable",
+		"valkey://:pw@127.0.0.1:6379/3":                                "valkey://:xxxxx@127.0.0.1:6379/3",
+		"postgres://db/pirn?password=s3cret&user=x":                    "postgres://db/pirn?password=xxxxx&user=x",
+		"s3://bucket/prefix?region=eu-west-1":                          "s3://bucket/prefix?region=eu-west-1",
+		"sqlite:/var/lib/pirn/history.db":                              "sqlite:/var/lib/pirn/history.db",
+		"postgres://u:p%zz@host/db":                                    "postgres://xxxxx@host/db",
+	} {
+		if got := backends.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
