@@ -1254,3 +1254,36 @@ func TestBackendURLs(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryCopy: pirn history copy moves runs between histories,
+// verified, and a second copy skips what is there.
+func TestHistoryCopy(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	from, to := "sqlite:"+filepath.Join(dir, "a.db"), "sqlite:"+filepath.Join(dir, "b.db")
+	for range 2 {
+		if r := runPirn(t, "run", "--history", from, "--state", dir, quickstart); r.code != 0 {
+			t.Fatalf("pirn run: %s", r.stderr)
+		}
+	}
+	r := runPirn(t, "history", "copy", "--from", from, "--to", to, "--dry-run")
+	if r.code != 0 || !strings.Contains(r.stdout, "would copy 2 runs") {
+		t.Fatalf("dry run: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	r = runPirn(t, "history", "copy", "--from", from, "--to", to, "--json")
+	var st struct{ Copied, Skipped int }
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil || st.Copied != 2 {
+		t.Fatalf("copy: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r = runPirn(t, "history", "copy", "--from", from, "--to", to); r.code != 0 || !strings.Contains(r.stdout, "copied 0 runs, skipped 2 runs") {
+		t.Fatalf("again: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	r = runPirn(t, "runs", "--history", to, "--json")
+	var runs []struct{ Status string }
+	if json.Unmarshal([]byte(r.stdout), &runs) != nil || len(runs) != 2 {
+		t.Errorf("runs in the copy: %s", r.stdout)
+	}
+	if r = runPirn(t, "history", "copy", "--from", "nope:x", "--to", to); r.code == 0 || !strings.Contains(r.stderr, "unknown scheme") {
+		t.Errorf("bad URL: exit %d %q", r.code, r.stderr)
+	}
+}
