@@ -81,11 +81,11 @@ func TestRedact(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
 		"postgres://pirn:s3cret@db.example:5432/pirn?sslmode=disable": "postgres://pirn:xxxxx@db.example:5432/pirn?sslmode=disable",
-		"valkey://:pw@127.0.0.1:6379/3":                                "valkey://:xxxxx@127.0.0.1:6379/3",
-		"postgres://db/pirn?password=s3cret&user=x":                    "postgres://db/pirn?password=xxxxx&user=x",
-		"s3://bucket/prefix?region=eu-west-1":                          "s3://bucket/prefix?region=eu-west-1",
-		"sqlite:/var/lib/pirn/history.db":                              "sqlite:/var/lib/pirn/history.db",
-		"postgres://u:p%zz@host/db":                                    "postgres://xxxxx@host/db",
+		"valkey://:pw@127.0.0.1:6379/3":                               "valkey://:xxxxx@127.0.0.1:6379/3",
+		"postgres://db/pirn?password=s3cret&user=x":                   "postgres://db/pirn?password=xxxxx&user=x",
+		"s3://bucket/prefix?region=eu-west-1":                         "s3://bucket/prefix?region=eu-west-1",
+		"sqlite:/var/lib/pirn/history.db":                             "sqlite:/var/lib/pirn/history.db",
+		"postgres://u:p%zz@host/db":                                   "postgres://xxxxx@host/db",
 	} {
 		if got := backends.Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
