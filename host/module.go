@@ -523,11 +523,18 @@ type Knot struct {
 
 // Prepare makes the knot ready to run: it compiles the module under the
 // knot's limits (if no knot with the same limits did) and starts an
-// instance in the background. Invoke prepares the knot itself if need be;
-// Prepare lets a caller pay that cost, and meet its errors, up front.
+// instance, unless its pool has one. Invoke prepares the knot itself if
+// need be; Prepare lets a caller pay that cost, and meet its errors, before
+// the first invocation.
 func (k *Knot) Prepare(ctx context.Context) error {
-	_, err := k.acquire(ctx)
-	return err
+	p, err := k.acquire(ctx)
+	if err != nil || k.mod.abi == ABICommand {
+		return err
+	}
+	if err := p.warm(ctx); err != nil {
+		return &LoadError{Module: k.mod.name, Digest: k.mod.digest, Err: err}
+	}
+	return nil
 }
 
 // acquire returns the knot's pool, making it the first time.
@@ -540,7 +547,7 @@ func (k *Knot) acquire(ctx context.Context) (*pool, error) {
 	if p := k.pool.Load(); p != nil {
 		return p, nil
 	}
-	p, err := k.mod.pool(ctx, k.lim, k.grants, k.state, true)
+	p, err := k.mod.pool(ctx, k.lim, k.grants, k.state, false)
 	if err != nil {
 		return nil, &LoadError{Module: k.mod.name, Digest: k.mod.digest, Err: err}
 	}

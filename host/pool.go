@@ -108,6 +108,35 @@ func (p *pool) release(inst *instance, keep bool) {
 
 // refill starts an instance in the background if the pool has room, so
 // that the next invocation finds one warm.
+// warm starts one instance now, unless the pool has made one already,
+// so that the first invocation finds it ready rather than sharing the
+// machine with its start.
+func (p *pool) warm(ctx context.Context) error {
+	if p.created.Load() > 0 {
+		return nil
+	}
+	select {
+	case p.slots <- struct{}{}:
+	default:
+		return nil
+	}
+	inst, err := p.newInstance(ctx)
+	if err != nil {
+		<-p.slots
+		return err
+	}
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		inst.close()
+		<-p.slots
+		return errClosed
+	}
+	p.idle <- inst
+	return nil
+}
+
 func (p *pool) refill() {
 	h := p.m.h
 	h.mu.Lock()
