@@ -43,7 +43,7 @@ var allowedImports = map[string][]string{
 	"conformance":               {"abi", "cas", "host", "model"},
 	"bundle":                    {},
 	"statedir":                  {"backends/sqlite", "cas"},
-	"backends":                  {"backends/sqlite", "cas", "lineage"},
+	"backends":                  {"backends/sqlite", "backends/valkey", "cas", "lineage"},
 	"backends/sqlite":           {"cas", "lineage"},
 	"backends/valkey":           {"cas"},
 	"pdk/go":                    {"abi"},

@@ -3,7 +3,7 @@
 // name them:
 //
 //	history: memory:  sqlite:PATH
-//	store:   memory:  file:DIR
+//	store:   memory:  file:DIR  valkey://[user:password@]host:port/db[?prefix=…&ttl=24h]
 //
 // An unknown scheme, or a server that cannot be reached, is an error that
 // names the URL with any password in it redacted.
@@ -15,8 +15,10 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/pirn-wasm/pirn/backends/sqlite"
+	"github.com/pirn-wasm/pirn/backends/valkey"
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/lineage"
 )
@@ -39,7 +41,7 @@ var ErrUnknownScheme = errors.New("unknown scheme")
 // Schemes lists the schemes each kind of backend accepts.
 var (
 	HistorySchemes = []string{"memory:", "sqlite:PATH"}
-	StoreSchemes   = []string{"memory:", "file:DIR"}
+	StoreSchemes   = []string{"memory:", "file:DIR", "valkey://host:port/db"}
 )
 
 // OpenHistory opens the run history rawURL names.
@@ -76,6 +78,8 @@ func OpenStore(ctx context.Context, rawURL string) (Store, error) {
 			return nil, fmt.Errorf("store %s: %w", Redact(rawURL), err)
 		}
 		return nopCloser{d}, nil
+	case "valkey", "valkeys", "redis", "rediss":
+		return openValkey(ctx, rawURL)
 	}
 	return nil, fmt.Errorf("store %s: %w %q (want one of %s)", Redact(rawURL), ErrUnknownScheme, scheme, strings.Join(StoreSchemes, ", "))
 }
@@ -129,3 +133,24 @@ func (memoryHistory) Close() error { return nil }
 type nopCloser struct{ cas.Store }
 
 func (nopCloser) Close() error { return nil }
+
+// openValkey opens a Valkey store; the query parameters prefix and ttl
+// (a Go duration) configure it and are not sent to the server.
+func openValkey(ctx context.Context, rawURL string) (Store, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", Redact(rawURL), err)
+	}
+	q := u.Query()
+	cfg := valkey.Config{Prefix: q.Get("prefix")}
+	if ttl := q.Get("ttl"); ttl != "" {
+		if cfg.TTL, err = time.ParseDuration(ttl); err != nil {
+			return nil, fmt.Errorf("store %s: ttl %q: %w", Redact(rawURL), ttl, err)
+		}
+	}
+	q.Del("prefix")
+	q.Del("ttl")
+	u.RawQuery = q.Encode()
+	cfg.URL = u.String()
+	return valkey.Open(ctx, cfg)
+}

@@ -1,6 +1,7 @@
 package backends_test
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -89,6 +90,30 @@ func TestRedact(t *testing.T) {
 	} {
 		if got := backends.Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestOpenValkey(t *testing.T) {
+	t.Parallel()
+	s, err := backends.OpenStore(t.Context(), "valkey://127.0.0.1:6379/14?prefix=pirn-backends-test:&ttl=1h")
+	if err != nil {
+		t.Fatalf("open (CI starts Redis on 127.0.0.1:6379): %v", err)
+	}
+	defer s.Close()
+	b, _ := cas.Encode("by URL")
+	d := cas.Sum(b)
+	if err := s.Put(t.Context(), d, b); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Delete(context.Background(), d) })
+	if got, err := s.Get(t.Context(), d); err != nil || string(got) != string(b) {
+		t.Errorf("read back %x, %v", got, err)
+	}
+	for _, u := range []string{"valkey://:hunter2@127.0.0.1:1/0", "valkey://127.0.0.1:6379/14?ttl=soon"} {
+		_, err := backends.OpenStore(t.Context(), u)
+		if err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: %v", u, err)
 		}
 	}
 }
