@@ -6,19 +6,45 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/pirn-wasm/pirn/cas"
 )
 
 // Memory is an in-memory [History].
 type Memory struct {
-	mu   sync.RWMutex
-	runs map[string]*Run
-	seq  map[string]int // insertion order, for stable listing of equal times
-	n    int
+	mu       sync.RWMutex
+	runs     map[string]*Run
+	seq      map[string]int // insertion order, for stable listing of equal times
+	n        int
+	scrubbed map[cas.Digest]time.Time
 }
 
-var _ History = (*Memory)(nil)
+var (
+	_ History  = (*Memory)(nil)
+	_ Scrubber = (*Memory)(nil)
+)
+
+// MarkScrubbed implements [Scrubber].
+func (m *Memory) MarkScrubbed(_ context.Context, digests []cas.Digest, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.scrubbed == nil {
+		m.scrubbed = map[cas.Digest]time.Time{}
+	}
+	for _, d := range digests {
+		m.scrubbed[d] = at
+	}
+	return nil
+}
+
+// Scrubbed implements [Scrubber].
+func (m *Memory) Scrubbed(_ context.Context, d cas.Digest) (time.Time, bool, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	at, ok := m.scrubbed[d]
+	return at, ok, nil
+}
 
 // NewMemory returns an empty in-memory history.
 func NewMemory() *Memory { return &Memory{runs: map[string]*Run{}, seq: map[string]int{}} }

@@ -229,6 +229,16 @@ SELECT run_id, seq, knot_id, kind, map_id, map_index, module, knot,
 FROM lineage;
 `,
 	},
+	{
+		// 7: the values scrubbed from the data store (pirn gc), and when
+		// (unix nanoseconds UTC), so that a record naming one can say so.
+		sql: `
+CREATE TABLE scrubbed (
+	hash BLOB PRIMARY KEY,
+	at   INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
+	},
 }
 
 // A migration is one schema step: its SQL, then fn (if any) for what SQL

@@ -1039,11 +1039,13 @@ func TestMigrateElementCounts(t *testing.T) {
 	}
 }
 
-// undoSchema6 turns a file of schema 6 back into schema 5: no map_id and
-// map_index columns, and schema 3's lineage_text view.
+// undoSchema6 turns a file of schema 7 back into schema 5: no scrubbed
+// table (7), no map_id and map_index columns, and schema 3's lineage_text
+// view (6).
 func undoSchema6(t *testing.T, db *sql.DB) {
 	t.Helper()
 	for _, q := range []string{
+		"DROP TABLE scrubbed",
 		"DROP VIEW lineage_text",
 		"ALTER TABLE lineage DROP COLUMN map_id",
 		"ALTER TABLE lineage DROP COLUMN map_index",
@@ -1097,8 +1099,8 @@ func TestMigrateElementMaps(t *testing.T) {
 	db.Close()
 
 	h = openTest(t, path)
-	if got := userVersion(t, rawDB(t, path)); got != 6 || len(migrations) != 6 {
-		t.Errorf("user_version after Open = %d (%d migrations), want 6", got, len(migrations))
+	if got := userVersion(t, rawDB(t, path)); got != len(migrations) {
+		t.Errorf("user_version after Open = %d (%d migrations), want all", got, len(migrations))
 	}
 	for _, want := range []*lineage.Run{maps, other} {
 		got, err := h.Run(ctx, want.ID)
@@ -1113,5 +1115,23 @@ func TestMigrateElementMaps(t *testing.T) {
 	if err := rawDB(t, path).QueryRowContext(ctx,
 		"SELECT count(*) FROM lineage_text WHERE map_id = 'sq:each' AND map_index IN (0, 1, 10)").Scan(&n); err != nil || n != 3 {
 		t.Errorf("lineage_text: %d elements of sq:each, %v; want 3", n, err)
+	}
+}
+
+func TestScrubbed(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "history.db")
+	h := openTest(t, path)
+	a, b := cas.Sum([]byte("a")), cas.Sum([]byte("b"))
+	at := time.Date(2026, 12, 3, 12, 0, 0, 123, time.UTC)
+	if err := h.MarkScrubbed(t.Context(), []cas.Digest{a}, at); err != nil {
+		t.Fatal(err)
+	}
+	again := openTest(t, path)
+	if got, ok, err := again.Scrubbed(t.Context(), a); err != nil || !ok || !got.Equal(at) {
+		t.Errorf("Scrubbed(a) = %v, %v, %v", got, ok, err)
+	}
+	if _, ok, err := again.Scrubbed(t.Context(), b); err != nil || ok {
+		t.Errorf("Scrubbed(b) = %v, %v", ok, err)
 	}
 }

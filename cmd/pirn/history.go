@@ -86,7 +86,7 @@ func runsCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				values, unreadable := loadValues(c.Context, st.Store, run)
+				values, unreadable := loadValues(c.Context, st.Store, st.History, run)
 				return report(c.App.Writer, run, values, unreadable, c.Bool("json"))
 			},
 		}},

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -1285,5 +1286,46 @@ func TestHistoryCopy(t *testing.T) {
 	}
 	if r = runPirn(t, "history", "copy", "--from", "nope:x", "--to", to); r.code == 0 || !strings.Contains(r.stderr, "unknown scheme") {
 		t.Errorf("bad URL: exit %d %q", r.code, r.stderr)
+	}
+}
+
+// TestGC: pirn gc scrubs the values only expired runs need; the lineage
+// stays and pirn runs show says the value was scrubbed.
+func TestGC(t *testing.T) {
+	t.Parallel()
+	state := t.TempDir()
+	var ids []string
+	for _, x := range []string{"5", "7"} {
+		r := runPirn(t, "run", "--state", state, "--json", "-p", "x="+x, quickstart)
+		var out struct {
+			RunID string `json:"run_id"`
+		}
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &out) != nil {
+			t.Fatalf("pirn run: %d %s", r.code, r.stderr)
+		}
+		ids = append(ids, out.RunID)
+	}
+	r := runPirn(t, "gc", "--state", state, "--keep-runs", "1", "--older-than", "0s", "--dry-run")
+	if r.code != 0 || !strings.Contains(r.stdout, "would remove 3 values of 1 run") {
+		t.Fatalf("dry run: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	r = runPirn(t, "gc", "--state", state, "--keep-runs", "1", "--older-than", "0s", "--json")
+	var res struct{ Removed []string }
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &res) != nil || len(res.Removed) != 3 {
+		t.Fatalf("gc: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if slices.Contains(res.Removed, digest(t, 21)) || !slices.Contains(res.Removed, digest(t, 15)) {
+		t.Errorf("removed %v: want the first run's values only", res.Removed)
+	}
+	r = runPirn(t, "runs", "show", "--state", state, ids[0])
+	if r.code != 0 || !strings.Contains(r.stdout, "scrubbed") || !strings.Contains(r.stdout, "by pirn gc") {
+		t.Errorf("runs show of the scrubbed run:\n%s%s", r.stdout, r.stderr)
+	}
+	r = runPirn(t, "runs", "show", "--state", state, ids[1])
+	if r.code != 0 || !strings.Contains(r.stdout, "answer = 21") {
+		t.Errorf("runs show of the kept run:\n%s%s", r.stdout, r.stderr)
+	}
+	if r = runPirn(t, "gc", "--state", state, "--older-than", "soon"); r.code == 0 {
+		t.Error("a bad --older-than was accepted")
 	}
 }

@@ -294,7 +294,12 @@ func firstLine(s string) string {
 
 // loadValues reads the ok outputs of a recorded run from the data store,
 // and says why it could not read the others.
-func loadValues(ctx context.Context, store cas.Store, run *lineage.Run) (map[string]any, map[string]error) {
+// errScrubbed is wrapped by the problem of a value pirn gc removed.
+var errScrubbed = errors.New("scrubbed")
+
+// loadValues reads the outputs of a run's nodes from store; hist, if not
+// nil, says which missing ones were scrubbed.
+func loadValues(ctx context.Context, store cas.Store, hist lineage.History, run *lineage.Run) (map[string]any, map[string]error) {
 	values, unreadable := map[string]any{}, map[string]error{}
 	for _, r := range run.Records {
 		if r.Outcome != lineage.OK || r.Kind == lineage.KindElement {
@@ -302,6 +307,11 @@ func loadValues(ctx context.Context, store cas.Store, run *lineage.Run) (map[str
 		}
 		b, err := store.Get(ctx, r.Output)
 		if err != nil {
+			if sc, ok := hist.(lineage.Scrubber); ok && errors.Is(err, cas.ErrNotFound) {
+				if at, scrubbed, _ := sc.Scrubbed(ctx, r.Output); scrubbed {
+					err = fmt.Errorf("%w %s", errScrubbed, at.Format(time.RFC3339))
+				}
+			}
 			unreadable[r.KnotID] = err
 			continue
 		}
@@ -318,6 +328,8 @@ func loadValues(ctx context.Context, store cas.Store, run *lineage.Run) (map[str
 // valueProblem says in a few words why an output could not be read.
 func valueProblem(err error) string {
 	switch {
+	case errors.Is(err, errScrubbed):
+		return err.Error() + " by pirn gc"
 	case err == nil, errors.Is(err, cas.ErrNotFound):
 		return "not in the data store"
 	case errors.Is(err, cas.ErrCorrupt):
