@@ -4,6 +4,7 @@
 //
 //	history: memory:  sqlite:PATH
 //	store:   memory:  file:DIR  valkey://[user:password@]host:port/db[?prefix=…&ttl=24h]
+//	         s3://bucket/prefix[?region=…&endpoint=…&path_style=true]
 //
 // An unknown scheme, or a server that cannot be reached, is an error that
 // names the URL with any password in it redacted.
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pirn-wasm/pirn/backends/s3"
 	"github.com/pirn-wasm/pirn/backends/sqlite"
 	"github.com/pirn-wasm/pirn/backends/valkey"
 	"github.com/pirn-wasm/pirn/cas"
@@ -41,7 +43,7 @@ var ErrUnknownScheme = errors.New("unknown scheme")
 // Schemes lists the schemes each kind of backend accepts.
 var (
 	HistorySchemes = []string{"memory:", "sqlite:PATH"}
-	StoreSchemes   = []string{"memory:", "file:DIR", "valkey://host:port/db"}
+	StoreSchemes   = []string{"memory:", "file:DIR", "valkey://host:port/db", "s3://bucket/prefix"}
 )
 
 // OpenHistory opens the run history rawURL names.
@@ -80,6 +82,12 @@ func OpenStore(ctx context.Context, rawURL string) (Store, error) {
 		return nopCloser{d}, nil
 	case "valkey", "valkeys", "redis", "rediss":
 		return openValkey(ctx, rawURL)
+	case "s3":
+		cfg, err := s3.ParseURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("store %s: %w", Redact(rawURL), err)
+		}
+		return s3.Open(ctx, cfg)
 	}
 	return nil, fmt.Errorf("store %s: %w %q (want one of %s)", Redact(rawURL), ErrUnknownScheme, scheme, strings.Join(StoreSchemes, ", "))
 }

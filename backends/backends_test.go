@@ -3,10 +3,14 @@ package backends_test
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/pirn-wasm/pirn/backends"
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/lineage"
@@ -115,5 +119,34 @@ func TestOpenValkey(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("%s: %v", u, err)
 		}
+	}
+}
+
+// TestOpenS3 opens an S3 store by URL against an in-process S3 server.
+func TestOpenS3(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "pirn-test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "pirn-test-secret")
+	t.Setenv("AWS_MAX_ATTEMPTS", "1")
+	backend := s3mem.New()
+	if err := backend.CreateBucket("pirn"); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gofakes3.New(backend).Server())
+	defer srv.Close()
+	s, err := backends.OpenStore(t.Context(), "s3://pirn/values?region=us-east-1&path_style=true&endpoint="+url.QueryEscape(srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	b, _ := cas.Encode("in S3")
+	d := cas.Sum(b)
+	if err := s.Put(t.Context(), d, b); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(t.Context(), d); err != nil || string(got) != string(b) {
+		t.Errorf("read back %x, %v", got, err)
+	}
+	if _, err := backends.OpenStore(t.Context(), "s3://missing/x?path_style=true&region=us-east-1&endpoint="+url.QueryEscape(srv.URL)); err == nil {
+		t.Error("a missing bucket opened")
 	}
 }

@@ -56,6 +56,20 @@ func RunStore(t *testing.T, newStore func(t *testing.T) cas.Store) {
 		}
 	})
 
+	t.Run("Missing", func(t *testing.T) {
+		s, ctx := newStore(t), t.Context()
+		v := val(t, "never put")
+		if got, err := s.Get(ctx, v.Digest); !errors.Is(err, cas.ErrNotFound) || errors.Is(err, cas.ErrCorrupt) || got != nil {
+			t.Errorf("Get of a digest never put = %x, %v; want nil, ErrNotFound", got, err)
+		}
+		if ok, err := s.Has(ctx, v.Digest); err != nil || ok {
+			t.Errorf("Has of a digest never put = %v, %v; want false, nil", ok, err)
+		}
+		if err := s.Delete(ctx, v.Digest); err != nil {
+			t.Errorf("Delete of a digest never put = %v, want nil", err)
+		}
+	})
+
 	t.Run("PutIsIdempotent", func(t *testing.T) {
 		s, ctx := newStore(t), t.Context()
 		v := val(t, "same")
@@ -89,20 +103,6 @@ func RunStore(t *testing.T, newStore func(t *testing.T) cas.Store) {
 		}
 	})
 
-	t.Run("Missing", func(t *testing.T) {
-		s, ctx := newStore(t), t.Context()
-		v := val(t, "never put")
-		if got, err := s.Get(ctx, v.Digest); !errors.Is(err, cas.ErrNotFound) || got != nil {
-			t.Errorf("Get of a missing value = %x, %v; want nil, ErrNotFound", got, err)
-		}
-		if ok, err := s.Has(ctx, v.Digest); err != nil || ok {
-			t.Errorf("Has of a missing value = %v, %v; want false, nil", ok, err)
-		}
-		if err := s.Delete(ctx, v.Digest); err != nil {
-			t.Errorf("Delete of a missing value = %v, want nil", err)
-		}
-	})
-
 	t.Run("LargeValue", func(t *testing.T) {
 		s, ctx := newStore(t), t.Context()
 		b := make([]byte, 10<<20)
@@ -116,6 +116,41 @@ func RunStore(t *testing.T, newStore func(t *testing.T) cas.Store) {
 		got, err := s.Get(ctx, v.Digest)
 		if err != nil || !bytes.Equal(got, v.Bytes) {
 			t.Fatalf("Get of 10 MiB value: len %d, %v; want len %d", len(got), err, len(v.Bytes))
+		}
+	})
+
+	// A store may ignore a cancelled context (a memory store does), but if an
+	// operation fails for it the error wraps context.Canceled, and a Put that
+	// was cancelled leaves the value whole or absent, never partial.
+	t.Run("Cancelled", func(t *testing.T) {
+		s := newStore(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		small, large := val(t, "cancelled"), val(t, bytes.Repeat([]byte{0xcd}, 1<<20))
+		for _, v := range []cas.Value{small, large} {
+			if err := s.Put(ctx, v.Digest, v.Bytes); err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("Put with a cancelled context: error = %v, want nil or context.Canceled", err)
+			}
+			got, err := s.Get(t.Context(), v.Digest)
+			if err != nil && !errors.Is(err, cas.ErrNotFound) {
+				t.Errorf("Get after a cancelled Put: error = %v, want nil or ErrNotFound", err)
+			} else if err == nil && !bytes.Equal(got, v.Bytes) {
+				t.Errorf("Get after a cancelled Put: %d bytes, want the %d put or none", len(got), len(v.Bytes))
+			}
+		}
+		if err := s.Put(t.Context(), small.Digest, small.Bytes); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Get(ctx, small.Digest); err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Get with a cancelled context: error = %v, want nil or context.Canceled", err)
+		} else if err == nil && !bytes.Equal(got, small.Bytes) {
+			t.Errorf("Get with a cancelled context = %x, want %x", got, small.Bytes)
+		}
+		if _, err := s.Has(ctx, small.Digest); err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Has with a cancelled context: error = %v, want nil or context.Canceled", err)
+		}
+		if err := s.Delete(ctx, small.Digest); err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Delete with a cancelled context: error = %v, want nil or context.Canceled", err)
 		}
 	})
 
@@ -247,6 +282,47 @@ func RunStore(t *testing.T, newStore func(t *testing.T) cas.Store) {
 		}
 		for _, v := range vs {
 			checkWholeOrAbsent(t, s, v)
+		}
+	})
+
+	// Distinct values of 64 KiB, each put, read, checked and deleted by a
+	// goroutine of its own while the others do the same.
+	t.Run("ConcurrentDistinct", func(t *testing.T) {
+		s, ctx := newStore(t), t.Context()
+		var wg sync.WaitGroup
+		errs := make(chan error, 32)
+		for i := range 32 {
+			wg.Go(func() {
+				errs <- func() error {
+					v, err := cas.NewValue(bytes.Repeat([]byte{byte(i)}, 64<<10))
+					if err != nil {
+						return err
+					}
+					if err := s.Put(ctx, v.Digest, v.Bytes); err != nil {
+						return err
+					}
+					if ok, err := s.Has(ctx, v.Digest); err != nil || !ok {
+						return fmt.Errorf("Has(%s) after Put = %v, %v; want true, nil", v.Digest, ok, err)
+					}
+					if got, err := s.Get(ctx, v.Digest); err != nil || !bytes.Equal(got, v.Bytes) {
+						return fmt.Errorf("Get(%s): %d bytes, %v; want %d", v.Digest, len(got), err, len(v.Bytes))
+					}
+					if err := s.Delete(ctx, v.Digest); err != nil {
+						return err
+					}
+					if ok, err := s.Has(ctx, v.Digest); err != nil || ok {
+						return fmt.Errorf("Has(%s) after Delete = %v, %v; want false, nil", v.Digest, ok, err)
+					}
+					return nil
+				}()
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Error(err)
+			}
 		}
 	})
 }
