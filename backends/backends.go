@@ -2,9 +2,13 @@
 // the way `pirn --history URL --store URL` and PIRN_HISTORY / PIRN_STORE
 // name them:
 //
-//	history: memory:  sqlite:PATH
+//	history: memory:  sqlite:PATH  postgres://user:password@host:port/db[?schema=pirn&…]
 //	store:   memory:  file:DIR  valkey://[user:password@]host:port/db[?prefix=…&ttl=24h]
 //	         s3://bucket/prefix[?region=…&endpoint=…&path_style=true]
+//	         postgres://user:password@host:port/db[?schema=pirn&…] (values in a table)
+//
+// A postgres URL's schema parameter names the schema pirn's tables live in
+// (default pirn); its other parameters are the driver's.
 //
 // An unknown scheme, or a server that cannot be reached, is an error that
 // names the URL with any password in it redacted.
@@ -18,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pirn-wasm/pirn/backends/postgres"
 	"github.com/pirn-wasm/pirn/backends/s3"
 	"github.com/pirn-wasm/pirn/backends/sqlite"
 	"github.com/pirn-wasm/pirn/backends/valkey"
@@ -42,8 +47,8 @@ var ErrUnknownScheme = errors.New("unknown scheme")
 
 // Schemes lists the schemes each kind of backend accepts.
 var (
-	HistorySchemes = []string{"memory:", "sqlite:PATH"}
-	StoreSchemes   = []string{"memory:", "file:DIR", "valkey://host:port/db", "s3://bucket/prefix"}
+	HistorySchemes = []string{"memory:", "sqlite:PATH", "postgres://…"}
+	StoreSchemes   = []string{"memory:", "file:DIR", "valkey://host:port/db", "s3://bucket/prefix", "postgres://…"}
 )
 
 // OpenHistory opens the run history rawURL names.
@@ -61,6 +66,12 @@ func OpenHistory(ctx context.Context, rawURL string) (History, error) {
 			return nil, fmt.Errorf("history %s: %w", Redact(rawURL), err)
 		}
 		return h, nil
+	case "postgres", "postgresql":
+		dsn, schema, err := postgresURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("history %s: %w", Redact(rawURL), err)
+		}
+		return postgres.Open(ctx, postgres.Config{DSN: dsn, Schema: schema})
 	}
 	return nil, fmt.Errorf("history %s: %w %q (want one of %s)", Redact(rawURL), ErrUnknownScheme, scheme, strings.Join(HistorySchemes, ", "))
 }
@@ -82,6 +93,12 @@ func OpenStore(ctx context.Context, rawURL string) (Store, error) {
 		return nopCloser{d}, nil
 	case "valkey", "valkeys", "redis", "rediss":
 		return openValkey(ctx, rawURL)
+	case "postgres", "postgresql":
+		dsn, schema, err := postgresURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("store %s: %w", Redact(rawURL), err)
+		}
+		return postgres.OpenStore(ctx, postgres.StoreConfig{DSN: dsn, Schema: schema})
 	case "s3":
 		cfg, err := s3.ParseURL(rawURL)
 		if err != nil {
@@ -161,4 +178,17 @@ func openValkey(ctx context.Context, rawURL string) (Store, error) {
 	u.RawQuery = q.Encode()
 	cfg.URL = u.String()
 	return valkey.Open(ctx, cfg)
+}
+
+// postgresURL takes pirn's schema parameter out of a postgres URL.
+func postgresURL(rawURL string) (dsn, schema string, err error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", "", errors.New("not a URL")
+	}
+	q := u.Query()
+	schema = q.Get("schema")
+	q.Del("schema")
+	u.RawQuery = q.Encode()
+	return u.String(), schema, nil
 }

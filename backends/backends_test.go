@@ -1,14 +1,19 @@
 package backends_test
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/pirn-wasm/pirn/backends"
@@ -148,5 +153,60 @@ func TestOpenS3(t *testing.T) {
 	}
 	if _, err := backends.OpenStore(t.Context(), "s3://missing/x?path_style=true&region=us-east-1&endpoint="+url.QueryEscape(srv.URL)); err == nil {
 		t.Error("a missing bucket opened")
+	}
+}
+
+// postgresURL is a URL of the test server with a schema of the test's own,
+// dropped at its end.
+func postgresURL(t *testing.T) string {
+	t.Helper()
+	base := cmp.Or(os.Getenv("PIRN_TEST_POSTGRES"), "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	var b [6]byte
+	rand.Read(b[:])
+	schema := fmt.Sprintf("pirn_backends_%x", b)
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), base)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return base + "&schema=" + schema
+}
+
+func TestOpenPostgres(t *testing.T) {
+	t.Parallel()
+	u := postgresURL(t)
+	h, err := backends.OpenHistory(t.Context(), u)
+	if err != nil {
+		t.Fatalf("open (CI starts PostgreSQL on 127.0.0.1:5432): %v", err)
+	}
+	defer h.Close()
+	if err := h.RecordRun(t.Context(), &lineage.Run{ID: "pg", Status: lineage.Succeeded}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := h.Run(t.Context(), "pg"); err != nil || got.Status != lineage.Succeeded {
+		t.Errorf("read back %+v, %v", got, err)
+	}
+	s, err := backends.OpenStore(t.Context(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	b, _ := cas.Encode("in Postgres")
+	d := cas.Sum(b)
+	if err := s.Put(t.Context(), d, b); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(t.Context(), d); err != nil || string(got) != string(b) {
+		t.Errorf("read back %x, %v", got, err)
+	}
+	_, err = backends.OpenHistory(t.Context(), "postgres://pirn:hunter2@127.0.0.1:1/x?sslmode=disable&connect_timeout=2")
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("unreachable server: %v", err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pirn-wasm/pirn/bundle"
 	"github.com/pirn-wasm/pirn/cas"
@@ -1327,5 +1328,42 @@ func TestGC(t *testing.T) {
 	}
 	if r = runPirn(t, "gc", "--state", state, "--older-than", "soon"); r.code == 0 {
 		t.Error("a bad --older-than was accepted")
+	}
+}
+
+// TestPostgresFromTheCLI: pirn records to PostgreSQL by URL, reads it
+// back, and copies a SQLite history into it.
+func TestPostgresFromTheCLI(t *testing.T) {
+	t.Parallel()
+	base := os.Getenv("PIRN_TEST_POSTGRES")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	schema := fmt.Sprintf("pirn_cli_%d", time.Now().UnixNano())
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), base)
+		if err != nil {
+			t.Errorf("drop schema: %v", err)
+			return
+		}
+		defer conn.Close(context.Background())
+		conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
+	})
+	pg := base + "&schema=" + schema
+	dir := t.TempDir()
+	if r := runPirn(t, "run", "--history", pg, "--store", pg, "--state", dir, quickstart); r.code != 0 {
+		t.Fatalf("pirn run to Postgres: %s", r.stderr)
+	}
+	lite := "sqlite:" + filepath.Join(dir, "h.db")
+	if r := runPirn(t, "run", "--history", lite, "--state", dir, "-p", "x=7", quickstart); r.code != 0 {
+		t.Fatalf("pirn run to SQLite: %s", r.stderr)
+	}
+	if r := runPirn(t, "history", "copy", "--from", lite, "--to", pg); r.code != 0 || !strings.Contains(r.stdout, "copied 1 run") {
+		t.Fatalf("history copy: %q %q", r.stdout, r.stderr)
+	}
+	r := runPirn(t, "runs", "--history", pg, "--json")
+	var runs []struct{ Status string }
+	if json.Unmarshal([]byte(r.stdout), &runs) != nil || len(runs) != 2 {
+		t.Errorf("runs in Postgres: %s %s", r.stdout, r.stderr)
 	}
 }

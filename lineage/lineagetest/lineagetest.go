@@ -3,6 +3,7 @@
 package lineagetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -304,4 +305,186 @@ func RunHistory(t *testing.T, newHistory func(t *testing.T) lineage.History) {
 			t.Errorf("ByKnot(d) after 16 concurrent runs = %d, %v; want 16", len(recs), err)
 		}
 	})
+
+	t.Run("ConcurrentSameID", func(t *testing.T) {
+		// Writers of one run id replace each other whole: the run read
+		// back is one of the versions written, and the queries agree
+		// with it.
+		h, ctx := newHistory(t), t.Context()
+		versions := make([]*lineage.Run, 8)
+		for i := range versions {
+			r := SampleRun(t, "run-same", time.Duration(i)*time.Second)
+			r.Records = r.Records[:1+i%len(r.Records)]
+			r.Errors = nil
+			versions[i] = r
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, len(versions))
+		for _, r := range versions {
+			wg.Go(func() {
+				if err := h.RecordRun(ctx, r); err != nil {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		got, err := h.Run(ctx, "run-same")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want *lineage.Run
+		for _, r := range versions {
+			if r.StartedAt.Equal(got.StartedAt) {
+				want = r
+			}
+		}
+		if diff := cmp.Diff(want, got, equateTimes, cmpopts.EquateEmpty()); want == nil || diff != "" {
+			t.Fatalf("Run(run-same) is none of the versions written (-want +got):\n%s", diff)
+		}
+		recs, err := h.ByKnot(ctx, "x")
+		if err != nil || len(recs) != 1 || !recs[0].StartedAt.Equal(want.Records[0].StartedAt) {
+			t.Errorf("ByKnot(x) = %d records, %v; want 1, of the version read", len(recs), err)
+		}
+		sums, err := h.Runs(ctx, lineage.Query{})
+		if err != nil || len(sums) != 1 || sums[0].Knots != len(want.Records) {
+			t.Errorf("Runs = %+v, %v; want one run of %d knots", sums, err, len(want.Records))
+		}
+	})
+
+	t.Run("LargeRun", func(t *testing.T) {
+		// A run of thousands of records, with inputs and errors, reads
+		// back whole; more rows than backends write in one statement.
+		h, ctx := newHistory(t), t.Context()
+		want := LargeRun(t, "run-large", 2000, 150)
+		if err := h.RecordRun(ctx, want); err != nil {
+			t.Fatalf("RecordRun: %v", err)
+		}
+		got, err := h.Run(ctx, "run-large")
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if diff := cmp.Diff(want, got, equateTimes, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("Run(run-large) mismatch (-want +got):\n%s", diff)
+		}
+		mid := want.Records[1000]
+		recs, err := h.ByOutput(ctx, mid.Output)
+		if err != nil || len(recs) != 1 || recs[0].KnotID != mid.KnotID {
+			t.Errorf("ByOutput(output of %s) = %d records, %v; want %s", mid.KnotID, len(recs), err, mid.KnotID)
+		}
+		recs, err = h.ByInput(ctx, mid.Output)
+		if err != nil || len(recs) != 1 || recs[0].KnotID != want.Records[1001].KnotID {
+			t.Errorf("ByInput(output of %s) = %d records, %v; want its successor", mid.KnotID, len(recs), err)
+		}
+	})
+
+	t.Run("Missing", func(t *testing.T) {
+		h, ctx := newHistory(t), t.Context()
+		if _, err := h.Run(ctx, "run-missing"); !errors.Is(err, lineage.ErrNotFound) {
+			t.Errorf("Run(missing) on an empty history: error = %v, want ErrNotFound", err)
+		}
+		sums, err := h.Runs(ctx, lineage.Query{})
+		if err != nil || len(sums) != 0 {
+			t.Errorf("Runs on an empty history = %v, %v; want none", sums, err)
+		}
+		if err := h.RecordRun(ctx, SampleRun(t, "run-1", 0)); err != nil {
+			t.Fatal(err)
+		}
+		for name, q := range map[string]func() ([]lineage.Record, error){
+			"ByKnot(unknown)":   func() ([]lineage.Record, error) { return h.ByKnot(ctx, "unknown") },
+			"ByInput(unknown)":  func() ([]lineage.Record, error) { return h.ByInput(ctx, digest(t, "unknown")) },
+			"ByOutput(unknown)": func() ([]lineage.Record, error) { return h.ByOutput(ctx, digest(t, "unknown")) },
+		} {
+			if recs, err := q(); err != nil || len(recs) != 0 {
+				t.Errorf("%s = %d records, %v; want none", name, len(recs), err)
+			}
+		}
+		sums, err = h.Runs(ctx, lineage.Query{Pipeline: "unknown"})
+		if err != nil || len(sums) != 0 {
+			t.Errorf("Runs(pipeline unknown) = %v, %v; want none", sums, err)
+		}
+	})
+
+	t.Run("Cancelled", func(t *testing.T) {
+		// A history may ignore a context that is done (an in-memory one
+		// does); if RecordRun fails for it, the error wraps the context's
+		// error and nothing of the run is stored.
+		h := newHistory(t)
+		done, cancel := context.WithCancel(t.Context())
+		cancel()
+		want := SampleRun(t, "run-1", 0)
+		err := h.RecordRun(done, want)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("RecordRun with a done context: error = %v, want nil or context.Canceled", err)
+		}
+		got, gerr := h.Run(t.Context(), "run-1")
+		switch {
+		case err == nil && gerr != nil:
+			t.Errorf("Run after RecordRun succeeded: %v", gerr)
+		case err == nil:
+			if diff := cmp.Diff(want, got, equateTimes, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("Run(run-1) mismatch (-want +got):\n%s", diff)
+			}
+		case !errors.Is(gerr, lineage.ErrNotFound):
+			t.Errorf("Run after RecordRun failed = %v, %v; want ErrNotFound", got, gerr)
+		}
+		for name, q := range map[string]func() error{
+			"Run":      func() error { _, err := h.Run(done, "run-1"); return ignore(err, lineage.ErrNotFound) },
+			"Runs":     func() error { _, err := h.Runs(done, lineage.Query{}); return err },
+			"ByKnot":   func() error { _, err := h.ByKnot(done, "x"); return err },
+			"ByInput":  func() error { _, err := h.ByInput(done, digest(t, 5)); return err },
+			"ByOutput": func() error { _, err := h.ByOutput(done, digest(t, 5)); return err },
+		} {
+			if err := q(); err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("%s with a done context: error = %v, want nil or context.Canceled", name, err)
+			}
+		}
+		if err := h.RecordRun(t.Context(), want); err != nil {
+			t.Fatalf("RecordRun after calls with a done context: %v", err)
+		}
+	})
+}
+
+func ignore(err, target error) error {
+	if errors.Is(err, target) {
+		return nil
+	}
+	return err
+}
+
+// LargeRun returns a run of n records, a chain in which each consumes the
+// previous one's output and a value shared by all, with grants on every
+// tenth, and nerr of them failed (each with an error record), started at
+// Base.
+func LargeRun(t testing.TB, id string, n, nerr int) *lineage.Run {
+	t.Helper()
+	r := &lineage.Run{ID: id, Pipeline: "large", Status: lineage.Failed, Terminals: []string{fmt.Sprintf("k%d", n-1)},
+		Dispatcher: "local", Host: "test-host", StartedAt: Base, FinishedAt: Base.Add(time.Duration(n) * time.Millisecond)}
+	shared := digest(t, "shared")
+	prev := digest(t, -1)
+	for i := range n {
+		at := Base.Add(time.Duration(i) * time.Millisecond)
+		rec := lineage.Record{RunID: id, KnotID: fmt.Sprintf("k%d", i), Kind: lineage.KindKnot,
+			Module: digest(t, "module").String(), Knot: "step", ConfigHash: digest(t, fmt.Sprint("cfg", i%7)),
+			Inputs:     []lineage.Input{{Name: "prev", Parent: fmt.Sprintf("k%d", i-1), Digest: prev}, {Name: "shared", Parent: "p", Digest: shared}},
+			Dispatcher: "local", StartedAt: at, FinishedAt: at.Add(time.Microsecond)}
+		if i%10 == 0 {
+			rec.Grants = []string{"clock", fmt.Sprint("env:V", i)}
+		}
+		if i%(n/nerr) == 0 && len(r.Errors) < nerr {
+			rec.Outcome = lineage.Err
+			rec.ErrorID = digest(t, map[string]any{"knot": rec.KnotID, "type": "Trap"})
+			r.Errors = append(r.Errors, lineage.ErrorRecord{ID: rec.ErrorID, RunID: id, KnotID: rec.KnotID,
+				Type: "Trap", Message: fmt.Sprint("failed ", i), OccurredAt: rec.FinishedAt})
+		} else {
+			rec.Outcome = lineage.OK
+			rec.Output = digest(t, i)
+		}
+		r.Records = append(r.Records, rec)
+		prev = rec.Output
+	}
+	return r
 }
