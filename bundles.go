@@ -97,7 +97,7 @@ func (e *Engine) LoadBundle(ctx context.Context, path string, opts LoadBundleOpt
 		}
 		info.Verified = true
 	}
-	l, err := loom.LoadBundle(ctx, e.host, path, c, opts.AllowGrants)
+	l, err := loom.LoadBundle(ctx, e.host, path, c, opts.AllowGrants, e.store)
 	if err != nil {
 		return nil, err
 	}

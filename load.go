@@ -48,7 +48,7 @@ func (e *Engine) LoadPipeline(ctx context.Context, path string) (*Pipeline, erro
 
 // load does the work of LoadPipeline and Check (see loom.LoadFile).
 func (e *Engine) load(ctx context.Context, path string, allowUnpinned, thorough bool) (*Pipeline, pipeline.Errors, pipeline.Errors, error) {
-	l, errs, warnings, err := loom.LoadFile(ctx, e.host, path, loom.LoadOptions{AllowUnpinned: allowUnpinned, Thorough: thorough, Logger: e.cfg.Logger})
+	l, errs, warnings, err := loom.LoadFile(ctx, e.host, path, loom.LoadOptions{AllowUnpinned: allowUnpinned, Thorough: thorough, Logger: e.cfg.Logger, Store: e.store})
 	if l == nil {
 		return nil, errs, warnings, err
 	}

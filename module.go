@@ -41,9 +41,13 @@ func (e *Engine) LoadModuleWith(ctx context.Context, path string, opts ModuleOpt
 	return e.LoadModuleBytesWith(ctx, filepath.Base(path), b, opts)
 }
 
-// LoadModuleBytesWith loads a module from its bytes with opts.
+// LoadModuleBytesWith loads a module from its bytes with opts, and keeps
+// them in the engine's store under the digest lineage names it by.
 func (e *Engine) LoadModuleBytesWith(ctx context.Context, name string, wasm []byte, opts ModuleOptions) (*Module, error) {
 	m, err := e.host.LoadWith(ctx, name, wasm, opts)
+	if err == nil {
+		err = loom.KeepModule(ctx, e.store, m.Digest(), wasm)
+	}
 	if err != nil {
 		return nil, err
 	}

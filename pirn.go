@@ -79,13 +79,8 @@ type Engine struct {
 // Open creates an engine.
 func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
-	e := &Engine{cfg: cfg, store: cfg.Store, hist: cfg.History}
-	if e.store == nil {
-		e.store = cas.NewMemory()
-	}
-	if e.hist == nil {
-		e.hist = lineage.NewMemory()
-	}
+	e := &Engine{cfg: cfg, store: cmp.Or[cas.Store](cfg.Store, cas.NewMemory()),
+		hist: cmp.Or[lineage.History](cfg.History, lineage.NewMemory())}
 	writers := cfg.StoreWriters
 	if _, mem := e.store.(*cas.Memory); writers == 0 && !mem {
 		writers = 8 // file creation is I/O-bound: overlap it with execution

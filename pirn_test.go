@@ -1,6 +1,7 @@
 package pirn_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -268,5 +269,47 @@ func TestGoTapestry(t *testing.T) {
 	}
 	if _, err := e.Run(t.Context(), bad, pirn.RunRequest{}); err == nil {
 		t.Error("running a tapestry with a build error succeeded")
+	}
+}
+
+// TestModulesKeptByDigest: every module a pipeline loads is in the data
+// store under the digest lineage names it by, so a run can be re-executed
+// from the store alone.
+func TestModulesKeptByDigest(t *testing.T) {
+	t.Parallel()
+	e := open(t, pirn.Config{})
+	p, err := e.LoadPipeline(t.Context(), "examples/quickstart/pipeline.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Run(t.Context(), p.Tapestry, pirn.RunRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("examples/wasm/go/arith/arith.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res.Records {
+		if r.Module == "" {
+			continue
+		}
+		d, err := cas.ParseDigest(r.Module)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.Store().Get(t.Context(), d)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s's module %s in the store: %d bytes, %v", r.KnotID, r.Module, len(got), err)
+		}
+	}
+	// A module loaded on its own is kept too.
+	m, err := e.LoadModule(t.Context(), "testdata/wasm/wat/ident.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := cas.ParseDigest(m.Digest())
+	if ok, err := e.Store().Has(t.Context(), d); err != nil || !ok {
+		t.Errorf("ident.wasm in the store: %v, %v", ok, err)
 	}
 }

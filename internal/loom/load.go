@@ -44,6 +44,8 @@ type LoadOptions struct {
 	// pirn check); otherwise loading stops at the first such phase.
 	Thorough bool
 	Logger   *slog.Logger
+	// Store, if not nil, keeps every module loaded, by digest.
+	Store cas.Store
 }
 
 // LoadFile reads the pipeline file at path, checks each module against
@@ -77,7 +79,7 @@ func LoadFile(ctx context.Context, h *host.Host, path string, o LoadOptions) (_ 
 	case err != nil:
 		return nil, nil, nil, err
 	}
-	mods, lerrs := LoadModules(ctx, h, spec, func(m pipeline.Module) ([]byte, error) {
+	mods, lerrs := LoadModules(ctx, h, spec, o.Store, func(m pipeline.Module) ([]byte, error) {
 		file, _ := spec.ModulePath(m.Name)
 		b, err := ReadModule(file)
 		if err != nil {
@@ -125,7 +127,7 @@ func Lock(ctx context.Context, h *host.Host, path string) (*pipeline.Lock, error
 		return nil, err
 	}
 	digests := map[string]cas.Digest{}
-	mods, errs := LoadModules(ctx, h, spec, func(m pipeline.Module) ([]byte, error) {
+	mods, errs := LoadModules(ctx, h, spec, nil, func(m pipeline.Module) ([]byte, error) {
 		file, _ := spec.ModulePath(m.Name)
 		b, err := ReadModule(file)
 		if err != nil {
@@ -168,7 +170,7 @@ func DescribeGrants(spec *pipeline.Spec) []string {
 // is an error. Nothing outside the bundle is loaded. Relative directories
 // in grants are relative to the bundle's directory; unless allowGrants,
 // a pipeline that grants anything is refused, naming every grant.
-func LoadBundle(ctx context.Context, h *host.Host, path string, c *bundle.Contents, allowGrants bool) (*Loaded, error) {
+func LoadBundle(ctx context.Context, h *host.Host, path string, c *bundle.Contents, allowGrants bool, store cas.Store) (*Loaded, error) {
 	spec, err := pipeline.Parse(path+":pipeline.yaml", c.Pipeline)
 	if err != nil {
 		return nil, err
@@ -177,7 +179,7 @@ func LoadBundle(ctx context.Context, h *host.Host, path string, c *bundle.Conten
 	if grants := DescribeGrants(spec); len(grants) > 0 && !allowGrants {
 		return nil, fmt.Errorf("%s: %w, which a bundle may do only when allowed (--allow-grants):\n  %s", path, ErrBundleGrants, strings.Join(grants, "\n  "))
 	}
-	mods, errs := LoadModules(ctx, h, spec, func(m pipeline.Module) ([]byte, error) {
+	mods, errs := LoadModules(ctx, h, spec, store, func(m pipeline.Module) ([]byte, error) {
 		bm, ok := c.Module(m.Name)
 		switch {
 		case !ok:

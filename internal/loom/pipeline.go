@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/expr"
 	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/internal/suggest"
@@ -26,7 +27,8 @@ func ModuleOptions(m pipeline.Module) host.LoadOptions {
 // source gives for it, and reports each problem at the module's line.
 // source's error is reported as it is; if it returns bytes too, the module
 // is loaded anyway (so that what depends on it can still be checked).
-func LoadModules(ctx context.Context, h *host.Host, spec *pipeline.Spec, source func(pipeline.Module) ([]byte, error)) (map[string]*host.Module, pipeline.Errors) {
+// Each module loaded is kept in store (if not nil) under its digest.
+func LoadModules(ctx context.Context, h *host.Host, spec *pipeline.Spec, store cas.Store, source func(pipeline.Module) ([]byte, error)) (map[string]*host.Module, pipeline.Errors) {
 	mods := map[string]*host.Module{}
 	var errs pipeline.Errors
 	for _, m := range spec.Modules {
@@ -38,6 +40,9 @@ func LoadModules(ctx context.Context, h *host.Host, spec *pipeline.Spec, source 
 			continue
 		}
 		mod, err := h.LoadWith(ctx, m.Name, b, ModuleOptions(m))
+		if err == nil {
+			err = KeepModule(ctx, store, mod.Digest(), b)
+		}
 		if err != nil {
 			errs = append(errs, &pipeline.Error{File: spec.File, Line: m.Line, Msg: err.Error()})
 			continue
@@ -45,6 +50,22 @@ func LoadModules(ctx context.Context, h *host.Host, spec *pipeline.Spec, source 
 		mods[m.Name] = mod
 	}
 	return mods, errs
+}
+
+// KeepModule puts a module's bytes in store (if not nil) under their
+// digest, unless they are there: lineage records name the module that ran
+// by that digest, so a run can be re-executed later from the store alone.
+func KeepModule(ctx context.Context, store cas.Store, d cas.Digest, wasm []byte) error {
+	if store == nil {
+		return nil
+	}
+	if ok, err := store.Has(ctx, d); err != nil || ok {
+		return err
+	}
+	if err := store.Put(ctx, d, wasm); err != nil {
+		return fmt.Errorf("keep module %s in the data store: %w", d, err)
+	}
+	return nil
 }
 
 // Grants returns a node's grants with its directories resolved against
