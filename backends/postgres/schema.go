@@ -142,6 +142,14 @@ SELECT run_id, pirn_digest(error_id) AS error_id, seq, knot_id, type, message, t
 	pirn_time(occurred_at) AS occurred_at
 FROM errors;
 `,
+	// 3: the values scrubbed from the data store (pirn gc), and when (unix
+	// nanoseconds UTC), so that a record naming one can say so.
+	`
+CREATE TABLE scrubbed (
+	digest bytea PRIMARY KEY,
+	at     bigint NOT NULL
+);
+`,
 }}
 
 // store is the schema of Store.
