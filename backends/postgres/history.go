@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/internal/storedrun"
 	"github.com/pirn-wasm/pirn/lineage"
 )
 
@@ -218,8 +218,8 @@ func (h *History) recordTx(ctx context.Context, tx pgx.Tx, r *lineage.Run, owner
 	if err := b.send(ctx, tx); err != nil {
 		return err
 	}
-	var tc timeConv // check has seen every time: no errors
-	started := tc.nanos(r.StartedAt)
+	var tc storedrun.Nanos // check has seen every time: no errors
+	started := tc.Of(r.StartedAt)
 	if len(r.Records) > batchRows {
 		row := make([]any, 0, len(recordColumns))
 		src := pgx.CopyFromSlice(len(r.Records), func(i int) ([]any, error) {
@@ -247,15 +247,15 @@ func (h *History) recordTx(ctx context.Context, tx pgx.Tx, r *lineage.Run, owner
 // an earlier run of the id, the run's row and, unless they are to be
 // copied, its records and errors.
 func (h *History) queueRun(b *batch, r *lineage.Run, owner int64) {
-	var tc timeConv
+	var tc storedrun.Nanos
 	sum := lineage.Summarize(r)
 	b.queue("delete earlier run", deleteRun, r.ID)
 	b.queue("insert run", insertRun, r.ID, r.Pipeline, string(r.Status), nonNil(r.Terminals), r.Dispatcher, r.Host,
-		tc.nanos(r.StartedAt), tc.nanos(r.FinishedAt), sum.Knots, sum.Failed, sum.Skipped, sum.Elements, owner)
+		tc.Of(r.StartedAt), tc.Of(r.FinishedAt), sum.Knots, sum.Failed, sum.Skipped, sum.Elements, owner)
 	if n := len(r.Records); n > 0 && n <= batchRows {
 		args := make([]any, 0, n*len(recordColumns))
 		for i := range r.Records {
-			args = recordValues(args, r.ID, tc.nanos(r.StartedAt), i, &r.Records[i], &tc)
+			args = recordValues(args, r.ID, tc.Of(r.StartedAt), i, &r.Records[i], &tc)
 		}
 		b.queue("insert records", insertRecords[n], args...)
 	}
@@ -274,7 +274,7 @@ func (h *History) runKey(id string) int64 { return lockKey("pirn", "run", h.sche
 // recordValues appends the values of recordColumns for rec, record i of
 // the run runID that started at runStarted (unix nanoseconds), to row. The
 // slices in it alias rec.
-func recordValues(row []any, runID string, runStarted int64, i int, rec *lineage.Record, tc *timeConv) []any {
+func recordValues(row []any, runID string, runStarted int64, i int, rec *lineage.Record, tc *storedrun.Nanos) []any {
 	names := make([]string, len(rec.Inputs))
 	parents := make([]string, len(rec.Inputs))
 	hashes := make([][]byte, len(rec.Inputs))
@@ -284,14 +284,14 @@ func recordValues(row []any, runID string, runStarted int64, i int, rec *lineage
 	}
 	return append(row, runID, int32(i), runStarted, rec.KnotID, string(rec.Kind), rec.Map, int64(rec.Index), rec.Module, rec.Knot,
 		rec.ConfigHash[:], optional(&rec.Output), names, parents, hashes, string(rec.Outcome), rec.SkipReason,
-		rec.SkipDetail, optional(&rec.ErrorID), rec.Dispatcher, tc.nanos(rec.StartedAt), tc.nanos(rec.FinishedAt),
+		rec.SkipDetail, optional(&rec.ErrorID), rec.Dispatcher, tc.Of(rec.StartedAt), tc.Of(rec.FinishedAt),
 		nonNil(rec.Grants))
 }
 
 // errorValues appends the values of errorColumns for e, error i of the run
 // runID, to row.
-func errorValues(row []any, runID string, i int, e *lineage.ErrorRecord, tc *timeConv) []any {
-	return append(row, runID, e.ID[:], int32(i), e.KnotID, e.Type, e.Message, e.Detail, e.Trace, tc.nanos(e.OccurredAt))
+func errorValues(row []any, runID string, i int, e *lineage.ErrorRecord, tc *storedrun.Nanos) []any {
+	return append(row, runID, e.ID[:], int32(i), e.KnotID, e.Type, e.Message, e.Detail, e.Trace, tc.Of(e.OccurredAt))
 }
 
 // A batch is a pgx.Batch whose statements are named, for errors.
@@ -321,13 +321,12 @@ func (b *batch) send(ctx context.Context, s interface {
 	return br.Close()
 }
 
-// check checks what the schema cannot store: every record and error
-// carries the run's ID, every time fits int64 unix nanoseconds, and all
-// text is valid UTF-8 without NUL bytes.
+// check checks what the schema cannot store: what storedrun.Check checks,
+// and that all text is valid UTF-8 without NUL bytes.
 func check(r *lineage.Run) error {
-	var tc timeConv
-	tc.nanos(r.StartedAt)
-	tc.nanos(r.FinishedAt)
+	if err := storedrun.Check(r); err != nil {
+		return err
+	}
 	if err := checkText("run", r.ID, r.Pipeline, string(r.Status), r.Dispatcher, r.Host); err != nil {
 		return err
 	}
@@ -335,27 +334,17 @@ func check(r *lineage.Run) error {
 		return err
 	}
 	for i := range r.Records {
-		rec := &r.Records[i]
-		if rec.RunID != r.ID {
-			return fmt.Errorf("record %d (%s): RunID = %q, want %q", i, rec.KnotID, rec.RunID, r.ID)
-		}
-		tc.nanos(rec.StartedAt)
-		tc.nanos(rec.FinishedAt)
-		if err := checkRecordText(i, rec); err != nil {
+		if err := checkRecordText(i, &r.Records[i]); err != nil {
 			return err
 		}
 	}
 	for i := range r.Errors {
 		e := &r.Errors[i]
-		if e.RunID != r.ID {
-			return fmt.Errorf("error %d (%s): RunID = %q, want %q", i, e.ID, e.RunID, r.ID)
-		}
-		tc.nanos(e.OccurredAt)
 		if err := checkText(fmt.Sprintf("error %d (%s)", i, e.ID), e.KnotID, e.Type, e.Message, e.Trace); err != nil {
 			return err
 		}
 	}
-	return tc.err
+	return nil
 }
 
 func checkRecordText(i int, rec *lineage.Record) error {
@@ -387,36 +376,6 @@ func checkText(where string, texts ...string) error {
 		}
 	}
 	return nil
-}
-
-// Stored times are unix nanoseconds; the zero time is stored as 0.
-var (
-	minTime = time.Unix(0, math.MinInt64)
-	maxTime = time.Unix(0, math.MaxInt64)
-)
-
-// timeConv converts times to stored integers, keeping the first error.
-type timeConv struct{ err error }
-
-func (c *timeConv) nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	if t.Before(minTime) || t.After(maxTime) {
-		if c.err == nil {
-			c.err = fmt.Errorf("time %v outside the range of int64 unix nanoseconds", t)
-		}
-		return 0
-	}
-	return t.UnixNano()
-}
-
-// fromNanos is the inverse of timeConv.nanos, in UTC.
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
 }
 
 // optional is how an optional digest (output, error id) is stored: its 32
@@ -498,7 +457,7 @@ func (h *History) run(ctx context.Context, id string) (_ *lineage.Run, owner int
 	if err != nil {
 		return nil, 0, err
 	}
-	r.StartedAt, r.FinishedAt = fromNanos(started), fromNanos(finished)
+	r.StartedAt, r.FinishedAt = storedrun.Time(started), storedrun.Time(finished)
 	if len(r.Terminals) == 0 {
 		r.Terminals = nil
 	}
@@ -539,7 +498,7 @@ func scanErrors(rows pgx.Rows, runID string) ([]lineage.ErrorRecord, error) {
 		if e.ID, err = digestOf(id); err != nil {
 			return nil, fmt.Errorf("error of knot %s: %w", e.KnotID, err)
 		}
-		e.OccurredAt = fromNanos(at)
+		e.OccurredAt = storedrun.Time(at)
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
@@ -585,7 +544,7 @@ func (h *History) Runs(ctx context.Context, q lineage.Query) ([]lineage.Summary,
 			if err := rows.Scan(&s.ID, &s.Pipeline, &s.Status, &started, &finished, &s.Knots, &s.Failed, &s.Skipped, &s.Elements); err != nil {
 				return err
 			}
-			s.StartedAt, s.FinishedAt = fromNanos(started), fromNanos(finished)
+			s.StartedAt, s.FinishedAt = storedrun.Time(started), storedrun.Time(finished)
 			out = append(out, s)
 		}
 		if err := rows.Err(); err != nil {
@@ -680,7 +639,7 @@ func scanRecords(rows pgx.Rows) ([]lineage.Record, error) {
 			return nil, fmt.Errorf("scan record: %w", err)
 		}
 		rec.KnotID, rec.Kind, rec.Index, rec.Outcome = knotID, lineage.Kind(kind), int(index), lineage.Outcome(outcome)
-		rec.StartedAt, rec.FinishedAt = fromNanos(started), fromNanos(finished)
+		rec.StartedAt, rec.FinishedAt = storedrun.Time(started), storedrun.Time(finished)
 		for _, f := range [...]struct {
 			dst *cas.Digest
 			src []byte

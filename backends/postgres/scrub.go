@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/internal/storedrun"
 	"github.com/pirn-wasm/pirn/lineage"
 )
 
@@ -44,5 +45,5 @@ func (h *History) Scrubbed(ctx context.Context, d cas.Digest) (time.Time, bool, 
 	case err != nil:
 		return time.Time{}, false, fmt.Errorf("postgres: scrubbed %s: %w", d, err)
 	}
-	return time.Unix(0, at).UTC(), true, nil
+	return storedrun.Time(at), true, nil
 }

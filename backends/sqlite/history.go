@@ -9,13 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"math/bits"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/internal/storedrun"
 	"github.com/pirn-wasm/pirn/lineage"
 )
 
@@ -234,35 +233,11 @@ func decodeInputs(b []byte) ([]lineage.Input, error) {
 	return ins, nil
 }
 
-// check checks what the schema cannot store: every record and error
-// carries the run's ID, and every time fits int64 unix nanoseconds.
-func check(r *lineage.Run) error {
-	var tc timeConv
-	tc.nanos(r.StartedAt)
-	tc.nanos(r.FinishedAt)
-	for i := range r.Records {
-		rec := &r.Records[i]
-		if rec.RunID != r.ID {
-			return fmt.Errorf("record %d (%s): RunID = %q, want %q", i, rec.KnotID, rec.RunID, r.ID)
-		}
-		tc.nanos(rec.StartedAt)
-		tc.nanos(rec.FinishedAt)
-	}
-	for i := range r.Errors {
-		e := &r.Errors[i]
-		if e.RunID != r.ID {
-			return fmt.Errorf("error %d (%s): RunID = %q, want %q", i, e.ID, e.RunID, r.ID)
-		}
-		tc.nanos(e.OccurredAt)
-	}
-	return tc.err
-}
-
 // recordRun writes r in one transaction, replacing any run with its ID.
 // owner is StartRun's: the owner name of this History, which first checks
 // that no other live process is running the run.
 func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) error {
-	if err := check(r); err != nil { // before taking the write lock
+	if err := storedrun.Check(r); err != nil { // before taking the write lock
 		return err
 	}
 	terminals := []byte("[]")
@@ -303,10 +278,10 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) e
 	if _, err := tx.StmtContext(sctx, h.delRun).ExecContext(sctx, r.ID); err != nil {
 		return fmt.Errorf("delete earlier run: %w", err)
 	}
-	var tc timeConv // check has seen every time: no errors
+	var tc storedrun.Nanos // check has seen every time: no errors
 	sum := lineage.Summarize(r)
 	if _, err := tx.StmtContext(sctx, h.insRun).ExecContext(sctx, r.ID, r.Pipeline, string(r.Status),
-		string(terminals), r.Dispatcher, r.Host, tc.nanos(r.StartedAt), tc.nanos(r.FinishedAt),
+		string(terminals), r.Dispatcher, r.Host, tc.Of(r.StartedAt), tc.Of(r.FinishedAt),
 		sum.Knots, sum.Failed, sum.Skipped, sum.Elements, owner); err != nil {
 		return fmt.Errorf("insert run: %w", err)
 	}
@@ -319,7 +294,7 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) e
 		if err := w.add(sctx, r.ID, i, rec.KnotID, string(rec.Kind), rec.Module, rec.Knot,
 			rec.ConfigHash[:], blob(rec.Output), encodeInputs(rec.Inputs), string(rec.Outcome), rec.SkipReason,
 			rec.SkipDetail, blob(rec.ErrorID), rec.Dispatcher,
-			tc.nanos(rec.StartedAt), tc.nanos(rec.FinishedAt), encodeGrants(rec.Grants), rec.Map, rec.Index); err != nil {
+			tc.Of(rec.StartedAt), tc.Of(rec.FinishedAt), encodeGrants(rec.Grants), rec.Map, rec.Index); err != nil {
 			return err
 		}
 	}
@@ -333,7 +308,7 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) e
 	for i := range r.Errors {
 		e := &r.Errors[i]
 		if err := w.add(sctx, r.ID, e.ID[:], i, e.KnotID, e.Type, e.Message,
-			e.Detail, e.Trace, tc.nanos(e.OccurredAt)); err != nil {
+			e.Detail, e.Trace, tc.Of(e.OccurredAt)); err != nil {
 			return err
 		}
 	}
@@ -512,36 +487,6 @@ func (h *History) deleteValues(ctx context.Context, tx *sql.Tx, runID string) er
 	return nil
 }
 
-// Stored times are unix nanoseconds; the zero time is stored as 0.
-var (
-	minTime = time.Unix(0, math.MinInt64)
-	maxTime = time.Unix(0, math.MaxInt64)
-)
-
-// timeConv converts times to stored integers, keeping the first error.
-type timeConv struct{ err error }
-
-func (c *timeConv) nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	if t.Before(minTime) || t.After(maxTime) {
-		if c.err == nil {
-			c.err = fmt.Errorf("time %v outside the range of int64 unix nanoseconds", t)
-		}
-		return 0
-	}
-	return t.UnixNano()
-}
-
-// fromNanos is the inverse of timeConv.nanos, in UTC.
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
-
 // blob is how an optional digest (output, error id) is stored: its 32
 // bytes, or NULL for the zero digest. Required digests are stored as their
 // 32 bytes even when zero.
@@ -595,7 +540,7 @@ func (h *History) run(ctx context.Context, id string) (*lineage.Run, error) {
 		return nil, err
 	}
 	r.Status = lineage.Status(status)
-	r.StartedAt, r.FinishedAt = fromNanos(started), fromNanos(finished)
+	r.StartedAt, r.FinishedAt = storedrun.Time(started), storedrun.Time(finished)
 	if err := json.Unmarshal([]byte(terminals), &r.Terminals); err != nil {
 		return nil, fmt.Errorf("terminals: %w", err)
 	}
@@ -629,7 +574,7 @@ func queryErrors(ctx context.Context, tx *sql.Tx, runID string) ([]lineage.Error
 		if e.ID, err = parseDigest(id); err != nil {
 			return nil, fmt.Errorf("error of knot %s: %w", e.KnotID, err)
 		}
-		e.OccurredAt = fromNanos(at)
+		e.OccurredAt = storedrun.Time(at)
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
@@ -670,7 +615,7 @@ func (h *History) Runs(ctx context.Context, q lineage.Query) ([]lineage.Summary,
 			return nil, fmt.Errorf("sqlite: runs: %w", err)
 		}
 		s.Status = lineage.Status(status)
-		s.StartedAt, s.FinishedAt = fromNanos(started), fromNanos(finished)
+		s.StartedAt, s.FinishedAt = storedrun.Time(started), storedrun.Time(finished)
 		out = append(out, s)
 	}
 	if err := rows.Err(); err != nil {
@@ -756,7 +701,7 @@ func queryRecords(ctx context.Context, q querier, source, where string, arg any)
 			return nil, fmt.Errorf("scan record: %w", err)
 		}
 		rec.Outcome = lineage.Outcome(outcome)
-		rec.StartedAt, rec.FinishedAt = fromNanos(started), fromNanos(finished)
+		rec.StartedAt, rec.FinishedAt = storedrun.Time(started), storedrun.Time(finished)
 		for _, f := range [...]struct {
 			dst *cas.Digest
 			src []byte

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/internal/storedrun"
 	"github.com/pirn-wasm/pirn/lineage"
 )
 
@@ -47,5 +48,5 @@ func (h *History) Scrubbed(ctx context.Context, d cas.Digest) (time.Time, bool, 
 	case err != nil:
 		return time.Time{}, false, fmt.Errorf("sqlite: scrubbed %s: %w", d, err)
 	}
-	return time.Unix(0, at).UTC(), true, nil
+	return storedrun.Time(at), true, nil
 }
