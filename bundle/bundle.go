@@ -125,17 +125,22 @@ func KeyID(k ed25519.PublicKey) string {
 	return Digest(k)[:19]
 }
 
-// Write writes c as a bundle to w.
-func Write(w io.Writer, c Contents) error { return WriteSigned(w, c, nil) }
+// Manifest returns the OCI manifest of a bundle of c: the JSON document
+// that names the pipeline and every module by digest. Its digest
+// identifies the pipeline with its modules, whether it runs from a
+// pipeline file or from a bundle (a signature is outside it).
+func Manifest(c Contents) ([]byte, error) {
+	m, _, err := build(c)
+	return m, err
+}
 
-// WriteSigned writes c as a bundle to w, signed with key (unless nil).
-// Signatures are deterministic: the same contents and key give the same
-// bytes.
-func WriteSigned(w io.Writer, c Contents, key ed25519.PrivateKey) error {
+// build returns c's manifest and every blob of the bundle (the manifest
+// included) by digest.
+func build(c Contents) (manifest []byte, blobs map[string][]byte, err error) {
 	if c.Name == "" || len(c.Pipeline) == 0 {
-		return errors.New("bundle: a bundle needs a pipeline and its name")
+		return nil, nil, errors.New("bundle: a bundle needs a pipeline and its name")
 	}
-	blobs := map[string][]byte{}
+	blobs = map[string][]byte{}
 	add := func(b []byte) { blobs[Digest(b)] = b }
 
 	config := descriptor(MediaTypePipeline, c.Pipeline)
@@ -146,7 +151,7 @@ func WriteSigned(w io.Writer, c Contents, key ed25519.PrivateKey) error {
 	var layers []v1.Descriptor
 	for i, m := range mods {
 		if m.Name == "" || (i > 0 && mods[i-1].Name == m.Name) {
-			return fmt.Errorf("bundle: module name %q is empty or repeated", m.Name)
+			return nil, nil, fmt.Errorf("bundle: module name %q is empty or repeated", m.Name)
 		}
 		d := descriptor(MediaTypeModule, m.Wasm)
 		d.Annotations = map[string]string{v1.AnnotationTitle: m.Name + ".wasm", AnnotationModule: m.Name}
@@ -159,7 +164,7 @@ func WriteSigned(w io.Writer, c Contents, key ed25519.PrivateKey) error {
 		layers = append(layers, d)
 		add(m.Wasm)
 	}
-	manifest, err := json.Marshal(v1.Manifest{
+	manifest, err = json.Marshal(v1.Manifest{
 		Versioned:    specs.Versioned{SchemaVersion: 2},
 		MediaType:    v1.MediaTypeImageManifest,
 		ArtifactType: ArtifactType,
@@ -168,9 +173,23 @@ func WriteSigned(w io.Writer, c Contents, key ed25519.PrivateKey) error {
 		Annotations:  map[string]string{v1.AnnotationTitle: c.Name},
 	})
 	if err != nil {
-		return fmt.Errorf("bundle: manifest: %w", err)
+		return nil, nil, fmt.Errorf("bundle: manifest: %w", err)
 	}
 	add(manifest)
+	return manifest, blobs, nil
+}
+
+// Write writes c as a bundle to w.
+func Write(w io.Writer, c Contents) error { return WriteSigned(w, c, nil) }
+
+// WriteSigned writes c as a bundle to w, signed with key (unless nil).
+// Signatures are deterministic: the same contents and key give the same
+// bytes.
+func WriteSigned(w io.Writer, c Contents, key ed25519.PrivateKey) error {
+	manifest, blobs, err := build(c)
+	if err != nil {
+		return err
+	}
 	md := descriptor(v1.MediaTypeImageManifest, manifest)
 	md.ArtifactType = ArtifactType
 	md.Annotations = map[string]string{v1.AnnotationRefName: c.Name}
@@ -330,14 +349,11 @@ func Read(r io.Reader) (*Contents, error) {
 	if err != nil {
 		return nil, err
 	}
-	var m v1.Manifest
-	if err := json.Unmarshal(mb, &m); err != nil {
-		return nil, fmt.Errorf("bundle: manifest: %v", err)
+	c, m, err := fromManifest(mb, get)
+	if err != nil {
+		return nil, err
 	}
-	if m.ArtifactType != ArtifactType || m.Config.MediaType != MediaTypePipeline {
-		return nil, fmt.Errorf("bundle: the manifest is not a pirn bundle (artifact type %q, config %q)", m.ArtifactType, m.Config.MediaType)
-	}
-	c := &Contents{Name: m.Annotations[v1.AnnotationTitle], ManifestDigest: mds[0].Digest.String()}
+	c.ManifestDigest = mds[0].Digest.String()
 	if sig, ok := mds[0].Annotations[AnnotationSignature]; ok {
 		b, err := base64.StdEncoding.DecodeString(sig)
 		if err != nil || len(b) != ed25519.SignatureSize {
@@ -347,28 +363,6 @@ func Read(r io.Reader) (*Contents, error) {
 		if k, err := base64.StdEncoding.DecodeString(mds[0].Annotations[AnnotationSigner]); err == nil && len(k) == ed25519.PublicKeySize {
 			c.Signer = k
 		}
-	}
-	if c.Name == "" {
-		return nil, errors.New("bundle: the manifest has no title (the pipeline's name)")
-	}
-	if c.Pipeline, err = get(m.Config, "pipeline"); err != nil {
-		return nil, err
-	}
-	seen := map[string]bool{}
-	for _, d := range m.Layers {
-		name := d.Annotations[AnnotationModule]
-		if d.MediaType != MediaTypeModule || name == "" {
-			return nil, fmt.Errorf("bundle: layer %s is not a named pirn module (media type %q)", d.Digest, d.MediaType)
-		}
-		if seen[name] {
-			return nil, fmt.Errorf("bundle: module %q appears twice", name)
-		}
-		seen[name] = true
-		wasm, err := get(d, fmt.Sprintf("module %q", name))
-		if err != nil {
-			return nil, err
-		}
-		c.Modules = append(c.Modules, Module{Name: name, ABI: d.Annotations[AnnotationABI], Format: d.Annotations[AnnotationFormat], Wasm: wasm})
 	}
 	// Everything in the archive is accounted for: nothing rides along
 	// unverified by the manifest.
@@ -382,6 +376,81 @@ func Read(r io.Reader) (*Contents, error) {
 		}
 	}
 	return c, nil
+}
+
+// FromManifest returns the bundle whose manifest is manifest, reading
+// each blob it names from get (a data store or a registry, by
+// "sha256:…"). Every blob is checked against its digest and size, and
+// the manifest's structure as Read checks it, within Read's bounds. The
+// result carries no signature: that is outside the manifest.
+func FromManifest(manifest []byte, get func(digest string) ([]byte, error)) (*Contents, error) {
+	if len(manifest) > maxMeta {
+		return nil, fmt.Errorf("bundle: the manifest is %d bytes, over the limit of %d", len(manifest), maxMeta)
+	}
+	var total int64
+	c, _, err := fromManifest(manifest, func(d v1.Descriptor, what string) ([]byte, error) {
+		if d.Size < 0 || d.Size > MaxBlob {
+			return nil, fmt.Errorf("bundle: %s %s: %d bytes is over the limit of %d", what, d.Digest, d.Size, MaxBlob)
+		}
+		if total += d.Size; total > MaxTotal {
+			return nil, fmt.Errorf("bundle: over %d bytes in all", int64(MaxTotal))
+		}
+		b, err := get(d.Digest.String())
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("bundle: %s %s: %w", what, d.Digest, err)
+		case int64(len(b)) != d.Size:
+			return nil, fmt.Errorf("bundle: %s %s is %d bytes, but its descriptor says %d", what, d.Digest, len(b), d.Size)
+		case Digest(b) != d.Digest.String():
+			return nil, fmt.Errorf("bundle: %s %s does not match its digest: its bytes hash to %s", what, d.Digest, Digest(b))
+		}
+		return b, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.ManifestDigest = Digest(manifest)
+	return c, nil
+}
+
+// fromManifest parses a manifest and reads the pipeline and modules it
+// names with get, which checks each blob against its descriptor.
+func fromManifest(mb []byte, get func(d v1.Descriptor, what string) ([]byte, error)) (*Contents, *v1.Manifest, error) {
+	var m v1.Manifest
+	if err := json.Unmarshal(mb, &m); err != nil {
+		return nil, nil, fmt.Errorf("bundle: manifest: %v", err)
+	}
+	if m.ArtifactType != ArtifactType || m.Config.MediaType != MediaTypePipeline {
+		return nil, nil, fmt.Errorf("bundle: the manifest is not a pirn bundle (artifact type %q, config %q)", m.ArtifactType, m.Config.MediaType)
+	}
+	if len(m.Layers) > MaxEntries {
+		return nil, nil, fmt.Errorf("bundle: the manifest names %d modules, over the limit of %d", len(m.Layers), MaxEntries)
+	}
+	c := &Contents{Name: m.Annotations[v1.AnnotationTitle]}
+	if c.Name == "" {
+		return nil, nil, errors.New("bundle: the manifest has no title (the pipeline's name)")
+	}
+	var err error
+	if c.Pipeline, err = get(m.Config, "pipeline"); err != nil {
+		return nil, nil, err
+	}
+	seen := map[string]bool{}
+	for _, d := range m.Layers {
+		name := d.Annotations[AnnotationModule]
+		if d.MediaType != MediaTypeModule || name == "" {
+			return nil, nil, fmt.Errorf("bundle: layer %s is not a named pirn module (media type %q)", d.Digest, d.MediaType)
+		}
+		if seen[name] {
+			return nil, nil, fmt.Errorf("bundle: module %q appears twice", name)
+		}
+		seen[name] = true
+		wasm, err := get(d, fmt.Sprintf("module %q", name))
+		if err != nil {
+			return nil, nil, err
+		}
+		c.Modules = append(c.Modules, Module{Name: name, ABI: d.Annotations[AnnotationABI], Format: d.Annotations[AnnotationFormat], Wasm: wasm})
+	}
+	return c, &m, nil
 }
 
 // Module returns the named module.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -337,5 +338,80 @@ func TestSignature(t *testing.T) {
 	}
 	if _, err := bundle.ParsePublicKey([]byte("garbage")); err == nil {
 		t.Error("ParsePublicKey accepted garbage")
+	}
+}
+
+// TestFromManifest reads a bundle back from its manifest and a store of
+// its blobs (what a data store keeps of a pipeline that ran), and refuses
+// a store that lost or changed a blob, a blob over the limit, and a
+// manifest that is not a pirn bundle's.
+func TestFromManifest(t *testing.T) {
+	b := write(t, sample())
+	full, err := bundle.ReadBytes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := bundle.Manifest(sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bundle.Digest(manifest); got != full.ManifestDigest {
+		t.Fatalf("Manifest's digest %s, the bundle's manifest is %s", got, full.ManifestDigest)
+	}
+	_, files := entries(t, b)
+	blobs := map[string][]byte{}
+	for name, data := range files {
+		if hex, ok := strings.CutPrefix(name, "blobs/sha256/"); ok {
+			blobs["sha256:"+hex] = data
+		}
+	}
+	get := func(blobs map[string][]byte) func(string) ([]byte, error) {
+		return func(d string) ([]byte, error) {
+			b, ok := blobs[d]
+			if !ok {
+				return nil, errors.New("not found")
+			}
+			return b, nil
+		}
+	}
+	c, err := bundle.FromManifest(manifest, get(blobs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != full.Name || !bytes.Equal(c.Pipeline, full.Pipeline) || len(c.Modules) != 2 || c.ManifestDigest != full.ManifestDigest || c.Signature != nil {
+		t.Errorf("FromManifest = %+v, want %+v without a signature", c, full)
+	}
+
+	wasm := bundle.Digest(sample().Modules[1].Wasm) // module m
+	lost, changed := maps.Clone(blobs), maps.Clone(blobs)
+	delete(lost, wasm)
+	changed[wasm] = []byte("\x00asm\x01\x00\x00\x00knotS")
+	var huge v1.Manifest
+	json.Unmarshal(manifest, &huge)
+	huge.Layers[0].Size = bundle.MaxBlob + 1
+	hugeManifest, _ := json.Marshal(huge)
+	var other v1.Manifest
+	json.Unmarshal(manifest, &other)
+	other.ArtifactType = "application/vnd.example"
+	otherManifest, _ := json.Marshal(other)
+	for _, tc := range []struct {
+		name     string
+		manifest []byte
+		blobs    map[string][]byte
+		want     string
+	}{
+		{"lost blob", manifest, lost, `module "m" ` + wasm + ": not found"},
+		{"changed blob", manifest, changed, `module "m" ` + wasm + " does not match its digest"},
+		{"blob over the limit", hugeManifest, blobs, "over the limit of"},
+		{"not a pirn manifest", otherManifest, blobs, "not a pirn bundle"},
+		{"not JSON", sample().Modules[0].Wasm, blobs, "bundle: manifest:"},
+		{"manifest too large", make([]byte, 2<<20), blobs, "the manifest is 2097152 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := bundle.FromManifest(tc.manifest, get(tc.blobs))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("FromManifest: %v, want an error containing %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -181,16 +181,21 @@ type RunStarter interface {
 
 // Run is everything recorded about one run.
 type Run struct {
-	ID         string
-	Pipeline   string // name of the pipeline, may be empty
-	Status     Status
-	Terminals  []string // the knot ids the run was asked for
-	Dispatcher string
-	Host       string // hostname of the machine that ran it
-	StartedAt  time.Time
-	FinishedAt time.Time
-	Records    []Record // in the tapestry's topological order
-	Errors     []ErrorRecord
+	ID       string
+	Pipeline string // name of the pipeline, may be empty
+	// PipelineDigest names the pipeline that ran, as kept in the data
+	// store: the digest of its bundle manifest (see package bundle),
+	// which covers the pipeline file and every module it uses. Zero for
+	// a tapestry built in Go.
+	PipelineDigest cas.Digest
+	Status         Status
+	Terminals      []string // the knot ids the run was asked for
+	Dispatcher     string
+	Host           string // hostname of the machine that ran it
+	StartedAt      time.Time
+	FinishedAt     time.Time
+	Records        []Record // in the tapestry's topological order
+	Errors         []ErrorRecord
 }
 
 // Summary is one line of a run listing.

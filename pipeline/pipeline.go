@@ -27,6 +27,7 @@ import (
 // Spec is a parsed, checked pipeline.
 type Spec struct {
 	File        string // as given to Parse; used in messages
+	Source      []byte // the bytes parsed
 	Dir         string // directory module paths are relative to
 	Name        string
 	Description string
@@ -213,7 +214,7 @@ func Parse(file string, data []byte) (*Spec, error) {
 	if len(data) > MaxFileBytes {
 		return nil, Errors{{File: file, Msg: fmt.Sprintf("the pipeline is %d bytes, over the limit of %d", len(data), MaxFileBytes)}}
 	}
-	p := &parser{spec: &Spec{File: file, Dir: filepath.Dir(file)}}
+	p := &parser{spec: &Spec{File: file, Dir: filepath.Dir(file), Source: data}}
 	p.parse(data)
 	if len(p.errs) > 0 {
 		sort.SliceStable(p.errs, func(i, j int) bool { return p.errs[i].Line < p.errs[j].Line })

@@ -92,7 +92,7 @@ func New(cfg Config, store cas.Store, hist lineage.History) (*Scheduler, error) 
 // Request asks for one run.
 type Request struct {
 	RunID     string         // "" means a fresh "run-<32 hex>"
-	Pipeline  string         // recorded with the run
+	Pipeline  string         // recorded with the run; "" means the tapestry's Origin's
 	Params    map[string]any // by parameter name
 	Terminals []string       // knot ids; nil means every terminal
 	// Replace lets RunID name a run already recorded, which the new run
@@ -160,7 +160,9 @@ func (s *Scheduler) Run(ctx context.Context, t *Tapestry, req Request) (*Result,
 	if err != nil {
 		return nil, err
 	}
-	e := &engine{s: s, ctx: ctx, runID: runID, started: time.Now().UTC(), states: make([]*state, len(t.nodes)), states0: t.nodes}
+	req.Pipeline = cmp.Or(req.Pipeline, t.origin.Pipeline)
+	e := &engine{s: s, ctx: ctx, runID: runID, started: time.Now().UTC(), states: make([]*state, len(t.nodes)), states0: t.nodes,
+		pipelineDigest: t.origin.Digest}
 	e.collect(terminals)
 	if err := e.bind(t, req.Params); err != nil {
 		return nil, err
@@ -174,7 +176,7 @@ func (s *Scheduler) Run(ctx context.Context, t *Tapestry, req Request) (*Result,
 		}
 	}
 	if rs, ok := s.hist.(lineage.RunStarter); ok {
-		start := &lineage.Run{ID: runID, Pipeline: req.Pipeline, Status: lineage.Running, StartedAt: e.started,
+		start := &lineage.Run{ID: runID, Pipeline: req.Pipeline, PipelineDigest: e.pipelineDigest, Status: lineage.Running, StartedAt: e.started,
 			Dispatcher: cmp.Or(s.cfg.Dispatcher, "local"), Host: s.host}
 		for _, n := range terminals {
 			start.Terminals = append(start.Terminals, n.id)
@@ -262,8 +264,10 @@ type engine struct {
 	started time.Time
 	states  []*state // by node index; nil outside the shed
 	states0 []*Node  // the tapestry's nodes, by index
-	shed    []*state // in topological order
-	params  map[*Node]cas.Value
+	// pipelineDigest is the tapestry's Origin's, recorded with the run.
+	pipelineDigest cas.Digest
+	shed           []*state // in topological order
+	params         map[*Node]cas.Value
 
 	mu        sync.Mutex
 	cond      sync.Cond
@@ -753,7 +757,7 @@ func (e *engine) finish(req Request, terminals []*Node) (*Result, error) {
 		records += len(st.elems) // a Map's elements: one record each
 	}
 	res := &Result{
-		Run: lineage.Run{ID: e.runID, Pipeline: req.Pipeline, Dispatcher: e.s.cfg.Dispatcher, Host: e.s.host,
+		Run: lineage.Run{ID: e.runID, Pipeline: req.Pipeline, PipelineDigest: e.pipelineDigest, Dispatcher: e.s.cfg.Dispatcher, Host: e.s.host,
 			StartedAt: e.started, Records: make([]lineage.Record, 0, records)},
 		Outputs: make(map[string]any, len(e.shed)),
 		Values:  make(map[string]cas.Value, len(e.shed)),

@@ -295,7 +295,22 @@ type Tapestry struct {
 	byID     map[string]*Node
 	params   map[string]*Node // by parameter name
 	warnings []Warning
+	origin   Origin
 }
+
+// Origin says which pipeline a tapestry was built from: its name and
+// the digest it is kept under in the data store (see
+// lineage.Run.PipelineDigest). A tapestry built in Go has none.
+type Origin struct {
+	Pipeline string
+	Digest   cas.Digest
+}
+
+// SetOrigin records which pipeline t was built from; its runs record it.
+func (t *Tapestry) SetOrigin(o Origin) { t.origin = o }
+
+// Origin returns what SetOrigin recorded.
+func (t *Tapestry) Origin() Origin { return t.origin }
 
 // NewTapestry returns an empty tapestry.
 func NewTapestry() *Tapestry {

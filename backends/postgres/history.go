@@ -98,7 +98,12 @@ func (h *History) Close() error {
 	if conn != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := conn.Close(ctx); err != nil {
+		// Release the owner locks before closing: the server ends a
+		// closed session, and releases its locks, only after Close has
+		// returned, so another process looking at once would still find
+		// this one's runs in progress.
+		_, err := conn.Exec(ctx, "SELECT pg_advisory_unlock_all()")
+		if err := errors.Join(err, conn.Close(ctx)); err != nil {
 			return fmt.Errorf("postgres: close history: %w", err)
 		}
 	}
@@ -127,8 +132,8 @@ const (
 	deleteRun = `WITH l AS (DELETE FROM lineage WHERE run_id = $1), e AS (DELETE FROM errors WHERE run_id = $1)
 		DELETE FROM runs WHERE run_id = $1`
 	insertRun = `INSERT INTO runs (run_id, pipeline, status, terminals, dispatcher, host, started_at, finished_at,
-		knots, failed, skipped, elements, owner, recorded)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, nextval('run_order'))`
+		knots, failed, skipped, elements, owner, pipeline_digest, recorded)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, nextval('run_order'))`
 )
 
 // insertRecords[n] and insertErrors[n] insert n records or errors, for n
@@ -251,7 +256,7 @@ func (h *History) queueRun(b *batch, r *lineage.Run, owner int64) {
 	sum := lineage.Summarize(r)
 	b.queue("delete earlier run", deleteRun, r.ID)
 	b.queue("insert run", insertRun, r.ID, r.Pipeline, string(r.Status), nonNil(r.Terminals), r.Dispatcher, r.Host,
-		tc.Of(r.StartedAt), tc.Of(r.FinishedAt), sum.Knots, sum.Failed, sum.Skipped, sum.Elements, owner)
+		tc.Of(r.StartedAt), tc.Of(r.FinishedAt), sum.Knots, sum.Failed, sum.Skipped, sum.Elements, owner, optional(&r.PipelineDigest))
 	if n := len(r.Records); n > 0 && n <= batchRows {
 		args := make([]any, 0, n*len(recordColumns))
 		for i := range r.Records {
@@ -435,7 +440,7 @@ func (h *History) Run(ctx context.Context, id string) (*lineage.Run, error) {
 func (h *History) run(ctx context.Context, id string) (_ *lineage.Run, owner int64, err error) {
 	var b pgx.Batch
 	b.BeginTx(pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	b.Queue(`SELECT pipeline, status, terminals, dispatcher, host, started_at, finished_at, owner
+	b.Queue(`SELECT pipeline, status, terminals, dispatcher, host, started_at, finished_at, owner, pipeline_digest
 		FROM runs WHERE run_id = $1`, id)
 	b.Queue(`SELECT `+recordSelect+` FROM lineage l WHERE l.run_id = $1 ORDER BY l.seq`, id)
 	b.Queue(`SELECT error_id, knot_id, type, message, detail, trace, occurred_at
@@ -450,7 +455,8 @@ func (h *History) run(ctx context.Context, id string) (_ *lineage.Run, owner int
 
 	r := &lineage.Run{ID: id}
 	var started, finished int64
-	err = br.QueryRow().Scan(&r.Pipeline, &r.Status, &r.Terminals, &r.Dispatcher, &r.Host, &started, &finished, &owner)
+	var pipelineDigest []byte
+	err = br.QueryRow().Scan(&r.Pipeline, &r.Status, &r.Terminals, &r.Dispatcher, &r.Host, &started, &finished, &owner, &pipelineDigest)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, 0, lineage.ErrNotFound
 	}
@@ -458,6 +464,9 @@ func (h *History) run(ctx context.Context, id string) (_ *lineage.Run, owner int
 		return nil, 0, err
 	}
 	r.StartedAt, r.FinishedAt = storedrun.Time(started), storedrun.Time(finished)
+	if r.PipelineDigest, err = digestOf(pipelineDigest); err != nil {
+		return nil, 0, fmt.Errorf("run %q: pipeline digest: %w", id, err)
+	}
 	if len(r.Terminals) == 0 {
 		r.Terminals = nil
 	}

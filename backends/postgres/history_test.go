@@ -183,10 +183,22 @@ func TestRunsOrder(t *testing.T) {
 }
 
 func TestMigrate(t *testing.T) {
-	// A database made by the first schema, with a run in it, is migrated
-	// to the latest when opened; the run reads back, and the views of
-	// step 2 show it.
+	// A database made by the first schema, with runs in it, is migrated
+	// to the latest when opened; the runs read back, and the views of
+	// step 2 show them. The runs are recorded by today's code in a
+	// schema of the latest version, then copied into one of version 1,
+	// column by column as far as version 1 has the columns: what a
+	// version-1 pirn would have written.
 	ctx := t.Context()
+	want, wantMap := lineagetest.SampleRun(t, "run-1", 0), lineagetest.MapRun(t, "run-m", time.Minute)
+	want.PipelineDigest = cas.Digest{} // version 1 has no column for it
+	latest := newSchema(t)
+	h := openHistory(t, latest)
+	for _, r := range []*lineage.Run{want, wantMap} {
+		if err := h.RecordRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
 	schema := newSchema(t)
 	pool, err := connect(ctx, testDSN(), schema)
 	if err != nil {
@@ -196,11 +208,16 @@ func TestMigrate(t *testing.T) {
 	if err := migrateTo(ctx, pool, schema, history, 1); err != nil {
 		t.Fatalf("create schema version 1: %v", err)
 	}
-	old := &History{pool: pool, schema: schema, cfg: pool.Config().ConnConfig, running: map[string]bool{}}
-	want, wantMap := lineagetest.SampleRun(t, "run-1", 0), lineagetest.MapRun(t, "run-m", time.Minute)
-	for _, r := range []*lineage.Run{want, wantMap} {
-		if err := old.RecordRun(ctx, r); err != nil {
-			t.Fatalf("RecordRun in schema version 1: %v", err)
+	for _, table := range []string{"runs", "lineage", "errors"} {
+		var cols []string
+		if err := pool.QueryRow(ctx, `SELECT array_agg(quote_ident(column_name::text) ORDER BY ordinal_position)
+			FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`, schema, table).Scan(&cols); err != nil {
+			t.Fatal(err)
+		}
+		list := strings.Join(cols, ", ")
+		if _, err := pool.Exec(ctx, "INSERT INTO "+pgx.Identifier{schema, table}.Sanitize()+" ("+list+") SELECT "+list+
+			" FROM "+pgx.Identifier{latest, table}.Sanitize()); err != nil {
+			t.Fatalf("copy %s into schema version 1: %v", table, err)
 		}
 	}
 	conn := admin(t)
@@ -217,7 +234,7 @@ func TestMigrate(t *testing.T) {
 		t.Fatalf("schema version = %d, want 1", v)
 	}
 
-	h := openHistory(t, schema)
+	h = openHistory(t, schema)
 	if v := versionOf(); v != len(history.steps) {
 		t.Errorf("schema version after Open = %d, want %d", v, len(history.steps))
 	}

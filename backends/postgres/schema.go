@@ -150,6 +150,12 @@ CREATE TABLE scrubbed (
 	at     bigint NOT NULL
 );
 `,
+	// 4: the digest of the pipeline that ran (its bundle manifest, kept
+	// in the data store), NULL for a tapestry built in Go and for runs
+	// recorded before.
+	`
+ALTER TABLE runs ADD COLUMN pipeline_digest bytea;
+`,
 }}
 
 // store is the schema of Store.

@@ -24,8 +24,8 @@ const (
 	pendingRows = `SELECT max(rowid) FROM lineage_pending`
 	runOwner    = `SELECT status, owner FROM runs WHERE run_id = ?`
 	insertRun   = `INSERT INTO runs (run_id, pipeline, status, terminals, dispatcher, host,
-		started_at, finished_at, knots, failed, skipped, elements, owner)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		started_at, finished_at, knots, failed, skipped, elements, owner, pipeline_digest)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // Multi-row inserts of records, inputs and errors: one statement per
@@ -282,7 +282,7 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) e
 	sum := lineage.Summarize(r)
 	if _, err := tx.StmtContext(sctx, h.insRun).ExecContext(sctx, r.ID, r.Pipeline, string(r.Status),
 		string(terminals), r.Dispatcher, r.Host, tc.Of(r.StartedAt), tc.Of(r.FinishedAt),
-		sum.Knots, sum.Failed, sum.Skipped, sum.Elements, owner); err != nil {
+		sum.Knots, sum.Failed, sum.Skipped, sum.Elements, owner, blob(r.PipelineDigest)); err != nil {
 		return fmt.Errorf("insert run: %w", err)
 	}
 	// Rows are converted to arguments a batch at a time, into one reused
@@ -530,9 +530,10 @@ func (h *History) run(ctx context.Context, id string) (*lineage.Run, error) {
 	r := &lineage.Run{ID: id}
 	var status, terminals string
 	var started, finished int64
-	err = tx.QueryRowContext(ctx, `SELECT pipeline, status, terminals, dispatcher, host, started_at, finished_at
+	var pipelineDigest []byte
+	err = tx.QueryRowContext(ctx, `SELECT pipeline, status, terminals, dispatcher, host, started_at, finished_at, pipeline_digest
 		FROM runs WHERE run_id = ?`, id).
-		Scan(&r.Pipeline, &status, &terminals, &r.Dispatcher, &r.Host, &started, &finished)
+		Scan(&r.Pipeline, &status, &terminals, &r.Dispatcher, &r.Host, &started, &finished, &pipelineDigest)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, lineage.ErrNotFound
 	}
@@ -541,6 +542,9 @@ func (h *History) run(ctx context.Context, id string) (*lineage.Run, error) {
 	}
 	r.Status = lineage.Status(status)
 	r.StartedAt, r.FinishedAt = storedrun.Time(started), storedrun.Time(finished)
+	if r.PipelineDigest, err = parseDigest(pipelineDigest); err != nil {
+		return nil, fmt.Errorf("run %q: pipeline digest: %w", id, err)
+	}
 	if err := json.Unmarshal([]byte(terminals), &r.Terminals); err != nil {
 		return nil, fmt.Errorf("terminals: %w", err)
 	}

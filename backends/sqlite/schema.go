@@ -239,6 +239,14 @@ CREATE TABLE scrubbed (
 ) WITHOUT ROWID;
 `,
 	},
+	{
+		// 8: the digest of the pipeline that ran (its bundle manifest,
+		// kept in the data store), NULL for a tapestry built in Go and
+		// for runs recorded before.
+		sql: `
+ALTER TABLE runs ADD COLUMN pipeline_digest BLOB;
+`,
+	},
 }
 
 // A migration is one schema step: its SQL, then fn (if any) for what SQL

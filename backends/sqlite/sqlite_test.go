@@ -1039,12 +1039,13 @@ func TestMigrateElementCounts(t *testing.T) {
 	}
 }
 
-// undoSchema6 turns a file of schema 7 back into schema 5: no scrubbed
-// table (7), no map_id and map_index columns, and schema 3's lineage_text
+// undoSchema6 turns a file of schema 8 back into schema 5: no pipeline
+// digest column (8), no scrubbed table (7), no map_id and map_index columns, and schema 3's lineage_text
 // view (6).
 func undoSchema6(t *testing.T, db *sql.DB) {
 	t.Helper()
 	for _, q := range []string{
+		"ALTER TABLE runs DROP COLUMN pipeline_digest",
 		"DROP TABLE scrubbed",
 		"DROP VIEW lineage_text",
 		"ALTER TABLE lineage DROP COLUMN map_id",
@@ -1077,7 +1078,8 @@ func TestMigrateElementMaps(t *testing.T) {
 	h := openTest(t, path)
 	maps := lineagetest.MapRun(t, "run-m", 0) // elements of "sq:each"
 	other := lineagetest.SampleRun(t, "run-s", time.Minute)
-	d := other.Records[1] // a knot
+	other.PipelineDigest = cas.Digest{} // schema 5 has no column for it
+	d := other.Records[1]               // a knot
 	for i, id := range []string{"m2", "m:", "a:b:c"} {
 		el := d
 		el.KnotID, el.Kind, el.Map, el.Index = lineage.ElementID(id, 100+i), lineage.KindElement, id, 100+i

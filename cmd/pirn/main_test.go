@@ -1367,3 +1367,57 @@ func TestPostgresFromTheCLI(t *testing.T) {
 		t.Errorf("runs in Postgres: %s %s", r.stdout, r.stderr)
 	}
 }
+
+// TestRunStoredPipeline: a run records its pipeline's digest; pirn run of
+// that digest runs the pipeline again from the data store alone, and a
+// bundle of the same pipeline records the same digest.
+func TestRunStoredPipeline(t *testing.T) {
+	t.Parallel()
+	state := t.TempDir()
+	type shown struct {
+		RunID          string         `json:"run_id"`
+		PipelineDigest string         `json:"pipeline_digest"`
+		Outputs        map[string]any `json:"outputs"`
+	}
+	runJSON := func(args ...string) shown {
+		t.Helper()
+		r := runPirn(t, append([]string{"run", "--state", state, "--json"}, args...)...)
+		var s shown
+		if err := json.Unmarshal([]byte(r.stdout), &s); r.code != 0 || err != nil {
+			t.Fatalf("pirn run %v: exit %d, %v\n%s%s", args, r.code, err, r.stdout, r.stderr)
+		}
+		return s
+	}
+	first := runJSON(quickstart)
+	if !strings.HasPrefix(first.PipelineDigest, "sha256:") {
+		t.Fatalf("pipeline_digest = %q", first.PipelineDigest)
+	}
+	if r := runPirn(t, "runs", "show", "--state", state, first.RunID); !strings.Contains(r.stdout, "pipeline quickstart "+first.PipelineDigest) {
+		t.Errorf("runs show does not name the pipeline's digest:\n%s", r.stdout)
+	}
+	again := runJSON(first.PipelineDigest, "-p", "x=7")
+	if again.PipelineDigest != first.PipelineDigest || again.Outputs["answer"] != 21.0 {
+		t.Errorf("run from the store: pipeline %s, outputs %v; want %s and answer 21", again.PipelineDigest, again.Outputs, first.PipelineDigest)
+	}
+	b := filepath.Join(t.TempDir(), "q.pirn")
+	if r := runPirn(t, "bundle", "-o", b, quickstart); r.code != 0 {
+		t.Fatalf("bundle: %s", r.stderr)
+	}
+	if got := runJSON(b).PipelineDigest; got != first.PipelineDigest {
+		t.Errorf("the bundle's run recorded %s, the file's %s", got, first.PipelineDigest)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--trust", b, first.PipelineDigest}, 2, "do not apply to a pipeline from the data store"},
+		{[]string{"sha256:" + strings.Repeat("ab", 32)}, 2, "is not in the data store"},
+		{[]string{"--memory", first.PipelineDigest}, 2, "is not in the data store"},
+	} {
+		r := runPirn(t, append([]string{"run", "--state", state}, tc.args...)...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("run %v: exit %d, %q; want %d and %q", tc.args, r.code, r.stderr, tc.code, tc.want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,8 +26,10 @@ func runCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "run",
 		Usage:     "run a pipeline",
-		ArgsUsage: "PIPELINE | BUNDLE",
-		Description: `Runs the pipeline (a YAML file, or a bundle made by pirn bundle) and
+		ArgsUsage: "PIPELINE | BUNDLE | sha256:DIGEST",
+		Description: `Runs the pipeline (a YAML file, a bundle made by pirn bundle, or the
+sha256:… digest under which the data store keeps a pipeline that ran
+before: pirn runs show names it) and
 prints its outputs and a table of every knot's outcome and duration. The run and its lineage are recorded in the state
 directory. Exit status: 0 if every knot succeeded or skipped, 1 if a knot
 failed or the run was interrupted, 2 for a bad pipeline or argument.`,
@@ -39,7 +42,7 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 			&cli.BoolFlag{Name: "memory", Usage: "keep history and data in memory: record nothing"},
 			&cli.BoolFlag{Name: "unpinned", Usage: "allow modules the lock file does not pin (prints a warning)"},
 			digestFlag, trustFlag,
-			&cli.BoolFlag{Name: "allow-grants", Usage: "let a bundle grant its knots capabilities (files, environment, clock, randomness, HTTP); they are listed on stderr"},
+			&cli.BoolFlag{Name: "allow-grants", Usage: "let a bundle, or a pipeline from the data store, grant its knots capabilities (files, environment, clock, randomness, HTTP); they are listed on stderr"},
 			stateFlag, jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
@@ -62,10 +65,21 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 				debug.SetGCPercent(50)
 			}
 			path := c.Args().First()
-			if !pirn.IsBundle(path) && (c.IsSet("digest") || c.IsSet("trust") || c.IsSet("allow-grants")) {
+			stored := strings.HasPrefix(path, "sha256:")
+			if stored && (c.IsSet("digest") || c.IsSet("trust") || c.Bool("unpinned")) {
+				return usageErr("--digest, --trust and --unpinned do not apply to a pipeline from the data store (%s): it is verified by its digest and carries no signature", path)
+			}
+			if !stored && !pirn.IsBundle(path) && (c.IsSet("digest") || c.IsSet("trust") || c.IsSet("allow-grants")) {
 				return usageErr("--digest, --trust and --allow-grants apply to a bundle; %s is a pipeline", path)
 			}
-			if pirn.IsBundle(path) {
+			switch {
+			case stored:
+				if p, err = eng.LoadStored(c.Context, path, c.Bool("allow-grants")); err == nil {
+					for _, g := range p.Grants() {
+						fmt.Fprintf(c.App.ErrWriter, "pirn: the pipeline grants %s\n", g)
+					}
+				}
+			case pirn.IsBundle(path):
 				if c.Bool("unpinned") {
 					return usageErr("--unpinned does not apply to a bundle: it carries its modules, verified by digest")
 				}
@@ -79,7 +93,7 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 						fmt.Fprintf(c.App.ErrWriter, "pirn: the bundle grants %s\n", g)
 					}
 				}
-			} else {
+			default:
 				p, err = eng.LoadPipeline(c.Context, path)
 			}
 			if err != nil {
@@ -157,12 +171,14 @@ func parseParams(p *pirn.Pipeline, flags []string) (map[string]any, error) {
 }
 
 type jsonRun struct {
-	RunID      string         `json:"run_id"`
-	Pipeline   string         `json:"pipeline,omitempty"`
-	Status     string         `json:"status"`
-	StartedAt  time.Time      `json:"started_at"`
-	FinishedAt time.Time      `json:"finished_at"`
-	Outputs    map[string]any `json:"outputs"`
+	RunID    string `json:"run_id"`
+	Pipeline string `json:"pipeline,omitempty"`
+	// PipelineDigest names the pipeline as the data store keeps it.
+	PipelineDigest string         `json:"pipeline_digest,omitempty"`
+	Status         string         `json:"status"`
+	StartedAt      time.Time      `json:"started_at"`
+	FinishedAt     time.Time      `json:"finished_at"`
+	Outputs        map[string]any `json:"outputs"`
 	// Unreadable says, by node id, why an ok output is not in Outputs.
 	Unreadable map[string]string `json:"unreadable_outputs,omitempty"`
 	Knots      []jsonKnot        `json:"knots"`
@@ -208,7 +224,7 @@ func knotJSON(r *lineage.Record) jsonKnot {
 // why the others are not), a knot table and the errors.
 func report(w io.Writer, run *lineage.Run, values map[string]any, unreadable map[string]error, asJSON bool) error {
 	if asJSON {
-		out := jsonRun{RunID: run.ID, Pipeline: run.Pipeline, Status: string(run.Status), StartedAt: run.StartedAt,
+		out := jsonRun{RunID: run.ID, Pipeline: run.Pipeline, PipelineDigest: run.PipelineDigest.String(), Status: string(run.Status), StartedAt: run.StartedAt,
 			FinishedAt: run.FinishedAt, Outputs: map[string]any{}, Knots: []jsonKnot{}, Errors: []jsonError{}}
 		for id, v := range values {
 			out.Outputs[id] = jsonValue(v)
@@ -236,6 +252,9 @@ func report(w io.Writer, run *lineage.Run, values map[string]any, unreadable map
 	}
 	fmt.Fprintf(w, "run %s %s in %s (%s: %d ok, %d failed, %d skipped%s)\n", run.ID, run.Status,
 		runDuration(run.StartedAt, run.FinishedAt), plural(s.Knots, "node"), s.Knots-s.Failed-s.Skipped, s.Failed, s.Skipped, elements)
+	if !run.PipelineDigest.IsZero() {
+		fmt.Fprintf(w, "pipeline %s %s (pirn run that digest runs it again)\n", cmp.Or(run.Pipeline, "(unnamed)"), run.PipelineDigest)
+	}
 	var lines []string
 	for _, r := range run.Records {
 		if r.Outcome != lineage.OK || r.Kind == lineage.KindElement {

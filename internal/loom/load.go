@@ -1,6 +1,7 @@
 package loom
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/internal/fileread"
 	"github.com/pirn-wasm/pirn/pipeline"
+	"github.com/pirn-wasm/pirn/scheduler"
 )
 
 // ReadModule reads a module file: a regular file of at most
@@ -32,6 +34,9 @@ type Loaded struct {
 	Loom     *Loom
 	Modules  map[string]*host.Module // by name in the module table
 	Unpinned []string                // modules loaded without a pin
+	// Digest is the pipeline's, as kept in the data store: its bundle
+	// manifest's (see package bundle).
+	Digest cas.Digest
 }
 
 // LoadOptions say how to load a pipeline file.
@@ -79,6 +84,7 @@ func LoadFile(ctx context.Context, h *host.Host, path string, o LoadOptions) (_ 
 	case err != nil:
 		return nil, nil, nil, err
 	}
+	wasm := map[string][]byte{}
 	mods, lerrs := LoadModules(ctx, h, spec, o.Store, func(m pipeline.Module) ([]byte, error) {
 		file, _ := spec.ModulePath(m.Name)
 		b, err := ReadModule(file)
@@ -105,12 +111,18 @@ func LoadFile(ctx context.Context, h *host.Host, path string, o LoadOptions) (_ 
 		case want != got:
 			return nil, fmt.Errorf("module %q (%s) does not match its pin in %s: the file is %s, the lock file pins %s", m.Name, file, lockPath, got, want)
 		}
+		wasm[m.Name] = b
 		return b, nil
 	})
 	errs = append(errs, lerrs...)
 	l.Modules = mods
 	if len(errs) > 0 && !o.Thorough {
 		return nil, errs, nil, nil
+	}
+	if len(errs) == 0 {
+		if err := l.keep(ctx, o.Store, wasm); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	berrs, warnings := l.Loom.Build(spec, mods)
 	errs = append(errs, berrs...)
@@ -193,10 +205,42 @@ func LoadBundle(ctx context.Context, h *host.Host, path string, c *bundle.Conten
 		return nil, errs
 	}
 	l := &Loaded{Spec: spec, Loom: New(), Modules: mods}
+	wasm := map[string][]byte{}
+	for _, m := range c.Modules {
+		wasm[m.Name] = m.Wasm
+	}
+	if err := l.keep(ctx, store, wasm); err != nil {
+		return nil, err
+	}
 	if errs, _ = l.Loom.Build(spec, mods); len(errs) > 0 {
 		return nil, errs
 	}
 	return l, nil
+}
+
+// keep puts the pipeline in store (if not nil), as a bundle's manifest
+// and the pipeline file, beside its modules (LoadModules keeps those):
+// a run can be re-executed from the store alone (LoadStored). The
+// tapestry's runs record the manifest's digest.
+func (l *Loaded) keep(ctx context.Context, store cas.Store, wasm map[string][]byte) error {
+	// A bundle's manifest needs a title; an unnamed pipeline's is
+	// "unnamed", so that its digest does not depend on its file's name.
+	c := bundle.Contents{Name: cmp.Or(l.Spec.Name, "unnamed"), Pipeline: l.Spec.Source}
+	for _, m := range l.Spec.Modules {
+		c.Modules = append(c.Modules, bundle.Module{Name: m.Name, ABI: m.ABI, Format: m.Format, Wasm: wasm[m.Name]})
+	}
+	manifest, err := bundle.Manifest(c)
+	if err != nil {
+		return err
+	}
+	l.Digest = cas.Sum(manifest)
+	l.Loom.T.SetOrigin(scheduler.Origin{Pipeline: l.Spec.Name, Digest: l.Digest})
+	for _, b := range [][]byte{l.Spec.Source, manifest} {
+		if err := keep(ctx, store, cas.Sum(b), b); err != nil {
+			return fmt.Errorf("keep pipeline %s (%s) in the data store: %w", l.Spec.File, l.Digest, err)
+		}
+	}
+	return nil
 }
 
 // WriteBundle writes the pipeline file at path, whose spec is spec, and
@@ -257,4 +301,34 @@ func IsBundle(path string) bool {
 	head := make([]byte, 512)
 	n, _ := io.ReadFull(f, head)
 	return bundle.IsBundle(head[:n])
+}
+
+// LoadStored loads the pipeline kept in store under d (by a run from a
+// pipeline file or a bundle: see lineage.Run.PipelineDigest), with the
+// modules kept beside it, each verified against its digest, as
+// LoadBundle loads a bundle: relative directories in grants are relative
+// to the working directory, and unless allowGrants a pipeline that
+// grants anything is refused.
+func LoadStored(ctx context.Context, h *host.Host, store cas.Store, d cas.Digest, allowGrants bool) (*Loaded, error) {
+	if d.IsZero() {
+		return nil, errors.New("no pipeline has the zero digest")
+	}
+	manifest, err := store.Get(ctx, d)
+	if errors.Is(err, cas.ErrNotFound) {
+		return nil, fmt.Errorf("pipeline %s is not in the data store (a run of a pipeline keeps it there; pirn runs show names it): %w", d, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pipeline %s: %w", d, err)
+	}
+	c, err := bundle.FromManifest(manifest, func(s string) ([]byte, error) {
+		bd, err := cas.ParseDigest(s)
+		if err != nil {
+			return nil, err
+		}
+		return store.Get(ctx, bd)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pipeline %s in the data store: %w", d, err)
+	}
+	return LoadBundle(ctx, h, d.String(), c, allowGrants, store)
 }

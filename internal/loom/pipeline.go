@@ -56,16 +56,21 @@ func LoadModules(ctx context.Context, h *host.Host, spec *pipeline.Spec, store c
 // digest, unless they are there: lineage records name the module that ran
 // by that digest, so a run can be re-executed later from the store alone.
 func KeepModule(ctx context.Context, store cas.Store, d cas.Digest, wasm []byte) error {
+	if err := keep(ctx, store, d, wasm); err != nil {
+		return fmt.Errorf("keep module %s in the data store: %w", d, err)
+	}
+	return nil
+}
+
+// keep puts b in store (if not nil) under d, unless it is there.
+func keep(ctx context.Context, store cas.Store, d cas.Digest, b []byte) error {
 	if store == nil {
 		return nil
 	}
 	if ok, err := store.Has(ctx, d); err != nil || ok {
 		return err
 	}
-	if err := store.Put(ctx, d, wasm); err != nil {
-		return fmt.Errorf("keep module %s in the data store: %w", d, err)
-	}
-	return nil
+	return store.Put(ctx, d, b)
 }
 
 // Grants returns a node's grants with its directories resolved against

@@ -39,7 +39,7 @@ func SampleRun(t testing.TB, id string, offset time.Duration) *lineage.Run {
 	skipDetail, _ := cas.Encode(map[string]any{"any_err": true, "any_skipped": false})
 	errDetail, _ := cas.Encode(map[string]any{"x": 5})
 	return &lineage.Run{
-		ID: id, Pipeline: "quickstart", Status: lineage.Failed, Terminals: []string{"answer", "after"},
+		ID: id, Pipeline: "quickstart", PipelineDigest: digest(t, "pipeline"), Status: lineage.Failed, Terminals: []string{"answer", "after"},
 		Dispatcher: "local", Host: "test-host", StartedAt: at(0), FinishedAt: at(9),
 		Records: []lineage.Record{
 			{RunID: id, KnotID: "x", Kind: lineage.KindParameter, Knot: lineage.KnotParameter, ConfigHash: digest(t, "cfg-x"),
