@@ -158,7 +158,7 @@ func TestOpenS3(t *testing.T) {
 
 // postgresURL is a URL of the test server with a schema of the test's own,
 // dropped at its end.
-func postgresURL(t *testing.T) string {
+func postgresURL(t testing.TB) string {
 	t.Helper()
 	base := cmp.Or(os.Getenv("PIRN_TEST_POSTGRES"), "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 	var b [6]byte
