@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -151,6 +153,19 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	idle, _ := awsCfg.HTTPClient.(interface{ CloseIdleConnections() })
 	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		// A request whose connection fails or that the server refuses
+		// for now (5xx, throttling) is tried up to ten times, backing
+		// off up to 2 s: a server restarting is waited for for about ten
+		// seconds, as the Postgres backend waits. The SDK's default is
+		// three attempts within a fraction of a second. There is no retry
+		// quota: the store's writers are few (the scheduler's
+		// StoreWriters). AWS_MAX_ATTEMPTS, if set, still sets the number
+		// of attempts.
+		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+			so.MaxAttempts = retryAttempts
+			so.MaxBackoff = 2 * time.Second
+			so.RateLimiter = ratelimit.None
+		})
 		o.UsePathStyle = cfg.PathStyle
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
@@ -163,6 +178,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	return s, nil
 }
+
+// retryAttempts is how many times a request is tried.
+const retryAttempts = 10
 
 func validate(cfg *Config) error {
 	switch {

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
@@ -572,4 +573,86 @@ func TestErrorsHideSecrets(t *testing.T) {
 			t.Errorf("error %q names a credential", err)
 		}
 	}
+}
+
+// TestServerGoneAndBack: the server drops connections mid-request, then
+// goes away, then comes back. Dropped requests are retried with backoff,
+// a server that stays away fails the operation with an error naming the
+// value when the caller's deadline passes, one that comes back within the
+// retries is waited for, and nothing stored before is lost.
+func TestServerGoneAndBack(t *testing.T) {
+	f := newFakeS3(t)
+	cfg := f.config("gone")
+	cfg.PartSize = MinPartSize
+	s := open(t, cfg)
+	ctx := t.Context()
+	before := value(t, "stored before")
+	if err := s.Put(ctx, before.Digest, before.Bytes); err != nil {
+		t.Fatal(err)
+	}
+	// drop makes the server close the connection of a request, without
+	// an answer, while it returns true.
+	drop := func(while func() bool) {
+		f.intercept(func(w http.ResponseWriter, r *http.Request) bool {
+			if !while() {
+				return false
+			}
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return true
+		})
+	}
+
+	// Every other request is dropped: each operation succeeds on a retry,
+	// a multipart upload's parts included.
+	var n atomic.Int64
+	drop(func() bool { return n.Add(1)%2 == 1 })
+	small := value(t, "across dropped connections")
+	large := value(t, bytes.Repeat([]byte("large "), (2*MinPartSize+1000)/6))
+	for _, v := range []cas.Value{small, large} {
+		if err := s.Put(ctx, v.Digest, v.Bytes); err != nil {
+			t.Fatalf("Put of %d bytes with dropped connections: %v", len(v.Bytes), err)
+		}
+		if got, err := s.Get(ctx, v.Digest); err != nil || !bytes.Equal(got, v.Bytes) {
+			t.Fatalf("Get of %d bytes with dropped connections: %d bytes, %v", len(v.Bytes), len(got), err)
+		}
+	}
+	if n.Load() < 8 {
+		t.Errorf("only %d requests were seen; want the drops to have been retried", n.Load())
+	}
+
+	// The server is gone: every connection is dropped.
+	drop(func() bool { return true })
+	gone := value(t, "written while the server is gone")
+	dctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	start := time.Now()
+	err := s.Put(dctx, gone.Digest, gone.Bytes)
+	if err == nil || !strings.Contains(err.Error(), gone.Digest.String()) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Put with the server gone: %v; want an error naming the value and the deadline", err)
+	}
+	if strings.Contains(fmt.Sprint(err), testSecret) {
+		t.Errorf("the error names the secret key: %v", err)
+	}
+	t.Logf("Put with the server gone failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
+
+	// It comes back 1.5 s after a Put has begun: the Put waits for it.
+	back := time.Now().Add(1500 * time.Millisecond)
+	drop(func() bool { return time.Now().Before(back) })
+	if err := s.Put(ctx, gone.Digest, gone.Bytes); err != nil {
+		t.Errorf("Put while the server comes back: %v", err)
+	}
+	if time.Now().Before(back) {
+		t.Error("the Put succeeded before the server came back")
+	}
+	// What was stored before is there.
+	f.intercept(func(http.ResponseWriter, *http.Request) bool { return false })
+	for _, v := range []cas.Value{before, small, large} {
+		if got, err := s.Get(ctx, v.Digest); err != nil || !bytes.Equal(got, v.Bytes) {
+			t.Errorf("Get of %s after the server came back: %d bytes, %v", v.Digest, len(got), err)
+		}
+	}
+	assertNoUploads(t, s)
 }
