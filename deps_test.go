@@ -34,7 +34,7 @@ var allowedImports = map[string][]string{
 	"scheduler":                 {"abi", "cas", "lineage", "model", "internal/pcbor", "internal/suggest"},
 	"pipeline":                  {"abi", "cas", "model", "internal/fileread", "internal/suggest"},
 	"internal/suggest":          {},
-	"internal/loom":             {"abi", "bundle", "cas", "expr", "host", "lineage", "model", "pdk/go", "pipeline", "scheduler", "internal/fileread", "internal/suggest"},
+	"internal/loom":             {"abi", "bundle", "bundle/oci", "cas", "expr", "host", "lineage", "model", "pdk/go", "pipeline", "scheduler", "internal/fileread", "internal/suggest"},
 	"internal/fileread":         {},
 	"internal/memtest":          {},
 	"internal/runtest":          {"", "lineage"},

@@ -22,6 +22,7 @@ type Blob struct {
 	Digest    string // "sha256:<hex>"
 	Size      int64  // bytes
 	MediaType string
+	Module    string // the module's name; "" for the pipeline
 }
 
 // ManifestOf returns the descriptor of the one pirn manifest that index
@@ -48,7 +49,7 @@ func BlobsOf(manifest []byte) ([]Blob, error) {
 	}
 	out := make([]Blob, 0, len(m.Layers)+1)
 	for _, d := range append([]v1.Descriptor{m.Config}, m.Layers...) {
-		out = append(out, Blob{Digest: d.Digest.String(), Size: d.Size, MediaType: d.MediaType})
+		out = append(out, Blob{Digest: d.Digest.String(), Size: d.Size, MediaType: d.MediaType, Module: d.Annotations[AnnotationModule]})
 	}
 	return out, nil
 }

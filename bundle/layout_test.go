@@ -53,9 +53,9 @@ func TestManifestOfAndBlobsOf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []bundle.Blob{{bundle.Digest(c.Pipeline), int64(len(c.Pipeline)), bundle.MediaTypePipeline}}
+	want := []bundle.Blob{{Digest: bundle.Digest(c.Pipeline), Size: int64(len(c.Pipeline)), MediaType: bundle.MediaTypePipeline}}
 	for _, m := range c.Modules {
-		want = append(want, bundle.Blob{Digest: bundle.Digest(m.Wasm), Size: int64(len(m.Wasm)), MediaType: bundle.MediaTypeModule})
+		want = append(want, bundle.Blob{Digest: bundle.Digest(m.Wasm), Size: int64(len(m.Wasm)), MediaType: bundle.MediaTypeModule, Module: m.Name})
 	}
 	if fmt.Sprint(blobs) != fmt.Sprint(want) {
 		t.Errorf("BlobsOf = %v, want %v", blobs, want)

@@ -25,10 +25,11 @@ func runCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "run",
 		Usage:     "run a pipeline",
-		ArgsUsage: "PIPELINE | BUNDLE",
-		Description: `Runs the pipeline (a YAML file, or a bundle made by pirn bundle) and
-prints its outputs and a table of every knot's outcome and duration. The run and its lineage are recorded in the state
-directory. Exit status: 0 if every knot succeeded or skipped, 1 if a knot
+		ArgsUsage: "PIPELINE | BUNDLE | oci://HOST/REPOSITORY:TAG",
+		Description: `Runs the pipeline (a YAML file, or a bundle made by pirn bundle, as a file
+or in an OCI registry where pirn push put it) and prints its outputs and a
+table of every knot's outcome and duration. The run and its lineage are
+recorded in the state directory. Exit status: 0 if every knot succeeded or skipped, 1 if a knot
 failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "param", Aliases: []string{"p"}, Usage: "a parameter value, `name=value` (repeatable); the value is YAML (xs=[1, 2]) unless the parameter is a str"},
@@ -38,7 +39,7 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 			&cli.IntFlag{Name: "workers", Usage: "knots run at once (default: the number of CPUs)"},
 			&cli.BoolFlag{Name: "memory", Usage: "keep history and data in memory: record nothing"},
 			&cli.BoolFlag{Name: "unpinned", Usage: "allow modules the lock file does not pin (prints a warning)"},
-			digestFlag, trustFlag,
+			digestFlag, trustFlag, insecureRegistryFlag, registryTimeoutFlag,
 			&cli.BoolFlag{Name: "allow-grants", Usage: "let a bundle grant its knots capabilities (files, environment, clock, randomness, HTTP); they are listed on stderr"},
 			stateFlag, jsonFlag,
 		},
@@ -62,6 +63,9 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 				debug.SetGCPercent(50)
 			}
 			path := c.Args().First()
+			if _, err := registryOptions(c, path); err != nil {
+				return err
+			}
 			if !pirn.IsBundle(path) && (c.IsSet("digest") || c.IsSet("trust") || c.IsSet("allow-grants")) {
 				return usageErr("--digest, --trust and --allow-grants apply to a bundle; %s is a pipeline", path)
 			}
@@ -70,7 +74,7 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 					return usageErr("--unpinned does not apply to a bundle: it carries its modules, verified by digest")
 				}
 				var opts pirn.LoadBundleOptions
-				if opts, err = bundleOptions(c); err != nil {
+				if opts, err = bundleOptions(c, path); err != nil {
 					return err
 				}
 				opts.AllowGrants = c.Bool("allow-grants")
