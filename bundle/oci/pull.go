@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -50,7 +49,12 @@ func Pull(ctx context.Context, ref string, opts Options) (*Pulled, error) {
 }
 
 func pull(ctx context.Context, r *ref, ropts []remote.Option) (*Pulled, error) {
-	idx, err := remote.Get(r.name, ropts...)
+	// One puller: it pings and authenticates once for all that follows.
+	puller, err := remote.NewPuller(ropts...)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := puller.Get(ctx, r.name)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +66,7 @@ func pull(ctx context.Context, r *ref, ropts []remote.Option) (*Pulled, error) {
 		return nil, err
 	}
 	repo := r.name.Context()
-	man, err := remote.Get(repo.Digest(md.Digest), ropts...)
+	man, err := puller.Get(ctx, repo.Digest(md.Digest))
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", md.Digest, err)
 	}
@@ -83,7 +87,7 @@ func pull(ctx context.Context, r *ref, ropts []remote.Option) (*Pulled, error) {
 			if b.Module != "" {
 				what = fmt.Sprintf("module %q", b.Module)
 			}
-			got, err := fetch(gctx, repo.Digest(b.Digest), b, ropts)
+			got, err := fetch(gctx, puller, repo.Digest(b.Digest), b)
 			if err != nil {
 				return fmt.Errorf("%s (blob %s): %w", what, b.Digest, err)
 			}
@@ -115,8 +119,8 @@ func pull(ctx context.Context, r *ref, ropts []remote.Option) (*Pulled, error) {
 
 // fetch reads blob b, exactly its size, and checks it against its
 // digest.
-func fetch(ctx context.Context, d name.Digest, b bundle.Blob, ropts []remote.Option) ([]byte, error) {
-	l, err := remote.Layer(d, append(slices.Clip(ropts), remote.WithContext(ctx))...)
+func fetch(ctx context.Context, puller *remote.Puller, d name.Digest, b bundle.Blob) ([]byte, error) {
+	l, err := puller.Layer(ctx, d)
 	if err != nil {
 		return nil, err
 	}
