@@ -82,10 +82,12 @@ func parse(s string, o Options) (*ref, error) {
 	if !ok {
 		return nil, fmt.Errorf("%q is not an oci:// reference", s)
 	}
-	host, _, _ := strings.Cut(rest, "/")
-	if at := strings.LastIndex(host, "@"); at >= 0 {
-		// Never repeat what may be a password.
-		return nil, fmt.Errorf("%s***@%s: a reference names no credentials: the registry's come from the Docker configuration (docker login) or a credential helper", Scheme, rest[at+1:])
+	// An @ with a / after it ends user:password@, not a repository: the
+	// last such @ ends whatever a password holds. Never repeat it.
+	for at := len(rest) - 1; at >= 0; at-- {
+		if rest[at] == '@' && strings.Contains(rest[at+1:], "/") {
+			return nil, fmt.Errorf("%s***@%s: a reference names no credentials: the registry's come from the Docker configuration (docker login) or a credential helper", Scheme, rest[at+1:])
+		}
 	}
 	if o.Timeout < 0 {
 		return nil, fmt.Errorf("oci: Timeout = %s, want >= 0", o.Timeout)

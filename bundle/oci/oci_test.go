@@ -148,6 +148,8 @@ func TestPullErrors(t *testing.T) {
 		{ref: "oci://" + host + "/demo", want: "tag"},
 		{ref: "oci://" + host + "/Demo:v1", want: "repository can only contain"},
 		{ref: "oci://alice:s3cret@" + host + "/demo:v1", want: "oci://***@" + host + "/demo:v1: a reference names no credentials", hidden: "s3cret"},
+		{ref: "oci://alice:s3/cr@t@" + host + "/demo@" + bundle.Digest(nil), want: "oci://***@" + host + "/demo@" + bundle.Digest(nil) + ": a reference names no credentials", hidden: "cr@t"},
+		{ref: "oci://alice@" + host + "/demo:v1", want: "oci://***@" + host + "/demo:v1: a reference names no credentials", hidden: "alice"},
 		{ref: host + "/demo:v1", want: "is not an oci:// reference"},
 	} {
 		_, err := oci.Pull(t.Context(), tc.ref, oci.Options{})
