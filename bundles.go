@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/pirn-wasm/pirn/bundle"
+	"github.com/pirn-wasm/pirn/bundle/oci"
 	"github.com/pirn-wasm/pirn/host"
-	"github.com/pirn-wasm/pirn/internal/fileread"
 	"github.com/pirn-wasm/pirn/internal/loom"
 )
 
-// IsBundle reports whether the file at path is a bundle (pirn bundle)
-// rather than a pipeline file.
+// IsBundle reports whether path is a bundle (pirn bundle), a file or an
+// oci:// reference, rather than a pipeline file.
 func IsBundle(path string) bool { return loom.IsBundle(path) }
 
 // BundleOptions say how to write a bundle.
@@ -44,8 +43,11 @@ func (e *Engine) Bundle(ctx context.Context, path string, w io.Writer, opts Bund
 // LoadBundleOptions say what a bundle must be to be loaded. A bundle is
 // the work of whoever made it: by default it may grant its knots nothing.
 type LoadBundleOptions struct {
-	// Digest, if set, is the "sha256:…" the bundle file must have.
+	// Digest, if set, is the "sha256:…" the bundle file must have (or,
+	// for a bundle in a registry, the registry's digest of it).
 	Digest string
+	// Registry says how to reach the registry of an oci:// path.
+	Registry oci.Options
 	// Trust, if not empty, are the keys one of which must have signed the
 	// bundle.
 	Trust []ed25519.PublicKey
@@ -57,11 +59,12 @@ type LoadBundleOptions struct {
 
 // BundleInfo is what LoadBundle learned of a bundle.
 type BundleInfo struct {
-	Digest   string            // the bundle file's "sha256:…"
-	Modules  int               // how many modules it carries
-	Signed   bool              // whether it carries a signature
-	Signer   ed25519.PublicKey // the key the signature names (not trusted for that)
-	Verified bool              // whether the signature verified against a trusted key
+	Digest    string            // the bundle file's "sha256:…"
+	Reference string            // from a registry: oci://HOST/REPOSITORY@sha256:… (the registry's digest)
+	Modules   int               // how many modules it carries
+	Signed    bool              // whether it carries a signature
+	Signer    ed25519.PublicKey // the key the signature names (not trusted for that)
+	Verified  bool              // whether the signature verified against a trusted key
 }
 
 // ErrBundleGrants is wrapped by LoadBundle's error for a bundle that grants
@@ -72,25 +75,20 @@ var ErrBundleGrants = loom.ErrBundleGrants
 // ("read: dir:rw:/data=/srv/data, env:HOME").
 func (p *Pipeline) Grants() []string { return loom.DescribeGrants(p.Spec) }
 
-// LoadBundle loads the pipeline of the bundle at path, with the modules it
-// carries, each verified against its digest; a module the pipeline names
-// that the bundle lacks is an error, and so is any malformed or tampered
-// part. Nothing outside the bundle is loaded. Relative directories in
-// grants are relative to the bundle's directory.
+// LoadBundle loads the pipeline of the bundle at path (a file, or an
+// oci:// reference pulled from its registry: see package bundle/oci),
+// with the modules it carries, each verified against its digest; a module
+// the pipeline names that the bundle lacks is an error, and so is any
+// malformed or tampered part. Nothing outside the bundle is loaded.
+// Relative directories in grants are relative to the bundle's directory
+// (the current directory for a bundle from a registry).
 func (e *Engine) LoadBundle(ctx context.Context, path string, opts LoadBundleOptions) (*Pipeline, error) {
-	b, err := fileread.Read(path, "bundle", bundle.MaxFileBytes)
+	b, err := loom.OpenBundle(ctx, path, opts.Digest, opts.Registry)
 	if err != nil {
-		return nil, fmt.Errorf("load bundle: %w", err)
+		return nil, err
 	}
-	info := &BundleInfo{Digest: bundle.Digest(b)}
-	if opts.Digest != "" && info.Digest != opts.Digest {
-		return nil, fmt.Errorf("%s: the bundle is %s, not the %s it was pinned to", path, info.Digest, opts.Digest)
-	}
-	c, err := bundle.ReadBytes(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	info.Modules, info.Signed, info.Signer = len(c.Modules), c.Signature != nil, c.Signer
+	c := b.Contents
+	info := &BundleInfo{Digest: b.Digest, Reference: b.Reference, Modules: len(c.Modules), Signed: c.Signature != nil, Signer: c.Signer}
 	if len(opts.Trust) > 0 {
 		if err := c.Verify(opts.Trust); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)

@@ -34,7 +34,7 @@ var allowedImports = map[string][]string{
 	"scheduler":                 {"abi", "cas", "lineage", "model", "internal/pcbor", "internal/suggest"},
 	"pipeline":                  {"abi", "cas", "model", "internal/fileread", "internal/suggest"},
 	"internal/suggest":          {},
-	"internal/loom":             {"abi", "bundle", "cas", "expr", "host", "lineage", "model", "pdk/go", "pipeline", "scheduler", "internal/fileread", "internal/suggest"},
+	"internal/loom":             {"abi", "bundle", "bundle/oci", "cas", "expr", "host", "lineage", "model", "pdk/go", "pipeline", "scheduler", "internal/fileread", "internal/suggest"},
 	"internal/fileread":         {},
 	"internal/memtest":          {},
 	"internal/runtest":          {"", "lineage"},
@@ -42,6 +42,7 @@ var allowedImports = map[string][]string{
 	"viz":                       {"lineage", "scheduler"},
 	"conformance":               {"abi", "cas", "host", "model"},
 	"bundle":                    {},
+	"bundle/oci":                {"bundle"},
 	"statedir":                  {"backends/sqlite", "cas"},
 	"backends":                  {"backends/postgres", "backends/s3", "backends/sqlite", "backends/valkey", "cas", "lineage"},
 	"backends/sqlite":           {"cas", "lineage", "internal/storedrun"},
@@ -66,6 +67,9 @@ var thirdParty = map[string]string{
 	"github.com/urfave/cli/v2":             "cmd/pirn",
 	"cel.dev/cel-go":                       "expr",
 	"github.com/opencontainers/image-spec": "bundle",
+	// The registry client (and, in tests of bundle/oci and cmd/pirn, its
+	// in-process registry, which this table cannot see).
+	"github.com/google/go-containerregistry": "bundle/oci",
 	// The AWS SDK (every module under the path) and its Smithy runtime.
 	// gofakes3 is the in-process S3 server of backends/s3's tests: go list's
 	// Imports leaves test files out, so its row documents more than it

@@ -1,11 +1,19 @@
 package pirn_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/pirn-wasm/pirn"
+	"github.com/pirn-wasm/pirn/bundle"
+	"github.com/pirn-wasm/pirn/bundle/oci"
 )
 
 // The README's quickstart, built in Go: a parameter x, d = double(x),
@@ -118,4 +126,39 @@ func ExampleFunc() {
 	}
 	fmt.Println(res.Outputs["greeting"], res.Records[1].Knot)
 	// Output: hello, pirn host:greet
+}
+
+// A bundle pushed to an OCI registry (here one in the process) and run
+// from there: LoadBundle takes an oci:// reference as it takes a file,
+// with the same checks (Digest, Trust, AllowGrants).
+func ExampleEngine_LoadBundle_registry() {
+	ctx := context.Background()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+
+	eng, err := pirn.Open(ctx, pirn.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer eng.Close(ctx)
+	var file bytes.Buffer
+	if err := eng.Bundle(ctx, "examples/quickstart/pipeline.yaml", &file, pirn.BundleOptions{}); err != nil {
+		log.Fatal(err)
+	}
+	pushed, err := oci.Push(ctx, "oci://"+host+"/demo/quickstart:v1", file.Bytes(), oci.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	p, err := eng.LoadBundle(ctx, "oci://"+host+"/demo/quickstart:v1", pirn.LoadBundleOptions{Digest: pushed.Digest})
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := eng.Run(ctx, p.Tapestry, pirn.RunRequest{Params: map[string]any{"x": 2}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.Outputs["answer"], p.Bundle.Digest == bundle.Digest(file.Bytes()), strings.ReplaceAll(p.Bundle.Reference, host, "HOST") == "oci://HOST/demo/quickstart@"+pushed.Digest)
+	// Output: 6 true true
 }

@@ -27,11 +27,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"path"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -60,7 +58,10 @@ const (
 	MaxEntries = 1024
 	MaxBlob    = 64 << 20 // bytes per blob: the largest module a host loads
 	MaxTotal   = 1 << 30  // bytes in all entries
-	maxMeta    = 1 << 20  // bytes of oci-layout and of index.json
+	// MaxIndex bounds index.json (and oci-layout); MaxManifest the
+	// manifest, whose descriptors name at most MaxEntries blobs.
+	MaxIndex    = 1 << 20
+	MaxManifest = 4 << 20
 	// MaxFileBytes bounds a whole bundle file: its entries and their tar
 	// headers and padding.
 	MaxFileBytes = MaxTotal + (MaxEntries+2)*1024
@@ -77,6 +78,10 @@ type Contents struct {
 	ManifestDigest string
 	Signature      []byte
 	Signer         ed25519.PublicKey
+	// Read sets these too: index.json and the manifest, byte for byte as
+	// stored, from which WriteLayout makes the same file again (what a
+	// registry stores of a bundle). Write ignores them.
+	Index, Manifest []byte
 }
 
 // Module is one module of a bundle.
@@ -134,19 +139,14 @@ func Manifest(c Contents) ([]byte, error) {
 	return m, err
 }
 
-// build returns c's manifest and every blob of the bundle (the manifest
-// included) by digest.
-func build(c Contents) (manifest []byte, blobs map[string][]byte, err error) {
+// build returns c's manifest and its modules in the manifest's order.
+func build(c Contents) (manifest []byte, mods []Module, err error) {
 	if c.Name == "" || len(c.Pipeline) == 0 {
 		return nil, nil, errors.New("bundle: a bundle needs a pipeline and its name")
 	}
-	blobs = map[string][]byte{}
-	add := func(b []byte) { blobs[Digest(b)] = b }
-
 	config := descriptor(MediaTypePipeline, c.Pipeline)
 	config.Annotations = map[string]string{v1.AnnotationTitle: "pipeline.yaml"}
-	add(c.Pipeline)
-	mods := slices.Clone(c.Modules)
+	mods = slices.Clone(c.Modules)
 	slices.SortFunc(mods, func(a, b Module) int { return strings.Compare(a.Name, b.Name) })
 	var layers []v1.Descriptor
 	for i, m := range mods {
@@ -162,7 +162,6 @@ func build(c Contents) (manifest []byte, blobs map[string][]byte, err error) {
 			d.Annotations[AnnotationFormat] = m.Format
 		}
 		layers = append(layers, d)
-		add(m.Wasm)
 	}
 	manifest, err = json.Marshal(v1.Manifest{
 		Versioned:    specs.Versioned{SchemaVersion: 2},
@@ -175,8 +174,47 @@ func build(c Contents) (manifest []byte, blobs map[string][]byte, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("bundle: manifest: %w", err)
 	}
-	add(manifest)
-	return manifest, blobs, nil
+	return manifest, mods, nil
+}
+
+// FromManifest returns the bundle whose manifest is manifest, reading
+// each blob it names from get (a data store, by "sha256:…"). The manifest
+// is checked as Read checks it, within Read's bounds, before any blob is
+// read, and every blob against its digest and size. The result carries
+// no signature: that is outside the manifest.
+func FromManifest(manifest []byte, get func(digest string) ([]byte, error)) (*Contents, error) {
+	if len(manifest) > MaxManifest {
+		return nil, fmt.Errorf("bundle: the manifest is %d bytes, over the limit of %d", len(manifest), MaxManifest)
+	}
+	m, err := parseManifest(manifest)
+	if err != nil {
+		return nil, err
+	}
+	fetch := func(d v1.Descriptor, what string) ([]byte, error) {
+		b, err := get(d.Digest.String())
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("bundle: %s %s: %w", what, d.Digest, err)
+		case int64(len(b)) != d.Size:
+			return nil, fmt.Errorf("bundle: %s %s is %d bytes, but its descriptor says %d", what, d.Digest, len(b), d.Size)
+		case Digest(b) != d.Digest.String():
+			return nil, fmt.Errorf("bundle: %s %s does not match its digest: its bytes hash to %s", what, d.Digest, Digest(b))
+		}
+		return b, nil
+	}
+	c := &Contents{Name: m.Annotations[v1.AnnotationTitle], ManifestDigest: Digest(manifest), Manifest: manifest}
+	if c.Pipeline, err = fetch(m.Config, "pipeline"); err != nil {
+		return nil, err
+	}
+	for _, d := range m.Layers {
+		name := d.Annotations[AnnotationModule]
+		wasm, err := fetch(d, fmt.Sprintf("module %q", name))
+		if err != nil {
+			return nil, err
+		}
+		c.Modules = append(c.Modules, Module{Name: name, ABI: d.Annotations[AnnotationABI], Format: d.Annotations[AnnotationFormat], Wasm: wasm})
+	}
+	return c, nil
 }
 
 // Write writes c as a bundle to w.
@@ -186,7 +224,7 @@ func Write(w io.Writer, c Contents) error { return WriteSigned(w, c, nil) }
 // Signatures are deterministic: the same contents and key give the same
 // bytes.
 func WriteSigned(w io.Writer, c Contents, key ed25519.PrivateKey) error {
-	manifest, blobs, err := build(c)
+	manifest, mods, err := build(c)
 	if err != nil {
 		return err
 	}
@@ -205,42 +243,12 @@ func WriteSigned(w io.Writer, c Contents, key ed25519.PrivateKey) error {
 	if err != nil {
 		return fmt.Errorf("bundle: index: %w", err)
 	}
-	layout, _ := json.Marshal(v1.ImageLayout{Version: v1.ImageLayoutVersion})
-
-	tw := tar.NewWriter(w)
-	file := func(name string, b []byte) error {
-		hdr := &tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), ModTime: time.Unix(0, 0).UTC(), Typeflag: tar.TypeReg, Format: tar.FormatPAX}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		_, err := tw.Write(b)
-		return err
+	blobs := make([][]byte, 0, len(mods)+2)
+	blobs = append(blobs, manifest, c.Pipeline)
+	for _, m := range mods {
+		blobs = append(blobs, m.Wasm)
 	}
-	for _, dir := range []string{"blobs/", "blobs/sha256/"} {
-		if err := tw.WriteHeader(&tar.Header{Name: dir, Mode: 0o755, ModTime: time.Unix(0, 0).UTC(), Typeflag: tar.TypeDir, Format: tar.FormatPAX}); err != nil {
-			return fmt.Errorf("bundle: %w", err)
-		}
-	}
-	if err := file(v1.ImageLayoutFile, layout); err != nil {
-		return fmt.Errorf("bundle: %w", err)
-	}
-	if err := file(v1.ImageIndexFile, index); err != nil {
-		return fmt.Errorf("bundle: %w", err)
-	}
-	digests := make([]string, 0, len(blobs))
-	for d := range blobs {
-		digests = append(digests, d)
-	}
-	slices.Sort(digests)
-	for _, d := range digests {
-		if err := file("blobs/sha256/"+strings.TrimPrefix(d, "sha256:"), blobs[d]); err != nil {
-			return fmt.Errorf("bundle: %w", err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return fmt.Errorf("bundle: %w", err)
-	}
-	return nil
+	return WriteLayout(w, index, blobs)
 }
 
 // IsBundle reports whether the start of a file looks like a bundle: a tar
@@ -291,7 +299,7 @@ func Read(r io.Reader) (*Contents, error) {
 		names[name] = true
 		limit := int64(MaxBlob)
 		if name == v1.ImageLayoutFile || name == v1.ImageIndexFile {
-			limit = maxMeta
+			limit = MaxIndex
 		}
 		if hdr.Size < 0 || hdr.Size > limit {
 			return nil, fmt.Errorf("bundle: %s: %d bytes is over the limit of %d", name, hdr.Size, limit)
@@ -322,135 +330,10 @@ func Read(r io.Reader) (*Contents, error) {
 	if err := json.Unmarshal(layout, &l); err != nil || l.Version != v1.ImageLayoutVersion {
 		return nil, fmt.Errorf("bundle: no OCI image layout (oci-layout %q)", layout)
 	}
-	var idx v1.Index
-	if err := json.Unmarshal(index, &idx); err != nil {
-		return nil, fmt.Errorf("bundle: index.json: %v", err)
+	if index == nil {
+		return nil, errors.New("bundle: no index.json")
 	}
-	var mds []v1.Descriptor
-	for _, d := range idx.Manifests {
-		if d.ArtifactType == ArtifactType || d.MediaType == v1.MediaTypeImageManifest {
-			mds = append(mds, d)
-		}
-	}
-	if len(mds) != 1 {
-		return nil, fmt.Errorf("bundle: index.json names %d manifests, want one pirn bundle", len(mds))
-	}
-	get := func(d v1.Descriptor, what string) ([]byte, error) {
-		b, ok := blobs[d.Digest.String()]
-		switch {
-		case !ok:
-			return nil, fmt.Errorf("bundle: %s %s is missing", what, d.Digest)
-		case int64(len(b)) != d.Size:
-			return nil, fmt.Errorf("bundle: %s %s is %d bytes, but its descriptor says %d", what, d.Digest, len(b), d.Size)
-		}
-		return b, nil
-	}
-	mb, err := get(mds[0], "manifest")
-	if err != nil {
-		return nil, err
-	}
-	c, m, err := fromManifest(mb, get)
-	if err != nil {
-		return nil, err
-	}
-	c.ManifestDigest = mds[0].Digest.String()
-	if sig, ok := mds[0].Annotations[AnnotationSignature]; ok {
-		b, err := base64.StdEncoding.DecodeString(sig)
-		if err != nil || len(b) != ed25519.SignatureSize {
-			return nil, errors.New("bundle: the signature annotation is not an ed25519 signature")
-		}
-		c.Signature = b
-		if k, err := base64.StdEncoding.DecodeString(mds[0].Annotations[AnnotationSigner]); err == nil && len(k) == ed25519.PublicKeySize {
-			c.Signer = k
-		}
-	}
-	// Everything in the archive is accounted for: nothing rides along
-	// unverified by the manifest.
-	referenced := map[string]bool{mds[0].Digest.String(): true, m.Config.Digest.String(): true}
-	for _, d := range m.Layers {
-		referenced[d.Digest.String()] = true
-	}
-	for _, d := range slices.Sorted(maps.Keys(blobs)) {
-		if !referenced[d] {
-			return nil, fmt.Errorf("bundle: blob %s is not referenced by the manifest", d)
-		}
-	}
-	return c, nil
-}
-
-// FromManifest returns the bundle whose manifest is manifest, reading
-// each blob it names from get (a data store or a registry, by
-// "sha256:…"). Every blob is checked against its digest and size, and
-// the manifest's structure as Read checks it, within Read's bounds. The
-// result carries no signature: that is outside the manifest.
-func FromManifest(manifest []byte, get func(digest string) ([]byte, error)) (*Contents, error) {
-	if len(manifest) > maxMeta {
-		return nil, fmt.Errorf("bundle: the manifest is %d bytes, over the limit of %d", len(manifest), maxMeta)
-	}
-	var total int64
-	c, _, err := fromManifest(manifest, func(d v1.Descriptor, what string) ([]byte, error) {
-		if d.Size < 0 || d.Size > MaxBlob {
-			return nil, fmt.Errorf("bundle: %s %s: %d bytes is over the limit of %d", what, d.Digest, d.Size, MaxBlob)
-		}
-		if total += d.Size; total > MaxTotal {
-			return nil, fmt.Errorf("bundle: over %d bytes in all", int64(MaxTotal))
-		}
-		b, err := get(d.Digest.String())
-		switch {
-		case err != nil:
-			return nil, fmt.Errorf("bundle: %s %s: %w", what, d.Digest, err)
-		case int64(len(b)) != d.Size:
-			return nil, fmt.Errorf("bundle: %s %s is %d bytes, but its descriptor says %d", what, d.Digest, len(b), d.Size)
-		case Digest(b) != d.Digest.String():
-			return nil, fmt.Errorf("bundle: %s %s does not match its digest: its bytes hash to %s", what, d.Digest, Digest(b))
-		}
-		return b, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	c.ManifestDigest = Digest(manifest)
-	return c, nil
-}
-
-// fromManifest parses a manifest and reads the pipeline and modules it
-// names with get, which checks each blob against its descriptor.
-func fromManifest(mb []byte, get func(d v1.Descriptor, what string) ([]byte, error)) (*Contents, *v1.Manifest, error) {
-	var m v1.Manifest
-	if err := json.Unmarshal(mb, &m); err != nil {
-		return nil, nil, fmt.Errorf("bundle: manifest: %v", err)
-	}
-	if m.ArtifactType != ArtifactType || m.Config.MediaType != MediaTypePipeline {
-		return nil, nil, fmt.Errorf("bundle: the manifest is not a pirn bundle (artifact type %q, config %q)", m.ArtifactType, m.Config.MediaType)
-	}
-	if len(m.Layers) > MaxEntries {
-		return nil, nil, fmt.Errorf("bundle: the manifest names %d modules, over the limit of %d", len(m.Layers), MaxEntries)
-	}
-	c := &Contents{Name: m.Annotations[v1.AnnotationTitle]}
-	if c.Name == "" {
-		return nil, nil, errors.New("bundle: the manifest has no title (the pipeline's name)")
-	}
-	var err error
-	if c.Pipeline, err = get(m.Config, "pipeline"); err != nil {
-		return nil, nil, err
-	}
-	seen := map[string]bool{}
-	for _, d := range m.Layers {
-		name := d.Annotations[AnnotationModule]
-		if d.MediaType != MediaTypeModule || name == "" {
-			return nil, nil, fmt.Errorf("bundle: layer %s is not a named pirn module (media type %q)", d.Digest, d.MediaType)
-		}
-		if seen[name] {
-			return nil, nil, fmt.Errorf("bundle: module %q appears twice", name)
-		}
-		seen[name] = true
-		wasm, err := get(d, fmt.Sprintf("module %q", name))
-		if err != nil {
-			return nil, nil, err
-		}
-		c.Modules = append(c.Modules, Module{Name: name, ABI: d.Annotations[AnnotationABI], Format: d.Annotations[AnnotationFormat], Wasm: wasm})
-	}
-	return c, &m, nil
+	return fromLayout(index, blobs)
 }
 
 // Module returns the named module.

@@ -405,7 +405,7 @@ func TestFromManifest(t *testing.T) {
 		{"blob over the limit", hugeManifest, blobs, "over the limit of"},
 		{"not a pirn manifest", otherManifest, blobs, "not a pirn bundle"},
 		{"not JSON", sample().Modules[0].Wasm, blobs, "bundle: manifest:"},
-		{"manifest too large", make([]byte, 2<<20), blobs, "the manifest is 2097152 bytes"},
+		{"manifest too large", make([]byte, 5<<20), blobs, "the manifest is 5242880 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := bundle.FromManifest(tc.manifest, get(tc.blobs))

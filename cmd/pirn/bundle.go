@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -63,20 +62,7 @@ is refused before anything runs.`,
 				}
 				out = cont.Name + ".pirn"
 			}
-			// Write beside, then rename: a reader never sees half a bundle.
-			tmp, err := os.CreateTemp(filepath.Dir(out), ".bundle-*")
-			if err != nil {
-				return err
-			}
-			defer os.Remove(tmp.Name())
-			if _, err := tmp.Write(buf.Bytes()); err != nil {
-				tmp.Close()
-				return err
-			}
-			if err := tmp.Close(); err != nil {
-				return err
-			}
-			if err := os.Rename(tmp.Name(), out); err != nil {
+			if err := writeFile(out, buf.Bytes()); err != nil {
 				return err
 			}
 			if c.Bool("json") {
@@ -147,9 +133,14 @@ var (
 	trustFlag  = &cli.StringSliceFlag{Name: "trust", Usage: "accept the bundle only if this ed25519 public `key` (PEM, from pirn keygen) signed it (repeatable: any of them)"}
 )
 
-// bundleOptions reads --digest and --trust.
-func bundleOptions(c *cli.Context) (pirn.LoadBundleOptions, error) {
+// bundleOptions reads --digest, --trust, and for a bundle in a registry
+// --insecure-registry and --registry-timeout.
+func bundleOptions(c *cli.Context, path string) (pirn.LoadBundleOptions, error) {
 	opts := pirn.LoadBundleOptions{Digest: c.String("digest")}
+	var err error
+	if opts.Registry, err = registryOptions(c, path); err != nil {
+		return opts, err
+	}
 	for _, k := range c.StringSlice("trust") {
 		b, err := fileread.Read(k, "key", 1<<16)
 		if err != nil {
@@ -169,6 +160,9 @@ func bundleOptions(c *cli.Context) (pirn.LoadBundleOptions, error) {
 func describeBundle(p *pirn.Pipeline) []string {
 	b := p.Bundle
 	lines := []string{fmt.Sprintf("bundle %s: pipeline %q, %s", b.Digest, p.Spec.Name, plural(b.Modules, "module"))}
+	if b.Reference != "" {
+		lines = append(lines, "from "+b.Reference)
+	}
 	switch {
 	case !b.Signed:
 		lines = append(lines, "not signed")

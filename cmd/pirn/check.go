@@ -25,7 +25,7 @@ func checkCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "check",
 		Usage:     "validate a pipeline or a bundle without running it",
-		ArgsUsage: "PIPELINE|BUNDLE",
+		ArgsUsage: "PIPELINE | BUNDLE | oci://HOST/REPOSITORY:TAG",
 		Description: `Reports every problem that would stop the pipeline from running
 (YAML and schema errors, missing, unpinned or mismatched modules, unknown
 knots, missing and unknown inputs, cycles, type mismatches between connected
@@ -37,7 +37,7 @@ digest, its signer (verified with --trust) and every capability it grants. Exit 
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "strict", Usage: "treat warnings as errors"},
 			&cli.BoolFlag{Name: "unpinned", Usage: "allow modules the lock file does not pin (each is a warning)"},
-			digestFlag, trustFlag, jsonFlag,
+			digestFlag, trustFlag, insecureRegistryFlag, registryTimeoutFlag, jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -45,6 +45,9 @@ digest, its signer (verified with --trust) and every capability it grants. Exit 
 			}
 			path := c.Args().First()
 			isBundle := pirn.IsBundle(path)
+			if _, err := registryOptions(c, path); err != nil {
+				return err
+			}
 			if !isBundle && (c.IsSet("digest") || c.IsSet("trust")) {
 				return usageErr("--digest and --trust apply to a bundle; %s is a pipeline", path)
 			}
@@ -56,7 +59,7 @@ digest, its signer (verified with --trust) and every capability it grants. Exit 
 			var errs, warnings pipeline.Errors
 			var about []string // what a bundle is
 			if isBundle {
-				opts, err := bundleOptions(c)
+				opts, err := bundleOptions(c, path)
 				if err != nil {
 					return err
 				}

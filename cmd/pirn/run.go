@@ -26,11 +26,12 @@ func runCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "run",
 		Usage:     "run a pipeline",
-		ArgsUsage: "PIPELINE | BUNDLE | sha256:DIGEST",
-		Description: `Runs the pipeline (a YAML file, a bundle made by pirn bundle, or the
-sha256:… digest under which the data store keeps a pipeline that ran
-before: pirn runs show names it) and
-prints its outputs and a table of every knot's outcome and duration. The run and its lineage are recorded in the state
+		ArgsUsage: "PIPELINE | BUNDLE | oci://HOST/REPOSITORY:TAG | sha256:DIGEST",
+		Description: `Runs the pipeline (a YAML file; a bundle made by pirn bundle, as a file
+or in an OCI registry where pirn push put it; or the sha256:… digest
+under which the data store keeps a pipeline that ran before, which pirn
+runs show names) and prints its outputs and a table of every knot's
+outcome and duration. The run and its lineage are recorded in the state
 directory. Exit status: 0 if every knot succeeded or skipped, 1 if a knot
 failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 		Flags: []cli.Flag{
@@ -41,7 +42,7 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 			&cli.IntFlag{Name: "workers", Usage: "knots run at once (default: the number of CPUs)"},
 			&cli.BoolFlag{Name: "memory", Usage: "keep history and data in memory: record nothing"},
 			&cli.BoolFlag{Name: "unpinned", Usage: "allow modules the lock file does not pin (prints a warning)"},
-			digestFlag, trustFlag,
+			digestFlag, trustFlag, insecureRegistryFlag, registryTimeoutFlag,
 			&cli.BoolFlag{Name: "allow-grants", Usage: "let a bundle, or a pipeline from the data store, grant its knots capabilities (files, environment, clock, randomness, HTTP); they are listed on stderr"},
 			stateFlag, jsonFlag,
 		},
@@ -65,6 +66,9 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 				debug.SetGCPercent(50)
 			}
 			path := c.Args().First()
+			if _, err := registryOptions(c, path); err != nil {
+				return err
+			}
 			stored := strings.HasPrefix(path, "sha256:")
 			if stored && (c.IsSet("digest") || c.IsSet("trust") || c.Bool("unpinned")) {
 				return usageErr("--digest, --trust and --unpinned do not apply to a pipeline from the data store (%s): it is verified by its digest and carries no signature", path)
@@ -84,7 +88,7 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 					return usageErr("--unpinned does not apply to a bundle: it carries its modules, verified by digest")
 				}
 				var opts pirn.LoadBundleOptions
-				if opts, err = bundleOptions(c); err != nil {
+				if opts, err = bundleOptions(c, path); err != nil {
 					return err
 				}
 				opts.AllowGrants = c.Bool("allow-grants")

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/pirn-wasm/pirn/bundle"
+	"github.com/pirn-wasm/pirn/bundle/oci"
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/internal/fileread"
@@ -180,7 +181,8 @@ func DescribeGrants(spec *pipeline.Spec) []string {
 // LoadBundle loads the pipeline of the bundle c, read from path, with the
 // modules it carries; a module the pipeline names that the bundle lacks
 // is an error. Nothing outside the bundle is loaded. Relative directories
-// in grants are relative to the bundle's directory; unless allowGrants,
+// in grants are relative to the bundle's directory (the current directory
+// for a bundle from a registry); unless allowGrants,
 // a pipeline that grants anything is refused, naming every grant.
 func LoadBundle(ctx context.Context, h *host.Host, path string, c *bundle.Contents, allowGrants bool, store cas.Store) (*Loaded, error) {
 	spec, err := pipeline.Parse(path+":pipeline.yaml", c.Pipeline)
@@ -188,6 +190,9 @@ func LoadBundle(ctx context.Context, h *host.Host, path string, c *bundle.Conten
 		return nil, err
 	}
 	spec.Dir = filepath.Dir(path)
+	if oci.IsRef(path) {
+		spec.Dir = "." // a registry's bundle is beside nothing
+	}
 	if grants := DescribeGrants(spec); len(grants) > 0 && !allowGrants {
 		return nil, fmt.Errorf("%s: %w, which a bundle may do only when allowed (--allow-grants):\n  %s", path, ErrBundleGrants, strings.Join(grants, "\n  "))
 	}
@@ -290,9 +295,60 @@ func Check(ctx context.Context, h *host.Host, path string, o LoadOptions) (errs,
 	return errs, warnings, nil
 }
 
-// IsBundle reports whether the file at path is a bundle rather than a
-// pipeline file.
+// OpenedBundle is a bundle read and verified, from a file or a registry.
+type OpenedBundle struct {
+	*bundle.Contents
+	Digest string // the bundle file's "sha256:…"
+	// Reference, for a bundle pulled from a registry, names it by the
+	// registry's digest: oci://HOST/REPOSITORY@sha256:…; "" for a file.
+	Reference string
+}
+
+// OpenBundle reads the bundle at path, a file or an oci:// reference
+// (pulled as reg says), and verifies it ([bundle.Read]). If pin is not
+// "", the bundle must be that "sha256:…": the file's digest, which a
+// bundle pulled from a registry has too, or the registry's digest of it.
+func OpenBundle(ctx context.Context, path, pin string, reg oci.Options) (*OpenedBundle, error) {
+	var b []byte
+	var c *bundle.Contents
+	var inRegistry string
+	o := &OpenedBundle{}
+	if oci.IsRef(path) {
+		p, err := oci.Pull(ctx, path, reg)
+		if err != nil {
+			return nil, fmt.Errorf("load bundle: %w", err)
+		}
+		b, c, inRegistry, o.Reference = p.File, p.Contents, p.Digest, p.Reference
+	} else {
+		var err error
+		if b, err = fileread.Read(path, "bundle", bundle.MaxFileBytes); err != nil {
+			return nil, fmt.Errorf("load bundle: %w", err)
+		}
+	}
+	o.Digest = bundle.Digest(b)
+	switch {
+	case pin == "" || pin == o.Digest || pin == inRegistry:
+	case inRegistry != "":
+		return nil, fmt.Errorf("%s: the bundle is %s (%s in the registry), not the %s it was pinned to", path, o.Digest, inRegistry, pin)
+	default:
+		return nil, fmt.Errorf("%s: the bundle is %s, not the %s it was pinned to", path, o.Digest, pin)
+	}
+	if c == nil {
+		var err error
+		if c, err = bundle.ReadBytes(b); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	o.Contents = c
+	return o, nil
+}
+
+// IsBundle reports whether path is a bundle rather than a pipeline file:
+// an oci:// reference, or a file that holds a bundle.
 func IsBundle(path string) bool {
+	if oci.IsRef(path) {
+		return true
+	}
 	f, err := fileread.Open(path, "bundle")
 	if err != nil {
 		return false
