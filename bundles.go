@@ -75,15 +75,16 @@ var ErrBundleGrants = loom.ErrBundleGrants
 // ("read: dir:rw:/data=/srv/data, env:HOME").
 func (p *Pipeline) Grants() []string { return loom.DescribeGrants(p.Spec) }
 
-// LoadBundle loads the pipeline of the bundle at path (a file, or an
-// oci:// reference pulled from its registry: see package bundle/oci),
-// with the modules it carries, each verified against its digest; a module
+// LoadBundle loads the pipeline of the bundle at path (a file, an oci://
+// reference pulled from its registry: see package bundle/oci, or the
+// "sha256:…" under which the data store keeps a pipeline that ran: its
+// runs' PipelineDigest, unsigned), with the modules it carries, each verified against its digest; a module
 // the pipeline names that the bundle lacks is an error, and so is any
 // malformed or tampered part. Nothing outside the bundle is loaded.
 // Relative directories in grants are relative to the bundle's directory
-// (the current directory for a bundle from a registry).
+// (the current directory for one from a registry or the store).
 func (e *Engine) LoadBundle(ctx context.Context, path string, opts LoadBundleOptions) (*Pipeline, error) {
-	b, err := loom.OpenBundle(ctx, path, opts.Digest, opts.Registry)
+	b, err := loom.OpenBundle(ctx, path, opts.Digest, opts.Registry, e.store)
 	if err != nil {
 		return nil, err
 	}

@@ -47,25 +47,8 @@ func (e *Engine) LoadPipeline(ctx context.Context, path string) (*Pipeline, erro
 	return p, nil
 }
 
-// LoadStored loads the pipeline the engine's data store keeps under
-// digest ("sha256:…", the PipelineDigest of a run of it), with its
-// modules, each verified against its digest. Like a bundle, it may grant
-// its knots nothing unless allowGrants; relative directories in its
-// grants are relative to the working directory.
-func (e *Engine) LoadStored(ctx context.Context, digest string, allowGrants bool) (*Pipeline, error) {
-	d, err := cas.ParseDigest(digest)
-	if err != nil {
-		return nil, err
-	}
-	l, err := loom.LoadStored(ctx, e.host, e.store, d, allowGrants)
-	if err != nil {
-		return nil, err
-	}
-	return newPipeline(l), nil
-}
-
 // Digest is the pipeline's, as its runs record it and the data store
-// keeps it (see LoadStored).
+// keeps it (LoadBundle takes it).
 func (p *Pipeline) Digest() cas.Digest { return p.Tapestry.l.T.Origin().Digest }
 
 // load does the work of LoadPipeline and Check (see loom.LoadFile).

@@ -15,12 +15,12 @@ import (
 	"github.com/pirn-wasm/pirn/lineage"
 )
 
-// TestLoadStored runs a pipeline from its file, then again from the data
+// TestLoadBundleStored runs a pipeline from its file, then again from the data
 // store alone, by the digest its run recorded: in another engine that
 // shares only the store, from a directory without the pipeline. The two
 // runs agree on every value, and the digest is the one a bundle of the
 // pipeline has for its manifest.
-func TestLoadStored(t *testing.T) {
+func TestLoadBundleStored(t *testing.T) {
 	ctx := t.Context()
 	store := cas.NewMemory()
 	first := open(t, pirn.Config{Store: store})
@@ -50,7 +50,7 @@ func TestLoadStored(t *testing.T) {
 
 	t.Chdir(t.TempDir())
 	second := open(t, pirn.Config{Store: store})
-	q, err := second.LoadStored(ctx, d.String(), false)
+	q, err := second.LoadBundle(ctx, d.String(), pirn.LoadBundleOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,10 +82,10 @@ func TestLoadStored(t *testing.T) {
 	}
 }
 
-// TestLoadStoredRefuses: a digest the store lacks, a value that is not a
+// TestLoadBundleStoredRefuses: a digest the store lacks, a value that is not a
 // pipeline, a module the store lost or holds changed, and grants not
 // allowed are each a clear error.
-func TestLoadStoredRefuses(t *testing.T) {
+func TestLoadBundleStoredRefuses(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
 	capknots, _ := filepath.Abs("testdata/wasm/go/capknots/capknots.wasm")
@@ -102,15 +102,16 @@ func TestLoadStoredRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := p.Digest().String()
+	grants := pirn.LoadBundleOptions{AllowGrants: true}
 	value, _ := cas.Hash(42)
 	enc, _ := cas.Encode(42)
 	if err := store.Put(ctx, value, enc); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.LoadStored(ctx, d, false); !errors.Is(err, pirn.ErrBundleGrants) || !strings.Contains(err.Error(), "env:PIRN_TEST_REGION") {
+	if _, err := e.LoadBundle(ctx, d, pirn.LoadBundleOptions{}); !errors.Is(err, pirn.ErrBundleGrants) || !strings.Contains(err.Error(), "env:PIRN_TEST_REGION") {
 		t.Errorf("grants not allowed: %v", err)
 	}
-	if _, err := e.LoadStored(ctx, d, true); err != nil {
+	if _, err := e.LoadBundle(ctx, d, grants); err != nil {
 		t.Errorf("grants allowed: %v", err)
 	}
 	missing := strings.Repeat("0", 63) + "1"
@@ -120,8 +121,8 @@ func TestLoadStoredRefuses(t *testing.T) {
 		{"sha256:xyz", "want 64 hex digits"},
 		{value.String(), "bundle: manifest:"},
 	} {
-		if _, err := e.LoadStored(ctx, tc.digest, true); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("LoadStored(%s): %v, want an error containing %q", tc.digest, err, tc.want)
+		if _, err := e.LoadBundle(ctx, tc.digest, grants); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("LoadBundle(%s): %v, want an error containing %q", tc.digest, err, tc.want)
 		}
 	}
 
@@ -132,14 +133,14 @@ func TestLoadStoredRefuses(t *testing.T) {
 	if err := store.Delete(ctx, cas.Sum(wasm)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.LoadStored(ctx, d, true); err == nil || !strings.Contains(err.Error(), `module "cap" `+cas.Sum(wasm).String()) {
+	if _, err := e.LoadBundle(ctx, d, grants); err == nil || !strings.Contains(err.Error(), `module "cap" `+cas.Sum(wasm).String()) {
 		t.Errorf("module lost from the store: %v", err)
 	}
 	if err := store.Put(ctx, cas.Sum(wasm), wasm); err != nil {
 		t.Fatal(err)
 	}
 	lying := open(t, pirn.Config{Store: changed{store, cas.Sum(wasm)}})
-	if _, err := lying.LoadStored(ctx, d, true); err == nil || !strings.Contains(err.Error(), "does not match its digest") {
+	if _, err := lying.LoadBundle(ctx, d, grants); err == nil || !strings.Contains(err.Error(), "does not match its digest") {
 		t.Errorf("module changed in the store: %v", err)
 	}
 }

@@ -25,19 +25,20 @@ func checkCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "check",
 		Usage:     "validate a pipeline or a bundle without running it",
-		ArgsUsage: "PIPELINE | BUNDLE | oci://HOST/REPOSITORY:TAG",
+		ArgsUsage: "PIPELINE | BUNDLE | oci://HOST/REPOSITORY:TAG | sha256:DIGEST",
 		Description: `Reports every problem that would stop the pipeline from running
 (YAML and schema errors, missing, unpinned or mismatched modules, unknown
 knots, missing and unknown inputs, cycles, type mismatches between connected
 knots, expressions that do not compile, nodes that contribute to none of the
 declared outputs) and warnings (edges whose types may not convert, unused
-parameters), each with its file and line. For a bundle it also prints its
-digest, its signer (verified with --trust) and every capability it grants. Exit status 1 if there are errors
-(or, with --strict, warnings).`,
+parameters), each with its file and line. For a bundle (or a pipeline the
+data store keeps, by its sha256:… digest) it also prints its digest, its
+signer (verified with --trust) and every capability it grants. Exit status
+1 if there are errors (or, with --strict, warnings).`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "strict", Usage: "treat warnings as errors"},
 			&cli.BoolFlag{Name: "unpinned", Usage: "allow modules the lock file does not pin (each is a warning)"},
-			digestFlag, trustFlag, insecureRegistryFlag, registryTimeoutFlag, jsonFlag,
+			digestFlag, trustFlag, insecureRegistryFlag, registryTimeoutFlag, stateFlag, jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -51,7 +52,10 @@ digest, its signer (verified with --trust) and every capability it grants. Exit 
 			if !isBundle && (c.IsSet("digest") || c.IsSet("trust")) {
 				return usageErr("--digest and --trust apply to a bundle; %s is a pipeline", path)
 			}
-			eng, err := engine(c, pirn.Config{AllowUnpinned: c.Bool("unpinned")}, false)
+			// A pipeline the data store keeps is read from it; nothing
+			// else is: checking records nothing.
+			stored := strings.HasPrefix(path, "sha256:")
+			eng, err := engine(c, pirn.Config{AllowUnpinned: c.Bool("unpinned")}, stored)
 			if err != nil {
 				return err
 			}

@@ -1399,6 +1399,9 @@ func TestRunStoredPipeline(t *testing.T) {
 	if again.PipelineDigest != first.PipelineDigest || again.Outputs["answer"] != 21.0 {
 		t.Errorf("run from the store: pipeline %s, outputs %v; want %s and answer 21", again.PipelineDigest, again.Outputs, first.PipelineDigest)
 	}
+	if r := runPirn(t, "check", "--state", state, first.PipelineDigest); r.code != 0 || !strings.Contains(r.stdout, `pipeline "quickstart", 1 module`) {
+		t.Errorf("check of the stored pipeline: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	b := filepath.Join(t.TempDir(), "q.pirn")
 	if r := runPirn(t, "bundle", "-o", b, quickstart); r.code != 0 {
 		t.Fatalf("bundle: %s", r.stderr)
@@ -1411,7 +1414,8 @@ func TestRunStoredPipeline(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--trust", b, first.PipelineDigest}, 2, "do not apply to a pipeline from the data store"},
+		{[]string{"--unpinned", first.PipelineDigest}, 2, "--unpinned does not apply to a bundle or a pipeline from the data store"},
+		{[]string{"--digest", "sha256:" + strings.Repeat("cd", 32), first.PipelineDigest}, 2, "not the sha256:cdcd"},
 		{[]string{"sha256:" + strings.Repeat("ab", 32)}, 2, "is not in the data store"},
 		{[]string{"--memory", first.PipelineDigest}, 2, "is not in the data store"},
 	} {

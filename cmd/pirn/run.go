@@ -69,23 +69,13 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 			if _, err := registryOptions(c, path); err != nil {
 				return err
 			}
-			stored := strings.HasPrefix(path, "sha256:")
-			if stored && (c.IsSet("digest") || c.IsSet("trust") || c.Bool("unpinned")) {
-				return usageErr("--digest, --trust and --unpinned do not apply to a pipeline from the data store (%s): it is verified by its digest and carries no signature", path)
-			}
-			if !stored && !pirn.IsBundle(path) && (c.IsSet("digest") || c.IsSet("trust") || c.IsSet("allow-grants")) {
+			if !pirn.IsBundle(path) && (c.IsSet("digest") || c.IsSet("trust") || c.IsSet("allow-grants")) {
 				return usageErr("--digest, --trust and --allow-grants apply to a bundle; %s is a pipeline", path)
 			}
 			switch {
-			case stored:
-				if p, err = eng.LoadStored(c.Context, path, c.Bool("allow-grants")); err == nil {
-					for _, g := range p.Grants() {
-						fmt.Fprintf(c.App.ErrWriter, "pirn: the pipeline grants %s\n", g)
-					}
-				}
-			case pirn.IsBundle(path):
+			case pirn.IsBundle(path): // a file, in a registry, or kept in the data store
 				if c.Bool("unpinned") {
-					return usageErr("--unpinned does not apply to a bundle: it carries its modules, verified by digest")
+					return usageErr("--unpinned does not apply to a bundle or a pipeline from the data store: it carries its modules, verified by digest")
 				}
 				var opts pirn.LoadBundleOptions
 				if opts, err = bundleOptions(c, path); err != nil {

@@ -225,7 +225,7 @@ func LoadBundle(ctx context.Context, h *host.Host, path string, c *bundle.Conten
 
 // keep puts the pipeline in store (if not nil), as a bundle's manifest
 // and the pipeline file, beside its modules (LoadModules keeps those):
-// a run can be re-executed from the store alone (LoadStored). The
+// a run can be re-executed from the store alone (OpenBundle). The
 // tapestry's runs record the manifest's digest.
 func (l *Loaded) keep(ctx context.Context, store cas.Store, wasm map[string][]byte) error {
 	// A bundle's manifest needs a title; an unnamed pipeline's is
@@ -304,11 +304,23 @@ type OpenedBundle struct {
 	Reference string
 }
 
-// OpenBundle reads the bundle at path, a file or an oci:// reference
-// (pulled as reg says), and verifies it ([bundle.Read]). If pin is not
-// "", the bundle must be that "sha256:…": the file's digest, which a
-// bundle pulled from a registry has too, or the registry's digest of it.
-func OpenBundle(ctx context.Context, path, pin string, reg oci.Options) (*OpenedBundle, error) {
+// OpenBundle reads the bundle at path, a file, an oci:// reference
+// (pulled as reg says) or the digest of a pipeline store keeps
+// (IsStored), and verifies it ([bundle.Read], [bundle.FromManifest]). If
+// pin is not "", the bundle must be that "sha256:…": the file's digest,
+// which a bundle pulled from a registry has too, or the registry's digest
+// of it; a stored pipeline's is its manifest's, the one path names.
+func OpenBundle(ctx context.Context, path, pin string, reg oci.Options, store cas.Store) (*OpenedBundle, error) {
+	if IsStored(path) {
+		c, err := openStored(ctx, store, path)
+		if err != nil {
+			return nil, err
+		}
+		if pin != "" && pin != c.ManifestDigest {
+			return nil, fmt.Errorf("%s: the pipeline is not the %s it was pinned to", path, pin)
+		}
+		return &OpenedBundle{Contents: c, Digest: c.ManifestDigest}, nil
+	}
 	var b []byte
 	var c *bundle.Contents
 	var inRegistry string
@@ -344,9 +356,10 @@ func OpenBundle(ctx context.Context, path, pin string, reg oci.Options) (*Opened
 }
 
 // IsBundle reports whether path is a bundle rather than a pipeline file:
-// an oci:// reference, or a file that holds a bundle.
+// an oci:// reference, a stored pipeline's digest (IsStored), or a file
+// that holds a bundle.
 func IsBundle(path string) bool {
-	if oci.IsRef(path) {
+	if oci.IsRef(path) || IsStored(path) {
 		return true
 	}
 	f, err := fileread.Open(path, "bundle")
@@ -359,15 +372,23 @@ func IsBundle(path string) bool {
 	return bundle.IsBundle(head[:n])
 }
 
-// LoadStored loads the pipeline kept in store under d (by a run from a
-// pipeline file or a bundle: see lineage.Run.PipelineDigest), with the
-// modules kept beside it, each verified against its digest, as
-// LoadBundle loads a bundle: relative directories in grants are relative
-// to the working directory, and unless allowGrants a pipeline that
-// grants anything is refused.
-func LoadStored(ctx context.Context, h *host.Host, store cas.Store, d cas.Digest, allowGrants bool) (*Loaded, error) {
-	if d.IsZero() {
+// IsStored reports whether path names a pipeline the data store keeps,
+// by its "sha256:…" (a run's lineage.Run.PipelineDigest), rather than a
+// file ("./sha256:…" is a file).
+func IsStored(path string) bool { return strings.HasPrefix(path, "sha256:") }
+
+// openStored reads the pipeline store keeps under the digest path names
+// (a run of a pipeline file or a bundle keeps it: see Loaded.keep), with
+// the modules kept beside it, each verified against its digest.
+func openStored(ctx context.Context, store cas.Store, path string) (*bundle.Contents, error) {
+	d, err := cas.ParseDigest(path)
+	switch {
+	case err != nil:
+		return nil, err
+	case d.IsZero():
 		return nil, errors.New("no pipeline has the zero digest")
+	case store == nil:
+		return nil, fmt.Errorf("pipeline %s: no data store to read it from", d)
 	}
 	manifest, err := store.Get(ctx, d)
 	if errors.Is(err, cas.ErrNotFound) {
@@ -386,5 +407,5 @@ func LoadStored(ctx context.Context, h *host.Host, store cas.Store, d cas.Digest
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s in the data store: %w", d, err)
 	}
-	return LoadBundle(ctx, h, d.String(), c, allowGrants, store)
+	return c, nil
 }
