@@ -9,6 +9,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
@@ -36,14 +37,15 @@ var deleteRun = []string{
 
 // RecordRun implements [lineage.History]. The run is written in one
 // transaction, replacing any run with the same ID. Every record and error
-// must carry the run's ID, and every time must be zero or within the range
-// of int64 unix nanoseconds (years 1678 to 2262). r is not retained.
+// must carry the run's ID, every time must be zero or within the range of
+// int64 unix nanoseconds (years 1678 to 2262), and text must be valid
+// UTF-8, as DuckDB's VARCHAR wants. r is not retained.
 func (h *History) RecordRun(ctx context.Context, r *lineage.Run) error {
 	if r == nil {
 		return errors.New("duckdb: record run: nil run")
 	}
 	if err := h.record(ctx, r, ""); err != nil {
-		return fmt.Errorf("duckdb: record run %q: %w", r.ID, err)
+		return fmt.Errorf("duckdb: record run %q: %w", r.ID, interrupted(ctx, err))
 	}
 	if r.Status != lineage.Running {
 		h.finished(r.ID)
@@ -56,6 +58,9 @@ func (h *History) RecordRun(ctx context.Context, r *lineage.Run) error {
 // no other History is running the run.
 func (h *History) record(ctx context.Context, r *lineage.Run, owner string) error {
 	if err := storedrun.Check(r); err != nil {
+		return err
+	}
+	if err := storedrun.CheckText(r, textProblem); err != nil {
 		return err
 	}
 	if err := h.lockWriter(ctx); err != nil {
@@ -96,6 +101,16 @@ func (h *History) record(ctx context.Context, r *lineage.Run, owner string) erro
 	})
 }
 
+// interrupted makes err, the error of a call whose ctx has ended, wrap
+// ctx's error: DuckDB reports a statement it interrupted for a done
+// context as an INTERRUPT error of its own.
+func interrupted(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil || errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", err, ctx.Err())
+}
+
 // inTx runs f in a transaction on one connection, and commits if f
 // succeeds. The transaction is begun and ended with SQL rather than
 // database/sql's Tx, which does not give the driver connection that an
@@ -122,6 +137,15 @@ func (h *History) inTx(ctx context.Context, f func(conn *sql.Conn) error) error 
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// textProblem says why s cannot be stored in a VARCHAR column, or returns
+// "". (DuckDB's Appender stores invalid UTF-8 as NULL.)
+func textProblem(s string) string {
+	if !utf8.ValidString(s) {
+		return "is not valid UTF-8"
+	}
+	return ""
 }
 
 // appendTo appends rows to table through a DuckDB Appender on conn: each
@@ -236,7 +260,7 @@ func digestOf(b []byte) (cas.Digest, error) {
 func (h *History) Run(ctx context.Context, id string) (*lineage.Run, error) {
 	r, err := h.run(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("duckdb: run %q: %w", id, err)
+		return nil, fmt.Errorf("duckdb: run %q: %w", id, interrupted(ctx, err))
 	}
 	return r, nil
 }
@@ -319,7 +343,7 @@ func (h *History) Runs(ctx context.Context, q lineage.Query) ([]lineage.Summary,
 		rows, err = h.db.QueryContext(ctx, cols+`WHERE pipeline = ?`+order, q.Pipeline, limit)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("duckdb: runs: %w", err)
+		return nil, fmt.Errorf("duckdb: runs: %w", interrupted(ctx, err))
 	}
 	defer rows.Close()
 	var out []lineage.Summary
@@ -327,13 +351,13 @@ func (h *History) Runs(ctx context.Context, q lineage.Query) ([]lineage.Summary,
 		var s lineage.Summary
 		var started, finished int64
 		if err := rows.Scan(&s.ID, &s.Pipeline, &s.Status, &started, &finished, &s.Knots, &s.Failed, &s.Skipped, &s.Elements); err != nil {
-			return nil, fmt.Errorf("duckdb: runs: %w", err)
+			return nil, fmt.Errorf("duckdb: runs: %w", interrupted(ctx, err))
 		}
 		s.StartedAt, s.FinishedAt = storedrun.Time(started), storedrun.Time(finished)
 		out = append(out, s)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("duckdb: runs: %w", err)
+		return nil, fmt.Errorf("duckdb: runs: %w", interrupted(ctx, err))
 	}
 	return out, nil
 }
@@ -358,7 +382,7 @@ func (h *History) ByOutput(ctx context.Context, d cas.Digest) ([]lineage.Record,
 	}
 	recs, err := queryRecords(ctx, h.db, byOutput, d[:])
 	if err != nil {
-		return nil, fmt.Errorf("duckdb: by output %s: %w", d, err)
+		return nil, fmt.Errorf("duckdb: by output %s: %w", d, interrupted(ctx, err))
 	}
 	return recs, nil
 }
@@ -368,7 +392,7 @@ func (h *History) ByOutput(ctx context.Context, d cas.Digest) ([]lineage.Record,
 func (h *History) ByInput(ctx context.Context, d cas.Digest) ([]lineage.Record, error) {
 	recs, err := queryRecords(ctx, h.db, byInput, d[:])
 	if err != nil {
-		return nil, fmt.Errorf("duckdb: by input %s: %w", d, err)
+		return nil, fmt.Errorf("duckdb: by input %s: %w", d, interrupted(ctx, err))
 	}
 	return recs, nil
 }
@@ -377,7 +401,7 @@ func (h *History) ByInput(ctx context.Context, d cas.Digest) ([]lineage.Record, 
 func (h *History) ByKnot(ctx context.Context, knotID string) ([]lineage.Record, error) {
 	recs, err := queryRecords(ctx, h.db, byKnot, knotID)
 	if err != nil {
-		return nil, fmt.Errorf("duckdb: by knot %q: %w", knotID, err)
+		return nil, fmt.Errorf("duckdb: by knot %q: %w", knotID, interrupted(ctx, err))
 	}
 	return recs, nil
 }

@@ -73,7 +73,7 @@ func (h *History) StartRun(ctx context.Context, r *lineage.Run) error {
 	}
 	if err := h.record(ctx, r, owner); err != nil {
 		h.finished(r.ID)
-		return fmt.Errorf("duckdb: start run %q: %w", r.ID, err)
+		return fmt.Errorf("duckdb: start run %q: %w", r.ID, interrupted(ctx, err))
 	}
 	return nil
 }

@@ -28,15 +28,19 @@ func (h *History) MarkScrubbed(ctx context.Context, digests []cas.Digest, at tim
 		return fmt.Errorf("duckdb: mark scrubbed: %w", err)
 	}
 	defer h.unlockWriter()
-	list := make([][]byte, len(digests))
-	for i := range digests {
-		list[i] = digests[i][:]
+	if len(digests) == 0 {
+		return nil
 	}
-	// One statement, however many digests: gc may scrub thousands.
+	// One statement, however many digests (gc may scrub thousands): a
+	// list parameter, of hex text because the driver binds no BLOB lists.
+	list := make([]string, len(digests))
+	for i := range digests {
+		list[i] = digests[i].Hex()
+	}
 	_, err := h.db.ExecContext(ctx, `INSERT OR REPLACE INTO scrubbed (digest, scrubbed_at)
-		SELECT DISTINCT d, ? FROM unnest(?::BLOB[]) AS t (d)`, when, list)
+		SELECT DISTINCT unhex(d), ? FROM unnest(?::VARCHAR[]) AS t (d)`, when, list)
 	if err != nil {
-		return fmt.Errorf("duckdb: mark scrubbed: %w", err)
+		return fmt.Errorf("duckdb: mark scrubbed: %w", interrupted(ctx, err))
 	}
 	return nil
 }
@@ -49,7 +53,7 @@ func (h *History) Scrubbed(ctx context.Context, d cas.Digest) (time.Time, bool, 
 	case errors.Is(err, sql.ErrNoRows):
 		return time.Time{}, false, nil
 	case err != nil:
-		return time.Time{}, false, fmt.Errorf("duckdb: scrubbed %s: %w", d, err)
+		return time.Time{}, false, fmt.Errorf("duckdb: scrubbed %s: %w", d, interrupted(ctx, err))
 	}
 	return storedrun.Time(at), true, nil
 }
