@@ -75,6 +75,7 @@ type History struct {
 	// transactions that write the same rows, where SQLite would make it
 	// wait.
 	wsem chan struct{}
+	w    *writer // RecordRun's connection
 
 	closeOnce sync.Once
 	closeErr  error
@@ -141,6 +142,10 @@ func open(ctx context.Context, path string) (*History, error) {
 		h.db.Close()
 		return nil, fmt.Errorf("mark interrupted runs: %w", err)
 	}
+	if h.w, err = newWriter(ctx, h.db); err != nil {
+		h.db.Close()
+		return nil, err
+	}
 	return h, nil
 }
 
@@ -154,6 +159,9 @@ func (h *History) Close() error {
 		if err := h.interruptOwn(context.Background()); err != nil {
 			errs = append(errs, fmt.Errorf("mark this history's runs interrupted: %w", err))
 		}
+		h.wsem <- struct{}{} // no RecordRun is using the writer
+		errs = append(errs, h.w.close())
+		<-h.wsem
 		errs = append(errs, h.db.Close())
 		if err := errors.Join(errs...); err != nil {
 			h.closeErr = fmt.Errorf("duckdb: close history %s: %w", h.path, err)

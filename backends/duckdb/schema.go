@@ -49,6 +49,7 @@ CREATE TABLE runs (
 	failed      INTEGER NOT NULL,
 	skipped     INTEGER NOT NULL,
 	elements    INTEGER NOT NULL,
+	error_records INTEGER NOT NULL, -- len(Run.Errors)
 	owner       VARCHAR NOT NULL
 );
 CREATE INDEX runs_run ON runs (run_id);
