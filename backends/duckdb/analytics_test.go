@@ -4,7 +4,9 @@ package duckdb
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,5 +86,56 @@ func TestViews(t *testing.T) {
 	var runMS float64
 	if err := h.db.QueryRowContext(ctx, `SELECT duration_ms FROM runs_text`).Scan(&runMS); err != nil || runMS != 9 {
 		t.Errorf("runs_text duration_ms = %v, %v; want 9", runMS, err)
+	}
+}
+
+// TestREADMEQuery: the README's query for the duckdb shell, run as
+// written, ranks the knots as SlowestKnots does.
+func TestREADMEQuery(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "<!-- slowest-knots -->\n```sql\n")
+	query, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md has no ```sql block after <!-- slowest-knots -->")
+	}
+	ctx := t.Context()
+	h := openTest(t, filepath.Join(t.TempDir(), "history.duckdb"))
+	for i := range 30 {
+		if err := h.RecordRun(ctx, chainRun(i, 20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := h.db.QueryContext(ctx, query)
+	if err != nil {
+		t.Fatalf("the README's query: %v", err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var id string
+		var n int
+		var mean, p95, longest float64
+		if err := rows.Scan(&id, &n, &mean, &p95, &longest); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %d %.1f", id, n, mean))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	ks, err := h.SlowestKnots(ctx, 1000, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, k := range ks {
+		want = append(want, fmt.Sprintf("%s %d %.1f", k.KnotID, k.Records, float64(k.Mean)/1e6))
+	}
+	if diff := cmp.Diff(want, got); diff != "" || len(got) != 10 {
+		t.Errorf("the README's query (-SlowestKnots +README):\n%s", diff)
 	}
 }
