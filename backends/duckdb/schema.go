@@ -27,11 +27,14 @@ var migrations = []string{
 	// without reading runs. There are no primary keys or foreign keys:
 	// RecordRun, the only writer, deletes a run's rows and writes them
 	// again in one transaction, and the ART index a key needs would cost
-	// every insert. The ART indexes are those of the point lookups:
-	// lineage by run (Run, and the deletion of a run recorded again), by
-	// output digest (ByOutput) and by knot id (ByKnot), and lineage_inputs
-	// by digest (ByInput), a row per input. Scans need none: DuckDB reads
-	// only the columns a query names.
+	// every insert. The ART indexes are those of the lookups by value:
+	// lineage by output digest (ByOutput) and by knot id (ByKnot), and
+	// lineage_inputs (a row per input) by digest (ByInput). A run's rows
+	// are found without one: run ids begin with the time, so the rows of
+	// one run sit together and DuckDB's min-max statistics of each row
+	// group skip the others. (At 300,000 records, reading a run's 100
+	// records through an index on run_id took 12 ms, fetching each row
+	// column by column; by a scan, 3.5 ms.)
 	`
 CREATE SEQUENCE run_order;
 
@@ -52,7 +55,6 @@ CREATE TABLE runs (
 	error_records INTEGER NOT NULL, -- len(Run.Errors)
 	owner       VARCHAR NOT NULL
 );
-CREATE INDEX runs_run ON runs (run_id);
 
 CREATE TABLE lineage (
 	run_id        VARCHAR NOT NULL,
@@ -79,7 +81,6 @@ CREATE TABLE lineage (
 	finished_at   BIGINT NOT NULL,
 	grants        VARCHAR[] NOT NULL
 );
-CREATE INDEX lineage_run ON lineage (run_id);
 CREATE INDEX lineage_output ON lineage (output_hash);
 CREATE INDEX lineage_knot ON lineage (knot_id);
 
@@ -89,7 +90,6 @@ CREATE TABLE lineage_inputs (
 	seq    INTEGER NOT NULL -- lineage.seq of the record that consumed it
 );
 CREATE INDEX lineage_inputs_hash ON lineage_inputs (hash);
-CREATE INDEX lineage_inputs_run ON lineage_inputs (run_id);
 
 CREATE TABLE errors (
 	run_id      VARCHAR NOT NULL,
@@ -102,7 +102,6 @@ CREATE TABLE errors (
 	trace       VARCHAR NOT NULL,
 	occurred_at BIGINT NOT NULL
 );
-CREATE INDEX errors_run ON errors (run_id);
 
 CREATE TABLE scrubbed (
 	digest      BLOB PRIMARY KEY,
