@@ -14,9 +14,9 @@
 // # One process at a time
 //
 // DuckDB lets one process open a database file for writing; a second
-// process that opens it, for writing or for reading, fails until the first
-// closes it, with an error that names the file and the process holding
-// it. So `pirn runs --history duckdb:PATH` in one terminal fails while
+// process that opens it, for writing or for reading, fails at once while
+// the first has it open, with an error that names the file and the
+// process holding it. So `pirn runs --history duckdb:PATH` in one terminal fails while
 // `pirn run --history duckdb:PATH` records to the same file in another;
 // a team that shares a history between processes wants SQLite or
 // Postgres. Within one process any number of Histories may share a file
@@ -29,13 +29,18 @@
 //
 // # Storage
 //
-// A run is written in one transaction, its records and errors through
-// DuckDB's Appender. A record is one row of the lineage table, its inputs
-// three lists (names, parents, digests), and it carries its run's start
-// time and recording order so that the cross-run queries read no other
-// table. ART indexes serve the point lookups: lineage by output digest,
-// knot id and run id, and lineage_inputs (a row per input) by digest.
-// Digests are BLOBs of their 32 bytes (NULL for none) and times BIGINT
+// A run is written in one transaction on one connection, with prepared
+// statements and, for its records and errors, DuckDB's Appender: DuckDB
+// spends a few hundred microseconds on each statement, so a 10-knot run
+// takes several milliseconds to record, many times what SQLite takes
+// (docs/performance.md). A record is one row of the lineage table, its
+// inputs three lists (names, parents, digests), and it carries its run's
+// start time and recording order so that the cross-run queries read no
+// other table. ART indexes serve the lookups by value: lineage by output
+// digest and by knot id, and lineage_inputs (a row per input) by digest.
+// A run's rows are found by a scan that DuckDB's row-group statistics
+// confine to them, since pirn's run ids begin with the time (ids chosen
+// otherwise cost a longer scan). Digests are BLOBs of their 32 bytes (NULL for none) and times BIGINT
 // unix nanoseconds UTC (0 for the zero time), as in the SQLite and
 // Postgres histories; the views runs_text, lineage_text and errors_text
 // show them as "sha256:<hex>" and timestamps. The schema is versioned in

@@ -109,8 +109,14 @@ func checkNotRunning(ctx context.Context, conn *sql.Conn, runID, owner string) e
 }
 
 // sweep marks Interrupted the Running runs whose owner is not a History
-// open in this process.
+// open in this process. It reads the owners in its write turn: a History
+// registers its owner before it waits for the turn in which it writes its
+// first Running entry, so none is missed.
 func (h *History) sweep(ctx context.Context) error {
+	if err := h.lockWriter(ctx); err != nil {
+		return err
+	}
+	defer h.unlockWriter()
 	live.Lock()
 	owners := make([]any, 0, len(live.owners))
 	for o := range live.owners {
@@ -121,10 +127,6 @@ func (h *History) sweep(ctx context.Context) error {
 	if len(owners) > 0 {
 		q += ` AND owner NOT IN (?` + strings.Repeat(", ?", len(owners)-1) + `)`
 	}
-	if err := h.lockWriter(ctx); err != nil {
-		return err
-	}
-	defer h.unlockWriter()
 	_, err := h.db.ExecContext(ctx, q, owners...)
 	return err
 }
