@@ -92,8 +92,9 @@ func BenchmarkRecordRun(b *testing.B) {
 // BenchmarkByOutput fills a history with PIRN_BENCH_RECORDS records
 // (1,000,000 unless set) in runs of 100 (a 100-knot chain each; every
 // value is produced once and consumed once), then measures the cross-run
-// queries: by-output and by-input find one record, by-knot one per run
-// (10,000 at 1M records), and slowest-knots ranks the knots of the last
+// queries: by-output and by-input find one record, run reads one run
+// (100 records), by-knot one record per run (10,000 at 1M records), and
+// slowest-knots ranks the knots of the last
 // 1,000 runs (100,000 records). It logs the fill rate and the file's
 // size. docs/performance.md, "DuckDB history", has the figures.
 func BenchmarkByOutput(b *testing.B) {
@@ -158,6 +159,16 @@ func BenchmarkByOutput(b *testing.B) {
 			recs, err := h.ByInput(ctx, benchDigest(i*7919%runs, i%(perRun-1)))
 			if err != nil || len(recs) != 1 {
 				b.Fatalf("ByInput = %d records, %v; want 1", len(recs), err)
+			}
+			i++
+		}
+	})
+	b.Run("run", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			r, err := h.Run(ctx, fmt.Sprintf("run-%08d", i*7919%runs))
+			if err != nil || len(r.Records) != perRun {
+				b.Fatalf("Run = %v; want %d records", err, perRun)
 			}
 			i++
 		}

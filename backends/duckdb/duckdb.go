@@ -38,9 +38,9 @@
 // start time and recording order so that the cross-run queries read no
 // other table. ART indexes serve the lookups by value: lineage by output
 // digest and by knot id, and lineage_inputs (a row per input) by digest.
-// A run's rows are found by a scan that DuckDB's row-group statistics
-// confine to them, since pirn's run ids begin with the time (ids chosen
-// otherwise cost a longer scan). Digests are BLOBs of their 32 bytes (NULL for none) and times BIGINT
+// A run's rows are found by its recording number (runs.recorded, copied
+// to each record as run_recorded): rows are appended in that order, so
+// DuckDB's per-row-group statistics confine the scan to them. Digests are BLOBs of their 32 bytes (NULL for none) and times BIGINT
 // unix nanoseconds UTC (0 for the zero time), as in the SQLite and
 // Postgres histories; the views runs_text, lineage_text and errors_text
 // show them as "sha256:<hex>" and timestamps. The schema is versioned in

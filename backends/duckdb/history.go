@@ -26,14 +26,15 @@ const (
 	beginTx  = `BEGIN TRANSACTION`
 	commitTx = `COMMIT`
 	// deleteRun deletes the runs row of an earlier run of the id, and
-	// says which of its other tables hold rows of it: none for a new run
-	// or a Running entry, whose records and errors are not written yet.
-	deleteRun = `DELETE FROM runs WHERE run_id = ? RETURNING knots + elements, error_records`
+	// says which of its other tables hold rows of it (none for a new run
+	// or a Running entry, whose records and errors are not written yet)
+	// and its recorded, which finds its records.
+	deleteRun = `DELETE FROM runs WHERE run_id = ? RETURNING recorded, knots + elements, error_records`
 	insertRun = `INSERT INTO runs (run_id, recorded, pipeline, status, terminals, dispatcher, host,
 		started_at, finished_at, knots, failed, skipped, elements, error_records, owner)
 		VALUES (?, nextval('run_order'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING recorded`
-	deleteRecords = `DELETE FROM lineage WHERE run_id = ?`
-	deleteInputs  = `DELETE FROM lineage_inputs WHERE run_id = ?`
+	deleteRecords = `DELETE FROM lineage WHERE run_recorded = ?`
+	deleteInputs  = `DELETE FROM lineage_inputs WHERE run_recorded = ?`
 	deleteErrors  = `DELETE FROM errors WHERE run_id = ?`
 )
 
@@ -143,8 +144,9 @@ func (h *History) record(ctx context.Context, r *lineage.Run, owner string) erro
 
 // deleteRun deletes the run id's rows, if any.
 func (w *writer) deleteRun(ctx context.Context, id string) error {
+	var recorded int64
 	var records, errs int
-	err := w.delRun.QueryRowContext(ctx, id).Scan(&records, &errs)
+	err := w.delRun.QueryRowContext(ctx, id).Scan(&recorded, &records, &errs)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
@@ -153,7 +155,7 @@ func (w *writer) deleteRun(ctx context.Context, id string) error {
 	}
 	if records > 0 {
 		for _, s := range []*sql.Stmt{w.delRecords, w.delInputs} {
-			if _, err := s.ExecContext(ctx, id); err != nil {
+			if _, err := s.ExecContext(ctx, recorded); err != nil {
 				return err
 			}
 		}
@@ -268,7 +270,7 @@ func (w *writer) appendRecords(ctx context.Context, r *lineage.Run, started, rec
 		return nil
 	}
 	return w.appendTo(ctx, "lineage_inputs", len(inputs), func(i int) []driver.Value {
-		return append(row[:0], inputs[i].digest, r.ID, inputs[i].seq)
+		return append(row[:0], inputs[i].digest, recorded, inputs[i].seq)
 	})
 }
 
@@ -335,10 +337,10 @@ func (h *History) run(ctx context.Context, id string) (*lineage.Run, error) {
 	defer tx.Rollback()
 	r := &lineage.Run{ID: id}
 	var terminals []any
-	var started, finished int64
-	err = tx.QueryRowContext(ctx, `SELECT pipeline, status, terminals, dispatcher, host, started_at, finished_at
+	var started, finished, recorded int64
+	err = tx.QueryRowContext(ctx, `SELECT pipeline, status, terminals, dispatcher, host, started_at, finished_at, recorded
 		FROM runs WHERE run_id = ?`, id).
-		Scan(&r.Pipeline, &r.Status, &terminals, &r.Dispatcher, &r.Host, &started, &finished)
+		Scan(&r.Pipeline, &r.Status, &terminals, &r.Dispatcher, &r.Host, &started, &finished, &recorded)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, lineage.ErrNotFound
 	}
@@ -349,7 +351,7 @@ func (h *History) run(ctx context.Context, id string) (*lineage.Run, error) {
 	if r.Terminals, err = stringsOf(terminals); err != nil {
 		return nil, fmt.Errorf("terminals: %w", err)
 	}
-	if r.Records, err = queryRecords(ctx, tx, `FROM lineage l WHERE l.run_id = ?`, id); err != nil {
+	if r.Records, err = queryRecords(ctx, tx, `FROM lineage l WHERE l.run_recorded = ?`, recorded); err != nil {
 		return nil, err
 	}
 	if r.Errors, err = queryErrors(ctx, tx, id); err != nil {
@@ -432,8 +434,8 @@ const (
 	byOutput = `FROM lineage l WHERE l.output_hash = ?`
 	// A semi join: a record that consumed the digest as several inputs
 	// is returned once.
-	byInput = `FROM lineage l SEMI JOIN (SELECT run_id, seq FROM lineage_inputs WHERE hash = ?) i
-		ON l.run_id = i.run_id AND l.seq = i.seq`
+	byInput = `FROM lineage l SEMI JOIN (SELECT run_recorded, seq FROM lineage_inputs WHERE hash = ?) i
+		ON l.run_recorded = i.run_recorded AND l.seq = i.seq`
 	byKnot = `FROM lineage l WHERE l.knot_id = ?`
 )
 
