@@ -170,3 +170,33 @@ func TestHistoriesShareAFile(t *testing.T) {
 		t.Errorf("ByKnot(answer) = %d records, %v; want 10", len(recs), err)
 	}
 }
+
+// TestRunningWithoutOwner: a run recorded Running by RecordRun (not
+// StartRun) has no owner, so the next Open marks it Interrupted; runs
+// that ended are left as they were.
+func TestRunningWithoutOwner(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "history.duckdb")
+	h, err := Open(ctx, Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.RecordRun(ctx, &lineage.Run{ID: "run-e", Status: lineage.Running}); err != nil {
+		t.Fatal(err)
+	}
+	done := lineagetest.SampleRun(t, "run-f", 0)
+	if err := h.RecordRun(ctx, done); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h = openTest(t, path)
+	if s := status(t, h, "run-e"); s != lineage.Interrupted {
+		t.Errorf("run-e after reopening: %s, want interrupted", s)
+	}
+	if s := status(t, h, "run-f"); s != done.Status {
+		t.Errorf("run-f after reopening: %s, want %s", s, done.Status)
+	}
+}
