@@ -17,7 +17,7 @@ PIPELINES = examples/quickstart/pipeline.yaml examples/polyglot/pipeline.yaml $(
 # The check fixture is deliberately broken, so pirn lock refuses it: pin arith by hand.
 CHECK_LOCK = testdata/pipelines/check/broken.lock
 
-.PHONY: all test test-short wasm wasm-check lock check bench pdk-test conformance
+.PHONY: all test test-short test-duckdb wasm wasm-check lock check bench pdk-test conformance
 all: wasm test
 
 # test is the README's test command: the whole suite under the race
@@ -30,6 +30,12 @@ test:
 # well under a minute once the build cache is warm.
 test-short:
 	$(GO) test -short ./...
+
+# test-duckdb runs what only a build with the tag duckdb has: the DuckDB
+# history (a cgo package), duckdb: URLs, and the CLI built with it.
+test-duckdb:
+	$(GO) test -race -tags duckdb ./backends/duckdb/ ./backends/
+	$(GO) test -race -tags duckdb -run DuckDB ./cmd/pirn/
 
 # wasm rebuilds every committed module from source.
 wasm: $(GO_KNOTS:%=%.gowasm) $(PLUGINS:%=%.gowasm) $(COMMANDS:%=%.gocmd) $(WAT_KNOTS) $(C_HOSTILE) $(LANGS:%=%.lang)
@@ -74,8 +80,10 @@ lock:
 check:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))"
 	$(GO) vet ./...
+	$(GO) vet -tags duckdb ./backends/... ./cmd/pirn/
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./abi/... ./pdk/go/...
 	$(GO) tool staticcheck ./...
+	$(GO) tool staticcheck -tags duckdb ./backends/... ./cmd/pirn/
 	# The guest-side pass: staticcheck built for this machine, checking
 	# wasip1 code. //go:wasmexport functions look unused to it (U1000).
 	$(GO) build -o bin/staticcheck honnef.co/go/tools/cmd/staticcheck

@@ -44,11 +44,12 @@ var allowedImports = map[string][]string{
 	"bundle":                    {},
 	"bundle/oci":                {"bundle"},
 	"statedir":                  {"backends/sqlite", "cas"},
-	"backends":                  {"backends/postgres", "backends/s3", "backends/sqlite", "backends/valkey", "cas", "lineage"},
+	"backends":                  {"backends/duckdb", "backends/postgres", "backends/s3", "backends/sqlite", "backends/valkey", "cas", "lineage"},
 	"backends/sqlite":           {"cas", "lineage", "internal/storedrun"},
 	"backends/valkey":           {"cas"},
 	"backends/s3":               {"cas"},
 	"backends/postgres":         {"cas", "lineage", "internal/storedrun"},
+	"backends/duckdb":           {"cas", "lineage", "internal/storedrun"},
 	"internal/storedrun":        {"lineage"},
 	"pdk/go":                    {"abi"},
 	"pdk/go/pdkhttp":            {"abi"},
@@ -58,11 +59,14 @@ var allowedImports = map[string][]string{
 // thirdParty lists, for each heavy or single-purpose dependency, the only
 // package that may import it directly.
 var thirdParty = map[string]string{
-	"github.com/tetratelabs/wazero":        "host",
-	"github.com/extism/go-sdk":             "host",
-	"modernc.org/sqlite":                   "backends/sqlite",
-	"github.com/valkey-io/valkey-go":       "backends/valkey",
-	"github.com/jackc/pgx/v5":              "backends/postgres",
+	"github.com/tetratelabs/wazero":  "host",
+	"github.com/extism/go-sdk":       "host",
+	"modernc.org/sqlite":             "backends/sqlite",
+	"github.com/valkey-io/valkey-go": "backends/valkey",
+	"github.com/jackc/pgx/v5":        "backends/postgres",
+	// DuckDB's Go driver, and every other module of the DuckDB project
+	// under this path (the driver's cgo bindings).
+	"github.com/duckdb":                    "backends/duckdb",
 	"go.yaml.in/yaml/v3":                   "pipeline",
 	"github.com/urfave/cli/v2":             "cmd/pirn",
 	"cel.dev/cel-go":                       "expr",
@@ -89,23 +93,33 @@ type pkg struct {
 	Deps       []string
 }
 
+// buildTags are the tag sets the packages are listed with: the default
+// build, and the one with the optional cgo backend (backends/duckdb, and
+// the files of backends that open it), whose files the default leaves
+// out.
+var buildTags = []string{"", "duckdb"}
+
+// listPackages lists the module's packages under each of buildTags; a
+// package appears once per tag set that builds it.
 func listPackages(t *testing.T) []pkg {
 	t.Helper()
 	touchSources(t)
-	out, err := exec.Command("go", "list", "-json", "./...").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
 	var pkgs []pkg
-	dec := json.NewDecoder(strings.NewReader(string(out)))
-	for {
-		var p pkg
-		if err := dec.Decode(&p); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatal(err)
+	for _, tags := range buildTags {
+		out, err := exec.Command("go", "list", "-tags", tags, "-json", "./...").Output()
+		if err != nil {
+			t.Fatalf("go list -tags %q: %v", tags, err)
 		}
-		pkgs = append(pkgs, p)
+		dec := json.NewDecoder(strings.NewReader(string(out)))
+		for {
+			var p pkg
+			if err := dec.Decode(&p); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			pkgs = append(pkgs, p)
+		}
 	}
 	return pkgs
 }

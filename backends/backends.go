@@ -2,10 +2,15 @@
 // the way `pirn --history URL --store URL` and PIRN_HISTORY / PIRN_STORE
 // name them:
 //
-//	history: memory:  sqlite:PATH  postgres://user:password@host:port/db[?schema=pirn&…]
+//	history: memory:  sqlite:PATH  duckdb:PATH  postgres://user:password@host:port/db[?schema=pirn&…]
 //	store:   memory:  file:DIR  valkey://[user:password@]host:port/db[?prefix=…&ttl=24h]
 //	         s3://bucket/prefix[?region=…&endpoint=…&path_style=true]
 //	         postgres://user:password@host:port/db[?schema=pirn&…] (values in a table)
+//
+// duckdb:PATH is a DuckDB file (backends/duckdb), opened only by a pirn
+// built with the tag duckdb (go build -tags duckdb ./cmd/pirn): DuckDB is
+// a cgo dependency that makes the binary much larger and slower to link.
+// Other builds return an error wrapping [ErrNotBuilt] that says so.
 //
 // A postgres URL's schema parameter names the schema pirn's tables live in
 // (default pirn); its other parameters are the driver's.
@@ -45,9 +50,13 @@ type Store interface {
 // ErrUnknownScheme is wrapped by the error for a URL of no known scheme.
 var ErrUnknownScheme = errors.New("unknown scheme")
 
+// ErrNotBuilt is wrapped by the error for a URL whose backend this build
+// of pirn leaves out (duckdb: without the build tag duckdb).
+var ErrNotBuilt = errors.New("backend not built in")
+
 // Schemes lists the schemes each kind of backend accepts.
 var (
-	HistorySchemes = []string{"memory:", "sqlite:PATH", "postgres://…"}
+	HistorySchemes = []string{"memory:", "sqlite:PATH", "duckdb:PATH", "postgres://…"}
 	StoreSchemes   = []string{"memory:", "file:DIR", "valkey://host:port/db", "s3://bucket/prefix", "postgres://…"}
 )
 
@@ -62,6 +71,15 @@ func OpenHistory(ctx context.Context, rawURL string) (History, error) {
 			return nil, fmt.Errorf("history %s: no path (sqlite:PATH)", Redact(rawURL))
 		}
 		h, err := sqlite.Open(ctx, sqlite.Config{Path: rest})
+		if err != nil {
+			return nil, fmt.Errorf("history %s: %w", Redact(rawURL), err)
+		}
+		return h, nil
+	case "duckdb":
+		if rest == "" {
+			return nil, fmt.Errorf("history %s: no path (duckdb:PATH)", Redact(rawURL))
+		}
+		h, err := openDuckDB(ctx, rest)
 		if err != nil {
 			return nil, fmt.Errorf("history %s: %w", Redact(rawURL), err)
 		}

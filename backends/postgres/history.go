@@ -332,55 +332,19 @@ func check(r *lineage.Run) error {
 	if err := storedrun.Check(r); err != nil {
 		return err
 	}
-	if err := checkText("run", r.ID, r.Pipeline, string(r.Status), r.Dispatcher, r.Host); err != nil {
-		return err
-	}
-	if err := checkText("run terminals", r.Terminals...); err != nil {
-		return err
-	}
-	for i := range r.Records {
-		if err := checkRecordText(i, &r.Records[i]); err != nil {
-			return err
-		}
-	}
-	for i := range r.Errors {
-		e := &r.Errors[i]
-		if err := checkText(fmt.Sprintf("error %d (%s)", i, e.ID), e.KnotID, e.Type, e.Message, e.Trace); err != nil {
-			return err
-		}
-	}
-	return nil
+	return storedrun.CheckText(r, textProblem)
 }
 
-func checkRecordText(i int, rec *lineage.Record) error {
-	where := func() string { return fmt.Sprintf("record %d (%q)", i, rec.KnotID) }
-	if err := checkText("", rec.KnotID, string(rec.Kind), rec.Map, rec.Module, rec.Knot, string(rec.Outcome),
-		rec.SkipReason, rec.Dispatcher); err != nil {
-		return fmt.Errorf("%s%w", where(), err)
+// textProblem says why s cannot be stored in a PostgreSQL text column, or
+// returns "".
+func textProblem(s string) string {
+	switch {
+	case strings.IndexByte(s, 0) >= 0:
+		return "holds a NUL byte, which PostgreSQL text cannot"
+	case !utf8.ValidString(s):
+		return "is not valid UTF-8"
 	}
-	if err := checkText("", rec.Grants...); err != nil {
-		return fmt.Errorf("%s grants%w", where(), err)
-	}
-	for _, in := range rec.Inputs {
-		if err := checkText("", in.Name, in.Parent); err != nil {
-			return fmt.Errorf("%s inputs%w", where(), err)
-		}
-	}
-	return nil
-}
-
-// checkText fails, naming where, if one of texts cannot be stored in a
-// PostgreSQL text column.
-func checkText(where string, texts ...string) error {
-	for _, s := range texts {
-		switch {
-		case strings.IndexByte(s, 0) >= 0:
-			return fmt.Errorf("%s: text %q holds a NUL byte, which PostgreSQL text cannot", where, s)
-		case !utf8.ValidString(s):
-			return fmt.Errorf("%s: text %q is not valid UTF-8", where, s)
-		}
-	}
-	return nil
+	return ""
 }
 
 // optional is how an optional digest (output, error id) is stored: its 32

@@ -23,7 +23,7 @@ func historyCommand() *cli.Command {
 destination already holds, equal, is skipped, so an interrupted copy
 resumes where it stopped; one it holds with other contents is an error
 unless --replace. Runs still in progress are left out and listed.
-URLs: sqlite:PATH, memory: (see pirn --help).`,
+URLs: sqlite:PATH, duckdb:PATH, postgres://…, memory: (see pirn --help).`,
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "from", Required: true, Usage: "the history to copy from (`URL`)"},
 				&cli.StringFlag{Name: "to", Required: true, Usage: "the history to copy to (`URL`)"},

@@ -28,15 +28,16 @@ import (
 
 var pirnBin string
 
-// TestMain builds the pirn binary once: these tests run it as a separate
-// process, as a user would.
+// TestMain builds the pirn binary once, with the build tags of the test
+// binary (buildTags): these tests run it as a separate process, as a user
+// would.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "pirn-cli")
 	if err != nil {
 		panic(err)
 	}
 	pirnBin = filepath.Join(dir, "pirn")
-	build := exec.Command("go", "build", "-o", pirnBin, ".")
+	build := exec.Command("go", "build", "-tags", buildTags, "-o", pirnBin, ".")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		panic("build pirn: " + err.Error())

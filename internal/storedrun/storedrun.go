@@ -1,6 +1,6 @@
 // Package storedrun holds what the histories that keep runs in a database
-// (SQLite, Postgres) share: times stored as int64 unix nanoseconds, and the
-// checks of a run before it is stored.
+// (SQLite, Postgres, DuckDB) share: times stored as int64 unix nanoseconds,
+// and the checks of a run before it is stored.
 package storedrun
 
 import (
@@ -64,4 +64,48 @@ func Check(r *lineage.Run) error {
 		tc.Of(e.OccurredAt)
 	}
 	return tc.Err
+}
+
+// CheckText checks every text of r (the run's fields and terminals, each
+// record's text fields, grants and inputs, each error's text fields) with
+// problem, which returns why a database cannot store s, or "" if it can.
+// The error names the text, where it is, and the problem.
+func CheckText(r *lineage.Run, problem func(s string) string) error {
+	check := func(where string, texts ...string) error {
+		for _, s := range texts {
+			if p := problem(s); p != "" {
+				return fmt.Errorf("%s: text %q %s", where, s, p)
+			}
+		}
+		return nil
+	}
+	if err := check("run", r.ID, r.Pipeline, string(r.Status), r.Dispatcher, r.Host); err != nil {
+		return err
+	}
+	if err := check("run terminals", r.Terminals...); err != nil {
+		return err
+	}
+	for i := range r.Records {
+		rec := &r.Records[i]
+		where := fmt.Sprintf("record %d (%q)", i, rec.KnotID)
+		if err := check(where, rec.KnotID, string(rec.Kind), rec.Map, rec.Module, rec.Knot, string(rec.Outcome),
+			rec.SkipReason, rec.Dispatcher); err != nil {
+			return err
+		}
+		if err := check(where+" grants", rec.Grants...); err != nil {
+			return err
+		}
+		for _, in := range rec.Inputs {
+			if err := check(where+" inputs", in.Name, in.Parent); err != nil {
+				return err
+			}
+		}
+	}
+	for i := range r.Errors {
+		e := &r.Errors[i]
+		if err := check(fmt.Sprintf("error %d (%s)", i, e.ID), e.KnotID, e.Type, e.Message, e.Trace); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -34,3 +34,20 @@ func TestNanosAndCheck(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestCheckText(t *testing.T) {
+	r := &lineage.Run{ID: "r", Records: []lineage.Record{{RunID: "r", KnotID: "k", Grants: []string{"ok", "bad!"}}}}
+	bang := func(s string) string {
+		if strings.Contains(s, "!") {
+			return "has a bang"
+		}
+		return ""
+	}
+	if err := CheckText(r, bang); err == nil || err.Error() != `record 0 ("k") grants: text "bad!" has a bang` {
+		t.Errorf("CheckText = %v, want the grant named", err)
+	}
+	r.Records[0].Grants = nil
+	if err := CheckText(r, bang); err != nil {
+		t.Errorf("CheckText of good text = %v", err)
+	}
+}
