@@ -50,7 +50,7 @@ var allowedImports = map[string][]string{
 	"backends/s3":               {"cas"},
 	"backends/postgres":         {"cas", "lineage", "internal/storedrun"},
 	"backends/duckdb":           {"cas", "lineage", "internal/storedrun"},
-	"internal/storedrun":        {"lineage"},
+	"internal/storedrun":        {"cas", "lineage"},
 	"pdk/go":                    {"abi"},
 	"pdk/go/pdkhttp":            {"abi"},
 	"internal/tools/benchtable": {},

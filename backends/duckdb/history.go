@@ -311,17 +311,6 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// digestOf reads a stored digest; NULL is the zero digest.
-func digestOf(b []byte) (cas.Digest, error) {
-	switch len(b) {
-	case 0:
-		return cas.Digest{}, nil
-	case cas.Size:
-		return cas.Digest(b), nil
-	}
-	return cas.Digest{}, fmt.Errorf("stored digest has %d bytes, want %d", len(b), cas.Size)
-}
-
 // Run implements [lineage.History]. It reads the run from one snapshot.
 func (h *History) Run(ctx context.Context, id string) (*lineage.Run, error) {
 	r, err := h.run(ctx, id)
@@ -351,7 +340,7 @@ func (h *History) run(ctx context.Context, id string) (*lineage.Run, error) {
 		return nil, err
 	}
 	r.StartedAt, r.FinishedAt = storedrun.Time(started), storedrun.Time(finished)
-	if r.PipelineDigest, err = digestOf(pipelineDigest); err != nil {
+	if r.PipelineDigest, err = storedrun.Digest(pipelineDigest); err != nil {
 		return nil, fmt.Errorf("run %q: pipeline digest: %w", id, err)
 	}
 	if r.Terminals, err = stringsOf(terminals); err != nil {
@@ -360,7 +349,7 @@ func (h *History) run(ctx context.Context, id string) (*lineage.Run, error) {
 	if r.Records, err = queryRecords(ctx, tx, `FROM lineage l WHERE l.run_recorded = ?`, recorded); err != nil {
 		return nil, err
 	}
-	if r.Errors, err = queryErrors(ctx, tx, id); err != nil {
+	if r.Errors, err = storedrun.QueryErrors(ctx, tx, id); err != nil {
 		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -369,67 +358,14 @@ func (h *History) run(ctx context.Context, id string) (*lineage.Run, error) {
 	return r, nil
 }
 
-func queryErrors(ctx context.Context, q querier, runID string) ([]lineage.ErrorRecord, error) {
-	rows, err := q.QueryContext(ctx, `SELECT error_id, knot_id, type, message, detail, trace, occurred_at
-		FROM errors WHERE run_id = ? ORDER BY seq`, runID)
-	if err != nil {
-		return nil, fmt.Errorf("query errors: %w", err)
-	}
-	defer rows.Close()
-	var out []lineage.ErrorRecord
-	for rows.Next() {
-		e := lineage.ErrorRecord{RunID: runID}
-		var id []byte
-		var at int64
-		if err := rows.Scan(&id, &e.KnotID, &e.Type, &e.Message, &e.Detail, &e.Trace, &at); err != nil {
-			return nil, fmt.Errorf("scan error: %w", err)
-		}
-		if e.ID, err = digestOf(id); err != nil {
-			return nil, fmt.Errorf("error of knot %s: %w", e.KnotID, err)
-		}
-		e.OccurredAt = storedrun.Time(at)
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query errors: %w", err)
-	}
-	return out, nil
-}
-
 // Runs implements [lineage.History]. Runs that started at the same time
 // are listed most recently recorded first. A negative Limit is an error.
 func (h *History) Runs(ctx context.Context, q lineage.Query) ([]lineage.Summary, error) {
-	if q.Limit < 0 {
-		return nil, fmt.Errorf("duckdb: runs: Limit = %d, want >= 0", q.Limit)
-	}
-	limit := cmp.Or(q.Limit, 100)
-	const cols = `SELECT run_id, pipeline, status, started_at, finished_at, knots, failed, skipped, elements FROM runs `
-	const order = ` ORDER BY started_at DESC, recorded DESC LIMIT ?`
-	var rows *sql.Rows
-	var err error
-	if q.Pipeline == "" {
-		rows, err = h.db.QueryContext(ctx, cols+order, limit)
-	} else {
-		rows, err = h.db.QueryContext(ctx, cols+`WHERE pipeline = ?`+order, q.Pipeline, limit)
-	}
+	runs, err := storedrun.QueryRuns(ctx, h.db, q, "recorded")
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: runs: %w", interrupted(ctx, err))
 	}
-	defer rows.Close()
-	var out []lineage.Summary
-	for rows.Next() {
-		var s lineage.Summary
-		var started, finished int64
-		if err := rows.Scan(&s.ID, &s.Pipeline, &s.Status, &started, &finished, &s.Knots, &s.Failed, &s.Skipped, &s.Elements); err != nil {
-			return nil, fmt.Errorf("duckdb: runs: %w", interrupted(ctx, err))
-		}
-		s.StartedAt, s.FinishedAt = storedrun.Time(started), storedrun.Time(finished)
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("duckdb: runs: %w", interrupted(ctx, err))
-	}
-	return out, nil
+	return runs, nil
 }
 
 // The queries of records. The cross-run ones find their records through
@@ -547,7 +483,7 @@ func decodeRecord(rec *lineage.Record, config, output, eid []byte, names, parent
 		dst *cas.Digest
 		src []byte
 	}{{&rec.ConfigHash, config}, {&rec.Output, output}, {&rec.ErrorID, eid}} {
-		if *f.dst, err = digestOf(f.src); err != nil {
+		if *f.dst, err = storedrun.Digest(f.src); err != nil {
 			return err
 		}
 	}
@@ -560,7 +496,7 @@ func decodeRecord(rec *lineage.Record, config, output, eid []byte, names, parent
 			name, ok1 := names[j].(string)
 			parent, ok2 := parents[j].(string)
 			h, ok3 := hashes[j].([]byte)
-			d, err := digestOf(h)
+			d, err := storedrun.Digest(h)
 			if !ok1 || !ok2 || !ok3 || err != nil || h == nil {
 				return fmt.Errorf("input %d: want a name, a parent and a 32-byte digest, got %T %T %T (%d bytes)",
 					j, names[j], parents[j], hashes[j], len(h))

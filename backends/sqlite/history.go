@@ -497,19 +497,6 @@ func blob(d cas.Digest) any {
 	return d[:]
 }
 
-// parseDigest reads a stored digest; NULL is the zero digest.
-func parseDigest(b []byte) (cas.Digest, error) {
-	var d cas.Digest
-	switch len(b) {
-	case 0:
-		return d, nil
-	case cas.Size:
-		copy(d[:], b)
-		return d, nil
-	}
-	return d, fmt.Errorf("stored digest has %d bytes, want %d", len(b), cas.Size)
-}
-
 // Run implements [lineage.History]. It reads the run from one snapshot.
 func (h *History) Run(ctx context.Context, id string) (*lineage.Run, error) {
 	r, err := h.run(ctx, id)
@@ -542,7 +529,7 @@ func (h *History) run(ctx context.Context, id string) (*lineage.Run, error) {
 	}
 	r.Status = lineage.Status(status)
 	r.StartedAt, r.FinishedAt = storedrun.Time(started), storedrun.Time(finished)
-	if r.PipelineDigest, err = parseDigest(pipelineDigest); err != nil {
+	if r.PipelineDigest, err = storedrun.Digest(pipelineDigest); err != nil {
 		return nil, fmt.Errorf("run %q: pipeline digest: %w", id, err)
 	}
 	if err := json.Unmarshal([]byte(terminals), &r.Terminals); err != nil {
@@ -551,7 +538,7 @@ func (h *History) run(ctx context.Context, id string) (*lineage.Run, error) {
 	if r.Records, err = queryRecords(ctx, tx, "lineage l", "WHERE l.run_id = ?", id); err != nil {
 		return nil, err
 	}
-	if r.Errors, err = queryErrors(ctx, tx, id); err != nil {
+	if r.Errors, err = storedrun.QueryErrors(ctx, tx, id); err != nil {
 		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -560,72 +547,14 @@ func (h *History) run(ctx context.Context, id string) (*lineage.Run, error) {
 	return r, nil
 }
 
-func queryErrors(ctx context.Context, tx *sql.Tx, runID string) ([]lineage.ErrorRecord, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT error_id, knot_id, type, message, detail, trace, occurred_at
-		FROM errors WHERE run_id = ? ORDER BY seq`, runID)
-	if err != nil {
-		return nil, fmt.Errorf("query errors: %w", err)
-	}
-	defer rows.Close()
-	var out []lineage.ErrorRecord
-	for rows.Next() {
-		e := lineage.ErrorRecord{RunID: runID}
-		var id []byte
-		var at int64
-		if err := rows.Scan(&id, &e.KnotID, &e.Type, &e.Message, &e.Detail, &e.Trace, &at); err != nil {
-			return nil, fmt.Errorf("scan error: %w", err)
-		}
-		if e.ID, err = parseDigest(id); err != nil {
-			return nil, fmt.Errorf("error of knot %s: %w", e.KnotID, err)
-		}
-		e.OccurredAt = storedrun.Time(at)
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query errors: %w", err)
-	}
-	return out, nil
-}
-
 // Runs implements [lineage.History]. Runs that started at the same time
 // are listed most recently recorded first. A negative Limit is an error.
 func (h *History) Runs(ctx context.Context, q lineage.Query) ([]lineage.Summary, error) {
-	if q.Limit < 0 {
-		return nil, fmt.Errorf("sqlite: runs: Limit = %d, want >= 0", q.Limit)
-	}
-	limit := q.Limit
-	if limit == 0 {
-		limit = 100
-	}
-	const cols = `SELECT run_id, pipeline, status, started_at, finished_at, knots, failed, skipped, elements FROM runs `
-	const order = ` ORDER BY started_at DESC, rowid DESC LIMIT ?`
-	var rows *sql.Rows
-	var err error
-	if q.Pipeline == "" {
-		rows, err = h.db.QueryContext(ctx, cols+order, limit)
-	} else {
-		rows, err = h.db.QueryContext(ctx, cols+`WHERE pipeline = ?`+order, q.Pipeline, limit)
-	}
+	runs, err := storedrun.QueryRuns(ctx, h.db, q, "rowid")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: runs: %w", err)
 	}
-	defer rows.Close()
-	var out []lineage.Summary
-	for rows.Next() {
-		var s lineage.Summary
-		var status string
-		var started, finished int64
-		if err := rows.Scan(&s.ID, &s.Pipeline, &status, &started, &finished, &s.Knots, &s.Failed, &s.Skipped, &s.Elements); err != nil {
-			return nil, fmt.Errorf("sqlite: runs: %w", err)
-		}
-		s.Status = lineage.Status(status)
-		s.StartedAt, s.FinishedAt = storedrun.Time(started), storedrun.Time(finished)
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: runs: %w", err)
-	}
-	return out, nil
+	return runs, nil
 }
 
 // ByOutput implements [lineage.History]. The zero digest matches nothing.
@@ -710,7 +639,7 @@ func queryRecords(ctx context.Context, q querier, source, where string, arg any)
 			dst *cas.Digest
 			src []byte
 		}{{&rec.ConfigHash, config}, {&rec.Output, output}, {&rec.ErrorID, eid}} {
-			if *f.dst, err = parseDigest(f.src); err != nil {
+			if *f.dst, err = storedrun.Digest(f.src); err != nil {
 				return nil, fmt.Errorf("record %s/%s: %w", rec.RunID, rec.KnotID, err)
 			}
 		}
