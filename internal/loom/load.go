@@ -35,9 +35,6 @@ type Loaded struct {
 	Loom     *Loom
 	Modules  map[string]*host.Module // by name in the module table
 	Unpinned []string                // modules loaded without a pin
-	// Digest is the pipeline's, as kept in the data store: its bundle
-	// manifest's (see package bundle).
-	Digest cas.Digest
 }
 
 // LoadOptions say how to load a pipeline file.
@@ -238,11 +235,11 @@ func (l *Loaded) keep(ctx context.Context, store cas.Store, wasm map[string][]by
 	if err != nil {
 		return err
 	}
-	l.Digest = cas.Sum(manifest)
-	l.Loom.T.SetOrigin(scheduler.Origin{Pipeline: l.Spec.Name, Digest: l.Digest})
+	d := cas.Sum(manifest)
+	l.Loom.T.SetOrigin(scheduler.Origin{Pipeline: l.Spec.Name, Digest: d})
 	for _, b := range [][]byte{l.Spec.Source, manifest} {
 		if err := keep(ctx, store, cas.Sum(b), b); err != nil {
-			return fmt.Errorf("keep pipeline %s (%s) in the data store: %w", l.Spec.File, l.Digest, err)
+			return fmt.Errorf("keep pipeline %s (%s) in the data store: %w", l.Spec.File, d, err)
 		}
 	}
 	return nil
