@@ -576,6 +576,10 @@ func (k *Knot) Lineage() []string {
 	return d
 }
 
+// TypeChecked reports whether inputs and outputs are checked against the
+// manifest's types (KnotConfig.NoTypeCheck unset).
+func (k *Knot) TypeChecked() bool { return k.check }
+
 // Limits returns the knot's effective limits.
 func (k *Knot) Limits() model.Limits { return k.lim }
 

@@ -19,7 +19,7 @@ import (
 func (e *engine) call1(n *Node, c *Call, name string, v []byte) abi.Response {
 	c.RunID, c.KnotID, c.Config = e.runID, n.id, nil
 	c.Inputs = append(c.Inputs[:0], abi.Arg{Name: name, Value: v})
-	return invoke(e.ctx, n.fn.Invoker, c)
+	return e.invoke(&n.fn, c)
 }
 
 // input returns the value of the parent a gate, branch, map or reduce
@@ -180,7 +180,7 @@ func (e *engine) runElement(st *state, i int, c *Call) {
 	if e.ctx.Err() != nil {
 		el.res = skipped(ReasonCancelled, nil)
 	} else {
-		el.res = e.response(id, invoke(e.ctx, n.fn.Invoker, c))
+		el.res = e.response(id, e.invoke(&n.fn, c))
 	}
 	e.settle(id, &el.res, rec)
 	rec.FinishedAt = time.Now().UTC()
@@ -246,7 +246,7 @@ func (e *engine) reduce(st *state, c *Call) result {
 		c.RunID, c.KnotID, c.Config = e.runID, n.id, nil
 		c.Inputs = append(c.Inputs[:0], abi.Arg{Name: n.accInput, Value: acc.Bytes}, abi.Arg{Name: n.fnInput, Value: item})
 		abi.SortArgs(c.Inputs)
-		r := invoke(e.ctx, n.fn.Invoker, c)
+		r := e.invoke(&n.fn, c)
 		if r.Outcome != abi.OutcomeOK {
 			res := e.response(n.id, r)
 			if res.outcome == lineage.Err {

@@ -56,6 +56,10 @@ type Config struct {
 	Dispatcher string
 	// Logger receives a debug record per knot; nil discards.
 	Logger *slog.Logger
+	// Remote, when set, runs the invocations it accepts in other
+	// processes (pirn worker over NATS, package dispatch) instead of on
+	// this process's pool; Workers then bounds how many wait at once.
+	Remote Remote
 	// StoreWriters, when positive, writes ok values to the data store from
 	// that many background goroutines instead of from the worker that
 	// produced them, so that a slow store (a disk) overlaps with execution.
@@ -63,6 +67,22 @@ type Config struct {
 	// fails the run with a StoreError record for the knot. 0 writes
 	// synchronously.
 	StoreWriters int
+}
+
+// Remote runs invocations elsewhere. Everything else about a run (its
+// policies, records, the values it stores) stays with the scheduler, so a
+// run gives the same outcomes and digests whichever runs its knots.
+type Remote interface {
+	// StartRun prepares for a run's dispatches; the scheduler calls end
+	// when the run's last invocation has returned. ctx is the run's: when
+	// it ends, the remote cancels what it has queued and in flight.
+	StartRun(ctx context.Context, runID string) (end func(), err error)
+	// Dispatch runs one invocation of fn elsewhere and reports true, or
+	// reports false, at once, for a function it cannot ship (an
+	// expression, a host-native function), which then runs here. Like
+	// Invoker.Invoke it must not panic, must not retain c, and must
+	// return soon after ctx is done.
+	Dispatch(ctx context.Context, fn *Fn, c *Call) (abi.Response, bool)
 }
 
 // Scheduler runs tapestries, storing values in a data store and runs in a
@@ -174,6 +194,13 @@ func (s *Scheduler) Run(ctx context.Context, t *Tapestry, req Request) (*Result,
 		case !errors.Is(err, lineage.ErrNotFound):
 			return nil, fmt.Errorf("look up run %s: %w", runID, err)
 		}
+	}
+	if r := s.cfg.Remote; r != nil { // before the running marker: a setup error records nothing
+		end, err := r.StartRun(ctx, runID)
+		if err != nil {
+			return nil, fmt.Errorf("start run %s on the remote dispatcher: %w", runID, err)
+		}
+		defer end()
 	}
 	if rs, ok := s.hist.(lineage.RunStarter); ok {
 		start := &lineage.Run{ID: runID, Pipeline: req.Pipeline, PipelineDigest: e.pipelineDigest, Status: lineage.Running, StartedAt: e.started,
@@ -616,7 +643,7 @@ func (e *engine) decide(st *state, c *Call) (res result, spawned bool) {
 		}
 		c.Inputs = append(c.Inputs, abi.Arg{Name: ed.input, Value: v})
 	}
-	res = e.response(n.id, invoke(e.ctx, n.fn.Invoker, c))
+	res = e.response(n.id, e.invoke(&n.fn, c))
 	if n.kind == model.KindSink && res.outcome == lineage.OK {
 		res.value = nullValue
 	}
@@ -653,6 +680,17 @@ func (e *engine) recordInputs(st *state) {
 		}
 		st.rec.Inputs[i] = lineage.Input{Name: ed.input, Parent: ed.parent.id, Digest: d}
 	}
+}
+
+// invoke runs an invocation of fn, on the remote dispatcher if there is
+// one and it takes fn, else here.
+func (e *engine) invoke(fn *Fn, c *Call) abi.Response {
+	if r := e.s.cfg.Remote; r != nil {
+		if resp, ok := r.Dispatch(e.ctx, fn, c); ok {
+			return resp
+		}
+	}
+	return invoke(e.ctx, fn.Invoker, c)
 }
 
 // invoke calls a knot, turning a panic (a bug in a host-native knot) into

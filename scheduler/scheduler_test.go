@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/dispatch"
+	"github.com/pirn-wasm/pirn/dispatch/dispatchtest"
 	"github.com/pirn-wasm/pirn/lineage"
 	"github.com/pirn-wasm/pirn/model"
 	"github.com/pirn-wasm/pirn/scheduler"
@@ -66,9 +69,20 @@ type env struct {
 	hist  *lineage.Memory
 }
 
+// remote reports whether the suite runs over NATS: PIRN_TEST_DISPATCH=nats
+// sends every function to in-process workers through an embedded NATS
+// server, so that the scheduler's tests check that a remote run behaves as
+// a local one.
+var remote = os.Getenv("PIRN_TEST_DISPATCH") == "nats"
+
 func newEnv(t *testing.T, cfg scheduler.Config) env {
 	t.Helper()
 	e := env{store: cas.NewMemory(), hist: lineage.NewMemory()}
+	if remote && cfg.Remote == nil {
+		url, prefix := dispatchtest.Shared(t)
+		fns := &dispatchtest.Funcs{}
+		cfg.Remote = dispatchtest.Setup(t, url, dispatch.Config{Prefix: prefix, AckWait: 2 * time.Second}, e.store, fns, fns.Ship, 2, 8)
+	}
 	s, err := scheduler.New(cfg, e.store, e.hist)
 	if err != nil {
 		t.Fatal(err)

@@ -235,3 +235,6 @@ func (w wasmKnot) Invoke(ctx context.Context, c *scheduler.Call) abi.Response {
 }
 
 func (w wasmKnot) Prepare(ctx context.Context) error { return w.k.Prepare(ctx) }
+
+// HostKnot returns the knot, for a remote dispatcher to ship.
+func (w wasmKnot) HostKnot() *host.Knot { return w.k }
