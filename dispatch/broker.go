@@ -292,8 +292,10 @@ func (b *Broker) Close() { b.nc.Close() }
 func (b *Broker) jobSubject(pool, run, key string) string {
 	return b.cfg.Prefix + ".job." + pool + "." + run + "." + key
 }
-func (b *Broker) resultSubject(run, key string) string { return b.cfg.Prefix + ".result." + run + "." + key }
-func (b *Broker) cancelSubject(run string) string     { return b.cfg.Prefix + ".cancel." + run }
+func (b *Broker) resultSubject(run, key string) string {
+	return b.cfg.Prefix + ".result." + run + "." + key
+}
+func (b *Broker) cancelSubject(run string) string { return b.cfg.Prefix + ".cancel." + run }
 
 var tokenPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 

@@ -74,12 +74,12 @@ func (b *Broker) liveWorkers(ctx context.Context, pool string) (int, error) {
 
 // PoolStats is a pool's queue, as the broker counts it.
 type PoolStats struct {
-	Pool        string `json:"pool"`
-	Queued      uint64 `json:"queued"`      // jobs waiting for a worker
-	InFlight    int    `json:"in_flight"`   // delivered and not yet acked
-	Redelivered int    `json:"redelivered"` // in flight after an earlier delivery
+	Pool        string        `json:"pool"`
+	Queued      uint64        `json:"queued"`      // jobs waiting for a worker
+	InFlight    int           `json:"in_flight"`   // delivered and not yet acked
+	Redelivered int           `json:"redelivered"` // in flight after an earlier delivery
 	AckWait     time.Duration `json:"ack_wait_ns"`
-	MaxDeliver  int    `json:"max_deliver"`
+	MaxDeliver  int           `json:"max_deliver"`
 }
 
 // Pools reports each pool's queue: one entry per pool that has had a
