@@ -38,13 +38,14 @@ type Config struct {
 	// caller keeps ownership: Close does not close it. statedir.Open
 	// opens the local one pirn uses (.pirn/history.db).
 	History lineage.History
-	// StoreWriters is how many goroutines write values to Store while
-	// knots run, overlapping I/O with execution: 0 means none for an
-	// in-memory store (the worker writes, which is cheaper) and 8
-	// otherwise; negative means none.
+	// StoreWriters is how many goroutines write values to Store while knots
+	// run: 0 means none for an in-memory store and 8 otherwise; negative none.
 	StoreWriters int
-	// Workers is the most knots run at once; 0 means GOMAXPROCS.
+	// Workers is the most knots run at once; 0 means GOMAXPROCS (256 with a Remote).
 	Workers int
+	// Remote, when set, runs module knots in other processes (a dispatch.Coordinator
+	// sends them to pirn workers over NATS, which share Store).
+	Remote scheduler.Remote
 	// CacheDir holds compiled modules; "" means the user cache directory,
 	// "-" disables the on-disk cache.
 	CacheDir string
@@ -90,7 +91,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.host = h
-	if e.sched, err = scheduler.New(scheduler.Config{Workers: cfg.Workers, Logger: cfg.Logger, StoreWriters: max(writers, 0)}, e.store, e.hist); err != nil {
+	if e.sched, err = scheduler.New(scheduler.Config{Workers: cfg.Workers, Logger: cfg.Logger, StoreWriters: max(writers, 0), Remote: cfg.Remote}, e.store, e.hist); err != nil {
 		h.Close(ctx)
 		return nil, err
 	}

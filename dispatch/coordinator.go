@@ -84,6 +84,9 @@ type runState struct {
 	stop      func()
 }
 
+// Name returns "nats", the dispatcher lineage records.
+func (c *Coordinator) Name() string { return "nats" }
+
 // HostKnot is implemented by the scheduler functions that are a module's
 // knot: what a coordinator ships by default.
 type HostKnot interface{ HostKnot() *host.Knot }

@@ -50,9 +50,11 @@ const (
 
 // Config configures a [Scheduler].
 type Config struct {
-	// Workers is the most knots run at once; 0 means GOMAXPROCS.
+	// Workers is the most knots run at once; 0 means GOMAXPROCS, or
+	// RemoteWorkers with a Remote.
 	Workers int
-	// Dispatcher is the name recorded in lineage; "" means "local".
+	// Dispatcher is the name recorded in lineage; "" means the Remote's
+	// Name() if it has one, else "local".
 	Dispatcher string
 	// Logger receives a debug record per knot; nil discards.
 	Logger *slog.Logger
@@ -85,6 +87,10 @@ type Remote interface {
 	Dispatch(ctx context.Context, fn *Fn, c *Call) (abi.Response, bool)
 }
 
+// RemoteWorkers is Config.Workers' default with a Remote: how many
+// invocations a run keeps in flight on other processes.
+const RemoteWorkers = 256
+
 // Scheduler runs tapestries, storing values in a data store and runs in a
 // history.
 type Scheduler struct {
@@ -101,6 +107,13 @@ func New(cfg Config, store cas.Store, hist lineage.History) (*Scheduler, error) 
 	}
 	if store == nil || hist == nil {
 		return nil, errors.New("scheduler: nil data store or history")
+	}
+	if cfg.Remote != nil {
+		// Remote invocations wait on the network, not a CPU: many at once.
+		cfg.Workers = cmp.Or(cfg.Workers, RemoteWorkers)
+		if n, ok := cfg.Remote.(interface{ Name() string }); ok {
+			cfg.Dispatcher = cmp.Or(cfg.Dispatcher, n.Name())
+		}
 	}
 	cfg.Workers = cmp.Or(cfg.Workers, runtime.GOMAXPROCS(0))
 	cfg.Dispatcher = cmp.Or(cfg.Dispatcher, "local")
