@@ -54,6 +54,8 @@ var allowedImports = map[string][]string{
 	"pdk/go":                    {"abi"},
 	"pdk/go/pdkhttp":            {"abi"},
 	"internal/tools/benchtable": {},
+	"dispatch":                  {"abi", "cas", "host", "internal/pcbor", "model", "scheduler"},
+	"dispatch/dispatchtest":     {"abi", "cas", "dispatch", "host", "scheduler"},
 }
 
 // thirdParty lists, for each heavy or single-purpose dependency, the only
@@ -81,6 +83,10 @@ var thirdParty = map[string]string{
 	"github.com/aws/aws-sdk-go-v2":      "backends/s3",
 	"github.com/aws/smithy-go":          "backends/s3",
 	"github.com/johannesboyne/gofakes3": "backends/s3",
+	// The NATS client, and the embedded server of the tests (in
+	// dispatchtest, a helper only tests import).
+	"github.com/nats-io/nats.go":        "dispatch",
+	"github.com/nats-io/nats-server/v2": "dispatch/dispatchtest",
 }
 
 // guestSafe packages are compiled into knots: they must not depend, even

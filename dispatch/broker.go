@@ -180,6 +180,9 @@ func Connect(ctx context.Context, cfg Config) (*Broker, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500 * time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err == nil {
+				return // closed on purpose
+			}
 			lg.Warn("lost the connection to NATS; reconnecting", "url", Redact(cfg.URL), "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { lg.Info("reconnected to NATS", "url", Redact(nc.ConnectedUrl())) }),

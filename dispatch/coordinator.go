@@ -232,8 +232,10 @@ func (rs *runState) watch(stop context.Context) {
 			warned = true
 		}
 		if time.Since(since) >= c.cfg.WorkerWait {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			rs.purge(ctx) // before the run ends: nothing of it stays queued
+			cancel()
 			close(rs.noWorkers)
-			rs.purge(stop)
 			return
 		}
 	}

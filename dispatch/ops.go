@@ -39,6 +39,9 @@ type WorkerInfo struct {
 // Workers lists the live workers, by pool and id.
 func (b *Broker) Workers(ctx context.Context) ([]WorkerInfo, error) {
 	keys, err := b.workers.ListKeys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list workers: %w", err)
 	}
@@ -60,9 +63,6 @@ func (b *Broker) Workers(ctx context.Context) ([]WorkerInfo, error) {
 // liveWorkers counts the live workers of a pool.
 func (b *Broker) liveWorkers(ctx context.Context, pool string) (int, error) {
 	ws, err := b.Workers(ctx)
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return 0, nil
-	}
 	n := 0
 	for _, w := range ws {
 		if w.Pool == pool {
@@ -125,9 +125,15 @@ func (b *Broker) putRun(ctx context.Context, r *RunRecord) error {
 	return nil
 }
 
-// Run returns a run's record, or an error wrapping jetstream.ErrKeyNotFound.
+// ErrUnknownRun is wrapped by Broker.Run for a run it does not keep.
+var ErrUnknownRun = errors.New("no such run on the broker")
+
+// Run returns a run's record, or an error wrapping ErrUnknownRun.
 func (b *Broker) Run(ctx context.Context, runID string) (*RunRecord, error) {
 	e, err := b.runs.Get(ctx, RunToken(runID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, fmt.Errorf("run %s: %w", runID, ErrUnknownRun)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("run %s on the broker: %w", runID, err)
 	}

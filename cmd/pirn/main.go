@@ -31,6 +31,7 @@ import (
 	"github.com/pirn-wasm/pirn"
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/backends"
+	"github.com/pirn-wasm/pirn/dispatch"
 	"github.com/pirn-wasm/pirn/internal/suggest"
 )
 
@@ -219,7 +220,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "history", Usage: "run history URL: sqlite:PATH, duckdb:PATH (a pirn built with -tags duckdb), postgres://…?schema=… or memory: (default: sqlite: in the --state directory)", EnvVars: []string{"PIRN_HISTORY"}},
 			&cli.StringFlag{Name: "store", Usage: "data store URL: file:DIR, valkey://host:port/db, s3://bucket/prefix?region=…&endpoint=…, postgres://… or memory: (default: file: in the --state directory)", EnvVars: []string{"PIRN_STORE"}},
 		},
-		Commands: []*cli.Command{runCommand(), checkCommand(), lockCommand(), graphCommand(), inspectCommand(), conformanceCommand(), bundleCommand(), pushCommand(), pullCommand(), keygenCommand(), runsCommand(), lineageCommand(), historyCommand(), gcCommand()},
+		Commands: []*cli.Command{runCommand(), checkCommand(), lockCommand(), graphCommand(), inspectCommand(), conformanceCommand(), bundleCommand(), pushCommand(), pullCommand(), keygenCommand(), runsCommand(), lineageCommand(), historyCommand(), gcCommand(), workerCommand(), workersCommand(), resumeCommand()},
 		ExitErrHandler: func(*cli.Context, error) {
 			// Errors are printed by run, which also picks the status.
 		},
@@ -320,11 +321,18 @@ func openState(c *cli.Context, mustExist bool) (*state, error) {
 type session struct {
 	*pirn.Engine
 	state *state
+	// With --dispatch: the broker, and the coordinator that is the
+	// engine's Remote.
+	broker *dispatch.Broker
+	coord  *dispatch.Coordinator
 }
 
 // Close closes the engine, then the state.
 func (s *session) Close(ctx context.Context) error {
 	err := s.Engine.Close(ctx)
+	if s.broker != nil {
+		s.broker.Close()
+	}
 	if s.state != nil {
 		err = errors.Join(err, s.state.Close())
 	}
@@ -347,7 +355,24 @@ func engine(c *cli.Context, cfg pirn.Config, persist bool) (*session, error) {
 		}
 		cfg.Store, cfg.History = s.state.Store, s.state.History
 	}
+	if hasFlag(c.Command.Flags, "dispatch") && c.String("dispatch") != "" {
+		if !persist {
+			s.state.Close()
+			return nil, usageErr("--dispatch needs a data store the workers share: drop --memory")
+		}
+		if s.broker, s.coord, err = coordinator(c, s.state.Store); err != nil {
+			s.state.Close()
+			return nil, err
+		}
+		cfg.Remote = s.coord
+		if c.Command.Name == "resume" {
+			cfg.Remote = s.coord.Resuming()
+		}
+	}
 	if s.Engine, err = pirn.Open(c.Context, cfg); err != nil {
+		if s.broker != nil {
+			s.broker.Close()
+		}
 		if s.state != nil {
 			s.state.Close()
 		}

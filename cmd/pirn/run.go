@@ -34,7 +34,7 @@ runs show names) and prints its outputs and a table of every knot's
 outcome and duration. The run and its lineage are recorded in the state
 directory. Exit status: 0 if every knot succeeded or skipped, 1 if a knot
 failed or the run was interrupted, 2 for a bad pipeline or argument.`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "param", Aliases: []string{"p"}, Usage: "a parameter value, `name=value` (repeatable); the value is YAML (xs=[1, 2]) unless the parameter is a str"},
 			&cli.StringSliceFlag{Name: "terminal", Aliases: []string{"t"}, Usage: "run only what this knot `id` needs (repeatable)"},
 			&cli.StringFlag{Name: "run-id", Usage: "the run's id (default: a fresh run-<hex>); an id already recorded is refused unless --replace"},
@@ -44,8 +44,8 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 			&cli.BoolFlag{Name: "unpinned", Usage: "allow modules the lock file does not pin (prints a warning)"},
 			digestFlag, trustFlag, insecureRegistryFlag, registryTimeoutFlag,
 			&cli.BoolFlag{Name: "allow-grants", Usage: "let a bundle, or a pipeline from the data store, grant its knots capabilities (files, environment, clock, randomness, HTTP); they are listed on stderr"},
-			stateFlag, jsonFlag,
-		},
+			stateFlag, jsonFlag, workerWaitFlag,
+		}, natsFlags("dispatch", false)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageErr("run takes one pipeline file, got %d arguments", c.NArg())
@@ -104,31 +104,49 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 			if ts := c.StringSlice("terminal"); len(ts) > 0 {
 				req.Terminals = ts
 			}
-			res, err := eng.Run(c.Context, p.Tapestry, req)
-			if errors.Is(err, lineage.ErrRunExists) {
-				return usageErr("run id %q is already recorded in %s: choose another id, or pass --replace to replace that run", req.RunID, c.String("state"))
-			}
-			if res == nil {
-				return inputErr(err)
-			}
-			tooLarge := map[string]error{}
-			for id, v := range res.Values {
-				if _, ok := res.Outputs[id]; !ok {
-					tooLarge[id] = fmt.Errorf("%w: %d bytes, more than %d elements", cas.ErrTooLarge, len(v.Bytes), scheduler.MaxOutputItems)
-				}
-			}
-			if werr := report(c.App.Writer, &res.Run, res.Outputs, tooLarge, c.Bool("json")); werr != nil {
-				return werr
-			}
-			if err != nil {
-				return &exitError{code: exitFailed, err: err}
-			}
-			if res.Status != lineage.Succeeded {
-				return &exitError{code: exitFailed, err: errors.New("")}
-			}
-			return nil
+			return runAndReport(c, eng, p, req)
 		},
 	}
+}
+
+// runAndReport runs the pipeline and prints its outputs and table. A
+// dispatched run first keeps its request on the broker, for pirn resume,
+// and marks it finished there once it is recorded.
+func runAndReport(c *cli.Context, eng *session, p *pirn.Pipeline, req pirn.RunRequest) error {
+	if eng.coord != nil {
+		req.RunID = cmp.Or(req.RunID, scheduler.NewRunID())
+		if err := keepRun(c, eng, p, req); err != nil {
+			return err
+		}
+	}
+	res, err := eng.Run(c.Context, p.Tapestry, req)
+	if eng.coord != nil && res != nil && c.Context.Err() == nil {
+		if ferr := eng.coord.FinishRun(context.WithoutCancel(c.Context), res.ID); ferr != nil {
+			fmt.Fprintf(c.App.ErrWriter, "pirn: warning: cannot mark run %s finished on the broker: %v\n", res.ID, ferr)
+		}
+	}
+	if errors.Is(err, lineage.ErrRunExists) {
+		return usageErr("run id %q is already recorded in %s: choose another id, or pass --replace to replace that run", req.RunID, c.String("state"))
+	}
+	if res == nil {
+		return inputErr(err)
+	}
+	tooLarge := map[string]error{}
+	for id, v := range res.Values {
+		if _, ok := res.Outputs[id]; !ok {
+			tooLarge[id] = fmt.Errorf("%w: %d bytes, more than %d elements", cas.ErrTooLarge, len(v.Bytes), scheduler.MaxOutputItems)
+		}
+	}
+	if werr := report(c.App.Writer, &res.Run, res.Outputs, tooLarge, c.Bool("json")); werr != nil {
+		return werr
+	}
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	if res.Status != lineage.Succeeded {
+		return &exitError{code: exitFailed, err: errors.New("")}
+	}
+	return nil
 }
 
 // parseParams turns -p name=value flags into request parameters. Values
