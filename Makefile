@@ -2,7 +2,7 @@
 GO        ?= go
 GOWASM    = GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -buildvcs=false -ldflags="-w -buildid="
 GOCMD     = GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildvcs=false -ldflags="-w -buildid="
-GO_KNOTS  = examples/wasm/go/arith examples/wasm/go/outcomes testdata/wasm/go/testknots testdata/wasm/go/capknots testdata/wasm/go/netknots
+GO_KNOTS  = examples/wasm/go/arith examples/wasm/go/outcomes testdata/wasm/go/testknots testdata/wasm/go/capknots testdata/wasm/go/netknots testdata/wasm/go/work
 # Extism plugins (each in a module of its own, for the Extism Go PDK) and WASI commands.
 PLUGINS   = examples/wasm/extism/wordfreq testdata/wasm/extism/plain
 COMMANDS  = examples/wasm/wasi-command/wc testdata/wasm/go/command
