@@ -179,8 +179,12 @@ func (w *Worker) Run(ctx context.Context) error {
 					got++
 					w.busy.Add(1)
 					wg.Go(func() {
-						defer func() { <-slots; w.busy.Add(-1) }()
-						w.handle(jobs, m)
+						// The slot is free once the knot has run: its
+						// result is published while the next job runs.
+						var once sync.Once
+						release := func() { once.Do(func() { <-slots; w.busy.Add(-1) }) }
+						defer release()
+						w.handle(jobs, m, release)
 					})
 				case <-ctx.Done():
 					// Stopping: what the pull still brings goes back to
@@ -256,8 +260,9 @@ func (w *Worker) cancelRun(tok string) {
 	}
 }
 
-// handle runs one delivered job to its ack.
-func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
+// handle runs one delivered job to its ack, calling release once the
+// knot no longer runs.
+func (w *Worker) handle(ctx context.Context, m jetstream.Msg, release func()) {
 	lg := w.cfg.Logger
 	meta, err := m.Metadata()
 	if err != nil {
@@ -356,6 +361,7 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 	w.track(tok, f, true)
 	defer w.track(tok, f, false)
 	resp, err := w.execute(jctx, job, call)
+	release()
 	if cause := context.Cause(jctx); cause != nil {
 		if errors.Is(cause, errRunCancelled) {
 			lg.Debug("job cancelled with its run")
