@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -25,6 +26,8 @@ import (
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/dispatch"
 	"github.com/pirn-wasm/pirn/dispatch/dispatchtest"
+	"github.com/pirn-wasm/pirn/host"
+	"github.com/pirn-wasm/pirn/model"
 	"github.com/pirn-wasm/pirn/scheduler"
 )
 
@@ -418,4 +421,161 @@ func TestConnectMutualTLS(t *testing.T) {
 			t.Errorf("Connect with a certificate and no key = %v, want an error asking for the key file", err)
 		}
 	})
+}
+
+// startWorker runs a worker on the server at url until the test ends.
+func startWorker(t *testing.T, url string, cfg dispatch.Config, store cas.Store, exec dispatch.Executor, wcfg dispatch.WorkerConfig) {
+	t.Helper()
+	cfg.URL = url
+	b, err := dispatch.Connect(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wcfg.Drain = time.Second
+	w, err := dispatch.NewWorker(b, store, exec, wcfg)
+	if err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(ctx) }()
+	t.Cleanup(func() { stop(); <-done; b.Close() })
+}
+
+// negate is examples/wasm/wat/negate.wasm: its knot negate(x: int)
+// returns -x.
+func negate(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../examples/wasm/wat/negate.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// newHost returns a host without an on-disk cache, closed when the test
+// ends (after the workers that use it, if it is made before them).
+func newHost(t *testing.T) *host.Host {
+	t.Helper()
+	h, err := host.New(host.Config{CacheDir: "-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close(context.Background()) })
+	return h
+}
+
+// modules connects a coordinator that ships every function as spec, and
+// a worker with wcfg that runs modules from store, to a prefix of their
+// own on the shared server.
+func modules(t *testing.T, h *host.Host, store cas.Store, spec dispatch.Spec, wcfg dispatch.WorkerConfig) *dispatch.Coordinator {
+	t.Helper()
+	url, prefix := dispatchtest.Shared(t)
+	cfg := dispatch.Config{Prefix: prefix}
+	ship := func(*scheduler.Fn) (dispatch.Spec, bool) { return spec, true }
+	coord := dispatchtest.Setup(t, url, cfg, store, dispatch.NewModules(h, store), ship, 0, 0)
+	startWorker(t, url, cfg, store, dispatch.NewModules(h, store), wcfg)
+	return coord
+}
+
+// forgetful is a store that drops the puts of one digest.
+type forgetful struct {
+	cas.Store
+	drop cas.Digest
+}
+
+func (f forgetful) Put(ctx context.Context, d cas.Digest, b []byte) error {
+	if d == f.drop {
+		return nil
+	}
+	return f.Store.Put(ctx, d, b)
+}
+
+func TestUnavailable(t *testing.T) {
+	h := newHost(t)
+	wasm := negate(t)
+	mod := cas.Sum(wasm)
+	in21, err := cas.Encode(int64(21)) // what invoke sends
+	if err != nil {
+		t.Fatal(err)
+	}
+	in22, err := cas.Encode(int64(22))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn := &scheduler.Fn{Name: "negate", Module: mod.String()}
+	for _, tc := range []struct {
+		name  string
+		store func(*cas.Memory) cas.Store // prepares the store
+		want  string                      // in the error's message; "" for ok -21
+	}{
+		{"module in the store", func(s *cas.Memory) cas.Store {
+			_ = s.Put(t.Context(), mod, wasm)
+			return s
+		}, ""},
+		{"module missing", func(s *cas.Memory) cas.Store { return s }, mod.String()},
+		{"module corrupt", func(s *cas.Memory) cas.Store {
+			tampered := append([]byte(nil), wasm...)
+			tampered[len(tampered)-1] ^= 1
+			_ = s.Put(t.Context(), mod, tampered)
+			return s
+		}, "do not match"},
+		{"input missing", func(s *cas.Memory) cas.Store {
+			_ = s.Put(t.Context(), mod, wasm)
+			return forgetful{s, cas.Sum(in21)}
+		}, cas.Sum(in21).String()},
+		{"input corrupt", func(s *cas.Memory) cas.Store {
+			_ = s.Put(t.Context(), mod, wasm)
+			_ = s.Put(t.Context(), cas.Sum(in21), in22) // the coordinator's put is then a no-op
+			return s
+		}, "do not match"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := tc.store(cas.NewMemory())
+			spec := dispatch.Spec{Module: mod.String(), ABI: string(host.ABIPirn), Knot: "negate"}
+			resp := invoke(t, modules(t, h, store, spec, dispatch.WorkerConfig{}), "unavailable", fn, 21)
+			if tc.want == "" {
+				wantInt(t, resp, -21)
+				return
+			}
+			if resp.Outcome != abi.OutcomeErr || resp.Error.Type != dispatch.ErrUnavailable {
+				t.Fatalf("response = %v %+v, want err %s", resp.Outcome, resp.Error, dispatch.ErrUnavailable)
+			}
+			if !strings.Contains(resp.Error.Message, tc.want) {
+				t.Errorf("error message = %q, want it to contain %q", resp.Error.Message, tc.want)
+			}
+			t.Logf("%s: %s", resp.Error.Type, resp.Error.Message)
+		})
+	}
+}
+
+func TestGrantRefused(t *testing.T) {
+	h := newHost(t)
+	wasm := negate(t)
+	mod := cas.Sum(wasm)
+	fn := &scheduler.Fn{Name: "negate", Module: mod.String()}
+	spec := dispatch.Spec{Module: mod.String(), ABI: string(host.ABIPirn), Knot: "negate", Grants: model.Grants{Clock: true}}
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("allow grants %v", allow), func(t *testing.T) {
+			store := cas.NewMemory()
+			if err := store.Put(t.Context(), mod, wasm); err != nil {
+				t.Fatal(err)
+			}
+			resp := invoke(t, modules(t, h, store, spec, dispatch.WorkerConfig{AllowGrants: allow}), "grants", fn, 21)
+			if allow {
+				wantInt(t, resp, -21)
+				return
+			}
+			if resp.Outcome != abi.OutcomeErr || resp.Error.Type != dispatch.ErrGrantRefused {
+				t.Fatalf("response = %v %+v, want err %s", resp.Outcome, resp.Error, dispatch.ErrGrantRefused)
+			}
+			for _, want := range []string{"clock", "--allow-grants"} {
+				if !strings.Contains(resp.Error.Message, want) {
+					t.Errorf("error message = %q, want it to contain %q", resp.Error.Message, want)
+				}
+			}
+			t.Logf("%s: %s", resp.Error.Type, resp.Error.Message)
+		})
+	}
 }
