@@ -110,7 +110,7 @@ func roundTrip(t *testing.T, url string, cfg dispatch.Config) {
 }
 
 // refused checks that connecting to url with cfg fails with an error that
-// names the server and shows none of secrets.
+// names the server and shows none of the secrets.
 func refused(t *testing.T, url string, cfg dispatch.Config, secrets ...string) {
 	t.Helper()
 	cfg.URL = url
