@@ -38,6 +38,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	neturl "net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -131,6 +132,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("dispatch: ack wait %v is under 100ms", c.AckWait)
 	case c.MaxDeliver < 2:
 		return c, fmt.Errorf("dispatch: max deliveries %d is under 2", c.MaxDeliver)
+	case (c.Cert == "") != (c.Key == ""):
+		return c, errors.New("dispatch: a client certificate needs both its certificate file and its key file")
 	}
 	return c, nil
 }
@@ -147,19 +150,22 @@ type Broker struct {
 }
 
 // Redact returns url with any password or token replaced by "xxxxx".
+// Like the NATS client, it takes a URL without a scheme as nats://.
 func Redact(url string) string {
 	var out []string
 	for u := range strings.SplitSeq(url, ",") {
-		if i := strings.Index(u, "://"); i >= 0 {
-			if j := strings.LastIndex(u[i+3:], "@"); j >= 0 {
-				cred := u[i+3 : i+3+j]
-				if k := strings.Index(cred, ":"); k >= 0 {
-					cred = cred[:k] + ":xxxxx"
-				} else {
-					cred = "xxxxx"
-				}
-				u = u[:i+3] + cred + u[i+3+j:]
+		i := 0
+		if s := strings.Index(u, "://"); s >= 0 {
+			i = s + 3
+		}
+		if j := strings.LastIndex(u[i:], "@"); j >= 0 {
+			cred := u[i : i+j]
+			if k := strings.Index(cred, ":"); k >= 0 {
+				cred = cred[:k] + ":xxxxx"
+			} else {
+				cred = "xxxxx"
 			}
+			u = u[:i] + cred + u[i+j:]
 		}
 		out = append(out, u)
 	}
@@ -211,6 +217,9 @@ func Connect(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
+		if ue, ok := errors.AsType[*neturl.Error](err); ok {
+			ue.URL = Redact(ue.URL) // a URL that does not parse is quoted whole
+		}
 		return nil, fmt.Errorf("dispatch: connect to NATS at %s: %w", Redact(cfg.URL), err)
 	}
 	b := &Broker{cfg: cfg, nc: nc}
