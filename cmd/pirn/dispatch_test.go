@@ -49,7 +49,7 @@ var prefixes atomic.Int64
 
 // env is one test's broker, prefix and shared data store.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	prefix string
 	state  string // the coordinator's state directory; workers share its data store
@@ -63,10 +63,10 @@ func newDispatchEnv(t *testing.T, url string) *env {
 func (e *env) natsArgs() []string { return []string{"--nats-prefix", e.prefix} }
 
 // run runs pirn run --dispatch with args.
-func (e *env) run(args ...string) result {
-	e.t.Helper()
+func (e *env) run(t *testing.T, args ...string) result {
+	t.Helper()
 	all := append([]string{"run", "--dispatch", e.url, "--state", e.state, "--json"}, e.natsArgs()...)
-	return runPirn(e.t, append(all, args...)...)
+	return runPirn(t, append(all, args...)...)
 }
 
 // worker is a pirn worker process.
@@ -196,7 +196,7 @@ func TestDispatchMatchesLocal(t *testing.T) {
 			w1, w2 := e.startWorker("--slots", "2"), e.startWorker()
 			for _, p := range pipelines {
 				local := decodeRun(t, runPirn(t, "run", "--memory", "--json", p))
-				remote := decodeRun(t, e.run(p))
+				remote := decodeRun(t, e.run(t, p))
 				if local.Status != remote.Status || fmt.Sprint(local.Outputs) != fmt.Sprint(remote.Outputs) {
 					t.Errorf("%s: local %s %v, remote %s %v", p, local.Status, local.Outputs, remote.Status, remote.Outputs)
 				}
@@ -389,7 +389,7 @@ func TestDispatchCancel(t *testing.T) {
 // up after --worker-wait.
 func TestDispatchNoWorker(t *testing.T) {
 	e := newDispatchEnv(t, brokers(t)[0].url)
-	r := e.run("--worker-wait", "2s", quickstart)
+	r := e.run(t, "--worker-wait", "2s", quickstart)
 	d := decodeRun(t, r)
 	if r.code != 1 || d.Status != "failed" || len(d.Errors) != 1 || d.Errors[0].Type != "NoWorkers" {
 		t.Fatalf("exit %d, %+v", r.code, d)
