@@ -17,7 +17,7 @@ PIPELINES = examples/quickstart/pipeline.yaml examples/polyglot/pipeline.yaml $(
 # The check fixture is deliberately broken, so pirn lock refuses it: pin arith by hand.
 CHECK_LOCK = testdata/pipelines/check/broken.lock
 
-.PHONY: all test test-short test-duckdb wasm wasm-check lock check bench pdk-test conformance
+.PHONY: all test test-short test-duckdb test-dispatch wasm wasm-check lock check bench pdk-test conformance
 all: wasm test
 
 # test is the README's test command: the whole suite under the race
@@ -36,6 +36,11 @@ test-short:
 test-duckdb:
 	$(GO) test -race -tags duckdb ./backends/duckdb/ ./backends/
 	$(GO) test -race -tags duckdb -run DuckDB ./cmd/pirn/
+
+# test-dispatch runs the scheduler's suite with every function sent to
+# in-process workers over an embedded NATS server (the remote dispatcher).
+test-dispatch:
+	PIRN_TEST_DISPATCH=nats $(GO) test -race -count=1 ./scheduler/ -args -prop.cases=300
 
 # wasm rebuilds every committed module from source.
 wasm: $(GO_KNOTS:%=%.gowasm) $(PLUGINS:%=%.gowasm) $(COMMANDS:%=%.gocmd) $(WAT_KNOTS) $(C_HOSTILE) $(LANGS:%=%.lang)

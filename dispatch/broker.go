@@ -237,7 +237,7 @@ func (b *Broker) setup(ctx context.Context) error {
 	}
 	p := b.cfg.Prefix
 	up := strings.ToUpper(p)
-	b.jobs, err = b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	b.jobs, err = b.stream(ctx, jetstream.StreamConfig{
 		Name: up + "_JOBS", Subjects: []string{p + ".job.>"}, Retention: jetstream.WorkQueuePolicy,
 		Storage: jetstream.FileStorage, Discard: jetstream.DiscardNew, MaxMsgs: MaxQueued, MaxBytes: MaxStreamBytes,
 		MaxMsgSize: MaxJob, Duplicates: 2 * time.Minute,
@@ -248,7 +248,7 @@ func (b *Broker) setup(ctx context.Context) error {
 		}
 		return fmt.Errorf("create stream %s_JOBS: %w", up, err)
 	}
-	b.results, err = b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	b.results, err = b.stream(ctx, jetstream.StreamConfig{
 		Name: up + "_RESULTS", Subjects: []string{p + ".result.>"}, Retention: jetstream.LimitsPolicy,
 		Storage: jetstream.FileStorage, Discard: jetstream.DiscardOld, MaxAge: 7 * 24 * time.Hour, MaxBytes: MaxStreamBytes,
 		MaxMsgSize: MaxResult, Duplicates: 2 * time.Minute,
@@ -256,14 +256,14 @@ func (b *Broker) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create stream %s_RESULTS: %w", up, err)
 	}
-	b.workers, err = b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	b.workers, err = b.bucket(ctx, jetstream.KeyValueConfig{
 		Bucket: p + "-workers", TTL: workerTTL, MaxValueSize: 4 << 10, Storage: jetstream.MemoryStorage,
 		Description: "live pirn workers",
 	})
 	if err != nil {
 		return fmt.Errorf("create bucket %s-workers: %w", p, err)
 	}
-	b.runs, err = b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	b.runs, err = b.bucket(ctx, jetstream.KeyValueConfig{
 		Bucket: p + "-runs", TTL: 7 * 24 * time.Hour, MaxValueSize: MaxRunRecord, MaxBytes: MaxStreamBytes / 4,
 		Storage: jetstream.FileStorage, Description: "pirn runs dispatched to workers",
 	})
@@ -271,6 +271,27 @@ func (b *Broker) setup(ctx context.Context) error {
 		return fmt.Errorf("create bucket %s-runs: %w", p, err)
 	}
 	return nil
+}
+
+// stream creates a stream, or updates it if it exists with another
+// configuration. (Creating one that exists with the same configuration
+// changes nothing; an update while another client adds a consumer races
+// in nats-server 2.15's file store.)
+func (b *Broker) stream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := b.js.CreateStream(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return b.js.UpdateStream(ctx, cfg)
+	}
+	return s, err
+}
+
+// bucket creates a key-value bucket, or updates it as stream does.
+func (b *Broker) bucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := b.js.CreateKeyValue(ctx, cfg)
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		return b.js.UpdateKeyValue(ctx, cfg)
+	}
+	return kv, err
 }
 
 // consumer creates or updates the pool's durable consumer.

@@ -215,6 +215,9 @@ func TestDispatchMatchesLocal(t *testing.T) {
 // goes to the other after the ack wait and the run is complete and
 // correct, each element recorded once.
 func TestDispatchWorkerKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills processes")
+	}
 	const count = 200
 	args := []string{spinmap, "-p", fmt.Sprint("count=", count), "-p", "n=100000"} // ~10ms each
 	want := decodeRun(t, runPirn(t, append([]string{"run", "--memory", "--json"}, args...)...))
@@ -272,6 +275,9 @@ func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
 // after --max-deliver deliveries it ends as an err, and the other knot is
 // ok.
 func TestDispatchPoisonJob(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills processes")
+	}
 	e := newDispatchEnv(t, brokers(t)[0].url)
 	done := make(chan result, 1)
 	go func() {
@@ -322,6 +328,9 @@ func TestDispatchPoisonJob(t *testing.T) {
 // TestDispatchBrokerRestart restarts the embedded server (file storage)
 // mid-run: no job is lost and the result is the local one.
 func TestDispatchBrokerRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills processes")
+	}
 	args := []string{spinmap, "-p", "count=300", "-p", "n=50000"}
 	want := decodeRun(t, runPirn(t, append([]string{"run", "--memory", "--json"}, args...)...))
 	b := brokers(t)[0]
@@ -345,6 +354,9 @@ func TestDispatchBrokerRestart(t *testing.T) {
 // TestDispatchCancel interrupts the coordinator: the run is recorded
 // cancelled, its queued jobs are purged and its job in flight stops.
 func TestDispatchCancel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills processes")
+	}
 	e := newDispatchEnv(t, brokers(t)[0].url)
 	w := e.startWorker()
 	args := append(append([]string{"run", "--dispatch", e.url, "--state", e.state, "--json"}, e.natsArgs()...), spinmap, "-p", "count=50", "-p", "n=5000000")
@@ -402,6 +414,9 @@ func TestDispatchNoWorker(t *testing.T) {
 // TestDispatchResume SIGKILLs the coordinator mid-run; pirn resume
 // finishes the run under its id without running a finished knot again.
 func TestDispatchResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills processes")
+	}
 	const count = 60
 	args := []string{spinmap, "-p", fmt.Sprint("count=", count), "-p", "n=300000"}
 	want := decodeRun(t, runPirn(t, append([]string{"run", "--memory", "--json"}, args...)...))
