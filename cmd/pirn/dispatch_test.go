@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"strconv"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -218,8 +220,11 @@ func TestDispatchWorkerKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills processes")
 	}
-	const count = 200
-	args := []string{spinmap, "-p", fmt.Sprint("count=", count), "-p", "n=100000"} // ~10ms each
+	count, n := 200, "100000" // about 10 ms each
+	if c, err := strconv.Atoi(os.Getenv("PIRN_TEST_KILL_COUNT")); err == nil && c > 0 {
+		count, n = c, "1000" // scripts/bench-dispatch.sh: 10,000 short jobs
+	}
+	args := []string{spinmap, "-p", fmt.Sprint("count=", count), "-p", "n=" + n}
 	want := decodeRun(t, runPirn(t, append([]string{"run", "--memory", "--json"}, args...)...))
 	for _, b := range brokers(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -233,7 +238,7 @@ func TestDispatchWorkerKilled(t *testing.T) {
 				}
 				done <- r
 			}()
-			waitFor(t, 60*time.Second, func() bool { return w1.started.Load() >= 20 })
+			waitFor(t, 60*time.Second, func() bool { return w1.started.Load() >= int64(count/10) })
 			killed := time.Now()
 			w1.kill()
 			r := <-done
@@ -255,7 +260,7 @@ func TestDispatchWorkerKilled(t *testing.T) {
 			}
 			started := w1.started.Load() + w2.started.Load()
 			t.Logf("jobs started %d for %d jobs (%d ran twice); run ended %v after the kill",
-				started, count+2, started-(count+2), time.Since(killed).Round(time.Millisecond))
+				started, count+2, started-int64(count+2), time.Since(killed).Round(time.Millisecond))
 		})
 	}
 }
