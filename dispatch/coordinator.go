@@ -179,7 +179,7 @@ func (rs *runState) deliver(m message) {
 		ch <- r
 		return
 	}
-	if len(rs.early) < 1<<20 {
+	if len(rs.early) < 1<<16 { // bounded: a hostile publisher cannot fill the coordinator
 		rs.early[key] = r
 	}
 }

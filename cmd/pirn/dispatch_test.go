@@ -8,8 +8,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strconv"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -283,50 +283,54 @@ func TestDispatchPoisonJob(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills processes")
 	}
-	e := newDispatchEnv(t, brokers(t)[0].url)
-	done := make(chan result, 1)
-	go func() {
-		r, _ := execPirn(append(append([]string{"run", "--dispatch", e.url, "--state", e.state, "--json"}, e.natsArgs()...), poison)...)
-		done <- r
-	}()
-	kills := 0
-	var last *worker
-	for {
-		w := e.startWorker("--max-deliver", "3")
-		last = w
-		killed := false
-		for !killed {
-			select {
-			case r := <-done:
-				d := decodeRun(t, r)
-				outcomes := map[string]string{}
-				for _, k := range d.Knots {
-					outcomes[k.ID] = k.Outcome
+	for _, b := range brokers(t) {
+		t.Run(b.name, func(t *testing.T) {
+			e := newDispatchEnv(t, b.url)
+			done := make(chan result, 1)
+			go func() {
+				r, _ := execPirn(append(append([]string{"run", "--dispatch", e.url, "--state", e.state, "--json"}, e.natsArgs()...), poison)...)
+				done <- r
+			}()
+			kills := 0
+			var last *worker
+			for {
+				w := e.startWorker("--max-deliver", "3")
+				last = w
+				killed := false
+				for !killed {
+					select {
+					case r := <-done:
+						d := decodeRun(t, r)
+						outcomes := map[string]string{}
+						for _, k := range d.Knots {
+							outcomes[k.ID] = k.Outcome
+						}
+						if outcomes["poison"] != "err" || outcomes["fine"] != "ok" || r.code != 1 {
+							t.Fatalf("exit %d, outcomes %v\n%s\n%s", r.code, outcomes, r.stdout, last.log())
+						}
+						if len(d.Errors) != 1 || d.Errors[0].Type != "WorkerLost" {
+							t.Fatalf("errors %+v", d.Errors)
+						}
+						if kills != 2 { // max-deliver 3: two runs, then the third delivery ends it
+							t.Errorf("%d workers killed, want 2", kills)
+						}
+						t.Logf("after %d killed workers: %s", kills, d.Errors[0].Message)
+						return
+					case <-time.After(10 * time.Millisecond):
+					}
+					for _, k := range w.startedKnots() {
+						if k == "poison" {
+							w.kill()
+							kills++
+							killed = true
+						}
+					}
+					if kills > 5 {
+						t.Fatalf("the poison job keeps coming back: %d kills", kills)
+					}
 				}
-				if outcomes["poison"] != "err" || outcomes["fine"] != "ok" || r.code != 1 {
-					t.Fatalf("exit %d, outcomes %v\n%s\n%s", r.code, outcomes, r.stdout, last.log())
-				}
-				if len(d.Errors) != 1 || d.Errors[0].Type != "WorkerLost" {
-					t.Fatalf("errors %+v", d.Errors)
-				}
-				if kills != 2 { // max-deliver 3: two runs, then the third delivery ends it
-					t.Errorf("%d workers killed, want 2", kills)
-				}
-				t.Logf("after %d killed workers: %s", kills, d.Errors[0].Message)
-				return
-			case <-time.After(10 * time.Millisecond):
 			}
-			for _, k := range w.startedKnots() {
-				if k == "poison" {
-					w.kill()
-					kills++
-					killed = true
-				}
-			}
-			if kills > 5 {
-				t.Fatalf("the poison job keeps coming back: %d kills", kills)
-			}
-		}
+		})
 	}
 }
 
@@ -362,57 +366,65 @@ func TestDispatchCancel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills processes")
 	}
-	e := newDispatchEnv(t, brokers(t)[0].url)
-	w := e.startWorker()
-	args := append(append([]string{"run", "--dispatch", e.url, "--state", e.state, "--json"}, e.natsArgs()...), spinmap, "-p", "count=50", "-p", "n=5000000")
-	cmd := exec.Command(pirnBin, args...)
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	for _, b := range brokers(t) {
+		t.Run(b.name, func(t *testing.T) {
+			e := newDispatchEnv(t, b.url)
+			w := e.startWorker()
+			args := append(append([]string{"run", "--dispatch", e.url, "--state", e.state, "--json"}, e.natsArgs()...), spinmap, "-p", "count=50", "-p", "n=5000000")
+			cmd := exec.Command(pirnBin, args...)
+			var out bytes.Buffer
+			cmd.Stdout = &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 60*time.Second, func() bool { return w.started.Load() >= 2 })
+			interrupted := time.Now()
+			cmd.Process.Signal(syscall.SIGINT)
+			cmd.Wait()
+			took := time.Since(interrupted)
+			d := decodeRun(t, result{stdout: out.String()})
+			if d.Status != "cancelled" {
+				t.Fatalf("status %s after SIGINT", d.Status)
+			}
+			var doc struct {
+				Workers []struct {
+					Busy int `json:"busy"`
+				} `json:"workers"`
+				Pools []struct {
+					Pool   string `json:"pool"`
+					Queued int    `json:"queued"`
+				} `json:"pools"`
+			}
+			waitFor(t, 10*time.Second, func() bool {
+				r := runPirn(t, append([]string{"workers", "--nats", e.url, "--json"}, e.natsArgs()...)...)
+				if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+					t.Fatalf("%v: %s", err, r.stdout)
+				}
+				return len(doc.Pools) == 1 && doc.Pools[0].Queued == 0 && len(doc.Workers) == 1 && doc.Workers[0].Busy == 0
+			})
+			if started := w.started.Load(); started > 5 {
+				t.Errorf("the worker started %d jobs: the queue was not purged", started)
+			}
+			t.Logf("pirn run ended %v after SIGINT", took.Round(time.Millisecond))
+		})
 	}
-	waitFor(t, 60*time.Second, func() bool { return w.started.Load() >= 2 })
-	interrupted := time.Now()
-	cmd.Process.Signal(syscall.SIGINT)
-	cmd.Wait()
-	took := time.Since(interrupted)
-	d := decodeRun(t, result{stdout: out.String()})
-	if d.Status != "cancelled" {
-		t.Fatalf("status %s after SIGINT", d.Status)
-	}
-	var doc struct {
-		Workers []struct {
-			Busy int `json:"busy"`
-		} `json:"workers"`
-		Pools []struct {
-			Pool   string `json:"pool"`
-			Queued int    `json:"queued"`
-		} `json:"pools"`
-	}
-	waitFor(t, 10*time.Second, func() bool {
-		r := runPirn(t, append([]string{"workers", "--nats", e.url, "--json"}, e.natsArgs()...)...)
-		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
-			t.Fatalf("%v: %s", err, r.stdout)
-		}
-		return len(doc.Pools) == 1 && doc.Pools[0].Queued == 0 && len(doc.Workers) == 1 && doc.Workers[0].Busy == 0
-	})
-	if started := w.started.Load(); started > 5 {
-		t.Errorf("the worker started %d jobs: the queue was not purged", started)
-	}
-	t.Logf("pirn run ended %v after SIGINT", took.Round(time.Millisecond))
 }
 
 // TestDispatchNoWorker: with no worker alive the run says so, and gives
 // up after --worker-wait.
 func TestDispatchNoWorker(t *testing.T) {
-	e := newDispatchEnv(t, brokers(t)[0].url)
-	r := e.run(t, "--worker-wait", "2s", quickstart)
-	d := decodeRun(t, r)
-	if r.code != 1 || d.Status != "failed" || len(d.Errors) != 1 || d.Errors[0].Type != "NoWorkers" {
-		t.Fatalf("exit %d, %+v", r.code, d)
-	}
-	if !strings.Contains(r.stderr, "no pirn worker of pool default is alive") {
-		t.Errorf("stderr does not say no worker is alive:\n%s", r.stderr)
+	for _, b := range brokers(t) {
+		t.Run(b.name, func(t *testing.T) {
+			e := newDispatchEnv(t, b.url)
+			r := e.run(t, "--worker-wait", "2s", quickstart)
+			d := decodeRun(t, r)
+			if r.code != 1 || d.Status != "failed" || len(d.Errors) != 1 || d.Errors[0].Type != "NoWorkers" {
+				t.Fatalf("exit %d, %+v", r.code, d)
+			}
+			if !strings.Contains(r.stderr, "no pirn worker of pool default is alive") {
+				t.Errorf("stderr does not say no worker is alive:\n%s", r.stderr)
+			}
+		})
 	}
 }
 
@@ -425,36 +437,40 @@ func TestDispatchResume(t *testing.T) {
 	const count = 60
 	args := []string{spinmap, "-p", fmt.Sprint("count=", count), "-p", "n=300000"}
 	want := decodeRun(t, runPirn(t, append([]string{"run", "--memory", "--json"}, args...)...))
-	e := newDispatchEnv(t, brokers(t)[0].url)
-	w := e.startWorker()
-	runID := "run-resume-test"
-	cmd := exec.Command(pirnBin, append(append([]string{"run", "--dispatch", e.url, "--state", e.state, "--run-id", runID}, e.natsArgs()...), args...)...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 60*time.Second, func() bool { return w.started.Load() >= 10 })
-	cmd.Process.Kill()
-	cmd.Wait()
-	r := runPirn(t, append([]string{"resume", runID, "--dispatch", e.url, "--state", e.state, "--json"}, e.natsArgs()...)...)
-	got := decodeRun(t, r)
-	if got.RunID != runID || got.Status != "succeeded" || fmt.Sprint(got.Outputs) != fmt.Sprint(want.Outputs) {
-		t.Fatalf("resumed: %s %s %v, want %v\nstderr:\n%s", got.RunID, got.Status, got.Outputs, want.Outputs, r.stderr)
-	}
-	seen := map[string]int{}
-	for _, k := range w.startedKnots() {
-		seen[k]++
-	}
-	for k, n := range seen {
-		if n > 1 {
-			t.Errorf("knot %s ran %d times", k, n)
-		}
-	}
-	if len(seen) != count+2 {
-		t.Errorf("%d knots ran, want %d", len(seen), count+2)
-	}
-	// Resuming a finished run is refused.
-	r = runPirn(t, append([]string{"resume", runID, "--dispatch", e.url, "--state", e.state}, e.natsArgs()...)...)
-	if r.code != 2 || !strings.Contains(r.stderr, "nothing to resume") {
-		t.Errorf("second resume: exit %d\n%s", r.code, r.stderr)
+	for _, b := range brokers(t) {
+		t.Run(b.name, func(t *testing.T) {
+			e := newDispatchEnv(t, b.url)
+			w := e.startWorker()
+			runID := "run-resume-test"
+			cmd := exec.Command(pirnBin, append(append([]string{"run", "--dispatch", e.url, "--state", e.state, "--run-id", runID}, e.natsArgs()...), args...)...)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 60*time.Second, func() bool { return w.started.Load() >= 10 })
+			cmd.Process.Kill()
+			cmd.Wait()
+			r := runPirn(t, append([]string{"resume", runID, "--dispatch", e.url, "--state", e.state, "--json"}, e.natsArgs()...)...)
+			got := decodeRun(t, r)
+			if got.RunID != runID || got.Status != "succeeded" || fmt.Sprint(got.Outputs) != fmt.Sprint(want.Outputs) {
+				t.Fatalf("resumed: %s %s %v, want %v\nstderr:\n%s", got.RunID, got.Status, got.Outputs, want.Outputs, r.stderr)
+			}
+			seen := map[string]int{}
+			for _, k := range w.startedKnots() {
+				seen[k]++
+			}
+			for k, n := range seen {
+				if n > 1 {
+					t.Errorf("knot %s ran %d times", k, n)
+				}
+			}
+			if len(seen) != count+2 {
+				t.Errorf("%d knots ran, want %d", len(seen), count+2)
+			}
+			// Resuming a finished run is refused.
+			r = runPirn(t, append([]string{"resume", runID, "--dispatch", e.url, "--state", e.state}, e.natsArgs()...)...)
+			if r.code != 2 || !strings.Contains(r.stderr, "nothing to resume") {
+				t.Errorf("second resume: exit %d\n%s", r.code, r.stderr)
+			}
+		})
 	}
 }
