@@ -59,6 +59,7 @@ type env struct {
 
 func newDispatchEnv(t *testing.T, url string) *env {
 	prefix := fmt.Sprintf("ct%d%d", time.Now().UnixNano()%1e6, prefixes.Add(1))
+	dispatchtest.Cleanup(t, url, prefix)
 	return &env{t: t, url: url, prefix: prefix, state: t.TempDir()}
 }
 

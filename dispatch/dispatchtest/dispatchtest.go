@@ -138,8 +138,22 @@ func External() string {
 	if err != nil {
 		return ""
 	}
+	b.Remove(ctx)
 	b.Close()
 	return url
+}
+
+// Cleanup removes the streams and buckets under prefix from the server at
+// url when the test ends, so that a shared server does not fill up.
+func Cleanup(t testing.TB, url, prefix string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if b, err := dispatch.Connect(ctx, dispatch.Config{URL: url, Prefix: prefix}); err == nil {
+			b.Remove(ctx)
+			b.Close()
+		}
+	})
 }
 
 // Funcs ships any function to workers of the same process: the spec
