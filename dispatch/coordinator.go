@@ -42,8 +42,6 @@ type Coordinator struct {
 	store cas.Store
 	cfg   CoordinatorConfig
 
-	specs sync.Map // *host.Knot → Spec
-
 	mu   sync.Mutex
 	runs map[string]*runState
 }
@@ -291,14 +289,9 @@ func (c *Coordinator) ship(fn *scheduler.Fn) (Spec, bool) {
 		return Spec{}, false
 	}
 	k := hk.HostKnot()
-	if s, ok := c.specs.Load(k); ok {
-		return s.(Spec), true
-	}
 	m := k.Module()
-	s := Spec{Module: m.Digest().String(), ABI: string(m.ABI()), Format: string(m.Format()), Knot: k.Spec().Name,
-		Limits: k.Limits(), NoTypeCheck: !k.TypeChecked(), Grants: k.Grants(), State: k.State()}
-	c.specs.Store(k, s)
-	return s, true
+	return Spec{Module: m.Digest().String(), ABI: string(m.ABI()), Format: string(m.Format()), Knot: k.Spec().Name,
+		Limits: k.Limits(), NoTypeCheck: !k.TypeChecked(), Grants: k.Grants(), State: k.State()}, true
 }
 
 func (rs *runState) dispatch(ctx context.Context, spec Spec, call *scheduler.Call) abi.Response {
