@@ -376,7 +376,7 @@ func (rs *runState) refs(ctx context.Context, args []abi.Arg) ([]Ref, error) {
 func (rs *runState) publish(ctx context.Context, key string, b []byte) error {
 	c := rs.c
 	if rs.resume {
-		if m, err := c.b.results.GetLastMsgForSubject(ctx, c.b.resultSubject(rs.tok, key)); err == nil {
+		if m, done := c.b.published(ctx, rs.tok, key); done {
 			rs.deliver(rawMsg{m})
 			return nil
 		}

@@ -317,7 +317,7 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 	// Idempotency: a job delivered again after its result was published
 	// (its worker died before the ack, or the broker restarted) is not
 	// run again.
-	if _, err := w.b.results.GetLastMsgForSubject(ctx, w.b.resultSubject(tok, key)); err == nil {
+	if _, done := w.b.published(ctx, tok, key); done {
 		lg.Debug("job already done")
 		_ = m.DoubleAck(context.WithoutCancel(ctx))
 		return
