@@ -54,6 +54,17 @@ func (c *counter) Execute(ctx context.Context, job *dispatch.Job, call *host.Cal
 	return c.next.Execute(ctx, job, call)
 }
 
+// knots returns the number of jobs run so far, by knot id.
+func (c *counter) knots() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]int{}
+	for k, js := range c.jobs {
+		out[k] = len(js)
+	}
+	return out
+}
+
 // runs returns the jobs of the knot id run so far.
 func (c *counter) runs(knot string) []*dispatch.Job {
 	c.mu.Lock()
@@ -208,11 +219,14 @@ func (c *cluster) drained(t *testing.T) {
 	})
 }
 
-// scheduler returns a scheduler that sends the cluster's module knots to
-// its workers.
-func (c *cluster) scheduler(t *testing.T) *scheduler.Scheduler {
+// scheduler returns a scheduler that sends module knots to the cluster's
+// workers through remote (its coordinator if nil).
+func (c *cluster) scheduler(t *testing.T, remote scheduler.Remote) *scheduler.Scheduler {
 	t.Helper()
-	s, err := scheduler.New(scheduler.Config{Remote: c.coord, Dispatcher: "nats", Workers: 16}, c.store, lineage.NewMemory())
+	if remote == nil {
+		remote = c.coord
+	}
+	s, err := scheduler.New(scheduler.Config{Remote: remote, Dispatcher: "nats", Workers: 16}, c.store, lineage.NewMemory())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,9 +252,15 @@ func load(t *testing.T, store cas.Store, path string) (*pirn.Engine, *pirn.Pipel
 // runRemote runs a pipeline over the cluster's workers.
 func (c *cluster) runRemote(t *testing.T, ctx context.Context, path string, req pirn.RunRequest) (*scheduler.Result, error) {
 	t.Helper()
+	return c.runWith(t, ctx, nil, path, req)
+}
+
+// runWith runs a pipeline over the cluster's workers through remote.
+func (c *cluster) runWith(t *testing.T, ctx context.Context, remote scheduler.Remote, path string, req pirn.RunRequest) (*scheduler.Result, error) {
+	t.Helper()
 	_, p := load(t, c.store, path)
 	req.Pipeline = p.Spec.Name
-	return c.scheduler(t).Run(ctx, p.Tapestry.Scheduler(), req)
+	return c.scheduler(t, remote).Run(ctx, p.Tapestry.Scheduler(), req)
 }
 
 func newHost(t *testing.T) *host.Host {
