@@ -166,14 +166,19 @@ func (c *cluster) stream(t *testing.T, kind string) jetstream.Stream {
 	return s
 }
 
-// messages counts the messages a stream holds on subject.
+// messages counts the messages a stream holds on the subjects that
+// match subject.
 func (c *cluster) messages(t *testing.T, kind, subject string) uint64 {
 	t.Helper()
 	info, err := c.stream(t, kind).Info(t.Context(), jetstream.WithSubjectFilter(subject))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return info.State.Subjects[subject]
+	var n uint64
+	for _, k := range info.State.Subjects {
+		n += k
+	}
+	return n
 }
 
 // result waits for the result published under the job's key, and decodes
