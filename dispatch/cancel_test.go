@@ -20,7 +20,7 @@ import (
 func TestCancelRun(t *testing.T) {
 	c := startCluster(t, 1, 1)
 	c.exec.started = make(chan *dispatch.Job, 8)
-	_, p := load(t, c.store, "testdata/slow.yaml")
+	p := load(t, c.e, "testdata/slow.yaml")
 	s := c.scheduler(t, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()

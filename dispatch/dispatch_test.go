@@ -114,6 +114,7 @@ type cluster struct {
 	logs  *logs
 	b     *dispatch.Broker    // a connection of the test's own
 	js    jetstream.JetStream // the same server, raw
+	e     *pirn.Engine        // loads pipelines, keeping their modules in store
 }
 
 // startCluster starts n workers of slots slots each, running real
@@ -125,6 +126,7 @@ func startCluster(t *testing.T, n, slots int) *cluster {
 	c.cfg = dispatch.Config{URL: url, Prefix: prefix, AckWait: 2 * time.Second, Logger: c.logs.logger()}
 	c.exec = &counter{next: dispatch.NewModules(newHost(t), c.store)}
 	c.coord = dispatchtest.Setup(t, url, c.cfg, c.store, c.exec, nil, n, slots)
+	c.e = open(t, c.store)
 	c.connect(t)
 	return c
 }
@@ -238,20 +240,26 @@ func (c *cluster) scheduler(t *testing.T, remote scheduler.Remote) *scheduler.Sc
 	return s
 }
 
-// load loads a pipeline with an engine over store (which then holds its
-// modules, for workers to read) and returns its tapestry.
-func load(t *testing.T, store cas.Store, path string) (*pirn.Engine, *pirn.Pipeline) {
+// open opens an engine over store: the pipelines it loads keep their
+// modules there.
+func open(t *testing.T, store cas.Store) *pirn.Engine {
 	t.Helper()
 	e, err := pirn.Open(t.Context(), pirn.Config{Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close(context.Background()) })
+	return e
+}
+
+// load loads a pipeline.
+func load(t *testing.T, e *pirn.Engine, path string) *pirn.Pipeline {
+	t.Helper()
 	p, err := e.LoadPipeline(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e, p
+	return p
 }
 
 // runRemote runs a pipeline over the cluster's workers.
@@ -263,7 +271,7 @@ func (c *cluster) runRemote(t *testing.T, ctx context.Context, path string, req 
 // runWith runs a pipeline over the cluster's workers through remote.
 func (c *cluster) runWith(t *testing.T, ctx context.Context, remote scheduler.Remote, path string, req pirn.RunRequest) (*scheduler.Result, error) {
 	t.Helper()
-	_, p := load(t, c.store, path)
+	p := load(t, c.e, path)
 	req.Pipeline = p.Spec.Name
 	return c.scheduler(t, remote).Run(ctx, p.Tapestry.Scheduler(), req)
 }

@@ -38,9 +38,10 @@ var pipelines = []string{
 // knot that produced a value, a Map's elements included, was a job.
 func TestRemoteMatchesLocal(t *testing.T) {
 	c := startCluster(t, 2, 4)
+	e := open(t, cas.NewMemory())
 	for _, path := range pipelines {
 		t.Run(strings.TrimPrefix(path, "../"), func(t *testing.T) {
-			e, p := load(t, cas.NewMemory(), path)
+			p := load(t, e, path)
 			local, err := e.Run(t.Context(), p.Tapestry, pirn.RunRequest{Pipeline: p.Spec.Name})
 			if err != nil {
 				t.Fatal(err)
