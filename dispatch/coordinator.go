@@ -149,6 +149,13 @@ func (c *Coordinator) startRun(ctx context.Context, runID string, resume bool) (
 			stopWatch()
 			wg.Wait()
 			cc.Stop()
+			select {
+			case <-rs.noWorkers: // jobs sent after the purge (knots given their parents' errors) wait for no one
+				pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				rs.purge(pctx)
+				cancel()
+			default:
+			}
 			c.mu.Lock()
 			delete(c.runs, runID)
 			c.mu.Unlock()
