@@ -79,7 +79,8 @@ func TestCancelRun(t *testing.T) {
 
 // TestNoWorkers runs with no worker alive: the coordinator warns that
 // none is, and after WorkerWait the module knots err with NoWorkers and
-// their jobs are purged, rather than the run waiting forever.
+// their jobs are purged, rather than the run waiting forever; so are the
+// jobs of knots that run after that, given their parents' errors.
 func TestNoWorkers(t *testing.T) {
 	c := startCluster(t, 0, 1)
 	b, err := dispatch.Connect(t.Context(), c.cfg)
@@ -111,6 +112,24 @@ func TestNoWorkers(t *testing.T) {
 	logs := c.logs.String()
 	if !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, "no pirn worker of pool default is alive") || strings.Count(logs, "is alive") != 1 {
 		t.Errorf("logs:\n%s\nwant one warning that no worker is alive", logs)
+	}
+	if n := c.messages(t, "JOBS", c.cfg.Prefix+".job.>"); n != 0 {
+		t.Errorf("the jobs stream keeps %d jobs", n)
+	}
+
+	// Knots that receive their parents' errors are sent after WorkerWait
+	// has passed: each fails at once, and its job is not left queued.
+	res, err = c.runWith(t, ctx, coord, "testdata/errchain.yaml", pirn.RunRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Errors) != 9 {
+		t.Errorf("%d errors, want 9", len(res.Errors))
+	}
+	for _, e := range res.Errors {
+		if e.Type != dispatch.ErrNoWorkers {
+			t.Errorf("knot %s: error %s, want %s", e.KnotID, e.Type, dispatch.ErrNoWorkers)
+		}
 	}
 	if n := c.messages(t, "JOBS", c.cfg.Prefix+".job.>"); n != 0 {
 		t.Errorf("the jobs stream keeps %d jobs", n)
