@@ -208,6 +208,11 @@ func (rs *runState) watch(stop context.Context) {
 	for {
 		select {
 		case <-stop.Done():
+			// The run's end and its cancellation may both be here when
+			// the loop looks again after listing the workers.
+			if rs.ctx.Err() != nil {
+				rs.cancel()
+			}
 			return
 		case <-rs.ctx.Done():
 			rs.cancel()
@@ -220,6 +225,9 @@ func (rs *runState) watch(stop context.Context) {
 			continue
 		}
 		n, err := c.b.liveWorkers(stop, c.cfg.Pool)
+		if stop.Err() != nil {
+			continue // the run ended while the workers were listed: none were counted
+		}
 		if err != nil || n > 0 {
 			if err != nil {
 				c.cfg.Logger.Warn("cannot list live workers", "err", err)
