@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -16,10 +17,38 @@ import (
 // TestCancelRun cancels a run while a knot that loops for a minute runs
 // on the only worker's only slot and three more wait in the queue: the
 // run ends at once as cancelled, its queued jobs are purged, the knot is
-// stopped, and the worker takes the next run's jobs.
+// stopped, and the worker takes the next run's jobs. So too when the run
+// is cancelled while its coordinator lists the live workers (slowed down
+// by many entries to list), twice, since then the run may end before the
+// coordinator looks at its context again.
 func TestCancelRun(t *testing.T) {
 	c := startCluster(t, 1, 1)
 	c.exec.started = make(chan *dispatch.Job, 8)
+	cancelRunning(t, c, "run-cancel", 0)
+	t.Run("while listing workers", func(t *testing.T) {
+		for i := range 2 {
+			cancelRunning(t, c, fmt.Sprintf("run-cancel-listing-%d", i), 10000)
+		}
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	res, err := c.runRemote(t, ctx, "../examples/quickstart/pipeline.yaml", pirn.RunRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Succeeded() || res.Outputs["answer"] != int64(15) {
+		t.Errorf("the next run: status %s, outputs %v", res.Status, res.Outputs)
+	}
+	if strings.Contains(c.logs.String(), "no pirn worker") {
+		t.Errorf("logs:\n%s\nwant no warning that no worker is alive", c.logs)
+	}
+}
+
+// cancelRunning starts testdata/slow.yaml as run, cancels it once its
+// first knot runs, and checks that the run and its jobs end. With junk,
+// it first puts that many entries in the live workers' bucket.
+func cancelRunning(t *testing.T, c *cluster, run string, junk int) {
+	t.Helper()
 	p := load(t, c.e, "testdata/slow.yaml")
 	s := c.scheduler(t, nil)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -29,17 +58,36 @@ func TestCancelRun(t *testing.T) {
 		err error
 	}
 	done := make(chan outcome, 1)
+	started := time.Now()
 	go func() {
-		res, err := s.Run(ctx, p.Tapestry.Scheduler(), pirn.RunRequest{Pipeline: p.Spec.Name})
+		res, err := s.Run(ctx, p.Tapestry.Scheduler(), pirn.RunRequest{RunID: run, Pipeline: p.Spec.Name})
 		done <- outcome{res, err}
 	}()
-	var job *dispatch.Job
 	select {
-	case job = <-c.exec.started:
+	case <-c.exec.started:
 	case <-time.After(30 * time.Second):
 		t.Fatal("no job started")
 	}
 	waitFor(t, 10*time.Second, "three jobs queued", func() bool { return c.pool(t).Queued == 3 })
+	if junk > 0 {
+		for i := range junk {
+			if _, err := c.js.PublishAsync(fmt.Sprintf("$KV.%s-workers.junk-%d", c.cfg.Prefix, i), []byte("junk")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		select {
+		case <-c.js.PublishAsyncComplete():
+		case <-time.After(10 * time.Second):
+			t.Fatal("the junk entries were not stored")
+		}
+		lists := time.Now()
+		if _, err := c.b.Workers(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("listing the workers takes %v", time.Since(lists))
+		// The coordinator lists them each second from the run's start.
+		time.Sleep(time.Until(started.Add(1200 * time.Millisecond)))
+	}
 
 	cancel()
 	cancelled := time.Now()
@@ -59,21 +107,11 @@ func TestCancelRun(t *testing.T) {
 	})
 	t.Logf("the knot stopped within %v of the cancellation", time.Since(cancelled))
 	c.drained(t)
-	if n := c.messages(t, "JOBS", c.cfg.Prefix+".job.*."+dispatch.RunToken(o.res.ID)+".>"); n != 0 {
+	if n := c.messages(t, "JOBS", c.cfg.Prefix+".job.*."+dispatch.RunToken(run)+".>"); n != 0 {
 		t.Errorf("the jobs stream keeps %d jobs of the cancelled run", n)
 	}
-	if ran, _ := c.exec.total(); ran != 1 {
-		t.Errorf("the worker ran %d jobs of the cancelled run, want 1 (%s)", ran, job.Knot)
-	}
-
-	ctx2, cancel2 := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel2()
-	res, err := c.runRemote(t, ctx2, "../examples/quickstart/pipeline.yaml", pirn.RunRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !res.Succeeded() || res.Outputs["answer"] != int64(15) {
-		t.Errorf("the next run: status %s, outputs %v", res.Status, res.Outputs)
+	if n := c.exec.ofRun(run); n != 1 {
+		t.Errorf("the worker ran %d jobs of the cancelled run, want 1", n)
 	}
 }
 

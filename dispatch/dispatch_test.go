@@ -72,6 +72,19 @@ func (c *counter) runs(knot string) []*dispatch.Job {
 	return append([]*dispatch.Job(nil), c.jobs[knot]...)
 }
 
+// ofRun returns how many jobs of run ran.
+func (c *counter) ofRun(run string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, js := range c.jobs {
+		for _, j := range js {
+			n += btoi(j.Run == run)
+		}
+	}
+	return n
+}
+
 // total returns how many jobs ran, and how many run now.
 func (c *counter) total() (ran, running int) {
 	c.mu.Lock()
