@@ -155,7 +155,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	slots := make(chan struct{}, w.cfg.Slots)
 	var wg sync.WaitGroup
 	for ctx.Err() == nil {
-		slots <- struct{}{} // one free slot at least
+		select { // one free slot at least
+		case slots <- struct{}{}:
+		case <-ctx.Done(): // every slot busy: drain them
+			continue
+		}
 		free := 1
 	more:
 		for free < w.cfg.Slots {
