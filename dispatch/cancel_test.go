@@ -173,3 +173,67 @@ func TestNoWorkers(t *testing.T) {
 		t.Errorf("the jobs stream keeps %d jobs", n)
 	}
 }
+
+// TestWorkerStopsWhileBusy stops a worker whose only slot runs a knot that
+// loops for a minute: it returns after its Drain, having handed the job
+// back to the broker and left the list of live workers, and another
+// worker takes the job.
+func TestWorkerStopsWhileBusy(t *testing.T) {
+	c := startCluster(t, 0, 1)
+	p := load(t, c.e, "testdata/slow.yaml")
+	s := c.scheduler(t, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	runDone := make(chan struct{})
+	go func() {
+		defer close(runDone)
+		s.Run(ctx, p.Tapestry.Scheduler(), pirn.RunRequest{Pipeline: p.Spec.Name})
+	}()
+	defer func() { cancel(); <-runDone }()
+
+	first := &counter{next: dispatch.NewModules(newHost(t), c.store), started: make(chan *dispatch.Job, 8)}
+	stop := startWorker(t, c, first, 1)
+	var job *dispatch.Job
+	select {
+	case job = <-first.started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no job started")
+	}
+	stopping := time.Now()
+	select {
+	case <-stop():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker did not stop within 10s (its Drain is 500ms)")
+	}
+	t.Logf("the worker stopped %v after it was told to", time.Since(stopping))
+	if ws, err := c.b.Workers(t.Context()); err != nil || len(ws) != 0 {
+		t.Errorf("Workers() = %+v, %v, want none", ws, err)
+	}
+
+	c.exec.started = make(chan *dispatch.Job, 8)
+	startWorker(t, c, c.exec, 4)
+	waitFor(t, 10*time.Second, "another worker to take job "+job.Knot, func() bool { return len(c.exec.runs(job.Knot)) == 1 })
+}
+
+// startWorker starts a worker of slots slots with a Drain of 500ms; stop
+// stops it and returns a channel closed when it has.
+func startWorker(t *testing.T, c *cluster, exec dispatch.Executor, slots int) (stop func() <-chan struct{}) {
+	t.Helper()
+	b, err := dispatch.Connect(t.Context(), c.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := dispatch.NewWorker(b, c.store, exec, dispatch.WorkerConfig{Slots: slots, Drain: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := w.Run(ctx); err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done; b.Close() })
+	return func() <-chan struct{} { cancel(); return done }
+}
