@@ -209,7 +209,6 @@ func TestWorkerStopsWhileBusy(t *testing.T) {
 		t.Errorf("Workers() = %+v, %v, want none", ws, err)
 	}
 
-	c.exec.started = make(chan *dispatch.Job, 8)
 	startWorker(t, c, c.exec, 4)
 	waitFor(t, 10*time.Second, "another worker to take job "+job.Knot, func() bool { return len(c.exec.runs(job.Knot)) == 1 })
 }

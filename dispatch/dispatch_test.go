@@ -26,7 +26,7 @@ import (
 // id, and hands them to another.
 type counter struct {
 	next    dispatch.Executor
-	started chan *dispatch.Job // if not nil, told of each job as it starts
+	started chan *dispatch.Job // if not nil, told of each job as it starts, while it has room
 
 	mu      sync.Mutex
 	jobs    map[string][]*dispatch.Job // by Job.Knot, in the order they ran
@@ -48,8 +48,9 @@ func (c *counter) Execute(ctx context.Context, job *dispatch.Job, call *host.Cal
 		c.running--
 		c.mu.Unlock()
 	}()
-	if c.started != nil {
-		c.started <- job
+	select {
+	case c.started <- job: // a nil channel never is ready
+	default:
 	}
 	return c.next.Execute(ctx, job, call)
 }

@@ -161,7 +161,7 @@ func TestWorkerRefusesBadJobs(t *testing.T) {
 		f(&j)
 		return encode(t, j)
 	}
-	for _, tc := range []struct {
+	cases := []struct {
 		name string
 		b    []byte
 		key  string // "" means the bytes' hash
@@ -181,7 +181,8 @@ func TestWorkerRefusesBadJobs(t *testing.T) {
 		{name: "module not in the store", b: job("no-module", func(j *dispatch.Job) { j.Inputs = nil }), typ: dispatch.ErrUnavailable, msg: "module"},
 		{name: "module not WebAssembly", b: job("not-wasm", func(j *dispatch.Job) { j.Inputs, j.Spec.Module = nil, notWasm.String() }), typ: "LoadError"},
 		{name: "inputs over MaxInput", b: job("too-big", func(j *dispatch.Job) { j.Inputs[0].Size = 1 << 40 }), typ: dispatch.ErrUnavailable, msg: "MaxInput"},
-	} {
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			key := tc.key
 			if key == "" {
@@ -196,7 +197,7 @@ func TestWorkerRefusesBadJobs(t *testing.T) {
 			}
 		})
 	}
-	refused := 13
+	refused := len(cases)
 
 	// Subjects of the wrong shape: no result, and the job is not kept.
 	for _, subject := range []string{c.cfg.Prefix + ".job.default." + hostileRun, c.cfg.Prefix + ".job.default." + hostileRun + ".k.extra"} {
