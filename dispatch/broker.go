@@ -330,6 +330,19 @@ func (b *Broker) resultSubject(run, key string) string {
 }
 func (b *Broker) cancelSubject(run string) string { return b.cfg.Prefix + ".cancel." + run }
 
+// published returns the result published under a job's key, if there is
+// a readable one: a message there that is not (garbage, another version's,
+// another key's) does not make the job done, or the job would never run
+// and its run wait for it forever.
+func (b *Broker) published(ctx context.Context, tok, key string) (*jetstream.RawStreamMsg, bool) {
+	m, err := b.results.GetLastMsgForSubject(ctx, b.resultSubject(tok, key))
+	if err != nil {
+		return nil, false
+	}
+	r, err := decodeResult(m.Data)
+	return m, err == nil && r.Key == key
+}
+
 var tokenPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
 // RunToken is the subject token and bucket key that stand for a run id: the

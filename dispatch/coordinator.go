@@ -150,6 +150,13 @@ func (c *Coordinator) startRun(ctx context.Context, runID string, resume bool) (
 			stopWatch()
 			wg.Wait()
 			cc.Stop()
+			select {
+			case <-rs.noWorkers: // jobs sent after the purge (knots given their parents' errors) wait for no one
+				pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				rs.purge(pctx)
+				cancel()
+			default:
+			}
 			c.mu.Lock()
 			delete(c.runs, runID)
 			c.mu.Unlock()
@@ -202,6 +209,11 @@ func (rs *runState) watch(stop context.Context) {
 	for {
 		select {
 		case <-stop.Done():
+			// The run's end and its cancellation may both be here when
+			// the loop looks again after listing the workers.
+			if rs.ctx.Err() != nil {
+				rs.cancel()
+			}
 			return
 		case <-rs.ctx.Done():
 			rs.cancel()
@@ -214,6 +226,9 @@ func (rs *runState) watch(stop context.Context) {
 			continue
 		}
 		n, err := c.b.liveWorkers(stop, c.cfg.Pool)
+		if stop.Err() != nil {
+			continue // the run ended while the workers were listed: none were counted
+		}
 		if err != nil || n > 0 {
 			if err != nil {
 				c.cfg.Logger.Warn("cannot list live workers", "err", err)
@@ -374,7 +389,7 @@ func (rs *runState) refs(ctx context.Context, args []abi.Arg) ([]Ref, error) {
 func (rs *runState) publish(ctx context.Context, key string, b []byte) error {
 	c := rs.c
 	if rs.resume {
-		if m, err := c.b.results.GetLastMsgForSubject(ctx, c.b.resultSubject(rs.tok, key)); err == nil {
+		if m, done := c.b.published(ctx, rs.tok, key); done {
 			rs.deliver(rawMsg{m})
 			return nil
 		}

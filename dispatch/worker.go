@@ -155,7 +155,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	slots := make(chan struct{}, w.cfg.Slots)
 	var wg sync.WaitGroup
 	for ctx.Err() == nil {
-		slots <- struct{}{} // one free slot at least
+		select { // one free slot at least
+		case slots <- struct{}{}:
+		case <-ctx.Done(): // every slot busy: drain them
+			continue
+		}
 		free := 1
 	more:
 		for free < w.cfg.Slots {
@@ -322,7 +326,7 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg, release func()) {
 	// Idempotency: a job delivered again after its result was published
 	// (its worker died before the ack, or the broker restarted) is not
 	// run again.
-	if _, err := w.b.results.GetLastMsgForSubject(ctx, w.b.resultSubject(tok, key)); err == nil {
+	if _, done := w.b.published(ctx, tok, key); done {
 		lg.Debug("job already done")
 		_ = m.DoubleAck(context.WithoutCancel(ctx))
 		return

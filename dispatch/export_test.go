@@ -1,0 +1,4 @@
+package dispatch
+
+// DecodeResult exposes decodeResult to the package's external tests.
+var DecodeResult = decodeResult
