@@ -423,8 +423,8 @@ func TestConnectMutualTLS(t *testing.T) {
 	})
 }
 
-// startWorker runs a worker on the server at url until the test ends.
-func startWorker(t *testing.T, url string, cfg dispatch.Config, store cas.Store, exec dispatch.Executor, wcfg dispatch.WorkerConfig) {
+// runWorker runs a worker on the server at url until the test ends.
+func runWorker(t *testing.T, url string, cfg dispatch.Config, store cas.Store, exec dispatch.Executor, wcfg dispatch.WorkerConfig) {
 	t.Helper()
 	cfg.URL = url
 	b, err := dispatch.Connect(t.Context(), cfg)
@@ -454,18 +454,6 @@ func negate(t *testing.T) []byte {
 	return b
 }
 
-// newHost returns a host without an on-disk cache, closed when the test
-// ends (after the workers that use it, if it is made before them).
-func newHost(t *testing.T) *host.Host {
-	t.Helper()
-	h, err := host.New(host.Config{CacheDir: "-"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Close(context.Background()) })
-	return h
-}
-
 // modules connects a coordinator that ships every function as spec, and
 // a worker with wcfg that runs modules from store, to a prefix of their
 // own on the shared server.
@@ -475,7 +463,7 @@ func modules(t *testing.T, h *host.Host, store cas.Store, spec dispatch.Spec, wc
 	cfg := dispatch.Config{Prefix: prefix}
 	ship := func(*scheduler.Fn) (dispatch.Spec, bool) { return spec, true }
 	coord := dispatchtest.Setup(t, url, cfg, store, dispatch.NewModules(h, store), ship, 0, 0)
-	startWorker(t, url, cfg, store, dispatch.NewModules(h, store), wcfg)
+	runWorker(t, url, cfg, store, dispatch.NewModules(h, store), wcfg)
 	return coord
 }
 
