@@ -168,19 +168,3 @@ func (b *Broker) setRunState(ctx context.Context, tok, state string) error {
 	_, err = b.runs.Update(ctx, tok, v, e.Revision())
 	return err
 }
-
-// runState reads a kept run's state ("" if none is kept).
-func (b *Broker) runState(ctx context.Context, tok string) (string, error) {
-	e, err := b.runs.Get(ctx, tok)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	var r RunRecord
-	if err := pcbor.UnmarshalMessage(e.Value(), &r); err != nil {
-		return "", err
-	}
-	return r.State, nil
-}
