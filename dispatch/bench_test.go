@@ -25,6 +25,22 @@ func (f knotFn) Invoke(ctx context.Context, c *scheduler.Call) abi.Response {
 }
 func (f knotFn) HostKnot() *host.Knot { return f.k }
 
+// benchCluster starts an embedded server and n in-process workers of one
+// slot that run modules from a memory store holding wasm.
+func benchCluster(b *testing.B, wasm []byte, n int) *dispatch.Coordinator {
+	ctx := context.Background()
+	store := cas.NewMemory()
+	if err := store.Put(ctx, cas.Sum(wasm), wasm); err != nil {
+		b.Fatal(err)
+	}
+	h, err := host.New(host.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close(ctx) })
+	return dispatchtest.Setup(b, dispatchtest.Start(b).URL(), dispatch.Config{}, store, dispatch.NewModules(h, store), nil, n, 1)
+}
+
 // BenchmarkRemoteKnot is the cost of one invocation of a trivial Go knot
 // (arith's double), one after another: on the local pool (the host knot
 // itself) and on an in-process worker with one slot over an embedded NATS
@@ -49,17 +65,7 @@ func BenchmarkRemoteKnot(b *testing.B) {
 		}
 	})
 	b.Run("nats", func(b *testing.B) {
-		store := cas.NewMemory()
-		if err := store.Put(ctx, cas.Sum(wasm), wasm); err != nil {
-			b.Fatal(err)
-		}
-		srv := dispatchtest.Start(b)
-		h, err := host.New(host.Config{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { h.Close(ctx) })
-		coord := dispatchtest.Setup(b, srv.URL(), dispatch.Config{}, store, dispatch.NewModules(h, store), nil, 1, 1)
+		coord := benchCluster(b, wasm, 1)
 		end, err := coord.StartRun(ctx, "bench")
 		if err != nil {
 			b.Fatal(err)
@@ -91,17 +97,7 @@ func BenchmarkRemoteMap(b *testing.B) {
 	k := hosttest.Knot(b, mod, host.KnotConfig{Name: "double"})
 	for _, workers := range []int{1, 2} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
-			store := cas.NewMemory()
-			if err := store.Put(ctx, cas.Sum(wasm), wasm); err != nil {
-				b.Fatal(err)
-			}
-			srv := dispatchtest.Start(b)
-			h, err := host.New(host.Config{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { h.Close(ctx) })
-			coord := dispatchtest.Setup(b, srv.URL(), dispatch.Config{}, store, dispatch.NewModules(h, store), nil, workers, 1)
+			coord := benchCluster(b, wasm, workers)
 			fn := &scheduler.Fn{Invoker: knotFn{k}}
 			run := 0
 			for b.Loop() {
