@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/lineage"
@@ -264,5 +268,29 @@ func TestServerStaysAway(t *testing.T) {
 	checkRun(t, h, before)
 	if _, err := h.Run(ctx, "run-lost"); err == nil {
 		t.Error("the run that failed to record is there")
+	}
+}
+
+// TestTransient: the errors of a lost connection are retried, whatever
+// pgx says of their safety (every operation here is idempotent); the
+// errors of a query, a cancellation or a deadline are not.
+func TestTransient(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("insert run: %w", pgconn.ErrConnClosed), true},
+		{&pgconn.PgError{Code: "57P01"}, true},
+		{&pgconn.PgError{Code: "08006"}, true},
+		{fmt.Errorf("x: %w", io.ErrUnexpectedEOF), true},
+		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, true},
+		{&pgconn.PgError{Code: "23505"}, false},
+		{fmt.Errorf("x: %w", context.Canceled), false},
+		{context.DeadlineExceeded, false},
+		{errors.New("no such table"), false},
+	} {
+		if got := transient(c.err); got != c.want {
+			t.Errorf("transient(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }
