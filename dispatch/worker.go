@@ -300,8 +300,10 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg, release func()) {
 			return
 		}
 		w.done.Add(1)
-		if err := m.DoubleAck(context.WithoutCancel(ctx)); err != nil {
-			lg.Debug("ack", "key", key, "err", err) // redelivered later, then found in the results
+		// A plain ack, not awaited: if it is lost, the job comes back
+		// after the ack wait and is found in the results (below).
+		if err := m.Ack(); err != nil {
+			lg.Debug("ack", "key", key, "err", err)
 		}
 	}
 	fail := func(typ, msg string) {
@@ -324,11 +326,12 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg, release func()) {
 	}
 	lg = lg.With("run", job.Run, "knot", job.Knot, "key", key[:16], "attempt", attempt)
 	// Idempotency: a job delivered again after its result was published
-	// (its worker died before the ack, or the broker restarted) is not
-	// run again.
+	// (its worker died before the ack, the ack was lost, or the job was
+	// published again after a broker restart, a first delivery then) is
+	// not run again.
 	if _, done := w.b.published(ctx, tok, key); done {
 		lg.Debug("job already done")
-		_ = m.DoubleAck(context.WithoutCancel(ctx))
+		_ = m.Ack()
 		return
 	}
 	w.mu.Lock()

@@ -22,6 +22,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -86,7 +88,29 @@ func main() {
 		fmt.Fprintf(os.Stderr, "pirn: still not finished %s after the signal: exiting\n", forceAfter)
 		os.Exit(exitInterrupted)
 	}()
-	os.Exit(run(ctx, os.Args, os.Stdout, os.Stderr))
+	stopProfile := cpuProfile(os.Getenv("PIRN_CPUPROFILE"))
+	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	stopProfile()
+	os.Exit(code)
+}
+
+// cpuProfile writes a CPU profile of the process to path, where "%p"
+// stands for the process id (for a coordinator and its workers), until
+// the returned function is called: PIRN_CPUPROFILE, for
+// docs/performance.md. An empty path profiles nothing.
+func cpuProfile(path string) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid())))
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pirn: PIRN_CPUPROFILE: %v\n", err)
+		return func() {}
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
 // run is main without the process: it returns the exit status. Errors go
