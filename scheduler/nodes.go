@@ -158,6 +158,7 @@ func (e *engine) runElement(st *state, i int, c *Call) {
 	rec.Map, rec.Index = n.id, i
 	rec.Module, rec.Knot, rec.Grants = n.fn.Module, n.fn.Name, n.fn.Grants
 	rec.StartedAt = time.Now().UTC()
+	e.emit(Event{Kind: KnotStarted, Record: *rec, Time: rec.StartedAt})
 	item := cas.CanonicalValue(st.items[i])
 	over := n.primary
 	c.RunID, c.KnotID, c.Config, c.Inputs = e.runID, id, n.config, c.Inputs[:0]
@@ -184,6 +185,7 @@ func (e *engine) runElement(st *state, i int, c *Call) {
 	}
 	e.settle(id, &el.res, rec)
 	rec.FinishedAt = time.Now().UTC()
+	e.emitFinished(rec, &el.res)
 }
 
 func sortInputs(ins []lineage.Input) {

@@ -132,6 +132,13 @@ type Request struct {
 	// then replaces; otherwise that is a setup error wrapping
 	// lineage.ErrRunExists.
 	Replace bool
+	// Observer, when set, receives the run's events (package emit sends
+	// them on to logs, OpenTelemetry, OpenLineage and others).
+	Observer Observer
+	// Labels go with the RunStarted event: where the request came from
+	// (a trigger, a stream's offset) and a caller's trace context
+	// ("traceparent"), for the observer.
+	Labels map[string]string
 }
 
 // Skip describes a skipped knot.
@@ -195,7 +202,7 @@ func (s *Scheduler) Run(ctx context.Context, t *Tapestry, req Request) (*Result,
 	}
 	req.Pipeline = cmp.Or(req.Pipeline, t.origin.Pipeline)
 	e := &engine{s: s, ctx: ctx, runID: runID, started: time.Now().UTC(), states: make([]*state, len(t.nodes)), states0: t.nodes,
-		pipelineDigest: t.origin.Digest}
+		pipelineDigest: t.origin.Digest, obs: req.Observer}
 	e.collect(terminals)
 	if err := e.bind(t, req.Params); err != nil {
 		return nil, err
@@ -215,18 +222,21 @@ func (s *Scheduler) Run(ctx context.Context, t *Tapestry, req Request) (*Result,
 		}
 		defer end()
 	}
+	start := &lineage.Run{ID: runID, Pipeline: req.Pipeline, PipelineDigest: e.pipelineDigest, Status: lineage.Running, StartedAt: e.started,
+		Dispatcher: cmp.Or(s.cfg.Dispatcher, "local"), Host: s.host}
+	for _, n := range terminals {
+		start.Terminals = append(start.Terminals, n.id)
+	}
 	if rs, ok := s.hist.(lineage.RunStarter); ok {
-		start := &lineage.Run{ID: runID, Pipeline: req.Pipeline, PipelineDigest: e.pipelineDigest, Status: lineage.Running, StartedAt: e.started,
-			Dispatcher: cmp.Or(s.cfg.Dispatcher, "local"), Host: s.host}
-		for _, n := range terminals {
-			start.Terminals = append(start.Terminals, n.id)
-		}
 		if err := rs.StartRun(ctx, start); err != nil {
 			return nil, fmt.Errorf("record the start of run %s: %w", runID, err)
 		}
 	}
+	e.emit(Event{Kind: RunStarted, Run: start, Labels: req.Labels, Time: e.started})
 	e.execute()
-	return e.finish(req, terminals)
+	res, err := e.finish(req, terminals)
+	e.emitRecorded(res, err)
+	return res, err
 }
 
 func (t *Tapestry) terminals(ids []string) ([]*Node, error) {
@@ -306,6 +316,7 @@ type engine struct {
 	states0 []*Node  // the tapestry's nodes, by index
 	// pipelineDigest is the tapestry's Origin's, recorded with the run.
 	pipelineDigest cas.Digest
+	obs            Observer // the request's, or nil
 	shed           []*state // in topological order
 	params         map[*Node]cas.Value
 
@@ -553,6 +564,7 @@ func (e *engine) stall() {
 		st.res = e.failure(st.n.id, ErrStalled, fmt.Sprintf("internal error: node %q never became ready (%d parents unfinished); please report it", st.n.id, st.pending), nil, "")
 		e.settle(st.n.id, &st.res, &st.rec)
 		st.rec.FinishedAt = st.rec.StartedAt
+		e.emitFinished(&st.rec, &st.res)
 	}
 	e.remaining = 0
 }
@@ -582,12 +594,14 @@ func (e *engine) begin(st *state) {
 	rec.Module, rec.Knot = n.What()
 	rec.Grants = n.fn.Grants
 	rec.StartedAt = time.Now().UTC()
+	e.emit(Event{Kind: KnotStarted, Record: *rec, Time: rec.StartedAt})
 }
 
 // complete stores a node's value and closes its record.
 func (e *engine) complete(st *state) {
 	e.settle(st.n.id, &st.res, &st.rec)
 	st.rec.FinishedAt = time.Now().UTC()
+	e.emitFinished(&st.rec, &st.res)
 	if e.s.cfg.Logger.Enabled(e.ctx, slog.LevelDebug) {
 		e.s.cfg.Logger.LogAttrs(e.ctx, slog.LevelDebug, "knot finished", slog.String("run", e.runID),
 			slog.String("knot", st.n.id), slog.String("outcome", string(st.res.outcome)), slog.Duration("duration", st.rec.Duration()))
