@@ -135,6 +135,9 @@ type Request struct {
 	// Observer, when set, receives the run's events (package emit sends
 	// them on to logs, OpenTelemetry, OpenLineage and others).
 	Observer Observer
+	// Extensible lets nodes added to the tapestry while the run goes join
+	// it (see AddKnot); only with Terminals nil, every terminal.
+	Extensible bool
 	// Labels go with the RunStarted event: where the request came from
 	// (a trigger, a stream's offset) and a caller's trace context
 	// ("traceparent"), for the observer.
@@ -196,15 +199,20 @@ func (s *Scheduler) Run(ctx context.Context, t *Tapestry, req Request) (*Result,
 	if !abi.ValidKnotName(runID) {
 		return nil, fmt.Errorf("run id %q is invalid (allowed: A-Z a-z 0-9 _ - . :, at most 256)", runID)
 	}
+	t.mu.Lock()
 	terminals, err := t.terminals(req.Terminals)
 	if err != nil {
+		t.mu.Unlock()
 		return nil, err
 	}
 	req.Pipeline = cmp.Or(req.Pipeline, t.origin.Pipeline)
 	e := &engine{s: s, ctx: ctx, runID: runID, started: time.Now().UTC(), states: make([]*state, len(t.nodes)), states0: t.nodes,
 		pipelineDigest: t.origin.Digest, obs: req.Observer}
+	e.cond.L = &e.mu
 	e.collect(terminals)
-	if err := e.bind(t, req.Params); err != nil {
+	err = e.bind(t, req.Params)
+	t.mu.Unlock()
+	if err != nil {
 		return nil, err
 	}
 	if req.RunID != "" && !req.Replace { // fresh ids are unique by construction
@@ -233,7 +241,20 @@ func (s *Scheduler) Run(ctx context.Context, t *Tapestry, req Request) (*Result,
 		}
 	}
 	e.emit(Event{Kind: RunStarted, Run: start, Labels: req.Labels, Time: e.started})
-	e.execute()
+	if req.Extensible && req.Terminals == nil {
+		t.mu.Lock()
+		t.register(e)
+		t.mu.Unlock()
+		e.execute()
+		t.unregister(e)
+		for _, st := range e.newcomers {
+			if len(st.children) == 0 {
+				terminals = append(terminals, st.n)
+			}
+		}
+	} else {
+		e.execute()
+	}
 	res, err := e.finish(req, terminals)
 	e.emitRecorded(res, err)
 	return res, err
@@ -241,7 +262,7 @@ func (s *Scheduler) Run(ctx context.Context, t *Tapestry, req Request) (*Result,
 
 func (t *Tapestry) terminals(ids []string) ([]*Node, error) {
 	if ids == nil {
-		ts := t.Terminals()
+		ts := t.leaves()
 		if len(ts) == 0 {
 			return nil, errors.New("tapestry has no knots to run")
 		}
@@ -277,6 +298,8 @@ type state struct {
 	items     [][]byte // canonical element values
 	// A Branch's input, passed to the selected arm.
 	through cas.Value
+	param   cas.Value // a parameter's bound value
+	done    bool      // finished, its children told (under engine.mu)
 }
 
 type elemState struct {
@@ -316,9 +339,13 @@ type engine struct {
 	states0 []*Node  // the tapestry's nodes, by index
 	// pipelineDigest is the tapestry's Origin's, recorded with the run.
 	pipelineDigest cas.Digest
-	obs            Observer // the request's, or nil
-	shed           []*state // in topological order
-	params         map[*Node]cas.Value
+	obs            Observer  // the request's, or nil
+	ended          bool      // every node finished: nothing may join (under mu)
+	holds          int       // newcomers an Add call holds back (under mu)
+	executing      bool      // execute has queued the ready nodes (under mu)
+	newcomers      []*state  // the nodes that joined mid-run
+	t              *Tapestry // set while the run is extensible
+	shed           []*state  // in topological order
 
 	mu        sync.Mutex
 	cond      sync.Cond
@@ -416,7 +443,6 @@ func (e *engine) bind(t *Tapestry, values map[string]any) error {
 		slices.Sort(known)
 		return fmt.Errorf("unknown parameter(s) %s (the pipeline has: %s)", strings.Join(unknown, ", "), strings.Join(known, ", "))
 	}
-	e.params = map[*Node]cas.Value{}
 	var errs []error
 	for _, st := range e.shed {
 		p := st.n.param
@@ -436,9 +462,9 @@ func (e *engine) bind(t *Tapestry, values map[string]any) error {
 				errs = append(errs, fmt.Errorf("parameter %q: %w", p.Name, err))
 				continue
 			}
-			e.params[st.n] = cv
+			st.param = cv
 		case p.HasDefault:
-			e.params[st.n] = st.n.def
+			st.param = st.n.def
 		default:
 			errs = append(errs, fmt.Errorf("parameter %q has no value supplied and no default", p.Name))
 		}
@@ -470,15 +496,21 @@ func (e *engine) execute() {
 			e.putWG.Wait()
 		}()
 	}
-	e.cond.L = &e.mu
+	e.mu.Lock() // a node may be joining the run (extend.go)
+	e.executing = true
 	e.remaining = len(e.shed)
 	for i := len(e.shed) - 1; i >= 0; i-- { // LIFO: pop in topological order
 		if e.shed[i].pending == 0 {
 			e.ready = append(e.ready, task{e.shed[i], -1})
 		}
 	}
+	e.mu.Unlock()
 	var wg sync.WaitGroup
-	for range max(1, min(e.s.cfg.Workers, len(e.shed))) {
+	workers := min(e.s.cfg.Workers, len(e.shed))
+	if e.t != nil { // newcomers may come
+		workers = e.s.cfg.Workers
+	}
+	for range max(1, workers) {
 		wg.Go(e.worker)
 	}
 	wg.Wait()
@@ -489,7 +521,7 @@ func (e *engine) worker() {
 	e.mu.Lock()
 	for {
 		for len(e.ready) == 0 && e.remaining > 0 {
-			if e.running == 0 {
+			if e.running == 0 && e.holds == 0 {
 				// Nothing is ready and nothing runs that could make
 				// anything ready: waiting would never end. This is a bug
 				// in the scheduler, not in the tapestry; end the run
@@ -500,6 +532,7 @@ func (e *engine) worker() {
 			e.cond.Wait()
 		}
 		if e.remaining == 0 {
+			e.ended = true
 			e.mu.Unlock()
 			return
 		}
@@ -530,6 +563,7 @@ func (e *engine) worker() {
 			woken = len(t.st.elems)
 		}
 		if done != nil {
+			done.done = true
 			e.remaining--
 			for _, c := range done.children {
 				if c.pending--; c.pending == 0 {
@@ -564,6 +598,7 @@ func (e *engine) stall() {
 		st.res = e.failure(st.n.id, ErrStalled, fmt.Sprintf("internal error: node %q never became ready (%d parents unfinished); please report it", st.n.id, st.pending), nil, "")
 		e.settle(st.n.id, &st.res, &st.rec)
 		st.rec.FinishedAt = st.rec.StartedAt
+		st.done = true
 		e.emitFinished(&st.rec, &st.res)
 	}
 	e.remaining = 0
@@ -575,7 +610,7 @@ func (e *engine) run(st *state, call *Call) bool {
 	n := st.n
 	e.begin(st)
 	if n.kind == model.KindParameter {
-		st.res = result{outcome: lineage.OK, value: e.params[n]}
+		st.res = result{outcome: lineage.OK, value: st.param}
 	} else {
 		res, spawned := e.decide(st, call)
 		if spawned {

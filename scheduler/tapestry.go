@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
@@ -291,6 +292,13 @@ func (n *Node) ConfigHash() cas.Digest { return n.configHash }
 
 // Tapestry is a DAG of parameters and knots.
 type Tapestry struct {
+	// mu guards everything below: Add* and the setup of a run hold it,
+	// so that nodes may be added while runs of the tapestry go.
+	mu sync.Mutex
+	// runs are the extensible runs in progress, which nodes added now
+	// may join (extend.go); joined, what the current Add* call joined.
+	runs     []*engine
+	joined   []joined
 	nodes    []*Node
 	byID     map[string]*Node
 	params   map[string]*Node // by parameter name
@@ -319,15 +327,28 @@ func NewTapestry() *Tapestry {
 
 // Node returns the node with the id.
 func (t *Tapestry) Node(id string) (*Node, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	n, ok := t.byID[id]
 	return n, ok
 }
 
 // Nodes returns every node in the order added (a topological order).
-func (t *Tapestry) Nodes() []*Node { return slices.Clone(t.nodes) }
+func (t *Tapestry) Nodes() []*Node {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.nodes)
+}
 
 // Terminals returns the nodes no other node consumes, in the order added.
 func (t *Tapestry) Terminals() []*Node {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.leaves()
+}
+
+// leaves returns the nodes no other node consumes; t.mu is held.
+func (t *Tapestry) leaves() []*Node {
 	var out []*Node
 	for _, n := range t.nodes {
 		if len(n.children) == 0 {
@@ -360,7 +381,7 @@ func (t *Tapestry) add(n *Node) {
 
 // AddParameter adds a parameter. Its default, if any, is coerced to its
 // type now.
-func (t *Tapestry) AddParameter(p ParamDecl) (*Node, error) {
+func (t *Tapestry) addParameter(p ParamDecl) (*Node, error) {
 	if !abi.ValidKnotName(p.Name) {
 		return nil, fmt.Errorf("parameter name %q is invalid (allowed: A-Z a-z 0-9 _ - . :)", p.Name)
 	}
@@ -386,8 +407,12 @@ func (t *Tapestry) AddParameter(p ParamDecl) (*Node, error) {
 		return nil, err
 	}
 	n.configHash = h
+	if err := t.admit(n); err != nil {
+		return nil, err
+	}
 	t.add(n)
 	t.params[p.Name] = n
+	t.join(n)
 	return n, nil
 }
 
@@ -510,14 +535,18 @@ func (b *builder) done() (*Node, error) {
 		return nil, fmt.Errorf("%s %q: config: %w", n.kind, n.id, err)
 	}
 	n.configHash = h
+	if err := b.t.admit(n); err != nil {
+		return nil, err
+	}
 	b.t.add(n)
+	b.t.join(n)
 	b.t.warnings = append(b.t.warnings, b.warnings...)
 	return n, nil
 }
 
 // AddKnot adds a knot, Source, Sink or Aggregator. Its parents must
 // already be in the tapestry.
-func (t *Tapestry) AddKnot(k KnotDecl) (*Node, error) {
+func (t *Tapestry) addKnot(k KnotDecl) (*Node, error) {
 	kind := k.Kind
 	if kind == model.KindParameter {
 		kind = model.KindKnot
@@ -562,7 +591,7 @@ func (t *Tapestry) single(id string, kind model.Kind, input, parentEdge string, 
 }
 
 // AddGate adds a Gate.
-func (t *Tapestry) AddGate(g GateDecl) (*Node, error) {
+func (t *Tapestry) addGate(g GateDecl) (*Node, error) {
 	b, err := t.single(g.ID, model.KindGate, g.Input, "input", g.Fn, g.Policy, g.Optional)
 	if err != nil {
 		return nil, err
@@ -575,7 +604,7 @@ func (t *Tapestry) AddGate(g GateDecl) (*Node, error) {
 
 // AddBranch adds a Branch and its arms; it returns the Branch. The arms
 // are nodes "<id>.<arm>".
-func (t *Tapestry) AddBranch(s BranchDecl) (*Node, error) {
+func (t *Tapestry) addBranch(s BranchDecl) (*Node, error) {
 	b, err := t.single(s.ID, model.KindBranch, s.Input, "input", s.Fn, s.Policy, s.Optional)
 	if err != nil {
 		return nil, err
@@ -634,7 +663,7 @@ func anySlice(s []string) []any {
 }
 
 // AddMap adds a Map.
-func (t *Tapestry) AddMap(m MapDecl) (*Node, error) {
+func (t *Tapestry) addMap(m MapDecl) (*Node, error) {
 	b, err := t.single(m.ID, model.KindMap, m.Over, "over", m.Fn, m.Policy, m.Optional)
 	if err != nil {
 		return nil, err
@@ -692,7 +721,7 @@ func (t *Tapestry) AddMap(m MapDecl) (*Node, error) {
 }
 
 // AddReduce adds a Reduce.
-func (t *Tapestry) AddReduce(r ReduceDecl) (*Node, error) {
+func (t *Tapestry) addReduce(r ReduceDecl) (*Node, error) {
 	b, err := t.single(r.ID, model.KindReduce, r.Of, "of", r.Fn, r.Policy, r.Optional)
 	if err != nil {
 		return nil, err
