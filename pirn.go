@@ -24,6 +24,7 @@ import (
 	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/lineage"
 	"github.com/pirn-wasm/pirn/model"
+	"github.com/pirn-wasm/pirn/redact"
 	"github.com/pirn-wasm/pirn/scheduler"
 )
 
@@ -60,6 +61,9 @@ type Config struct {
 	AllowUnpinned bool
 	// Logger receives guest output and diagnostics; nil discards.
 	Logger *slog.Logger
+	// Redactor masks secrets in error records, events and (wrapping
+	// Logger's handler) logs; runs add the granted environment values.
+	Redactor *redact.Redactor
 }
 
 // Type aliases for the values that cross this API.
@@ -80,6 +84,9 @@ type Engine struct {
 // Open creates an engine.
 func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
+	if cfg.Redactor != nil {
+		cfg.Logger = slog.New(cfg.Redactor.Handler(cfg.Logger.Handler()))
+	}
 	e := &Engine{cfg: cfg, store: cmp.Or[cas.Store](cfg.Store, cas.NewMemory()),
 		hist: cmp.Or[lineage.History](cfg.History, lineage.NewMemory())}
 	writers := cfg.StoreWriters
@@ -91,7 +98,8 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.host = h
-	if e.sched, err = scheduler.New(scheduler.Config{Workers: cfg.Workers, Logger: cfg.Logger, StoreWriters: max(writers, 0), Remote: cfg.Remote}, e.store, e.hist); err != nil {
+	if e.sched, err = scheduler.New(scheduler.Config{Workers: cfg.Workers, Logger: cfg.Logger, StoreWriters: max(writers, 0), Remote: cfg.Remote,
+		Redactor: cfg.Redactor}, e.store, e.hist); err != nil {
 		h.Close(ctx)
 		return nil, err
 	}

@@ -1,9 +1,14 @@
 package scheduler
 
 import (
+	"fmt"
+	"os"
+	"strings"
 	"time"
 
+	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/lineage"
+	"github.com/pirn-wasm/pirn/redact"
 )
 
 // EventKind says what an Event reports.
@@ -113,4 +118,74 @@ func (e *engine) emitRecorded(res *Result, err error) {
 		e.emit(ev)
 	}
 	e.emit(Event{Kind: RunFinished, Result: res, Err: err, Time: res.FinishedAt})
+}
+
+// grantedSecrets adds to the redactor the values of the environment
+// variables granted to the run's knots: what a knot was given must not
+// come back out in an error record.
+func (e *engine) grantedSecrets() error {
+	r := e.s.cfg.Redactor
+	if r == nil {
+		return nil
+	}
+	var values []string
+	for _, st := range e.shed {
+		for _, g := range st.n.fn.Grants {
+			if name, ok := strings.CutPrefix(g, "env:"); ok {
+				if v, ok := os.LookupEnv(name); ok {
+					values = append(values, v)
+				}
+			}
+		}
+	}
+	if err := r.AddSecrets(values...); err != nil {
+		return fmt.Errorf("the values of the environment variables granted to knots: %w", err)
+	}
+	return nil
+}
+
+// redactDetail masks secrets in the text of an error's canonical CBOR
+// detail; detail that does not decode within bounds is dropped rather
+// than kept unmasked.
+func redactDetail(r *redact.Redactor, detail []byte) []byte {
+	if detail == nil {
+		return nil
+	}
+	v, err := cas.DecodeBounded(detail, MaxOutputItems)
+	if err != nil {
+		return nil
+	}
+	changed := false
+	var walk func(v any) any
+	walk = func(v any) any {
+		switch x := v.(type) {
+		case string:
+			if m := r.String(x); m != x {
+				changed = true
+				return m
+			}
+		case []any:
+			for i := range x {
+				x[i] = walk(x[i])
+			}
+		case map[string]any:
+			for k, val := range x {
+				if m := r.String(k); m != k {
+					delete(x, k)
+					changed, k = true, m
+				}
+				x[k] = walk(val)
+			}
+		}
+		return v
+	}
+	v = walk(v)
+	if !changed {
+		return detail
+	}
+	b, err := cas.Encode(v)
+	if err != nil {
+		return nil
+	}
+	return b
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/pirn-wasm/pirn/internal/pcbor"
 	"github.com/pirn-wasm/pirn/lineage"
 	"github.com/pirn-wasm/pirn/model"
+	"github.com/pirn-wasm/pirn/redact"
 )
 
 // Skip reasons the scheduler itself produces.
@@ -62,6 +63,11 @@ type Config struct {
 	// processes (pirn worker over NATS, package dispatch) instead of on
 	// this process's pool; Workers then bounds how many wait at once.
 	Remote Remote
+	// Redactor, when set, masks secrets in every error record (message,
+	// trace and detail) before it is recorded, hashed or sent to an
+	// observer; each run adds to it the values of the environment
+	// variables granted to its knots.
+	Redactor *redact.Redactor
 	// StoreWriters, when positive, writes ok values to the data store from
 	// that many background goroutines instead of from the worker that
 	// produced them, so that a slow store (a disk) overlaps with execution.
@@ -212,6 +218,9 @@ func (s *Scheduler) Run(ctx context.Context, t *Tapestry, req Request) (*Result,
 	e.collect(terminals)
 	err = e.bind(t, req.Params)
 	t.mu.Unlock()
+	if err == nil {
+		err = e.grantedSecrets()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -795,8 +804,12 @@ func skipped(reason string, detail any) result {
 	return res
 }
 
-// failure builds an err result with a stable error record.
+// failure builds an err result with a stable error record, its text
+// redacted.
 func (e *engine) failure(knotID, typ, msg string, detail []byte, trace string) result {
+	if r := e.s.cfg.Redactor; r != nil {
+		msg, trace, detail = r.String(msg), r.String(trace), redactDetail(r, detail)
+	}
 	idDoc := map[string]any{"knot": knotID, "type": typ, "message": msg}
 	if detail != nil {
 		idDoc["detail"] = raw(detail)

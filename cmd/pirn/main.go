@@ -240,6 +240,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "debug, info, warn or error (guest output is info, guest stderr warn)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
+			redactFlag,
 			&cli.StringFlag{Name: "cache-dir", Usage: "compiled-module cache (default: the user cache dir; - disables)", EnvVars: []string{"PIRN_CACHE_DIR"}},
 			&cli.StringFlag{Name: "history", Usage: "run history URL: sqlite:PATH, duckdb:PATH (a pirn built with -tags duckdb), postgres://…?schema=… or memory: (default: sqlite: in the --state directory)", EnvVars: []string{"PIRN_HISTORY"}},
 			&cli.StringFlag{Name: "store", Usage: "data store URL: file:DIR, valkey://host:port/db, s3://bucket/prefix?region=…&endpoint=…, postgres://… or memory: (default: file: in the --state directory)", EnvVars: []string{"PIRN_STORE"}},
@@ -288,13 +289,20 @@ func logger(c *cli.Context) (*slog.Logger, error) {
 		return nil, usageErr("--log-level: %v", err)
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
 	switch c.String("log-format") {
 	case "text":
-		return slog.New(slog.NewTextHandler(c.App.ErrWriter, opts)), nil
+		h = slog.NewTextHandler(c.App.ErrWriter, opts)
 	case "json":
-		return slog.New(slog.NewJSONHandler(c.App.ErrWriter, opts)), nil
+		h = slog.NewJSONHandler(c.App.ErrWriter, opts)
+	default:
+		return nil, usageErr("--log-format: want text or json, got %q", c.String("log-format"))
 	}
-	return nil, usageErr("--log-format: want text or json, got %q", c.String("log-format"))
+	r, err := redactor(c)
+	if err != nil {
+		return nil, err
+	}
+	return slog.New(r.Handler(h)), nil
 }
 
 // state is the run history and data store a command records to or reads.
@@ -371,6 +379,7 @@ func engine(c *cli.Context, cfg pirn.Config, persist bool) (*session, error) {
 		return nil, err
 	}
 	cfg.Logger = lg
+	cfg.Redactor, _ = redactor(c) // made by logger
 	cfg.CacheDir = c.String("cache-dir")
 	s := &session{}
 	if persist {

@@ -13,6 +13,7 @@ package main
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"sort"
 	"time"
@@ -70,6 +71,11 @@ func init() {
 			return nil, nil
 		}
 		return &v, nil
+	})
+	pdk.Register("failenv", "Errs with a message, a trace-like detail and a log line holding the environment variable name (to test redaction).", func(in nameIn) (bool, error) {
+		v := os.Getenv(in.Name)
+		fmt.Fprintf(os.Stderr, "connecting with %s\n", v)
+		return false, fmt.Errorf("login with token %s refused", v)
 	})
 	pdk.Register("environ", "Returns the whole environment.", func(none) ([]string, error) {
 		return append([]string{}, os.Environ()...), nil
