@@ -1,6 +1,7 @@
 package pirn
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -80,7 +81,7 @@ func (t *Tapestry) OutputType(id string) abi.Type { return t.l.OutputType(id) }
 
 func (t *Tapestry) node(n *scheduler.Node, err error) (*Node, error) {
 	if err != nil {
-		if t.err == nil {
+		if t.err == nil && !errors.Is(err, scheduler.ErrTooLate) { // refused by a run, the tapestry is sound
 			t.err = err
 		}
 		return nil, err

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -16,6 +17,11 @@ import (
 // is not added. A run asked for given terminals takes in nothing: no
 // newcomer is needed for them. Newcomers added by one Add call (a branch
 // and its arms) join together: none starts before the call returns.
+
+// ErrTooLate is wrapped by the error of an Add call refused because an
+// extensible run in progress could not take the node in; the tapestry is
+// as it was.
+var ErrTooLate = errors.New("arrived too late for a run in progress")
 
 // joined is a node the current Add call joined to a run.
 type joined struct {
@@ -114,17 +120,17 @@ func (t *Tapestry) release() {
 // admit checks n against the run; e.mu is held.
 func (e *engine) admit(n *Node) error {
 	if n.kind == model.KindParameter && !n.param.HasDefault {
-		return fmt.Errorf("parameter %q arrived while run %s was in progress, which started without a value for it: give it a default, or add it before the run",
-			n.param.Name, e.runID)
+		return fmt.Errorf("%w: parameter %q arrived while run %s was in progress, which started without a value for it: give it a default, or add it before the run",
+			ErrTooLate, n.param.Name, e.runID)
 	}
 	for _, ed := range n.parents {
 		p := e.state(ed.parent)
 		switch {
 		case p == nil:
-			return fmt.Errorf("knot %q arrived mid-run but its parent %q is not part of run %s", n.id, ed.parent.id, e.runID)
+			return fmt.Errorf("%w: knot %q arrived mid-run but its parent %q is not part of run %s", ErrTooLate, n.id, ed.parent.id, e.runID)
 		case p.done:
-			return fmt.Errorf("knot %q arrived mid-run but its parent %q has already finished in run %s: add dependent knots before their parents run",
-				n.id, ed.parent.id, e.runID)
+			return fmt.Errorf("%w: knot %q arrived mid-run but its parent %q has already finished in run %s: add dependent knots before their parents run",
+				ErrTooLate, n.id, ed.parent.id, e.runID)
 		}
 	}
 	return nil
