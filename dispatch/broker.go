@@ -252,6 +252,9 @@ func (b *Broker) setup(ctx context.Context) error {
 		Name: up + "_RESULTS", Subjects: []string{p + ".result.>"}, Retention: jetstream.LimitsPolicy,
 		Storage: jetstream.FileStorage, Discard: jetstream.DiscardOld, MaxAge: 7 * 24 * time.Hour, MaxBytes: MaxStreamBytes,
 		MaxMsgSize: MaxResult, Duplicates: 2 * time.Minute,
+		// Workers look a job's key up before running it: a direct get is
+		// one light request, not the stream API's.
+		AllowDirect: true,
 	})
 	if err != nil {
 		return fmt.Errorf("create stream %s_RESULTS: %w", up, err)
