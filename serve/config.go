@@ -1,12 +1,12 @@
 package serve
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -161,13 +161,21 @@ func (p *parser) yamlErr(line int, err error) {
 		}
 		return
 	}
-	p.errorf(line, "%v", err)
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "yaml: line "); ok {
+		var n int
+		if _, scanErr := fmt.Sscanf(rest, "%d:", &n); scanErr == nil {
+			line = n
+			_, msg, _ = strings.Cut(rest, ": ")
+		}
+	}
+	p.errorf(line, "%s", msg)
 }
 
 // rawConfig is serve.yaml as written.
 type rawConfig struct {
 	Listen    *string       `yaml:"listen"`
-	Drain     time.Duration `yaml:"drain"`
+	Drain     duration      `yaml:"drain"`
 	State     string        `yaml:"state"`
 	History   string        `yaml:"history"`
 	Store     string        `yaml:"store"`
@@ -188,15 +196,43 @@ type rawPipeline struct {
 	Queue       *int     `yaml:"queue"`
 }
 
-func strict(n *yaml.Node, v any) error {
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	if err := enc.Encode(n); err != nil {
-		return err
+// duration is a time.Duration written as Go writes one ("30s").
+type duration time.Duration
+
+func (d *duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want a duration such as 30s or 1m30s, not %q", n.Line, n.Value)
 	}
-	dec := yaml.NewDecoder(&buf)
-	dec.KnownFields(true)
-	return dec.Decode(v)
+	*d = duration(v)
+	return nil
+}
+
+// strict decodes the mapping n into v, a pointer to a struct with yaml
+// tags, refusing keys the struct does not have (naming their lines).
+func (p *parser) strict(n *yaml.Node, v any) bool {
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n.Line, "want a mapping")
+		return false
+	}
+	known := map[string]bool{}
+	t := reflect.TypeOf(v).Elem()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		known[name] = true
+	}
+	ok := true
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; !known[k.Value] {
+			p.errorf(k.Line, "unknown key %q", k.Value)
+			ok = false
+		}
+	}
+	if err := n.Decode(v); err != nil {
+		p.yamlErr(n.Line, err)
+		return false
+	}
+	return ok
 }
 
 func (p *parser) parse(src []byte) *Config {
@@ -215,20 +251,17 @@ func (p *parser) parse(src []byte) *Config {
 		p.errorf(root.Line, "want a mapping (listen, drain, pipelines, triggers…)")
 		return nil
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(src))
-	dec.KnownFields(true)
 	var raw rawConfig
-	if err := dec.Decode(&raw); err != nil {
-		p.yamlErr(root.Line, err)
+	if !p.strict(root, &raw) {
 		return nil
 	}
 	if raw.Listen != nil {
 		cfg.Listen = *raw.Listen
 	}
 	if raw.Drain < 0 {
-		p.errorf(line(root, "drain"), "drain is %s, want >= 0", raw.Drain)
+		p.errorf(line(root, "drain"), "drain is %s, want >= 0", time.Duration(raw.Drain))
 	} else if raw.Drain > 0 {
-		cfg.Drain = raw.Drain
+		cfg.Drain = time.Duration(raw.Drain)
 	}
 	cfg.State, cfg.History, cfg.Store = raw.State, raw.History, raw.Store
 	names := map[string]bool{}
@@ -268,8 +301,7 @@ func line(n *yaml.Node, key string) int {
 
 func (p *parser) pipeline(n *yaml.Node, names map[string]bool) (PipelineConfig, bool) {
 	var r rawPipeline
-	if err := strict(n, &r); err != nil {
-		p.yamlErr(n.Line, err)
+	if !p.strict(n, &r) {
 		return PipelineConfig{}, false
 	}
 	errs := len(p.errs)

@@ -50,6 +50,10 @@ type Options struct {
 	// Logger receives the server's, its triggers' and its runs' logs;
 	// nil discards.
 	Logger *slog.Logger
+	// Observer, if set, receives every run's events besides the
+	// configured emitters: an embedding program's own sink. It must
+	// return quickly (see scheduler.Observer).
+	Observer scheduler.Observer
 }
 
 // Server runs pipelines from the triggers and streams of a Config. The
@@ -118,6 +122,9 @@ func New(ctx context.Context, engine *pirn.Engine, cfg *Config, opts Options) (*
 		rc := RunnerConfig{Name: pc.Name, Concurrency: pc.Concurrency, Queue: pc.Queue, Logger: lg}
 		if _, none := s.obs.(noObserver); !none {
 			rc.Observer = s.obs
+		}
+		if opts.Observer != nil {
+			rc.Observer = both{rc.Observer, opts.Observer}
 		}
 		s.runners[pc.Name] = NewRunner(engine, p, rc)
 		s.names = append(s.names, pc.Name)
@@ -407,4 +414,14 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 type observer interface {
 	scheduler.Observer
 	Close(ctx context.Context) error
+}
+
+// both sends events to two observers (the first may be nil).
+type both [2]scheduler.Observer
+
+func (b both) Event(ev scheduler.Event) {
+	if b[0] != nil {
+		b[0].Event(ev)
+	}
+	b[1].Event(ev)
 }
