@@ -174,15 +174,15 @@ func (p *parser) yamlErr(line int, err error) {
 
 // rawConfig is serve.yaml as written.
 type rawConfig struct {
-	Listen    *string       `yaml:"listen"`
-	Drain     duration      `yaml:"drain"`
-	State     string        `yaml:"state"`
-	History   string        `yaml:"history"`
-	Store     string        `yaml:"store"`
-	Pipelines []yaml.Node   `yaml:"pipelines"`
-	Triggers  []yaml.Node   `yaml:"triggers"`
-	Streams   []yaml.Node   `yaml:"streams"`
-	Emitters  []yaml.Node   `yaml:"emitters"`
+	Listen    *string     `yaml:"listen"`
+	Drain     duration    `yaml:"drain"`
+	State     string      `yaml:"state"`
+	History   string      `yaml:"history"`
+	Store     string      `yaml:"store"`
+	Pipelines []yaml.Node `yaml:"pipelines"`
+	Triggers  []yaml.Node `yaml:"triggers"`
+	Streams   []yaml.Node `yaml:"streams"`
+	Emitters  []yaml.Node `yaml:"emitters"`
 }
 
 type rawPipeline struct {

@@ -33,7 +33,7 @@ type events struct {
 }
 
 func newEvents() *events {
-	return &events{started: map[string]map[string]string{}, finished: make(chan scheduler.Event, 1024)}
+	return &events{started: map[string]map[string]string{}, finished: make(chan scheduler.Event, 1<<16)}
 }
 
 func (e *events) Event(ev scheduler.Event) {
@@ -80,7 +80,7 @@ type testServer struct {
 
 // startServer parses src (pipelines relative to this package), starts
 // the server and stops it when the test ends.
-func startServer(t *testing.T, src string) *testServer {
+func startServer(t testing.TB, src string) *testServer {
 	t.Helper()
 	cfg, err := Parse("serve.yaml", []byte(src))
 	if err != nil {
@@ -113,7 +113,7 @@ func startServer(t *testing.T, src string) *testServer {
 }
 
 // stop ends Run and waits for it.
-func (ts *testServer) stop(t *testing.T) {
+func (ts *testServer) stop(t testing.TB) {
 	ts.cancel()
 	if err := <-ts.done; err != nil {
 		t.Errorf("Run = %v", err)
