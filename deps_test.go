@@ -58,7 +58,7 @@ var allowedImports = map[string][]string{
 	"dispatch":                  {"abi", "cas", "host", "internal/pcbor", "model", "scheduler"},
 	"dispatch/dispatchtest":     {"abi", "cas", "dispatch", "host", "scheduler"},
 	"emit":                      {"cas", "lineage", "scheduler"},
-	"serve":                     {"", "abi", "cas", "emit", "lineage", "scheduler"},
+	"serve":                     {"", "abi", "bundle", "cas", "emit", "expr", "lineage", "scheduler"},
 }
 
 // thirdParty lists, for each heavy or single-purpose dependency, the only
@@ -75,6 +75,7 @@ var thirdParty = map[string][]string{
 	"go.yaml.in/yaml/v3":                   {"pipeline", "serve"},
 	"github.com/urfave/cli/v2":             {"cmd/pirn"},
 	"cel.dev/cel-go":                       {"expr"},
+	"github.com/robfig/cron/v3":            {"serve"},
 	"github.com/opencontainers/image-spec": {"bundle"},
 	// The registry client (and, in tests of bundle/oci and cmd/pirn, its
 	// in-process registry, which this table cannot see).

@@ -25,6 +25,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -72,6 +73,13 @@ func inputErr(err error) error { return &exitError{code: exitUsage, err: err} }
 // cancelled run to finish recording before it exits anyway.
 const forceAfter = 30 * time.Second
 
+// graceAfterSignal is how long main waits after the first signal before
+// it exits anyway: forceAfter, or more for pirn serve, whose runs may
+// take its drain time to finish before they are cancelled.
+var graceAfterSignal atomic.Int64
+
+func init() { graceAfterSignal.Store(int64(forceAfter)) }
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -84,8 +92,9 @@ func main() {
 		// pirn to open the state marks the run interrupted.
 		stop()
 		fmt.Fprintln(os.Stderr, "pirn: stopping: the run is cancelled and recorded (signal again to exit at once)")
-		time.Sleep(forceAfter)
-		fmt.Fprintf(os.Stderr, "pirn: still not finished %s after the signal: exiting\n", forceAfter)
+		grace := time.Duration(graceAfterSignal.Load())
+		time.Sleep(grace)
+		fmt.Fprintf(os.Stderr, "pirn: still not finished %s after the signal: exiting\n", grace)
 		os.Exit(exitInterrupted)
 	}()
 	stopProfile := cpuProfile(os.Getenv("PIRN_CPUPROFILE"))
@@ -245,7 +254,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "history", Usage: "run history URL: sqlite:PATH, duckdb:PATH (a pirn built with -tags duckdb), postgres://…?schema=… or memory: (default: sqlite: in the --state directory)", EnvVars: []string{"PIRN_HISTORY"}},
 			&cli.StringFlag{Name: "store", Usage: "data store URL: file:DIR, valkey://host:port/db, s3://bucket/prefix?region=…&endpoint=…, postgres://… or memory: (default: file: in the --state directory)", EnvVars: []string{"PIRN_STORE"}},
 		},
-		Commands: []*cli.Command{runCommand(), checkCommand(), lockCommand(), graphCommand(), inspectCommand(), conformanceCommand(), bundleCommand(), pushCommand(), pullCommand(), keygenCommand(), runsCommand(), lineageCommand(), historyCommand(), gcCommand(), workerCommand(), workersCommand(), resumeCommand()},
+		Commands: []*cli.Command{runCommand(), checkCommand(), lockCommand(), graphCommand(), inspectCommand(), conformanceCommand(), bundleCommand(), pushCommand(), pullCommand(), keygenCommand(), runsCommand(), lineageCommand(), historyCommand(), gcCommand(), serveCommand(), workerCommand(), workersCommand(), resumeCommand()},
 		ExitErrHandler: func(*cli.Context, error) {
 			// Errors are printed by run, which also picks the status.
 		},
