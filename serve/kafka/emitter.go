@@ -175,4 +175,3 @@ func (e *Emitter) Close(ctx context.Context) error {
 	}
 	return e.failures()
 }
-
