@@ -329,3 +329,39 @@ func TestRedactedErrors(t *testing.T) {
 		t.Errorf("error = %v", err)
 	}
 }
+
+// TestDurableMaxAckPending: with two messages unacknowledged the server
+// delivers no third until one is acknowledged.
+func TestDurableMaxAckPending(t *testing.T) {
+	t.Parallel()
+	url, nc := server(t)
+	stream(t, nc, `{"x": 1}`, `{"x": 2}`, `{"x": 3}`)
+	src, err := OpenSource(SourceConfig{Conn: Conn{URL: url}, JetStream: &JetStream{Stream: "IN", Durable: "d", MaxAckPending: 2}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	first, err := src.Next(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Next(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Absence needs a window of time: 200 ms.
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if third, err := src.Next(ctx); err == nil {
+		t.Fatalf("a third message past max_ack_pending 2: %+v", third)
+	}
+	if err := first.Ack(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	third, err := src.Next(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.Value.(map[string]any)["x"] != float64(3) {
+		t.Errorf("third = %+v", third)
+	}
+}
