@@ -20,45 +20,50 @@ const module = "github.com/pirn-wasm/pirn"
 // directly. "*" means any. Packages not listed may import nothing of the
 // project.
 var allowedImports = map[string][]string{
-	"":                          {"*"}, // the embedding API wires everything
-	"cmd/pirn":                  {"*"},
-	"abi":                       {"internal/pcbor"},
-	"cas":                       {"internal/pcbor"},
-	"cas/castest":               {"cas"},
-	"internal/pcbor":            {},
-	"lineage":                   {"cas"},
-	"lineage/lineagetest":       {"cas", "lineage"},
-	"model":                     {},
-	"host":                      {"abi", "cas", "model"},
-	"host/hosttest":             {"abi", "cas", "host", "model"},
-	"scheduler":                 {"abi", "cas", "lineage", "model", "redact", "internal/pcbor", "internal/suggest"},
-	"redact":                    {},
-	"pipeline":                  {"abi", "cas", "model", "internal/fileread", "internal/suggest"},
-	"internal/suggest":          {},
-	"internal/loom":             {"abi", "bundle", "bundle/oci", "cas", "expr", "host", "lineage", "model", "pdk/go", "pipeline", "scheduler", "internal/fileread", "internal/suggest"},
-	"internal/fileread":         {},
-	"internal/memtest":          {},
-	"internal/runtest":          {"", "lineage"},
-	"expr":                      {"abi"},
-	"viz":                       {"lineage", "scheduler"},
-	"conformance":               {"abi", "cas", "host", "model"},
-	"bundle":                    {},
-	"bundle/oci":                {"bundle"},
-	"statedir":                  {"backends/sqlite", "cas"},
-	"backends":                  {"backends/duckdb", "backends/postgres", "backends/s3", "backends/sqlite", "backends/valkey", "cas", "lineage"},
-	"backends/sqlite":           {"cas", "lineage", "internal/storedrun"},
-	"backends/valkey":           {"cas"},
-	"backends/s3":               {"cas"},
-	"backends/postgres":         {"cas", "lineage", "internal/storedrun"},
-	"backends/duckdb":           {"cas", "lineage", "internal/storedrun"},
-	"internal/storedrun":        {"cas", "lineage"},
-	"pdk/go":                    {"abi"},
-	"pdk/go/pdkhttp":            {"abi"},
-	"internal/tools/benchtable": {},
-	"dispatch":                  {"abi", "cas", "host", "internal/pcbor", "model", "scheduler"},
-	"dispatch/dispatchtest":     {"abi", "cas", "dispatch", "host", "scheduler"},
-	"emit":                      {"cas", "lineage", "scheduler"},
-	"serve":                     {"", "abi", "bundle", "cas", "emit", "expr", "lineage", "scheduler"},
+	"":                                       {"*"}, // the embedding API wires everything
+	"cmd/pirn":                               {"*"},
+	"abi":                                    {"internal/pcbor"},
+	"cas":                                    {"internal/pcbor"},
+	"cas/castest":                            {"cas"},
+	"internal/pcbor":                         {},
+	"lineage":                                {"cas"},
+	"lineage/lineagetest":                    {"cas", "lineage"},
+	"model":                                  {},
+	"host":                                   {"abi", "cas", "model"},
+	"host/hosttest":                          {"abi", "cas", "host", "model"},
+	"scheduler":                              {"abi", "cas", "lineage", "model", "redact", "internal/pcbor", "internal/suggest"},
+	"redact":                                 {},
+	"pipeline":                               {"abi", "cas", "model", "internal/fileread", "internal/suggest"},
+	"internal/suggest":                       {},
+	"internal/loom":                          {"abi", "bundle", "bundle/oci", "cas", "expr", "host", "lineage", "model", "pdk/go", "pipeline", "scheduler", "internal/fileread", "internal/suggest"},
+	"internal/fileread":                      {},
+	"internal/memtest":                       {},
+	"internal/runtest":                       {"", "lineage"},
+	"expr":                                   {"abi"},
+	"viz":                                    {"lineage", "scheduler"},
+	"conformance":                            {"abi", "cas", "host", "model"},
+	"bundle":                                 {},
+	"bundle/oci":                             {"bundle"},
+	"statedir":                               {"backends/sqlite", "cas"},
+	"backends":                               {"backends/duckdb", "backends/postgres", "backends/s3", "backends/sqlite", "backends/valkey", "cas", "lineage"},
+	"backends/sqlite":                        {"cas", "lineage", "internal/storedrun"},
+	"backends/valkey":                        {"cas"},
+	"backends/s3":                            {"cas"},
+	"backends/postgres":                      {"cas", "lineage", "internal/storedrun"},
+	"backends/duckdb":                        {"cas", "lineage", "internal/storedrun"},
+	"internal/storedrun":                     {"cas", "lineage"},
+	"pdk/go":                                 {"abi"},
+	"pdk/go/pdkhttp":                         {"abi"},
+	"internal/tools/benchtable":              {},
+	"dispatch":                               {"abi", "cas", "host", "internal/pcbor", "model", "scheduler"},
+	"dispatch/dispatchtest":                  {"abi", "cas", "dispatch", "host", "scheduler"},
+	"emit":                                   {"cas", "lineage", "scheduler"},
+	"serve":                                  {"", "abi", "bundle", "cas", "emit", "expr", "lineage", "scheduler"},
+	"serve/internal/messaging":               {"emit", "serve"},
+	"serve/internal/messaging/messagingtest": {"", "serve"},
+	"serve/kafka":                            {"emit", "serve", "serve/internal/messaging"},
+	"serve/valkey":                           {"emit", "serve", "serve/internal/messaging"},
+	"serve/nats":                             {"emit", "serve", "serve/internal/messaging"},
 }
 
 // thirdParty lists, for each heavy or single-purpose dependency, the only
@@ -67,7 +72,7 @@ var thirdParty = map[string][]string{
 	"github.com/tetratelabs/wazero":  {"host"},
 	"github.com/extism/go-sdk":       {"host"},
 	"modernc.org/sqlite":             {"backends/sqlite"},
-	"github.com/valkey-io/valkey-go": {"backends/valkey"},
+	"github.com/valkey-io/valkey-go": {"backends/valkey", "serve/valkey"},
 	"github.com/jackc/pgx/v5":        {"backends/postgres"},
 	// DuckDB's Go driver, and every other module of the DuckDB project
 	// under this path (the driver's cgo bindings).
@@ -88,9 +93,14 @@ var thirdParty = map[string][]string{
 	"github.com/aws/smithy-go":          {"backends/s3"},
 	"github.com/johannesboyne/gofakes3": {"backends/s3"},
 	// The NATS client, and the embedded server of the tests (in
-	// dispatchtest, a helper only tests import).
-	"github.com/nats-io/nats.go":        {"dispatch"},
+	// dispatchtest, a helper only tests import; serve/nats's tests start
+	// it through dispatchtest).
+	"github.com/nats-io/nats.go":        {"dispatch", "serve/nats"},
 	"github.com/nats-io/nats-server/v2": {"dispatch/dispatchtest"},
+	// The Kafka client (every package under the path: kgo, kmsg, sasl);
+	// its in-process cluster pkg/kfake is imported by serve/kafka's tests
+	// only, which this table cannot see.
+	"github.com/twmb/franz-go": {"serve/kafka"},
 }
 
 // guestSafe packages are compiled into knots: they must not depend, even

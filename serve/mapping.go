@@ -30,9 +30,27 @@ type Mapping struct {
 	// Static parameters are added to every request (the body's win).
 	Static map[string]any `json:"static,omitempty"`
 
+	// c is the compiled form, shared by copies of a compiled Mapping (a
+	// Mapping is copied by value into triggers' configurations).
+	c *compiledMapping
+}
+
+type compiledMapping struct {
 	once  sync.Once
 	progs map[string]*expr.Program
 	err   error
+}
+
+// mappingMu guards the allocation of Mapping.c.
+var mappingMu sync.Mutex
+
+func (m *Mapping) compiled() *compiledMapping {
+	mappingMu.Lock()
+	defer mappingMu.Unlock()
+	if m.c == nil {
+		m.c = &compiledMapping{}
+	}
+	return m.c
 }
 
 // mappingVars are the variables of a mapping's expressions.
@@ -43,22 +61,23 @@ var mappingVars = expr.Vars{"event": abi.Any, "labels": abi.DictOf(abi.Str)}
 // it when it is built, so that a bad expression is a configuration
 // error; Apply compiles on first use otherwise.
 func (m *Mapping) Compile(trigger string) error {
-	m.once.Do(func() {
+	c := m.compiled()
+	c.once.Do(func() {
 		if m.Param != "" && len(m.Params) > 0 {
-			m.err = fmt.Errorf("%s: mapping: param and params exclude each other", trigger)
+			c.err = fmt.Errorf("%s: mapping: param and params exclude each other", trigger)
 			return
 		}
-		m.progs = make(map[string]*expr.Program, len(m.Params))
+		c.progs = make(map[string]*expr.Program, len(m.Params))
 		for _, name := range slices.Sorted(maps.Keys(m.Params)) {
 			prg, err := expr.Compile(m.Params[name], mappingVars, abi.Any)
 			if err != nil {
-				m.err = fmt.Errorf("%s: mapping: parameter %q: %w", trigger, name, err)
+				c.err = fmt.Errorf("%s: mapping: parameter %q: %w", trigger, name, err)
 				return
 			}
-			m.progs[name] = prg
+			c.progs[name] = prg
 		}
 	})
-	return m.err
+	return c.err
 }
 
 // Apply returns the parameters for one event. Its errors wrap
@@ -74,17 +93,17 @@ func (m *Mapping) Apply(event any, labels map[string]string) (map[string]any, er
 	switch {
 	case m.Param != "":
 		params[m.Param] = event
-	case len(m.progs) > 0:
+	case len(m.c.progs) > 0:
 		if labels == nil {
 			labels = map[string]string{}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), MappingTimeout)
 		defer cancel()
 		vars := map[string]any{"event": event, "labels": labels}
-		for _, name := range slices.Sorted(maps.Keys(m.progs)) {
-			v, err := m.progs[name].Eval(ctx, vars)
+		for _, name := range slices.Sorted(maps.Keys(m.c.progs)) {
+			v, err := m.c.progs[name].Eval(ctx, vars)
 			if err != nil {
-				return nil, fmt.Errorf("%w: parameter %q = %s: %w", ErrBadRequest, name, m.progs[name].Source(), err)
+				return nil, fmt.Errorf("%w: parameter %q = %s: %w", ErrBadRequest, name, m.c.progs[name].Source(), err)
 			}
 			params[name] = v
 		}
