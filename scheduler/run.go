@@ -135,9 +135,11 @@ type Request struct {
 	// Observer, when set, receives the run's events (package emit sends
 	// them on to logs, OpenTelemetry, OpenLineage and others).
 	Observer Observer
-	// Labels go with the RunStarted event: where the request came from
-	// (a trigger, a stream's offset) and a caller's trace context
-	// ("traceparent"), for the observer.
+	// Labels say where the request came from (a trigger, a stream's
+	// offset) and carry a caller's trace context ("traceparent"). They
+	// are recorded with the run (lineage.Run.Labels, from its running
+	// marker on) and go with the RunStarted event; no hash covers them.
+	// Labels beyond lineage.CheckLabels' bounds are a setup error.
 	Labels map[string]string
 }
 
@@ -186,7 +188,8 @@ func NewRunID() string {
 }
 
 // Run runs the tapestry. A setup error (unknown terminal or parameter, a
-// missing or ill-typed parameter value, a RunID already recorded) returns
+// missing or ill-typed parameter value, labels out of bounds, a RunID
+// already recorded) returns
 // a nil Result and records nothing. Otherwise every knot's outcome is in
 // the Result and the run is recorded; the error is non-nil only if
 // recording failed or ctx ended, in which case the Result (status
@@ -200,6 +203,10 @@ func (s *Scheduler) Run(ctx context.Context, t *Tapestry, req Request) (*Result,
 	if err != nil {
 		return nil, err
 	}
+	if err := lineage.CheckLabels(req.Labels); err != nil {
+		return nil, err
+	}
+	req.Labels = maps.Clone(req.Labels) // the caller may change its map once Run returns, or during it
 	req.Pipeline = cmp.Or(req.Pipeline, t.origin.Pipeline)
 	e := &engine{s: s, ctx: ctx, runID: runID, started: time.Now().UTC(), states: make([]*state, len(t.nodes)), states0: t.nodes,
 		pipelineDigest: t.origin.Digest, obs: req.Observer}
@@ -223,7 +230,7 @@ func (s *Scheduler) Run(ctx context.Context, t *Tapestry, req Request) (*Result,
 		defer end()
 	}
 	start := &lineage.Run{ID: runID, Pipeline: req.Pipeline, PipelineDigest: e.pipelineDigest, Status: lineage.Running, StartedAt: e.started,
-		Dispatcher: cmp.Or(s.cfg.Dispatcher, "local"), Host: s.host}
+		Dispatcher: cmp.Or(s.cfg.Dispatcher, "local"), Host: s.host, Labels: req.Labels}
 	for _, n := range terminals {
 		start.Terminals = append(start.Terminals, n.id)
 	}
@@ -823,7 +830,7 @@ func (e *engine) finish(req Request, terminals []*Node) (*Result, error) {
 	}
 	res := &Result{
 		Run: lineage.Run{ID: e.runID, Pipeline: req.Pipeline, PipelineDigest: e.pipelineDigest, Dispatcher: e.s.cfg.Dispatcher, Host: e.s.host,
-			StartedAt: e.started, Records: make([]lineage.Record, 0, records)},
+			StartedAt: e.started, Records: make([]lineage.Record, 0, records), Labels: req.Labels},
 		Outputs: make(map[string]any, len(e.shed)),
 		Values:  make(map[string]cas.Value, len(e.shed)),
 	}
