@@ -40,7 +40,7 @@ func TestLabelsFromTheCLI(t *testing.T) {
 	}
 	for _, hist := range []string{from, to} {
 		for label, want := range map[string][]string{
-			"kafka.offset=1234": {"run-1"},
+			"kafka.offset=1234":  {"run-1"},
 			"kafka.topic=orders": {"run-2", "run-1"},
 			"kafka.topic=order":  nil,
 			"empty=":             {"run-2", "run-1"},
