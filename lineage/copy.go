@@ -88,6 +88,9 @@ func normalRun(r *Run) *Run {
 	t := func(x time.Time) time.Time { return x.UTC().Round(0) }
 	n.StartedAt, n.FinishedAt = t(r.StartedAt), t(r.FinishedAt)
 	n.Terminals = slices.Clip(nilIfEmpty(r.Terminals))
+	if len(r.Labels) == 0 {
+		n.Labels = nil
+	}
 	n.Records = make([]Record, len(r.Records))
 	for i, rec := range r.Records {
 		rec.StartedAt, rec.FinishedAt = t(rec.StartedAt), t(rec.FinishedAt)

@@ -196,6 +196,18 @@ type Run struct {
 	FinishedAt     time.Time
 	Records        []Record // in the tapestry's topological order
 	Errors         []ErrorRecord
+	// Labels say where the run came from: what triggered it (a cron
+	// tick, a webhook delivery, a caller's "traceparent") or which value
+	// of a stream it ran for (a topic, partition and offset; a file and
+	// line). They are facts about the request, not the computation: no
+	// hash covers them, so a run's records and digests are the same
+	// whatever its labels, and a history can find runs by one
+	// (Query.Label). Bounded as CheckLabels says: at most MaxLabels,
+	// keys of 1 to MaxLabelKey bytes of A-Z a-z 0-9 _ . : / -, values of
+	// at most MaxLabelValue bytes of valid UTF-8 without NUL. Values may
+	// hold other control characters: whatever shows a label escapes it.
+	// Nil or empty for none; the two are the same run.
+	Labels map[string]string
 }
 
 // Summary is one line of a run listing.
@@ -214,7 +226,10 @@ type Summary struct {
 // Query filters a run listing.
 type Query struct {
 	Pipeline string // only runs of this pipeline, if set
-	Limit    int    // at most this many, newest first; 0 means 100
+	// Label, if its Key is set, keeps only runs that carry it: the key
+	// with exactly that value.
+	Label Label
+	Limit int // at most this many, newest first; 0 means 100
 }
 
 // ErrNotFound is wrapped by History.Run for an unknown run id.

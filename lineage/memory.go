@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -49,8 +50,12 @@ func (m *Memory) Scrubbed(_ context.Context, d cas.Digest) (time.Time, bool, err
 // NewMemory returns an empty in-memory history.
 func NewMemory() *Memory { return &Memory{runs: map[string]*Run{}, seq: map[string]int{}} }
 
-// RecordRun implements [History]. The run is deep-copied.
+// RecordRun implements [History]. The run is deep-copied. Labels out of
+// bounds (see CheckLabels) are an error, and nothing is stored.
 func (m *Memory) RecordRun(_ context.Context, r *Run) error {
+	if err := CheckLabels(r.Labels); err != nil {
+		return fmt.Errorf("record run %q: %w", r.ID, err)
+	}
 	c := clone(r)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -91,7 +96,7 @@ func (m *Memory) Runs(_ context.Context, q Query) ([]Summary, error) {
 	rs := m.ordered()
 	var out []Summary
 	for i := len(rs) - 1; i >= 0 && len(out) < limit; i-- {
-		if q.Pipeline != "" && rs[i].Pipeline != q.Pipeline {
+		if q.Pipeline != "" && rs[i].Pipeline != q.Pipeline || !rs[i].HasLabel(q.Label) {
 			continue
 		}
 		out = append(out, Summarize(rs[i]))
@@ -138,6 +143,7 @@ func (m *Memory) ByKnot(_ context.Context, knotID string) ([]Record, error) {
 func clone(r *Run) *Run {
 	c := *r
 	c.Terminals = slices.Clone(r.Terminals)
+	c.Labels = maps.Clone(r.Labels)
 	c.Records = make([]Record, len(r.Records))
 	n := 0
 	for i := range r.Records {

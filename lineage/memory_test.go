@@ -7,7 +7,7 @@ import (
 	"github.com/pirn-wasm/pirn/lineage/lineagetest"
 )
 
-func TestMemory(t *testing.T) {
+func TestMemoryHistory(t *testing.T) {
 	lineagetest.RunHistory(t, func(t *testing.T) lineage.History { return lineage.NewMemory() })
 }
 

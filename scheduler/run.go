@@ -144,9 +144,11 @@ type Request struct {
 	// Extensible lets nodes added to the tapestry while the run goes join
 	// it (see AddKnot); only with Terminals nil, every terminal.
 	Extensible bool
-	// Labels go with the RunStarted event: where the request came from
-	// (a trigger, a stream's offset) and a caller's trace context
-	// ("traceparent"), for the observer.
+	// Labels say where the request came from (a trigger, a stream's
+	// offset) and carry a caller's trace context ("traceparent"). They
+	// are recorded with the run (lineage.Run.Labels, from its running
+	// marker on) and go with the RunStarted event; no hash covers them.
+	// Labels beyond lineage.CheckLabels' bounds are a setup error.
 	Labels map[string]string
 }
 
@@ -195,7 +197,8 @@ func NewRunID() string {
 }
 
 // Run runs the tapestry. A setup error (unknown terminal or parameter, a
-// missing or ill-typed parameter value, a RunID already recorded) returns
+// missing or ill-typed parameter value, labels out of bounds, a RunID
+// already recorded) returns
 // a nil Result and records nothing. Otherwise every knot's outcome is in
 // the Result and the run is recorded; the error is non-nil only if
 // recording failed or ctx ended, in which case the Result (status
@@ -211,6 +214,10 @@ func (s *Scheduler) Run(ctx context.Context, t *Tapestry, req Request) (*Result,
 		t.mu.Unlock()
 		return nil, err
 	}
+	if err := lineage.CheckLabels(req.Labels); err != nil {
+		return nil, err
+	}
+	req.Labels = maps.Clone(req.Labels) // the caller may change its map once Run returns, or during it
 	req.Pipeline = cmp.Or(req.Pipeline, t.origin.Pipeline)
 	e := &engine{s: s, ctx: ctx, runID: runID, started: time.Now().UTC(), states: make([]*state, len(t.nodes)), states0: t.nodes,
 		pipelineDigest: t.origin.Digest, obs: req.Observer}
@@ -240,7 +247,7 @@ func (s *Scheduler) Run(ctx context.Context, t *Tapestry, req Request) (*Result,
 		defer end()
 	}
 	start := &lineage.Run{ID: runID, Pipeline: req.Pipeline, PipelineDigest: e.pipelineDigest, Status: lineage.Running, StartedAt: e.started,
-		Dispatcher: cmp.Or(s.cfg.Dispatcher, "local"), Host: s.host}
+		Dispatcher: cmp.Or(s.cfg.Dispatcher, "local"), Host: s.host, Labels: req.Labels}
 	for _, n := range terminals {
 		start.Terminals = append(start.Terminals, n.id)
 	}
@@ -871,7 +878,7 @@ func (e *engine) finish(req Request, terminals []*Node) (*Result, error) {
 	}
 	res := &Result{
 		Run: lineage.Run{ID: e.runID, Pipeline: req.Pipeline, PipelineDigest: e.pipelineDigest, Dispatcher: e.s.cfg.Dispatcher, Host: e.s.host,
-			StartedAt: e.started, Records: make([]lineage.Record, 0, records)},
+			StartedAt: e.started, Records: make([]lineage.Record, 0, records), Labels: req.Labels},
 		Outputs: make(map[string]any, len(e.shed)),
 		Values:  make(map[string]cas.Value, len(e.shed)),
 	}

@@ -31,8 +31,9 @@ const (
 	// and its recorded, which finds its records.
 	deleteRun = `DELETE FROM runs WHERE run_id = ? RETURNING recorded, knots + elements, error_records`
 	insertRun = `INSERT INTO runs (run_id, recorded, pipeline, status, terminals, dispatcher, host,
-		started_at, finished_at, knots, failed, skipped, elements, error_records, owner, pipeline_digest)
-		VALUES (?, nextval('run_order'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING recorded`
+		started_at, finished_at, knots, failed, skipped, elements, error_records, owner, pipeline_digest,
+		label_keys, label_values)
+		VALUES (?, nextval('run_order'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING recorded`
 	deleteRecords = `DELETE FROM lineage WHERE run_recorded = ?`
 	deleteInputs  = `DELETE FROM lineage_inputs WHERE run_recorded = ?`
 	deleteErrors  = `DELETE FROM errors WHERE run_id = ?`
@@ -125,9 +126,10 @@ func (h *History) record(ctx context.Context, r *lineage.Run, owner string) erro
 		var recorded int64
 		// A copy: cgo refuses a pointer into r, which holds Go pointers.
 		pipelineDigest := r.PipelineDigest
+		keys, values := storedrun.LabelLists(r.Labels)
 		if err := h.w.insRun.QueryRowContext(ctx, r.ID, r.Pipeline, string(r.Status), nonNil(r.Terminals),
 			r.Dispatcher, r.Host, started, tc.Of(r.FinishedAt), sum.Knots, sum.Failed, sum.Skipped, sum.Elements,
-			len(r.Errors), owner, optional(&pipelineDigest)).Scan(&recorded); err != nil {
+			len(r.Errors), owner, optional(&pipelineDigest), keys, values).Scan(&recorded); err != nil {
 			return fmt.Errorf("insert run: %w", err)
 		}
 		if len(r.Records) > 0 {
@@ -327,12 +329,14 @@ func (h *History) run(ctx context.Context, id string) (*lineage.Run, error) {
 	}
 	defer tx.Rollback()
 	r := &lineage.Run{ID: id}
-	var terminals []any
+	var terminals, labelKeys, labelValues []any
 	var started, finished, recorded int64
 	var pipelineDigest []byte
-	err = tx.QueryRowContext(ctx, `SELECT pipeline, status, terminals, dispatcher, host, started_at, finished_at, recorded, pipeline_digest
+	err = tx.QueryRowContext(ctx, `SELECT pipeline, status, terminals, dispatcher, host, started_at, finished_at, recorded, pipeline_digest,
+		coalesce(label_keys, []::VARCHAR[]), coalesce(label_values, []::VARCHAR[])
 		FROM runs WHERE run_id = ?`, id).
-		Scan(&r.Pipeline, &r.Status, &terminals, &r.Dispatcher, &r.Host, &started, &finished, &recorded, &pipelineDigest)
+		Scan(&r.Pipeline, &r.Status, &terminals, &r.Dispatcher, &r.Host, &started, &finished, &recorded, &pipelineDigest,
+			&labelKeys, &labelValues)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, lineage.ErrNotFound
 	}
@@ -345,6 +349,9 @@ func (h *History) run(ctx context.Context, id string) (*lineage.Run, error) {
 	}
 	if r.Terminals, err = stringsOf(terminals); err != nil {
 		return nil, fmt.Errorf("terminals: %w", err)
+	}
+	if r.Labels, err = labelsOf(labelKeys, labelValues); err != nil {
+		return nil, fmt.Errorf("run %q: %w", id, err)
 	}
 	if r.Records, err = queryRecords(ctx, tx, `FROM lineage l WHERE l.run_recorded = ?`, recorded); err != nil {
 		return nil, err
@@ -360,8 +367,10 @@ func (h *History) run(ctx context.Context, id string) (*lineage.Run, error) {
 
 // Runs implements [lineage.History]. Runs that started at the same time
 // are listed most recently recorded first. A negative Limit is an error.
+// A Label filter reads the label lists of runs (there is no index).
 func (h *History) Runs(ctx context.Context, q lineage.Query) ([]lineage.Summary, error) {
-	runs, err := storedrun.QueryRuns(ctx, h.db, q, "recorded")
+	runs, err := storedrun.QueryRuns(ctx, h.db, q, "recorded",
+		"coalesce(label_values[list_position(label_keys, ?)] = ?, false)")
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: runs: %w", interrupted(ctx, err))
 	}
@@ -524,4 +533,17 @@ func stringsOf(list []any) ([]string, error) {
 		out[i] = s
 	}
 	return out, nil
+}
+
+// labelsOf converts the scanned label lists of a run.
+func labelsOf(keys, values []any) (map[string]string, error) {
+	k, err := stringsOf(keys)
+	if err != nil {
+		return nil, fmt.Errorf("label keys: %w", err)
+	}
+	v, err := stringsOf(values)
+	if err != nil {
+		return nil, fmt.Errorf("label values: %w", err)
+	}
+	return storedrun.LabelMap(k, v)
 }

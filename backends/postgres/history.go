@@ -132,8 +132,8 @@ const (
 	deleteRun = `WITH l AS (DELETE FROM lineage WHERE run_id = $1), e AS (DELETE FROM errors WHERE run_id = $1)
 		DELETE FROM runs WHERE run_id = $1`
 	insertRun = `INSERT INTO runs (run_id, pipeline, status, terminals, dispatcher, host, started_at, finished_at,
-		knots, failed, skipped, elements, owner, pipeline_digest, recorded)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, nextval('run_order'))`
+		knots, failed, skipped, elements, owner, pipeline_digest, labels, recorded)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, nextval('run_order'))`
 )
 
 // insertRecords[n] and insertErrors[n] insert n records or errors, for n
@@ -256,7 +256,8 @@ func (h *History) queueRun(b *batch, r *lineage.Run, owner int64) {
 	sum := lineage.Summarize(r)
 	b.queue("delete earlier run", deleteRun, r.ID)
 	b.queue("insert run", insertRun, r.ID, r.Pipeline, string(r.Status), nonNil(r.Terminals), r.Dispatcher, r.Host,
-		tc.Of(r.StartedAt), tc.Of(r.FinishedAt), sum.Knots, sum.Failed, sum.Skipped, sum.Elements, owner, optional(&r.PipelineDigest))
+		tc.Of(r.StartedAt), tc.Of(r.FinishedAt), sum.Knots, sum.Failed, sum.Skipped, sum.Elements, owner, optional(&r.PipelineDigest),
+		storedrun.EncodeLabels(r.Labels))
 	if n := len(r.Records); n > 0 && n <= batchRows {
 		args := make([]any, 0, n*len(recordColumns))
 		for i := range r.Records {
@@ -404,7 +405,7 @@ func (h *History) Run(ctx context.Context, id string) (*lineage.Run, error) {
 func (h *History) run(ctx context.Context, id string) (_ *lineage.Run, owner int64, err error) {
 	var b pgx.Batch
 	b.BeginTx(pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	b.Queue(`SELECT pipeline, status, terminals, dispatcher, host, started_at, finished_at, owner, pipeline_digest
+	b.Queue(`SELECT pipeline, status, terminals, dispatcher, host, started_at, finished_at, owner, pipeline_digest, labels::text
 		FROM runs WHERE run_id = $1`, id)
 	b.Queue(`SELECT `+recordSelect+` FROM lineage l WHERE l.run_id = $1 ORDER BY l.seq`, id)
 	b.Queue(`SELECT error_id, knot_id, type, message, detail, trace, occurred_at
@@ -420,7 +421,8 @@ func (h *History) run(ctx context.Context, id string) (_ *lineage.Run, owner int
 	r := &lineage.Run{ID: id}
 	var started, finished int64
 	var pipelineDigest []byte
-	err = br.QueryRow().Scan(&r.Pipeline, &r.Status, &r.Terminals, &r.Dispatcher, &r.Host, &started, &finished, &owner, &pipelineDigest)
+	var labels string
+	err = br.QueryRow().Scan(&r.Pipeline, &r.Status, &r.Terminals, &r.Dispatcher, &r.Host, &started, &finished, &owner, &pipelineDigest, &labels)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, 0, lineage.ErrNotFound
 	}
@@ -433,6 +435,9 @@ func (h *History) run(ctx context.Context, id string) (_ *lineage.Run, owner int
 	}
 	if len(r.Terminals) == 0 {
 		r.Terminals = nil
+	}
+	if r.Labels, err = storedrun.DecodeLabels(labels); err != nil {
+		return nil, 0, fmt.Errorf("run %q: %w", id, err)
 	}
 	rows, err := br.Query()
 	if err != nil {
@@ -488,19 +493,14 @@ func (h *History) Runs(ctx context.Context, q lineage.Query) ([]lineage.Summary,
 		return nil, fmt.Errorf("postgres: runs: Limit = %d, want >= 0", q.Limit)
 	}
 	limit := cmp.Or(q.Limit, 100)
-	const cols = `SELECT run_id, pipeline, status, started_at, finished_at, knots, failed, skipped, elements FROM runs `
-	const order = ` ORDER BY started_at DESC, recorded DESC LIMIT $1`
+	stmt, args := runsQuery(q, limit)
 	var out []lineage.Summary
 	err := retry(ctx, func(ctx context.Context) error {
 		out = out[:0]
 		// One round trip: the sweep, then the listing.
 		var b pgx.Batch
 		b.Queue(sweepRuns)
-		if q.Pipeline == "" {
-			b.Queue(cols+order, limit)
-		} else {
-			b.Queue(cols+`WHERE pipeline = $2`+order, limit, q.Pipeline)
-		}
+		b.Queue(stmt, args...)
 		br := h.pool.SendBatch(ctx, &b)
 		defer br.Close()
 		if _, err := br.Exec(); err != nil {
@@ -529,6 +529,27 @@ func (h *History) Runs(ctx context.Context, q lineage.Query) ([]lineage.Summary,
 		return nil, fmt.Errorf("postgres: runs: %w", err)
 	}
 	return out, nil
+}
+
+// runsQuery returns the statement that lists runs for q, newest first,
+// and its arguments. A Label filter is answered through the GIN index
+// runs_labels: labels @> {"key": "value"}.
+func runsQuery(q lineage.Query, limit int) (string, []any) {
+	stmt := `SELECT run_id, pipeline, status, started_at, finished_at, knots, failed, skipped, elements FROM runs`
+	args := []any{limit}
+	var where []string
+	if q.Pipeline != "" {
+		args = append(args, q.Pipeline)
+		where = append(where, fmt.Sprintf("pipeline = $%d", len(args)))
+	}
+	if !q.Label.IsZero() {
+		args = append(args, storedrun.EncodeLabels(map[string]string{q.Label.Key: q.Label.Value}))
+		where = append(where, fmt.Sprintf("labels @> $%d::jsonb", len(args)))
+	}
+	if len(where) > 0 {
+		stmt += " WHERE " + strings.Join(where, " AND ")
+	}
+	return stmt + ` ORDER BY started_at DESC, recorded DESC LIMIT $1`, args
 }
 
 // The cross-run queries. Each finds its records through one index

@@ -156,6 +156,21 @@ CREATE TABLE scrubbed (
 	`
 ALTER TABLE runs ADD COLUMN pipeline_digest bytea;
 `,
+	// 5: a run's labels (Run.Labels), a JSON object of text ('{}' for
+	// none: runs recorded before have none), and a GIN index of them for
+	// Runs' Label filter (labels @> '{"key": "value"}'). jsonb_path_ops
+	// indexes each key-value pair as one hash, the smallest GIN index
+	// that answers @>; updated at each insert (fastupdate off), like
+	// lineage_inputs. runs_text shows them.
+	`
+ALTER TABLE runs ADD COLUMN labels jsonb NOT NULL DEFAULT '{}';
+CREATE INDEX runs_labels ON runs USING gin (labels jsonb_path_ops) WITH (fastupdate = off);
+CREATE OR REPLACE VIEW runs_text AS
+SELECT run_id, pipeline, status, terminals, dispatcher, host,
+	pirn_time(started_at) AS started_at, pirn_time(finished_at) AS finished_at,
+	knots, failed, skipped, elements, labels
+FROM runs;
+`,
 }}
 
 // store is the schema of Store.

@@ -39,6 +39,7 @@ var (
 	insertKnots   = batchInsert{table: "lineage_knots", cols: []string{"knot_id", "run_id"}}
 	insertErrors  = batchInsert{table: "errors", cols: []string{"run_id", "error_id", "seq", "knot_id", "type",
 		"message", "detail", "trace", "occurred_at"}}
+	insertLabels = batchInsert{table: "run_labels", cols: []string{"run_id", "key", "value"}}
 )
 
 // batchSizes is how many statements a batchInsert prepares: for 1, 2, 4, …
@@ -315,6 +316,16 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) e
 	if err := w.flush(sctx); err != nil {
 		return err
 	}
+	keys, values := storedrun.LabelLists(r.Labels)
+	w.reset(h.insLabels, "label")
+	for i, k := range keys {
+		if err := w.add(sctx, r.ID, k, values[i]); err != nil {
+			return err
+		}
+	}
+	if err := w.flush(sctx); err != nil {
+		return err
+	}
 	if err := h.fold(sctx, tx, foldRows); err != nil {
 		return fmt.Errorf("fold index entries: %w", err)
 	}
@@ -541,16 +552,42 @@ func (h *History) run(ctx context.Context, id string) (*lineage.Run, error) {
 	if r.Errors, err = storedrun.QueryErrors(ctx, tx, id); err != nil {
 		return nil, err
 	}
+	if r.Labels, err = queryLabels(ctx, tx, id); err != nil {
+		return nil, err
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	return r, nil
 }
 
+// queryLabels reads a run's labels from run_labels: nil for none.
+func queryLabels(ctx context.Context, q querier, runID string) (map[string]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT key, value FROM run_labels WHERE run_id = ? ORDER BY key`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("query labels: %w", err)
+	}
+	defer rows.Close()
+	var keys, values []string
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, fmt.Errorf("scan label: %w", err)
+		}
+		keys, values = append(keys, k), append(values, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query labels: %w", err)
+	}
+	return storedrun.LabelMap(keys, values)
+}
+
 // Runs implements [lineage.History]. Runs that started at the same time
 // are listed most recently recorded first. A negative Limit is an error.
+// A Label filter is looked up in the index run_labels_value.
 func (h *History) Runs(ctx context.Context, q lineage.Query) ([]lineage.Summary, error) {
-	runs, err := storedrun.QueryRuns(ctx, h.db, q, "rowid")
+	runs, err := storedrun.QueryRuns(ctx, h.db, q, "rowid",
+		"run_id IN (SELECT run_id FROM run_labels WHERE key = ? AND value = ?)")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: runs: %w", err)
 	}

@@ -247,6 +247,22 @@ CREATE TABLE scrubbed (
 ALTER TABLE runs ADD COLUMN pipeline_digest BLOB;
 `,
 	},
+	{
+		// 9: a run's labels (Run.Labels), a row each: where the run came
+		// from. Keyed by run (reading a run's, and deleting them with it
+		// by the cascade), and indexed by key and value, the lookup of
+		// Runs' Label filter. A run without labels has no rows: runs
+		// recorded before have none.
+		sql: `
+CREATE TABLE run_labels (
+	run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+	key    TEXT NOT NULL,
+	value  TEXT NOT NULL,
+	PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+CREATE INDEX run_labels_value ON run_labels (key, value);
+`,
+	},
 }
 
 // A migration is one schema step: its SQL, then fn (if any) for what SQL

@@ -61,7 +61,7 @@ type History struct {
 	wsem chan struct{}
 
 	delRun, insRun, runEntries, pendingRows, runOwner *sql.Stmt
-	insRecords, insPending, insErrors                 *batchStmts
+	insRecords, insPending, insErrors, insLabels      *batchStmts
 	insValues, insKnots                               *batchStmts // runs too big for lineage_pending
 
 	commits   atomic.Int64
@@ -160,6 +160,9 @@ func (h *History) prepare(ctx context.Context) error {
 		return err
 	}
 	if h.insKnots, err = insertKnots.prepare(ctx, h.db); err != nil {
+		return err
+	}
+	if h.insLabels, err = insertLabels.prepare(ctx, h.db); err != nil {
 		return err
 	}
 	h.insErrors, err = insertErrors.prepare(ctx, h.db)
@@ -277,7 +280,7 @@ func (h *History) Close() error {
 			errs = append(errs, s.Close())
 		}
 	}
-	for _, s := range []*batchStmts{h.insRecords, h.insPending, h.insErrors, h.insValues, h.insKnots} {
+	for _, s := range []*batchStmts{h.insRecords, h.insPending, h.insErrors, h.insValues, h.insKnots, h.insLabels} {
 		if s != nil {
 			errs = append(errs, s.close())
 		}

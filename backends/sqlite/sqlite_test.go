@@ -1039,12 +1039,13 @@ func TestMigrateElementCounts(t *testing.T) {
 	}
 }
 
-// undoSchema6 turns a file of schema 8 back into schema 5: no pipeline
-// digest column (8), no scrubbed table (7), no map_id and map_index columns, and schema 3's lineage_text
-// view (6).
+// undoSchema6 turns a file of schema 9 back into schema 5: no run_labels
+// table (9), no pipeline digest column (8), no scrubbed table (7), no
+// map_id and map_index columns, and schema 3's lineage_text view (6).
 func undoSchema6(t *testing.T, db *sql.DB) {
 	t.Helper()
 	for _, q := range []string{
+		"DROP TABLE run_labels",
 		"ALTER TABLE runs DROP COLUMN pipeline_digest",
 		"DROP TABLE scrubbed",
 		"DROP VIEW lineage_text",
@@ -1135,5 +1136,145 @@ func TestScrubbed(t *testing.T) {
 	}
 	if _, ok, err := again.Scrubbed(t.Context(), b); err != nil || ok {
 		t.Errorf("Scrubbed(b) = %v, %v", ok, err)
+	}
+}
+
+// schemaAt creates a history file at path of schema version n, by the
+// first n migrations as migrate applies them.
+func schemaAt(t *testing.T, path string, n int) {
+	t.Helper()
+	ctx := t.Context()
+	db := rawDB(t, path)
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	for i, m := range migrations[:n] {
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			t.Fatalf("migration %d: %v", i+1, err)
+		}
+		if m.fn != nil {
+			if err := m.fn(ctx, tx); err != nil {
+				t.Fatalf("migration %d: %v", i+1, err)
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", n)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+}
+
+// schemaOf lists a file's tables, indexes and views as SQLite keeps
+// their definitions, with its user_version.
+func schemaOf(t *testing.T, path string) []string {
+	t.Helper()
+	db := rawDB(t, path)
+	defer db.Close()
+	rows, err := db.QueryContext(t.Context(), "SELECT type, name, coalesce(sql, '') FROM sqlite_schema ORDER BY type, name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := []string{fmt.Sprint("user_version ", userVersion(t, db))}
+	for rows.Next() {
+		var typ, name, def string
+		if err := rows.Scan(&typ, &name, &def); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, typ+" "+name+": "+def)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestMigrateLabels takes a file of schema 8 (before labels) holding
+// runs to schema 9: the runs read back as they were, without labels, and
+// runs with labels are stored and found by them. The file is written by
+// this pirn and turned back into schema 8, which is checked to be the
+// schema the first 8 migrations create.
+func TestMigrateLabels(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	fresh := filepath.Join(dir, "fresh-v8.db")
+	schemaAt(t, fresh, 8)
+	path := filepath.Join(dir, "history.db")
+	h := openTest(t, path)
+	old := []*lineage.Run{lineagetest.SampleRun(t, "run-old", 0), lineagetest.MapRun(t, "run-map", time.Minute)}
+	for _, r := range old {
+		if err := h.RecordRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	for _, q := range []string{"DROP TABLE run_labels", "PRAGMA user_version = 8"} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	if diff := cmp.Diff(schemaOf(t, fresh), schemaOf(t, path)); diff != "" {
+		t.Fatalf("the file turned back is not schema 8 (-migrations +file):\n%s", diff)
+	}
+
+	h = openTest(t, path)
+	if got := userVersion(t, rawDB(t, path)); got != len(migrations) {
+		t.Errorf("user_version after Open = %d, want %d", got, len(migrations))
+	}
+	for _, want := range old {
+		got, err := h.Run(ctx, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got, equateTimes, cmpopts.EquateEmpty()); diff != "" || got.Labels != nil {
+			t.Errorf("Run(%s) after migration (-want +got):\n%s", want.ID, diff)
+		}
+	}
+	labeled := lineagetest.LabeledRun(t, "run-new", 2*time.Minute, "1234")
+	if err := h.RecordRun(ctx, labeled); err != nil {
+		t.Fatal(err)
+	}
+	sums, err := h.Runs(ctx, lineage.Query{Label: lineage.Label{Key: "kafka.offset", Value: "1234"}})
+	if err != nil || len(sums) != 1 || sums[0].ID != "run-new" {
+		t.Errorf("Runs(kafka.offset=1234) after migration = %v, %v; want run-new", sums, err)
+	}
+	// The migrated file and a new one have one schema.
+	newer := filepath.Join(dir, "fresh.db")
+	schemaAt(t, newer, len(migrations))
+	if diff := cmp.Diff(schemaOf(t, newer), schemaOf(t, path)); diff != "" {
+		t.Errorf("migrated file's schema differs from a new file's (-new +migrated):\n%s", diff)
+	}
+}
+
+// TestLabelsIndexed checks that Runs finds a Label through the index
+// run_labels_value rather than by reading every run.
+func TestLabelsIndexed(t *testing.T) {
+	h := openTest(t, filepath.Join(t.TempDir(), "history.db"))
+	rows, err := h.db.QueryContext(t.Context(), `EXPLAIN QUERY PLAN SELECT run_id FROM runs
+		WHERE run_id IN (SELECT run_id FROM run_labels WHERE key = ? AND value = ?)`, "k", "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if got := strings.Join(plan, "; "); !strings.Contains(got, "run_labels_value") {
+		t.Errorf("query plan of a Label filter = %q, want it to use run_labels_value", got)
 	}
 }

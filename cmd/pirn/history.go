@@ -19,17 +19,25 @@ func runsCommand() *cli.Command {
 			stateFlag, jsonFlag,
 			&cli.IntFlag{Name: "limit", Value: 20, Usage: "list at most this many runs"},
 			&cli.StringFlag{Name: "pipeline", Usage: "list only runs of this pipeline"},
+			&cli.StringFlag{Name: "label", Usage: "list only runs that carry this label (`KEY=VALUE`, the value exact), such as kafka.offset=1234"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
 				return usageErr("unknown argument %q (did you mean `pirn runs show %s`?)", c.Args().First(), c.Args().First())
+			}
+			var label lineage.Label
+			if c.IsSet("label") {
+				var err error
+				if label, err = lineage.ParseLabel(c.String("label")); err != nil {
+					return usageErr("--label: %v", err)
+				}
 			}
 			st, err := openState(c, true)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			runs, err := st.History.Runs(c.Context, lineage.Query{Limit: c.Int("limit"), Pipeline: c.String("pipeline")})
+			runs, err := st.History.Runs(c.Context, lineage.Query{Limit: c.Int("limit"), Pipeline: c.String("pipeline"), Label: label})
 			if err != nil {
 				return err
 			}
@@ -67,7 +75,7 @@ func runsCommand() *cli.Command {
 		},
 		Subcommands: []*cli.Command{{
 			Name:      "show",
-			Usage:     "show one run: outputs, knots and errors",
+			Usage:     "show one run: labels, outputs, knots and errors",
 			ArgsUsage: "RUN_ID",
 			Flags:     []cli.Flag{stateFlag, jsonFlag},
 			Action: func(c *cli.Context) error {

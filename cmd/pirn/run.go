@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -186,11 +188,13 @@ type jsonRun struct {
 	RunID    string `json:"run_id"`
 	Pipeline string `json:"pipeline,omitempty"`
 	// PipelineDigest names the pipeline as the data store keeps it.
-	PipelineDigest string         `json:"pipeline_digest,omitempty"`
-	Status         string         `json:"status"`
-	StartedAt      time.Time      `json:"started_at"`
-	FinishedAt     time.Time      `json:"finished_at"`
-	Outputs        map[string]any `json:"outputs"`
+	PipelineDigest string `json:"pipeline_digest,omitempty"`
+	// Labels say where the run came from (lineage.Run.Labels).
+	Labels     map[string]string `json:"labels,omitempty"`
+	Status     string            `json:"status"`
+	StartedAt  time.Time         `json:"started_at"`
+	FinishedAt time.Time         `json:"finished_at"`
+	Outputs    map[string]any    `json:"outputs"`
 	// Unreadable says, by node id, why an ok output is not in Outputs.
 	Unreadable map[string]string `json:"unreadable_outputs,omitempty"`
 	Knots      []jsonKnot        `json:"knots"`
@@ -236,7 +240,7 @@ func knotJSON(r *lineage.Record) jsonKnot {
 // why the others are not), a knot table and the errors.
 func report(w io.Writer, run *lineage.Run, values map[string]any, unreadable map[string]error, asJSON bool) error {
 	if asJSON {
-		out := jsonRun{RunID: run.ID, Pipeline: run.Pipeline, PipelineDigest: run.PipelineDigest.String(), Status: string(run.Status), StartedAt: run.StartedAt,
+		out := jsonRun{RunID: run.ID, Pipeline: run.Pipeline, PipelineDigest: run.PipelineDigest.String(), Labels: run.Labels, Status: string(run.Status), StartedAt: run.StartedAt,
 			FinishedAt: run.FinishedAt, Outputs: map[string]any{}, Knots: []jsonKnot{}, Errors: []jsonError{}}
 		for id, v := range values {
 			out.Outputs[id] = jsonValue(v)
@@ -267,6 +271,7 @@ func report(w io.Writer, run *lineage.Run, values map[string]any, unreadable map
 	if !run.PipelineDigest.IsZero() {
 		fmt.Fprintf(w, "pipeline %s %s (pirn run that digest runs it again)\n", cmp.Or(run.Pipeline, "(unnamed)"), run.PipelineDigest)
 	}
+	printLabels(w, run.Labels)
 	var lines []string
 	for _, r := range run.Records {
 		if r.Outcome != lineage.OK || r.Kind == lineage.KindElement {
@@ -378,4 +383,19 @@ func runDuration(started, finished time.Time) string {
 		return "-"
 	}
 	return duration(finished.Sub(started))
+}
+
+// printLabels prints a run's labels, a line each in key order, the value
+// quoted: a label comes from outside (a trigger's event, a stream's
+// message), and quoting keeps a newline or a tab in it from passing for
+// pirn's own layout (the terminal writer escapes what else a terminal
+// would act on).
+func printLabels(w io.Writer, labels map[string]string) {
+	if len(labels) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "labels:")
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		fmt.Fprintf(w, "  %s = %q\n", k, labels[k])
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/lineage"
@@ -58,21 +59,27 @@ func QueryErrors(ctx context.Context, q Querier, runID string) ([]lineage.ErrorR
 
 // QueryRuns lists runs (lineage.History.Runs) from a table runs of the
 // columns the SQLite and DuckDB histories share: newest first, and of
-// runs started at once the one whose tiebreak column is greater.
-func QueryRuns(ctx context.Context, q Querier, query lineage.Query, tiebreak string) ([]lineage.Summary, error) {
+// runs started at once the one whose tiebreak column is greater. hasLabel
+// is the condition on runs that keeps a run carrying the query's Label,
+// with two parameters, its key and its value.
+func QueryRuns(ctx context.Context, q Querier, query lineage.Query, tiebreak, hasLabel string) ([]lineage.Summary, error) {
 	if query.Limit < 0 {
 		return nil, fmt.Errorf("the query's Limit is %d, want >= 0", query.Limit)
 	}
-	limit := cmp.Or(query.Limit, 100)
-	cols := `SELECT run_id, pipeline, status, started_at, finished_at, knots, failed, skipped, elements FROM runs `
-	order := ` ORDER BY started_at DESC, ` + tiebreak + ` DESC LIMIT ?`
-	var rows *sql.Rows
-	var err error
-	if query.Pipeline == "" {
-		rows, err = q.QueryContext(ctx, cols+order, limit)
-	} else {
-		rows, err = q.QueryContext(ctx, cols+`WHERE pipeline = ?`+order, query.Pipeline, limit)
+	var where []string
+	var args []any
+	if query.Pipeline != "" {
+		where, args = append(where, "pipeline = ?"), append(args, query.Pipeline)
 	}
+	if !query.Label.IsZero() {
+		where, args = append(where, hasLabel), append(args, query.Label.Key, query.Label.Value)
+	}
+	stmt := `SELECT run_id, pipeline, status, started_at, finished_at, knots, failed, skipped, elements FROM runs`
+	if len(where) > 0 {
+		stmt += " WHERE " + strings.Join(where, " AND ")
+	}
+	stmt += ` ORDER BY started_at DESC, ` + tiebreak + ` DESC LIMIT ?`
+	rows, err := q.QueryContext(ctx, stmt, append(args, cmp.Or(query.Limit, 100))...)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,9 @@ package storedrun
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/pirn-wasm/pirn/lineage"
@@ -43,8 +45,12 @@ func Time(n int64) time.Time {
 }
 
 // Check checks what a database cannot store: every record and error
-// carries the run's ID, and every time fits int64 unix nanoseconds.
+// carries the run's ID, every time fits int64 unix nanoseconds, and the
+// labels keep lineage's bounds (lineage.CheckLabels).
 func Check(r *lineage.Run) error {
+	if err := lineage.CheckLabels(r.Labels); err != nil {
+		return err
+	}
 	var tc Nanos
 	tc.Of(r.StartedAt)
 	tc.Of(r.FinishedAt)
@@ -66,8 +72,9 @@ func Check(r *lineage.Run) error {
 	return tc.Err
 }
 
-// CheckText checks every text of r (the run's fields and terminals, each
-// record's text fields, grants and inputs, each error's text fields) with
+// CheckText checks every text of r (the run's fields, terminals and label
+// values, each record's text fields, grants and inputs, each error's text
+// fields) with
 // problem, which returns why a database cannot store s, or "" if it can.
 // The error names the text, where it is, and the problem.
 func CheckText(r *lineage.Run, problem func(s string) string) error {
@@ -84,6 +91,11 @@ func CheckText(r *lineage.Run, problem func(s string) string) error {
 	}
 	if err := check("run terminals", r.Terminals...); err != nil {
 		return err
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Labels)) {
+		if err := check(fmt.Sprintf("run label %q", k), r.Labels[k]); err != nil {
+			return err
+		}
 	}
 	for i := range r.Records {
 		rec := &r.Records[i]

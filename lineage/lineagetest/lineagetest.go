@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -281,6 +282,8 @@ func RunHistory(t *testing.T, newHistory func(t *testing.T) lineage.History) {
 		}
 	})
 
+	t.Run("Labels", func(t *testing.T) { runLabels(t, newHistory(t)) })
+
 	t.Run("Concurrent", func(t *testing.T) {
 		h, ctx := newHistory(t), t.Context()
 		var wg sync.WaitGroup
@@ -487,4 +490,158 @@ func LargeRun(t testing.TB, id string, n, nerr int) *lineage.Run {
 		prev = rec.Output
 	}
 	return r
+}
+
+// HostileLabelValue is a label value that a terminal would act on: an
+// escape sequence, a carriage return, a tab, a bell and a right-to-left
+// override. Histories store it as it is; what shows it escapes it.
+const HostileLabelValue = "\x1b[31mred\x1b[0m\r\tdone\a \u202eevil"
+
+// LabeledRun returns SampleRun with labels: those of a Kafka message
+// (topic, partition, offset) and HostileLabelValue under "note".
+func LabeledRun(t testing.TB, id string, offset time.Duration, kafkaOffset string) *lineage.Run {
+	t.Helper()
+	r := SampleRun(t, id, offset)
+	r.Labels = map[string]string{"kafka.topic": "orders", "kafka.partition": "3", "kafka.offset": kafkaOffset,
+		"note": HostileLabelValue, "trigger": "cron", "empty": ""}
+	return r
+}
+
+// runLabels checks that labels are stored and read back, found by
+// Query.Label, replaced with their run, and refused beyond their bounds.
+func runLabels(t *testing.T, h lineage.History) {
+	ctx := t.Context()
+	one, two := LabeledRun(t, "run-1", 0, "1234"), LabeledRun(t, "run-2", time.Minute, "1235")
+	two.Pipeline = "other"
+	three := SampleRun(t, "run-3", 2*time.Minute)
+	for _, r := range []*lineage.Run{one, two, three} {
+		if err := h.RecordRun(ctx, r); err != nil {
+			t.Fatalf("RecordRun(%s): %v", r.ID, err)
+		}
+	}
+	for _, want := range []*lineage.Run{one, two, three} {
+		got, err := h.Run(ctx, want.ID)
+		if err != nil {
+			t.Fatalf("Run(%s): %v", want.ID, err)
+		}
+		if diff := cmp.Diff(want, got, equateTimes, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("Run(%s) mismatch (-want +got):\n%s", want.ID, diff)
+		}
+	}
+	for _, tc := range []struct {
+		q    lineage.Query
+		want []string
+	}{
+		{lineage.Query{Label: lineage.Label{Key: "kafka.offset", Value: "1234"}}, []string{"run-1"}},
+		{lineage.Query{Label: lineage.Label{Key: "kafka.topic", Value: "orders"}}, []string{"run-2", "run-1"}},
+		{lineage.Query{Label: lineage.Label{Key: "kafka.topic", Value: "orders"}, Limit: 1}, []string{"run-2"}},
+		{lineage.Query{Label: lineage.Label{Key: "kafka.topic", Value: "orders"}, Pipeline: "quickstart"}, []string{"run-1"}},
+		{lineage.Query{Label: lineage.Label{Key: "note", Value: HostileLabelValue}}, []string{"run-2", "run-1"}},
+		{lineage.Query{Label: lineage.Label{Key: "empty", Value: ""}}, []string{"run-2", "run-1"}},
+		{lineage.Query{Label: lineage.Label{Key: "kafka.topic", Value: "order"}}, nil},
+		{lineage.Query{Label: lineage.Label{Key: "kafka.offset", Value: ""}}, nil},
+		{lineage.Query{Label: lineage.Label{Key: "absent", Value: "1234"}}, nil},
+		{lineage.Query{Label: lineage.Label{Key: "bad key!", Value: "1234"}}, nil},
+		{lineage.Query{}, []string{"run-3", "run-2", "run-1"}},
+	} {
+		sums, err := h.Runs(ctx, tc.q)
+		if err != nil {
+			t.Errorf("Runs(%+v): %v", tc.q, err)
+			continue
+		}
+		var ids []string
+		for _, s := range sums {
+			ids = append(ids, s.ID)
+		}
+		if diff := cmp.Diff(tc.want, ids); diff != "" {
+			t.Errorf("Runs(%+v) (-want +got):\n%s", tc.q, diff)
+		}
+	}
+
+	// Re-recording a run replaces its labels with the new run's.
+	again := SampleRun(t, "run-1", 0)
+	again.Labels = map[string]string{"kafka.offset": "9999"}
+	if err := h.RecordRun(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := h.Run(ctx, "run-1"); err != nil {
+		t.Errorf("Run(run-1) after re-recording: %v", err)
+	} else if !cmp.Equal(again.Labels, got.Labels) {
+		t.Errorf("Run(run-1) after re-recording: labels %v, want %v", got.Labels, again.Labels)
+	}
+	for label, want := range map[lineage.Label]int{
+		{Key: "kafka.offset", Value: "1234"}: 0, {Key: "kafka.offset", Value: "9999"}: 1, {Key: "trigger", Value: "cron"}: 1,
+	} {
+		if sums, err := h.Runs(ctx, lineage.Query{Label: label}); err != nil || len(sums) != want {
+			t.Errorf("Runs(label %s) after re-recording = %v, %v; want %d runs", label, sums, err, want)
+		}
+	}
+
+	// The bounds, met exactly, hold.
+	most := SampleRun(t, "run-most", 3*time.Minute)
+	most.Labels = map[string]string{}
+	for i := range lineage.MaxLabels - 1 {
+		most.Labels[fmt.Sprintf("k%02d", i)] = strings.Repeat("ü", lineage.MaxLabelValue/2)
+	}
+	most.Labels[strings.Repeat("A-z_0.9:/", 15)[:lineage.MaxLabelKey]] = "v"
+	if err := h.RecordRun(ctx, most); err != nil {
+		t.Fatalf("RecordRun of a run at the labels' bounds: %v", err)
+	}
+	if got, err := h.Run(ctx, "run-most"); err != nil {
+		t.Errorf("Run(run-most): %v", err)
+	} else if !cmp.Equal(most.Labels, got.Labels) {
+		t.Errorf("Run(run-most): %d labels, want its %d labels back", len(got.Labels), len(most.Labels))
+	}
+
+	// Beyond them, nothing is recorded.
+	tooMany := map[string]string{}
+	for i := range lineage.MaxLabels + 1 {
+		tooMany[fmt.Sprint("k", i)] = "v"
+	}
+	for name, labels := range map[string]map[string]string{
+		"too many":        tooMany,
+		"empty key":       {"": "v"},
+		"long key":        {strings.Repeat("k", lineage.MaxLabelKey+1): "v"},
+		"key with space":  {"a key": "v"},
+		"key with =":      {"a=b": "v"},
+		"key with escape": {"k\x1b[2J": "v"},
+		"long value":      {"k": strings.Repeat("v", lineage.MaxLabelValue+1)},
+		"invalid UTF-8":   {"k": "\xff\xfe"},
+		"NUL":             {"k": "a\x00b"},
+	} {
+		r := SampleRun(t, "run-bad", 4*time.Minute)
+		r.Labels = labels
+		err := h.RecordRun(ctx, r)
+		if !errors.Is(err, lineage.ErrLabel) {
+			t.Errorf("RecordRun with labels %s: error = %v, want one wrapping ErrLabel", name, err)
+		}
+		if _, err := h.Run(ctx, "run-bad"); !errors.Is(err, lineage.ErrNotFound) {
+			t.Errorf("Run(run-bad) after RecordRun with labels %s: error = %v, want ErrNotFound", name, err)
+		}
+	}
+
+	// A run in progress carries its labels too.
+	rs, ok := h.(lineage.RunStarter)
+	if !ok {
+		return
+	}
+	start := &lineage.Run{ID: "run-started", Pipeline: "quickstart", Status: lineage.Running, StartedAt: Base.Add(5 * time.Minute),
+		Dispatcher: "local", Host: "test-host", Labels: map[string]string{"trigger": "webhook", "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}
+	if err := rs.StartRun(ctx, start); err != nil {
+		t.Fatalf("StartRun: %v", err)
+	}
+	got, err := h.Run(ctx, "run-started")
+	if err != nil {
+		t.Fatalf("Run(run-started): %v", err)
+	}
+	if got.Status != lineage.Running || !cmp.Equal(start.Labels, got.Labels) {
+		t.Errorf("Run(run-started) = status %v, labels %v; want running with %v", got.Status, got.Labels, start.Labels)
+	}
+	if sums, err := h.Runs(ctx, lineage.Query{Label: lineage.Label{Key: "trigger", Value: "webhook"}}); err != nil || len(sums) != 1 {
+		t.Errorf("Runs(trigger=webhook) = %v, %v; want the run in progress", sums, err)
+	}
+	start.Status = lineage.Succeeded
+	if err := h.RecordRun(ctx, start); err != nil {
+		t.Fatalf("RecordRun after StartRun: %v", err)
+	}
 }
