@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,9 +40,9 @@ const (
 	// MaxFinishedRuns is how many finished runs a Hub remembers for Wait
 	// when nobody waits for them; the oldest is forgotten first.
 	MaxFinishedRuns = 1024
-	// abandonGrace is how long past its Timeout an Emit call may run before
-	// the Hub stops waiting for it and drops the emitter's events until it
-	// returns.
+	// abandonGrace is how long past its Timeout (at most, and at most the
+	// Timeout again) an Emit call may run before the Hub stops waiting for
+	// it and drops the emitter's events until it returns.
 	abandonGrace = time.Second
 )
 
@@ -187,8 +188,8 @@ func (h *Hub) Event(sev scheduler.Event) {
 	h.mu.Unlock()
 
 	rs.mu.Lock() // one run's events are numbered and queued in one order
-	defer rs.mu.Unlock()
 	if rs.ended {
+		rs.mu.Unlock()
 		return // an event after the run's end (a reused run id raced): nothing to number it in
 	}
 	rs.seq++
@@ -196,14 +197,20 @@ func (h *Hub) Event(sev scheduler.Event) {
 	if ev.Pipeline == "" {
 		ev.Pipeline = rs.pipeline
 	}
-	if ev.Kind == RunFinished {
-		rs.ended = true
-		if len(h.outs) == 0 {
-			h.runDone(rs)
+	last := ev.Kind == RunFinished
+	rs.ended = last
+	var full []*outlet
+	for _, o := range h.outs {
+		if !o.put(item{ev: ev, run: rs}) {
+			full = append(full, o)
 		}
 	}
-	for _, o := range h.outs {
-		o.put(item{ev: ev, run: rs})
+	rs.mu.Unlock()
+	for _, o := range full {
+		o.dropItem(item{ev: ev, run: rs}, "the queue is full")
+	}
+	if last && len(h.outs) == 0 {
+		h.runDone(rs)
 	}
 }
 
@@ -234,14 +241,14 @@ func (h *Hub) Wait(ctx context.Context, runID string) error {
 	if len(rs.failed) == 0 {
 		return nil
 	}
-	return &FailedError{RunID: runID, Emitters: rs.failed}
+	return &FailedError{RunID: runID, Emitters: slices.Sorted(slices.Values(rs.failed))}
 }
 
 // FailedError is Wait's error: emitters of policy "fail" failed or missed
 // events of the run.
 type FailedError struct {
 	RunID    string
-	Emitters []string
+	Emitters []string // sorted
 }
 
 func (e *FailedError) Error() string {
@@ -346,12 +353,13 @@ type outlet struct {
 	dropLog, failLog limiter
 }
 
-// put queues it, or drops it if the queue is full.
-func (o *outlet) put(it item) {
+// put queues it unless the queue is full.
+func (o *outlet) put(it item) bool {
 	select {
 	case o.ch <- it:
+		return true
 	default:
-		o.dropItem(it, "the queue is full")
+		return false
 	}
 }
 
@@ -377,7 +385,7 @@ func (o *outlet) loop() {
 			}
 		}
 		o.call <- it
-		t := time.NewTimer(o.Timeout + abandonGrace)
+		t := time.NewTimer(o.Timeout + min(o.Timeout, abandonGrace))
 		select {
 		case err := <-o.res:
 			t.Stop()
@@ -388,7 +396,7 @@ func (o *outlet) loop() {
 			}
 		case <-t.C:
 			hung = true
-			o.fail(it, fmt.Errorf("emit did not return within %v and ignored its context", o.Timeout+abandonGrace))
+			o.fail(it, fmt.Errorf("emit did not return within %v and ignored its context", o.Timeout+min(o.Timeout, abandonGrace)))
 		}
 		o.handled(it)
 	}
