@@ -58,6 +58,8 @@ var allowedImports = map[string][]string{
 	"dispatch/dispatchtest":     {"abi", "cas", "dispatch", "host", "scheduler"},
 	"emit":                      {"cas", "lineage", "scheduler"},
 	"serve":                     {"", "abi", "cas", "emit", "lineage", "scheduler"},
+	"emit/otel":                 {"emit"},
+	"emit/openlineage":          {"emit"},
 }
 
 // thirdParty lists, for each heavy or single-purpose dependency, the only
@@ -89,6 +91,13 @@ var thirdParty = map[string][]string{
 	// dispatchtest, a helper only tests import).
 	"github.com/nats-io/nats.go":        {"dispatch"},
 	"github.com/nats-io/nats-server/v2": {"dispatch/dispatchtest"},
+	// The OpenTelemetry API, SDK and OTLP exporters (every module under
+	// the path), and the OTLP protobuf types its tests decode.
+	"go.opentelemetry.io/otel":       {"emit/otel"},
+	"go.opentelemetry.io/proto/otlp": {"emit/otel"},
+	// The JSON Schema validator of emit/openlineage's tests (test-only:
+	// documented here, not enforced).
+	"github.com/santhosh-tekuri/jsonschema/v6": {"emit/openlineage"},
 }
 
 // guestSafe packages are compiled into knots: they must not depend, even
