@@ -331,8 +331,8 @@ func (e *Emitter) knotEvent(ev *emit.Event, typ string) *RunEvent {
 		kf.Index = &r.Index
 	}
 	re := &RunEvent{EventType: typ, EventTime: ev.Time, Producer: Producer, SchemaURL: SchemaURL,
-		Run: Run{RunID: RunUUID(ev.RunID, ev.Knot), Facets: map[string]any{"parent": parent}},
-		Job: Job{Namespace: e.cfg.Namespace, Name: e.jobName(ev) + "." + ev.Knot, Facets: map[string]any{"jobType": jobType("KNOT")}},
+		Run:    Run{RunID: RunUUID(ev.RunID, ev.Knot), Facets: map[string]any{"parent": parent}},
+		Job:    Job{Namespace: e.cfg.Namespace, Name: e.jobName(ev) + "." + ev.Knot, Facets: map[string]any{"jobType": jobType("KNOT")}},
 		Inputs: []Dataset{}, Outputs: []Dataset{}}
 	if typ != Start {
 		kf.Outcome, kf.SkipReason = r.Outcome, r.SkipReason

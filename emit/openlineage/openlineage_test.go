@@ -178,7 +178,7 @@ func TestRunEvents(t *testing.T) {
 				Facets struct {
 					Parent struct {
 						Run struct{ RunID string } `json:"run"`
-						Job struct{ Name string } `json:"job"`
+						Job struct{ Name string }  `json:"job"`
 					} `json:"parent"`
 					Knot struct {
 						ModuleDigest string   `json:"moduleDigest"`
