@@ -139,14 +139,14 @@ func NewHub(cfg HubConfig) (*Hub, error) {
 		he.Timeout = cmp.Or(he.Timeout, DefaultTimeout)
 		h.outs = append(h.outs, &outlet{
 			HubEmitter: he, name: name, index: i, hub: h,
-			ch: make(chan item, he.Queue), call: make(chan item), res: make(chan error, 1),
+			ch: make(chan item, he.Queue), resumed: make(chan struct{}, 1), quit: make(chan struct{}),
 			dropLog: limiter{every: h.cfg.LogInterval}, failLog: limiter{every: h.cfg.LogInterval},
 		})
 	}
 	for _, o := range h.outs {
 		h.wg.Add(2)
 		go o.loop()
-		go o.caller()
+		go o.watchdog()
 		if u, ok := o.Emitter.(StatsUser); ok {
 			u.UseStats(h.Stats)
 		}
@@ -341,13 +341,20 @@ type outlet struct {
 	name  string
 	index int
 	hub   *Hub
-	ch    chan item  // the bounded queue
-	call  chan item  // to the caller goroutine, unbuffered
-	res   chan error // from the caller goroutine
+	ch    chan item // the bounded queue
+
+	// The call loop is making, for watchdog: when it began (zero if
+	// none), the event, and whether watchdog gave up on it.
+	callMu    sync.Mutex
+	callStart time.Time
+	callItem  item
+	abandoned bool
+	resumed   chan struct{} // loop to watchdog: an abandoned call returned
+	quit      chan struct{} // closed when loop returns
 
 	delivered, dropped, failed atomic.Uint64
 	closing                    atomic.Value // the Close ctx, once closing
-	stopped                    atomic.Bool  // loop and caller have returned
+	stopped                    atomic.Bool  // loop has returned
 
 	logMu            sync.Mutex
 	dropLog, failLog limiter
@@ -363,57 +370,86 @@ func (o *outlet) put(it item) bool {
 	}
 }
 
-// loop hands queued events to the caller goroutine one at a time; while
-// an Emit call is overdue (it ignores its context), it drops events
-// instead of waiting for it.
+// loop makes the emitter's Emit calls, one event at a time, in order.
 func (o *outlet) loop() {
 	defer o.hub.wg.Done()
-	defer close(o.call)
-	hung := false
+	defer close(o.quit)
+	defer o.stopped.Store(true)
 	for it := range o.ch {
 		if ctx, ok := o.closing.Load().(context.Context); ok && ctx.Err() != nil {
 			o.dropItem(it, "the hub closed before the emitter could take it")
 			continue
 		}
-		if hung {
-			select {
-			case <-o.res: // the overdue call returned at last (already counted)
-				hung = false
-			default:
-				o.dropItem(it, "the emitter is still in an earlier call")
-				continue
-			}
+		ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
+		o.callMu.Lock()
+		o.callStart, o.callItem = time.Now(), it
+		o.callMu.Unlock()
+		err := o.Emitter.Emit(ctx, it.ev)
+		cancel()
+		o.callMu.Lock()
+		abandoned := o.abandoned
+		o.callStart, o.callItem, o.abandoned = time.Time{}, item{}, false
+		o.callMu.Unlock()
+		switch {
+		case abandoned: // counted by watchdog, which is dropping what comes
+			o.resumed <- struct{}{}
+		case err != nil:
+			o.fail(it, err)
+		default:
+			o.delivered.Add(1)
 		}
-		o.call <- it
-		t := time.NewTimer(o.Timeout + min(o.Timeout, abandonGrace))
-		select {
-		case err := <-o.res:
-			t.Stop()
-			if err != nil {
-				o.fail(it, err)
-			} else {
-				o.delivered.Add(1)
-			}
-		case <-t.C:
-			hung = true
-			o.fail(it, fmt.Errorf("emit did not return within %v and ignored its context", o.Timeout+min(o.Timeout, abandonGrace)))
+		if !abandoned {
+			o.handled(it)
 		}
-		o.handled(it)
-	}
-	if hung {
-		<-o.res // Close waits for the caller (up to its ctx)
 	}
 }
 
-// caller makes the emitter's Emit calls, so that loop can give up on one.
-func (o *outlet) caller() {
+// watchdog gives up on an Emit call that outlives its Timeout by
+// min(Timeout, abandonGrace) (it ignores its context): it counts the
+// call as failed and drops the emitter's events, so that neither the
+// queue nor Wait waits for it, until the call returns.
+func (o *outlet) watchdog() {
 	defer o.hub.wg.Done()
-	defer o.stopped.Store(true)
-	for it := range o.call {
-		ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
-		err := o.Emitter.Emit(ctx, it.ev)
-		cancel()
-		o.res <- err
+	grace := min(o.Timeout, abandonGrace)
+	tick := time.NewTicker(max(grace/2, time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-o.quit:
+			return
+		case <-tick.C:
+		}
+		o.callMu.Lock()
+		overdue := !o.callStart.IsZero() && !o.abandoned && time.Since(o.callStart) > o.Timeout+grace
+		it := o.callItem
+		if overdue {
+			o.abandoned = true
+		}
+		o.callMu.Unlock()
+		if !overdue {
+			continue
+		}
+		o.fail(it, fmt.Errorf("emit did not return within %v and ignored its context", o.Timeout+grace))
+		o.handled(it)
+		if !o.drain() {
+			return
+		}
+	}
+}
+
+// drain drops queued events until the abandoned call returns; false
+// means the queue is closed and empty.
+func (o *outlet) drain() bool {
+	for {
+		select {
+		case <-o.resumed:
+			return true
+		case it, ok := <-o.ch:
+			if !ok {
+				return false
+			}
+			o.dropItem(it, "the emitter is still in an earlier call")
+		}
 	}
 }
 

@@ -18,7 +18,7 @@ awk '
 	}
 	if (!(name in seen)) { seen[name] = 1; order[++n] = name }
 }
-function median(list,   a, k, j, t) {
+function median(list,   a, k, i, j, t) {
 	k = split(list, a, " ")
 	for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
 	return a[int((k + 1) / 2)]
