@@ -82,7 +82,7 @@ func runQuickstart(t *testing.T, em emit.Emitter, labels map[string]string) *pir
 func attrs(kvs []attribute.KeyValue) map[string]string {
 	m := map[string]string{}
 	for _, kv := range kvs {
-		m[string(kv.Key)] = kv.Value.Emit()
+		m[string(kv.Key)] = kv.Value.String()
 	}
 	return m
 }
