@@ -140,7 +140,7 @@ func checkOrder(t *testing.T, who string, evs []emit.Event, runID string, want i
 		case ev.Kind == emit.KnotStatus && !running[ev.Knot]:
 			t.Errorf("%s: %s finished (%s) before it started", who, ev.Knot, ev.State)
 		}
-		if ev.Pipeline != "quickstart" {
+		if ev.Pipeline != evs[0].Pipeline || ev.Pipeline == "" {
 			t.Errorf("%s: event %d: pipeline %q", who, i, ev.Pipeline)
 		}
 	}

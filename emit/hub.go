@@ -178,19 +178,19 @@ func (h *Hub) Event(sev scheduler.Event) {
 	}
 	h.mu.Lock()
 	rs := h.runs[sev.RunID]
-	if rs == nil || rs.ended {
+	if rs == nil || rs.ended.Load() {
 		rs = &runState{id: sev.RunID, pending: len(h.outs), done: make(chan struct{})}
 		h.runs[sev.RunID] = rs
-	}
-	if sev.Kind == scheduler.RunStarted && sev.Run != nil {
-		rs.pipeline = sev.Run.Pipeline
 	}
 	h.mu.Unlock()
 
 	rs.mu.Lock() // one run's events are numbered and queued in one order
-	if rs.ended {
+	if rs.ended.Load() {
 		rs.mu.Unlock()
 		return // an event after the run's end (a reused run id raced): nothing to number it in
+	}
+	if sev.Kind == scheduler.RunStarted && sev.Run != nil {
+		rs.pipeline = sev.Run.Pipeline
 	}
 	rs.seq++
 	ev.Seq = rs.seq
@@ -198,7 +198,7 @@ func (h *Hub) Event(sev scheduler.Event) {
 		ev.Pipeline = rs.pipeline
 	}
 	last := ev.Kind == RunFinished
-	rs.ended = last
+	rs.ended.Store(last)
 	var full []*outlet
 	for _, o := range h.outs {
 		if !o.put(item{ev: ev, run: rs}) {
@@ -324,9 +324,9 @@ type runState struct {
 
 	mu      sync.Mutex
 	seq     uint64
-	ended   bool     // run_finished queued
-	pending int      // emitters yet to handle run_finished
-	failed  []string // "fail"-policy emitters that failed or dropped an event
+	ended   atomic.Bool // run_finished queued (written under mu)
+	pending int         // emitters yet to handle run_finished
+	failed  []string    // "fail"-policy emitters that failed or dropped an event
 }
 
 // item is one queued event.

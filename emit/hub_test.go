@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/pirn-wasm/pirn"
 	"github.com/pirn-wasm/pirn/emit"
 	"github.com/pirn-wasm/pirn/lineage"
 	"github.com/pirn-wasm/pirn/scheduler"
@@ -417,5 +418,54 @@ func TestNewHubEmitter(t *testing.T) {
 		if _, err := emit.NewHubEmitter(tc.spec); err == nil || !strings.Contains(err.Error(), tc.inErr) {
 			t.Errorf("%s: NewHubEmitter = %v, want an error with %q", tc.name, err, tc.inErr)
 		}
+	}
+}
+
+// TestHubConcurrentRuns: four runs at once of a pipeline with three Maps
+// (elements run in parallel, so the scheduler calls Event from several
+// goroutines at once): every run's events reach the emitter numbered in
+// order, with each element's start before its end.
+func TestHubConcurrentRuns(t *testing.T) {
+	e, _ := engine(t)
+	p, err := e.LoadPipeline(t.Context(), "../examples/pipelines/map.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{name: "rec"}
+	hub, err := emit.NewHub(emit.HubConfig{Emitters: []emit.HubEmitter{{Emitter: rec, Policy: emit.Fail}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make([]*scheduler.Result, 4)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Go(func() {
+			res, err := e.Run(t.Context(), p.Tapestry, pirn.RunRequest{Pipeline: "map", Observer: hub})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			results[i] = res
+		})
+	}
+	wg.Wait()
+	for _, res := range results {
+		if res == nil {
+			t.FailNow()
+		}
+		if err := hub.Wait(t.Context(), res.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hub.Close(t.Context())
+	all := rec.events()
+	for _, res := range results {
+		var mine []emit.Event
+		for _, ev := range all {
+			if ev.RunID == res.ID {
+				mine = append(mine, ev)
+			}
+		}
+		checkOrder(t, "rec", mine, res.ID, eventsOf(res))
 	}
 }

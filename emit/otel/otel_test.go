@@ -350,3 +350,55 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceMap: a Map's elements are children of the Map's span, which
+// is a child of the run's.
+func TestTraceMap(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	em, err := otel.NewWithProviders(sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runQuickstart(t, em, nil) // opens the shared engine
+	exp.Reset()
+	em, err = otel.NewWithProviders(sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := shared.e.LoadPipeline(t.Context(), "../../examples/pipelines/map.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub, err := emit.NewHub(emit.HubConfig{Emitters: []emit.HubEmitter{{Emitter: em}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := shared.e.Run(t.Context(), p.Tapestry, pirn.RunRequest{Pipeline: "map", Observer: hub})
+	if err != nil || res.Status != lineage.Succeeded {
+		t.Fatalf("Run = %v, %v", res, err)
+	}
+	hub.Wait(t.Context(), res.ID)
+	hub.Close(t.Context())
+	ids := map[string]string{} // span id -> name
+	for _, s := range exp.GetSpans() {
+		ids[s.SpanContext.SpanID().String()] = s.Name
+	}
+	elements := 0
+	for _, s := range exp.GetSpans() {
+		a := attrs(s.Attributes)
+		want := "run map"
+		switch {
+		case s.Name == "run map":
+			continue
+		case a["pirn.kind"] == "element":
+			want = "knot " + a["pirn.map"]
+			elements++
+		}
+		if got := ids[s.Parent.SpanID().String()]; got != want {
+			t.Errorf("%s's parent is %q, want %q", s.Name, got, want)
+		}
+	}
+	if elements != 12 {
+		t.Errorf("%d element spans, want 12 (three Maps of four)", elements)
+	}
+}
