@@ -17,7 +17,7 @@ PIPELINES = examples/quickstart/pipeline.yaml examples/polyglot/pipeline.yaml $(
 # The check fixture is deliberately broken, so pirn lock refuses it: pin arith by hand.
 CHECK_LOCK = testdata/pipelines/check/broken.lock
 
-.PHONY: all test test-short test-duckdb test-dispatch wasm wasm-check lock check bench pdk-test conformance
+.PHONY: all test test-short test-duckdb test-dispatch wasm wasm-check lock check bench bench-emit pdk-test conformance
 all: wasm test
 
 # test is the README's test command: the whole suite under the race
@@ -96,5 +96,9 @@ check:
 
 bench:
 	./scripts/bench.sh
+
+# bench-emit prints docs/performance.md's table of what emitters cost a run.
+bench-emit:
+	./scripts/bench-emit.sh
 
 FORCE:

@@ -64,6 +64,8 @@ var allowedImports = map[string][]string{
 	"serve/kafka":                            {"emit", "serve", "serve/internal/messaging"},
 	"serve/valkey":                           {"emit", "serve", "serve/internal/messaging"},
 	"serve/nats":                             {"emit", "serve", "serve/internal/messaging"},
+	"emit/otel":                              {"emit"},
+	"emit/openlineage":                       {"emit"},
 }
 
 // thirdParty lists, for each heavy or single-purpose dependency, the only
@@ -101,6 +103,13 @@ var thirdParty = map[string][]string{
 	// its in-process cluster pkg/kfake is imported by serve/kafka's tests
 	// only, which this table cannot see.
 	"github.com/twmb/franz-go": {"serve/kafka"},
+	// The OpenTelemetry API, SDK and OTLP exporters (every module under
+	// the path), and the OTLP protobuf types its tests decode.
+	"go.opentelemetry.io/otel":       {"emit/otel"},
+	"go.opentelemetry.io/proto/otlp": {"emit/otel"},
+	// The JSON Schema validator of emit/openlineage's tests (test-only:
+	// documented here, not enforced).
+	"github.com/santhosh-tekuri/jsonschema/v6": {"emit/openlineage"},
 }
 
 // guestSafe packages are compiled into knots: they must not depend, even

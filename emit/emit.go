@@ -34,14 +34,19 @@ type Event struct {
 	Knot     string            `json:"knot,omitempty"`   // knot_status, lineage_record
 	// State is a knot's ("running", "ok", "err", "skipped") or a
 	// finished run's status ("succeeded", "failed", "cancelled").
-	State  string  `json:"state,omitempty"`
-	Record *Record `json:"record,omitempty"` // knot_status when finished, lineage_record
-	Error  *Error  `json:"error,omitempty"`  // an err's record, redacted
-	Run    *Run    `json:"run,omitempty"`    // run_started, run_finished
+	State string `json:"state,omitempty"`
+	// Record is a knot_status's (when running: its ids, kind, module,
+	// function, grants and start; when finished: complete) and a
+	// lineage_record's.
+	Record *Record `json:"record,omitempty"`
+	Error  *Error  `json:"error,omitempty"` // an err's record, redacted
+	Run    *Run    `json:"run,omitempty"`   // run_started, run_finished
 }
 
 // Emitter is a sink of events. Emit is called from one goroutine per
 // emitter, in order; ctx bounds the call (the Hub's per-event timeout).
+// The Event is shared by every emitter of a Hub: Emit must not change it
+// or keep it past the call.
 type Emitter interface {
 	Name() string
 	Emit(ctx context.Context, ev *Event) error
