@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/pirn-wasm/pirn/emit"
 	"github.com/pirn-wasm/pirn/scheduler"
 )
 
@@ -13,17 +14,32 @@ import (
 // kind this build of pirn cannot run yet.
 var ErrNotBuilt = errors.New("serve: not built in this pirn")
 
-// newObserver builds the configured emitters into the observer every run
-// reports to. With none it returns an observer that drops events.
-//
-// The emitters (package emit's Hub, with its per-emitter queues and
-// policies) are being written beside this package; until they are merged
-// a configuration that lists emitters is refused, naming the first.
-func newObserver(file string, entries []Entry, _ *slog.Logger) (observer, error) {
-	if len(entries) > 0 {
-		return nil, fmt.Errorf("%s:%d: emitter %s: %w (emitters arrive with package emit's Hub)", file, entries[0].Line, entries[0].Type, ErrNotBuilt)
+// newObserver builds the configured emitters into an emit.Hub, the
+// observer every run reports to, each emitter with its own bounded queue
+// and policy; with none it returns an observer that drops events. redact
+// masks secrets in what the emitters see.
+func newObserver(file string, entries []Entry, lg *slog.Logger, redact func(string) string) (observer, error) {
+	if len(entries) == 0 {
+		return noObserver{}, nil
 	}
-	return noObserver{}, nil
+	var hes []emit.HubEmitter
+	var errs []error
+	for _, e := range entries {
+		e.Logger = lg
+		he, err := emit.NewHubEmitter(e.Spec)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: emitter %s: %w", file, e.Line, e.Type, err))
+			continue
+		}
+		hes = append(hes, he)
+	}
+	if len(errs) > 0 {
+		for _, he := range hes {
+			he.Emitter.Close(context.Background())
+		}
+		return nil, errors.Join(errs...)
+	}
+	return emit.NewHub(emit.HubConfig{Emitters: hes, Redact: redact, Logger: lg})
 }
 
 // noObserver drops every event.

@@ -28,7 +28,13 @@ type RunnerConfig struct {
 	Concurrency, Queue int
 	// Observer receives every run's events (an emit.Hub); nil sends none.
 	Observer scheduler.Observer
-	Logger   *slog.Logger
+	// Waiter, if set, is waited on once a run is recorded (an emit.Hub's
+	// Wait: until its emitters have handled the run's events); its error
+	// (an emitter with policy fail that failed) becomes the run's.
+	Waiter interface {
+		Wait(ctx context.Context, runID string) error
+	}
+	Logger *slog.Logger
 }
 
 // Runner runs one pipeline's requests with bounded concurrency: the
@@ -174,6 +180,12 @@ func (r *Runner) execute(run *Run, req pirn.RunRequest) {
 	}
 	defer func() { <-r.run }()
 	run.res, run.err = r.e.Run(r.ctx, r.p.Tapestry, req)
+	if w := r.cfg.Waiter; w != nil && run.res != nil {
+		// Bounded by the drain: a stuck emitter is the Hub's to give up on.
+		if err := w.Wait(r.ctx, run.ID); err != nil && r.ctx.Err() == nil {
+			run.err = errors.Join(run.err, fmt.Errorf("run %s is recorded, but: %w", run.ID, err))
+		}
+	}
 	switch {
 	case run.err == nil:
 		r.cfg.Logger.Debug("run recorded", "pipeline", r.cfg.Name, "run", run.ID, "status", run.res.Status)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,6 +55,9 @@ type Options struct {
 	// configured emitters: an embedding program's own sink. It must
 	// return quickly (see scheduler.Observer).
 	Observer scheduler.Observer
+	// Redact, if set, masks secrets in the events emitters see (the
+	// engine's redactor masks error records and logs already).
+	Redact func(string) string
 }
 
 // Server runs pipelines from the triggers and streams of a Config. The
@@ -104,7 +108,7 @@ func New(ctx context.Context, engine *pirn.Engine, cfg *Config, opts Options) (*
 		c.Drain = DefaultDrain
 	}
 	s := &Server{cfg: c, lg: lg, runners: map[string]*Runner{}, mux: http.NewServeMux(), ready: make(chan struct{})}
-	obs, err := newObserver(c.File, c.Emitters, lg)
+	obs, err := newObserver(c.File, c.Emitters, lg, opts.Redact)
 	if err != nil {
 		return nil, err
 	}
@@ -122,6 +126,13 @@ func New(ctx context.Context, engine *pirn.Engine, cfg *Config, opts Options) (*
 		rc := RunnerConfig{Name: pc.Name, Concurrency: pc.Concurrency, Queue: pc.Queue, Logger: lg}
 		if _, none := s.obs.(noObserver); !none {
 			rc.Observer = s.obs
+		}
+		// Only an emitter of policy fail makes a run wait for its
+		// emitters: a slow one of any other policy must not slow runs.
+		if w, ok := s.obs.(interface {
+			Wait(context.Context, string) error
+		}); ok && slices.ContainsFunc(c.Emitters, func(e Entry) bool { return e.Fields["policy"] == "fail" }) {
+			rc.Waiter = w
 		}
 		if opts.Observer != nil {
 			rc.Observer = both{rc.Observer, opts.Observer}

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -64,12 +66,16 @@ With --check it only checks serve.yaml and the pipelines it names.`,
 					return usageErr("%s: %s: %v", cfg.File, flag, err)
 				}
 			}
+			red, _ := redactor(c) // made by logger
+			if err := red.AddSecrets(serveSecrets(cfg)...); err != nil {
+				return inputErr(err)
+			}
 			eng, err := engine(c, pirn.Config{}, true)
 			if err != nil {
 				return err
 			}
 			defer eng.Close(context.Background())
-			srv, err := serve.New(c.Context, eng.Engine, cfg, serve.Options{Logger: lg})
+			srv, err := serve.New(c.Context, eng.Engine, cfg, serve.Options{Logger: lg, Redact: red.String})
 			if err != nil {
 				return inputErr(err)
 			}
@@ -93,4 +99,37 @@ With --check it only checks serve.yaml and the pipelines it names.`,
 			return nil
 		},
 	}
+}
+
+// serveSecrets returns what a serve.yaml points at that must never be
+// printed: the passwords of its history and store URLs and of every URL
+// field of its entries, and the values of the environment variables its
+// entries name in *_env fields (webhook secrets and tokens, emitters'
+// keys, brokers' passwords).
+func serveSecrets(cfg *serve.Config) []string {
+	secrets := []string{urlPassword(cfg.History), urlPassword(cfg.Store)}
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, val := range x {
+				if name, ok := val.(string); ok && strings.HasSuffix(k, "_env") {
+					secrets = append(secrets, os.Getenv(name))
+				}
+				walk(val)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		case string:
+			secrets = append(secrets, urlPassword(x))
+		}
+	}
+	for _, list := range [][]serve.Entry{cfg.Triggers, cfg.Streams, cfg.Emitters} {
+		for _, e := range list {
+			walk(e.Fields)
+		}
+	}
+	return secrets
 }
