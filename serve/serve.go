@@ -83,6 +83,11 @@ type Item struct {
 	// Origin says where the value came from (topic, partition, offset;
 	// file and line); it goes into the run's labels.
 	Origin map[string]string
+	// ID, if set, identifies the value for good (a topic, partition and
+	// offset; a stream entry's id): RunStream names the value's run after
+	// it, so a value delivered again starts no second run. Leave it
+	// empty where a position can be reused (a truncated file).
+	ID string
 	// Ack, if set, commits the value (an offset, an XACK) once its run is
 	// recorded: at-least-once.
 	Ack func(ctx context.Context) error
