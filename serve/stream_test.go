@@ -288,8 +288,10 @@ func TestStreamBackpressure(t *testing.T) {
 	e := openEngine(t)
 	g := &gate{}
 	obs := newLabelsSeen()
-	r := runner(t, e, g.pipeline(t), serve.RunnerConfig{Concurrency: 2, Observer: obs})
 	const bound = 3
+	// Every run in flight runs (the Runner starts queued runs in no
+	// particular order, and the gate opens them in order).
+	r := runner(t, e, g.pipeline(t), serve.RunnerConfig{Concurrency: bound, Observer: obs})
 	var mu sync.Mutex
 	maxAhead := 0
 	atBound := make(chan struct{}, 64)
