@@ -127,7 +127,7 @@ type capacitor interface{ Capacity() int }
 // a value delivered again after a restart starts no second run on a
 // Submitter that keeps recorded runs (as Runner does).
 //
-// When ctx ends RunStream stops reading, waits up to DrainTimeout for the
+// When ctx ends (or the source is closed: ErrClosed) RunStream stops reading, waits up to DrainTimeout for the
 // runs in flight to be recorded and acks them, and returns nil if all
 // were; when the source ends it waits for every run. It returns an error
 // for a bad option, a source error other than io.EOF, a Submit error
@@ -291,8 +291,8 @@ func (st *stream) window(ctx context.Context, reads <-chan read) error {
 				if errors.Is(r.err, io.EOF) {
 					return flush()
 				}
-				if ctx.Err() != nil {
-					return nil
+				if ctx.Err() != nil || errors.Is(r.err, ErrClosed) {
+					return nil // stopped: the open window is not run
 				}
 				return fmt.Errorf("stream %s: %w", st.name, r.err)
 			}

@@ -578,3 +578,26 @@ func TestStreamOptionsChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamSourceClosed: closing the source stops the stream cleanly,
+// after the runs already submitted.
+func TestStreamSourceClosed(t *testing.T) {
+	t.Parallel()
+	e := openEngine(t)
+	r := runner(t, e, negate(t, e), serve.RunnerConfig{})
+	ch := make(chan any)
+	src := serve.FromChan("c", ch)
+	ran := make(chan serve.StreamRun, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve.RunStream(t.Context(), r, src, serve.StreamOptions{Param: "x", OnRun: func(sr serve.StreamRun) { ran <- sr }})
+	}()
+	ch <- 1
+	if sr := <-ran; sr.Status != lineage.Succeeded {
+		t.Errorf("run before Close: %+v", sr)
+	}
+	src.Close()
+	if err := <-done; err != nil {
+		t.Errorf("RunStream after Close = %v, want nil", err)
+	}
+}
