@@ -259,7 +259,7 @@ func (p *parser) parse(src []byte) *Config {
 		cfg.Listen = *raw.Listen
 	}
 	if raw.Drain < 0 {
-		p.errorf(line(root, "drain"), "drain is %s, want >= 0", time.Duration(raw.Drain))
+		p.errorf(lineOf(root, "drain"), "drain is %s, want >= 0", time.Duration(raw.Drain))
 	} else if raw.Drain > 0 {
 		cfg.Drain = time.Duration(raw.Drain)
 	}
@@ -289,8 +289,8 @@ func (p *parser) parse(src []byte) *Config {
 	return cfg
 }
 
-// line returns the line of key's value in the mapping n, or n's.
-func line(n *yaml.Node, key string) int {
+// lineOf returns the line of key's value in the mapping n, or n's.
+func lineOf(n *yaml.Node, key string) int {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if n.Content[i].Value == key {
 			return n.Content[i+1].Line
@@ -309,7 +309,7 @@ func (p *parser) pipeline(n *yaml.Node, names map[string]bool) (PipelineConfig, 
 	case r.Name == "":
 		p.errorf(n.Line, "a pipeline without a name")
 	case names[r.Name]:
-		p.errorf(line(n, "name"), "pipeline %q named twice", r.Name)
+		p.errorf(lineOf(n, "name"), "pipeline %q named twice", r.Name)
 	}
 	names[r.Name] = true
 	if (r.Path == "") == (r.Bundle == "") {
@@ -319,12 +319,12 @@ func (p *parser) pipeline(n *yaml.Node, names map[string]bool) (PipelineConfig, 
 		p.errorf(n.Line, "pipeline %q: digest, trust and allow_grants apply to a bundle", r.Name)
 	}
 	if r.Concurrency < 0 {
-		p.errorf(line(n, "concurrency"), "pipeline %q: concurrency is %d, want >= 1", r.Name, r.Concurrency)
+		p.errorf(lineOf(n, "concurrency"), "pipeline %q: concurrency is %d, want >= 1", r.Name, r.Concurrency)
 	}
 	queue := 0
 	if r.Queue != nil {
 		if *r.Queue < 0 {
-			p.errorf(line(n, "queue"), "pipeline %q: queue is %d, want >= 0", r.Name, *r.Queue)
+			p.errorf(lineOf(n, "queue"), "pipeline %q: queue is %d, want >= 0", r.Name, *r.Queue)
 		}
 		queue = *r.Queue
 		if queue == 0 {
@@ -364,7 +364,7 @@ func (p *parser) entries(ns []yaml.Node, what string, pipelines map[string]bool,
 				p.errorf(n.Line, "%s %s: no pipeline: name one of %s", what, typ, known(pipelines))
 				continue
 			case !pipelines[name]:
-				p.errorf(line(n, "pipeline"), "%s %s: unknown pipeline %q (pipelines: %s)", what, typ, name, known(pipelines))
+				p.errorf(lineOf(n, "pipeline"), "%s %s: unknown pipeline %q (pipelines: %s)", what, typ, name, known(pipelines))
 				continue
 			}
 			e.Pipeline = name

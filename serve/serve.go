@@ -83,10 +83,10 @@ type Item struct {
 	// Origin says where the value came from (topic, partition, offset;
 	// file and line); it goes into the run's labels.
 	Origin map[string]string
-	// ID, if set, names the value stably across deliveries (a topic,
-	// partition and offset; a stream entry's id), in run-id characters
-	// (A-Z a-z 0-9 _ - . :, at most 256): a run named after it is not run
-	// again when the value is delivered again after a restart.
+	// ID, if set, identifies the value for good (a topic, partition and
+	// offset; a stream entry's id): RunStream names the value's run after
+	// it, so a value delivered again starts no second run. Leave it
+	// empty where a position can be reused (a truncated file).
 	ID string
 	// Ack, if set, commits the value (an offset, an XACK) once its run is
 	// recorded: at-least-once.

@@ -391,27 +391,6 @@ func decodeBody(body []byte) (any, error) {
 	return numbers(v), nil
 }
 
-// numbers replaces json.Numbers by int64 or float64.
-func numbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = numbers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = numbers(e)
-		}
-	}
-	return v
-}
-
 // clientIP is the request's peer address (a proxy's X-Forwarded-For is
 // not trusted).
 func clientIP(r *http.Request) string {
