@@ -23,6 +23,10 @@ import (
 // as it was.
 var ErrTooLate = errors.New("arrived too late for a run in progress")
 
+// MaxJoined bounds the nodes that may join one run mid-run; past it an
+// Add call is refused with ErrTooLate.
+const MaxJoined = 4096
+
 // joined is a node the current Add call joined to a run.
 type joined struct {
 	e  *engine
@@ -119,6 +123,9 @@ func (t *Tapestry) release() {
 
 // admit checks n against the run; e.mu is held.
 func (e *engine) admit(n *Node) error {
+	if n.index >= len(e.states) {
+		return fmt.Errorf("%w: run %s has taken in %d nodes, the most one run takes mid-run", ErrTooLate, e.runID, MaxJoined)
+	}
 	if n.kind == model.KindParameter && !n.param.HasDefault {
 		return fmt.Errorf("%w: parameter %q arrived while run %s was in progress, which started without a value for it: give it a default, or add it before the run",
 			ErrTooLate, n.param.Name, e.runID)
@@ -161,10 +168,7 @@ func (e *engine) join(n *Node) *state {
 	if n.kind == model.KindParameter {
 		st.param = n.def
 	}
-	for len(e.states) <= n.index {
-		e.states = append(e.states, nil)
-	}
-	e.states[n.index] = st
+	e.states[n.index] = st // admit checked the room
 	for i, ed := range n.parents {
 		if !slices.ContainsFunc(n.parents[:i], func(o edge) bool { return o.parent == ed.parent }) {
 			p := e.states[ed.parent.index]
@@ -180,7 +184,7 @@ func (e *engine) join(n *Node) *state {
 // register makes e an extensible run of t, joining first the nodes added
 // to t since the run collected its shed. t.mu is held; no worker runs.
 func (t *Tapestry) register(e *engine) {
-	for _, n := range t.nodes[len(e.states):] {
+	for _, n := range t.nodes[e.collected:] {
 		if e.admit(n) == nil {
 			st := e.join(n)
 			st.pending-- // nothing to release: the run has not started

@@ -219,7 +219,11 @@ func (s *Scheduler) Run(ctx context.Context, t *Tapestry, req Request) (*Result,
 	}
 	req.Labels = maps.Clone(req.Labels) // the caller may change its map once Run returns, or during it
 	req.Pipeline = cmp.Or(req.Pipeline, t.origin.Pipeline)
-	e := &engine{s: s, ctx: ctx, runID: runID, started: time.Now().UTC(), states: make([]*state, len(t.nodes)), states0: t.nodes,
+	size := len(t.nodes)
+	if req.Extensible && req.Terminals == nil {
+		size += MaxJoined // room for newcomers: the slice is never grown while workers read it
+	}
+	e := &engine{s: s, ctx: ctx, runID: runID, started: time.Now().UTC(), states: make([]*state, size), states0: t.nodes, collected: len(t.nodes),
 		pipelineDigest: t.origin.Digest, obs: req.Observer}
 	e.cond.L = &e.mu
 	e.collect(terminals)
@@ -361,6 +365,7 @@ type engine struct {
 	executing      bool      // execute has queued the ready nodes (under mu)
 	newcomers      []*state  // the nodes that joined mid-run
 	t              *Tapestry // set while the run is extensible
+	collected      int       // how many of the tapestry's nodes there were at the start
 	shed           []*state  // in topological order
 
 	mu        sync.Mutex
@@ -457,7 +462,7 @@ func (e *engine) bind(t *Tapestry, values map[string]any) error {
 			known = append(known, name)
 		}
 		slices.Sort(known)
-		return fmt.Errorf("unknown parameter(s) %s (the pipeline has: %s)", strings.Join(unknown, ", "), strings.Join(known, ", "))
+		return paramError{fmt.Errorf("unknown parameter(s) %s (the pipeline has: %s)", strings.Join(unknown, ", "), strings.Join(known, ", "))}
 	}
 	var errs []error
 	for _, st := range e.shed {
@@ -485,8 +490,21 @@ func (e *engine) bind(t *Tapestry, values map[string]any) error {
 			errs = append(errs, fmt.Errorf("parameter %q has no value supplied and no default", p.Name))
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return paramError{errors.Join(errs...)}
+	}
+	return nil
 }
+
+// ErrParams is matched (errors.Is) by Run's error for parameters that do
+// not fit the tapestry: unknown names, missing values, values of the
+// wrong type. The message is the problems', unprefixed.
+var ErrParams = errors.New("scheduler: bad parameters")
+
+type paramError struct{ error }
+
+func (paramError) Is(target error) bool { return target == ErrParams }
+func (e paramError) Unwrap() error      { return e.error }
 
 // execute runs the shed on the worker pool.
 func (e *engine) execute() {
@@ -513,6 +531,7 @@ func (e *engine) execute() {
 		}()
 	}
 	e.mu.Lock() // a node may be joining the run (extend.go)
+	e.cond.L = &e.mu
 	e.executing = true
 	e.remaining = len(e.shed)
 	for i := len(e.shed) - 1; i >= 0; i-- { // LIFO: pop in topological order

@@ -192,6 +192,8 @@ func (r *Runner) execute(run *Run, req pirn.RunRequest) {
 	case run.res == nil && errors.Is(run.err, lineage.ErrRunExists):
 		// Another process recorded the id between our look-up and the run.
 		run.err = fmt.Errorf("%w: run %s: %w", ErrBadRequest, run.ID, run.err)
+	case run.res == nil && (errors.Is(run.err, scheduler.ErrParams) || errors.Is(run.err, lineage.ErrLabel)):
+		run.err = fmt.Errorf("%w: run %s: %w", ErrBadRequest, run.ID, run.err)
 	case run.res == nil && !errors.Is(run.err, context.Canceled):
 		r.cfg.Logger.Warn("run did not start", "pipeline", r.cfg.Name, "run", run.ID, "error", run.err)
 	default:
