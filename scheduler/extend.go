@@ -159,7 +159,7 @@ func (e *engine) join(n *Node) *state {
 	if e.ended {
 		return nil
 	}
-	st := &state{n: n, pending: distinctParents(n) + 1}
+	st := &state{n: n, pending: 1} // the hold, released at the end of the Add call
 	k := len(n.parents)
 	if n.kind == model.KindArm {
 		k++
@@ -171,8 +171,13 @@ func (e *engine) join(n *Node) *state {
 	e.states[n.index] = st // admit checked the room
 	for i, ed := range n.parents {
 		if !slices.ContainsFunc(n.parents[:i], func(o edge) bool { return o.parent == ed.parent }) {
-			p := e.states[ed.parent.index]
-			p.children = append(p.children, st)
+			// A parent may have finished since admit looked (e.mu was
+			// let go while the node was added): then its value is there
+			// already, and there is nothing to wait for.
+			if p := e.states[ed.parent.index]; !p.done {
+				p.children = append(p.children, st)
+				st.pending++
+			}
 		}
 	}
 	e.shed = append(e.shed, st)

@@ -176,7 +176,7 @@ func TestExtendConcurrently(t *testing.T) {
 	for res := range results {
 		for _, r := range res.Records {
 			if r.Outcome != lineage.OK {
-				t.Errorf("run %s: %s %s", res.ID, r.KnotID, r.Outcome)
+				t.Errorf("run %s: %s %s (%v)", res.ID, r.KnotID, r.Outcome, res.Errors)
 			}
 		}
 	}

@@ -208,16 +208,16 @@ func (s *Scheduler) Run(ctx context.Context, t *Tapestry, req Request) (*Result,
 	if !abi.ValidKnotName(runID) {
 		return nil, fmt.Errorf("run id %q is invalid (allowed: A-Z a-z 0-9 _ - . :, at most 256)", runID)
 	}
+	if err := lineage.CheckLabels(req.Labels); err != nil {
+		return nil, err
+	}
+	req.Labels = maps.Clone(req.Labels) // the caller may change its map once Run returns, or during it
 	t.mu.Lock()
 	terminals, err := t.terminals(req.Terminals)
 	if err != nil {
 		t.mu.Unlock()
 		return nil, err
 	}
-	if err := lineage.CheckLabels(req.Labels); err != nil {
-		return nil, err
-	}
-	req.Labels = maps.Clone(req.Labels) // the caller may change its map once Run returns, or during it
 	req.Pipeline = cmp.Or(req.Pipeline, t.origin.Pipeline)
 	size := len(t.nodes)
 	if req.Extensible && req.Terminals == nil {
@@ -539,12 +539,12 @@ func (e *engine) execute() {
 			e.ready = append(e.ready, task{e.shed[i], -1})
 		}
 	}
-	e.mu.Unlock()
-	var wg sync.WaitGroup
 	workers := min(e.s.cfg.Workers, len(e.shed))
 	if e.t != nil { // newcomers may come
 		workers = e.s.cfg.Workers
 	}
+	e.mu.Unlock()
+	var wg sync.WaitGroup
 	for range max(1, workers) {
 		wg.Go(e.worker)
 	}
