@@ -46,14 +46,13 @@ func NewLog(cfg LogConfig) *Log {
 	return &Log{log: cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))}
 }
 
-func init() {
-	Emitters.Register("log", func(s Spec) (Emitter, error) {
-		var cfg struct{}
-		if err := s.Decode(&cfg); err != nil {
-			return nil, err
-		}
-		return NewLog(LogConfig{Logger: s.Logger}), nil
-	})
+// logFromSpec builds a log emitter from a serve.yaml entry (type log).
+func logFromSpec(s Spec) (Emitter, error) {
+	var cfg struct{}
+	if err := s.Decode(&cfg); err != nil {
+		return nil, err
+	}
+	return NewLog(LogConfig{Logger: s.Logger}), nil
 }
 
 // Name returns "log".

@@ -65,6 +65,14 @@ type Registry[T any] struct {
 	m  map[string]func(Spec) (T, error)
 }
 
+// NewRegistry returns a registry holding the types of m: each package's
+// own built-in types, listed where the registry is declared (no init
+// registration; pirn serve adds the types of other packages, such as
+// Kafka's, from one explicit table in cmd/pirn).
+func NewRegistry[T any](m map[string]func(Spec) (T, error)) *Registry[T] {
+	return &Registry[T]{m: m}
+}
+
 // Register adds a type; registering a type twice panics.
 func (r *Registry[T]) Register(typ string, f func(Spec) (T, error)) {
 	r.mu.Lock()
@@ -103,7 +111,9 @@ func (r *Registry[T]) Types() []string {
 	return ts
 }
 
-// Emitters is the registry of emitter types (log, otel, openlineage,
-// webhook, kafka, valkey, nats), each registered by the package that
-// implements it.
-var Emitters Registry[Emitter]
+// Emitters is the registry of emitter types: this package's log and
+// webhook; pirn serve adds otel, openlineage, kafka, valkey and nats.
+var Emitters = NewRegistry(map[string]func(Spec) (Emitter, error){
+	"log":     logFromSpec,
+	"webhook": webhookFromSpec,
+})

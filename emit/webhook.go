@@ -98,30 +98,30 @@ func httpClient(caFile string) (*http.Client, error) {
 	}}, nil
 }
 
-func init() {
-	Emitters.Register("webhook", func(s Spec) (Emitter, error) {
-		var f struct {
-			URL       string   `json:"url"`
-			SecretEnv string   `json:"secret_env"`
-			CAFile    string   `json:"ca_file"`
-			Timeout   Duration `json:"timeout"`
+// webhookFromSpec builds a webhook emitter from a serve.yaml entry
+// (type webhook).
+func webhookFromSpec(s Spec) (Emitter, error) {
+	var f struct {
+		URL       string   `json:"url"`
+		SecretEnv string   `json:"secret_env"`
+		CAFile    string   `json:"ca_file"`
+		Timeout   Duration `json:"timeout"`
+	}
+	if err := s.Decode(&f); err != nil {
+		return nil, err
+	}
+	cfg := WebhookConfig{URL: f.URL, CAFile: f.CAFile, Timeout: time.Duration(f.Timeout)}
+	if f.CAFile != "" && !filepath.IsAbs(f.CAFile) && s.Dir != "" {
+		cfg.CAFile = filepath.Join(s.Dir, f.CAFile)
+	}
+	if f.SecretEnv != "" {
+		v, ok := os.LookupEnv(f.SecretEnv)
+		if !ok || v == "" {
+			return nil, fmt.Errorf("webhook: secret_env: the environment variable %s is not set", f.SecretEnv)
 		}
-		if err := s.Decode(&f); err != nil {
-			return nil, err
-		}
-		cfg := WebhookConfig{URL: f.URL, CAFile: f.CAFile, Timeout: time.Duration(f.Timeout)}
-		if f.CAFile != "" && !filepath.IsAbs(f.CAFile) && s.Dir != "" {
-			cfg.CAFile = filepath.Join(s.Dir, f.CAFile)
-		}
-		if f.SecretEnv != "" {
-			v, ok := os.LookupEnv(f.SecretEnv)
-			if !ok || v == "" {
-				return nil, fmt.Errorf("webhook: secret_env: the environment variable %s is not set", f.SecretEnv)
-			}
-			cfg.Secret = []byte(v)
-		}
-		return NewWebhook(cfg)
-	})
+		cfg.Secret = []byte(v)
+	}
+	return NewWebhook(cfg)
 }
 
 // Name returns "webhook".

@@ -156,9 +156,3 @@ func (t *Cron) runID(tick string) string {
 	h := sha256.Sum256([]byte(t.cfg.Pipeline + "\x00" + t.what + "\x00" + tick))
 	return "cron-" + hex.EncodeToString(h[:16])
 }
-
-// triggers registers the trigger types of this package.
-func init() {
-	Triggers.Register("cron", NewCron)
-	Triggers.Register("webhook", NewWebhook)
-}

@@ -102,9 +102,15 @@ func Finished(id string, res *pirn.RunResult, err error) *Run {
 }
 
 // Triggers and Sources are the registries of trigger and streaming-source
-// types by their serve.yaml name, each registered by the package that
-// implements it.
+// types by their serve.yaml name: this package's cron, webhook, file and
+// stdin; pirn serve adds kafka, valkey and nats (cmd/pirn's table).
 var (
-	Triggers emit.Registry[Trigger]
-	Sources  emit.Registry[Source]
+	Triggers = emit.NewRegistry(map[string]func(emit.Spec) (Trigger, error){
+		"cron":    NewCron,
+		"webhook": NewWebhook,
+	})
+	Sources = emit.NewRegistry(map[string]func(emit.Spec) (Source, error){
+		"file":  newFileSource,
+		"stdin": newStdinSource,
+	})
 )

@@ -13,13 +13,6 @@ import (
 	"github.com/pirn-wasm/pirn/emit"
 )
 
-// The source types this package implements, by serve.yaml name; the
-// packages of the others (kafka, valkey, nats) register theirs.
-func init() {
-	Sources.Register("file", newFileSource)
-	Sources.Register("stdin", newStdinSource)
-}
-
 // ReaderConfig configures a Reader source.
 type ReaderConfig struct {
 	// Name is the source's name and its items' Origin "source"; ""

@@ -238,6 +238,7 @@ var (
 )
 
 func newApp(stdout, stderr io.Writer) *cli.App {
+	registerTypes()
 	app := &cli.App{
 		Name:      "pirn",
 		Usage:     "run pipelines of WebAssembly knots with content-addressed lineage",

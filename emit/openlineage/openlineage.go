@@ -98,27 +98,27 @@ func New(cfg Config) (*Emitter, error) {
 	return &Emitter{cfg: cfg, url: u.String(), client: client, started: map[string]map[string]bool{}}, nil
 }
 
-func init() {
-	emit.Emitters.Register("openlineage", func(s emit.Spec) (emit.Emitter, error) {
-		var f struct {
-			URL       string        `json:"url"`
-			Namespace string        `json:"namespace"`
-			APIKeyEnv string        `json:"api_key_env"`
-			Timeout   emit.Duration `json:"timeout"`
+// FromSpec builds the emitter from a serve.yaml entry (type
+// openlineage); pirn serve registers it in emit.Emitters.
+func FromSpec(s emit.Spec) (emit.Emitter, error) {
+	var f struct {
+		URL       string        `json:"url"`
+		Namespace string        `json:"namespace"`
+		APIKeyEnv string        `json:"api_key_env"`
+		Timeout   emit.Duration `json:"timeout"`
+	}
+	if err := s.Decode(&f); err != nil {
+		return nil, err
+	}
+	cfg := Config{URL: f.URL, Namespace: f.Namespace, Timeout: time.Duration(f.Timeout)}
+	if f.APIKeyEnv != "" {
+		v, ok := os.LookupEnv(f.APIKeyEnv)
+		if !ok || v == "" {
+			return nil, fmt.Errorf("openlineage: api_key_env: the environment variable %s is not set", f.APIKeyEnv)
 		}
-		if err := s.Decode(&f); err != nil {
-			return nil, err
-		}
-		cfg := Config{URL: f.URL, Namespace: f.Namespace, Timeout: time.Duration(f.Timeout)}
-		if f.APIKeyEnv != "" {
-			v, ok := os.LookupEnv(f.APIKeyEnv)
-			if !ok || v == "" {
-				return nil, fmt.Errorf("openlineage: api_key_env: the environment variable %s is not set", f.APIKeyEnv)
-			}
-			cfg.APIKey = v
-		}
-		return New(cfg)
-	})
+		cfg.APIKey = v
+	}
+	return New(cfg)
 }
 
 // Name returns "openlineage".

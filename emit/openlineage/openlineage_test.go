@@ -109,7 +109,7 @@ func TestRunEvents(t *testing.T) {
 	srv := httptest.NewServer(m)
 	defer srv.Close()
 	t.Setenv("PIRN_TEST_OL_KEY", "k3y")
-	em, err := emit.Emitters.New(emit.Spec{Type: "openlineage", Fields: map[string]any{
+	em, err := openlineage.FromSpec(emit.Spec{Type: "openlineage", Fields: map[string]any{
 		"url": srv.URL, "namespace": "pirn-test", "api_key_env": "PIRN_TEST_OL_KEY", "timeout": "5s"}})
 	if err != nil {
 		t.Fatal(err)
@@ -290,7 +290,7 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown field", map[string]any{"url": "https://x", "transport": "kafka"}, "transport"},
 		{"unset key variable", map[string]any{"url": "https://x", "api_key_env": "PIRN_TEST_NO_SUCH_VAR"}, "PIRN_TEST_NO_SUCH_VAR"},
 	} {
-		_, err := emit.Emitters.New(emit.Spec{Type: "openlineage", Fields: tc.fields})
+		_, err := openlineage.FromSpec(emit.Spec{Type: "openlineage", Fields: tc.fields})
 		if err == nil || !strings.Contains(err.Error(), tc.inErr) {
 			t.Errorf("%s: %v, want an error with %q", tc.name, err, tc.inErr)
 		}

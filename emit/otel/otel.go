@@ -219,34 +219,34 @@ func NewWithProviders(tp trace.TracerProvider, mp metric.MeterProvider) (*Emitte
 	return e, nil
 }
 
-func init() {
-	emit.Emitters.Register("otel", func(s emit.Spec) (emit.Emitter, error) {
-		var f struct {
-			Endpoint       string            `json:"endpoint"`
-			Insecure       bool              `json:"insecure"`
-			Headers        map[string]string `json:"headers"`
-			HeadersEnv     map[string]string `json:"headers_env"`
-			ServiceName    string            `json:"service_name"`
-			MetricInterval emit.Duration     `json:"metric_interval"`
-			Timeout        emit.Duration     `json:"timeout"`
+// FromSpec builds the emitter from a serve.yaml entry (type otel); pirn
+// serve registers it in emit.Emitters.
+func FromSpec(s emit.Spec) (emit.Emitter, error) {
+	var f struct {
+		Endpoint       string            `json:"endpoint"`
+		Insecure       bool              `json:"insecure"`
+		Headers        map[string]string `json:"headers"`
+		HeadersEnv     map[string]string `json:"headers_env"`
+		ServiceName    string            `json:"service_name"`
+		MetricInterval emit.Duration     `json:"metric_interval"`
+		Timeout        emit.Duration     `json:"timeout"`
+	}
+	if err := s.Decode(&f); err != nil {
+		return nil, err
+	}
+	cfg := Config{Endpoint: f.Endpoint, Insecure: f.Insecure, Headers: map[string]string{}, ServiceName: f.ServiceName,
+		MetricInterval: time.Duration(f.MetricInterval), Timeout: time.Duration(f.Timeout)}
+	for k, v := range f.Headers {
+		cfg.Headers[k] = v
+	}
+	for k, env := range f.HeadersEnv {
+		v, ok := os.LookupEnv(env)
+		if !ok || v == "" {
+			return nil, fmt.Errorf("otel: headers_env: the environment variable %s (header %s) is not set", env, k)
 		}
-		if err := s.Decode(&f); err != nil {
-			return nil, err
-		}
-		cfg := Config{Endpoint: f.Endpoint, Insecure: f.Insecure, Headers: map[string]string{}, ServiceName: f.ServiceName,
-			MetricInterval: time.Duration(f.MetricInterval), Timeout: time.Duration(f.Timeout)}
-		for k, v := range f.Headers {
-			cfg.Headers[k] = v
-		}
-		for k, env := range f.HeadersEnv {
-			v, ok := os.LookupEnv(env)
-			if !ok || v == "" {
-				return nil, fmt.Errorf("otel: headers_env: the environment variable %s (header %s) is not set", env, k)
-			}
-			cfg.Headers[k] = v
-		}
-		return New(context.Background(), cfg)
-	})
+		cfg.Headers[k] = v
+	}
+	return New(context.Background(), cfg)
 }
 
 // Name returns "otel".

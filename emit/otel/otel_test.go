@@ -286,7 +286,7 @@ func TestOTLP(t *testing.T) {
 	srv := httptest.NewServer(c)
 	defer srv.Close()
 	t.Setenv("PIRN_TEST_OTLP_TOKEN", "Bearer t0ken")
-	em, err := emit.Emitters.New(emit.Spec{Type: "otel", Fields: map[string]any{
+	em, err := otel.FromSpec(emit.Spec{Type: "otel", Fields: map[string]any{
 		"endpoint": srv.URL + "/otlp", "insecure": true, "service_name": "pirn-test",
 		"headers_env": map[string]any{"Authorization": "PIRN_TEST_OTLP_TOKEN"}, "metric_interval": "1h"}})
 	if err != nil {
@@ -344,7 +344,7 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown field", map[string]any{"endpoint": "https://x", "sampler": "all"}, "sampler"},
 		{"unset header variable", map[string]any{"endpoint": "https://x", "headers_env": map[string]any{"X-Key": "PIRN_TEST_NO_SUCH_VAR"}}, "PIRN_TEST_NO_SUCH_VAR"},
 	} {
-		_, err := emit.Emitters.New(emit.Spec{Type: "otel", Fields: tc.fields})
+		_, err := otel.FromSpec(emit.Spec{Type: "otel", Fields: tc.fields})
 		if err == nil || !strings.Contains(err.Error(), tc.inErr) {
 			t.Errorf("%s: %v, want an error with %q", tc.name, err, tc.inErr)
 		}

@@ -17,18 +17,11 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/pirn-wasm/pirn/emit"
-	"github.com/pirn-wasm/pirn/serve"
 	"github.com/pirn-wasm/pirn/serve/internal/messaging"
 )
 
 // Type is the name the kinds register under.
 const Type = "nats"
-
-func init() {
-	serve.Triggers.Register(Type, func(s emit.Spec) (serve.Trigger, error) { return NewTrigger(s) })
-	serve.Sources.Register(Type, func(s emit.Spec) (serve.Source, error) { return NewSource(s) })
-	emit.Emitters.Register(Type, func(s emit.Spec) (emit.Emitter, error) { return NewEmitter(s) })
-}
 
 // DefaultReconnectBuffer bounds, when the configuration leaves
 // reconnect_buffer at 0, what the client holds for the server while it

@@ -15,18 +15,11 @@ import (
 	"github.com/valkey-io/valkey-go"
 
 	"github.com/pirn-wasm/pirn/emit"
-	"github.com/pirn-wasm/pirn/serve"
 	"github.com/pirn-wasm/pirn/serve/internal/messaging"
 )
 
 // Type is the name the kinds register under.
 const Type = "valkey"
-
-func init() {
-	serve.Triggers.Register(Type, func(s emit.Spec) (serve.Trigger, error) { return NewTrigger(s) })
-	serve.Sources.Register(Type, func(s emit.Spec) (serve.Source, error) { return NewSource(s) })
-	emit.Emitters.Register(Type, func(s emit.Spec) (emit.Emitter, error) { return NewEmitter(s) })
-}
 
 // Conn is how an entry reaches the server.
 type Conn struct {
