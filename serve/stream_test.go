@@ -76,12 +76,6 @@ func (o *labelsSeen) Event(ev scheduler.Event) {
 	}
 }
 
-func (o *labelsSeen) isFinished(id string) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.finished[id] != nil
-}
-
 // collect returns an OnRun that appends to runs.
 func collect(mu *sync.Mutex, runs *[]serve.StreamRun) func(serve.StreamRun) {
 	return func(r serve.StreamRun) {
