@@ -91,7 +91,7 @@ func main() {
 		// that has not finished within forceAfter. Either way the next
 		// pirn to open the state marks the run interrupted.
 		stop()
-		fmt.Fprintln(os.Stderr, "pirn: stopping: the run is cancelled and recorded (signal again to exit at once)")
+		fmt.Fprintln(os.Stderr, "pirn: stopping: runs in flight are cancelled (pirn run) or drained (serve, stream, worker) and recorded; signal again to exit at once")
 		grace := time.Duration(graceAfterSignal.Load())
 		time.Sleep(grace)
 		fmt.Fprintf(os.Stderr, "pirn: still not finished %s after the signal: exiting\n", grace)

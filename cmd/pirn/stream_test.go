@@ -106,7 +106,7 @@ func TestStreamSignalDrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := filepath.Join(dir, "state")
-	cmd, log, err := startUntil("knot=spin", "--log-level", "debug", "--cache-dir", "-", "stream", "--state", state,
+	cmd, log, err := startUntil("knot=echo", "--log-level", "debug", "--cache-dir", "-", "stream", "--state", state,
 		"--from", "file:"+in, "--from-start", "--concurrency", "1", "--max-in-flight", "1", p)
 	if err != nil {
 		t.Fatal(err)
