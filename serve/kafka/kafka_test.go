@@ -20,6 +20,7 @@ import (
 
 	"github.com/pirn-wasm/pirn/emit"
 	"github.com/pirn-wasm/pirn/serve"
+	"github.com/pirn-wasm/pirn/serve/internal/messaging"
 	"github.com/pirn-wasm/pirn/serve/internal/messaging/messagingtest"
 )
 
@@ -122,7 +123,7 @@ func TestTriggerRestart(t *testing.T) {
 	const n = 30
 	produce(t, brokers, "in", values(n)...)
 	cfg := TriggerConfig{SourceConfig: SourceConfig{Conn: Conn{Brokers: brokers}, Topic: "in", Group: "g", CommitInterval: emit.Duration(time.Hour)},
-		Drain: emit.Duration(time.Millisecond)}
+		TriggerSettings: messaging.TriggerSettings{Drain: emit.Duration(time.Millisecond)}}
 	held := "kafka:g:in:0:2"
 	var restarted atomic.Bool // the second consumer's runs all finish
 	sub := &messagingtest.Submitter{Hold: func(r serve.Request) bool { return r.RunID == held && !restarted.Load() }}

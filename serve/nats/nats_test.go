@@ -17,6 +17,7 @@ import (
 	"github.com/pirn-wasm/pirn/dispatch/dispatchtest"
 	"github.com/pirn-wasm/pirn/emit"
 	"github.com/pirn-wasm/pirn/serve"
+	"github.com/pirn-wasm/pirn/serve/internal/messaging"
 	"github.com/pirn-wasm/pirn/serve/internal/messaging/messagingtest"
 )
 
@@ -93,7 +94,7 @@ func TestCoreTrigger(t *testing.T) {
 	t.Parallel()
 	url, nc := server(t)
 	sub := &messagingtest.Submitter{}
-	stop := runTrigger(t, TriggerConfig{SourceConfig: SourceConfig{Conn: Conn{URL: url}, Subject: "in.>"}, Mapping: serve.Mapping{Param: "v"}}, nil, sub)
+	stop := runTrigger(t, TriggerConfig{SourceConfig: SourceConfig{Conn: Conn{URL: url}, Subject: "in.>"}, TriggerSettings: messaging.TriggerSettings{Mapping: serve.Mapping{Param: "v"}}}, nil, sub)
 	for _, m := range []string{`{"x": 1}`, `nope`, `[2]`} {
 		if err := nc.Publish("in.a", []byte(m)); err != nil {
 			t.Fatal(err)
@@ -157,7 +158,7 @@ func TestDurableRestart(t *testing.T) {
 	held := "nats:IN:d:4" // the fourth message (sequences start at 1)
 	var restarted atomic.Bool
 	sub := &messagingtest.Submitter{Hold: func(r serve.Request) bool { return r.RunID == held && !restarted.Load() }}
-	cfg := TriggerConfig{SourceConfig: SourceConfig{Conn: Conn{URL: url}, JetStream: &JetStream{Stream: "IN", Durable: "d"}}, Drain: emit.Duration(time.Millisecond)}
+	cfg := TriggerConfig{SourceConfig: SourceConfig{Conn: Conn{URL: url}, JetStream: &JetStream{Stream: "IN", Durable: "d"}}, TriggerSettings: messaging.TriggerSettings{Drain: emit.Duration(time.Millisecond)}}
 	stop := runTrigger(t, cfg, nil, sub)
 	sub.Wait(t, "all but the held run", func(s messagingtest.State) bool { return len(s.Recorded) == n-1 && s.Held == 1 })
 	if err := stop(); err != nil {

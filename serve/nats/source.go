@@ -351,12 +351,7 @@ func (d *Durable) Close() error {
 // become runs.
 type TriggerConfig struct {
 	SourceConfig
-	serve.Mapping
-	// InFlight bounds runs submitted and not recorded
-	// (messaging.DefaultInFlight if 0).
-	InFlight int `json:"in_flight,omitempty"`
-	// Drain bounds the wait on stop for runs in flight (10s if 0).
-	Drain emit.Duration `json:"drain,omitempty"`
+	messaging.TriggerSettings
 }
 
 // NewTrigger makes a trigger of a triggers: entry.
@@ -374,7 +369,5 @@ func OpenTrigger(cfg TriggerConfig, log *slog.Logger) (*messaging.Trigger, error
 	if err != nil {
 		return nil, err
 	}
-	return messaging.NewTrigger(src.Name(), src, messaging.TriggerConfig{
-		Mapping: cfg.Mapping, InFlight: cfg.InFlight, Drain: time.Duration(cfg.Drain), Logger: logger(log),
-	}), nil
+	return cfg.TriggerSettings.Open(src, logger(log)), nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pirn-wasm/pirn/emit"
 	"github.com/pirn-wasm/pirn/serve"
+	"github.com/pirn-wasm/pirn/serve/internal/messaging"
 	"github.com/pirn-wasm/pirn/serve/internal/messaging/messagingtest"
 )
 
@@ -114,7 +115,7 @@ func TestStreamTriggerRestart(t *testing.T) {
 	held := "valkey:" + stream + ":g:" + ids[3]
 	var restarted atomic.Bool
 	sub := &messagingtest.Submitter{Hold: func(r serve.Request) bool { return r.RunID == held && !restarted.Load() }}
-	cfg := TriggerConfig{SourceConfig: SourceConfig{Conn: Conn{URL: testURL()}, Stream: stream, Group: "g", Consumer: "c1"}, Drain: emit.Duration(time.Millisecond)}
+	cfg := TriggerConfig{SourceConfig: SourceConfig{Conn: Conn{URL: testURL()}, Stream: stream, Group: "g", Consumer: "c1"}, TriggerSettings: messaging.TriggerSettings{Drain: emit.Duration(time.Millisecond)}}
 	stop := runTrigger(t, cfg, nil, sub)
 	sub.Wait(t, "all but the held run", func(s messagingtest.State) bool { return len(s.Recorded) == n-1 && s.Held == 1 })
 	if err := stop(); err != nil {

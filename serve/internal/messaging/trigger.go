@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pirn-wasm/pirn/emit"
 	"github.com/pirn-wasm/pirn/serve"
 )
 
@@ -31,6 +32,22 @@ type TriggerConfig struct {
 	// Drain bounds the wait for runs in flight on stop (DefaultDrain if 0).
 	Drain  time.Duration
 	Logger *slog.Logger // nil discards
+}
+
+// TriggerSettings are the serve.yaml fields every message trigger has
+// besides its source's: embedded in the Kafka, Valkey and NATS
+// triggers' configurations.
+type TriggerSettings struct {
+	serve.Mapping
+	// InFlight bounds runs submitted and not recorded (DefaultInFlight if 0).
+	InFlight int `json:"in_flight,omitempty"`
+	// Drain bounds the wait on stop for runs in flight (DefaultDrain if 0).
+	Drain emit.Duration `json:"drain,omitempty"`
+}
+
+// Open returns the trigger of src with these settings.
+func (t TriggerSettings) Open(src serve.Source, log *slog.Logger) *Trigger {
+	return NewTrigger(src.Name(), src, TriggerConfig{Mapping: t.Mapping, InFlight: t.InFlight, Drain: time.Duration(t.Drain), Logger: log})
 }
 
 // Trigger runs a pipeline once per value of a Source (a Kafka topic, a
