@@ -115,7 +115,32 @@ type Record struct {
 	Dispatcher string
 	StartedAt  time.Time
 	FinishedAt time.Time
+	// CacheKey is the memoisation key of the execution: a digest of
+	// everything that can change a hermetic knot's output (its module,
+	// knot, ABI version, declared types, configuration and named input
+	// digests, a key-format version and the operator's salt). Zero when
+	// the execution may not be reused (a knot with grants, a knot with
+	// caching turned off, a node that runs no module, or any part of the
+	// key that could not be computed: reuse fails closed).
+	CacheKey cas.Digest
+	// ReusedFrom, when set, says this run did not execute the knot: its
+	// ok result was reused from the earlier record it names, which has
+	// the same CacheKey. Zero when the knot ran.
+	ReusedFrom Ref
 }
+
+// Ref names one record of one run.
+type Ref struct {
+	RunID  string
+	KnotID string
+}
+
+// IsZero reports whether r names no record.
+func (r Ref) IsZero() bool { return r.RunID == "" && r.KnotID == "" }
+
+// Reused reports whether the record's result was reused from an earlier
+// record rather than computed in its run.
+func (r *Record) Reused() bool { return !r.ReusedFrom.IsZero() }
 
 // Input is one parent input of a Record.
 type Input struct {
