@@ -140,7 +140,7 @@ func NewHub(cfg HubConfig) (*Hub, error) {
 		h.outs = append(h.outs, &outlet{
 			HubEmitter: he, name: name, index: i, hub: h,
 			ch: make(chan item, he.Queue), resumed: make(chan struct{}, 1), quit: make(chan struct{}),
-			dropLog: limiter{every: h.cfg.LogInterval}, failLog: limiter{every: h.cfg.LogInterval},
+			dropLog: limiter{every: int64(h.cfg.LogInterval)}, failLog: limiter{every: int64(h.cfg.LogInterval)},
 		})
 	}
 	for _, o := range h.outs {
@@ -172,7 +172,7 @@ func (h *Hub) Event(sev scheduler.Event) {
 	defer h.sendMu.RUnlock()
 	if h.closed {
 		for _, o := range h.outs {
-			o.drop(ev, "the hub is closed")
+			o.drop(ev, errHubClosed)
 		}
 		return
 	}
@@ -199,7 +199,8 @@ func (h *Hub) Event(sev scheduler.Event) {
 	}
 	last := ev.Kind == RunFinished
 	rs.ended.Store(last)
-	var full []*outlet
+	var buf [4]*outlet // no allocation for the usual few emitters
+	full := buf[:0]
 	for _, o := range h.outs {
 		if !o.put(item{ev: ev, run: rs}) {
 			full = append(full, o)
@@ -207,7 +208,7 @@ func (h *Hub) Event(sev scheduler.Event) {
 	}
 	rs.mu.Unlock()
 	for _, o := range full {
-		o.dropItem(item{ev: ev, run: rs}, "the queue is full")
+		o.dropItem(item{ev: ev, run: rs}, errQueueFull)
 	}
 	if last && len(h.outs) == 0 {
 		h.runDone(rs)
@@ -356,7 +357,6 @@ type outlet struct {
 	closing                    atomic.Value // the Close ctx, once closing
 	stopped                    atomic.Bool  // loop has returned
 
-	logMu            sync.Mutex
 	dropLog, failLog limiter
 }
 
@@ -377,7 +377,7 @@ func (o *outlet) loop() {
 	defer o.stopped.Store(true)
 	for it := range o.ch {
 		if ctx, ok := o.closing.Load().(context.Context); ok && ctx.Err() != nil {
-			o.dropItem(it, "the hub closed before the emitter could take it")
+			o.dropItem(it, errClosedFirst)
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
@@ -448,7 +448,7 @@ func (o *outlet) drain() bool {
 			if !ok {
 				return false
 			}
-			o.dropItem(it, "the emitter is still in an earlier call")
+			o.dropItem(it, errStillBusy)
 		}
 	}
 }
@@ -468,18 +468,27 @@ func (o *outlet) handled(it item) {
 	}
 }
 
+// Why events are dropped. Static, so that dropping (what a hung
+// emitter's events all come to) allocates nothing on the run's path.
+var (
+	errHubClosed   = errors.New("the hub is closed")
+	errQueueFull   = errors.New("the queue is full")
+	errClosedFirst = errors.New("the hub closed before the emitter could take it")
+	errStillBusy   = errors.New("the emitter is still in an earlier call")
+)
+
 // dropItem counts and logs a dropped event.
-func (o *outlet) dropItem(it item, why string) {
+func (o *outlet) dropItem(it item, why error) {
 	o.dropped.Add(1)
 	o.blame(it.run)
-	o.note(&o.dropLog, "emitter dropped an event", it.ev, errors.New(why))
+	o.note(&o.dropLog, "emitter dropped an event", it.ev, why)
 	o.handled(it)
 }
 
 // drop counts an event dropped before it had a run (the hub is closed).
-func (o *outlet) drop(ev *Event, why string) {
+func (o *outlet) drop(ev *Event, why error) {
 	o.dropped.Add(1)
-	o.note(&o.dropLog, "emitter dropped an event", ev, errors.New(why))
+	o.note(&o.dropLog, "emitter dropped an event", ev, why)
 }
 
 // fail counts and logs a failed Emit call.
@@ -510,9 +519,7 @@ func (o *outlet) note(l *limiter, msg string, ev *Event, err error) {
 	if o.Policy == Ignore {
 		return
 	}
-	o.logMu.Lock()
 	ok, suppressed := l.allow(time.Now())
-	o.logMu.Unlock()
 	if !ok {
 		return
 	}
@@ -537,21 +544,23 @@ func (o *outlet) summary() {
 		slog.Uint64("dropped", d), slog.Uint64("failed", f))
 }
 
-// limiter allows one log line per interval and counts the rest.
+// limiter allows one log line per interval and counts the rest. It takes
+// no lock: a refused line (what a flood of drops mostly is) costs two
+// atomic operations.
 type limiter struct {
-	every      time.Duration
-	last       time.Time
-	suppressed uint64
+	every      int64        // nanoseconds
+	last       atomic.Int64 // UnixNano+1 of the last line allowed; 0 for none
+	suppressed atomic.Uint64
 }
 
 // allow reports whether a line may be logged now, and how many were
 // suppressed since the last one.
 func (l *limiter) allow(now time.Time) (bool, uint64) {
-	if !l.last.IsZero() && now.Sub(l.last) < l.every {
-		l.suppressed++
+	n := now.UnixNano() + 1
+	last := l.last.Load()
+	if (last != 0 && n-last < l.every) || !l.last.CompareAndSwap(last, n) {
+		l.suppressed.Add(1)
 		return false, 0
 	}
-	n := l.suppressed
-	l.last, l.suppressed = now, 0
-	return true, n
+	return true, l.suppressed.Swap(0)
 }

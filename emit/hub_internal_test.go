@@ -51,7 +51,7 @@ func TestHubBookkeepingBounded(t *testing.T) {
 }
 
 func TestLimiter(t *testing.T) {
-	l := limiter{every: time.Minute}
+	l := limiter{every: int64(time.Minute)}
 	t0 := time.Unix(0, 0)
 	var logged int
 	var suppressed uint64
