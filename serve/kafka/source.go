@@ -45,6 +45,11 @@ type SourceConfig struct {
 	CommitInterval emit.Duration `json:"commit_interval,omitempty"`
 	MaxUncommitted int           `json:"max_uncommitted,omitempty"`
 	FetchMaxBytes  int           `json:"fetch_max_bytes,omitempty"`
+	// SessionTimeout is how long the group waits for a member that went
+	// silent (a killed process) before giving its partitions to another
+	// or to the member's restart: 0 means the client's default, 45 s.
+	// The broker bounds it (group.min.session.timeout.ms, 6 s by default).
+	SessionTimeout emit.Duration `json:"session_timeout,omitempty"`
 	// Pipeline names the entry's pipeline; the server reads it.
 	Pipeline string `json:"pipeline,omitempty"`
 }
@@ -113,8 +118,8 @@ func OpenSource(cfg SourceConfig, log *slog.Logger) (*Source, error) {
 	if cfg.Topic == "" || cfg.Group == "" {
 		return nil, errors.New("kafka: a trigger or stream needs topic and group")
 	}
-	if cfg.MaxBytes < 0 || cfg.MaxUncommitted < 0 || cfg.FetchMaxBytes < 0 || cfg.CommitInterval < 0 {
-		return nil, errors.New("kafka: max_bytes, max_uncommitted, fetch_max_bytes and commit_interval must not be negative")
+	if cfg.MaxBytes < 0 || cfg.MaxUncommitted < 0 || cfg.FetchMaxBytes < 0 || cfg.CommitInterval < 0 || cfg.SessionTimeout < 0 {
+		return nil, errors.New("kafka: max_bytes, max_uncommitted, fetch_max_bytes, commit_interval and session_timeout must not be negative")
 	}
 	cfg.MaxBytes = cmp.Or(cfg.MaxBytes, messaging.DefaultMaxBytes)
 	cfg.MaxUncommitted = cmp.Or(cfg.MaxUncommitted, DefaultMaxUncommitted)
@@ -148,6 +153,9 @@ func OpenSource(cfg SourceConfig, log *slog.Logger) (*Source, error) {
 		kgo.OnPartitionsRevoked(s.revoked),
 		kgo.OnPartitionsLost(s.lost),
 	)
+	if t := time.Duration(cfg.SessionTimeout); t > 0 {
+		opts = append(opts, kgo.SessionTimeout(t), kgo.HeartbeatInterval(min(t/3, 3*time.Second)))
+	}
 	s.cl, err = kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka %s: %w", cfg.brokers(), err)
