@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -27,7 +28,9 @@ const (
 // EmitterConfig configures an emitter.
 type EmitterConfig struct {
 	Conn
-	Name string `json:"name,omitempty"` // default "kafka"
+	// Logger receives the client's warnings and errors (nil discards).
+	Logger *slog.Logger `json:"-"`
+	Name   string       `json:"name,omitempty"` // default "kafka"
 	// Topic receives the events of every kind Topics does not name.
 	Topic string `json:"topic,omitempty"`
 	// Topics maps an event kind (run_started, knot_status,
@@ -67,6 +70,7 @@ func NewEmitter(s emit.Spec) (*Emitter, error) {
 	if err := s.Decode(&cfg); err != nil {
 		return nil, err
 	}
+	cfg.Logger = s.Logger
 	return OpenEmitter(cfg)
 }
 
@@ -97,7 +101,7 @@ func OpenEmitter(cfg EmitterConfig) (*Emitter, error) {
 	if len(topics) == 0 {
 		return nil, errors.New("kafka: an emitter needs topic or topics")
 	}
-	opts, err := cfg.options()
+	opts, err := cfg.options(cfg.Logger)
 	if err != nil {
 		return nil, err
 	}

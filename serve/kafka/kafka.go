@@ -11,10 +11,12 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
@@ -51,8 +53,9 @@ type SASL struct {
 // brokers returns the brokers for messages, their credentials hidden.
 func (c *Conn) brokers() string { return messaging.Redact(strings.Join(c.Brokers, ",")) }
 
-// options returns the client options Conn sets.
-func (c *Conn) options() ([]kgo.Opt, error) {
+// options returns the client options Conn sets; the client's own
+// warnings and errors go to log.
+func (c *Conn) options(log *slog.Logger) ([]kgo.Opt, error) {
 	if len(c.Brokers) == 0 {
 		return nil, errors.New("kafka: brokers is empty")
 	}
@@ -64,6 +67,8 @@ func (c *Conn) options() ([]kgo.Opt, error) {
 		kgo.ClientID(cmp.Or(c.ClientID, "pirn")),
 		kgo.RetryBackoffFn(messaging.Backoff(time.Duration(c.MinBackoff), time.Duration(c.MaxBackoff))),
 	}
+	cl := clientLog{messaging.NewBadLog(cmp.Or(log, slog.New(slog.DiscardHandler)))}
+	opts = append(opts, kgo.WithLogger(cl), kgo.WithHooks(cl))
 	tc, err := c.TLS.Config()
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
@@ -79,6 +84,48 @@ func (c *Conn) options() ([]kgo.Opt, error) {
 		opts = append(opts, kgo.SASL(m))
 	}
 	return opts, nil
+}
+
+// clientLog passes the Kafka client's warnings and errors to a log, at a
+// bounded rate: a broker that cannot be reached, a TLS handshake or a SASL
+// authentication that fails. The client retries these for ever, so
+// without them a wrong password or certificate would only look like
+// silence.
+type clientLog struct{ bad *messaging.BadLog }
+
+var (
+	_ kgo.Logger         = clientLog{}
+	_ kgo.HookBrokerRead = clientLog{}
+)
+
+func (clientLog) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+
+func (l clientLog) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	if level == kgo.LogLevelNone || level > kgo.LogLevelWarn {
+		return
+	}
+	err := errors.New(msg)
+	labels := map[string]string{}
+	for i := 0; i+1 < len(keyvals); i += 2 {
+		k := fmt.Sprint(keyvals[i])
+		if e, ok := keyvals[i+1].(error); ok && k == "err" {
+			err = fmt.Errorf("%s: %w", msg, e)
+			continue
+		}
+		labels[k] = messaging.Label(fmt.Sprint(keyvals[i+1]))
+	}
+	l.bad.Log("kafka client", err, labels)
+}
+
+// OnBrokerRead notes a SASL authentication the broker answered by
+// closing the connection, as some brokers do for a wrong user or
+// password (others answer with an error, which the client logs).
+func (l clientLog) OnBrokerRead(meta kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if err == nil || key != int16(kmsg.SASLAuthenticate) {
+		return
+	}
+	l.bad.Log("kafka client", fmt.Errorf("SASL authentication failed (a wrong user, password or mechanism?): %w", err),
+		map[string]string{"broker": messaging.Label(fmt.Sprintf("%s:%d", meta.Host, meta.Port))})
 }
 
 func (s *SASL) mechanism() (sasl.Mechanism, error) {

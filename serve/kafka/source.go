@@ -133,7 +133,7 @@ func OpenSource(cfg SourceConfig, log *slog.Logger) (*Source, error) {
 	default:
 		return nil, fmt.Errorf("kafka: start %q is not earliest or latest", messaging.Label(cfg.Start))
 	}
-	opts, err := cfg.options()
+	opts, err := cfg.options(log)
 	if err != nil {
 		return nil, err
 	}

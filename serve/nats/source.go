@@ -324,11 +324,32 @@ func (d *Durable) ack(ctx context.Context, o *outstanding) error {
 	return nil
 }
 
+// closeWait bounds each wait of Durable.Close.
+const closeWait = 2 * time.Second
+
 // Close gives back the messages not acknowledged, stops consuming and
 // closes the connection.
 func (d *Durable) Close() error {
 	d.closed.Do(func() {
-		d.it.Stop()
+		// Stop pulling, and give back what the client fetched and never
+		// handed out (Stop would drop it, and the server would hold it
+		// for the ack wait). Then wait until the subscription is gone,
+		// so that no message given back is delivered to its pull
+		// request again, held in this closing client for the ack wait.
+		d.it.Drain()
+		for {
+			m, err := d.it.Next(jetstream.NextMaxWait(closeWait))
+			if err != nil {
+				break
+			}
+			m.Nak()
+		}
+		if c, ok := d.it.(interface{ Closed() <-chan struct{} }); ok {
+			select {
+			case <-c.Closed():
+			case <-time.After(closeWait):
+			}
+		}
 		d.mu.Lock()
 		out := make([]*outstanding, 0, len(d.out))
 		for o := range d.out {
