@@ -24,6 +24,8 @@ type PKI struct {
 	Server     tls.Certificate
 	ClientCert string // PEM files of the client's certificate and key
 	ClientKey  string
+	ServerCert string // PEM files of the server's certificate and key
+	ServerKey  string
 	// OtherCA is the PEM file of an unrelated authority, for tests that a
 	// client refuses a server it should not trust.
 	OtherCA string
@@ -79,7 +81,8 @@ func NewPKI(t testing.TB) *PKI {
 		return p
 	}
 	p := &PKI{CA: write("ca.pem", certPEM(ca)), OtherCA: write("other-ca.pem", certPEM(other)), Pool: x509.NewCertPool(),
-		ClientCert: write("client.pem", certPEM(cli)), ClientKey: write("client-key.pem", keyPEM(cliKey))}
+		ClientCert: write("client.pem", certPEM(cli)), ClientKey: write("client-key.pem", keyPEM(cliKey)),
+		ServerCert: write("server.pem", certPEM(srv)), ServerKey: write("server-key.pem", keyPEM(srvKey))}
 	p.Pool.AddCert(ca)
 	var err error
 	p.Server, err = tls.X509KeyPair(certPEM(srv), keyPEM(srvKey))
