@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/pirn-wasm/pirn/cas"
+	"github.com/pirn-wasm/pirn/internal/pcbor"
 	"github.com/pirn-wasm/pirn/lineage"
 	"github.com/pirn-wasm/pirn/scheduler"
 )
@@ -194,6 +196,8 @@ func (v *verifier) check(ctx context.Context, r *lineage.Record) VerifyResult {
 		return unverifiable("it ended %s: only ok outputs are checked", r.Outcome)
 	case v.loadErr != nil:
 		return unverifiable("%v", v.loadErr)
+	case r.Kind == lineage.KindMap:
+		return v.checkMap(ctx, r)
 	}
 	id := r.KnotID
 	if r.Kind == lineage.KindElement {
@@ -232,7 +236,6 @@ func (v *verifier) check(ctx context.Context, r *lineage.Record) VerifyResult {
 	}
 	start := time.Now()
 	got, err := v.t.Reexecute(ctx, r, inputs)
-	res.Duration = time.Since(start)
 	switch {
 	case err != nil:
 		return unverifiable("%v", err)
@@ -242,9 +245,52 @@ func (v *verifier) check(ctx context.Context, r *lineage.Record) VerifyResult {
 		res.Got = got.Output
 		return mismatch("recorded output %s, re-executed %s", r.Output, got.Output)
 	}
-	res.Got = got.Output
+	res.Got, res.Duration = got.Output, time.Since(start)
 	if _, err := v.e.store.Get(ctx, r.Output); errors.Is(err, cas.ErrCorrupt) {
 		return mismatch("the output is right, but the data store's value of %s is corrupt: %v", r.Output, err)
+	}
+	res.Status = Verified
+	return res
+}
+
+// checkMap checks a Map's own record: its output must be the list of
+// its elements' outputs, in order (the elements are checked each on
+// its own). Elements that did not end ok make the list depend on the
+// Map's on_skip mode: unverifiable.
+func (v *verifier) checkMap(ctx context.Context, r *lineage.Record) VerifyResult {
+	res := VerifyResult{KnotID: r.KnotID, Recorded: r.Output, Status: Unverifiable}
+	var elems []*lineage.Record
+	for i := range v.run.Records {
+		e := &v.run.Records[i]
+		if e.Kind == lineage.KindElement && e.Map == r.KnotID {
+			if e.Outcome != lineage.OK {
+				res.Reason = fmt.Sprintf("element %d ended %s: the list depends on the map's on_skip", e.Index, e.Outcome)
+				return res
+			}
+			elems = append(elems, e)
+		}
+	}
+	slices.SortFunc(elems, func(a, b *lineage.Record) int { return a.Index - b.Index })
+	list := pcbor.AppendHead(nil, pcbor.Array, uint64(len(elems)))
+	for i, e := range elems {
+		if e.Index != i {
+			res.Status, res.Reason = Mismatch, fmt.Sprintf("the run records no element %d", i)
+			return res
+		}
+		b, err := v.e.store.Get(ctx, e.Output)
+		if err != nil {
+			if errors.Is(err, cas.ErrCorrupt) {
+				res.Status = Mismatch
+			}
+			res.Reason = fmt.Sprintf("element %d's output (%s): %v", i, e.Output, v.e.missing(ctx, e.Output, err))
+			return res
+		}
+		list = append(list, b...)
+	}
+	res.Got = cas.CanonicalValue(list).Digest
+	if res.Got != r.Output {
+		res.Status, res.Reason = Mismatch, fmt.Sprintf("recorded output %s, the list of its elements' outputs %s", r.Output, res.Got)
+		return res
 	}
 	res.Status = Verified
 	return res
