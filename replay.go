@@ -111,13 +111,17 @@ func (r *Replay) Override(params map[string]any) error {
 	return nil
 }
 
-// missing says why a value is not in the store: err, or that pirn gc
-// scrubbed it, when the history remembers.
+// missing says why the value d could not be read: err, or for one not
+// in the store, that, and when pirn gc scrubbed it if the history
+// remembers.
 func (e *Engine) missing(ctx context.Context, d cas.Digest, err error) error {
-	if sc, ok := e.hist.(lineage.Scrubber); ok && errors.Is(err, cas.ErrNotFound) {
+	if !errors.Is(err, cas.ErrNotFound) {
+		return err
+	}
+	if sc, ok := e.hist.(lineage.Scrubber); ok {
 		if at, scrubbed, _ := sc.Scrubbed(ctx, d); scrubbed {
-			return fmt.Errorf("%w (scrubbed from the data store at %s)", err, at.UTC().Format("2006-01-02T15:04:05Z"))
+			return fmt.Errorf("%w: scrubbed from the data store at %s", cas.ErrNotFound, at.UTC().Format("2006-01-02T15:04:05Z"))
 		}
 	}
-	return err
+	return fmt.Errorf("%w: not in the data store", cas.ErrNotFound)
 }

@@ -48,9 +48,6 @@ type VerifyOptions struct {
 	Sample int
 	// Seed seeds the sample; the same seed picks the same records.
 	Seed uint64
-	// AllowGrants lets the run's pipeline load although it grants its
-	// knots capabilities (their records are still Unverifiable).
-	AllowGrants bool
 }
 
 // VerifyResult is Verify's conclusion on one record.
@@ -96,6 +93,8 @@ var ErrUnknownKnot = errors.New("no record of that knot in the run")
 // runs with the knot's own limits (its timeout, memory and fuel). The
 // error is for a run that cannot be read, an unknown Knot, or ctx's end;
 // a pipeline that cannot be loaded makes every record Unverifiable.
+// The pipeline is loaded whatever it grants: a knot with grants is
+// never invoked (its record is Unverifiable), so they give nothing.
 func (e *Engine) Verify(ctx context.Context, runID string, opts VerifyOptions) (*VerifyReport, error) {
 	run, err := e.hist.Run(ctx, runID)
 	if err != nil {
@@ -135,7 +134,7 @@ func (e *Engine) Verify(ctx context.Context, runID string, opts VerifyOptions) (
 	}
 	if run.PipelineDigest.IsZero() {
 		v.loadErr = ErrNoPipeline
-	} else if p, err := e.LoadBundle(ctx, run.PipelineDigest.String(), LoadBundleOptions{AllowGrants: opts.AllowGrants}); err != nil {
+	} else if p, err := e.LoadBundle(ctx, run.PipelineDigest.String(), LoadBundleOptions{AllowGrants: true}); err != nil {
 		v.loadErr = fmt.Errorf("its pipeline %s cannot be loaded from the data store: %w", run.PipelineDigest, err)
 	} else if err := e.Prepare(ctx, p.Tapestry); err != nil {
 		v.loadErr = fmt.Errorf("its pipeline %s: %w", run.PipelineDigest, err)
@@ -226,7 +225,7 @@ func (v *verifier) check(ctx context.Context, r *lineage.Record) VerifyResult {
 		case errors.Is(err, cas.ErrCorrupt):
 			return mismatch("input %s (%s) is corrupt in the data store: %v", in.Name, in.Digest, err)
 		case err != nil:
-			return unverifiable("input %s (%s): %v", in.Name, in.Digest, v.e.missing(ctx, in.Digest, err))
+			return unverifiable("input %s (%s): %v", in.Name, shortDigest(in.Digest), v.e.missing(ctx, in.Digest, err))
 		}
 		val := cas.CanonicalValue(b)
 		if val.Digest != in.Digest {
@@ -246,11 +245,17 @@ func (v *verifier) check(ctx context.Context, r *lineage.Record) VerifyResult {
 		return mismatch("recorded output %s, re-executed %s", r.Output, got.Output)
 	}
 	res.Got, res.Duration = got.Output, time.Since(start)
-	if _, err := v.e.store.Get(ctx, r.Output); errors.Is(err, cas.ErrCorrupt) {
-		return mismatch("the output is right, but the data store's value of %s is corrupt: %v", r.Output, err)
-	}
-	res.Status = Verified
+	res.Status, res.Reason = v.storedOutput(ctx, r)
 	return res
+}
+
+// storedOutput checks the data store's copy of a verified record's
+// output, if it has one: a corrupt copy is a Mismatch.
+func (v *verifier) storedOutput(ctx context.Context, r *lineage.Record) (VerifyStatus, string) {
+	if _, err := v.e.store.Get(ctx, r.Output); errors.Is(err, cas.ErrCorrupt) {
+		return Mismatch, fmt.Sprintf("the output digest is right, but the data store's value of it is corrupt: %v", err)
+	}
+	return Verified, ""
 }
 
 // checkMap checks a Map's own record: its output must be the list of
@@ -282,7 +287,7 @@ func (v *verifier) checkMap(ctx context.Context, r *lineage.Record) VerifyResult
 			if errors.Is(err, cas.ErrCorrupt) {
 				res.Status = Mismatch
 			}
-			res.Reason = fmt.Sprintf("element %d's output (%s): %v", i, e.Output, v.e.missing(ctx, e.Output, err))
+			res.Reason = fmt.Sprintf("element %d's output (%s): %v", i, shortDigest(e.Output), v.e.missing(ctx, e.Output, err))
 			return res
 		}
 		list = append(list, b...)
@@ -292,7 +297,7 @@ func (v *verifier) checkMap(ctx context.Context, r *lineage.Record) VerifyResult
 		res.Status, res.Reason = Mismatch, fmt.Sprintf("recorded output %s, the list of its elements' outputs %s", r.Output, res.Got)
 		return res
 	}
-	res.Status = Verified
+	res.Status, res.Reason = v.storedOutput(ctx, r)
 	return res
 }
 
@@ -320,7 +325,7 @@ func (v *verifier) element(ctx context.Context, r *lineage.Record) ([]byte, erro
 		d, _ := m.Input("over")
 		b, err := v.e.store.Get(ctx, d)
 		if err != nil {
-			return nil, fmt.Errorf("the list of map %s (%s): %w", r.Map, d, v.e.missing(ctx, d, err))
+			return nil, fmt.Errorf("the list of map %s (%s): %w", r.Map, shortDigest(d), v.e.missing(ctx, d, err))
 		}
 		if items, err = cas.Elements(b); err != nil {
 			return nil, fmt.Errorf("the list of map %s: %w", r.Map, err)
@@ -331,4 +336,13 @@ func (v *verifier) element(ctx context.Context, r *lineage.Record) ([]byte, erro
 		return nil, fmt.Errorf("map %s's list has %d elements, the record is element %d: %w", r.Map, len(items), r.Index, cas.ErrCorrupt)
 	}
 	return items[r.Index], nil
+}
+
+// shortDigest abbreviates a digest for a reason: "sha256:0123456789ab…".
+func shortDigest(d cas.Digest) string {
+	s := d.String()
+	if len(s) > 19 {
+		return s[:19] + "…"
+	}
+	return s
 }

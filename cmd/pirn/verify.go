@@ -48,7 +48,6 @@ bad argument or an unknown run.`,
 			&cli.StringFlag{Name: "knot", Usage: "check only this knot's records (a Map's: its elements') by `id`"},
 			&cli.IntFlag{Name: "sample", Usage: "check only `N` records, picked at random (seeded)"},
 			&cli.Uint64Flag{Name: "seed", Usage: "the sample's seed (default: a random one, printed)"},
-			&cli.BoolFlag{Name: "allow-grants", Usage: "load the run's pipeline although it grants its knots capabilities (their records stay unverifiable)"},
 			stateFlag, jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
@@ -67,7 +66,7 @@ bad argument or an unknown run.`,
 				return err
 			}
 			defer eng.Close(context.Background())
-			opts := pirn.VerifyOptions{Knot: c.String("knot"), Sample: c.Int("sample"), Seed: c.Uint64("seed"), AllowGrants: c.Bool("allow-grants")}
+			opts := pirn.VerifyOptions{Knot: c.String("knot"), Sample: c.Int("sample"), Seed: c.Uint64("seed")}
 			if opts.Sample > 0 && !c.IsSet("seed") {
 				opts.Seed = rand.Uint64()
 			}
