@@ -96,13 +96,14 @@ func newProgress(w io.Writer, forceTTY bool, nodes int) *progress {
 	pr.total.Store(int64(nodes))
 	opts := []mpb.ContainerOption{mpb.WithOutput(w), mpb.WithRefreshRate(progressRefresh)}
 	if forceTTY {
-		opts = append(opts, mpb.ForceTTY(), mpb.WithWidth(progressWidth))
+		opts = append(opts, mpb.ForceTTY(), mpb.WithAutoRefresh(), mpb.WithWidth(progressWidth))
 	}
 	pr.p = mpb.New(opts...)
-	pr.bar = pr.p.New(int64(max(nodes, 1)), mpb.BarStyle().Lbound("[").Rbound("]"),
-		mpb.BarWidth(24),
-		mpb.AppendDecorators(decor.Any(pr.describe)),
-	)
+	// A total of 0 (unknown) keeps mpb from completing the bar when its
+	// count passes a total that has since grown (a Map's elements); Stop
+	// completes it.
+	pr.bar = pr.p.New(0, mpb.BarStyle().Lbound("[").Rbound("]"), mpb.BarWidth(24), mpb.AppendDecorators(decor.Any(pr.describe)))
+	pr.bar.SetTotal(int64(nodes), false)
 	// The bar's counts follow the counters at the refresh rate, moved
 	// by a goroutine that Stop ends (mpb's own, which call describe, end
 	// in pr.p.Wait).
@@ -171,7 +172,13 @@ func (pr *progress) describe(decor.Statistics) string {
 	if f := pr.failed.Load(); f > 0 {
 		fmt.Fprintf(&b, " · %d failed", f)
 	}
-	fmt.Fprintf(&b, " · %s", time.Since(pr.start).Round(100*time.Millisecond))
+	el := time.Since(pr.start)
+	if el < time.Second {
+		el = el.Round(10 * time.Millisecond)
+	} else {
+		el = el.Round(100 * time.Millisecond)
+	}
+	fmt.Fprintf(&b, " · %s", el)
 	if len(ids) > 0 {
 		slices.Sort(ids)
 		b.WriteString(" · running: ")
