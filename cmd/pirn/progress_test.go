@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -134,5 +135,18 @@ func TestProgressOnlyOnTerminals(t *testing.T) {
 		if out := onTerminal("run", flag, "--state", filepath.Join(dir, "s"), p); strings.Contains(out, "knots ·") || strings.Contains(out, "/44 knots") {
 			t.Errorf("run %s on a terminal shows progress:\n%q", flag, out)
 		}
+	}
+}
+
+// BenchmarkProgressEvent is what the display costs a run per knot: its
+// KnotStarted and KnotFinished events.
+func BenchmarkProgressEvent(b *testing.B) {
+	pr := newProgress(io.Discard, false, 1)
+	defer pr.Stop()
+	start := scheduler.Event{Kind: scheduler.KnotStarted, Record: lineage.Record{KnotID: "k"}}
+	finish := scheduler.Event{Kind: scheduler.KnotFinished, Record: lineage.Record{KnotID: "k", Outcome: lineage.OK}}
+	for b.Loop() {
+		pr.Event(start)
+		pr.Event(finish)
 	}
 }

@@ -284,3 +284,18 @@ func TestVerifyUnverifiable(t *testing.T) {
 		t.Errorf("replay of a Go-built run: exit %d, %s", r.code, r.stderr)
 	}
 }
+
+// TestReadmeVerify runs the README's replay and verify commands as written.
+func TestReadmeVerify(t *testing.T) {
+	t.Parallel()
+	state := t.TempDir()
+	if r := runPirn(t, "run", "--state", state, "--run-id", "demo", "../../examples/verify/pipeline.yaml"); r.code != 0 {
+		t.Fatalf("run: %s", r.stderr)
+	}
+	if r := runPirn(t, "verify", "--state", state, "demo"); r.code != 0 || !strings.Contains(r.stdout, "verify run demo: VERIFIED (12 verified, 0 mismatched, 0 unverifiable)") {
+		t.Errorf("verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := runPirn(t, "replay", "--state", state, "-p", "n=6", "demo"); r.code != 0 || !strings.Contains(r.stdout, "total = 55") {
+		t.Errorf("replay: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
