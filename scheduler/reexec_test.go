@@ -35,7 +35,9 @@ func TestReexecute(t *testing.T) {
 	node(tp.AddKnot(scheduler.KnotDecl{ID: "out", Kind: model.KindSink, Parents: map[string]string{"v": "wrapped"},
 		Fn: f(func(context.Context, map[string]any) (any, error) { return "written", nil })}))
 	node(tp.AddMap(scheduler.MapDecl{ID: "m", Over: "x", Bind: "item", Parents: map[string]string{"scale": "k"},
-		Fn: f(func(_ context.Context, in map[string]any) (any, error) { return in["item"].(int64) * in["scale"].(int64), nil })}))
+		Fn: f(func(_ context.Context, in map[string]any) (any, error) {
+			return in["item"].(int64) * in["scale"].(int64), nil
+		})}))
 	node(tp.AddGate(scheduler.GateDecl{ID: "g", Input: "k", FnInput: "v", Fn: f(func(context.Context, map[string]any) (any, error) { return true, nil })}))
 	res := run(t, tp, []any{1, 2, 3})
 	if !res.Succeeded() {
