@@ -58,6 +58,9 @@ func (e *Engine) Replay(ctx context.Context, runID string, opts ReplayOptions) (
 	if err != nil {
 		return nil, fmt.Errorf("run %q: %w", runID, err)
 	}
+	if err := recorded(run); err != nil {
+		return nil, err
+	}
 	if run.PipelineDigest.IsZero() {
 		return nil, fmt.Errorf("run %s: %w", runID, ErrNoPipeline)
 	}
@@ -108,6 +111,15 @@ func (r *Replay) Override(params map[string]any) error {
 		}
 	}
 	maps.Copy(r.Request.Params, params)
+	return nil
+}
+
+// recorded refuses a run whose records were never written: one still
+// running, or whose process died (interrupted).
+func recorded(run *lineage.Run) error {
+	if run.Status == lineage.Running || run.Status == lineage.Interrupted {
+		return fmt.Errorf("run %s is %s: its records, parameters included, were never written", run.ID, run.Status)
+	}
 	return nil
 }
 

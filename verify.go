@@ -75,9 +75,9 @@ type VerifyReport struct {
 	Verified, Mismatches, Unverifiable, NotSampled int
 }
 
-// OK reports whether every record checked was verified: no mismatch and
-// nothing unverifiable.
-func (r *VerifyReport) OK() bool { return r.Mismatches == 0 && r.Unverifiable == 0 }
+// OK reports whether every record checked was verified: at least one,
+// no mismatch and nothing unverifiable.
+func (r *VerifyReport) OK() bool { return r.Verified > 0 && r.Mismatches == 0 && r.Unverifiable == 0 }
 
 // ErrUnknownKnot is wrapped by Verify's error when VerifyOptions.Knot
 // names no record of the run.
@@ -91,7 +91,8 @@ var ErrUnknownKnot = errors.New("no record of that knot in the run")
 // consumed is in the data store (a Map element's is read from the Map's
 // list); otherwise it is Unverifiable, with the reason. Each invocation
 // runs with the knot's own limits (its timeout, memory and fuel). The
-// error is for a run that cannot be read, an unknown Knot, or ctx's end;
+// error is for a run that cannot be read or whose records were never
+// written (running, interrupted), an unknown Knot, or ctx's end;
 // a pipeline that cannot be loaded makes every record Unverifiable.
 // The pipeline is loaded whatever it grants: a knot with grants is
 // never invoked (its record is Unverifiable), so they give nothing.
@@ -99,6 +100,9 @@ func (e *Engine) Verify(ctx context.Context, runID string, opts VerifyOptions) (
 	run, err := e.hist.Run(ctx, runID)
 	if err != nil {
 		return nil, fmt.Errorf("run %q: %w", runID, err)
+	}
+	if err := recorded(run); err != nil {
+		return nil, err
 	}
 	rep := &VerifyReport{RunID: run.ID, PipelineDigest: run.PipelineDigest, Seed: opts.Seed}
 	var picked []int // indexes into run.Records

@@ -213,10 +213,13 @@ func (pr *progress) Stop() {
 	done, total := pr.counts()
 	pr.bar.SetTotal(total, false)
 	pr.bar.SetCurrent(done)
-	if done >= total {
+	switch {
+	case done >= total:
 		pr.bar.SetTotal(total, true) // complete: a last redraw
-	} else {
-		pr.bar.Abort(false)
+	case done == 0:
+		pr.bar.Abort(true) // a run that never started (a bad parameter): no line
+	default:
+		pr.bar.Abort(false) // cancelled: the line stays as it was
 	}
 	pr.p.Wait()
 }

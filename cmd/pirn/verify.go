@@ -15,7 +15,7 @@ import (
 )
 
 // exitUnverifiable is pirn verify's status when nothing mismatched but
-// some records could not be checked: never the status of a pass.
+// some records could not be checked, or none was: never a pass.
 const exitUnverifiable = 3
 
 // verifyRows bounds the records pirn verify lists as text (--json lists
@@ -42,8 +42,9 @@ tapestry built in Go. --sample N checks N records picked at random
 (--seed picks the same ones again).
 
 Exit status: 0 if every record checked was verified, 1 if any mismatched,
-3 if none mismatched but some were unverifiable (never a pass), 2 for a
-bad argument or an unknown run.`,
+3 if none mismatched but some were unverifiable or none was checked
+(never a pass), 2 for a bad argument, an unknown run or one whose records
+were never written (running, interrupted).`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "knot", Usage: "check only this knot's records (a Map's: its elements') by `id`"},
 			&cli.IntFlag{Name: "sample", Usage: "check only `N` records, picked at random (seeded)"},
@@ -83,7 +84,7 @@ bad argument or an unknown run.`,
 			switch {
 			case rep.Mismatches > 0:
 				return &exitError{code: exitFailed, err: errors.New("")}
-			case rep.Unverifiable > 0:
+			case !rep.OK(): // unverifiable records, or nothing checked
 				return &exitError{code: exitUnverifiable, err: errors.New("")}
 			}
 			return nil

@@ -272,9 +272,24 @@ func TestVerifyUnverifiable(t *testing.T) {
 	err = h.RecordRun(context.Background(), &lineage.Run{ID: "run-go", Status: lineage.Succeeded, StartedAt: now, FinishedAt: now,
 		Records: []lineage.Record{{RunID: "run-go", KnotID: "k", Kind: lineage.KindSource, Module: mod.String(), Knot: "one",
 			Outcome: lineage.OK, Output: out, StartedAt: now, FinishedAt: now}}})
-	h.Close()
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A run with nothing to check, and one whose records were never written.
+	for _, run := range []lineage.Run{{ID: "run-empty", Status: lineage.Succeeded}, {ID: "run-dead", Status: lineage.Interrupted}} {
+		run.StartedAt, run.FinishedAt = now, now
+		if err := h.RecordRun(context.Background(), &run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.Close()
+	if r := runPirn(t, "verify", "--state", state, "run-empty"); r.code != 3 || !strings.Contains(r.stdout, "NOTHING CHECKED") {
+		t.Errorf("verify of a run with nothing to check: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, cmd := range []string{"verify", "replay"} {
+		if r := runPirn(t, cmd, "--state", state, "run-dead"); r.code != 2 || !strings.Contains(r.stderr, "run run-dead is interrupted") {
+			t.Errorf("%s of an interrupted run: exit %d, %s", cmd, r.code, r.stderr)
+		}
 	}
 	d = verifyJSON(t, 3, "--state", state, "run-go")
 	if s, why := d.status("k"); s != "unverifiable" || !strings.Contains(why, "built in Go") {
