@@ -140,9 +140,9 @@ func (e *Engine) Verify(ctx context.Context, runID string, opts VerifyOptions) (
 		v.loadErr = ErrNoPipeline
 	} else if p, err := e.LoadBundle(ctx, run.PipelineDigest.String(), LoadBundleOptions{AllowGrants: true}); err != nil {
 		v.loadErr = fmt.Errorf("its pipeline %s cannot be loaded from the data store: %w", run.PipelineDigest, err)
-	} else if err := e.Prepare(ctx, p.Tapestry); err != nil {
-		v.loadErr = fmt.Errorf("its pipeline %s: %w", run.PipelineDigest, err)
 	} else {
+		// Not Prepare: that would start an instance of every knot, the
+		// granted ones too; a knot verify invokes starts its own.
 		v.t = p.Tapestry.l.T
 	}
 	for _, i := range picked {
