@@ -110,6 +110,10 @@ var thirdParty = map[string][]string{
 	// The JSON Schema validator of emit/openlineage's tests (test-only:
 	// documented here, not enforced).
 	"github.com/santhosh-tekuri/jsonschema/v6": {"emit/openlineage"},
+
+	// pirn run's live progress (mpb), and the terminal test mpb uses.
+	"github.com/vbauerster/mpb/v8":    {"cmd/pirn"},
+	"github.com/vbauerster/cupwriter": {"cmd/pirn"},
 }
 
 // guestSafe packages are compiled into knots: they must not depend, even

@@ -46,7 +46,7 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 			&cli.BoolFlag{Name: "unpinned", Usage: "allow modules the lock file does not pin (prints a warning)"},
 			digestFlag, trustFlag, insecureRegistryFlag, registryTimeoutFlag,
 			&cli.BoolFlag{Name: "allow-grants", Usage: "let a bundle, or a pipeline from the data store, grant its knots capabilities (files, environment, clock, randomness, HTTP); they are listed on stderr"},
-			stateFlag, jsonFlag, workerWaitFlag,
+			stateFlag, jsonFlag, workerWaitFlag, noProgressFlag,
 		}, natsFlags("dispatch", false)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -121,7 +121,19 @@ func runAndReport(c *cli.Context, eng *session, p *pirn.Pipeline, req pirn.RunRe
 			return err
 		}
 	}
+	var pr *progress
+	if w, ok := wantProgress(c); ok {
+		pr = newProgress(w, false, shedSize(p.Tapestry.Scheduler(), req.Terminals))
+		if req.Observer != nil {
+			req.Observer = observers{req.Observer, pr}
+		} else {
+			req.Observer = pr
+		}
+	}
 	res, err := eng.Run(c.Context, p.Tapestry, req)
+	if pr != nil {
+		pr.Stop()
+	}
 	if eng.coord != nil && res != nil && c.Context.Err() == nil {
 		if ferr := eng.coord.FinishRun(context.WithoutCancel(c.Context), res.ID); ferr != nil {
 			fmt.Fprintf(c.App.ErrWriter, "pirn: warning: cannot mark run %s finished on the broker: %v\n", res.ID, ferr)
