@@ -176,7 +176,7 @@ type data struct {
 
 type summary struct {
 	Kind, RunID, Status, Pipeline, PipelineDigest, Host, Started, Duration string
-	Labels                                                                  []string
+	Labels                                                                 []string
 }
 
 type svgNode struct {
@@ -204,25 +204,25 @@ type detail struct {
 }
 
 type nodeDetail struct {
-	ID         string         `json:"id"`
-	Kind       string         `json:"kind"`
-	Knot       string         `json:"knot,omitempty"`
-	Module     string         `json:"module,omitempty"`
-	Outcome    string         `json:"outcome"`
-	Started    string         `json:"started,omitempty"`
-	Duration   string         `json:"duration,omitempty"`
-	Grants     []string       `json:"grants,omitempty"`
-	Hermetic   *bool          `json:"hermetic,omitempty"`
-	ConfigHash string         `json:"config,omitempty"`
-	CacheKey   string         `json:"cache_key,omitempty"`
-	ReusedFrom *ref           `json:"reused_from,omitempty"`
-	Elements   string         `json:"elements,omitempty"`
-	Inputs     []value        `json:"inputs,omitempty"`
-	Output     *value         `json:"output,omitempty"`
-	Skip       string         `json:"skip,omitempty"`
-	Error      *errorDetail   `json:"error,omitempty"`
-	Producers  []ref          `json:"producers,omitempty"`
-	ProdNote   string         `json:"producers_note,omitempty"`
+	ID         string       `json:"id"`
+	Kind       string       `json:"kind"`
+	Knot       string       `json:"knot,omitempty"`
+	Module     string       `json:"module,omitempty"`
+	Outcome    string       `json:"outcome"`
+	Started    string       `json:"started,omitempty"`
+	Duration   string       `json:"duration,omitempty"`
+	Grants     []string     `json:"grants,omitempty"`
+	Hermetic   *bool        `json:"hermetic,omitempty"`
+	ConfigHash string       `json:"config,omitempty"`
+	CacheKey   string       `json:"cache_key,omitempty"`
+	ReusedFrom *ref         `json:"reused_from,omitempty"`
+	Elements   string       `json:"elements,omitempty"`
+	Inputs     []value      `json:"inputs,omitempty"`
+	Output     *value       `json:"output,omitempty"`
+	Skip       string       `json:"skip,omitempty"`
+	Error      *errorDetail `json:"error,omitempty"`
+	Producers  []ref        `json:"producers,omitempty"`
+	ProdNote   string       `json:"producers_note,omitempty"`
 }
 
 type ref struct {
