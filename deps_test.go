@@ -41,6 +41,9 @@ var allowedImports = map[string][]string{
 	"internal/runtest":                       {"", "lineage"},
 	"expr":                                   {"abi"},
 	"viz":                                    {"lineage", "scheduler"},
+	"viz/page":                               {"cas", "lineage", "scheduler", "viz"},
+	"lineage/rundiff":                        {"cas", "lineage"},
+	"ui":                                     {"cas", "lineage", "lineage/rundiff", "viz/page"},
 	"conformance":                            {"abi", "cas", "host", "model"},
 	"bundle":                                 {},
 	"bundle/oci":                             {"bundle"},
@@ -110,6 +113,9 @@ var thirdParty = map[string][]string{
 	// The JSON Schema validator of emit/openlineage's tests (test-only:
 	// documented here, not enforced).
 	"github.com/santhosh-tekuri/jsonschema/v6": {"emit/openlineage"},
+	// The browser driver of the run view's and pirn ui's tests (test-only:
+	// documented here, not enforced).
+	"github.com/chromedp": {"cmd/pirn"},
 }
 
 // guestSafe packages are compiled into knots: they must not depend, even

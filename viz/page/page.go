@@ -475,10 +475,14 @@ func (b *builder) producers(r *lineage.Record) ([]ref, string) {
 	return out, ""
 }
 
-// visible returns s with what could hide or disguise text made visible:
+// Visible returns s with what could hide or disguise text made visible:
 // control characters (newlines too), Unicode format characters (bidi
 // overrides, zero-width) and invalid UTF-8 become escapes such as \u001b.
-func visible(s string) string { return escapeText(s, false) }
+// HTML escaping is html/template's; this is about text that would render
+// as nothing, or misleadingly.
+func Visible(s string) string { return escapeText(s, false) }
+
+func visible(s string) string { return Visible(s) }
 
 // visibleText is visible, keeping newlines and tabs (messages, traces).
 func visibleText(s string) string { return escapeText(s, true) }
