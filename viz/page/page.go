@@ -258,6 +258,8 @@ type builder struct {
 	lookups int
 	cut     bool // a budget ran out
 	decoded map[cas.Digest]value
+	// byOutput holds the History.ByOutput answers of this page.
+	byOutput map[cas.Digest]*produced
 }
 
 func (b *builder) page(g viz.Graph) *data {
@@ -442,28 +444,47 @@ func Decode(ctx context.Context, store cas.Store, d cas.Digest, maxStored, maxTe
 	return s, false, ""
 }
 
+// producers lists the other records that output r's value: at most
+// MaxProducers, and how many more there are. The answer of
+// History.ByOutput is kept per digest, since many nodes may output one
+// value.
 func (b *builder) producers(r *lineage.Record) ([]ref, string) {
 	if b.hist == nil {
 		return nil, ""
 	}
-	if b.lookups >= b.cfg.MaxLookups {
-		b.cut = true
-		return nil, "not looked up: this page's budget of lookups is spent"
+	p, ok := b.byOutput[r.Output]
+	if !ok {
+		if b.lookups >= b.cfg.MaxLookups {
+			b.cut = true
+			return nil, "not looked up: this page's budget of lookups is spent"
+		}
+		b.lookups++
+		recs, err := b.hist.ByOutput(b.ctx, r.Output)
+		if err != nil {
+			return nil, "lookup failed: " + cut(visible(err.Error()), 200)
+		}
+		p = &produced{all: make(map[lineage.Ref]bool, len(recs))}
+		for i := range recs {
+			k := lineage.Ref{RunID: recs[i].RunID, KnotID: recs[i].KnotID}
+			p.all[k] = true
+			if len(p.first) <= b.cfg.MaxProducers {
+				p.first = append(p.first, k)
+			}
+		}
+		if b.byOutput == nil {
+			b.byOutput = map[cas.Digest]*produced{}
+		}
+		b.byOutput[r.Output] = p
 	}
-	b.lookups++
-	recs, err := b.hist.ByOutput(b.ctx, r.Output)
-	if err != nil {
-		return nil, "lookup failed: " + cut(visible(err.Error()), 200)
+	self := lineage.Ref{RunID: r.RunID, KnotID: r.KnotID}
+	others := len(p.all)
+	if p.all[self] {
+		others--
 	}
 	var out []ref
-	others := 0
-	for _, o := range recs {
-		if o.RunID == r.RunID && o.KnotID == r.KnotID {
-			continue
-		}
-		others++
-		if len(out) < b.cfg.MaxProducers {
-			out = append(out, ref{Run: visible(o.RunID), Knot: visible(o.KnotID)})
+	for _, k := range p.first {
+		if k != self && len(out) < b.cfg.MaxProducers {
+			out = append(out, ref{Run: visible(k.RunID), Knot: visible(k.KnotID)})
 		}
 	}
 	switch {
@@ -473,6 +494,13 @@ func (b *builder) producers(r *lineage.Record) ([]ref, string) {
 		return out, fmt.Sprintf("%d more not listed", others-len(out))
 	}
 	return out, ""
+}
+
+// produced is what History.ByOutput answered for one digest: every
+// record, and the first MaxProducers+1 in order.
+type produced struct {
+	all   map[lineage.Ref]bool
+	first []lineage.Ref
 }
 
 // Visible returns s with what could hide or disguise text made visible:
