@@ -22,7 +22,7 @@ import (
 
 // browser starts a headless chromium with a fresh profile and returns a
 // chromedp context for one tab, bounded to two minutes.
-func browser(t *testing.T) context.Context {
+func browser(t testing.TB) context.Context {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
@@ -64,7 +64,7 @@ func browser(t *testing.T) context.Context {
 }
 
 // do runs a chromedp action and fails the test on error.
-func do[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
+func do[T any](t testing.TB, ctx context.Context, what string, a chromedp.Action[T]) T {
 	t.Helper()
 	start := time.Now()
 	actx, cancel := context.WithTimeout(ctx, 30*time.Second) // each step, so that a wrong selector fails soon
