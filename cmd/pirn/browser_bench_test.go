@@ -53,7 +53,7 @@ func BenchmarkView5000(b *testing.B) {
 		for b.Loop() {
 			do(b, ctx, "open", chromedp.Navigate("about:blank"))
 			do(b, ctx, "open", chromedp.Navigate("file://"+file))
-			do(b, ctx, "ready", chromedp.WaitReady(`body[data-ready="1"]`))
+			waitSel(b, ctx, `body[data-ready="1"]`)
 		}
 	})
 }

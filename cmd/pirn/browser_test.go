@@ -79,6 +79,25 @@ func do[T any](t testing.TB, ctx context.Context, what string, a chromedp.Action
 	return v
 }
 
+// waitSel waits until an element matches sel in the current document,
+// evaluating a query afresh every 50ms in whatever document is loaded (a
+// click that loads a page replaces the document, and its JavaScript
+// context, under a query that waits).
+func waitSel(t testing.TB, ctx context.Context, sel string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		var found bool
+		found, err = chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`document.querySelector(%q) !== null && document.readyState !== "loading"`, sel)))
+		if err == nil && found {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no element %s after 30s (last error: %v)", sel, err)
+}
+
 // notPwned checks that no script injected through a run's text ran: each
 // would set window.__pwned.
 func notPwned(t *testing.T, ctx context.Context, where string) {
@@ -91,7 +110,7 @@ func notPwned(t *testing.T, ctx context.Context, where string) {
 // hostileState records, in a new state directory, two runs of a pipeline
 // whose text is hostile (an expression that outputs a <script> element, an
 // expression error and a parameter with markup, a failing Wasm knot, a
-// gate that skips, a Map), and one run of the quickstart; it returns the
+// gate that skips, a Map), and two runs of the quickstart (x = 5, 7); it returns the
 // directory, the pipeline's path and the run ids in order.
 func hostileState(t *testing.T) (state, pipeline string, ids []string) {
 	t.Helper()
@@ -124,13 +143,14 @@ nodes:
 		{"run", "--unpinned", "--state", state, "--run-id", "run-hostile-1", pipeline},
 		{"run", "--unpinned", "--state", state, "--run-id", "run-hostile-2", pipeline},
 		{"run", "--state", state, "--run-id", "run-quick", "-p", "x=5", quickstart},
+		{"run", "--state", state, "--run-id", "run-quick-7", "-p", "x=7", quickstart},
 	} {
 		r := runPirn(t, args...)
 		if r.code > 1 {
 			t.Fatalf("pirn %v exited %d:\n%s", args, r.code, r.stderr)
 		}
 	}
-	return state, pipeline, []string{"run-hostile-1", "run-hostile-2", "run-quick"}
+	return state, pipeline, []string{"run-hostile-1", "run-hostile-2", "run-quick", "run-quick-7"}
 }
 
 // screenshot saves the page to docs/img/NAME.png when
@@ -155,7 +175,7 @@ func TestBrowserRunFile(t *testing.T) {
 	}
 	ctx := browser(t)
 	do(t, ctx, "open the file", chromedp.Navigate("file://"+file))
-	do(t, ctx, "wait for the page's script", chromedp.WaitReady(`body[data-ready="1"]`))
+	waitSel(t, ctx, `body[data-ready="1"]`)
 	notPwned(t, ctx, "run file")
 	if got := do(t, ctx, "count nodes", chromedp.Evaluate[int](`document.querySelectorAll("g.n").length`)); got != 10 {
 		t.Errorf("the page draws %d nodes, want 10 (the Map's elements collapsed)", got)
@@ -163,7 +183,7 @@ func TestBrowserRunFile(t *testing.T) {
 
 	// A click shows the node's detail: the value as text, not markup.
 	do(t, ctx, "click xss", chromedp.Click(`g.n[data-id="xss"] rect`))
-	do(t, ctx, "wait for the detail", chromedp.WaitVisible(`#detail pre.value`))
+	waitSel(t, ctx, `#detail pre.value`)
 	if got := do(t, ctx, "detail title", chromedp.Text(`#detail h2`)); got != "xss" {
 		t.Errorf("detail title = %q, want xss", got)
 	}
@@ -171,17 +191,17 @@ func TestBrowserRunFile(t *testing.T) {
 		t.Errorf("xss output shows as %q, want the script's text literally", got)
 	}
 	do(t, ctx, "click boom", chromedp.Click(`g.n[data-id="boom"] rect`))
-	do(t, ctx, "wait for the error", chromedp.WaitVisible(`#detail pre.err-message`))
+	waitSel(t, ctx, `#detail pre.err-message`)
 	if got := do(t, ctx, "boom error", chromedp.Text(`#detail pre.err-message`)); !strings.Contains(got, "no such key: <img src=x onerror=window.__pwned=2>") {
 		t.Errorf("boom's error shows as %q, want the markup literally", got)
 	}
 	do(t, ctx, "click fails", chromedp.Click(`g.n[data-id="fails"] rect`))
-	do(t, ctx, "wait for fails", chromedp.WaitVisible(`#detail .err-type`))
+	waitSel(t, ctx, `#detail .err-type`)
 	if got := do(t, ctx, "fails type", chromedp.Text(`#detail .err-type`)); got != "ValueError" {
 		t.Errorf("fails' error type = %q, want ValueError", got)
 	}
 	do(t, ctx, "click d", chromedp.Click(`g.n[data-id="d"] rect`))
-	do(t, ctx, "wait for producers", chromedp.WaitVisible(`#detail .producers`))
+	waitSel(t, ctx, `#detail .producers`)
 	if got := do(t, ctx, "producers", chromedp.Text(`#detail .producers`)); !strings.Contains(got, ids[0]) {
 		t.Errorf("d's other producers = %q, want the other run %s", got, ids[0])
 	}
@@ -221,7 +241,7 @@ func TestBrowserRunFile(t *testing.T) {
 		t.Fatalf("pirn view PIPELINE exited %d: %s", r.code, r.stderr)
 	}
 	do(t, ctx, "open the pipeline page", chromedp.Navigate("file://"+pfile))
-	do(t, ctx, "wait", chromedp.WaitReady(`body[data-ready="1"]`))
+	waitSel(t, ctx, `body[data-ready="1"]`)
 	if got := do(t, ctx, "pending", chromedp.Evaluate[int](`document.querySelectorAll("g.n.pending").length`)); got != 10 {
 		t.Errorf("pipeline page: %d pending nodes, want 10", got)
 	}
@@ -268,32 +288,32 @@ func TestBrowserUI(t *testing.T) {
 	ctx := browser(t)
 
 	do(t, ctx, "open the UI", chromedp.Navigate(base))
-	do(t, ctx, "runs table", chromedp.WaitVisible(`#runs a.run`))
-	if got := do(t, ctx, "runs", chromedp.Evaluate[int](`document.querySelectorAll("#runs a.run").length`)); got != 3 {
-		t.Errorf("runs list shows %d runs, want 3", got)
+	waitSel(t, ctx, `#runs a.run`)
+	if got := do(t, ctx, "runs", chromedp.Evaluate[int](`document.querySelectorAll("#runs a.run").length`)); got != 4 {
+		t.Errorf("runs list shows %d runs, want 4", got)
 	}
 	screenshot(t, ctx, "ui-runs")
 	do(t, ctx, "filter failed", chromedp.SetValue(`#status`, "failed"))
 	do(t, ctx, "submit", chromedp.Submit(`#q`))
-	do(t, ctx, "wait for the filtered list", chromedp.WaitReady(`#status option[value="failed"][selected]`))
+	waitSel(t, ctx, `#status option[value="failed"][selected]`)
 	if got := do(t, ctx, "failed runs", chromedp.Evaluate[int](`document.querySelectorAll("#runs a.run").length`)); got != 2 {
 		t.Errorf("status=failed shows %d runs, want 2", got)
 	}
 
 	// The run page, then a node's output, then the runs that produced it.
 	do(t, ctx, "open a run", chromedp.Click(fmt.Sprintf(`#runs a.run[href="/run/%s"]`, ids[1])))
-	do(t, ctx, "run page", chromedp.WaitReady(`body[data-ready="1"]`))
+	waitSel(t, ctx, `body[data-ready="1"]`)
 	notPwned(t, ctx, "ui run page")
 	do(t, ctx, "click d", chromedp.Click(`g.n[data-id="d"] rect`))
-	do(t, ctx, "detail", chromedp.WaitVisible(`#detail pre.value`))
+	waitSel(t, ctx, `#detail pre.value`)
 	screenshot(t, ctx, "ui-run")
 	do(t, ctx, "follow the output's link", chromedp.Click(`#detail .output a[href^="/value/"]`))
-	do(t, ctx, "value page", chromedp.WaitVisible(`#produced-by`))
+	waitSel(t, ctx, `#produced-by`)
 	if got := do(t, ctx, "value", chromedp.Text(`#value`)); got != "10" {
 		t.Errorf("value page shows %q, want 10", got)
 	}
 	do(t, ctx, "follow produced-by", chromedp.Click(`#produced-by`))
-	do(t, ctx, "lineage page", chromedp.WaitVisible(`#records`))
+	waitSel(t, ctx, `#records`)
 	got := do(t, ctx, "records", chromedp.Text(`#records`))
 	for _, id := range ids[:2] {
 		if !strings.Contains(got, id) {
@@ -305,22 +325,31 @@ func TestBrowserUI(t *testing.T) {
 	// The xss value on its own page: shown, not run.
 	do(t, ctx, "knot lineage", chromedp.Navigate(base+"lineage?knot=xss"))
 	do(t, ctx, "xss records", chromedp.Click(`#records a[href^="/value/"]`))
-	do(t, ctx, "xss value", chromedp.WaitVisible(`#value`))
+	waitSel(t, ctx, `#value`)
 	if got := do(t, ctx, "xss value", chromedp.Text(`#value`)); got != `"<script>window.__pwned=1</script>5"` {
 		t.Errorf("xss value page shows %q", got)
 	}
 	notPwned(t, ctx, "ui value page")
 
-	// The diff of two runs.
-	do(t, ctx, "diff", chromedp.Navigate(fmt.Sprintf("%sdiff?a=%s&b=%s", base, ids[0], ids[2])))
-	do(t, ctx, "diff table", chromedp.WaitVisible(`#diff-summary`))
-	if got := do(t, ctx, "summary", chromedp.Text(`#diff-summary`)); !strings.Contains(got, "differ") {
+	// The diff of two runs: through its form, then by URL.
+	do(t, ctx, "diff form", chromedp.Click(`nav a[href="/diff"]`))
+	waitSel(t, ctx, `#a`)
+	do(t, ctx, "run A", chromedp.SetValue(`#a`, ids[2]))
+	do(t, ctx, "run B", chromedp.SetValue(`#b`, ids[3]))
+	do(t, ctx, "compare", chromedp.Submit(`#a`))
+	waitSel(t, ctx, `#diff-summary`)
+	if got := do(t, ctx, "summary", chromedp.Text(`#diff-summary`)); !strings.Contains(got, "3 nodes differ, 0 the same") {
 		t.Errorf("diff summary = %q", got)
 	}
+	if got := do(t, ctx, "diff rows", chromedp.Text(`#diff`)); !strings.Contains(got, "(the value): 15 → 21") {
+		t.Errorf("diff table lacks answer's change from 15 to 21:\n%s", got)
+	}
+	screenshot(t, ctx, "ui-diff")
+	do(t, ctx, "diff", chromedp.Navigate(fmt.Sprintf("%sdiff?a=%s&b=%s", base, ids[0], ids[2])))
+	waitSel(t, ctx, `#diff-summary`)
 	if got := do(t, ctx, "diff rows", chromedp.Text(`#diff`)); !strings.Contains(got, "only_a") || !strings.Contains(got, "answer") {
 		t.Errorf("diff table lacks a node only in A and the quickstart's answer:\n%s", got)
 	}
-	screenshot(t, ctx, "ui-diff")
 	notPwned(t, ctx, "ui diff page")
 }
 
@@ -338,12 +367,12 @@ func TestBrowserUIToken(t *testing.T) {
 		t.Errorf("without the token: %q", got)
 	}
 	do(t, ctx, "open with the token", chromedp.Navigate(base))
-	do(t, ctx, "runs", chromedp.WaitVisible(`#runs a.run`))
+	waitSel(t, ctx, `#runs a.run`)
 	if loc := do(t, ctx, "location", chromedp.Location()); strings.Contains(loc, "token") {
 		t.Errorf("the token stays in the location: %s", loc)
 	}
 	do(t, ctx, "follow a link (the cookie)", chromedp.Navigate(plain+"lineage?knot=d"))
-	do(t, ctx, "lineage", chromedp.WaitVisible(`#records`))
+	waitSel(t, ctx, `#records`)
 }
 
 // TestViewAndDiffCLI checks the commands' output and errors without a
