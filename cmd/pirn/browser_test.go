@@ -379,7 +379,7 @@ func TestBrowserUIToken(t *testing.T) {
 // browser.
 func TestViewAndDiffCLI(t *testing.T) {
 	t.Parallel()
-	state, _, ids := hostileState(t)
+	state, pipeline, ids := hostileState(t)
 	r := runPirn(t, "view", "--state", state, ids[0], "-o", "-")
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "<!DOCTYPE html>") || strings.Contains(r.stdout, "<script>window") {
 		t.Errorf("pirn view -o - = %d, %.100q", r.code, r.stdout)
@@ -402,6 +402,14 @@ func TestViewAndDiffCLI(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil || r.code != 1 || d.A != ids[0] || d.Differ == 0 {
 		t.Errorf("pirn diff --json = %d, %v: %s", r.code, err, r.stdout)
+	}
+	// A value with control characters reaches the terminal escaped.
+	if r := runPirn(t, "run", "--unpinned", "--state", state, "--run-id", "run-ctl", "-p", "s=\x1b[31mred\u202e", pipeline); r.code != 1 {
+		t.Fatalf("pirn run -p s=… exited %d: %s", r.code, r.stderr)
+	}
+	r = runPirn(t, "diff", "--state", state, ids[0], "run-ctl")
+	if r.code != 1 || strings.ContainsAny(r.stdout, "\x1b\u202e") || !strings.Contains(r.stdout, `\u001b[31mred\u202e`) {
+		t.Errorf("pirn diff with a control character = %d:\n%s", r.code, r.stdout)
 	}
 	if r := runPirn(t, "diff", "--state", state, ids[0], "nope"); r.code != 2 || !strings.Contains(r.stderr, `no run "nope"`) {
 		t.Errorf("pirn diff with an unknown run = %d, %q", r.code, r.stderr)

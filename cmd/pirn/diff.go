@@ -63,7 +63,11 @@ Exit status, as diff(1): 0 when the runs do not differ, 1 when they do,
 // terminal would obey).
 func printDiff(c *cli.Context, d *rundiff.Diff) {
 	w := c.App.Writer
-	fmt.Fprintf(w, "%s (%s) → %s (%s): %s differ, %d the same\n", d.A, d.StatusA, d.B, d.StatusB, plural(d.Differ, "node"), d.Same)
+	verb := "differ"
+	if d.Differ == 1 {
+		verb = "differs"
+	}
+	fmt.Fprintf(w, "%s (%s) → %s (%s): %s %s, %d the same\n", d.A, d.StatusA, d.B, d.StatusB, plural(d.Differ, "node"), verb, d.Same)
 	side := func(o lineage.Outcome, out string, el *lineage.ElementCount) string {
 		s := string(o)
 		if out != "" {

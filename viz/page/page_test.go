@@ -179,6 +179,14 @@ func TestDecode(t *testing.T) {
 	if _, _, note := page.Decode(ctx, store, cas.Digest{1}, 100, 100); note != "not in the data store" {
 		t.Errorf("Decode(absent): note %q", note)
 	}
+	garbage := []byte{0xff, 0x00, 0x13}
+	gd := cas.Sum(garbage)
+	if err := store.Put(ctx, gd, garbage); err != nil {
+		t.Fatal(err)
+	}
+	if text, _, note := page.Decode(ctx, store, gd, 100, 100); text != "" || !strings.HasPrefix(note, "cannot decode") {
+		t.Errorf("Decode(malformed) = %q, note %q; want a note saying it cannot be decoded", text, note)
+	}
 	b := put([]byte{1, 2})
 	if text, _, _ := page.Decode(ctx, store, b, 100, 100); text != `"base64:AQI="` {
 		t.Errorf("Decode(bytes) = %s", text)
