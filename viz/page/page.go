@@ -112,8 +112,8 @@ func CSP(nonce string) string {
 // Run writes the page of a recorded run. Values are read from store (a
 // value that is missing or unreadable is shown by digest with the
 // reason); hist, if not nil, answers which other runs produced each
-// output. An error is returned only for a graph over Config.MaxNodes or
-// a failed write.
+// output. An error is returned only for a graph over Config.MaxNodes, a
+// ctx that ended, or a failed write.
 func Run(ctx context.Context, w io.Writer, cfg Config, run *lineage.Run, store cas.Store, hist lineage.History) error {
 	cfg = cfg.withDefaults()
 	g := viz.RunGraph(run)
@@ -122,6 +122,9 @@ func Run(ctx context.Context, w io.Writer, cfg Config, run *lineage.Run, store c
 	}
 	b := &builder{ctx: ctx, cfg: cfg, store: store, hist: hist, run: run}
 	p := b.page(g)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("page of run %s: %w", run.ID, err) // the values read may be notes of the cancellation
+	}
 	p.Title = "run " + run.ID
 	p.Summary = summary{Kind: "run", RunID: visible(run.ID), Status: string(run.Status), Pipeline: visible(run.Pipeline),
 		Host: visible(run.Host), Started: stamp(run.StartedAt)}
