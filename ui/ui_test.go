@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -205,5 +206,36 @@ func TestCheckAddr(t *testing.T) {
 		if err := ui.CheckAddr(tc.addr, tc.token); (err == nil) != tc.ok {
 			t.Errorf("CheckAddr(%q, %q) = %v, want ok %v", tc.addr, tc.token, err, tc.ok)
 		}
+	}
+}
+
+func TestServe(t *testing.T) {
+	hist, store, _ := runs(t)
+	s, err := ui.New(ui.Config{}, hist, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/lineage?knot=d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "3 records") {
+		t.Errorf("GET over Serve = %d", resp.StatusCode)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve after its ctx ended = %v, want nil", err)
+	}
+	if _, err := ui.New(ui.Config{MaxRuns: -1}, hist, store); err == nil {
+		t.Error("New(MaxRuns: -1) = nil error")
 	}
 }
