@@ -125,7 +125,7 @@ func Run(ctx context.Context, w io.Writer, cfg Config, run *lineage.Run, store c
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("page of run %s: %w", run.ID, err) // the values read may be notes of the cancellation
 	}
-	p.Title = "run " + run.ID
+	p.Title = "run " + visible(run.ID)
 	p.Summary = summary{Kind: "run", RunID: visible(run.ID), Status: string(run.Status), Pipeline: visible(run.Pipeline),
 		Host: visible(run.Host), Started: stamp(run.StartedAt)}
 	if !run.PipelineDigest.IsZero() {
@@ -150,7 +150,7 @@ func Tapestry(w io.Writer, cfg Config, t *scheduler.Tapestry, name string) error
 	}
 	b := &builder{cfg: cfg}
 	p := b.page(g)
-	p.Title = "pipeline " + name
+	p.Title = "pipeline " + visible(name)
 	p.Summary = summary{Kind: "pipeline", Status: "not run", Pipeline: visible(name)}
 	return render(w, p)
 }
@@ -440,7 +440,10 @@ func Decode(ctx context.Context, store cas.Store, d cas.Digest, maxStored, maxTe
 	if err := enc.Encode(cas.JSONValue(v)); err != nil {
 		return "", false, "cannot show as JSON: " + cut(visible(err.Error()), 200)
 	}
-	s := strings.TrimSuffix(buf.String(), "\n")
+	// encoding/json escapes control characters inside strings, not
+	// format characters such as bidi overrides: those become escapes too
+	// (still valid JSON, meaning the same).
+	s := visibleText(strings.TrimSuffix(buf.String(), "\n"))
 	if len(s) > maxText {
 		return cutBytes(s, maxText), true, ""
 	}

@@ -187,6 +187,9 @@ func TestDecode(t *testing.T) {
 	if text, _, note := page.Decode(ctx, store, gd, 100, 100); text != "" || !strings.HasPrefix(note, "cannot decode") {
 		t.Errorf("Decode(malformed) = %q, note %q; want a note saying it cannot be decoded", text, note)
 	}
+	if text, _, _ := page.Decode(ctx, store, put("a\u202eb\x1bc"), 100, 100); text != `"a\u202eb\u001bc"` {
+		t.Errorf("Decode(bidi and escape) = %s, want both as escapes", text)
+	}
 	b := put([]byte{1, 2})
 	if text, _, _ := page.Decode(ctx, store, b, 100, 100); text != `"base64:AQI="` {
 		t.Errorf("Decode(bytes) = %s", text)
