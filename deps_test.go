@@ -41,6 +41,9 @@ var allowedImports = map[string][]string{
 	"internal/runtest":                       {"", "lineage"},
 	"expr":                                   {"abi"},
 	"viz":                                    {"lineage", "scheduler"},
+	"viz/page":                               {"cas", "lineage", "scheduler", "viz"},
+	"lineage/rundiff":                        {"cas", "lineage"},
+	"ui":                                     {"cas", "lineage", "lineage/rundiff", "viz/page"},
 	"conformance":                            {"abi", "cas", "host", "model"},
 	"bundle":                                 {},
 	"bundle/oci":                             {"bundle"},
@@ -114,6 +117,9 @@ var thirdParty = map[string][]string{
 	// pirn run's live progress (mpb), and the terminal test mpb uses.
 	"github.com/vbauerster/mpb/v8":    {"cmd/pirn"},
 	"github.com/vbauerster/cupwriter": {"cmd/pirn"},
+	// The browser driver of the run view's and pirn ui's tests (test-only:
+	// documented here, not enforced).
+	"github.com/chromedp": {"cmd/pirn"},
 }
 
 // guestSafe packages are compiled into knots: they must not depend, even

@@ -98,16 +98,14 @@ func what(kind lineage.Kind, module, name string) string {
 // labelled with the input name.
 func Tapestry(t *scheduler.Tapestry) string {
 	m := newIDs()
+	g := TapestryGraph(t)
 	var b strings.Builder
 	b.WriteString("graph TD\n")
-	for _, n := range t.Nodes() {
-		module, name := n.What()
-		fmt.Fprintf(&b, "    %s%s\n", m.get(n.ID()), shape(n.RecordKind(), label(n.ID(), "("+what(n.RecordKind(), module, name)+")")))
+	for _, n := range g.Nodes {
+		fmt.Fprintf(&b, "    %s%s\n", m.get(n.ID), shape(n.Kind, label(n.ID, "("+what(n.Kind, n.Module, n.Knot)+")")))
 	}
-	for _, n := range t.Nodes() {
-		for _, e := range n.Edges() {
-			fmt.Fprintf(&b, "    %s -->|%s| %s\n", m.get(e[1]), e[0], m.get(n.ID()))
-		}
+	for _, e := range g.Edges {
+		fmt.Fprintf(&b, "    %s -->|%s| %s\n", m.get(e.From), e.Input, m.get(e.To))
 	}
 	return strings.TrimSuffix(b.String(), "\n")
 }
@@ -122,17 +120,14 @@ const classDefs = `classDef ok fill:#d1f4d4,stroke:#2d8a39,color:#1b3d1f;
 // names. A Map's element records are summarised on the Map's node.
 func Run(run *lineage.Run) string {
 	m := newIDs()
-	elems := lineage.CountElements(run.Records) // per Map
+	g := RunGraph(run)
 	var b strings.Builder
 	b.WriteString("graph TD\n")
-	var edges, classes []string
-	seen := map[string]bool{}
-	for _, r := range run.Records {
-		if r.Kind == lineage.KindElement {
-			continue
-		}
-		id := m.get(r.KnotID)
-		parts := []string{r.KnotID, "(" + what(r.Kind, r.Module, r.Knot) + ")"}
+	var classes []string
+	for _, n := range g.Nodes {
+		r := n.Record
+		id := m.get(n.ID)
+		parts := []string{n.ID, "(" + what(n.Kind, n.Module, n.Knot) + ")"}
 		switch r.Outcome {
 		case lineage.Skipped:
 			parts = append(parts, "skipped: "+r.SkipReason)
@@ -143,24 +138,14 @@ func Run(run *lineage.Run) string {
 				}
 			}
 		}
-		if c, ok := elems[r.KnotID]; ok && r.Kind == lineage.KindMap {
-			parts = append(parts, "elements: "+c.String())
+		if n.Elements != nil {
+			parts = append(parts, "elements: "+n.Elements.String())
 		}
-		fmt.Fprintf(&b, "    %s%s\n", id, shape(r.Kind, label(parts...)))
-		for _, in := range r.Inputs {
-			if in.Parent == "" || in.Name == "passthrough" && r.Kind == lineage.KindArm {
-				continue
-			}
-			e := fmt.Sprintf("    %s -->|%s| %s", m.get(in.Parent), in.Name, id)
-			if !seen[e] {
-				seen[e] = true
-				edges = append(edges, e)
-			}
-		}
+		fmt.Fprintf(&b, "    %s%s\n", id, shape(n.Kind, label(parts...)))
 		classes = append(classes, fmt.Sprintf("    class %s %s;", id, r.Outcome))
 	}
-	for _, e := range edges {
-		b.WriteString(e + "\n")
+	for _, e := range g.Edges {
+		fmt.Fprintf(&b, "    %s -->|%s| %s\n", m.get(e.From), e.Input, m.get(e.To))
 	}
 	for _, c := range classes {
 		b.WriteString(c + "\n")

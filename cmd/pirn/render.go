@@ -1,40 +1,18 @@
 package main
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"math"
 	"strings"
 	"time"
+
+	"github.com/pirn-wasm/pirn/cas"
 )
 
-// jsonValue converts a data-model value for encoding/json: bytes become
-// "base64:<...>" (the spelling parameters accept for bytes) and non-finite
-// floats become strings.
-func jsonValue(v any) any {
-	switch x := v.(type) {
-	case []byte:
-		return "base64:" + base64.StdEncoding.EncodeToString(x)
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return fmt.Sprint(x)
-		}
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = jsonValue(e)
-		}
-		return out
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = jsonValue(e)
-		}
-		return out
-	}
-	return v
-}
+// jsonValue converts a data-model value for encoding/json (see
+// cas.JSONValue): bytes become "base64:<...>" (the spelling parameters
+// accept for bytes) and non-finite floats become strings.
+func jsonValue(v any) any { return cas.JSONValue(v) }
 
 // show renders a value on one line as compact JSON.
 func show(v any) string {
