@@ -33,7 +33,7 @@ const (
 var (
 	insertRecords = batchInsert{table: "lineage", cols: []string{"run_id", "seq", "knot_id", "kind", "module", "knot",
 		"config_hash", "output_hash", "inputs", "outcome", "skip_reason", "skip_detail", "error_id", "dispatcher",
-		"started_at", "finished_at", "grants", "map_id", "map_index"}}
+		"started_at", "finished_at", "grants", "map_id", "map_index", "cache_key", "reused_run", "reused_knot", "memo"}}
 	insertPending = batchInsert{table: "lineage_pending", cols: []string{"hash", "role", "run_id", "knot_id", "name"}}
 	insertValues  = batchInsert{table: "lineage_values", cols: []string{"hash", "role", "run_id", "knot_id", "name"}}
 	insertKnots   = batchInsert{table: "lineage_knots", cols: []string{"knot_id", "run_id"}}
@@ -295,7 +295,8 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) e
 		if err := w.add(sctx, r.ID, i, rec.KnotID, string(rec.Kind), rec.Module, rec.Knot,
 			rec.ConfigHash[:], blob(rec.Output), encodeInputs(rec.Inputs), string(rec.Outcome), rec.SkipReason,
 			rec.SkipDetail, blob(rec.ErrorID), rec.Dispatcher,
-			tc.Of(rec.StartedAt), tc.Of(rec.FinishedAt), encodeGrants(rec.Grants), rec.Map, rec.Index); err != nil {
+			tc.Of(rec.StartedAt), tc.Of(rec.FinishedAt), encodeGrants(rec.Grants), rec.Map, rec.Index,
+			blob(rec.CacheKey), rec.ReusedFrom.RunID, rec.ReusedFrom.KnotID, lineage.Memoisable(rec)); err != nil {
 			return err
 		}
 	}
@@ -648,7 +649,7 @@ func byEntries(pairs string) string {
 func queryRecords(ctx context.Context, q querier, source, where string, arg any) ([]lineage.Record, error) {
 	rows, err := q.QueryContext(ctx, `SELECT l.run_id, l.knot_id, l.kind, l.module, l.knot, l.config_hash,
 		l.output_hash, l.inputs, l.outcome, l.skip_reason, l.skip_detail, l.error_id, l.dispatcher,
-		l.started_at, l.finished_at, l.grants, l.map_id, l.map_index
+		l.started_at, l.finished_at, l.grants, l.map_id, l.map_index, l.cache_key, l.reused_run, l.reused_knot
 		FROM `+source+`
 		JOIN runs r ON r.run_id = l.run_id
 		`+where+`
@@ -662,12 +663,13 @@ func queryRecords(ctx context.Context, q querier, source, where string, arg any)
 		var (
 			rec                      lineage.Record
 			config, output, ins, eid []byte
+			key                      []byte
 			outcome, grants          string
 			started, finished        int64
 		)
 		if err := rows.Scan(&rec.RunID, &rec.KnotID, &rec.Kind, &rec.Module, &rec.Knot, &config,
 			&output, &ins, &outcome, &rec.SkipReason, &rec.SkipDetail, &eid, &rec.Dispatcher,
-			&started, &finished, &grants, &rec.Map, &rec.Index); err != nil {
+			&started, &finished, &grants, &rec.Map, &rec.Index, &key, &rec.ReusedFrom.RunID, &rec.ReusedFrom.KnotID); err != nil {
 			return nil, fmt.Errorf("scan record: %w", err)
 		}
 		rec.Outcome = lineage.Outcome(outcome)
@@ -675,7 +677,7 @@ func queryRecords(ctx context.Context, q querier, source, where string, arg any)
 		for _, f := range [...]struct {
 			dst *cas.Digest
 			src []byte
-		}{{&rec.ConfigHash, config}, {&rec.Output, output}, {&rec.ErrorID, eid}} {
+		}{{&rec.ConfigHash, config}, {&rec.Output, output}, {&rec.ErrorID, eid}, {&rec.CacheKey, key}} {
 			if *f.dst, err = storedrun.Digest(f.src); err != nil {
 				return nil, fmt.Errorf("record %s/%s: %w", rec.RunID, rec.KnotID, err)
 			}
