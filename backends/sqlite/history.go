@@ -647,16 +647,26 @@ func byEntries(pairs string) string {
 // were recorded), then position in the run. The query has one parameter,
 // arg.
 func queryRecords(ctx context.Context, q querier, source, where string, arg any) ([]lineage.Record, error) {
-	rows, err := q.QueryContext(ctx, `SELECT l.run_id, l.knot_id, l.kind, l.module, l.knot, l.config_hash,
-		l.output_hash, l.inputs, l.outcome, l.skip_reason, l.skip_detail, l.error_id, l.dispatcher,
-		l.started_at, l.finished_at, l.grants, l.map_id, l.map_index, l.cache_key, l.reused_run, l.reused_knot
-		FROM `+source+`
-		JOIN runs r ON r.run_id = l.run_id
-		`+where+`
-		ORDER BY r.started_at, r.rowid, l.seq`, arg)
+	rows, err := q.QueryContext(ctx, recordsQuery(source, where), arg)
 	if err != nil {
 		return nil, fmt.Errorf("query records: %w", err)
 	}
+	return scanRecords(rows)
+}
+
+// recordsQuery is queryRecords' query.
+func recordsQuery(source, where string) string {
+	return `SELECT l.run_id, l.knot_id, l.kind, l.module, l.knot, l.config_hash,
+		l.output_hash, l.inputs, l.outcome, l.skip_reason, l.skip_detail, l.error_id, l.dispatcher,
+		l.started_at, l.finished_at, l.grants, l.map_id, l.map_index, l.cache_key, l.reused_run, l.reused_knot
+		FROM ` + source + `
+		JOIN runs r ON r.run_id = l.run_id
+		` + where + `
+		ORDER BY r.started_at, r.rowid, l.seq`
+}
+
+// scanRecords reads and closes rows of recordsQuery.
+func scanRecords(rows *sql.Rows) ([]lineage.Record, error) {
 	defer rows.Close()
 	var out []lineage.Record
 	for rows.Next() {
@@ -674,6 +684,7 @@ func queryRecords(ctx context.Context, q querier, source, where string, arg any)
 		}
 		rec.Outcome = lineage.Outcome(outcome)
 		rec.StartedAt, rec.FinishedAt = storedrun.Time(started), storedrun.Time(finished)
+		var err error
 		for _, f := range [...]struct {
 			dst *cas.Digest
 			src []byte

@@ -10,13 +10,22 @@ import (
 
 var _ lineage.Memo = (*History)(nil)
 
+// reusableQuery finds the records indexed under a key, in the partial
+// index lineage_memo. Prepared once: parsing it took more time than
+// running it.
+var reusableQuery = recordsQuery("lineage l", "WHERE l.cache_key = ? AND l.memo = 1")
+
 // Reusable implements [lineage.Memo]: a lookup of the partial index
 // lineage_memo.
 func (h *History) Reusable(ctx context.Context, key cas.Digest) (lineage.Record, bool, error) {
 	if key.IsZero() {
 		return lineage.Record{}, false, nil
 	}
-	recs, err := queryRecords(ctx, h.db, "lineage l", "WHERE l.cache_key = ? AND l.memo = 1", key[:])
+	rows, err := h.reusable.QueryContext(ctx, key[:])
+	var recs []lineage.Record
+	if err == nil {
+		recs, err = scanRecords(rows)
+	}
 	if err != nil {
 		return lineage.Record{}, false, fmt.Errorf("sqlite: reusable %s: %w", key, err)
 	}
