@@ -316,10 +316,11 @@ func report(w io.Writer, run *lineage.Run, values map[string]any, unreadable map
 			}
 		}
 		if c, ok := elems[r.KnotID]; ok && r.Kind == lineage.KindMap {
-			detail += " (elements: " + c.String() + ")"
-		}
-		if c := reusedElements[r.KnotID]; c > 0 && r.Kind == lineage.KindMap {
-			detail += fmt.Sprintf(" (%d reused)", c)
+			detail += " (elements: " + c.String()
+			if n := reusedElements[r.KnotID]; n > 0 {
+				detail += fmt.Sprintf("; %d reused", n)
+			}
+			detail += ")"
 		}
 		rows = append(rows, []string{r.KnotID, outcomeText(&r), duration(r.Duration()), detail})
 	}
