@@ -63,4 +63,3 @@ func Memoisable(r *Record) bool {
 
 // String reads "RUN/KNOT".
 func (r Ref) String() string { return r.RunID + "/" + r.KnotID }
-
