@@ -141,3 +141,37 @@ func TestCacheCommands(t *testing.T) {
 		t.Errorf("cache stats of a missing state exited 0")
 	}
 }
+
+// TestCacheWithDuckDB runs a hermetic pipeline twice with a DuckDB
+// history (a pirn built with the tag duckdb: make test-duckdb): the second
+// run reuses both knots, and pirn cache reads and clears the index there.
+func TestCacheWithDuckDB(t *testing.T) {
+	if buildTags != "duckdb" {
+		t.Skip("pirn is built without the tag duckdb (make test-duckdb runs this)")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	duck := "duckdb:" + filepath.Join(dir, "history.duckdb")
+	path := hermeticQuickstart(t, t.TempDir())
+	var ids []string
+	for range 2 {
+		r := runPirn(t, "run", "--history", duck, "--state", dir, "--unpinned", path)
+		m := runID.FindStringSubmatch(r.stdout)
+		if r.code != 0 || m == nil {
+			t.Fatalf("pirn run --history %s exited %d\n%s%s", duck, r.code, r.stdout, r.stderr)
+		}
+		ids = append(ids, m[1])
+	}
+	r := runPirn(t, "lineage", "--history", duck, "--knot", "answer")
+	if !strings.Contains(r.stdout, "(reused from "+ids[0]+"/answer)") {
+		t.Errorf("lineage --knot answer does not show the reuse:\n%s%s", r.stdout, r.stderr)
+	}
+	r = runPirn(t, "cache", "stats", "--history", duck, "--json")
+	var s map[string]int
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil || !maps.Equal(s, map[string]int{"entries": 2, "executed": 2, "reused": 2}) {
+		t.Errorf("cache stats = %s (%v)%s", r.stdout, err, r.stderr)
+	}
+	if r := runPirn(t, "cache", "clear", "--history", duck); r.code != 0 || !strings.Contains(r.stdout, "forgot 2 reusable results") {
+		t.Errorf("cache clear exited %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
