@@ -289,3 +289,38 @@ func TestMemoReceiveErrors(t *testing.T) {
 		t.Errorf("outputs %q: want the ok parent's and the failed parent's to differ", outs)
 	}
 }
+
+// TestMemoConcurrentRuns hammers one history's index with runs of the
+// same tapestry at once: every run ends with the same outputs, each knot
+// ran at least once and, the first runs done, never again.
+func TestMemoConcurrentRuns(t *testing.T) {
+	e := newEnv(t, scheduler.Config{})
+	c := &counted{fn: double}
+	tp := memoTapestry(t, moduleFn(c, "double"))
+	want := runOK(t, e.s, tp, scheduler.Request{}).Outputs
+	errs := make(chan error, 16)
+	for range cap(errs) {
+		go func() {
+			res, err := e.s.Run(t.Context(), tp, scheduler.Request{})
+			switch {
+			case err != nil:
+				errs <- err
+			case fmt.Sprint(res.Outputs) != fmt.Sprint(want):
+				errs <- fmt.Errorf("run %s: outputs %v, want %v", res.ID, res.Outputs, want)
+			default:
+				errs <- nil
+			}
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if got := c.n.Load(); got != 5 {
+		t.Errorf("%d invocations over 17 runs, want the first run's 5", got)
+	}
+	if s, err := e.hist.CacheStats(t.Context()); err != nil || s.Reused != 16*5 || s.Entries != 5 {
+		t.Errorf("CacheStats = %+v, %v; want 5 entries, 80 reused", s, err)
+	}
+}
