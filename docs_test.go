@@ -35,6 +35,8 @@ var docExpect = map[string]struct {
 			"halves": []any{int64(0), int64(0), int64(1), int64(1)}}},
 	"examples/pipelines/reduce.yaml": {status: lineage.Succeeded,
 		outputs: map[string]any{"total": int64(10), "total_expr": int64(10), "folded": int64(110), "digits": int64(1234)}},
+	"examples/pipelines/memo.yaml": {status: lineage.Succeeded,
+		outputs: map[string]any{"squares": []any{int64(0), int64(1), int64(4), int64(9)}, "total": int64(14), "fresh": int64(5)}},
 	"examples/pipelines/policies.yaml": {status: lineage.Failed,
 		outputs: map[string]any{"handled": int64(-1)},
 		skipped: map[string]string{"skipped": "parent_failed_or_skipped", "after_maybe": "parent_failed_or_skipped"},

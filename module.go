@@ -86,6 +86,10 @@ type KnotRef struct {
 	// (see model.State): by default they are kept as invocations leave
 	// them, which lineage records as the grant "state".
 	State model.State
+	// Cache says whether the knot's results may be reused by later
+	// invocations with the same cache key: by default when it has no
+	// grants (and its State is reset or fresh, not kept); see model.Cache.
+	Cache model.Cache
 }
 
 func (r KnotRef) loomFn() loom.Fn {
@@ -93,5 +97,5 @@ func (r KnotRef) loomFn() loom.Fn {
 	if r.Module != nil {
 		m = r.Module.m
 	}
-	return loom.ModuleKnot{Module: m, Config: host.KnotConfig{Name: r.Name, Limits: r.Limits, NoTypeCheck: r.NoTypeCheck, Grants: r.Grants, State: r.State}}
+	return loom.ModuleKnot{Module: m, Config: host.KnotConfig{Name: r.Name, Limits: r.Limits, NoTypeCheck: r.NoTypeCheck, Grants: r.Grants, State: r.State}, Cache: r.Cache}
 }

@@ -61,6 +61,11 @@ type Config struct {
 	AllowUnpinned bool
 	// Logger receives guest output and diagnostics; nil discards.
 	Logger *slog.Logger
+	// CacheSalt is the operator's salt in every cache key (memoisation):
+	// results recorded under another salt are not reused. See
+	// scheduler.Config.CacheSalt; RunRequest.NoCache turns reuse off for
+	// one run.
+	CacheSalt string
 	// Redactor masks secrets in error records, events and (wrapping
 	// Logger's handler) logs; runs add the granted environment values.
 	Redactor *redact.Redactor
@@ -99,7 +104,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	e.host = h
 	if e.sched, err = scheduler.New(scheduler.Config{Workers: cfg.Workers, Logger: cfg.Logger, StoreWriters: max(writers, 0), Remote: cfg.Remote,
-		Redactor: cfg.Redactor}, e.store, e.hist); err != nil {
+		Redactor: cfg.Redactor, CacheSalt: cfg.CacheSalt}, e.store, e.hist); err != nil {
 		h.Close(ctx)
 		return nil, err
 	}

@@ -72,6 +72,10 @@ type Record struct {
 	Dispatcher string    `json:"dispatcher,omitempty"`
 	Started    time.Time `json:"started"`
 	Finished   time.Time `json:"finished,omitzero"`
+	// CacheKey is the memoisation key of a result that may be reused;
+	// ReusedFrom ("RUN/KNOT") names the record a reused result came from.
+	CacheKey   string `json:"cache_key,omitempty"`
+	ReusedFrom string `json:"reused_from,omitempty"`
 }
 
 // Input is one consumed value of a Record.

@@ -19,11 +19,13 @@ type Memory struct {
 	seq      map[string]int // insertion order, for stable listing of equal times
 	n        int
 	scrubbed map[cas.Digest]time.Time
+	memo     map[cas.Digest][]memoEntry // by cache key: the records that ran with it, oldest first (see Memo)
 }
 
 var (
 	_ History  = (*Memory)(nil)
 	_ Scrubber = (*Memory)(nil)
+	_ Memo     = (*Memory)(nil)
 )
 
 // MarkScrubbed implements [Scrubber].
@@ -48,7 +50,9 @@ func (m *Memory) Scrubbed(_ context.Context, d cas.Digest) (time.Time, bool, err
 }
 
 // NewMemory returns an empty in-memory history.
-func NewMemory() *Memory { return &Memory{runs: map[string]*Run{}, seq: map[string]int{}} }
+func NewMemory() *Memory {
+	return &Memory{runs: map[string]*Run{}, seq: map[string]int{}, memo: map[cas.Digest][]memoEntry{}}
+}
 
 // RecordRun implements [History]. The run is deep-copied. Labels out of
 // bounds (see CheckLabels) are an error, and nothing is stored.
@@ -59,6 +63,16 @@ func (m *Memory) RecordRun(_ context.Context, r *Run) error {
 	c := clone(r)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if old, ok := m.runs[r.ID]; ok { // its entries go with it
+		for i := range old.Records {
+			m.forget(old.Records[i].CacheKey, func(e memoEntry) bool { return e.run == r.ID })
+		}
+	}
+	for i := range c.Records {
+		if rec := &c.Records[i]; Memoisable(rec) {
+			m.memo[rec.CacheKey] = append(m.memo[rec.CacheKey], memoEntry{run: r.ID, index: i})
+		}
+	}
 	m.runs[r.ID] = c
 	m.n++
 	m.seq[r.ID] = m.n
@@ -171,4 +185,75 @@ func cloneRecord(r Record) Record {
 	r.Inputs = slices.Clone(r.Inputs)
 	r.SkipDetail = slices.Clone(r.SkipDetail)
 	return r
+}
+
+// Reusable implements [Memo].
+func (m *Memory) Reusable(_ context.Context, key cas.Digest) (Record, bool, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if es := m.memo[key]; len(es) > 0 {
+		if rec := m.record(es[len(es)-1]); rec != nil {
+			return cloneRecord(*rec), true, nil
+		}
+	}
+	return Record{}, false, nil
+}
+
+// memoEntry locates a record: its run, and its position in Run.Records.
+type memoEntry struct {
+	run   string
+	index int
+}
+
+// record returns the stored record e names, or nil; m.mu is held.
+func (m *Memory) record(e memoEntry) *Record {
+	if r, ok := m.runs[e.run]; ok && e.index < len(r.Records) {
+		return &r.Records[e.index]
+	}
+	return nil
+}
+
+// CacheStats implements [Memo].
+func (m *Memory) CacheStats(context.Context) (CacheStats, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	s := CacheStats{Entries: len(m.memo)}
+	for _, r := range m.runs {
+		for i := range r.Records {
+			switch rec := &r.Records[i]; {
+			case rec.Reused():
+				s.Reused++
+			case !rec.CacheKey.IsZero():
+				s.Executed++
+			}
+		}
+	}
+	return s, nil
+}
+
+// ClearCache implements [Memo].
+func (m *Memory) ClearCache(_ context.Context, f CacheFilter) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for k := range m.memo {
+		n += m.forget(k, func(e memoEntry) bool { rec := m.record(e); return rec == nil || f.Matches(rec) })
+	}
+	return n, nil
+}
+
+// forget drops the entries of key that match, and returns how many;
+// m.mu is held.
+func (m *Memory) forget(key cas.Digest, match func(memoEntry) bool) int {
+	es, ok := m.memo[key]
+	if !ok {
+		return 0
+	}
+	kept := slices.DeleteFunc(es, match)
+	if len(kept) == 0 {
+		delete(m.memo, key)
+	} else {
+		m.memo[key] = kept
+	}
+	return len(es) - len(kept)
 }

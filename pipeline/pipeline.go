@@ -35,7 +35,10 @@ type Spec struct {
 	// Instance is every knot's default instance state (StateDefault: the
 	// host\'s, keep).
 	Instance model.State
-	Modules  []Module
+	// Cache is every knot's default memoisation setting (`cache: true`
+	// or `false`; CacheDefault when absent): see model.Cache.
+	Cache   model.Cache
+	Modules []Module
 	// Outputs, if set, lists the nodes the pipeline exists to produce; a
 	// node that contributes to none of them is reported by pirn check.
 	Outputs     []string
@@ -108,6 +111,7 @@ type Node struct {
 	Grants      model.Grants // capabilities; none (and an instance state that is not kept) makes the knot hermetic
 	GrantsLine  int          // where grants are written
 	Instance    model.State  // StateDefault: the pipeline's
+	Cache       model.Cache  // CacheDefault: the pipeline's
 
 	keyLines map[string]int // line of each input name, for messages
 	refLines map[string]int // line of input, over and of
@@ -250,8 +254,10 @@ func (p *parser) parse(data []byte) {
 		return
 	}
 	var nodes *yaml.Node
-	p.fields(root, "pipeline", []string{"name", "description", "limits", "instance", "modules", "outputs", "nodes"}, func(key string, v *yaml.Node) {
+	p.fields(root, "pipeline", []string{"name", "description", "limits", "instance", "cache", "modules", "outputs", "nodes"}, func(key string, v *yaml.Node) {
 		switch key {
+		case "cache":
+			p.spec.Cache = model.CacheOf(p.boolean(v, "pipeline: cache"))
 		case "instance":
 			p.spec.Instance = p.instance(v, "pipeline")
 		case "outputs":
@@ -364,7 +370,7 @@ func (p *parser) modules(v *yaml.Node) {
 // The keys each node type accepts.
 var (
 	commonKeys = []string{"id", "type", "description", "tags"}
-	nodeKeys   = append(slices.Clone(commonKeys), "error_policy", "optional", "validate_io", "limits", "grants", "instance")
+	nodeKeys   = append(slices.Clone(commonKeys), "error_policy", "optional", "validate_io", "limits", "grants", "instance", "cache")
 	typeKeys   = map[model.Kind][]string{
 		model.KindParameter:  append(slices.Clone(commonKeys), "type_", "default", "has_default"),
 		model.KindKnot:       append(slices.Clone(nodeKeys), "module", "knot", "parents", "config"),
@@ -468,7 +474,7 @@ func (p *parser) node(m *yaml.Node) *Node {
 	keys := typeKeys[kind]
 	what = fmt.Sprintf("%s %q", n.Kind, n.ID)
 	var explicitDefault *bool
-	hasDefaultLine := 0
+	hasDefaultLine, cacheLine := 0, 0
 	ref := func(key string, v *yaml.Node) string {
 		n.refLines[key] = v.Line
 		return p.str(v, key)
@@ -556,8 +562,14 @@ func (p *parser) node(m *yaml.Node) *Node {
 			n.Grants, n.GrantsLine = p.grants(v, what), v.Line
 		case "instance":
 			n.Instance = p.instance(v, what)
+		case "cache":
+			n.Cache = model.CacheOf(p.boolean(v, what+": cache"))
+			cacheLine = v.Line
 		}
 	})
+	if n.Cache != model.CacheDefault && n.Module == "" && (n.Fn == nil || n.Fn.Module == "") {
+		p.errorf(cacheLine, "%s: cache applies to a module's knot, and this node runs none (expressions are never memoised)", what)
+	}
 	if !n.Grants.Empty() && n.Module == "" && (n.Fn == nil || n.Fn.Module == "") {
 		p.errorf(n.GrantsLine, "%s: grants apply to a module's knot, and this node runs none", what)
 	}

@@ -178,10 +178,16 @@ func (e *engine) runElement(st *state, i int, c *Call) {
 	}
 	c.Inputs = append(c.Inputs, abi.Arg{Name: n.fnInput, Value: item.Bytes})
 	abi.SortArgs(c.Inputs)
-	if e.ctx.Err() != nil {
+	key, keyed := e.elementKey(n, rec.Inputs)
+	switch {
+	case e.ctx.Err() != nil:
 		el.res = skipped(ReasonCancelled, nil)
-	} else {
+	case keyed && e.reuse(&el.res, rec, key):
+	default:
 		el.res = e.response(id, e.invoke(&n.fn, c))
+		if keyed && el.res.outcome == lineage.OK {
+			rec.CacheKey = key
+		}
 	}
 	e.settle(id, &el.res, rec)
 	rec.FinishedAt = time.Now().UTC()

@@ -75,6 +75,11 @@ type Config struct {
 	// fails the run with a StoreError record for the knot. 0 writes
 	// synchronously.
 	StoreWriters int
+	// CacheSalt is the operator's salt, part of every cache key: changing
+	// it disowns every result recorded under another salt (say, after a
+	// runtime change that could alter outputs). "" is a salt like any
+	// other.
+	CacheSalt string
 }
 
 // Remote runs invocations elsewhere. Everything else about a run (its
@@ -150,6 +155,10 @@ type Request struct {
 	// marker on) and go with the RunStarted event; no hash covers them.
 	// Labels beyond lineage.CheckLabels' bounds are a setup error.
 	Labels map[string]string
+	// NoCache runs every knot, reusing no earlier result. The run still
+	// records the cache keys of its executions, so later runs may reuse
+	// them (as the latest for their keys).
+	NoCache bool
 }
 
 // Skip describes a skipped knot.
@@ -224,7 +233,8 @@ func (s *Scheduler) Run(ctx context.Context, t *Tapestry, req Request) (*Result,
 		size += MaxJoined // room for newcomers: the slice is never grown while workers read it
 	}
 	e := &engine{s: s, ctx: ctx, runID: runID, started: time.Now().UTC(), states: make([]*state, size), states0: t.nodes, collected: len(t.nodes),
-		pipelineDigest: t.origin.Digest, obs: req.Observer}
+		pipelineDigest: t.origin.Digest, obs: req.Observer, noCache: req.NoCache}
+	e.memo, _ = s.hist.(lineage.Memo)
 	e.cond.L = &e.mu
 	e.collect(terminals)
 	err = e.bind(t, req.Params)
@@ -336,6 +346,9 @@ type result struct {
 	// doc is the canonical {"err": ...} or {"skip": ...} document that
 	// stands for a non-ok result as a child's input.
 	doc cas.Value
+	// reused: the ok value is an earlier execution's, already in the
+	// data store.
+	reused bool
 }
 
 // task is a unit of work for the pool: a node, or one element of a Map.
@@ -359,14 +372,16 @@ type engine struct {
 	states0 []*Node  // the tapestry's nodes, by index
 	// pipelineDigest is the tapestry's Origin's, recorded with the run.
 	pipelineDigest cas.Digest
-	obs            Observer  // the request's, or nil
-	ended          bool      // every node finished: nothing may join (under mu)
-	holds          int       // newcomers an Add call holds back (under mu)
-	executing      bool      // execute has queued the ready nodes (under mu)
-	newcomers      []*state  // the nodes that joined mid-run
-	t              *Tapestry // set while the run is extensible
-	collected      int       // how many of the tapestry's nodes there were at the start
-	shed           []*state  // in topological order
+	obs            Observer     // the request's, or nil
+	memo           lineage.Memo // the history's, if it finds records by cache key
+	noCache        bool         // the request's NoCache
+	ended          bool         // every node finished: nothing may join (under mu)
+	holds          int          // newcomers an Add call holds back (under mu)
+	executing      bool         // execute has queued the ready nodes (under mu)
+	newcomers      []*state     // the nodes that joined mid-run
+	t              *Tapestry    // set while the run is extensible
+	collected      int          // how many of the tapestry's nodes there were at the start
+	shed           []*state     // in topological order
 
 	mu        sync.Mutex
 	cond      sync.Cond
@@ -740,9 +755,16 @@ func (e *engine) decide(st *state, c *Call) (res result, spawned bool) {
 		}
 		c.Inputs = append(c.Inputs, abi.Arg{Name: ed.input, Value: v})
 	}
+	key, keyed := e.callKey(n, c)
+	if keyed && e.reuse(&res, &st.rec, key) {
+		return res, false
+	}
 	res = e.response(n.id, e.invoke(&n.fn, c))
 	if n.kind == model.KindSink && res.outcome == lineage.OK {
 		res.value = nullValue
+	}
+	if keyed && res.outcome == lineage.OK {
+		st.rec.CacheKey = key
 	}
 	return res, false
 }
@@ -803,7 +825,7 @@ func invoke(ctx context.Context, k Invoker, c *Call) (r abi.Response) {
 
 // settle stores an ok value and fills the record's outcome.
 func (e *engine) settle(knotID string, res *result, rec *lineage.Record) {
-	if res.outcome == lineage.OK {
+	if res.outcome == lineage.OK && !res.reused {
 		if e.puts != nil {
 			e.puts <- put{res.value, knotID}
 		} else if err := e.s.store.Put(e.bg, res.value.Digest, res.value.Bytes); err != nil {

@@ -86,6 +86,15 @@ type Fn struct {
 	// Output is the type of what the function returns when Spec is nil
 	// (the zero Type is any).
 	Output abi.Type
+	// Settings is the digest of what else about the invoker can change
+	// an invocation's outcome beyond the node's configuration and
+	// inputs (a Wasm knot's limits and type checking); zero for none.
+	// It is part of the cache key (see memo.go).
+	Settings cas.Digest
+	// Cache says whether the function's results may be reused: by
+	// default, those of a module's knot with no grants (see model.Cache).
+	// Only a function with a Module and a Spec is ever reused.
+	Cache model.Cache
 }
 
 // output is the type of what f returns.
@@ -215,6 +224,10 @@ type Node struct {
 	pairwise    bool         // reduce
 	initial     cas.Value    // reduce
 	out         abi.Type     // the static type of its output
+	// memoBase is the invocation-independent part of the cache key, if
+	// memoOK: the node's results may be reused (see memo.go).
+	memoBase cas.Digest
+	memoOK   bool
 }
 
 type edge struct {
@@ -535,6 +548,12 @@ func (b *builder) done() (*Node, error) {
 		return nil, fmt.Errorf("%s %q: config: %w", n.kind, n.id, err)
 	}
 	n.configHash = h
+	switch n.kind {
+	case model.KindKnot, model.KindSource, model.KindSink, model.KindAggregator:
+		n.memoBase, n.memoOK = memoBase(n, recordKind(n.kind))
+	case model.KindMap:
+		n.memoBase, n.memoOK = memoBase(n, lineage.KindElement)
+	}
 	if err := b.t.admit(n); err != nil {
 		return nil, err
 	}

@@ -156,6 +156,36 @@ SELECT run_id, pipeline, status, terminals, dispatcher, host,
 	map(coalesce(label_keys, []::VARCHAR[]), coalesce(label_values, []::VARCHAR[])) AS labels
 FROM runs;
 `,
+	// 3: memoisation. A record's cache key (NULL for none) and the record
+	// its result was reused from (reused_run, reused_knot; '' when it
+	// ran). memo is true for a record indexed under its key
+	// (lineage.Memoisable); clearing the cache sets it to false, leaving
+	// the record as it was. Records written before have no key. The ART
+	// index lineage_memo finds a key's records (DuckDB has no partial
+	// indexes: the NULL keys of records that have none are in it too).
+	// DuckDB alters no table that an index depends on, so lineage's
+	// indexes are dropped and made again around the new columns.
+	`
+DROP INDEX lineage_output;
+DROP INDEX lineage_knot;
+ALTER TABLE lineage ADD COLUMN cache_key BLOB;
+ALTER TABLE lineage ADD COLUMN reused_run VARCHAR NOT NULL DEFAULT '';
+ALTER TABLE lineage ADD COLUMN reused_knot VARCHAR NOT NULL DEFAULT '';
+ALTER TABLE lineage ADD COLUMN memo BOOLEAN NOT NULL DEFAULT false;
+CREATE INDEX lineage_output ON lineage (output_hash);
+CREATE INDEX lineage_knot ON lineage (knot_id);
+CREATE INDEX lineage_memo ON lineage (cache_key);
+CREATE OR REPLACE VIEW lineage_text AS
+SELECT run_id, seq, knot_id, kind, map_id, map_index, module, knot,
+	pirn_digest(config_hash) AS config_hash, pirn_digest(output_hash) AS output_hash,
+	input_names, input_parents, [pirn_digest(h) FOR h IN input_hashes] AS input_hashes,
+	outcome, skip_reason, pirn_digest(error_id) AS error_id, dispatcher,
+	pirn_time(started_at) AS started_at, pirn_time(finished_at) AS finished_at,
+	(finished_at - started_at) / 1e6 AS duration_ms,
+	grants, len(grants) = 0 AS hermetic,
+	pirn_digest(cache_key) AS cache_key, reused_run, reused_knot
+FROM lineage;
+`,
 }
 
 // component is this schema's name in schema_versions, the table that

@@ -171,6 +171,29 @@ SELECT run_id, pipeline, status, terminals, dispatcher, host,
 	knots, failed, skipped, elements, labels
 FROM runs;
 `,
+	// 6: memoisation. A record's cache key (NULL for none) and the record
+	// its result was reused from (reused_run, reused_knot; '' when it
+	// ran). memo is true for a record indexed under its key
+	// (lineage.Memoisable): the partial index lineage_memo holds just
+	// those, latest last, and clearing the cache sets memo to false,
+	// leaving the record as it was. Records written before have no key.
+	`
+ALTER TABLE lineage ADD COLUMN cache_key bytea;
+ALTER TABLE lineage ADD COLUMN reused_run text NOT NULL DEFAULT '';
+ALTER TABLE lineage ADD COLUMN reused_knot text NOT NULL DEFAULT '';
+ALTER TABLE lineage ADD COLUMN memo boolean NOT NULL DEFAULT false;
+CREATE INDEX lineage_memo ON lineage (cache_key, run_started, run_recorded, seq) WHERE memo;
+CREATE OR REPLACE VIEW lineage_text AS
+SELECT run_id, seq, knot_id, kind, map_id, map_index, module, knot,
+	pirn_digest(config_hash) AS config_hash, pirn_digest(output_hash) AS output_hash,
+	input_names, input_parents,
+	ARRAY(SELECT pirn_digest(h) FROM unnest(input_hashes) WITH ORDINALITY AS u (h, i) ORDER BY i) AS input_hashes,
+	outcome, skip_reason, pirn_digest(error_id) AS error_id, dispatcher,
+	pirn_time(started_at) AS started_at, pirn_time(finished_at) AS finished_at,
+	grants, cardinality(grants) = 0 AS hermetic,
+	pirn_digest(cache_key) AS cache_key, reused_run, reused_knot
+FROM lineage;
+`,
 }}
 
 // store is the schema of Store.

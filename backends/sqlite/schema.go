@@ -263,6 +263,33 @@ CREATE TABLE run_labels (
 CREATE INDEX run_labels_value ON run_labels (key, value);
 `,
 	},
+	{
+		// 10: memoisation. A record's cache key (NULL for none) and the
+		// record its result was reused from (reused_run, reused_knot;
+		// '' when it ran). memo is 1 for a record indexed under its
+		// key (lineage.Memoisable): the partial index lineage_memo holds
+		// just those, and clearing the cache sets memo to 0, leaving the
+		// record as it was. Records written before have no key.
+		sql: `
+ALTER TABLE lineage ADD COLUMN cache_key BLOB;
+ALTER TABLE lineage ADD COLUMN reused_run TEXT NOT NULL DEFAULT '';
+ALTER TABLE lineage ADD COLUMN reused_knot TEXT NOT NULL DEFAULT '';
+ALTER TABLE lineage ADD COLUMN memo INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX lineage_memo ON lineage (cache_key) WHERE memo = 1;
+
+DROP VIEW lineage_text;
+CREATE VIEW lineage_text AS
+SELECT run_id, seq, knot_id, kind, map_id, map_index, module, knot,
+	'sha256:' || lower(hex(config_hash)) AS config_hash,
+	CASE WHEN output_hash IS NULL THEN NULL ELSE 'sha256:' || lower(hex(output_hash)) END AS output_hash,
+	outcome, skip_reason,
+	CASE WHEN error_id IS NULL THEN NULL ELSE 'sha256:' || lower(hex(error_id)) END AS error_id,
+	dispatcher, started_at, finished_at, grants, grants = '' AS hermetic,
+	CASE WHEN cache_key IS NULL THEN NULL ELSE 'sha256:' || lower(hex(cache_key)) END AS cache_key,
+	reused_run, reused_knot
+FROM lineage;
+`,
+	},
 }
 
 // A migration is one schema step: its SQL, then fn (if any) for what SQL

@@ -61,6 +61,7 @@ type History struct {
 	wsem chan struct{}
 
 	delRun, insRun, runEntries, pendingRows, runOwner *sql.Stmt
+	reusable                                          *sql.Stmt // Reusable's lookup
 	insRecords, insPending, insErrors, insLabels      *batchStmts
 	insValues, insKnots                               *batchStmts // runs too big for lineage_pending
 
@@ -149,6 +150,9 @@ func (h *History) prepare(ctx context.Context) error {
 	}
 	if h.runOwner, err = h.db.PrepareContext(ctx, runOwner); err != nil {
 		return fmt.Errorf("prepare select of a run's owner: %w", err)
+	}
+	if h.reusable, err = h.db.PrepareContext(ctx, reusableQuery); err != nil {
+		return fmt.Errorf("prepare lookup by cache key: %w", err)
 	}
 	if h.insRecords, err = insertRecords.prepare(ctx, h.db); err != nil {
 		return err
@@ -275,7 +279,7 @@ func (h *History) Close() error {
 		}
 	})
 	var errs []error
-	for _, s := range []*sql.Stmt{h.delRun, h.insRun, h.runEntries, h.pendingRows, h.runOwner} {
+	for _, s := range []*sql.Stmt{h.delRun, h.insRun, h.runEntries, h.pendingRows, h.runOwner, h.reusable} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -1044,6 +1044,7 @@ func TestMigrateElementCounts(t *testing.T) {
 // map_id and map_index columns, and schema 3's lineage_text view (6).
 func undoSchema6(t *testing.T, db *sql.DB) {
 	t.Helper()
+	undoSchema10(t, db)
 	for _, q := range []string{
 		"DROP TABLE run_labels",
 		"ALTER TABLE runs DROP COLUMN pipeline_digest",
@@ -1216,6 +1217,7 @@ func TestMigrateLabels(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := rawDB(t, path)
+	undoSchema10(t, db)
 	for _, q := range []string{"DROP TABLE run_labels", "PRAGMA user_version = 8"} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)

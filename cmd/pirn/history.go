@@ -173,6 +173,9 @@ func lineageCommand() *cli.Command {
 				if r.Outcome != lineage.OK {
 					out = string(r.Outcome)
 				}
+				if r.Reused() {
+					out += " (reused from " + r.ReusedFrom.String() + ")"
+				}
 				rows = append(rows, []string{r.RunID, r.KnotID, what, out})
 			}
 			fmt.Fprint(c.App.Writer, table([]string{"run", "knot", "ran", "output"}, rows))

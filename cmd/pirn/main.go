@@ -251,11 +251,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "debug, info, warn or error (guest output is info, guest stderr warn)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
 			redactFlag,
+			cacheSaltFlag,
 			&cli.StringFlag{Name: "cache-dir", Usage: "compiled-module cache (default: the user cache dir; - disables)", EnvVars: []string{"PIRN_CACHE_DIR"}},
 			&cli.StringFlag{Name: "history", Usage: "run history URL: sqlite:PATH, duckdb:PATH (a pirn built with -tags duckdb), postgres://…?schema=… or memory: (default: sqlite: in the --state directory)", EnvVars: []string{"PIRN_HISTORY"}},
 			&cli.StringFlag{Name: "store", Usage: "data store URL: file:DIR, valkey://host:port/db, s3://bucket/prefix?region=…&endpoint=…, postgres://… or memory: (default: file: in the --state directory)", EnvVars: []string{"PIRN_STORE"}},
 		},
-		Commands: []*cli.Command{runCommand(), checkCommand(), lockCommand(), graphCommand(), inspectCommand(), conformanceCommand(), bundleCommand(), pushCommand(), pullCommand(), keygenCommand(), runsCommand(), lineageCommand(), historyCommand(), gcCommand(), serveCommand(), streamCommand(), workerCommand(), workersCommand(), resumeCommand(), replayCommand(), verifyCommand(), viewCommand(), uiCommand(), diffCommand()},
+		Commands: []*cli.Command{runCommand(), checkCommand(), lockCommand(), graphCommand(), inspectCommand(), conformanceCommand(), bundleCommand(), pushCommand(), pullCommand(), keygenCommand(), runsCommand(), lineageCommand(), historyCommand(), gcCommand(), serveCommand(), streamCommand(), workerCommand(), workersCommand(), resumeCommand(), replayCommand(), verifyCommand(), viewCommand(), uiCommand(), diffCommand(), cacheCommand()},
 		ExitErrHandler: func(*cli.Context, error) {
 			// Errors are printed by run, which also picks the status.
 		},
@@ -391,6 +392,7 @@ func engine(c *cli.Context, cfg pirn.Config, persist bool) (*session, error) {
 	cfg.Logger = lg
 	cfg.Redactor, _ = redactor(c) // made by logger
 	cfg.CacheDir = c.String("cache-dir")
+	cfg.CacheSalt = c.String("cache-salt")
 	s := &session{}
 	if persist {
 		if s.state, err = openState(c, false); err != nil {

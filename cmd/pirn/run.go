@@ -46,7 +46,7 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 			&cli.BoolFlag{Name: "unpinned", Usage: "allow modules the lock file does not pin (prints a warning)"},
 			digestFlag, trustFlag, insecureRegistryFlag, registryTimeoutFlag,
 			&cli.BoolFlag{Name: "allow-grants", Usage: "let a bundle, or a pipeline from the data store, grant its knots capabilities (files, environment, clock, randomness, HTTP); they are listed on stderr"},
-			stateFlag, jsonFlag, workerWaitFlag, noProgressFlag,
+			stateFlag, jsonFlag, workerWaitFlag, noProgressFlag, noCacheFlag,
 		}, natsFlags("dispatch", false)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -102,7 +102,7 @@ failed or the run was interrupted, 2 for a bad pipeline or argument.`,
 			if err != nil {
 				return err
 			}
-			req := pirn.RunRequest{RunID: c.String("run-id"), Pipeline: p.Spec.Name, Params: params, Replace: c.Bool("replace")}
+			req := pirn.RunRequest{RunID: c.String("run-id"), Pipeline: p.Spec.Name, Params: params, Replace: c.Bool("replace"), NoCache: c.Bool("no-cache")}
 			if ts := c.StringSlice("terminal"); len(ts) > 0 {
 				req.Terminals = ts
 			}
@@ -227,6 +227,10 @@ type jsonKnot struct {
 	ErrorID    string            `json:"error_id,omitempty"`
 	Grants     []string          `json:"grants,omitempty"`
 	Hermetic   bool              `json:"hermetic"`
+	// CacheKey is the memoisation key, when the result may be reused;
+	// ReusedFrom names the record a reused result came from.
+	CacheKey   string         `json:"cache_key,omitempty"`
+	ReusedFrom *jsonRecordRef `json:"reused_from,omitempty"`
 }
 
 type jsonError struct {
@@ -240,7 +244,11 @@ type jsonError struct {
 func knotJSON(r *lineage.Record) jsonKnot {
 	k := jsonKnot{ID: r.KnotID, Outcome: string(r.Outcome), DurationMS: float64(r.Duration().Microseconds()) / 1000,
 		Module: r.Module, Knot: r.Knot, ConfigHash: r.ConfigHash.String(), Inputs: map[string]string{}, Parents: map[string]string{},
-		Output: r.Output.String(), SkipReason: r.SkipReason, ErrorID: r.ErrorID.String(), Grants: r.Grants, Hermetic: r.Hermetic()}
+		Output: r.Output.String(), SkipReason: r.SkipReason, ErrorID: r.ErrorID.String(), Grants: r.Grants, Hermetic: r.Hermetic(),
+		CacheKey: r.CacheKey.String()}
+	if r.Reused() {
+		k.ReusedFrom = &jsonRecordRef{RunID: r.ReusedFrom.RunID, KnotID: r.ReusedFrom.KnotID}
+	}
 	for _, in := range r.Inputs {
 		k.Inputs[in.Name] = in.Digest.String()
 		k.Parents[in.Name] = in.Parent
@@ -284,6 +292,7 @@ func report(w io.Writer, run *lineage.Run, values map[string]any, unreadable map
 		fmt.Fprintf(w, "pipeline %s %s (pirn run that digest runs it again)\n", cmp.Or(run.Pipeline, "(unnamed)"), run.PipelineDigest)
 	}
 	printLabels(w, run.Labels)
+	printReused(w, run.Records)
 	var lines []string
 	for _, r := range run.Records {
 		if r.Outcome != lineage.OK || r.Kind == lineage.KindElement {
@@ -300,6 +309,7 @@ func report(w io.Writer, run *lineage.Run, values map[string]any, unreadable map
 	}
 	rows := make([][]string, 0, len(run.Records))
 	elems := lineage.CountElements(run.Records) // per Map
+	reusedElements := countReused(run.Records)  // per Map
 	for _, r := range run.Records {
 		if r.Kind == lineage.KindElement && r.Outcome == lineage.OK {
 			continue // summarised on the map's row
@@ -318,9 +328,13 @@ func report(w io.Writer, run *lineage.Run, values map[string]any, unreadable map
 			}
 		}
 		if c, ok := elems[r.KnotID]; ok && r.Kind == lineage.KindMap {
-			detail += " (elements: " + c.String() + ")"
+			detail += " (elements: " + c.String()
+			if n := reusedElements[r.KnotID]; n > 0 {
+				detail += fmt.Sprintf("; %d reused", n)
+			}
+			detail += ")"
 		}
-		rows = append(rows, []string{r.KnotID, string(r.Outcome), duration(r.Duration()), detail})
+		rows = append(rows, []string{r.KnotID, outcomeText(&r), duration(r.Duration()), detail})
 	}
 	fmt.Fprintf(w, "\n%s", table([]string{"knot", "outcome", "duration", "output / reason"}, rows))
 	for _, e := range run.Errors {

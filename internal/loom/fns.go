@@ -10,6 +10,7 @@ import (
 	"github.com/pirn-wasm/pirn/expr"
 	"github.com/pirn-wasm/pirn/host"
 	"github.com/pirn-wasm/pirn/lineage"
+	"github.com/pirn-wasm/pirn/model"
 	pdk "github.com/pirn-wasm/pirn/pdk/go"
 	"github.com/pirn-wasm/pirn/scheduler"
 )
@@ -213,6 +214,7 @@ func (Collect) Invoke(_ context.Context, c *scheduler.Call) abi.Response {
 type ModuleKnot struct {
 	Module *host.Module
 	Config host.KnotConfig
+	Cache  model.Cache // whether its results may be reused
 }
 
 // Resolve checks the knot's configuration; it starts nothing.
@@ -224,7 +226,25 @@ func (m ModuleKnot) Resolve(Env) (scheduler.Fn, error) {
 	if err != nil {
 		return scheduler.Fn{}, err
 	}
-	return scheduler.Fn{Invoker: wasmKnot{k}, Module: m.Module.Digest().String(), Name: m.Config.Name, Grants: k.Lineage(), Spec: k.Spec()}, nil
+	settings, err := Settings(m.Module, k)
+	if err != nil {
+		return scheduler.Fn{}, fmt.Errorf("knot %q: %w", m.Config.Name, err)
+	}
+	return scheduler.Fn{Invoker: wasmKnot{k}, Module: m.Module.Digest().String(), Name: m.Config.Name, Grants: k.Lineage(), Spec: k.Spec(),
+		Settings: settings, Cache: m.Cache}, nil
+}
+
+// Settings is the digest of what, beyond the module's bytes, the knot's
+// configuration and its inputs, can change the outcome of invoking k (for
+// scheduler.Fn.Settings, part of its cache key): how the host talks to
+// the module (its ABI and document format), whether types are checked,
+// and the limits an invocation can hit (time, memory, output, logs,
+// input size and depth). Limits that only decide when an instance is
+// replaced are left out: they change no output.
+func Settings(m *host.Module, k *host.Knot) (cas.Digest, error) {
+	l := k.Limits()
+	return cas.Hash([]any{string(m.ABI()), string(m.Format()), k.TypeChecked(), int64(l.Timeout), l.Memory,
+		l.MaxOutput, l.MaxLog, l.MaxLogRecords, l.MaxInput, l.MaxDepth})
 }
 
 // wasmKnot adapts a host knot to the scheduler.

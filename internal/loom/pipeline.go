@@ -188,5 +188,5 @@ func fnOf(spec *pipeline.Spec, n *pipeline.Node, modules map[string]*host.Module
 			strings.Join(names, ", "), suggest.DidYouMean(knot, names))
 	}
 	return ModuleKnot{Module: mod, Config: host.KnotConfig{Name: knot, Limits: n.Limits, NoTypeCheck: n.NoTypeCheck,
-		Grants: Grants(spec, n.Grants), State: cmp.Or(n.Instance, spec.Instance)}}, nil
+		Grants: Grants(spec, n.Grants), State: cmp.Or(n.Instance, spec.Instance)}, Cache: cmp.Or(n.Cache, spec.Cache)}, nil
 }

@@ -284,6 +284,8 @@ func RunHistory(t *testing.T, newHistory func(t *testing.T) lineage.History) {
 
 	t.Run("Labels", func(t *testing.T) { runLabels(t, newHistory(t)) })
 
+	t.Run("Memo", func(t *testing.T) { runMemo(t, newHistory) })
+
 	t.Run("Concurrent", func(t *testing.T) {
 		h, ctx := newHistory(t), t.Context()
 		var wg sync.WaitGroup

@@ -1,0 +1,95 @@
+package sqlite
+
+import (
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/pirn-wasm/pirn/lineage"
+	"github.com/pirn-wasm/pirn/lineage/lineagetest"
+)
+
+// undoSchema10 turns a file of schema 10 back into schema 9: no cache
+// key, reuse and memo columns, no lineage_memo index, and schema 6's
+// lineage_text view.
+func undoSchema10(t *testing.T, db *sql.DB) {
+	t.Helper()
+	_, view, ok := strings.Cut(migrations[5].sql, "DROP VIEW lineage_text;")
+	if !ok {
+		t.Fatal("migration 6 does not recreate lineage_text")
+	}
+	for _, q := range []string{
+		"DROP INDEX lineage_memo",
+		"DROP VIEW lineage_text",
+		"ALTER TABLE lineage DROP COLUMN cache_key",
+		"ALTER TABLE lineage DROP COLUMN reused_run",
+		"ALTER TABLE lineage DROP COLUMN reused_knot",
+		"ALTER TABLE lineage DROP COLUMN memo",
+		view,
+		"PRAGMA user_version = 9",
+	} {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// TestMigrateMemo takes a file of schema 9 (before memoisation) holding
+// runs to schema 10: the runs read back as they were, with no cache keys
+// and nothing to reuse, and new runs' keys are stored and found. The file
+// turned back is checked to be the schema the first 9 migrations create.
+func TestMigrateMemo(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	fresh := filepath.Join(dir, "fresh-v9.db")
+	schemaAt(t, fresh, 9)
+	path := filepath.Join(dir, "history.db")
+	h := openTest(t, path)
+	old := []*lineage.Run{lineagetest.LabeledRun(t, "run-old", 0, "7"), lineagetest.MapRun(t, "run-map", time.Minute)}
+	for _, r := range old {
+		if err := h.RecordRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	undoSchema10(t, db)
+	db.Close()
+	if diff := cmp.Diff(schemaOf(t, fresh), schemaOf(t, path)); diff != "" {
+		t.Fatalf("the file turned back is not schema 9 (-migrations +file):\n%s", diff)
+	}
+
+	h = openTest(t, path)
+	for _, want := range old {
+		got, err := h.Run(ctx, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got, equateTimes, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("Run(%s) after migration (-want +got):\n%s", want.ID, diff)
+		}
+	}
+	if s, err := h.CacheStats(ctx); err != nil || s != (lineage.CacheStats{}) {
+		t.Errorf("CacheStats after migration = %+v, %v; want zero", s, err)
+	}
+	cached := lineagetest.CachedRun(t, "run-new", 2*time.Minute, lineage.Ref{})
+	if err := h.RecordRun(ctx, cached); err != nil {
+		t.Fatal(err)
+	}
+	rec, ok, err := h.Reusable(ctx, cached.Records[1].CacheKey)
+	if err != nil || !ok || rec.RunID != "run-new" || rec.KnotID != "d" {
+		t.Errorf("Reusable(d's key) = %s/%s, %v, %v; want run-new/d", rec.RunID, rec.KnotID, ok, err)
+	}
+	var n int
+	if err := rawDB(t, path).QueryRowContext(ctx,
+		"SELECT count(*) FROM lineage_text WHERE cache_key IS NOT NULL AND run_id = 'run-new'").Scan(&n); err != nil || n != 3 {
+		t.Errorf("lineage_text: %d records of run-new with a cache key, %v; want 3", n, err)
+	}
+}
