@@ -79,6 +79,10 @@ type Server struct {
 	runCalls atomic.Bool
 }
 
+// armer is a trigger that can start accepting before its Run is called
+// (a webhook, whose requests come to the server's listener).
+type armer interface{ arm(Submitter) }
+
 type namedTrigger struct {
 	Trigger
 	pipeline string
@@ -305,6 +309,11 @@ func (s *Server) Run(ctx context.Context) error {
 	tctx, stopTriggers := context.WithCancel(context.WithoutCancel(ctx))
 	var twg sync.WaitGroup
 	for _, t := range s.trigs {
+		// A webhook accepts from the moment the server says it is
+		// ready, not from when its goroutine happens to start.
+		if a, ok := t.Trigger.(armer); ok {
+			a.arm(bound{s: s, pipeline: t.pipeline})
+		}
 		twg.Go(func() { s.supervise(tctx, t) })
 	}
 	s.state.Store(serving)

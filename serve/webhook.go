@@ -227,14 +227,19 @@ func (w *Webhook) Run(ctx context.Context, s Submitter) error {
 	if w.cfg.Auth.none {
 		w.lg.Warn("webhook accepts unauthenticated requests (auth: none)", "path", w.cfg.Path)
 	}
-	w.mu.Lock()
-	w.sub = s
-	w.mu.Unlock()
+	w.arm(s)
 	<-ctx.Done()
 	w.mu.Lock()
 	w.sub = nil
 	w.mu.Unlock()
 	return nil
+}
+
+// arm makes the webhook accept requests for s.
+func (w *Webhook) arm(s Submitter) {
+	w.mu.Lock()
+	w.sub = s
+	w.mu.Unlock()
 }
 
 // httpError is a response other than 202.

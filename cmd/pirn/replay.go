@@ -28,7 +28,7 @@ Go, or a pipeline, module or parameter value no longer in the data store
 			&cli.StringSliceFlag{Name: "param", Aliases: []string{"p"}, Usage: "override a parameter, `name=value` (repeatable); YAML unless the parameter is a str"},
 			&cli.IntFlag{Name: "workers", Usage: "knots run at once (default: the number of CPUs)"},
 			&cli.BoolFlag{Name: "allow-grants", Usage: "let the pipeline grant its knots capabilities (as pirn run of a pipeline from the data store)"},
-			stateFlag, jsonFlag, noProgressFlag,
+			stateFlag, jsonFlag, noProgressFlag, noCacheFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -54,6 +54,7 @@ Go, or a pipeline, module or parameter value no longer in the data store
 			if err := rp.Override(params); err != nil {
 				return usageErr("-p: %v", err)
 			}
+			rp.Request.NoCache = c.Bool("no-cache")
 			if !c.Bool("json") {
 				fmt.Fprintf(c.App.ErrWriter, "pirn: replaying run %s of pipeline %s\n", runID, rp.Original.PipelineDigest)
 			}

@@ -149,7 +149,9 @@ func TestStreamArguments(t *testing.T) {
 		{[]string{"stream", "--from", "stdin", "--from-start", negate}, "--from-start applies to --from file:PATH"},
 		{[]string{"stream", "--from", "stdin", "--window-count", "9", "--max-in-flight", "3", negate}, "--max-in-flight 3"},
 	} {
-		r := runPirn(t, append([]string{"--cache-dir", "-"}, tc.args...)...)
+		args := append([]string{"--cache-dir", "-"}, tc.args...)
+		args = append(args[:3:3], append([]string{"--state", t.TempDir()}, args[3:]...)...) // never the working directory's .pirn
+		r := runPirn(t, args...)
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("pirn %v: exit %d, %q; want 2 and %q", tc.args, r.code, r.stderr, tc.want)
 		}
