@@ -307,17 +307,34 @@ func TestVerifyUnverifiable(t *testing.T) {
 	}
 }
 
-// TestReadmeVerify runs the README's replay and verify commands as written.
+// TestReadmeVerify runs the README's "See and trust a run" commands as
+// written (with a state directory of the test's own).
 func TestReadmeVerify(t *testing.T) {
 	t.Parallel()
 	state := t.TempDir()
-	if r := runPirn(t, "run", "--state", state, "--run-id", "demo", "../../examples/verify/pipeline.yaml"); r.code != 0 {
+	const p = "../../examples/verify/pipeline.yaml"
+	if r := runPirn(t, "run", "--state", state, "--run-id", "first", p); r.code != 0 {
 		t.Fatalf("run: %s", r.stderr)
 	}
-	if r := runPirn(t, "verify", "--state", state, "demo"); r.code != 0 || !strings.Contains(r.stdout, "verify run demo: VERIFIED (12 verified, 0 mismatched, 0 unverifiable)") {
+	page := filepath.Join(t.TempDir(), "first.html")
+	if r := runPirn(t, "view", "--state", state, "first", "-o", page); r.code != 0 {
+		t.Errorf("view: exit %d %s", r.code, r.stderr)
+	} else if b, err := os.ReadFile(page); err != nil || !strings.Contains(string(b), "first") {
+		t.Errorf("view wrote %d bytes, %v", len(b), err)
+	}
+	if r := runPirn(t, "run", "--state", state, "--run-id", "again", p); r.code != 0 || !strings.Contains(r.stdout, "10 results reused from earlier runs") {
+		t.Errorf("run again: exit %d, want 10 results reused\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := runPirn(t, "run", "--state", state, "--run-id", "six", "-p", "n=6", p); r.code != 0 || !strings.Contains(r.stdout, "4 reused") {
+		t.Errorf("run -p n=6: exit %d, want the four old squares reused\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := runPirn(t, "diff", "--state", state, "again", "six"); r.code != 1 || !strings.Contains(r.stdout, "changed (the value): 14 → 55") {
+		t.Errorf("diff: exit %d, want 1 and total 14 → 55\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := runPirn(t, "verify", "--state", state, "first"); r.code != 0 || !strings.Contains(r.stdout, "verify run first: VERIFIED (12 verified, 0 mismatched, 0 unverifiable)") {
 		t.Errorf("verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if r := runPirn(t, "replay", "--state", state, "-p", "n=6", "demo"); r.code != 0 || !strings.Contains(r.stdout, "total = 55") {
+	if r := runPirn(t, "replay", "--state", state, "-p", "n=6", "first"); r.code != 0 || !strings.Contains(r.stdout, "total = 55") {
 		t.Errorf("replay: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
