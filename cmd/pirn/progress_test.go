@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -44,7 +45,7 @@ func TestProgressRenders(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eng.Close(ctx)
-	p, err := eng.LoadPipeline(ctx, hermeticPipeline(t, t.TempDir(), false))
+	p, err := eng.LoadPipeline(ctx, progressPipeline(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,6 +64,27 @@ func TestProgressRenders(t *testing.T) {
 	if pr.failed.Load() != 0 || len(pr.running) != 0 {
 		t.Errorf("after the run: %d failed, running %v", pr.failed.Load(), pr.running)
 	}
+}
+
+// progressPipeline writes a pipeline of 6 nodes, three of them Maps of 4
+// elements, whose only module is a WAT one: compiled in milliseconds
+// even in a race-detector build (a Go module takes long enough there to
+// pass the compile timeout on a loaded machine).
+func progressPipeline(t *testing.T) string {
+	t.Helper()
+	negate, _ := filepath.Abs("../../examples/wasm/wat/negate.wasm")
+	p := filepath.Join(t.TempDir(), "progress.yaml")
+	yaml := "name: progress\nmodules: {negate: " + negate + "}\nnodes:\n" +
+		"  - {id: xs, type: parameter, type_: \"list[int]\", default: [0, 1, 2, 3]}\n" +
+		"  - {id: squares, type: map, over: xs, each: \"item * item\"}\n" +
+		"  - {id: halves, type: map, over: xs, each: \"item / 2\"}\n" +
+		"  - {id: doubled, type: map, over: xs, each: \"item * 2\"}\n" +
+		"  - {id: n, type: parameter, type_: int, default: 4}\n" +
+		"  - {id: neg, type: knot, module: negate, knot: negate, parents: {x: n}}\n"
+	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // TestProgressEvents: what the display counts and shows of running knots
@@ -93,12 +115,12 @@ func TestProgressEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eng.Close(t.Context())
-	p, err := eng.LoadPipeline(t.Context(), quickstart)
+	p, err := eng.LoadPipeline(t.Context(), progressPipeline(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := shedSize(p.Tapestry.Scheduler(), []string{"d"}); n != 2 {
-		t.Errorf("shedSize(quickstart, d) = %d, want 2", n)
+	if n := shedSize(p.Tapestry.Scheduler(), []string{"neg"}); n != 2 {
+		t.Errorf("shedSize(neg) = %d, want 2 (neg and its parameter)", n)
 	}
 }
 
