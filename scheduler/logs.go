@@ -1,0 +1,29 @@
+package scheduler
+
+import (
+	"github.com/pirn-wasm/pirn/abi"
+	"github.com/pirn-wasm/pirn/cas"
+)
+
+// LogsValue is the value that stands for an execution's log lines in the
+// data store (lineage.Record.Logs): the canonical CBOR list of
+// {"level": name, "msg": text} maps.
+func LogsValue(lines []abi.LogLine) (cas.Value, error) {
+	l := make([]any, len(lines))
+	for i, line := range lines {
+		l[i] = map[string]any{"level": line.Level.String(), "msg": line.Msg}
+	}
+	return cas.NewValue(l)
+}
+
+// storeLogs puts the lines in the data store and returns their digest.
+func (e *engine) storeLogs(lines []abi.LogLine) (cas.Digest, error) {
+	v, err := LogsValue(lines)
+	if err != nil {
+		return cas.Digest{}, err
+	}
+	if err := e.s.store.Put(e.bg, v.Digest, v.Bytes); err != nil {
+		return cas.Digest{}, err
+	}
+	return v.Digest, nil
+}
