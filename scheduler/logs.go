@@ -16,8 +16,16 @@ func LogsValue(lines []abi.LogLine) (cas.Value, error) {
 	return cas.NewValue(l)
 }
 
-// storeLogs puts the lines in the data store and returns their digest.
+// storeLogs puts the lines, redacted, in the data store and returns
+// their digest.
 func (e *engine) storeLogs(lines []abi.LogLine) (cas.Digest, error) {
+	if r := e.s.cfg.Redactor; r != nil {
+		masked := make([]abi.LogLine, len(lines))
+		for i, l := range lines {
+			masked[i] = abi.LogLine{Level: l.Level, Msg: r.String(l.Msg)}
+		}
+		lines = masked
+	}
 	v, err := LogsValue(lines)
 	if err != nil {
 		return cas.Digest{}, err
