@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
 )
 
@@ -49,7 +48,8 @@ func (b *builder) logs(d cas.Digest) *logsDetail {
 		l.Note = fmt.Sprintf("%d bytes: too large to decode here", len(raw))
 		return l
 	}
-	v, err := cas.DecodeBounded(raw, 8*(abi.MaxLogLines+1)+1)
+	// A record's logs are at most 101 maps of two entries (abi.Log).
+	v, err := cas.DecodeBounded(raw, 1<<10)
 	list, ok := v.([]any)
 	if err != nil || !ok {
 		l.Note = "not a list of log lines"
