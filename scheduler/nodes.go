@@ -68,14 +68,18 @@ func (e *engine) branch(st *state, c *Call) result {
 	arm, err := abi.DecodeText(r.Value)
 	if err != nil {
 		v, _ := cas.Decode(r.Value)
-		return e.failure(n.id, ErrBranch, fmt.Sprintf("branch %q: the selector returned %v, not the name of an arm (declared: %s)", n.id, v, strings.Join(n.arms, ", ")), nil, "")
+		res := e.failure(n.id, ErrBranch, fmt.Sprintf("branch %q: the selector returned %v, not the name of an arm (declared: %s)", n.id, v, strings.Join(n.arms, ", ")), nil, "")
+		res.logs = r.Logs
+		return res
 	}
 	found := false
 	for _, a := range n.arms {
 		found = found || a == arm
 	}
 	if !found {
-		return e.failure(n.id, ErrBranch, fmt.Sprintf("branch %q: the selector returned %q, which is not a declared arm (declared: %s)", n.id, arm, strings.Join(n.arms, ", ")), nil, "")
+		res := e.failure(n.id, ErrBranch, fmt.Sprintf("branch %q: the selector returned %q, which is not a declared arm (declared: %s)", n.id, arm, strings.Join(n.arms, ", ")), nil, "")
+		res.logs = r.Logs
+		return res
 	}
 	st.through = in
 	return result{outcome: lineage.OK, value: cas.CanonicalValue(r.Value), logs: r.Logs}
