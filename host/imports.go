@@ -115,7 +115,7 @@ func hostLog(ctx context.Context, m api.Module, stack []uint64) {
 		panic(v) // ends the invocation now: a flood is not waited out
 	}
 	msg := strings.ToValidUTF8(string(b), "\uFFFD")
-	inst.kept.Add(level, msg)
+	inst.keep(slogLevel(level), msg) // a level the guest made up is info
 	inst.log(ctx, slogLevel(level), msg, slog.String(AttrStream, "log"))
 }
 
