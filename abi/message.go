@@ -235,6 +235,10 @@ type Response struct {
 	Value   []byte // CBOR of the value, when Outcome is OutcomeOK
 	Error   *Error // when OutcomeErr
 	Skip    *Skip  // when OutcomeSkip
+	// Logs holds the lines the guest logged during the invocation, as
+	// the host kept them (bounded: see [Log]). It is not part of the
+	// wire encoding: a guest cannot set it.
+	Logs []LogLine
 }
 
 // OK returns an ok response carrying the CBOR-encoded value.

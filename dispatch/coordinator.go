@@ -417,6 +417,12 @@ func (rs *runState) publish(ctx context.Context, key string, b []byte) error {
 // response turns a result into the knot's response, reading an ok value
 // from the store and checking it against its digest.
 func (c *Coordinator) response(ctx context.Context, r *Result) abi.Response {
+	resp := c.outcome(ctx, r)
+	resp.Logs = r.logLines()
+	return resp
+}
+
+func (c *Coordinator) outcome(ctx context.Context, r *Result) abi.Response {
 	if r.Outcome != OK {
 		resp := r.response()
 		if resp.Error != nil && resp.Error.Detail != nil && !cas.IsCanonical(resp.Error.Detail) {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
@@ -115,6 +116,46 @@ type Result struct {
 	// Unix nanoseconds.
 	Started  int64 `cbor:"started"`
 	Finished int64 `cbor:"finished"`
+	// Logs are the lines the knot logged, as the worker's host kept them
+	// (abi.Response.Logs).
+	Logs []LogLine `cbor:"logs,omitempty"`
+}
+
+// LogLine is one line a knot logged, in a Result.
+type LogLine struct {
+	Level int32  `cbor:"level"`
+	Msg   string `cbor:"msg"`
+}
+
+func wireLogs(lines []abi.LogLine) []LogLine {
+	if len(lines) == 0 {
+		return nil
+	}
+	out := make([]LogLine, len(lines))
+	for i, l := range lines {
+		out[i] = LogLine{Level: int32(l.Level), Msg: l.Msg}
+	}
+	return out
+}
+
+// logLines returns the result's log lines held to the bounds a host keeps
+// them to (at most abi.MaxLogLines and the line counting the dropped,
+// each at most abi.MaxLogLineBytes of valid UTF-8, at a known level): a
+// worker is another process.
+func (r *Result) logLines() []abi.LogLine {
+	if len(r.Logs) == 0 {
+		return nil
+	}
+	in := r.Logs[:min(len(r.Logs), abi.MaxLogLines+1)]
+	out := make([]abi.LogLine, len(in))
+	for i, l := range in {
+		level := abi.LogLevel(l.Level)
+		if level < abi.LogDebug || level > abi.LogError {
+			level = abi.LogInfo
+		}
+		out[i] = abi.LogLine{Level: level, Msg: abi.ClipText(strings.ToValidUTF8(l.Msg, "\uFFFD"), abi.MaxLogLineBytes)}
+	}
+	return out
 }
 
 func (r *Result) encode() ([]byte, error) {

@@ -384,6 +384,7 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg, release func()) {
 		return
 	}
 	resp.Clip()
+	res.Logs = wireLogs(resp.Logs)
 	switch resp.Outcome {
 	case abi.OutcomeOK:
 		d := cas.Sum(resp.Value)

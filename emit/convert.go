@@ -85,7 +85,7 @@ func WireRecord(r *lineage.Record) *Record {
 	w := &Record{Knot: r.KnotID, Kind: string(r.Kind), Map: r.Map, Index: r.Index, Module: r.Module,
 		Function: r.Knot, ConfigHash: r.ConfigHash.String(), Grants: r.Grants, Output: r.Output.String(),
 		Outcome: string(r.Outcome), SkipReason: r.SkipReason, ErrorID: r.ErrorID.String(),
-		Dispatcher: r.Dispatcher, Started: r.StartedAt, Finished: r.FinishedAt, CacheKey: r.CacheKey.String()}
+		Dispatcher: r.Dispatcher, Started: r.StartedAt, Finished: r.FinishedAt, CacheKey: r.CacheKey.String(), Logs: r.Logs.String()}
 	if r.Reused() {
 		w.ReusedFrom = r.ReusedFrom.String()
 	}

@@ -76,6 +76,9 @@ type Record struct {
 	// ReusedFrom ("RUN/KNOT") names the record a reused result came from.
 	CacheKey   string `json:"cache_key,omitempty"`
 	ReusedFrom string `json:"reused_from,omitempty"`
+	// Logs is the digest of the lines the knot logged, a value in the
+	// data store.
+	Logs string `json:"logs,omitempty"`
 }
 
 // Input is one consumed value of a Record.

@@ -72,7 +72,7 @@ func (w *cappedBuffer) Write(p []byte) (int, error) {
 }
 
 // runCommand runs the command once in a fresh instance.
-func (p *pool) runCommand(ctx context.Context, c *Call) abi.Response {
+func (p *pool) runCommand(ctx context.Context, c *Call) (r abi.Response) {
 	select {
 	case p.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -85,6 +85,7 @@ func (p *pool) runCommand(ctx context.Context, c *Call) abi.Response {
 		return fail(ErrType, fmt.Sprintf("knot %s: %v", CommandKnot, err), "")
 	}
 	inst := &instance{p: p, lim: p.lim}
+	defer func() { r.Logs = inst.kept.Take() }()
 	inst.stderr = &stream{inst: inst, name: "stderr", level: slog.LevelWarn}
 	stdout := &cappedBuffer{inst: inst}
 	cfg := p.configure(wazero.NewModuleConfig(), inst).

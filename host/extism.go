@@ -135,6 +135,7 @@ func (p *pool) newPluginInstance(ctx context.Context, inst *instance) (*instance
 		if v := inst.charge(len(msg), true); v != nil {
 			panic(v) // ends the invocation now: a flood is not waited out
 		}
+		inst.keep(extismLevel(level), msg)
 		inst.log(context.Background(), extismLevel(level), msg, slog.String(AttrStream, "log"))
 	})
 	p.created.Add(1)

@@ -114,7 +114,9 @@ func hostLog(ctx context.Context, m api.Module, stack []uint64) {
 	if v := inst.charge(len(b), true); v != nil {
 		panic(v) // ends the invocation now: a flood is not waited out
 	}
-	inst.log(ctx, slogLevel(level), strings.ToValidUTF8(string(b), "\uFFFD"), slog.String(AttrStream, "log"))
+	msg := strings.ToValidUTF8(string(b), "\uFFFD")
+	inst.keep(slogLevel(level), msg) // a level the guest made up is info
+	inst.log(ctx, slogLevel(level), msg, slog.String(AttrStream, "log"))
 }
 
 func slogLevel(l abi.LogLevel) slog.Level {
@@ -163,6 +165,7 @@ func (s *stream) Write(p []byte) (int, error) {
 
 func (s *stream) emit(line []byte) {
 	s.inst.noteStderr(s.name, line)
+	s.inst.keep(s.level, string(line))
 	s.inst.log(context.Background(), s.level, string(line), slog.String(AttrStream, s.name))
 }
 

@@ -642,6 +642,7 @@ func (k *Knot) invoke(ctx context.Context, c *Call) abi.Response {
 	} else {
 		r, keep = inst.call(ctx, k.spec.Name, c)
 	}
+	r.Logs = inst.kept.Take()
 	p.release(inst, keep)
 	return k.checkOutput(r)
 }

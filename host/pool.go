@@ -209,9 +209,10 @@ type instance struct {
 	inputTaken    bool
 	outputSet     bool
 	violation     *violation
-	logged        int    // bytes of log and stdout/stderr this invocation
-	records       int    // log records this invocation
-	httpResp      []byte // the pending pirn.http response
+	logged        int     // bytes of log and stdout/stderr this invocation
+	records       int     // log records this invocation
+	kept          abi.Log // the log lines kept of this invocation
+	httpResp      []byte  // the pending pirn.http response
 	stderrTail    []byte
 	stdout        *stream
 	stderr        *stream
@@ -304,6 +305,7 @@ func (inst *instance) begin(runID, knotID string) {
 	inst.inputTaken, inst.outputSet = false, false
 	inst.violation = nil
 	inst.logged, inst.records = 0, 0
+	inst.kept = abi.Log{}
 	inst.httpResp = nil
 	inst.stderrTail = inst.stderrTail[:0]
 	inst.resp = inst.resp[:0]
@@ -507,6 +509,21 @@ func (inst *instance) noteStderr(stream string, line []byte) {
 	if over := len(inst.stderrTail) - stderrTailMax; over > 0 {
 		inst.stderrTail = append(inst.stderrTail[:0], inst.stderrTail[over:]...)
 	}
+}
+
+// keep records a line the guest logged (through the log import, the
+// Extism logger, stdout or stderr) for the invocation's response.
+func (inst *instance) keep(level slog.Level, msg string) {
+	l := abi.LogInfo
+	switch {
+	case level >= slog.LevelError:
+		l = abi.LogError
+	case level >= slog.LevelWarn:
+		l = abi.LogWarn
+	case level < slog.LevelInfo:
+		l = abi.LogDebug
+	}
+	inst.kept.Add(l, strings.ToValidUTF8(msg, "\uFFFD"))
 }
 
 func (inst *instance) log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {

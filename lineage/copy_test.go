@@ -12,7 +12,7 @@ import (
 func copyRun(id string, at time.Time, status lineage.Status) *lineage.Run {
 	d := cas.Sum([]byte(id))
 	return &lineage.Run{ID: id, Pipeline: "p", Status: status, StartedAt: at, FinishedAt: at.Add(time.Second),
-		Records: []lineage.Record{{RunID: id, KnotID: "k", Kind: lineage.KindKnot, Outcome: lineage.OK, Output: d,
+		Records: []lineage.Record{{RunID: id, KnotID: "k", Kind: lineage.KindKnot, Outcome: lineage.OK, Output: d, Logs: cas.Sum([]byte("logs of " + id)),
 			Inputs: []lineage.Input{{Name: "x", Parent: "x", Digest: d}}, StartedAt: at, FinishedAt: at}}}
 }
 

@@ -127,6 +127,12 @@ type Record struct {
 	// ok result was reused from the earlier record it names, which has
 	// the same CacheKey. Zero when the knot ran.
 	ReusedFrom Ref
+	// Logs is the digest of the lines the guest logged during the
+	// execution, a value in the data store: a canonical CBOR list of
+	// {"level": "debug"|"info"|"warn"|"error", "msg": text} maps, bounded
+	// as abi.Log bounds them. Zero when nothing was logged, when no
+	// module ran, and when the result was reused (ReusedFrom).
+	Logs cas.Digest
 }
 
 // Ref names one record of one run.

@@ -128,6 +128,9 @@ func runValues(r *Run) []cas.Digest {
 		if !rec.Output.IsZero() {
 			out = append(out, rec.Output)
 		}
+		if !rec.Logs.IsZero() {
+			out = append(out, rec.Logs)
+		}
 		for _, in := range rec.Inputs {
 			if !in.Digest.IsZero() {
 				out = append(out, in.Digest)

@@ -51,9 +51,11 @@ func (e *engine) gate(st *state, c *Call) result {
 		return e.response(n.id, r)
 	}
 	if !truthy(r.Value) {
-		return skipped(ReasonGateClosed, nil)
+		res := skipped(ReasonGateClosed, nil)
+		res.logs = r.Logs
+		return res
 	}
-	return result{outcome: lineage.OK, value: in}
+	return result{outcome: lineage.OK, value: in, logs: r.Logs}
 }
 
 func (e *engine) branch(st *state, c *Call) result {
@@ -66,17 +68,21 @@ func (e *engine) branch(st *state, c *Call) result {
 	arm, err := abi.DecodeText(r.Value)
 	if err != nil {
 		v, _ := cas.Decode(r.Value)
-		return e.failure(n.id, ErrBranch, fmt.Sprintf("branch %q: the selector returned %v, not the name of an arm (declared: %s)", n.id, v, strings.Join(n.arms, ", ")), nil, "")
+		res := e.failure(n.id, ErrBranch, fmt.Sprintf("branch %q: the selector returned %v, not the name of an arm (declared: %s)", n.id, v, strings.Join(n.arms, ", ")), nil, "")
+		res.logs = r.Logs
+		return res
 	}
 	found := false
 	for _, a := range n.arms {
 		found = found || a == arm
 	}
 	if !found {
-		return e.failure(n.id, ErrBranch, fmt.Sprintf("branch %q: the selector returned %q, which is not a declared arm (declared: %s)", n.id, arm, strings.Join(n.arms, ", ")), nil, "")
+		res := e.failure(n.id, ErrBranch, fmt.Sprintf("branch %q: the selector returned %q, which is not a declared arm (declared: %s)", n.id, arm, strings.Join(n.arms, ", ")), nil, "")
+		res.logs = r.Logs
+		return res
 	}
 	st.through = in
-	return result{outcome: lineage.OK, value: cas.CanonicalValue(r.Value)}
+	return result{outcome: lineage.OK, value: cas.CanonicalValue(r.Value), logs: r.Logs}
 }
 
 func (e *engine) arm(st *state) result {
@@ -247,22 +253,29 @@ func (e *engine) reduce(st *state, c *Call) result {
 		return e.response(n.id, e.call1(n, c, n.fnInput, of.Bytes))
 	}
 	acc := n.initial
+	var logs abi.Log // the steps' lines, within one invocation's bounds
 	for i, item := range items {
 		if e.ctx.Err() != nil {
-			return skipped(ReasonCancelled, nil)
+			res := skipped(ReasonCancelled, nil)
+			res.logs = logs.Take()
+			return res
 		}
 		c.RunID, c.KnotID, c.Config = e.runID, n.id, nil
 		c.Inputs = append(c.Inputs[:0], abi.Arg{Name: n.accInput, Value: acc.Bytes}, abi.Arg{Name: n.fnInput, Value: item})
 		abi.SortArgs(c.Inputs)
 		r := e.invoke(&n.fn, c)
+		for _, l := range r.Logs {
+			logs.Add(l.Level, l.Msg)
+		}
 		if r.Outcome != abi.OutcomeOK {
-			res := e.response(n.id, r)
+			res := e.outcome(n.id, r)
 			if res.outcome == lineage.Err {
-				return e.failure(n.id, res.err.Type, fmt.Sprintf("reduce %q: step %d: %s", n.id, i, res.err.Message), res.err.Detail, res.err.Trace)
+				res = e.failure(n.id, res.err.Type, fmt.Sprintf("reduce %q: step %d: %s", n.id, i, res.err.Message), res.err.Detail, res.err.Trace)
 			}
+			res.logs = logs.Take()
 			return res
 		}
 		acc = cas.CanonicalValue(r.Value)
 	}
-	return result{outcome: lineage.OK, value: acc}
+	return result{outcome: lineage.OK, value: acc, logs: logs.Take()}
 }

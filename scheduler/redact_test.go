@@ -26,7 +26,7 @@ func TestRedaction(t *testing.T) {
 	leak := scheduler.Fn{Name: "host:leak", Grants: []string{"env:PIRN_TEST_SECRET"}, Invoker: invoker(func(context.Context, *scheduler.Call) abi.Response {
 		detail, _ := cas.Encode(map[string]any{"token": secret, "nested": []any{"with " + secret}})
 		return abi.Response{Outcome: abi.OutcomeErr, Error: &abi.Error{Type: "AuthError", Message: "login with " + secret + " refused",
-			Trace: "at connect(" + secret + ")", Detail: detail}}
+			Trace: "at connect(" + secret + ")", Detail: detail}, Logs: []abi.LogLine{{Level: abi.LogWarn, Msg: "trying " + secret}}}
 	})}
 	tp := scheduler.NewTapestry()
 	must[*scheduler.Node](t)(tp.AddKnot(scheduler.KnotDecl{ID: "leak", Kind: 0, Fn: leak, Optional: true}))
@@ -53,6 +53,13 @@ func TestRedaction(t *testing.T) {
 	got, err := e.hist.Run(t.Context(), res.ID)
 	if err != nil || strings.Contains(got.Errors[0].Message, secret) {
 		t.Errorf("history: %+v, %v", got.Errors, err)
+	}
+	b, err := e.store.Get(t.Context(), res.Records[0].Logs)
+	if err != nil {
+		t.Fatalf("logs: %v", err)
+	}
+	if logs, _ := cas.Decode(b); strings.Contains(toString(logs), secret) || !strings.Contains(toString(logs), "trying "+redact.Mask) {
+		t.Errorf("logs: %v", logs)
 	}
 }
 

@@ -349,6 +349,8 @@ type result struct {
 	// reused: the ok value is an earlier execution's, already in the
 	// data store.
 	reused bool
+	// logs are the lines the invocations behind the result logged.
+	logs []abi.LogLine
 }
 
 // task is a unit of work for the pool: a node, or one element of a Map.
@@ -774,6 +776,12 @@ var nullValue = cas.CanonicalValue([]byte{0xf6})
 // response turns a knot's response into a result, its text clipped to
 // abi's bounds (whatever kind of knot made it).
 func (e *engine) response(knotID string, r abi.Response) result {
+	res := e.outcome(knotID, r)
+	res.logs = r.Logs
+	return res
+}
+
+func (e *engine) outcome(knotID string, r abi.Response) result {
 	r.Clip()
 	switch r.Outcome {
 	case abi.OutcomeOK:
@@ -830,6 +838,13 @@ func (e *engine) settle(knotID string, res *result, rec *lineage.Record) {
 			e.puts <- put{res.value, knotID}
 		} else if err := e.s.store.Put(e.bg, res.value.Digest, res.value.Bytes); err != nil {
 			*res = e.failure(knotID, ErrStore, "store the output: "+err.Error(), nil, "")
+		}
+	}
+	if len(res.logs) > 0 && !res.reused {
+		if d, err := e.storeLogs(res.logs); err != nil {
+			*res = e.failure(knotID, ErrStore, "store the logs: "+err.Error(), nil, "")
+		} else {
+			rec.Logs = d
 		}
 	}
 	rec.Outcome = res.outcome

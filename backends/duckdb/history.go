@@ -242,7 +242,7 @@ func (w *writer) appendTo(ctx context.Context, table string, rows int, row func(
 // appendRecords appends r's records to lineage and their inputs to
 // lineage_inputs. started and recorded are the run's sort keys.
 func (w *writer) appendRecords(ctx context.Context, r *lineage.Run, started, recorded int64, tc *storedrun.Nanos) error {
-	row := make([]driver.Value, 0, 27)
+	row := make([]driver.Value, 0, 28)
 	err := w.appendTo(ctx, "lineage", len(r.Records), func(i int) []driver.Value {
 		rec := &r.Records[i]
 		names := make([]string, len(rec.Inputs))
@@ -256,7 +256,7 @@ func (w *writer) appendRecords(ctx context.Context, r *lineage.Run, started, rec
 			rec.Module, rec.Knot, rec.ConfigHash[:], optional(&rec.Output), names, parents, hashes,
 			string(rec.Outcome), rec.SkipReason, blob(rec.SkipDetail), optional(&rec.ErrorID), rec.Dispatcher,
 			tc.Of(rec.StartedAt), tc.Of(rec.FinishedAt), nonNil(rec.Grants),
-			optional(&rec.CacheKey), rec.ReusedFrom.RunID, rec.ReusedFrom.KnotID, lineage.Memoisable(rec))
+			optional(&rec.CacheKey), rec.ReusedFrom.RunID, rec.ReusedFrom.KnotID, lineage.Memoisable(rec), optional(&rec.Logs))
 	})
 	if err != nil {
 		return err
@@ -430,7 +430,7 @@ type querier interface {
 const recordColumns = `SELECT l.run_started, l.run_recorded, l.seq,
 	l.run_id, l.knot_id, l.kind, l.map_id, l.map_index, l.module, l.knot, l.config_hash,
 	l.output_hash, l.input_names, l.input_parents, l.input_hashes, l.outcome, l.skip_reason, l.skip_detail,
-	l.error_id, l.dispatcher, l.started_at, l.finished_at, l.grants, l.cache_key, l.reused_run, l.reused_knot `
+	l.error_id, l.dispatcher, l.started_at, l.finished_at, l.grants, l.cache_key, l.reused_run, l.reused_knot, l.logs `
 
 // queryRecords returns the records that from (a FROM clause naming lineage
 // l, with a WHERE clause or a join) yields, with one parameter, arg,
@@ -452,12 +452,12 @@ func queryRecords(ctx context.Context, q querier, from string, arg any) ([]linea
 			rec                            lineage.Record
 			k                              key
 			index, started, finished       int64
-			config, output, eid, key       []byte
+			config, output, eid, key, logs []byte
 			names, parents, hashes, grants []any
 		)
 		if err := rows.Scan(&k.started, &k.recorded, &k.seq, &rec.RunID, &rec.KnotID, &rec.Kind, &rec.Map, &index,
 			&rec.Module, &rec.Knot, &config, &output, &names, &parents, &hashes, &rec.Outcome, &rec.SkipReason,
-			&rec.SkipDetail, &eid, &rec.Dispatcher, &started, &finished, &grants, &key, &rec.ReusedFrom.RunID, &rec.ReusedFrom.KnotID); err != nil {
+			&rec.SkipDetail, &eid, &rec.Dispatcher, &started, &finished, &grants, &key, &rec.ReusedFrom.RunID, &rec.ReusedFrom.KnotID, &logs); err != nil {
 			return nil, fmt.Errorf("scan record: %w", err)
 		}
 		keys = append(keys, k)
@@ -471,6 +471,12 @@ func queryRecords(ctx context.Context, q querier, from string, arg any) ([]linea
 				return nil, fmt.Errorf("record %s/%s: cache key of %d bytes", rec.RunID, rec.KnotID, len(key))
 			}
 			rec.CacheKey = cas.Digest(key)
+		}
+		if len(logs) > 0 {
+			if len(logs) != cas.Size {
+				return nil, fmt.Errorf("record %s/%s: logs digest of %d bytes", rec.RunID, rec.KnotID, len(logs))
+			}
+			rec.Logs = cas.Digest(logs)
 		}
 		out = append(out, rec)
 	}

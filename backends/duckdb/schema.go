@@ -186,6 +186,29 @@ SELECT run_id, seq, knot_id, kind, map_id, map_index, module, knot,
 	pirn_digest(cache_key) AS cache_key, reused_run, reused_knot
 FROM lineage;
 `,
+	// 4: the digest of a record's log lines in the data store
+	// (lineage.Record.Logs; NULL when none). Records written before have
+	// none. lineage's indexes are dropped and made again around the new
+	// column, as in 3.
+	`
+DROP INDEX lineage_output;
+DROP INDEX lineage_knot;
+DROP INDEX lineage_memo;
+ALTER TABLE lineage ADD COLUMN logs BLOB;
+CREATE INDEX lineage_output ON lineage (output_hash);
+CREATE INDEX lineage_knot ON lineage (knot_id);
+CREATE INDEX lineage_memo ON lineage (cache_key);
+CREATE OR REPLACE VIEW lineage_text AS
+SELECT run_id, seq, knot_id, kind, map_id, map_index, module, knot,
+	pirn_digest(config_hash) AS config_hash, pirn_digest(output_hash) AS output_hash,
+	input_names, input_parents, [pirn_digest(h) FOR h IN input_hashes] AS input_hashes,
+	outcome, skip_reason, pirn_digest(error_id) AS error_id, dispatcher,
+	pirn_time(started_at) AS started_at, pirn_time(finished_at) AS finished_at,
+	(finished_at - started_at) / 1e6 AS duration_ms,
+	grants, len(grants) = 0 AS hermetic,
+	pirn_digest(cache_key) AS cache_key, reused_run, reused_knot, pirn_digest(logs) AS logs
+FROM lineage;
+`,
 }
 
 // component is this schema's name in schema_versions, the table that

@@ -122,7 +122,7 @@ const batchRows = 64
 var (
 	recordColumns = []string{"run_id", "seq", "run_started", "knot_id", "kind", "map_id", "map_index", "module", "knot",
 		"config_hash", "output_hash", "input_names", "input_parents", "input_hashes", "outcome", "skip_reason",
-		"skip_detail", "error_id", "dispatcher", "started_at", "finished_at", "grants", "cache_key", "reused_run", "reused_knot", "memo"}
+		"skip_detail", "error_id", "dispatcher", "started_at", "finished_at", "grants", "cache_key", "reused_run", "reused_knot", "memo", "logs"}
 	errorColumns = []string{"run_id", "error_id", "seq", "knot_id", "type", "message", "detail", "trace", "occurred_at"}
 )
 
@@ -291,7 +291,7 @@ func recordValues(row []any, runID string, runStarted int64, i int, rec *lineage
 	return append(row, runID, int32(i), runStarted, rec.KnotID, string(rec.Kind), rec.Map, int64(rec.Index), rec.Module, rec.Knot,
 		rec.ConfigHash[:], optional(&rec.Output), names, parents, hashes, string(rec.Outcome), rec.SkipReason,
 		rec.SkipDetail, optional(&rec.ErrorID), rec.Dispatcher, tc.Of(rec.StartedAt), tc.Of(rec.FinishedAt),
-		nonNil(rec.Grants), optional(&rec.CacheKey), rec.ReusedFrom.RunID, rec.ReusedFrom.KnotID, lineage.Memoisable(rec))
+		nonNil(rec.Grants), optional(&rec.CacheKey), rec.ReusedFrom.RunID, rec.ReusedFrom.KnotID, lineage.Memoisable(rec), optional(&rec.Logs))
 }
 
 // errorValues appends the values of errorColumns for e, error i of the run
@@ -560,7 +560,7 @@ func runsQuery(q lineage.Query, limit int) (string, []any) {
 const (
 	recordSelect = `l.run_id, l.knot_id, l.kind, l.map_id, l.map_index, l.module, l.knot, l.config_hash,
 		l.output_hash, l.input_names, l.input_parents, l.input_hashes, l.outcome, l.skip_reason, l.skip_detail,
-		l.error_id, l.dispatcher, l.started_at, l.finished_at, l.grants, l.cache_key, l.reused_run, l.reused_knot`
+		l.error_id, l.dispatcher, l.started_at, l.finished_at, l.grants, l.cache_key, l.reused_run, l.reused_knot, l.logs`
 	queryFrom  = ` FROM lineage l WHERE `
 	queryOrder = ` ORDER BY l.run_started, l.run_recorded, l.seq`
 
@@ -622,7 +622,7 @@ func scanRecords(rows pgx.Rows) ([]lineage.Record, error) {
 			rec                   lineage.Record
 			index                 int64
 			config, output, eid   []byte
-			key                   []byte
+			key, logs             []byte
 			names, parents        []string
 			hashes                [][]byte
 			started, finished     int64
@@ -630,7 +630,7 @@ func scanRecords(rows pgx.Rows) ([]lineage.Record, error) {
 		)
 		if err := rows.Scan(&rec.RunID, &knotID, &kind, &rec.Map, &index, &rec.Module, &rec.Knot, &config,
 			&output, &names, &parents, &hashes, &outcome, &rec.SkipReason, &rec.SkipDetail,
-			&eid, &rec.Dispatcher, &started, &finished, &rec.Grants, &key, &rec.ReusedFrom.RunID, &rec.ReusedFrom.KnotID); err != nil {
+			&eid, &rec.Dispatcher, &started, &finished, &rec.Grants, &key, &rec.ReusedFrom.RunID, &rec.ReusedFrom.KnotID, &logs); err != nil {
 			return nil, fmt.Errorf("scan record: %w", err)
 		}
 		rec.KnotID, rec.Kind, rec.Index, rec.Outcome = knotID, lineage.Kind(kind), int(index), lineage.Outcome(outcome)
@@ -638,7 +638,7 @@ func scanRecords(rows pgx.Rows) ([]lineage.Record, error) {
 		for _, f := range [...]struct {
 			dst *cas.Digest
 			src []byte
-		}{{&rec.ConfigHash, config}, {&rec.Output, output}, {&rec.ErrorID, eid}, {&rec.CacheKey, key}} {
+		}{{&rec.ConfigHash, config}, {&rec.Output, output}, {&rec.ErrorID, eid}, {&rec.CacheKey, key}, {&rec.Logs, logs}} {
 			var err error
 			if *f.dst, err = digestOf(f.src); err != nil {
 				return nil, fmt.Errorf("record %s/%s: %w", rec.RunID, rec.KnotID, err)

@@ -194,6 +194,22 @@ SELECT run_id, seq, knot_id, kind, map_id, map_index, module, knot,
 	pirn_digest(cache_key) AS cache_key, reused_run, reused_knot
 FROM lineage;
 `,
+	// 7: the digest of a record's log lines in the data store
+	// (lineage.Record.Logs; NULL when none). Records written before have
+	// none.
+	`
+ALTER TABLE lineage ADD COLUMN logs bytea;
+CREATE OR REPLACE VIEW lineage_text AS
+SELECT run_id, seq, knot_id, kind, map_id, map_index, module, knot,
+	pirn_digest(config_hash) AS config_hash, pirn_digest(output_hash) AS output_hash,
+	input_names, input_parents,
+	ARRAY(SELECT pirn_digest(h) FROM unnest(input_hashes) WITH ORDINALITY AS u (h, i) ORDER BY i) AS input_hashes,
+	outcome, skip_reason, pirn_digest(error_id) AS error_id, dispatcher,
+	pirn_time(started_at) AS started_at, pirn_time(finished_at) AS finished_at,
+	grants, cardinality(grants) = 0 AS hermetic,
+	pirn_digest(cache_key) AS cache_key, reused_run, reused_knot, pirn_digest(logs) AS logs
+FROM lineage;
+`,
 }}
 
 // store is the schema of Store.

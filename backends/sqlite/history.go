@@ -33,7 +33,7 @@ const (
 var (
 	insertRecords = batchInsert{table: "lineage", cols: []string{"run_id", "seq", "knot_id", "kind", "module", "knot",
 		"config_hash", "output_hash", "inputs", "outcome", "skip_reason", "skip_detail", "error_id", "dispatcher",
-		"started_at", "finished_at", "grants", "map_id", "map_index", "cache_key", "reused_run", "reused_knot", "memo"}}
+		"started_at", "finished_at", "grants", "map_id", "map_index", "cache_key", "reused_run", "reused_knot", "memo", "logs"}}
 	insertPending = batchInsert{table: "lineage_pending", cols: []string{"hash", "role", "run_id", "knot_id", "name"}}
 	insertValues  = batchInsert{table: "lineage_values", cols: []string{"hash", "role", "run_id", "knot_id", "name"}}
 	insertKnots   = batchInsert{table: "lineage_knots", cols: []string{"knot_id", "run_id"}}
@@ -296,7 +296,7 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) e
 			rec.ConfigHash[:], blob(rec.Output), encodeInputs(rec.Inputs), string(rec.Outcome), rec.SkipReason,
 			rec.SkipDetail, blob(rec.ErrorID), rec.Dispatcher,
 			tc.Of(rec.StartedAt), tc.Of(rec.FinishedAt), encodeGrants(rec.Grants), rec.Map, rec.Index,
-			blob(rec.CacheKey), rec.ReusedFrom.RunID, rec.ReusedFrom.KnotID, lineage.Memoisable(rec)); err != nil {
+			blob(rec.CacheKey), rec.ReusedFrom.RunID, rec.ReusedFrom.KnotID, lineage.Memoisable(rec), blob(rec.Logs)); err != nil {
 			return err
 		}
 	}
@@ -658,7 +658,7 @@ func queryRecords(ctx context.Context, q querier, source, where string, arg any)
 func recordsQuery(source, where string) string {
 	return `SELECT l.run_id, l.knot_id, l.kind, l.module, l.knot, l.config_hash,
 		l.output_hash, l.inputs, l.outcome, l.skip_reason, l.skip_detail, l.error_id, l.dispatcher,
-		l.started_at, l.finished_at, l.grants, l.map_id, l.map_index, l.cache_key, l.reused_run, l.reused_knot
+		l.started_at, l.finished_at, l.grants, l.map_id, l.map_index, l.cache_key, l.reused_run, l.reused_knot, l.logs
 		FROM ` + source + `
 		JOIN runs r ON r.run_id = l.run_id
 		` + where + `
@@ -673,13 +673,13 @@ func scanRecords(rows *sql.Rows) ([]lineage.Record, error) {
 		var (
 			rec                      lineage.Record
 			config, output, ins, eid []byte
-			key                      []byte
+			key, logs                []byte
 			outcome, grants          string
 			started, finished        int64
 		)
 		if err := rows.Scan(&rec.RunID, &rec.KnotID, &rec.Kind, &rec.Module, &rec.Knot, &config,
 			&output, &ins, &outcome, &rec.SkipReason, &rec.SkipDetail, &eid, &rec.Dispatcher,
-			&started, &finished, &grants, &rec.Map, &rec.Index, &key, &rec.ReusedFrom.RunID, &rec.ReusedFrom.KnotID); err != nil {
+			&started, &finished, &grants, &rec.Map, &rec.Index, &key, &rec.ReusedFrom.RunID, &rec.ReusedFrom.KnotID, &logs); err != nil {
 			return nil, fmt.Errorf("scan record: %w", err)
 		}
 		rec.Outcome = lineage.Outcome(outcome)
@@ -688,7 +688,7 @@ func scanRecords(rows *sql.Rows) ([]lineage.Record, error) {
 		for _, f := range [...]struct {
 			dst *cas.Digest
 			src []byte
-		}{{&rec.ConfigHash, config}, {&rec.Output, output}, {&rec.ErrorID, eid}, {&rec.CacheKey, key}} {
+		}{{&rec.ConfigHash, config}, {&rec.Output, output}, {&rec.ErrorID, eid}, {&rec.CacheKey, key}, {&rec.Logs, logs}} {
 			if *f.dst, err = storedrun.Digest(f.src); err != nil {
 				return nil, fmt.Errorf("record %s/%s: %w", rec.RunID, rec.KnotID, err)
 			}

@@ -290,6 +290,27 @@ SELECT run_id, seq, knot_id, kind, map_id, map_index, module, knot,
 FROM lineage;
 `,
 	},
+	{
+		// 11: the digest of a record's log lines in the data store
+		// (lineage.Record.Logs; NULL when none). Records written before
+		// have none.
+		sql: `
+ALTER TABLE lineage ADD COLUMN logs BLOB;
+
+DROP VIEW lineage_text;
+CREATE VIEW lineage_text AS
+SELECT run_id, seq, knot_id, kind, map_id, map_index, module, knot,
+	'sha256:' || lower(hex(config_hash)) AS config_hash,
+	CASE WHEN output_hash IS NULL THEN NULL ELSE 'sha256:' || lower(hex(output_hash)) END AS output_hash,
+	outcome, skip_reason,
+	CASE WHEN error_id IS NULL THEN NULL ELSE 'sha256:' || lower(hex(error_id)) END AS error_id,
+	dispatcher, started_at, finished_at, grants, grants = '' AS hermetic,
+	CASE WHEN cache_key IS NULL THEN NULL ELSE 'sha256:' || lower(hex(cache_key)) END AS cache_key,
+	reused_run, reused_knot,
+	CASE WHEN logs IS NULL THEN NULL ELSE 'sha256:' || lower(hex(logs)) END AS logs
+FROM lineage;
+`,
+	},
 }
 
 // A migration is one schema step: its SQL, then fn (if any) for what SQL

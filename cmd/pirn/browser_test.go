@@ -200,6 +200,9 @@ func TestBrowserRunFile(t *testing.T) {
 	if got := do(t, ctx, "fails type", chromedp.Text(`#detail .err-type`)); got != "ValueError" {
 		t.Errorf("fails' error type = %q, want ValueError", got)
 	}
+	if got := do(t, ctx, "fails logs", chromedp.Text(`#detail .logs .log`)); got != "warn about to fail on x=10" {
+		t.Errorf("fails' logs show as %q, want its warning", got)
+	}
 	do(t, ctx, "click d", chromedp.Click(`g.n[data-id="d"] rect`))
 	waitSel(t, ctx, `#detail .producers`)
 	if got := do(t, ctx, "producers", chromedp.Text(`#detail .producers`)); !strings.Contains(got, ids[0]) {

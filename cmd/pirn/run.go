@@ -231,6 +231,9 @@ type jsonKnot struct {
 	// ReusedFrom names the record a reused result came from.
 	CacheKey   string         `json:"cache_key,omitempty"`
 	ReusedFrom *jsonRecordRef `json:"reused_from,omitempty"`
+	// Logs is the digest of the lines the knot logged, a value in the
+	// data store.
+	Logs string `json:"logs,omitempty"`
 }
 
 type jsonError struct {
@@ -245,7 +248,7 @@ func knotJSON(r *lineage.Record) jsonKnot {
 	k := jsonKnot{ID: r.KnotID, Outcome: string(r.Outcome), DurationMS: float64(r.Duration().Microseconds()) / 1000,
 		Module: r.Module, Knot: r.Knot, ConfigHash: r.ConfigHash.String(), Inputs: map[string]string{}, Parents: map[string]string{},
 		Output: r.Output.String(), SkipReason: r.SkipReason, ErrorID: r.ErrorID.String(), Grants: r.Grants, Hermetic: r.Hermetic(),
-		CacheKey: r.CacheKey.String()}
+		CacheKey: r.CacheKey.String(), Logs: r.Logs.String()}
 	if r.Reused() {
 		k.ReusedFrom = &jsonRecordRef{RunID: r.ReusedFrom.RunID, KnotID: r.ReusedFrom.KnotID}
 	}

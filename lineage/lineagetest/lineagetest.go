@@ -48,13 +48,13 @@ func SampleRun(t testing.TB, id string, offset time.Duration) *lineage.Run {
 				Dispatcher: "local", StartedAt: at(1), FinishedAt: at(1)},
 			{RunID: id, KnotID: "d", Kind: lineage.KindKnot, Module: digest(t, "module").String(), Knot: "double", ConfigHash: digest(t, "cfg-d"),
 				Inputs: []lineage.Input{{Name: "x", Parent: "x", Digest: digest(t, 5)}}, Output: digest(t, 10), Outcome: lineage.OK,
-				Dispatcher: "local", StartedAt: at(2), FinishedAt: at(3)},
+				Dispatcher: "local", StartedAt: at(2), FinishedAt: at(3), Logs: digest(t, []any{map[string]any{"level": "info", "msg": "doubling 5"}})},
 			{RunID: id, KnotID: "answer", Kind: lineage.KindKnot, Module: digest(t, "module").String(), Knot: "add", ConfigHash: digest(t, "cfg-answer"),
 				Inputs: []lineage.Input{{Name: "a", Parent: "x", Digest: digest(t, 5)}, {Name: "b", Parent: "d", Digest: digest(t, 10)}}, Output: digest(t, 15), Outcome: lineage.OK,
 				Grants: []string{"clock", "dir:ro:/data=/srv/data", "env:REGION"}, Dispatcher: "local", StartedAt: at(4), FinishedAt: at(5)},
 			{RunID: id, KnotID: "bad", Kind: lineage.KindKnot, Module: digest(t, "other").String(), Knot: "fail", ConfigHash: digest(t, "cfg-bad"),
 				Inputs: []lineage.Input{{Name: "x", Parent: "x", Digest: digest(t, 5)}}, Outcome: lineage.Err, ErrorID: errID,
-				Dispatcher: "local", StartedAt: at(4), FinishedAt: at(6)},
+				Dispatcher: "local", StartedAt: at(4), FinishedAt: at(6), Logs: digest(t, []any{map[string]any{"level": "warn", "msg": "about to fail"}})},
 			{RunID: id, KnotID: "after", Kind: lineage.KindKnot, Module: digest(t, "module").String(), Knot: "inc", ConfigHash: digest(t, "cfg-after"),
 				Inputs: []lineage.Input{{Name: "x", Parent: "bad", Digest: digest(t, map[string]any{"err": errID.String()})}}, Outcome: lineage.Skipped,
 				SkipReason: "parent_failed_or_skipped", SkipDetail: skipDetail,
@@ -88,6 +88,7 @@ func MapRun(t testing.TB, id string, offset time.Duration) *lineage.Run {
 			r.Output = digest(t, i*i)
 		case lineage.Err:
 			r.ErrorID = errID
+			r.Logs = digest(t, []any{map[string]any{"level": "error", "msg": "element 1"}})
 		case lineage.Skipped:
 			r.SkipReason = "element_skipped"
 		}

@@ -224,6 +224,7 @@ type nodeDetail struct {
 	Output     *value       `json:"output,omitempty"`
 	Skip       string       `json:"skip,omitempty"`
 	Error      *errorDetail `json:"error,omitempty"`
+	Logs       *logsDetail  `json:"logs,omitempty"`
 	Producers  []ref        `json:"producers,omitempty"`
 	ProdNote   string       `json:"producers_note,omitempty"`
 }
@@ -384,6 +385,9 @@ func (b *builder) node(n viz.GraphNode, outcome string, errs map[cas.Digest]*lin
 			d.Error.Message = cut(visibleText(e.Message), b.cfg.MaxTraceBytes)
 			d.Error.Trace = cut(visibleText(e.Trace), b.cfg.MaxTraceBytes)
 		}
+	}
+	if !r.Logs.IsZero() {
+		d.Logs = b.logs(r.Logs)
 	}
 	return d
 }

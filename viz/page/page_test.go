@@ -12,6 +12,7 @@ import (
 	"github.com/pirn-wasm/pirn"
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/lineage"
+	"github.com/pirn-wasm/pirn/model"
 	"github.com/pirn-wasm/pirn/viz/page"
 )
 
@@ -31,18 +32,25 @@ func hostileRun(t testing.TB, store cas.Store, hist lineage.History) *pirn.RunRe
 	if err != nil {
 		t.Fatal(err)
 	}
+	outcomes, err := eng.LoadModule(ctx, "../../examples/wasm/go/outcomes/outcomes.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
 	type in struct {
 		X int64 `pirn:"x"`
 	}
 	boom := pirn.Func("boom", func(_ context.Context, v in) (int64, error) {
-		return 0, errors.New(`bad <img src=x onerror="window.__pwned=1"> ` + strings.Repeat("long ", 5000))
+		return 0, errors.New(`bad <img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script> ` + strings.Repeat("long ", 5000))
 	})
 	tp := pirn.NewTapestry()
 	x, _ := tp.Parameter(pirn.Param{Name: "x", Type: "int"})
 	d, _ := tp.Knot("d", arith.Knot("double"), pirn.In{"x": x})
 	tp.Knot("answer", arith.Knot("add"), pirn.In{"a": x, "b": d})
 	tp.Knot("xss", pirn.Expr(`"<script>window.__pwned=1</script>" + string(x)`), pirn.In{"x": x})
-	tp.Knot("boom", boom, pirn.In{"x": d})
+	bm, _ := tp.Knot("boom", boom, pirn.In{"x": d})
+	// recover is a Wasm knot that logs the error it receives: hostile
+	// text in a log line.
+	tp.Add(pirn.KnotDef{ID: "recover", Knot: outcomes.Knot("recover"), In: pirn.In{"x": bm}, Policy: model.ReceiveErrors})
 	nums, _ := tp.Add(pirn.KnotDef{ID: "numbers", Kind: pirn.KindSource, Knot: arith.Knot("range"), In: pirn.In{"n": 4}})
 	tp.Map(pirn.MapDef{ID: "squares", Over: nums, Each: arith.Knot("square")})
 	res, err := eng.Run(ctx, tp, pirn.RunRequest{Params: map[string]any{"x": 5}, Labels: map[string]string{"trigger": "a\x1b[31mred\u202e"}})
@@ -96,6 +104,10 @@ func TestRunPage(t *testing.T) {
 				Type, Message string
 			} `json:"error"`
 			Producers []struct{ Run, Knot string } `json:"producers"`
+			Logs      *struct {
+				Digest string
+				Lines  []struct{ Level, Msg string }
+			} `json:"logs"`
 		} `json:"nodes"`
 	}
 	if err := json.Unmarshal([]byte(m[1]), &d); err != nil {
@@ -105,8 +117,17 @@ func TestRunPage(t *testing.T) {
 	for i, n := range d.Nodes {
 		byID[n.ID] = i
 	}
-	if len(d.Nodes) != 7 { // param x, d, answer, xss, boom, numbers, squares
-		t.Fatalf("page has %d nodes, want 7 (elements collapsed): %v", len(d.Nodes), byID)
+	if len(d.Nodes) != 8 { // param x, d, answer, xss, boom, recover, numbers, squares
+		t.Fatalf("page has %d nodes, want 8 (elements collapsed): %v", len(d.Nodes), byID)
+	}
+	rec := d.Nodes[byID["recover"]]
+	if rec.Logs == nil || len(rec.Logs.Lines) != 1 || rec.Logs.Lines[0].Level != "info" ||
+		!strings.HasPrefix(rec.Logs.Lines[0].Msg, `recovering from Error: bad <img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script> long`) ||
+		len(rec.Logs.Lines[0].Msg) > 1100 || !strings.HasPrefix(rec.Logs.Digest, "sha256:") {
+		t.Errorf("recover logs = %+v, want its one line, the hostile text as text, clipped", rec.Logs)
+	}
+	if d.Nodes[byID["d"]].Logs != nil {
+		t.Errorf("d logged nothing, but shows logs %+v", d.Nodes[byID["d"]].Logs)
 	}
 	xss := d.Nodes[byID["xss"]]
 	if xss.Output == nil || xss.Output.JSON != `"<script>window.__pwned=1</script>5"` {
@@ -126,10 +147,10 @@ func TestRunPage(t *testing.T) {
 	if len(ans.Producers) != 1 || ans.Producers[0].Run != res.ID || ans.Producers[0].Knot != "answer" {
 		t.Errorf("answer producers = %+v, want the first run's record", ans.Producers)
 	}
-	// Edges: 9 real parent links (param→d, param→answer, d→answer,
-	// param→xss, d→boom, numbers→squares).
-	if n := strings.Count(out, `<path class="e `); n != 6 {
-		t.Errorf("page has %d edges, want 6", n)
+	// Edges: 7 real parent links (param→d, param→answer, d→answer,
+	// param→xss, d→boom, boom→recover, numbers→squares).
+	if n := strings.Count(out, `<path class="e `); n != 7 {
+		t.Errorf("page has %d edges, want 7", n)
 	}
 }
 
