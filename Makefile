@@ -13,7 +13,7 @@ C_FLAGS   = --target=wasm32-wasi -mexec-model=reactor -mbulk-memory -ftls-model=
 	-ffile-prefix-map=$(CURDIR)=. -Ipdk/c -nodefaultlibs -lc -Wl,--strip-debug
 # Languages with a build of their own: each directory's Makefile has wasm and test targets.
 LANGS     = examples/wasm/rust examples/wasm/c examples/wasm/assemblyscript
-PIPELINES = examples/quickstart/pipeline.yaml examples/verify/pipeline.yaml examples/polyglot/pipeline.yaml $(wildcard examples/wasm/*/pipeline.yaml) $(wildcard examples/pipelines/*.yaml) $(wildcard testdata/pipelines/*.yaml) $(wildcard testdata/hostile/*.yaml) $(wildcard serve/testdata/*.yaml)
+PIPELINES = examples/quickstart/pipeline.yaml examples/verify/pipeline.yaml examples/polyglot/pipeline.yaml $(wildcard examples/wasm/*/pipeline.yaml) $(wildcard examples/pipelines/*.yaml) $(wildcard testdata/pipelines/*.yaml) $(wildcard testdata/hostile/*.yaml) $(wildcard serve/testdata/*.yaml) $(wildcard testdata/dispatch/*.yaml) $(wildcard dispatch/testdata/*.yaml)
 # The check fixture is deliberately broken, so pirn lock refuses it: pin arith by hand.
 CHECK_LOCK = testdata/pipelines/check/broken.lock
 
