@@ -177,10 +177,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if s.cfg.Token == "" && !loopbackHost(r.Host) {
+		// With no token, the UI trusts where it listens (loopback). A
+		// page on another site could still reach it through a name that
+		// resolves to 127.0.0.1 (DNS rebinding): such a request names
+		// that site in its Host header, not a loopback address.
+		s.fail(w, r, http.StatusMisdirectedRequest, "this UI answers only to a loopback host name (127.0.0.1, [::1], localhost); serve it with --token to reach it by another name")
+		return
+	}
 	if s.cfg.Token != "" && !s.authorized(w, r, q) {
 		return
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// loopbackHost reports whether a request's Host header names a loopback
+// address or localhost (with or without a port).
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // authorized checks the token; a valid ?token= sets the cookie and

@@ -195,6 +195,39 @@ func TestToken(t *testing.T) {
 	}
 }
 
+// TestHostCheck: without a token the UI answers only requests that name a
+// loopback host, so a page of another site cannot read it through a name
+// that resolves to 127.0.0.1 (DNS rebinding); with a token, any host.
+func TestHostCheck(t *testing.T) {
+	hist, store, _ := runs(t)
+	open, err := ui.New(ui.Config{}, hist, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]int{"127.0.0.1:8470": 200, "localhost:8470": 200, "[::1]:8470": 200, "LOCALHOST": 200,
+		"evil.example:8470": 421, "127.0.0.1.evil.example": 421, "": 421} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Host = host
+		w := httptest.NewRecorder()
+		open.ServeHTTP(w, r)
+		if w.Code != want {
+			t.Errorf("Host %q, no token: %d, want %d", host, w.Code, want)
+		}
+	}
+	tok, err := ui.New(ui.Config{Token: "s3cret"}, hist, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Host = "pirn.internal:8470"
+	r.Header.Set("Authorization", "Bearer s3cret")
+	w := httptest.NewRecorder()
+	tok.ServeHTTP(w, r)
+	if w.Code != 200 {
+		t.Errorf("Host pirn.internal with the token: %d, want 200", w.Code)
+	}
+}
+
 func TestCheckAddr(t *testing.T) {
 	for _, tc := range []struct {
 		addr, token string
