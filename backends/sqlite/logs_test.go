@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,6 +35,45 @@ func undoSchema11(t *testing.T, db *sql.DB) {
 	}
 }
 
+// migratedFrom records runs in a file at the newest schema, turns the file
+// back to schema version with undo (checked to be what the first version
+// migrations create), opens it again (migrating it forward) and checks
+// that the runs read back as they were, without what came after version.
+func migratedFrom(t *testing.T, version int, undo func(*testing.T, *sql.DB), old ...*lineage.Run) (*History, string) {
+	t.Helper()
+	ctx := t.Context()
+	dir := t.TempDir()
+	fresh := filepath.Join(dir, fmt.Sprintf("fresh-v%d.db", version))
+	schemaAt(t, fresh, version)
+	path := filepath.Join(dir, "history.db")
+	h := openTest(t, path)
+	for _, r := range old {
+		if err := h.RecordRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	undo(t, db)
+	db.Close()
+	if diff := cmp.Diff(schemaOf(t, fresh), schemaOf(t, path)); diff != "" {
+		t.Fatalf("the file turned back is not schema %d (-migrations +file):\n%s", version, diff)
+	}
+	h = openTest(t, path)
+	for _, want := range old {
+		got, err := h.Run(ctx, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(withoutLogs(want), got, equateTimes, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("Run(%s) after migration (-want +got):\n%s", want.ID, diff)
+		}
+	}
+	return h, path
+}
+
 // withoutLogs is r as a history of a schema before 11 holds it.
 func withoutLogs(r *lineage.Run) *lineage.Run {
 	c := *r
@@ -49,37 +89,7 @@ func withoutLogs(r *lineage.Run) *lineage.Run {
 // stored and read back.
 func TestMigrateLogs(t *testing.T) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	fresh := filepath.Join(dir, "fresh-v10.db")
-	schemaAt(t, fresh, 10)
-	path := filepath.Join(dir, "history.db")
-	h := openTest(t, path)
-	old := []*lineage.Run{lineagetest.SampleRun(t, "run-old", 0), lineagetest.MapRun(t, "run-map", time.Minute)}
-	for _, r := range old {
-		if err := h.RecordRun(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := h.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db := rawDB(t, path)
-	undoSchema11(t, db)
-	db.Close()
-	if diff := cmp.Diff(schemaOf(t, fresh), schemaOf(t, path)); diff != "" {
-		t.Fatalf("the file turned back is not schema 10 (-migrations +file):\n%s", diff)
-	}
-
-	h = openTest(t, path)
-	for _, want := range old {
-		got, err := h.Run(ctx, want.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(withoutLogs(want), got, equateTimes, cmpopts.EquateEmpty()); diff != "" {
-			t.Errorf("Run(%s) after migration (-want +got):\n%s", want.ID, diff)
-		}
-	}
+	h, path := migratedFrom(t, 10, undoSchema11, lineagetest.SampleRun(t, "run-old", 0), lineagetest.MapRun(t, "run-map", time.Minute))
 	run := lineagetest.SampleRun(t, "run-new", 2*time.Minute)
 	if err := h.RecordRun(ctx, run); err != nil {
 		t.Fatal(err)

@@ -2,13 +2,9 @@ package sqlite
 
 import (
 	"database/sql"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/pirn-wasm/pirn/lineage"
 	"github.com/pirn-wasm/pirn/lineage/lineagetest"
@@ -46,37 +42,7 @@ func undoSchema10(t *testing.T, db *sql.DB) {
 // turned back is checked to be the schema the first 9 migrations create.
 func TestMigrateMemo(t *testing.T) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	fresh := filepath.Join(dir, "fresh-v9.db")
-	schemaAt(t, fresh, 9)
-	path := filepath.Join(dir, "history.db")
-	h := openTest(t, path)
-	old := []*lineage.Run{lineagetest.LabeledRun(t, "run-old", 0, "7"), lineagetest.MapRun(t, "run-map", time.Minute)}
-	for _, r := range old {
-		if err := h.RecordRun(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := h.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db := rawDB(t, path)
-	undoSchema10(t, db)
-	db.Close()
-	if diff := cmp.Diff(schemaOf(t, fresh), schemaOf(t, path)); diff != "" {
-		t.Fatalf("the file turned back is not schema 9 (-migrations +file):\n%s", diff)
-	}
-
-	h = openTest(t, path)
-	for _, want := range old {
-		got, err := h.Run(ctx, want.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(withoutLogs(want), got, equateTimes, cmpopts.EquateEmpty()); diff != "" {
-			t.Errorf("Run(%s) after migration (-want +got):\n%s", want.ID, diff)
-		}
-	}
+	h, path := migratedFrom(t, 9, undoSchema10, lineagetest.LabeledRun(t, "run-old", 0, "7"), lineagetest.MapRun(t, "run-map", time.Minute))
 	if s, err := h.CacheStats(ctx); err != nil || s != (lineage.CacheStats{}) {
 		t.Errorf("CacheStats after migration = %+v, %v; want zero", s, err)
 	}
