@@ -255,3 +255,55 @@ func TestTrigger(t *testing.T) {
 		t.Errorf("requests = %+v", sub.reqs)
 	}
 }
+
+// TestTriggerAckRetry: an acknowledgement that fails is tried again (a
+// passing failure costs no redelivery); one that keeps failing is tried
+// ackTries times, logged once, and does not hold the trigger.
+func TestTriggerAckRetry(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		failures  int
+		wantCalls int
+		wantLog   bool
+	}{
+		{"passing", 2, 3, false},
+		{"lasting", 1000, ackTries, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			calls := 0
+			done := make(chan struct{})
+			src := &source{done: make(chan struct{})}
+			src.items = []serve.Item{{ID: "a", Value: map[string]any{}, Origin: map[string]string{"n": "a"}, Ack: func(context.Context) error {
+				mu.Lock()
+				defer mu.Unlock()
+				calls++
+				if calls == min(tc.failures+1, ackTries) {
+					close(done)
+				}
+				if calls <= tc.failures {
+					return errors.New("dial tcp: operation was canceled")
+				}
+				return nil
+			}}}
+			var logs bytes.Buffer
+			tr := NewTrigger("t", src, TriggerConfig{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			ctx, cancel := context.WithCancel(t.Context())
+			errc := make(chan error, 1)
+			go func() { errc <- tr.Run(ctx, &submitter{}) }()
+			<-done
+			cancel()
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if calls != tc.wantCalls {
+				t.Errorf("Ack called %d times, want %d", calls, tc.wantCalls)
+			}
+			if got := strings.Count(logs.String(), "acknowledging a message failed"); got != map[bool]int{true: 1}[tc.wantLog] {
+				t.Errorf("%d failure records, want log=%v:\n%s", got, tc.wantLog, logs.String())
+			}
+		})
+	}
+}

@@ -160,14 +160,39 @@ func (t *Trigger) submit(ctx context.Context, s serve.Submitter, it serve.Item) 
 	return s.Submit(ctx, serve.Request{Params: params, RunID: it.ID, Labels: labels})
 }
 
+// Acknowledgement bounds: an ack that fails is tried again, up to
+// ackTries times in all, and all of them within ackTimeout. A failure can
+// be passing: a client's connection being dialled again, or one another
+// caller's cancelled context broke, must not cost a redelivery.
+const (
+	ackTries   = 4
+	ackTimeout = 10 * time.Second
+)
+
+var ackBackoff = Backoff(20*time.Millisecond, time.Second)
+
 func (t *Trigger) ack(ctx context.Context, it serve.Item) {
 	if it.Ack == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, ackTimeout)
 	defer cancel()
-	if err := it.Ack(ctx); err != nil && ctx.Err() == nil {
-		t.bad.Log("acknowledging a message failed; it will be delivered again", err, it.Origin)
+	for try := 1; ; try++ {
+		err := it.Ack(ctx)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if try == ackTries {
+			t.bad.Log("acknowledging a message failed; it will be delivered again", err, it.Origin)
+			return
+		}
+		timer := time.NewTimer(ackBackoff(try))
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		}
 	}
 }
 
