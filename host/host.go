@@ -93,8 +93,9 @@ var (
 
 // Host compiles and runs knot modules.
 type Host struct {
-	cfg   Config
-	cache wazero.CompilationCache
+	cfg      Config
+	cache    wazero.CompilationCache
+	meterDir string // metered modules across processes ("" for none)
 
 	mu       sync.Mutex
 	runtimes map[classKey]*class
@@ -160,6 +161,7 @@ func New(cfg Config) (*Host, error) {
 			return nil, fmt.Errorf("host: compilation cache %s: %w", dir, err)
 		}
 		h.cache = c
+		h.meterDir = filepath.Join(dir, "metered")
 	} else {
 		h.cache = wazero.NewCompilationCache()
 	}
@@ -208,7 +210,9 @@ func (h *Host) class(ctx context.Context, lim model.Limits) (*class, error) {
 	}
 	rcfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(h.cache).
-		WithCloseOnContextDone(key.interruptible).
+		// Modules are metered instead (meter.go): wazero's own
+		// interruption costs an exit to Go at every loop iteration.
+		WithCloseOnContextDone(false).
 		WithMemoryLimitPages(key.pages).
 		WithCoreFeatures(api.CoreFeaturesV2)
 	rt := wazero.NewRuntimeWithConfig(ctx, rcfg)
@@ -219,6 +223,10 @@ func (h *Host) class(ctx context.Context, lim model.Limits) (*class, error) {
 	if _, err := hostModule(rt).Instantiate(ctx); err != nil {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("host: instantiate pirn imports: %w", err)
+	}
+	if _, err := meterHostModule(rt).Instantiate(ctx); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("host: instantiate the meter: %w", err)
 	}
 	c := &class{key: key, rt: rt, wasi: rt.Module(abi.WASIModule).ExportedFunctionDefinitions()}
 	h.runtimes[key] = c

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
@@ -73,6 +75,7 @@ type Module struct {
 	name     string
 	digest   cas.Digest
 	wasm     []byte // what is compiled: the module, its tables bounded and its globals exported (scan)
+	metered  []byte // wasm metered (meter), compiled for classes with a timeout; made on first use
 	shape    shape
 	manifest *abi.Manifest
 	abi      ABI
@@ -179,9 +182,24 @@ func (m *Module) compile(ctx context.Context, c *class) (wazero.CompiledModule, 
 	if cm, ok := m.compiled[c.key]; ok {
 		return cm, nil
 	}
+	code := m.wasm
+	if c.key.interruptible && m.abi != ABIExtism { // a plugin runs in Extism's own runtime
+		if m.metered == nil {
+			metered, err := m.h.meter(m.wasm)
+			if err != nil {
+				return nil, err
+			}
+			m.metered = metered
+		}
+		code = m.metered
+	}
 	cctx, cancel := context.WithTimeoutCause(ctx, m.h.cfg.CompileTimeout, errCompileTimeout)
 	defer cancel()
-	cm, err := c.rt.CompileModule(cctx, m.wasm)
+	// wazero compiles functions in parallel with two workers or more, and
+	// only then notices the context between one function and the next:
+	// with one worker a compile timeout would be noticed only at the end.
+	cctx = experimental.WithCompilationWorkers(cctx, max(2, runtime.GOMAXPROCS(0)))
+	cm, err := c.rt.CompileModule(cctx, code)
 	if context.Cause(cctx) == errCompileTimeout {
 		return nil, fmt.Errorf("compile: did not finish within the compile timeout of %s", m.h.cfg.CompileTimeout)
 	}
@@ -225,6 +243,8 @@ func checkShape(cm wazero.CompiledModule, wasi map[string]api.FunctionDefinition
 			} else if !sameSig(f, sig) {
 				errs = append(errs, fmt.Errorf("imports %s.%s with signature %s, want %s", mod, name, sigString(f.ParamTypes(), f.ResultTypes()), sigString(sig[0], sig[1])))
 			}
+		case meterModule: // added by meter, refused in a module by scan
+			continue
 		case abi.WASIModule:
 			def, ok := wasi[name]
 			if !ok {

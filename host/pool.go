@@ -326,7 +326,11 @@ func (inst *instance) callContext(ctx context.Context) (context.Context, context
 func (inst *instance) enter(ctx context.Context, export string) (uint64, error) {
 	inst.begin("", "")
 	cctx, stop := inst.arm(ctx)
-	res, err := inst.mod.ExportedFunction(export).Call(cctx)
+	var res []uint64
+	err := errNotStarted
+	if ctx.Err() == nil {
+		res, err = inst.mod.ExportedFunction(export).Call(cctx)
+	}
 	if !stop() && err == nil {
 		err = errors.New("interrupted")
 	}
@@ -347,7 +351,10 @@ func (inst *instance) call(ctx context.Context, knot string, c *Call) (abi.Respo
 	inst.req = abi.AppendRequest(inst.req[:0], &abi.Request{Knot: knot, Inputs: c.Inputs, Config: c.Config})
 	cctx, stop := inst.arm(ctx)
 	inst.stack[0] = uint64(len(inst.req))
-	err := inst.invoke.CallWithStack(cctx, inst.stack)
+	err := errNotStarted
+	if ctx.Err() == nil { // a metered guest notices only at its first tick
+		err = inst.invoke.CallWithStack(cctx, inst.stack)
+	}
 	open := stop()
 	inst.stdout.flush()
 	inst.stderr.flush()
@@ -402,6 +409,9 @@ func (inst *instance) call(ctx context.Context, knot string, c *Call) (abi.Respo
 	}
 	return r, keep
 }
+
+// errNotStarted is a call not made because its context had ended.
+var errNotStarted error = sys.NewExitError(sys.ExitCodeContextCanceled)
 
 // classify turns an error from a guest call into an err response.
 func (inst *instance) classify(ctx context.Context, err error) abi.Response {

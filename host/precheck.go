@@ -285,9 +285,10 @@ func (r *reader) imports() (imported, error) {
 	n := r.u32()
 	var im imported
 	for i := uint32(0); i < n && r.err == nil; i++ {
-		for range 2 { // module and field names
-			r.skip(int(r.u32()))
+		if string(r.bytes()) == meterModule {
+			return im, fmt.Errorf("imports from %s, which only the host may use", meterModule)
 		}
+		r.skip(int(r.u32())) // the field's name
 		switch r.byte() {
 		case 0: // function: a type index
 			r.u32()
