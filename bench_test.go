@@ -3,7 +3,9 @@ package pirn_test
 import (
 	"context"
 	"fmt"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pirn-wasm/pirn"
 	"github.com/pirn-wasm/pirn/lineage"
@@ -48,13 +50,26 @@ func chainWith(b *testing.B, e *pirn.Engine, g guest, n int, state model.State) 
 func runLoop(b *testing.B, e *pirn.Engine, t *pirn.Tapestry, knots int) {
 	b.Helper()
 	ctx := context.Background()
+	cpu := cpuTime()
 	for b.Loop() {
 		res, err := e.Run(ctx, t, pirn.RunRequest{Params: map[string]any{"x": 1}})
 		if err != nil || res.Status != lineage.Succeeded {
 			b.Fatalf("run: %v %+v", err, res.Errors)
 		}
 	}
+	cpu = cpuTime() - cpu
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*knots), "ns/knot")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*knots), "cpu-ns/knot")
+}
+
+// cpuTime returns the CPU time the process has used, user and system, on
+// every thread (the collector's and the workers' included).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkChain runs a parameter followed by N knots in a line.
