@@ -35,7 +35,7 @@ const pageSize = 65536
 const (
 	DefaultTimeout        = 60 * time.Second
 	DefaultMemory         = 256 << 20
-	DefaultMaxInvocations = 1000
+	DefaultMaxInvocations = 100_000
 	DefaultMaxOutput      = 64 << 20
 	DefaultMaxLog         = 1 << 20
 	DefaultMaxLogRecords  = 10_000
