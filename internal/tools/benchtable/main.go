@@ -44,7 +44,7 @@ func main() {
 func run() error {
 	res := map[string]result{}
 	for _, b := range []struct{ pkg, pattern string }{
-		{".", "Chain|FanOut|RecordedRuns|MapReduce|ExpressionKnot|GateBranchNodes"},
+		{".", "Chain|FanOut|RecordedRuns|RecordedChain|MapReduce|ExpressionKnot|GateBranchNodes"},
 		{"./expr", "Eval"},
 		{"./cas", "Hash"},
 		{"./backends/sqlite", "RecordRun"},
@@ -254,6 +254,47 @@ func report(res map[string]result, rss map[string]float64) {
 		fmt.Printf("| %s | %s | %.0f |\n", strings.TrimPrefix(name, "BenchmarkInvoke/"), ns(name), a)
 	}
 	reportLanguages(res)
+	reportIssue15(res, rss)
+}
+
+// reportIssue15 prints the targets of issue 15 (performance where users
+// feel it), each against its figure.
+func reportIssue15(res map[string]result, rss map[string]float64) {
+	get := func(name, unit string) (float64, bool) {
+		v, ok := res[name][unit]
+		return v, ok
+	}
+	row := func(what, target string, v float64, ok bool, format string, met func(float64) bool) {
+		fig, verdict := "—", "not measured"
+		if ok {
+			fig = fmt.Sprintf(format, v)
+			verdict = map[bool]string{true: "yes", false: "no"}[met(v)]
+		}
+		fmt.Printf("| %s | %s | %s | %s |\n", what, fig, target, verdict)
+	}
+	le := func(limit float64) func(float64) bool { return func(v float64) bool { return v <= limit } }
+	ge := func(limit float64) func(float64) bool { return func(v float64) bool { return v >= limit } }
+	fmt.Println()
+	fmt.Println("Issue 15's targets:")
+	fmt.Println()
+	fmt.Println("| measure | figure | target | met |")
+	fmt.Println("|---|---|---|---|")
+	v, ok := get("BenchmarkInvoke/go/inc", "ns/op")
+	row("Go PDK knot, one invocation on a warm instance, timeout armed", "≤ 4 µs", v/1e3, ok, "%.2f µs", le(4))
+	v, ok = get("BenchmarkChain/go/100", "cpu-ns/knot")
+	row("100-chain of Go knots, in memory, CPU per knot", "≤ 8 µs", v/1e3, ok, "%.2f µs", le(8))
+	if rss != nil {
+		row("peak RSS, 5000-chain of WAT knots, `pirn run` (SQLite + disk)", "≤ 40 MiB", rss["wat/disk"], true, "%.1f MiB", le(40))
+		row("peak RSS, 5000-chain of Go knots, `pirn run` (SQLite + disk)", "≤ 60 MiB", rss["go/disk"], true, "%.1f MiB", le(60))
+	}
+	v, ok = get("BenchmarkRecordedRuns/wat/10", "records/s")
+	row("recorded 10-knot runs end to end, default state", "≥ 30,000 records/s", v, ok, "%.0f records/s", ge(30000))
+	v, ok = get("BenchmarkRecordedChain/wat/100", "cpu-ns/knot")
+	row("100-chain (WAT), default state, CPU per knot", "≤ 10 µs", v/1e3, ok, "%.2f µs", le(10))
+	v, ok = get("BenchmarkHash/bytes-10MiB", "MB/s")
+	row("hash a 10 MiB byte string", "≥ 1.6 GB/s", v/1e3, ok, "%.2f GB/s", ge(1.6))
+	v, ok = get("BenchmarkHash/maps-10k", "MB/s")
+	row("hash a list of 10,000 small maps", "≥ 1.6 GB/s", v/1e3, ok, "%.2f GB/s", ge(1.6))
 }
 
 // languages are host.langCases' modules (host/languages_bench_test.go).
