@@ -85,3 +85,28 @@ func TestStatefulModuleGetsFreshInstances(t *testing.T) {
 		t.Error("an Extism plugin accepted StateReset")
 	}
 }
+
+// TestMemoryMapped: whatever a knot's state, its instances' linear memory
+// is a mapping of the host's, outside the Go heap (docs/performance.md),
+// and stays there as the guest grows it: a Go guest grows its memory
+// while it starts and as it allocates.
+func TestMemoryMapped(t *testing.T) {
+	if !host.ReserveMaps {
+		t.Skip("this platform's reservations are Go heap allocations")
+	}
+	h := newHost(t, host.Config{})
+	m := load(t, h, arith)
+	for _, state := range []model.State{model.StateReset, model.StateKeep} {
+		t.Run(state.String(), func(t *testing.T) {
+			k := hosttest.Knot(t, m, host.KnotConfig{Name: "inc", State: state, Limits: model.Limits{MaxInstances: 1}})
+			for x := range int64(3) {
+				if got := decode(t, k.Invoke(t.Context(), call(arg(t, "x", x)))); got != x+1 {
+					t.Fatalf("inc(%d) = %v, want %d", x, got, x+1)
+				}
+			}
+			if !host.MemoryMapped(k) {
+				t.Errorf("the instance's memory (%d bytes) is not the host's mapping", host.InstanceMemory(k))
+			}
+		})
+	}
+}
