@@ -30,3 +30,6 @@ func MemoryMapped(k *Knot) bool {
 
 // ReserveMaps is reserveMaps.
 const ReserveMaps = reserveMaps
+
+// SameSignature reports whether a and b share one parsed Signature.
+func SameSignature(a, b *Knot) bool { return a.sig == b.sig }

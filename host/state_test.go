@@ -110,3 +110,27 @@ func TestMemoryMapped(t *testing.T) {
 		})
 	}
 }
+
+// TestKnotsShareSignatures: the handles of one knot share its parsed
+// types, whatever their limits, and each knot coerces by its own (add
+// takes a and b, inc takes x).
+func TestKnotsShareSignatures(t *testing.T) {
+	t.Parallel()
+	h := newHost(t, host.Config{})
+	m := load(t, h, arith)
+	inc := knot(t, m, "inc", model.Limits{})
+	inc2 := knot(t, m, "inc", model.Limits{MaxInstances: 1})
+	add := knot(t, m, "add", model.Limits{})
+	if !host.SameSignature(inc, inc2) {
+		t.Error("two handles of inc parse its types twice")
+	}
+	if host.SameSignature(inc, add) {
+		t.Error("inc and add share a signature")
+	}
+	if got := decode(t, add.Invoke(t.Context(), call(arg(t, "a", " 2 "), arg(t, "b", 3)))); got != int64(5) {
+		t.Errorf(`add(" 2 ", 3) = %v, want 5`, got)
+	}
+	if got := decode(t, inc2.Invoke(t.Context(), call(arg(t, "x", " 2 ")))); got != int64(3) {
+		t.Errorf(`inc(" 2 ") = %v, want 3`, got)
+	}
+}
