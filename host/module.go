@@ -87,6 +87,7 @@ type Module struct {
 	mu       sync.Mutex
 	compiled map[classKey]wazero.CompiledModule
 	pools    map[poolKey]*pool
+	sigs     map[string]*abi.Signature // by knot name
 }
 
 // poolKey identifies a pool: instances are configured by their limits and
@@ -474,11 +475,31 @@ func (m *Module) Knot(cfg KnotConfig) (*Knot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("knot %s: %w", cfg.Name, err)
 	}
-	sig, err := abi.NewSignature(spec)
+	sig, err := m.signature(spec)
 	if err != nil { // the manifest was validated at load, so its types parse
 		return nil, &LoadError{Module: m.name, Digest: m.digest, Err: err}
 	}
 	return &Knot{mod: m, spec: spec, lim: lim, grants: grants, state: state, check: !cfg.NoTypeCheck, sig: sig}, nil
+}
+
+// signature returns spec's parsed types, parsed once per knot of the
+// module: a Signature is read-only, and a pipeline of 5000 nodes running
+// one knot would otherwise hold 5000 copies (2 MB; docs/performance.md).
+func (m *Module) signature(spec *abi.KnotSpec) (*abi.Signature, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if sig, ok := m.sigs[spec.Name]; ok {
+		return sig, nil
+	}
+	sig, err := abi.NewSignature(spec)
+	if err != nil {
+		return nil, err
+	}
+	if m.sigs == nil {
+		m.sigs = map[string]*abi.Signature{}
+	}
+	m.sigs[spec.Name] = sig
+	return sig, nil
 }
 
 // state resolves a knot's State for this module.

@@ -200,6 +200,7 @@ type instance struct {
 	plugin *extism.Plugin // instead of mod, for an Extism plugin
 	invoke api.Function
 	mem    api.Memory
+	lin    *resetMemory // mem's bytes, if the host mapped them (see newInstance)
 	stack  []uint64
 	calls  int
 
@@ -246,8 +247,13 @@ func (p *pool) newInstance(ctx context.Context) (*instance, error) {
 		WithStderr(inst.stderr), inst)
 	inst.begin("", "")
 	cctx, cancel := inst.callContext(ctx)
+	// Where memory can be mapped (reserveMaps), every instance's linear
+	// memory is, whatever its state: outside the Go heap, it takes only
+	// the pages the guest touches, growing it copies nothing, and it does
+	// not raise the GC's heap target (a Go guest's memory is several MiB;
+	// docs/performance.md, "Peak memory of a 5000-knot run").
 	var mem *resetMemory
-	if p.state == model.StateReset {
+	if p.state == model.StateReset || reserveMaps {
 		cctx = experimental.WithMemoryAllocator(cctx, allocator{&mem})
 	}
 	mod, err := p.c.rt.InstantiateModule(cctx, p.compiled, cfg)
@@ -262,6 +268,7 @@ func (p *pool) newInstance(ctx context.Context) (*instance, error) {
 	inst.mod = mod
 	inst.invoke = mod.ExportedFunction(abi.ExportInvoke)
 	inst.mem = mod.Memory()
+	inst.lin = mem
 	if p.state == model.StateReset {
 		// The state once initialised is what every invocation starts
 		// from.

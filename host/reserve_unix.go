@@ -4,6 +4,10 @@ package host
 
 import "syscall"
 
+// reserveMaps: reserve maps address space, so that a reservation of a
+// memory's maximum costs only the pages used.
+const reserveMaps = true
+
 // reserve maps max bytes of address space, backed by memory only as pages
 // are touched (and not counted in the Go heap).
 func reserve(max uint64) []byte {

@@ -46,7 +46,8 @@ func (s *snapshot) restore() bool {
 	return true
 }
 
-// resetMemory is a linear memory the host can restore to a snapshot. Its
+// resetMemory is a linear memory the host maps (every instance's, where
+// reserve maps), which it can restore to a snapshot (StateReset). Its
 // address never changes: the whole maximum is reserved up front (address
 // space, not memory: pages are backed as they are touched; see
 // reserve).

@@ -85,3 +85,52 @@ func TestStatefulModuleGetsFreshInstances(t *testing.T) {
 		t.Error("an Extism plugin accepted StateReset")
 	}
 }
+
+// TestMemoryMapped: whatever a knot's state, its instances' linear memory
+// is a mapping of the host's, outside the Go heap (docs/performance.md),
+// and stays there as the guest grows it: a Go guest grows its memory
+// while it starts and as it allocates.
+func TestMemoryMapped(t *testing.T) {
+	if !host.ReserveMaps {
+		t.Skip("this platform's reservations are Go heap allocations")
+	}
+	h := newHost(t, host.Config{})
+	m := load(t, h, arith)
+	for _, state := range []model.State{model.StateReset, model.StateKeep} {
+		t.Run(state.String(), func(t *testing.T) {
+			k := hosttest.Knot(t, m, host.KnotConfig{Name: "inc", State: state, Limits: model.Limits{MaxInstances: 1}})
+			for x := range int64(3) {
+				if got := decode(t, k.Invoke(t.Context(), call(arg(t, "x", x)))); got != x+1 {
+					t.Fatalf("inc(%d) = %v, want %d", x, got, x+1)
+				}
+			}
+			if !host.MemoryMapped(k) {
+				t.Errorf("the instance's memory (%d bytes) is not the host's mapping", host.InstanceMemory(k))
+			}
+		})
+	}
+}
+
+// TestKnotsShareSignatures: the handles of one knot share its parsed
+// types, whatever their limits, and each knot coerces by its own (add
+// takes a and b, inc takes x).
+func TestKnotsShareSignatures(t *testing.T) {
+	t.Parallel()
+	h := newHost(t, host.Config{})
+	m := load(t, h, arith)
+	inc := knot(t, m, "inc", model.Limits{})
+	inc2 := knot(t, m, "inc", model.Limits{MaxInstances: 1})
+	add := knot(t, m, "add", model.Limits{})
+	if !host.SameSignature(inc, inc2) {
+		t.Error("two handles of inc parse its types twice")
+	}
+	if host.SameSignature(inc, add) {
+		t.Error("inc and add share a signature")
+	}
+	if got := decode(t, add.Invoke(t.Context(), call(arg(t, "a", " 2 "), arg(t, "b", 3)))); got != int64(5) {
+		t.Errorf(`add(" 2 ", 3) = %v, want 5`, got)
+	}
+	if got := decode(t, inc2.Invoke(t.Context(), call(arg(t, "x", " 2 ")))); got != int64(3) {
+		t.Errorf(`inc(" 2 ") = %v, want 3`, got)
+	}
+}
