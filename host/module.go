@@ -75,7 +75,6 @@ type Module struct {
 	name     string
 	digest   cas.Digest
 	wasm     []byte // what is compiled: the module, its tables bounded and its globals exported (scan)
-	metered  []byte // wasm metered (meter), compiled for classes with a timeout; made on first use
 	shape    shape
 	manifest *abi.Manifest
 	abi      ABI
@@ -185,14 +184,13 @@ func (m *Module) compile(ctx context.Context, c *class) (wazero.CompiledModule, 
 	}
 	code := m.wasm
 	if c.key.interruptible && m.abi != ABIExtism { // a plugin runs in Extism's own runtime
-		if m.metered == nil {
-			metered, err := m.h.meter(m.wasm)
-			if err != nil {
-				return nil, err
-			}
-			m.metered = metered
+		// Not kept: a Go module's metered bytes are megabytes, and a
+		// second class finds them in the cache directory.
+		metered, err := m.h.meter(m.wasm)
+		if err != nil {
+			return nil, err
 		}
-		code = m.metered
+		code = metered
 	}
 	cctx, cancel := context.WithTimeoutCause(ctx, m.h.cfg.CompileTimeout, errCompileTimeout)
 	defer cancel()
