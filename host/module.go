@@ -179,7 +179,7 @@ func (m *Module) compile(ctx context.Context, c *class) (wazero.CompiledModule, 
 	if cm, ok := m.compiled[c.key]; ok {
 		return cm, nil
 	}
-	cctx, cancel := context.WithTimeoutCause(ctx, m.h.cfg.CompileTimeout, errCompileTimeout)
+	cctx, cancel := m.h.compileContext(ctx)
 	defer cancel()
 	cm, err := c.rt.CompileModule(cctx, m.wasm)
 	if context.Cause(cctx) == errCompileTimeout {
