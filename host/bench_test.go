@@ -50,3 +50,25 @@ func BenchmarkInvoke(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLoadCold loads the Go module arith with no compilation cache:
+// what the first run of a Go knot costs (compiling, instantiating, reading
+// the manifest). It reports the CPU time too: on a shared machine the wall
+// time depends on what else runs.
+func BenchmarkLoadCold(b *testing.B) {
+	wasm := readWasm(b, arith)
+	cpu0, cpuOK := processCPU()
+	for b.Loop() {
+		h, err := host.New(host.Config{CacheDir: "-"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := h.Load(b.Context(), "arith", wasm); err != nil {
+			b.Fatal(err)
+		}
+		h.Close(b.Context())
+	}
+	if cpu1, ok := processCPU(); cpuOK && ok {
+		b.ReportMetric(float64(cpu1-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
+	}
+}

@@ -109,7 +109,7 @@ func (m *Module) compiledPlugin(ctx context.Context, lim model.Limits) (*extism.
 		// through a pooled instance: none are allowed. No hosts, no paths.
 		Memory: &extism.ManifestMemory{MaxPages: uint32(lim.Memory / pageSize), MaxVarBytes: 0},
 	}
-	cctx, cancel := context.WithTimeoutCause(ctx, m.h.cfg.CompileTimeout, errCompileTimeout)
+	cctx, cancel := m.h.compileContext(ctx)
 	defer cancel()
 	cp, err := extism.NewCompiledPlugin(cctx, man, extism.PluginConfig{RuntimeConfig: rcfg, EnableWasi: true}, nil)
 	if context.Cause(cctx) == errCompileTimeout {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -102,6 +103,8 @@ type Host struct {
 	modules  map[moduleKey]*moduleEntry
 	closed   bool
 	wg       sync.WaitGroup // background instance refills
+
+	compiling atomic.Int32 // compiles under way (compileContext)
 }
 
 // classKey identifies a runtime configuration: wazero's memory limit and

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/pirn-wasm/pirn/abi"
 	"github.com/pirn-wasm/pirn/cas"
@@ -192,12 +190,8 @@ func (m *Module) compile(ctx context.Context, c *class) (wazero.CompiledModule, 
 		}
 		code = metered
 	}
-	cctx, cancel := context.WithTimeoutCause(ctx, m.h.cfg.CompileTimeout, errCompileTimeout)
+	cctx, cancel := m.h.compileContext(ctx)
 	defer cancel()
-	// wazero compiles functions in parallel with two workers or more, and
-	// only then notices the context between one function and the next:
-	// with one worker a compile timeout would be noticed only at the end.
-	cctx = experimental.WithCompilationWorkers(cctx, max(2, runtime.GOMAXPROCS(0)))
 	cm, err := c.rt.CompileModule(cctx, code)
 	if context.Cause(cctx) == errCompileTimeout {
 		return nil, fmt.Errorf("compile: did not finish within the compile timeout of %s", m.h.cfg.CompileTimeout)

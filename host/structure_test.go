@@ -133,8 +133,10 @@ func TestTableGrowthBounded(t *testing.T) {
 // one function and the next) and the module refused, naming the timeout.
 func TestCompileTimeout(t *testing.T) {
 	h := newHost(t, host.Config{CacheDir: "-", CompileTimeout: 50 * time.Millisecond})
+	wasm := readWasm(t, "examples/wasm/go/arith/arith.wasm")
 	start := time.Now()
-	_, err := h.Load(t.Context(), "arith", readWasm(t, "examples/wasm/go/arith/arith.wasm"))
+	cpu0, cpuOK := processCPU()
+	_, err := h.Load(t.Context(), "arith", wasm)
 	if err == nil || !strings.Contains(err.Error(), "did not finish within the compile timeout of 50ms") {
 		t.Errorf("Load = %v, want the compile timeout", err)
 	}
@@ -142,5 +144,11 @@ func TestCompileTimeout(t *testing.T) {
 	// size, and not interrupted.
 	if d := time.Since(start); d > 10*time.Second*slack {
 		t.Errorf("refused after %v", d)
+	}
+	// The compile itself stops soon after the timeout, not at its end: the
+	// whole of it takes about 1.7 s of CPU (8 s or more under the race
+	// detector), reading the module some tens of milliseconds.
+	if cpu1, ok := processCPU(); cpuOK && ok && cpu1-cpu0 > 500*time.Millisecond*slack {
+		t.Errorf("refusing took %v of CPU: the compile ran past its timeout", cpu1-cpu0)
 	}
 }

@@ -1,13 +1,16 @@
 package loom
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/expr"
@@ -28,26 +31,65 @@ func ModuleOptions(m pipeline.Module) host.LoadOptions {
 // source's error is reported as it is; if it returns bytes too, the module
 // is loaded anyway (so that what depends on it can still be checked).
 // Each module loaded is kept in store (if not nil) under its digest.
+//
+// source is called for one module after another, in the table's order;
+// the modules are then loaded concurrently, GOMAXPROCS/2 at once (a Go
+// module takes seconds of CPU to compile when the compilation cache does
+// not hold it, and the host compiles each on two goroutines or more). The
+// errors are in the table's order.
 func LoadModules(ctx context.Context, h *host.Host, spec *pipeline.Spec, store cas.Store, source func(pipeline.Module) ([]byte, error)) (map[string]*host.Module, pipeline.Errors) {
+	type load struct {
+		wasm           []byte
+		opts           host.LoadOptions
+		again          bool // an earlier entry has the same bytes and options
+		mod            *host.Module
+		srcErr, modErr error
+	}
+	loads := make([]load, len(spec.Modules))
+	for i, m := range spec.Modules {
+		l := &loads[i]
+		l.wasm, l.srcErr = source(m)
+		l.opts = ModuleOptions(m)
+		l.again = l.wasm != nil && slices.ContainsFunc(loads[:i], func(e load) bool { return e.opts == l.opts && bytes.Equal(e.wasm, l.wasm) })
+	}
+	loadOne := func(m pipeline.Module, l *load) {
+		l.mod, l.modErr = h.LoadWith(ctx, m.Name, l.wasm, l.opts)
+		if l.modErr == nil {
+			l.modErr = KeepModule(ctx, store, l.mod.Digest(), l.wasm)
+		}
+	}
+	sem := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
+	var wg sync.WaitGroup
+	for i, m := range spec.Modules {
+		if l := &loads[i]; l.wasm != nil && !l.again {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				loadOne(m, l)
+			})
+		}
+	}
+	wg.Wait()
+	// An entry with the bytes and options of an earlier one is loaded
+	// after the others, so that the module is known by the earlier
+	// entry's name, as when the modules were loaded one after another.
+	for i, m := range spec.Modules {
+		if l := &loads[i]; l.again {
+			loadOne(m, l)
+		}
+	}
 	mods := map[string]*host.Module{}
 	var errs pipeline.Errors
-	for _, m := range spec.Modules {
-		b, err := source(m)
-		if err != nil {
-			errs = append(errs, &pipeline.Error{File: spec.File, Line: m.Line, Msg: err.Error()})
+	for i, m := range spec.Modules {
+		l := &loads[i]
+		for _, err := range []error{l.srcErr, l.modErr} {
+			if err != nil {
+				errs = append(errs, &pipeline.Error{File: spec.File, Line: m.Line, Msg: err.Error()})
+			}
 		}
-		if b == nil {
-			continue
+		if l.wasm != nil && l.modErr == nil {
+			mods[m.Name] = l.mod
 		}
-		mod, err := h.LoadWith(ctx, m.Name, b, ModuleOptions(m))
-		if err == nil {
-			err = KeepModule(ctx, store, mod.Digest(), b)
-		}
-		if err != nil {
-			errs = append(errs, &pipeline.Error{File: spec.File, Line: m.Line, Msg: err.Error()})
-			continue
-		}
-		mods[m.Name] = mod
 	}
 	return mods, errs
 }
