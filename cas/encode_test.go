@@ -147,3 +147,76 @@ func TestEncoderMatchesLibrary(t *testing.T) {
 		t.Errorf("the reflection-free encoder took %d of %d values, want most", fast, len(vs))
 	}
 }
+
+// TestCanonicalizeValue checks the one-pass check and hash against
+// Canonicalize and Sum, on inputs long enough to be hashed in many chunks:
+// long text whose characters straddle the chunks, invalid UTF-8 at and
+// around them, and inputs cut short or not canonical.
+func TestCanonicalizeValue(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var ins [][]byte
+	add := func(v any) {
+		b, err := cas.Encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ins = append(ins, b)
+	}
+	for range 300 {
+		add(randomValue(r, 0))
+	}
+	records := make([]any, 3000)
+	for i := range records {
+		records[i] = map[string]any{"id": i, "name": fmt.Sprintf("item-%d", i), "ok": true}
+	}
+	add(records)
+	for _, n := range []int{8190, 8191, 8192, 8193, 20000, 70001} {
+		add(bytes.Repeat([]byte{1}, n))
+		add(strings.Repeat("x", n))
+		for _, c := range []string{"é", "✓", "𝄞"} { // 2, 3 and 4 bytes
+			s := strings.Repeat("a", n%7) + strings.Repeat(c, n/len(c))
+			add(s)
+			add(map[string]any{s: []any{s, 1}})
+		}
+	}
+	// Breaking them: invalid UTF-8 in long text at and around chunk
+	// boundaries, cuts, and non-canonical inputs.
+	long := []byte(strings.Repeat("𝄞", 9000))
+	for _, at := range []int{0, 8191, 8192, 8193, 8194, 16384, 35999} {
+		for _, bad := range []byte{0xff, 0x80, 0xf0} {
+			s := bytes.Clone(long)
+			s[at] = bad
+			ins = append(ins, append(pcborText(len(s)), s...))
+		}
+	}
+	n := len(ins)
+	for _, in := range ins[:n] {
+		ins = append(ins, in[:len(in)/2], append(bytes.Clone(in), 0))
+	}
+	ins = append(ins, []byte{0x9f, 0x01, 0xff}, []byte{0xa2, 0x61, 0x62, 0x01, 0x61, 0x61, 0x02}, []byte{0x19, 0x00, 0x01}, nil)
+
+	for i, in := range ins {
+		if v, ok := cas.HashCanonical(in); ok != cas.IsCanonical(in) || ok && (!bytes.Equal(v.Bytes, in) || v.Digest != cas.Sum(in)) {
+			t.Fatalf("input %d (%d bytes): the one pass gives %.40x… %s, %v; IsCanonical %v", i, len(in), v.Bytes, v.Digest, ok, cas.IsCanonical(in))
+		}
+		v, err := cas.CanonicalizeValue(in)
+		out, wantErr := cas.Canonicalize(in)
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("input %d (%d bytes): CanonicalizeValue error %v, Canonicalize error %v", i, len(in), err, wantErr)
+		}
+		if err != nil {
+			continue
+		}
+		if !bytes.Equal(v.Bytes, out) || v.Digest != cas.Sum(out) {
+			t.Fatalf("input %d (%d bytes): CanonicalizeValue = %.40x… %s, want %.40x… %s", i, len(in), v.Bytes, v.Digest, out, cas.Sum(out))
+		}
+		if len(in) > 0 && len(v.Bytes) > 0 && &v.Bytes[0] == &in[0] {
+			t.Fatalf("input %d: CanonicalizeValue returned its input's memory", i)
+		}
+	}
+}
+
+// pcborText is the head of a text string of n bytes, n < 2^32.
+func pcborText(n int) []byte {
+	return []byte{0x7a, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+}
