@@ -41,6 +41,8 @@ type encoder struct {
 	buf     []byte
 	h       hash.Hash
 	stream  bool    // hash into h; otherwise the whole encoding stays in buf
+	begun   bool    // h holds the start of the encoding (reset once used)
+	sum     Digest  // h's sum, here so that it does not escape
 	entries []entry // a stack of the maps being written, sorted by key
 }
 
@@ -54,10 +56,7 @@ var encoders = sync.Pool{New: func() any { return &encoder{h: sha256.New()} }}
 func getEncoder(stream bool) *encoder {
 	e := encoders.Get().(*encoder)
 	e.buf = e.buf[:0]
-	e.stream = stream
-	if stream {
-		e.h.Reset()
-	}
+	e.stream, e.begun = stream, false
 	return e
 }
 
@@ -92,9 +91,12 @@ func hashFast(v any) (d Digest, ok bool) {
 	if !e.value(v, 0) {
 		return Digest{}, false
 	}
+	if !e.begun { // a small value: hashed whole
+		return sha256.Sum256(e.buf), true
+	}
 	e.h.Write(e.buf)
-	e.h.Sum(d[:0])
-	return d, true
+	e.h.Sum(e.sum[:0])
+	return e.sum, true
 }
 
 // value appends v's encoding; false means v needs the library's path.
@@ -257,17 +259,26 @@ func (e *encoder) text(major byte, s []byte) {
 		e.buf = append(e.buf, s...)
 		return
 	}
-	e.h.Write(e.buf)
+	e.write(e.buf)
 	e.buf = e.buf[:0]
-	e.h.Write(s)
+	e.write(s)
 }
 
 // flush hashes what a hashing encoder holds once it is flushAt or more.
 func (e *encoder) flush() {
 	if e.stream && len(e.buf) >= flushAt {
-		e.h.Write(e.buf)
+		e.write(e.buf)
 		e.buf = e.buf[:0]
 	}
+}
+
+// write hashes b, after what was hashed before.
+func (e *encoder) write(b []byte) {
+	if !e.begun {
+		e.h.Reset()
+		e.begun = true
+	}
+	e.h.Write(b)
 }
 
 func b2u(b bool) byte {
