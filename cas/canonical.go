@@ -1,7 +1,6 @@
 package cas
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math"
@@ -27,6 +26,14 @@ var ErrNotCanonical = errors.New("cas: value outside the data model")
 // [ErrNotCanonical], if it falls outside the data model (non-text map
 // keys, integers beyond int64, ...).
 func Encode(v any) ([]byte, error) {
+	if b, ok := encodeFast(v); ok {
+		return b, nil
+	}
+	return encodeByLibrary(v)
+}
+
+// encodeByLibrary is Encode for values encodeFast does not take.
+func encodeByLibrary(v any) ([]byte, error) {
 	b, err := pcbor.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotCanonical, err)
@@ -140,30 +147,19 @@ func Unmarshal(b []byte, v any) error {
 	return nil
 }
 
-// Hash returns the digest of v's canonical encoding. Byte and text strings
-// are hashed without materialising their encoding.
+// Hash returns the digest of v's canonical encoding. A value of the data
+// model's own Go types is hashed as it is encoded, in one walk that also
+// checks it, its long byte and text strings where they lie, without
+// holding its encoding.
 func Hash(v any) (Digest, error) {
-	switch x := v.(type) {
-	case []byte:
-		return streamHash(pcbor.Bytes, x), nil
-	case string:
-		return streamHash(pcbor.Text, []byte(x)), nil
+	if d, ok := hashFast(v); ok {
+		return d, nil
 	}
-	b, err := Encode(v)
+	b, err := encodeByLibrary(v)
 	if err != nil {
 		return Digest{}, err
 	}
 	return Sum(b), nil
-}
-
-func streamHash(major byte, data []byte) Digest {
-	var head [9]byte
-	h := sha256.New()
-	h.Write(pcbor.AppendHead(head[:0], major, uint64(len(data))))
-	h.Write(data)
-	var d Digest
-	h.Sum(d[:0])
-	return d
 }
 
 // Value is one datum in canonical form together with its digest.

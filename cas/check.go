@@ -2,8 +2,11 @@ package cas
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
+	"hash"
 	"math"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/x448/float16"
@@ -17,8 +20,36 @@ import (
 // the decode and re-encode of values that guests already wrote
 // canonically (which every PDK does).
 func IsCanonical(b []byte) bool {
-	n, ok := canonItem(b, 0)
+	c := checker{b: b}
+	n, ok := c.item(0, 0)
 	return ok && n == len(b)
+}
+
+// CanonicalizeValue is [Canonicalize] followed by [CanonicalValue]. For
+// input that is already canonical, as every PDK writes it, the check and
+// the hash are one pass over b. The Value's Bytes never alias b.
+func CanonicalizeValue(b []byte) (Value, error) {
+	if v, ok := hashCanonical(b); ok {
+		return v, nil
+	}
+	out, err := canonicalize(b)
+	if err != nil {
+		return Value{}, err
+	}
+	return CanonicalValue(out), nil
+}
+
+// hashCanonical checks and hashes b in one pass, and copies it; ok is
+// false if b is not canonical.
+func hashCanonical(b []byte) (v Value, ok bool) {
+	c := checker{b: b, h: sha256.New()}
+	if n, ok := c.item(0, 0); !ok || n != len(b) {
+		return Value{}, false
+	}
+	c.emit(len(b))
+	c.h.Sum(v.Digest[:0])
+	v.Bytes = slices.Clone(b)
+	return v, true
 }
 
 // ListLen returns the number of elements of the canonical list b, without
@@ -40,10 +71,11 @@ func Elements(b []byte) ([][]byte, error) {
 	}
 	_, _, arg, n, _ := canonHead(b)
 	out := make([][]byte, 0, arg)
+	c := checker{b: b}
 	for range arg {
-		m, _ := canonItem(b[n:], 1)
-		out = append(out, b[n:n+m])
-		n += m
+		m, _ := c.item(n, 1)
+		out = append(out, b[n:m])
+		n = m
 	}
 	return out, nil
 }
@@ -83,62 +115,76 @@ func canonHead(b []byte) (major, ai byte, arg uint64, n int, ok bool) {
 	return 0, 0, 0, 0, false // indefinite lengths and reserved values
 }
 
-// canonItem reports the length of the canonical item at the start of b,
-// depth arrays and maps inside the outermost (which may nest
-// MaxNestedLevels deep, as the decoders allow).
-func canonItem(b []byte, depth int) (int, bool) {
-	major, ai, arg, n, ok := canonHead(b)
+// checker walks canonical input. With h set it also hashes what it has
+// checked as it goes, a chunk at a time while the chunk is still in cache,
+// so that the check and the hash are one pass over the input.
+type checker struct {
+	b    []byte
+	h    hash.Hash // nil to check only
+	done int       // b[:done] is hashed
+}
+
+// item reports the end of the canonical item at b[off:], depth arrays and
+// maps inside the outermost (which may nest MaxNestedLevels deep, as the
+// decoders allow).
+func (c *checker) item(off, depth int) (int, bool) {
+	major, ai, arg, n, ok := canonHead(c.b[off:])
 	if !ok || (major == 4 || major == 5) && depth >= MaxNestedLevels {
 		return 0, false
 	}
+	n += off
 	switch major {
 	case 0, 1: // integers must fit int64
 		return n, arg <= math.MaxInt64
 	case 2, 3: // bytes, text
-		if arg > uint64(len(b)-n) {
+		if arg > uint64(len(c.b)-n) {
 			return 0, false
 		}
 		end := n + int(arg)
-		if major == 3 && !utf8.Valid(b[n:end]) {
-			return 0, false
+		if major == 3 {
+			return end, c.text(n, end)
 		}
+		c.advance(end)
 		return end, true
 	case 4: // arrays
-		if arg > MaxElements || arg > uint64(len(b)-n) {
+		if arg > MaxElements || arg > uint64(len(c.b)-n) {
 			return 0, false
 		}
 		for range arg {
-			m, ok := canonItem(b[n:], depth+1)
-			if !ok {
+			if m := c.small(n); m > 0 {
+				n = m
+			} else if n, ok = c.item(n, depth+1); !ok {
 				return 0, false
 			}
-			n += m
+			c.advance(n)
 		}
 		return n, true
 	case 5: // maps: text keys, strictly increasing in encoded order
-		if arg > MaxElements || arg > uint64(len(b)-n)/2 {
+		if arg > MaxElements || arg > uint64(len(c.b)-n)/2 {
 			return 0, false
 		}
 		var prev []byte
 		for i := range arg {
-			if n >= len(b) || b[n]>>5 != 3 {
+			if n >= len(c.b) || c.b[n]>>5 != 3 {
 				return 0, false
 			}
-			k, ok := canonItem(b[n:], depth+1)
-			if !ok {
-				return 0, false
+			k := c.small(n)
+			if k == 0 {
+				if k, ok = c.item(n, depth+1); !ok {
+					return 0, false
+				}
 			}
-			key := b[n : n+k]
+			key := c.b[n:k]
 			if i > 0 && bytes.Compare(prev, key) >= 0 {
 				return 0, false
 			}
 			prev = key
-			n += k
-			m, ok := canonItem(b[n:], depth+1)
-			if !ok {
+			if m := c.small(k); m > 0 {
+				n = m
+			} else if n, ok = c.item(k, depth+1); !ok {
 				return 0, false
 			}
-			n += m
+			c.advance(n)
 		}
 		return n, true
 	case 7:
@@ -150,6 +196,77 @@ func canonItem(b []byte, depth int) (int, bool) {
 		}
 	}
 	return 0, false // tags, undefined, other simple values
+}
+
+// small is item for the commonest items, inline: integers, byte strings
+// and ASCII text of up to 23, false, true and null. It returns 0 for
+// anything else, which item reads.
+func (c *checker) small(off int) int {
+	if off >= len(c.b) {
+		return 0
+	}
+	h := c.b[off]
+	switch {
+	case h < 0x38 && h&0x1f < 24, h >= 0xf4 && h <= 0xf6: // integers, false, true, null
+		return off + 1
+	case h >= 0x40 && h < 0x58, h >= 0x60 && h < 0x78: // short byte and text strings
+		end := off + 1 + int(h&0x1f)
+		if end > len(c.b) {
+			return 0
+		}
+		if h >= 0x60 {
+			for _, ch := range c.b[off+1 : end] {
+				if ch >= utf8.RuneSelf {
+					return 0
+				}
+			}
+		}
+		return end
+	}
+	return 0
+}
+
+// text checks that b[start:end] is UTF-8, a long text a chunk at a time
+// (each ending before a byte that starts a character, so that the chunks
+// are valid exactly when the whole is), hashing each once checked.
+func (c *checker) text(start, end int) bool {
+	if end-start <= 16 {
+		for _, ch := range c.b[start:end] {
+			if ch >= utf8.RuneSelf {
+				return utf8.Valid(c.b[start:end])
+			}
+		}
+		return true
+	}
+	if c.h == nil || end-start <= flushAt {
+		return utf8.Valid(c.b[start:end])
+	}
+	for p := start; p < end; {
+		q := min(p+flushAt, end)
+		for q < end && q > p && !utf8.RuneStart(c.b[q]) {
+			q--
+		}
+		if q == p || !utf8.Valid(c.b[p:q]) {
+			return false // flushAt bytes that start no character are not UTF-8
+		}
+		p = q
+		c.advance(p)
+	}
+	return true
+}
+
+// advance hashes the checked input up to end once flushAt bytes or more
+// are waiting.
+func (c *checker) advance(end int) {
+	if c.h != nil && end-c.done >= flushAt {
+		c.emit(end)
+	}
+}
+
+// emit hashes b[done:end].
+func (c *checker) emit(end int) {
+	c.h.Write(c.b[c.done:end])
+	c.done = end
 }
 
 // canonFloat reports whether a float of the given width is the shortest

@@ -120,6 +120,13 @@ func FuzzCanonicalize(f *testing.F) {
 		if (err == nil) != (oldErr == nil) || err == nil && !bytes.Equal(out, old) {
 			t.Fatalf("Canonicalize(%x) = %x, %v; by decoding: %x, %v", b, out, err, old, oldErr)
 		}
+		// The one-pass check and hash agrees with the two passes.
+		if v, verr := cas.CanonicalizeValue(b); (verr == nil) != (err == nil) || err == nil && (!bytes.Equal(v.Bytes, out) || v.Digest != cas.Sum(out)) {
+			t.Fatalf("CanonicalizeValue(%x) = %x %s, %v; Canonicalize: %x, %v", b, v.Bytes, v.Digest, verr, out, err)
+		}
+		if _, ok := cas.HashCanonical(b); ok != cas.IsCanonical(b) {
+			t.Fatalf("HashCanonical(%x) ok = %v, IsCanonical %v", b, ok, !ok)
+		}
 		if cas.IsCanonical(b) {
 			if err != nil || !bytes.Equal(out, b) {
 				t.Fatalf("IsCanonical(%x) but Canonicalize = %x, %v", b, out, err)

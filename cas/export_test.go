@@ -15,3 +15,15 @@ func CanonicalizeByDecoding(b []byte) ([]byte, error) {
 	}
 	return pcbor.Marshal(v)
 }
+
+// EncodeByLibrary is Encode as it was before encodeFast: the CBOR
+// library's encoding, checked against the data model.
+func EncodeByLibrary(v any) ([]byte, error) { return encodeByLibrary(v) }
+
+// EncodeFast is the reflection-free encoder alone; ok is false for values
+// it leaves to the library.
+func EncodeFast(v any) (b []byte, ok bool) { return encodeFast(v) }
+
+// HashCanonical is CanonicalizeValue's one pass alone; ok is false where
+// it leaves the input to Canonicalize.
+func HashCanonical(b []byte) (v Value, ok bool) { return hashCanonical(b) }
