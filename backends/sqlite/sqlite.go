@@ -57,8 +57,17 @@ type Config struct {
 type History struct {
 	db *sql.DB
 	// wsem serializes this process's writers, so that they queue here
-	// rather than in SQLite's sleeping busy handler.
+	// rather than in SQLite's sleeping busy handler. Holding it, a
+	// writer uses wconn.
 	wsem chan struct{}
+	// wconn is the connection of this process's write transactions, kept
+	// between them (nil until the first, and after an error that may have
+	// broken it). On one connection, a transaction finds in the page cache
+	// the pages the previous one wrote; SQLite empties a connection's
+	// cache when another connection has written since its last
+	// transaction, and every page a run writes was then read again.
+	wconn  *sql.Conn
+	closed bool // set by Close, under wsem: no new writer connection
 
 	delRun, insRun, runEntries, pendingRows, runOwner *sql.Stmt
 	reusable                                          *sql.Stmt // Reusable's lookup
@@ -232,6 +241,43 @@ func dsn(abs string) string {
 // busyTimeout is how long a connection waits for a lock another holds.
 const busyTimeout = 10 * time.Second
 
+// beginWrite begins a write transaction (BEGIN IMMEDIATE) on the writer
+// connection, getting one if need be. The caller holds wsem; end the
+// transaction with endWrite.
+func (h *History) beginWrite(ctx context.Context) (*sql.Tx, error) {
+	if h.closed {
+		return nil, errors.New("history closed")
+	}
+	if h.wconn == nil {
+		c, err := h.db.Conn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		h.wconn = c
+	}
+	tx, err := h.wconn.BeginTx(ctx, nil)
+	if err != nil {
+		h.dropWriter()
+	}
+	return tx, err
+}
+
+// endWrite ends the use of the writer connection by a transaction that
+// failed with err (nil for success): after an error the connection is let
+// go, in case the error broke it, and the next writer gets another.
+func (h *History) endWrite(err error) {
+	if err != nil {
+		h.dropWriter()
+	}
+}
+
+func (h *History) dropWriter() {
+	if h.wconn != nil {
+		h.wconn.Close()
+		h.wconn = nil
+	}
+}
+
 // retryBusy calls f until it does not fail with SQLITE_BUSY, for up to
 // busyTimeout. SQLite reports some lock conflicts at once rather than
 // waiting for them, where waiting could deadlock: two processes opening a
@@ -289,6 +335,13 @@ func (h *History) Close() error {
 			errs = append(errs, s.close())
 		}
 	}
+	h.wsem <- struct{}{} // after the write in progress, if any
+	h.closed = true
+	if h.wconn != nil {
+		errs = append(errs, h.wconn.Close())
+		h.wconn = nil
+	}
+	<-h.wsem
 	errs = append(errs, h.db.Close())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sqlite: close history: %w", err)
