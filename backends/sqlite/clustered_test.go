@@ -28,7 +28,12 @@ func undoSchema12(t *testing.T, db *sql.DB) {
 	if !ok {
 		t.Fatal("migration 11 does not recreate lineage_text")
 	}
-	for _, q := range []string{
+	_, values, ok := strings.Cut(migrations[3].sql, "DROP VIEW lineage_values_text;")
+	if !ok {
+		t.Fatal("migration 4 does not recreate lineage_values_text")
+	}
+	for _, q := range append(foldQueries[:len(foldQueries):len(foldQueries)],
+		"DROP VIEW lineage_values_text",
 		"DROP VIEW lineage_text",
 		"DROP INDEX lineage_memo",
 		"ALTER TABLE lineage RENAME TO lineage_v12",
@@ -37,8 +42,9 @@ func undoSchema12(t *testing.T, db *sql.DB) {
 		"DROP TABLE lineage_v12",
 		"CREATE INDEX lineage_memo ON lineage (cache_key) WHERE memo = 1",
 		view,
+		values,
 		"PRAGMA user_version = 11",
-	} {
+	) {
 		if _, err := db.ExecContext(t.Context(), q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

@@ -34,7 +34,7 @@ var (
 	insertRecords = batchInsert{table: "lineage", cols: []string{"run_id", "seq", "knot_id", "kind", "module", "knot",
 		"config_hash", "output_hash", "inputs", "outcome", "skip_reason", "skip_detail", "error_id", "dispatcher",
 		"started_at", "finished_at", "grants", "map_id", "map_index", "cache_key", "reused_run", "reused_knot", "memo", "logs"}}
-	insertPending = batchInsert{table: "lineage_pending", cols: []string{"hash", "role", "run_id", "knot_id", "name"}}
+	insertPending = batchInsert{table: "lineage_pending", cols: []string{"rowid", "hash", "role", "run_id", "knot_id", "name"}}
 	insertValues  = batchInsert{table: "lineage_values", cols: []string{"hash", "role", "run_id", "knot_id", "name"}}
 	insertKnots   = batchInsert{table: "lineage_knots", cols: []string{"knot_id", "run_id"}}
 	insertErrors  = batchInsert{table: "errors", cols: []string{"run_id", "error_id", "seq", "knot_id", "type",
@@ -157,17 +157,25 @@ func (h *History) RecordRun(ctx context.Context, r *lineage.Run) error {
 	return nil
 }
 
-// Roles in lineage_values and lineage_pending.
+// Roles in lineage_values and lineage_pending. (Role 2, in lineage_pending
+// from schema 4 to 11, was an entry of lineage_knots: the index entries of
+// a record's knot id and output are now read from its lineage row.)
 const (
 	roleOutput = 0
 	roleInput  = 1
-	roleKnot   = 2 // lineage_pending only: an entry of lineage_knots
+	// roleRun is a row of lineage_pending that stands for the index
+	// entries of its run's records other than their inputs: each record's
+	// output (lineage_values) and knot id (lineage_knots), which fold and
+	// the queries read from the records themselves. Its rowid is higher
+	// than the last row's by the number of those entries, so that rowids
+	// still count the entries pending.
+	roleRun = 3
 )
 
-// foldRows is how many entries lineage_pending holds before RecordRun
+// foldRows is how many entries lineage_pending stands for before RecordRun
 // folds them into lineage_values and lineage_knots. Queries scan
-// lineage_pending, so it stays small: 2048 entries are about 70 runs of
-// 10 knots, and 150 KB to scan.
+// lineage_pending and the records of its runs, so it stays small: 2048
+// entries are about 70 runs of 10 knots.
 var foldRows int64 = 2048
 
 // encodeInputs packs a record's inputs for the lineage.inputs column: per
@@ -280,6 +288,12 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) (
 	if _, err := tx.StmtContext(sctx, h.delRun).ExecContext(sctx, r.ID); err != nil {
 		return fmt.Errorf("delete earlier run: %w", err)
 	}
+	// Fold the entries of earlier runs if there are enough; this run's
+	// go in after them.
+	pending, err := h.fold(sctx, tx, foldRows)
+	if err != nil {
+		return fmt.Errorf("fold index entries: %w", err)
+	}
 	var tc storedrun.Nanos // check has seen every time: no errors
 	sum := lineage.Summarize(r)
 	if _, err := tx.StmtContext(sctx, h.insRun).ExecContext(sctx, r.ID, r.Pipeline, string(r.Status),
@@ -304,7 +318,7 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) (
 	if err := w.flush(sctx); err != nil {
 		return err
 	}
-	if err := h.writeEntries(sctx, &w, r); err != nil {
+	if err := h.writeEntries(sctx, &w, r, pending); err != nil {
 		return err
 	}
 	w.reset(h.insErrors, "error")
@@ -328,9 +342,6 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) (
 	if err := w.flush(sctx); err != nil {
 		return err
 	}
-	if err := h.fold(sctx, tx, foldRows); err != nil {
-		return fmt.Errorf("fold index entries: %w", err)
-	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
@@ -345,11 +356,14 @@ type entry struct {
 	knot, name string
 }
 
-// writeEntries writes r's index entries: to lineage_pending, or, for a run
-// with foldRows of them or more, straight into lineage_values and
-// lineage_knots, sorted as fold sorts them (such a run would fold at once:
-// this spares writing them twice and SQLite's sort).
-func (h *History) writeEntries(ctx context.Context, w *batchWriter, r *lineage.Run) error {
+// writeEntries writes r's index entries: to lineage_pending, after the
+// pending rows up to rowid pending, or, for a run with foldRows of them or
+// more, straight into lineage_values and lineage_knots, sorted as fold
+// sorts them (such a run would fold at once: this spares writing them
+// twice and SQLite's sort). Pending, a run's entries are a roleRun row
+// and a row per input: fold and the queries read the outputs and knot ids
+// from the records.
+func (h *History) writeEntries(ctx context.Context, w *batchWriter, r *lineage.Run, pending int64) error {
 	n := 0
 	for i := range r.Records {
 		n += 1 + len(r.Records[i].Inputs)
@@ -358,19 +372,22 @@ func (h *History) writeEntries(ctx context.Context, w *batchWriter, r *lineage.R
 		}
 	}
 	if int64(n) < foldRows {
+		if len(r.Records) == 0 {
+			return nil
+		}
+		inputs := 0
+		for i := range r.Records {
+			inputs += len(r.Records[i].Inputs)
+		}
 		w.reset(h.insPending, "index entry")
+		// The input rows take the rowids after it.
+		if err := w.add(ctx, pending+int64(n-inputs), nil, roleRun, r.ID, "", ""); err != nil {
+			return err
+		}
 		for i := range r.Records {
 			rec := &r.Records[i]
-			if err := w.add(ctx, nil, roleKnot, r.ID, rec.KnotID, ""); err != nil {
-				return err
-			}
-			if !rec.Output.IsZero() {
-				if err := w.add(ctx, rec.Output[:], roleOutput, r.ID, rec.KnotID, ""); err != nil {
-					return err
-				}
-			}
 			for _, in := range rec.Inputs {
-				if err := w.add(ctx, in.Digest[:], roleInput, r.ID, rec.KnotID, in.Name); err != nil {
+				if err := w.add(ctx, nil, in.Digest[:], roleInput, r.ID, rec.KnotID, in.Name); err != nil {
 					return err
 				}
 			}
@@ -415,35 +432,44 @@ func (h *History) writeEntries(ctx context.Context, w *batchWriter, r *lineage.R
 	return w.flush(ctx)
 }
 
-// fold moves the entries of lineage_pending into lineage_values and
-// lineage_knots, sorted, if it holds at least min of them. Its rowids
-// count its entries: DELETE without WHERE empties the table, and the next
-// rowid is 1 again. (Re-recording a run deletes some entries, so the count
-// can be high: the fold comes early.)
+// fold moves the entries lineage_pending stands for into lineage_values
+// and lineage_knots, sorted, if there are at least min of them, and
+// returns how many are left pending (0 if it folded). Its rowids count
+// its entries (see roleRun): DELETE without WHERE empties the table, and
+// the next rowid is 1 again. (Re-recording a run deletes some entries, so
+// the count can be high: the fold comes early.)
 //
 // The inserts ignore an entry already present (the same entry: nothing
 // else conflicts), so that they need no statement journal.
-func (h *History) fold(ctx context.Context, tx *sql.Tx, min int64) error {
+func (h *History) fold(ctx context.Context, tx *sql.Tx, min int64) (int64, error) {
 	var n sql.NullInt64
 	if err := tx.StmtContext(ctx, h.pendingRows).QueryRowContext(ctx).Scan(&n); err != nil {
-		return err
+		return 0, err
 	}
 	if n.Int64 < min || !n.Valid {
-		return nil
+		return n.Int64, nil
 	}
-	for _, q := range []string{
-		`INSERT OR IGNORE INTO lineage_values (hash, role, run_id, knot_id, name)
-			SELECT hash, role, run_id, knot_id, name FROM lineage_pending WHERE role < 2
-			ORDER BY hash, run_id, role, knot_id, name`,
-		`INSERT OR IGNORE INTO lineage_knots (knot_id, run_id)
-			SELECT knot_id, run_id FROM lineage_pending WHERE role = 2 ORDER BY knot_id, run_id`,
-		`DELETE FROM lineage_pending`,
-	} {
+	for _, q := range foldQueries {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return 0, nil
+}
+
+// foldQueries are fold's statements; migration 12 runs them too.
+var foldQueries = []string{
+	`INSERT OR IGNORE INTO lineage_values (hash, role, run_id, knot_id, name)
+		SELECT hash, role, run_id, knot_id, name FROM lineage_pending WHERE role = 1
+		UNION ALL
+		SELECT l.output_hash, 0, l.run_id, l.knot_id, '' FROM lineage_pending p
+			JOIN lineage l ON l.run_id = p.run_id
+			WHERE p.role = 3 AND l.output_hash IS NOT NULL
+		ORDER BY 1, 3, 2, 4, 5`,
+	`INSERT OR IGNORE INTO lineage_knots (knot_id, run_id)
+		SELECT l.knot_id, l.run_id FROM lineage_pending p JOIN lineage l ON l.run_id = p.run_id
+			WHERE p.role = 3 ORDER BY 1, 2`,
+	`DELETE FROM lineage_pending`,
 }
 
 // deleteValues removes the index entries of a run about to be replaced:
@@ -602,7 +628,8 @@ func (h *History) ByOutput(ctx context.Context, d cas.Digest) ([]lineage.Record,
 		return nil, nil
 	}
 	recs, err := queryRecords(ctx, h.db, byEntries(`SELECT run_id, knot_id FROM lineage_values WHERE hash = ?1 AND role = 0
-		UNION SELECT run_id, knot_id FROM lineage_pending WHERE hash = ?1 AND role = 0`), "", d[:])
+		UNION SELECT l.run_id, l.knot_id FROM lineage_pending p JOIN lineage l ON l.run_id = p.run_id
+			WHERE p.role = 3 AND l.output_hash = ?1`), "", d[:])
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: by output %s: %w", d, err)
 	}
@@ -622,7 +649,8 @@ func (h *History) ByInput(ctx context.Context, d cas.Digest) ([]lineage.Record, 
 // ByKnot implements [lineage.History].
 func (h *History) ByKnot(ctx context.Context, knotID string) ([]lineage.Record, error) {
 	recs, err := queryRecords(ctx, h.db, byEntries(`SELECT run_id, knot_id FROM lineage_knots WHERE knot_id = ?1
-		UNION SELECT run_id, knot_id FROM lineage_pending WHERE knot_id = ?1 AND role = 2`), "", knotID)
+		UNION SELECT l.run_id, l.knot_id FROM lineage_pending p JOIN lineage l ON l.run_id = p.run_id AND l.knot_id = ?1
+			WHERE p.role = 3`), "", knotID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: by knot %q: %w", knotID, err)
 	}

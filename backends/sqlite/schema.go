@@ -322,7 +322,20 @@ FROM lineage;
 		// leaves. lineage_memo's entries end in the key rather than a
 		// rowid; it holds only the memoisable records. The table is
 		// copied, so this step takes about as long as reading it.
+		//
+		// And a run's pending index entries are a row for the run (role
+		// 3) and one per input: fold and the queries read each record's
+		// output and knot id from its lineage row, rather than from two
+		// copies in lineage_pending (see roleRun). The entries pending
+		// are folded first.
 		sql: `
+INSERT OR IGNORE INTO lineage_values (hash, role, run_id, knot_id, name)
+	SELECT hash, role, run_id, knot_id, name FROM lineage_pending WHERE role < 2
+	ORDER BY hash, run_id, role, knot_id, name;
+INSERT OR IGNORE INTO lineage_knots (knot_id, run_id)
+	SELECT knot_id, run_id FROM lineage_pending WHERE role = 2 ORDER BY knot_id, run_id;
+DELETE FROM lineage_pending;
+DROP VIEW lineage_values_text;
 DROP VIEW lineage_text;
 DROP INDEX lineage_memo;
 CREATE TABLE lineage_new (
@@ -357,6 +370,13 @@ INSERT INTO lineage_new (` + lineageColumns + `)
 DROP TABLE lineage;
 ALTER TABLE lineage_new RENAME TO lineage;
 CREATE INDEX lineage_memo ON lineage (cache_key) WHERE memo = 1;
+CREATE VIEW lineage_values_text AS
+SELECT 'sha256:' || lower(hex(hash)) AS hash, CASE role WHEN 0 THEN 'output' ELSE 'input' END AS role,
+	run_id, knot_id, name
+FROM (SELECT hash, role, run_id, knot_id, name FROM lineage_values
+	UNION ALL SELECT hash, role, run_id, knot_id, name FROM lineage_pending WHERE role = 1
+	UNION ALL SELECT l.output_hash, 0, l.run_id, l.knot_id, '' FROM lineage_pending p
+		JOIN lineage l ON l.run_id = p.run_id WHERE p.role = 3 AND l.output_hash IS NOT NULL);
 CREATE VIEW lineage_text AS
 SELECT run_id, seq, knot_id, kind, map_id, map_index, module, knot,
 	'sha256:' || lower(hex(config_hash)) AS config_hash,
