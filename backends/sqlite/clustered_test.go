@@ -38,7 +38,7 @@ func undoSchema12(t *testing.T, db *sql.DB) {
 		"DROP INDEX lineage_memo",
 		"ALTER TABLE lineage RENAME TO lineage_v12",
 		table,
-		"INSERT INTO lineage (" + lineageColumns + ") SELECT " + lineageColumns + " FROM lineage_v12",
+		"INSERT INTO lineage ("+lineageColumns+") SELECT "+lineageColumns+" FROM lineage_v12",
 		"DROP TABLE lineage_v12",
 		"CREATE INDEX lineage_memo ON lineage (cache_key) WHERE memo = 1",
 		view,

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/bits"
 	"slices"
 	"strings"
 
@@ -42,9 +41,8 @@ var (
 	insertLabels = batchInsert{table: "run_labels", cols: []string{"run_id", "key", "value"}}
 )
 
-// batchSizes is how many statements a batchInsert prepares: for 1, 2, 4, …
-// 1<<(batchSizes-1) rows.
-const batchSizes = 6
+// maxBatch is the most rows one statement inserts.
+const maxBatch = 32
 
 // batchInsert is an INSERT of a table's columns.
 type batchInsert struct {
@@ -59,23 +57,32 @@ func (b batchInsert) query(n int) string {
 		strings.Repeat(row+", ", n-1) + row
 }
 
-// prepare prepares the statements for every batch size.
-func (b batchInsert) prepare(ctx context.Context, db *sql.DB) (*batchStmts, error) {
-	s := &batchStmts{cols: len(b.cols)}
-	for k := range s.stmts {
-		var err error
-		if s.stmts[k], err = db.PrepareContext(ctx, b.query(1<<k)); err != nil {
-			s.close()
-			return nil, fmt.Errorf("prepare insert into %s: %w", b.table, err)
-		}
-	}
-	return s, nil
+// prepare returns the statements of b, prepared on db as they are first
+// needed: a run's rows go in one statement of their number (up to
+// maxBatch), and there are few distinct numbers.
+func (b batchInsert) prepare(db *sql.DB) *batchStmts {
+	return &batchStmts{b: b, db: db, cols: len(b.cols)}
 }
 
-// batchStmts are the prepared statements of a batchInsert.
+// batchStmts are the prepared statements of a batchInsert. Only a writer
+// (holding wsem) uses them.
 type batchStmts struct {
+	b     batchInsert
+	db    *sql.DB
 	cols  int
-	stmts [batchSizes]*sql.Stmt // stmts[k] inserts 1<<k rows
+	stmts [maxBatch + 1]*sql.Stmt // stmts[n] inserts n rows
+}
+
+// stmt returns the statement that inserts n rows, preparing it if need be.
+func (s *batchStmts) stmt(ctx context.Context, n int) (*sql.Stmt, error) {
+	if s.stmts[n] == nil {
+		st, err := s.db.PrepareContext(ctx, s.b.query(n))
+		if err != nil {
+			return nil, fmt.Errorf("prepare insert into %s: %w", s.b.table, err)
+		}
+		s.stmts[n] = st
+	}
+	return s.stmts[n], nil
 }
 
 func (s *batchStmts) close() error {
@@ -88,19 +95,16 @@ func (s *batchStmts) close() error {
 	return errors.Join(errs...)
 }
 
-// maxBatch is the most rows one statement inserts.
-const maxBatch = 1 << (batchSizes - 1)
-
 // batchWriter inserts the rows of one table in tx, a batch at a time: add
-// appends a row's values to a buffer and executes the largest statement
-// once it is full; flush executes what is left.
+// appends a row's values to a buffer and executes the statement of
+// maxBatch rows once it is full; flush executes what is left, in one
+// statement.
 type batchWriter struct {
 	tx   *sql.Tx
 	s    *batchStmts
 	what string // names a row in errors: "record", "value", "error"
 	args []any  // the values of the rows not yet inserted, s.cols a row
 	done int    // rows inserted
-	stmt [batchSizes]*sql.Stmt
 }
 
 // reset makes w insert into another table, with an empty buffer.
@@ -117,24 +121,25 @@ func (w *batchWriter) add(ctx context.Context, vals ...any) error {
 	return w.flush(ctx)
 }
 
-// flush inserts the buffered rows, in statements of 32, 16, … 1 rows.
+// flush inserts the buffered rows (at most maxBatch) in one statement.
 func (w *batchWriter) flush(ctx context.Context) error {
-	rows := len(w.args) / w.s.cols
-	for off := 0; off < rows; {
-		k := min(bits.Len(uint(rows-off)), batchSizes) - 1 // largest batch that fits
-		n := 1 << k
-		if w.stmt[k] == nil {
-			w.stmt[k] = w.tx.StmtContext(ctx, w.s.stmts[k])
-		}
-		if _, err := w.stmt[k].ExecContext(ctx, w.args[off*w.s.cols:(off+n)*w.s.cols]...); err != nil {
-			if n == 1 {
-				return fmt.Errorf("insert %s %d: %w", w.what, w.done+off, err)
-			}
-			return fmt.Errorf("insert %ss %d-%d: %w", w.what, w.done+off, w.done+off+n-1, err)
-		}
-		off += n
+	n := len(w.args) / w.s.cols
+	if n == 0 {
+		return nil
 	}
-	w.done += rows
+	st, err := w.s.stmt(ctx, n)
+	if err != nil {
+		return err
+	}
+	// tx.StmtContext reuses the statement already prepared on the
+	// transaction's connection.
+	if _, err := w.tx.StmtContext(ctx, st).ExecContext(ctx, w.args...); err != nil {
+		if n == 1 {
+			return fmt.Errorf("insert %s %d: %w", w.what, w.done, err)
+		}
+		return fmt.Errorf("insert %ss %d-%d: %w", w.what, w.done, w.done+n-1, err)
+	}
+	w.done += n
 	clear(w.args) // let the values go
 	w.args = w.args[:0]
 	return nil
@@ -289,10 +294,13 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) (
 		return fmt.Errorf("delete earlier run: %w", err)
 	}
 	// Fold the entries of earlier runs if there are enough; this run's
-	// go in after them.
-	pending, err := h.fold(sctx, tx, foldRows)
-	if err != nil {
-		return fmt.Errorf("fold index entries: %w", err)
+	// go in after them. A run without records (a Running entry) has none
+	// and leaves the fold to the next.
+	var pending int64
+	if len(r.Records) > 0 {
+		if pending, err = h.fold(sctx, tx, foldRows); err != nil {
+			return fmt.Errorf("fold index entries: %w", err)
+		}
 	}
 	var tc storedrun.Nanos // check has seen every time: no errors
 	sum := lineage.Summarize(r)

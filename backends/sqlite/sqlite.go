@@ -163,23 +163,13 @@ func (h *History) prepare(ctx context.Context) error {
 	if h.reusable, err = h.db.PrepareContext(ctx, reusableQuery); err != nil {
 		return fmt.Errorf("prepare lookup by cache key: %w", err)
 	}
-	if h.insRecords, err = insertRecords.prepare(ctx, h.db); err != nil {
-		return err
-	}
-	if h.insPending, err = insertPending.prepare(ctx, h.db); err != nil {
-		return err
-	}
-	if h.insValues, err = insertValues.prepare(ctx, h.db); err != nil {
-		return err
-	}
-	if h.insKnots, err = insertKnots.prepare(ctx, h.db); err != nil {
-		return err
-	}
-	if h.insLabels, err = insertLabels.prepare(ctx, h.db); err != nil {
-		return err
-	}
-	h.insErrors, err = insertErrors.prepare(ctx, h.db)
-	return err
+	h.insRecords = insertRecords.prepare(h.db)
+	h.insPending = insertPending.prepare(h.db)
+	h.insValues = insertValues.prepare(h.db)
+	h.insKnots = insertKnots.prepare(h.db)
+	h.insLabels = insertLabels.prepare(h.db)
+	h.insErrors = insertErrors.prepare(h.db)
+	return nil
 }
 
 // pageSize is the page size of a new history file, half SQLite's
@@ -325,6 +315,8 @@ func (h *History) Close() error {
 		}
 	})
 	var errs []error
+	h.wsem <- struct{}{} // after the write in progress, if any
+	h.closed = true
 	for _, s := range []*sql.Stmt{h.delRun, h.insRun, h.runEntries, h.pendingRows, h.runOwner, h.reusable} {
 		if s != nil {
 			errs = append(errs, s.Close())
@@ -335,8 +327,6 @@ func (h *History) Close() error {
 			errs = append(errs, s.close())
 		}
 	}
-	h.wsem <- struct{}{} // after the write in progress, if any
-	h.closed = true
 	if h.wconn != nil {
 		errs = append(errs, h.wconn.Close())
 		h.wconn = nil

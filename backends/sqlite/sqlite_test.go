@@ -190,7 +190,7 @@ func TestRoundTripEdges(t *testing.T) {
 		{"odd names", &lineage.Run{ID: "run 'quoted' ?#%", Pipeline: "p\x00q", Terminals: []string{`"a"`, "b\n"},
 			Records: []lineage.Record{{RunID: "run 'quoted' ?#%", KnotID: "k'1", Knot: lineage.PrefixHost + "x",
 				Inputs: []lineage.Input{{Name: ""}, {Name: "z", Digest: cas.Digest{1}}}}}}},
-		{"big", bigRun(t, "big", 1<<(batchSizes-1)*3+5)},
+		{"big", bigRun(t, "big", maxBatch*3+5)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := h.RecordRun(ctx, tc.run); err != nil {
