@@ -250,7 +250,7 @@ func decodeInputs(b []byte) ([]lineage.Input, error) {
 // recordRun writes r in one transaction, replacing any run with its ID.
 // owner is StartRun's: the owner name of this History, which first checks
 // that no other live process is running the run.
-func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) (err error) {
+func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) error {
 	if err := storedrun.Check(r); err != nil { // before taking the write lock
 		return err
 	}
@@ -269,11 +269,10 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) (
 	}
 	defer func() { <-h.wsem }()
 
-	tx, err := h.beginWrite(ctx) // BEGIN IMMEDIATE
+	tx, err := h.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer func() { h.endWrite(err) }()
 	defer tx.Rollback()
 	// The statements below cannot wait for a lock (the transaction holds
 	// the write lock), so they run without the driver's per-statement

@@ -312,22 +312,11 @@ FROM lineage;
 `,
 	},
 	{
-		// 12: lineage is a WITHOUT ROWID table, clustered by its primary
-		// key (run_id, knot_id). With a rowid, that key was a second
-		// b-tree that every record was inserted into as well, a copy of
-		// its run id and knot id: one or two more pages per run written
-		// to the WAL, and a fourth of the b-tree work of a record. (The
-		// rowid was kept for an index on knot ids, which
-		// lineage_knots replaced in schema 4.) A run's records share
-		// leaves. lineage_memo's entries end in the key rather than a
-		// rowid; it holds only the memoisable records. The table is
-		// copied, so this step takes about as long as reading it.
-		//
-		// And a run's pending index entries are a row for the run (role
-		// 3) and one per input: fold and the queries read each record's
-		// output and knot id from its lineage row, rather than from two
-		// copies in lineage_pending (see roleRun). The entries pending
-		// are folded first.
+		// 12: a run's pending index entries are a row for the run (role
+		// 3, see roleRun) and one per input: fold and the queries read
+		// each record's output and knot id from its lineage row, rather
+		// than from two more rows of lineage_pending (30 rows for a chain
+		// of 10 knots, now 11). The entries pending are folded first.
 		sql: `
 INSERT OR IGNORE INTO lineage_values (hash, role, run_id, knot_id, name)
 	SELECT hash, role, run_id, knot_id, name FROM lineage_pending WHERE role < 2
@@ -336,40 +325,6 @@ INSERT OR IGNORE INTO lineage_knots (knot_id, run_id)
 	SELECT knot_id, run_id FROM lineage_pending WHERE role = 2 ORDER BY knot_id, run_id;
 DELETE FROM lineage_pending;
 DROP VIEW lineage_values_text;
-DROP VIEW lineage_text;
-DROP INDEX lineage_memo;
-CREATE TABLE lineage_new (
-	run_id      TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
-	seq         INTEGER NOT NULL,
-	knot_id     TEXT NOT NULL,
-	module      TEXT NOT NULL,
-	knot        TEXT NOT NULL,
-	config_hash BLOB NOT NULL,
-	output_hash BLOB,
-	inputs      BLOB NOT NULL, -- per input: uvarint name length, name, uvarint parent length, parent, 32-byte digest
-	outcome     TEXT NOT NULL,
-	skip_reason TEXT NOT NULL,
-	skip_detail BLOB, -- canonical CBOR or NULL
-	error_id    BLOB,
-	dispatcher  TEXT NOT NULL,
-	started_at  INTEGER NOT NULL,
-	finished_at INTEGER NOT NULL,
-	kind        TEXT NOT NULL DEFAULT 'knot',
-	grants      TEXT NOT NULL DEFAULT '',
-	map_id      TEXT NOT NULL DEFAULT '',
-	map_index   INTEGER NOT NULL DEFAULT 0,
-	cache_key   BLOB,
-	reused_run  TEXT NOT NULL DEFAULT '',
-	reused_knot TEXT NOT NULL DEFAULT '',
-	memo        INTEGER NOT NULL DEFAULT 0,
-	logs        BLOB,
-	PRIMARY KEY (run_id, knot_id)
-) WITHOUT ROWID;
-INSERT INTO lineage_new (` + lineageColumns + `)
-	SELECT ` + lineageColumns + ` FROM lineage ORDER BY run_id, knot_id;
-DROP TABLE lineage;
-ALTER TABLE lineage_new RENAME TO lineage;
-CREATE INDEX lineage_memo ON lineage (cache_key) WHERE memo = 1;
 CREATE VIEW lineage_values_text AS
 SELECT 'sha256:' || lower(hex(hash)) AS hash, CASE role WHEN 0 THEN 'output' ELSE 'input' END AS role,
 	run_id, knot_id, name
@@ -377,25 +332,9 @@ FROM (SELECT hash, role, run_id, knot_id, name FROM lineage_values
 	UNION ALL SELECT hash, role, run_id, knot_id, name FROM lineage_pending WHERE role = 1
 	UNION ALL SELECT l.output_hash, 0, l.run_id, l.knot_id, '' FROM lineage_pending p
 		JOIN lineage l ON l.run_id = p.run_id WHERE p.role = 3 AND l.output_hash IS NOT NULL);
-CREATE VIEW lineage_text AS
-SELECT run_id, seq, knot_id, kind, map_id, map_index, module, knot,
-	'sha256:' || lower(hex(config_hash)) AS config_hash,
-	CASE WHEN output_hash IS NULL THEN NULL ELSE 'sha256:' || lower(hex(output_hash)) END AS output_hash,
-	outcome, skip_reason,
-	CASE WHEN error_id IS NULL THEN NULL ELSE 'sha256:' || lower(hex(error_id)) END AS error_id,
-	dispatcher, started_at, finished_at, grants, grants = '' AS hermetic,
-	CASE WHEN cache_key IS NULL THEN NULL ELSE 'sha256:' || lower(hex(cache_key)) END AS cache_key,
-	reused_run, reused_knot,
-	CASE WHEN logs IS NULL THEN NULL ELSE 'sha256:' || lower(hex(logs)) END AS logs
-FROM lineage;
 `,
 	},
 }
-
-// lineageColumns are the columns of lineage, as of schema 11.
-const lineageColumns = `run_id, seq, knot_id, module, knot, config_hash, output_hash, inputs, outcome,
-	skip_reason, skip_detail, error_id, dispatcher, started_at, finished_at, kind, grants, map_id,
-	map_index, cache_key, reused_run, reused_knot, memo, logs`
 
 // A migration is one schema step: its SQL, then fn (if any) for what SQL
 // cannot do.

@@ -10,11 +10,12 @@
 // writes to the WAL by about 40%.
 //
 // The indexes that join runs (by value digest, lineage_values, and by
-// knot id, lineage_knots) are written in batches: a run appends its
-// entries to lineage_pending, and every 2048 entries or so they are moved
-// into the indexes, sorted, in the transaction of the run that crosses
-// the mark. Written run by run, those indexes were most of the pages a
-// run wrote (about 40 of 52 for a 10-knot run). Queries read both.
+// knot id, lineage_knots) are written in batches: a run appends a row for
+// itself and one per input to lineage_pending, and every 2048 entries or
+// so they are moved into the indexes, sorted, with the outputs and knot
+// ids of the pending runs' records, in the transaction of the run that
+// crosses the mark. Written run by run, those indexes were most of the
+// pages a run wrote (about 40 of 52 for a 10-knot run). Queries read both.
 //
 // Digests are stored as their 32 bytes (NULL for none). For the sqlite3
 // shell, the views lineage_text, lineage_values_text and errors_text show
@@ -57,17 +58,9 @@ type Config struct {
 type History struct {
 	db *sql.DB
 	// wsem serializes this process's writers, so that they queue here
-	// rather than in SQLite's sleeping busy handler. Holding it, a
-	// writer uses wconn.
+	// rather than in SQLite's sleeping busy handler. The batch
+	// statements are prepared by a writer holding it.
 	wsem chan struct{}
-	// wconn is the connection of this process's write transactions, kept
-	// between them (nil until the first, and after an error that may have
-	// broken it). On one connection, a transaction finds in the page cache
-	// the pages the previous one wrote; SQLite empties a connection's
-	// cache when another connection has written since its last
-	// transaction, and every page a run writes was then read again.
-	wconn  *sql.Conn
-	closed bool // set by Close, under wsem: no new writer connection
 
 	delRun, insRun, runEntries, pendingRows, runOwner *sql.Stmt
 	reusable                                          *sql.Stmt // Reusable's lookup
@@ -231,43 +224,6 @@ func dsn(abs string) string {
 // busyTimeout is how long a connection waits for a lock another holds.
 const busyTimeout = 10 * time.Second
 
-// beginWrite begins a write transaction (BEGIN IMMEDIATE) on the writer
-// connection, getting one if need be. The caller holds wsem; end the
-// transaction with endWrite.
-func (h *History) beginWrite(ctx context.Context) (*sql.Tx, error) {
-	if h.closed {
-		return nil, errors.New("history closed")
-	}
-	if h.wconn == nil {
-		c, err := h.db.Conn(ctx)
-		if err != nil {
-			return nil, err
-		}
-		h.wconn = c
-	}
-	tx, err := h.wconn.BeginTx(ctx, nil)
-	if err != nil {
-		h.dropWriter()
-	}
-	return tx, err
-}
-
-// endWrite ends the use of the writer connection by a transaction that
-// failed with err (nil for success): after an error the connection is let
-// go, in case the error broke it, and the next writer gets another.
-func (h *History) endWrite(err error) {
-	if err != nil {
-		h.dropWriter()
-	}
-}
-
-func (h *History) dropWriter() {
-	if h.wconn != nil {
-		h.wconn.Close()
-		h.wconn = nil
-	}
-}
-
 // retryBusy calls f until it does not fail with SQLITE_BUSY, for up to
 // busyTimeout. SQLite reports some lock conflicts at once rather than
 // waiting for them, where waiting could deadlock: two processes opening a
@@ -315,8 +271,7 @@ func (h *History) Close() error {
 		}
 	})
 	var errs []error
-	h.wsem <- struct{}{} // after the write in progress, if any
-	h.closed = true
+	h.wsem <- struct{}{} // after the write in progress, if any, which may prepare a statement
 	for _, s := range []*sql.Stmt{h.delRun, h.insRun, h.runEntries, h.pendingRows, h.runOwner, h.reusable} {
 		if s != nil {
 			errs = append(errs, s.Close())
@@ -326,10 +281,6 @@ func (h *History) Close() error {
 		if s != nil {
 			errs = append(errs, s.close())
 		}
-	}
-	if h.wconn != nil {
-		errs = append(errs, h.wconn.Close())
-		h.wconn = nil
 	}
 	<-h.wsem
 	errs = append(errs, h.db.Close())
