@@ -281,16 +281,21 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) e
 	// tx.StmtContext reuses the statement already prepared on this
 	// connection by an earlier transaction.
 	sctx := context.WithoutCancel(ctx)
+	earlier := true // a run of this ID may be recorded: replace it
 	if owner != "" {
-		if err := h.checkNotRunning(sctx, tx, r.ID, owner); err != nil {
+		if earlier, err = h.checkNotRunning(sctx, tx, r.ID, owner); err != nil {
 			return err
 		}
 	}
-	if err := h.deleteValues(sctx, tx, r.ID); err != nil {
-		return fmt.Errorf("delete earlier run: %w", err)
-	}
-	if _, err := tx.StmtContext(sctx, h.delRun).ExecContext(sctx, r.ID); err != nil {
-		return fmt.Errorf("delete earlier run: %w", err)
+	// A new run (StartRun found none of its ID) has nothing to replace:
+	// rows of a run are only ever deleted with its runs row, here.
+	if earlier {
+		if err := h.deleteValues(sctx, tx, r.ID); err != nil {
+			return fmt.Errorf("delete earlier run: %w", err)
+		}
+		if _, err := tx.StmtContext(sctx, h.delRun).ExecContext(sctx, r.ID); err != nil {
+			return fmt.Errorf("delete earlier run: %w", err)
+		}
 	}
 	// Fold the entries of earlier runs if there are enough; this run's
 	// go in after them. A run without records (a Running entry) has none
