@@ -315,8 +315,9 @@ FROM lineage;
 		// 12: a run's pending index entries are a row for the run (role
 		// 3, see roleRun) and one per input: fold and the queries read
 		// each record's output and knot id from its lineage row, rather
-		// than from two more rows of lineage_pending (30 rows for a chain
-		// of 10 knots, now 11). The entries pending are folded first.
+		// than from two more rows of lineage_pending (32 rows for a
+		// parameter and 10 knots, now 11). The entries pending are
+		// folded first.
 		sql: `
 INSERT OR IGNORE INTO lineage_values (hash, role, run_id, knot_id, name)
 	SELECT hash, role, run_id, knot_id, name FROM lineage_pending WHERE role < 2
