@@ -475,11 +475,11 @@ var foldQueries = []string{
 		SELECT hash, role, run_id, knot_id, name FROM lineage_pending WHERE role = 1
 		UNION ALL
 		SELECT l.output_hash, 0, l.run_id, l.knot_id, '' FROM lineage_pending p
-			JOIN lineage l ON l.run_id = p.run_id
+			CROSS JOIN lineage l ON l.run_id = p.run_id
 			WHERE p.role = 3 AND l.output_hash IS NOT NULL
 		ORDER BY 1, 3, 2, 4, 5`,
 	`INSERT OR IGNORE INTO lineage_knots (knot_id, run_id)
-		SELECT l.knot_id, l.run_id FROM lineage_pending p JOIN lineage l ON l.run_id = p.run_id
+		SELECT l.knot_id, l.run_id FROM lineage_pending p CROSS JOIN lineage l ON l.run_id = p.run_id
 			WHERE p.role = 3 ORDER BY 1, 2`,
 	`DELETE FROM lineage_pending`,
 }
@@ -634,14 +634,28 @@ func (h *History) Runs(ctx context.Context, q lineage.Query) ([]lineage.Summary,
 	return runs, nil
 }
 
+// The (run_id, knot_id) pairs of the records that produced the value ?1,
+// consumed it, or are of the knot ?1: folded entries, and pending ones.
+// A pending run's outputs and knot ids are read from its records, by its
+// key: CROSS JOIN keeps lineage_pending the outer table (SQLite's planner,
+// without statistics, would scan all of lineage for them).
+const (
+	byOutputPairs = `SELECT run_id, knot_id FROM lineage_values WHERE hash = ?1 AND role = 0
+		UNION SELECT l.run_id, l.knot_id FROM lineage_pending p CROSS JOIN lineage l ON l.run_id = p.run_id
+			WHERE p.role = 3 AND l.output_hash = ?1`
+	byInputPairs = `SELECT run_id, knot_id FROM lineage_values WHERE hash = ?1 AND role = 1
+		UNION SELECT run_id, knot_id FROM lineage_pending WHERE hash = ?1 AND role = 1`
+	byKnotPairs = `SELECT run_id, knot_id FROM lineage_knots WHERE knot_id = ?1
+		UNION SELECT l.run_id, l.knot_id FROM lineage_pending p CROSS JOIN lineage l ON l.run_id = p.run_id AND l.knot_id = ?1
+			WHERE p.role = 3`
+)
+
 // ByOutput implements [lineage.History]. The zero digest matches nothing.
 func (h *History) ByOutput(ctx context.Context, d cas.Digest) ([]lineage.Record, error) {
 	if d.IsZero() {
 		return nil, nil
 	}
-	recs, err := queryRecords(ctx, h.db, byEntries(`SELECT run_id, knot_id FROM lineage_values WHERE hash = ?1 AND role = 0
-		UNION SELECT l.run_id, l.knot_id FROM lineage_pending p JOIN lineage l ON l.run_id = p.run_id
-			WHERE p.role = 3 AND l.output_hash = ?1`), "", d[:])
+	recs, err := queryRecords(ctx, h.db, byEntries(byOutputPairs), "", d[:])
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: by output %s: %w", d, err)
 	}
@@ -650,8 +664,7 @@ func (h *History) ByOutput(ctx context.Context, d cas.Digest) ([]lineage.Record,
 
 // ByInput implements [lineage.History].
 func (h *History) ByInput(ctx context.Context, d cas.Digest) ([]lineage.Record, error) {
-	recs, err := queryRecords(ctx, h.db, byEntries(`SELECT run_id, knot_id FROM lineage_values WHERE hash = ?1 AND role = 1
-		UNION SELECT run_id, knot_id FROM lineage_pending WHERE hash = ?1 AND role = 1`), "", d[:])
+	recs, err := queryRecords(ctx, h.db, byEntries(byInputPairs), "", d[:])
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: by input %s: %w", d, err)
 	}
@@ -660,9 +673,7 @@ func (h *History) ByInput(ctx context.Context, d cas.Digest) ([]lineage.Record, 
 
 // ByKnot implements [lineage.History].
 func (h *History) ByKnot(ctx context.Context, knotID string) ([]lineage.Record, error) {
-	recs, err := queryRecords(ctx, h.db, byEntries(`SELECT run_id, knot_id FROM lineage_knots WHERE knot_id = ?1
-		UNION SELECT l.run_id, l.knot_id FROM lineage_pending p JOIN lineage l ON l.run_id = p.run_id AND l.knot_id = ?1
-			WHERE p.role = 3`), "", knotID)
+	recs, err := queryRecords(ctx, h.db, byEntries(byKnotPairs), "", knotID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: by knot %q: %w", knotID, err)
 	}
@@ -674,12 +685,13 @@ type querier interface {
 }
 
 // byEntries is the source of queryRecords for the records named by the
-// (run_id, knot_id) pairs of index entries: the subquery drives the join,
-// a lookup of lineage's primary key per pair (with the pairs in an IN
-// list, the planner may scan lineage instead). Its UNION also removes
+// (run_id, knot_id) pairs of index entries: the subquery drives the join
+// (CROSS JOIN keeps it the outer loop), a lookup of lineage's primary key
+// per pair (with the pairs in an IN list, or a plain JOIN, the planner may
+// scan lineage or runs instead). Its UNION also removes
 // duplicate pairs (a record that takes one value as two inputs).
 func byEntries(pairs string) string {
-	return "(" + pairs + ") v JOIN lineage l ON l.run_id = v.run_id AND l.knot_id = v.knot_id"
+	return "(" + pairs + ") v CROSS JOIN lineage l ON l.run_id = v.run_id AND l.knot_id = v.knot_id"
 }
 
 // queryRecords returns the records of lineage l that source (a FROM

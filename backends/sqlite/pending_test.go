@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"database/sql"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -101,4 +103,41 @@ func hasRecord(recs []lineage.Record, runID, knotID string) bool {
 		}
 	}
 	return false
+}
+
+// TestLookupPlans: the look-ups by output, input and knot, the fold and
+// lineage_values_text read lineage and runs by key, never by a scan of
+// either (which a plain JOIN with lineage_pending let SQLite's planner
+// choose: a look-up then read the whole history).
+func TestLookupPlans(t *testing.T) {
+	h := openTest(t, filepath.Join(t.TempDir(), "history.db"))
+	scan := regexp.MustCompile(`^SCAN (l|r|lineage|runs)( |$)`)
+	for name, q := range map[string]string{
+		"ByOutput":            recordsQuery(byEntries(byOutputPairs), ""),
+		"ByInput":             recordsQuery(byEntries(byInputPairs), ""),
+		"ByKnot":              recordsQuery(byEntries(byKnotPairs), ""),
+		"fold values":         foldQueries[0],
+		"fold knots":          foldQueries[1],
+		"lineage_values_text": "SELECT * FROM lineage_values_text",
+	} {
+		rows, err := h.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, "x")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		for _, step := range plan {
+			if scan.MatchString(step) {
+				t.Errorf("%s: plan has %q, want lineage and runs read by key:\n%s", name, step, strings.Join(plan, "\n"))
+			}
+		}
+	}
 }

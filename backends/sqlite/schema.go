@@ -332,7 +332,7 @@ SELECT 'sha256:' || lower(hex(hash)) AS hash, CASE role WHEN 0 THEN 'output' ELS
 FROM (SELECT hash, role, run_id, knot_id, name FROM lineage_values
 	UNION ALL SELECT hash, role, run_id, knot_id, name FROM lineage_pending WHERE role = 1
 	UNION ALL SELECT l.output_hash, 0, l.run_id, l.knot_id, '' FROM lineage_pending p
-		JOIN lineage l ON l.run_id = p.run_id WHERE p.role = 3 AND l.output_hash IS NOT NULL);
+		CROSS JOIN lineage l ON l.run_id = p.run_id WHERE p.role = 3 AND l.output_hash IS NOT NULL);
 `,
 	},
 }
