@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/bits"
 	"slices"
 	"strings"
 
@@ -34,7 +33,7 @@ var (
 	insertRecords = batchInsert{table: "lineage", cols: []string{"run_id", "seq", "knot_id", "kind", "module", "knot",
 		"config_hash", "output_hash", "inputs", "outcome", "skip_reason", "skip_detail", "error_id", "dispatcher",
 		"started_at", "finished_at", "grants", "map_id", "map_index", "cache_key", "reused_run", "reused_knot", "memo", "logs"}}
-	insertPending = batchInsert{table: "lineage_pending", cols: []string{"hash", "role", "run_id", "knot_id", "name"}}
+	insertPending = batchInsert{table: "lineage_pending", cols: []string{"rowid", "hash", "role", "run_id", "knot_id", "name"}}
 	insertValues  = batchInsert{table: "lineage_values", cols: []string{"hash", "role", "run_id", "knot_id", "name"}}
 	insertKnots   = batchInsert{table: "lineage_knots", cols: []string{"knot_id", "run_id"}}
 	insertErrors  = batchInsert{table: "errors", cols: []string{"run_id", "error_id", "seq", "knot_id", "type",
@@ -42,9 +41,8 @@ var (
 	insertLabels = batchInsert{table: "run_labels", cols: []string{"run_id", "key", "value"}}
 )
 
-// batchSizes is how many statements a batchInsert prepares: for 1, 2, 4, …
-// 1<<(batchSizes-1) rows.
-const batchSizes = 6
+// maxBatch is the most rows one statement inserts.
+const maxBatch = 32
 
 // batchInsert is an INSERT of a table's columns.
 type batchInsert struct {
@@ -59,23 +57,32 @@ func (b batchInsert) query(n int) string {
 		strings.Repeat(row+", ", n-1) + row
 }
 
-// prepare prepares the statements for every batch size.
-func (b batchInsert) prepare(ctx context.Context, db *sql.DB) (*batchStmts, error) {
-	s := &batchStmts{cols: len(b.cols)}
-	for k := range s.stmts {
-		var err error
-		if s.stmts[k], err = db.PrepareContext(ctx, b.query(1<<k)); err != nil {
-			s.close()
-			return nil, fmt.Errorf("prepare insert into %s: %w", b.table, err)
-		}
-	}
-	return s, nil
+// prepare returns the statements of b, prepared on db as they are first
+// needed: a run's rows go in one statement of their number (up to
+// maxBatch), and there are few distinct numbers.
+func (b batchInsert) prepare(db *sql.DB) *batchStmts {
+	return &batchStmts{b: b, db: db, cols: len(b.cols)}
 }
 
-// batchStmts are the prepared statements of a batchInsert.
+// batchStmts are the prepared statements of a batchInsert. Only a writer
+// (holding wsem) uses them.
 type batchStmts struct {
+	b     batchInsert
+	db    *sql.DB
 	cols  int
-	stmts [batchSizes]*sql.Stmt // stmts[k] inserts 1<<k rows
+	stmts [maxBatch + 1]*sql.Stmt // stmts[n] inserts n rows
+}
+
+// stmt returns the statement that inserts n rows, preparing it if need be.
+func (s *batchStmts) stmt(ctx context.Context, n int) (*sql.Stmt, error) {
+	if s.stmts[n] == nil {
+		st, err := s.db.PrepareContext(ctx, s.b.query(n))
+		if err != nil {
+			return nil, fmt.Errorf("prepare insert into %s: %w", s.b.table, err)
+		}
+		s.stmts[n] = st
+	}
+	return s.stmts[n], nil
 }
 
 func (s *batchStmts) close() error {
@@ -88,19 +95,16 @@ func (s *batchStmts) close() error {
 	return errors.Join(errs...)
 }
 
-// maxBatch is the most rows one statement inserts.
-const maxBatch = 1 << (batchSizes - 1)
-
 // batchWriter inserts the rows of one table in tx, a batch at a time: add
-// appends a row's values to a buffer and executes the largest statement
-// once it is full; flush executes what is left.
+// appends a row's values to a buffer and executes the statement of
+// maxBatch rows once it is full; flush executes what is left, in one
+// statement.
 type batchWriter struct {
 	tx   *sql.Tx
 	s    *batchStmts
 	what string // names a row in errors: "record", "value", "error"
 	args []any  // the values of the rows not yet inserted, s.cols a row
 	done int    // rows inserted
-	stmt [batchSizes]*sql.Stmt
 }
 
 // reset makes w insert into another table, with an empty buffer.
@@ -117,24 +121,25 @@ func (w *batchWriter) add(ctx context.Context, vals ...any) error {
 	return w.flush(ctx)
 }
 
-// flush inserts the buffered rows, in statements of 32, 16, … 1 rows.
+// flush inserts the buffered rows (at most maxBatch) in one statement.
 func (w *batchWriter) flush(ctx context.Context) error {
-	rows := len(w.args) / w.s.cols
-	for off := 0; off < rows; {
-		k := min(bits.Len(uint(rows-off)), batchSizes) - 1 // largest batch that fits
-		n := 1 << k
-		if w.stmt[k] == nil {
-			w.stmt[k] = w.tx.StmtContext(ctx, w.s.stmts[k])
-		}
-		if _, err := w.stmt[k].ExecContext(ctx, w.args[off*w.s.cols:(off+n)*w.s.cols]...); err != nil {
-			if n == 1 {
-				return fmt.Errorf("insert %s %d: %w", w.what, w.done+off, err)
-			}
-			return fmt.Errorf("insert %ss %d-%d: %w", w.what, w.done+off, w.done+off+n-1, err)
-		}
-		off += n
+	n := len(w.args) / w.s.cols
+	if n == 0 {
+		return nil
 	}
-	w.done += rows
+	st, err := w.s.stmt(ctx, n)
+	if err != nil {
+		return err
+	}
+	// tx.StmtContext reuses the statement already prepared on the
+	// transaction's connection.
+	if _, err := w.tx.StmtContext(ctx, st).ExecContext(ctx, w.args...); err != nil {
+		if n == 1 {
+			return fmt.Errorf("insert %s %d: %w", w.what, w.done, err)
+		}
+		return fmt.Errorf("insert %ss %d-%d: %w", w.what, w.done, w.done+n-1, err)
+	}
+	w.done += n
 	clear(w.args) // let the values go
 	w.args = w.args[:0]
 	return nil
@@ -157,17 +162,25 @@ func (h *History) RecordRun(ctx context.Context, r *lineage.Run) error {
 	return nil
 }
 
-// Roles in lineage_values and lineage_pending.
+// Roles in lineage_values and lineage_pending. (Role 2, in lineage_pending
+// from schema 4 to 11, was an entry of lineage_knots: the index entries of
+// a record's knot id and output are now read from its lineage row.)
 const (
 	roleOutput = 0
 	roleInput  = 1
-	roleKnot   = 2 // lineage_pending only: an entry of lineage_knots
+	// roleRun is a row of lineage_pending that stands for the index
+	// entries of its run's records other than their inputs: each record's
+	// output (lineage_values) and knot id (lineage_knots), which fold and
+	// the queries read from the records themselves. Its rowid is higher
+	// than the last row's by the number of those entries, so that rowids
+	// still count the entries pending.
+	roleRun = 3
 )
 
-// foldRows is how many entries lineage_pending holds before RecordRun
+// foldRows is how many entries lineage_pending stands for before RecordRun
 // folds them into lineage_values and lineage_knots. Queries scan
-// lineage_pending, so it stays small: 2048 entries are about 70 runs of
-// 10 knots, and 150 KB to scan.
+// lineage_pending and the records of its runs, so it stays small: 2048
+// entries are about 70 runs of 10 knots.
 var foldRows int64 = 2048
 
 // encodeInputs packs a record's inputs for the lineage.inputs column: per
@@ -268,16 +281,30 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) e
 	// tx.StmtContext reuses the statement already prepared on this
 	// connection by an earlier transaction.
 	sctx := context.WithoutCancel(ctx)
+	earlier := true // a run of this ID may be recorded: replace it
 	if owner != "" {
-		if err := h.checkNotRunning(sctx, tx, r.ID, owner); err != nil {
+		if earlier, err = h.checkNotRunning(sctx, tx, r.ID, owner); err != nil {
 			return err
 		}
 	}
-	if err := h.deleteValues(sctx, tx, r.ID); err != nil {
-		return fmt.Errorf("delete earlier run: %w", err)
+	// A new run (StartRun found none of its ID) has nothing to replace:
+	// rows of a run are only ever deleted with its runs row, here.
+	if earlier {
+		if err := h.deleteValues(sctx, tx, r.ID); err != nil {
+			return fmt.Errorf("delete earlier run: %w", err)
+		}
+		if _, err := tx.StmtContext(sctx, h.delRun).ExecContext(sctx, r.ID); err != nil {
+			return fmt.Errorf("delete earlier run: %w", err)
+		}
 	}
-	if _, err := tx.StmtContext(sctx, h.delRun).ExecContext(sctx, r.ID); err != nil {
-		return fmt.Errorf("delete earlier run: %w", err)
+	// Fold the entries of earlier runs if there are enough; this run's
+	// go in after them. A run without records (a Running entry) has none
+	// and leaves the fold to the next.
+	var pending int64
+	if len(r.Records) > 0 {
+		if pending, err = h.fold(sctx, tx, foldRows); err != nil {
+			return fmt.Errorf("fold index entries: %w", err)
+		}
 	}
 	var tc storedrun.Nanos // check has seen every time: no errors
 	sum := lineage.Summarize(r)
@@ -303,7 +330,7 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) e
 	if err := w.flush(sctx); err != nil {
 		return err
 	}
-	if err := h.writeEntries(sctx, &w, r); err != nil {
+	if err := h.writeEntries(sctx, &w, r, pending); err != nil {
 		return err
 	}
 	w.reset(h.insErrors, "error")
@@ -327,9 +354,6 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) e
 	if err := w.flush(sctx); err != nil {
 		return err
 	}
-	if err := h.fold(sctx, tx, foldRows); err != nil {
-		return fmt.Errorf("fold index entries: %w", err)
-	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
@@ -344,11 +368,14 @@ type entry struct {
 	knot, name string
 }
 
-// writeEntries writes r's index entries: to lineage_pending, or, for a run
-// with foldRows of them or more, straight into lineage_values and
-// lineage_knots, sorted as fold sorts them (such a run would fold at once:
-// this spares writing them twice and SQLite's sort).
-func (h *History) writeEntries(ctx context.Context, w *batchWriter, r *lineage.Run) error {
+// writeEntries writes r's index entries: to lineage_pending, after the
+// pending rows up to rowid pending, or, for a run with foldRows of them or
+// more, straight into lineage_values and lineage_knots, sorted as fold
+// sorts them (such a run would fold at once: this spares writing them
+// twice and SQLite's sort). Pending, a run's entries are a roleRun row
+// and a row per input: fold and the queries read the outputs and knot ids
+// from the records.
+func (h *History) writeEntries(ctx context.Context, w *batchWriter, r *lineage.Run, pending int64) error {
 	n := 0
 	for i := range r.Records {
 		n += 1 + len(r.Records[i].Inputs)
@@ -357,19 +384,22 @@ func (h *History) writeEntries(ctx context.Context, w *batchWriter, r *lineage.R
 		}
 	}
 	if int64(n) < foldRows {
+		if len(r.Records) == 0 {
+			return nil
+		}
+		inputs := 0
+		for i := range r.Records {
+			inputs += len(r.Records[i].Inputs)
+		}
 		w.reset(h.insPending, "index entry")
+		// The input rows take the rowids after it.
+		if err := w.add(ctx, pending+int64(n-inputs), nil, roleRun, r.ID, "", ""); err != nil {
+			return err
+		}
 		for i := range r.Records {
 			rec := &r.Records[i]
-			if err := w.add(ctx, nil, roleKnot, r.ID, rec.KnotID, ""); err != nil {
-				return err
-			}
-			if !rec.Output.IsZero() {
-				if err := w.add(ctx, rec.Output[:], roleOutput, r.ID, rec.KnotID, ""); err != nil {
-					return err
-				}
-			}
 			for _, in := range rec.Inputs {
-				if err := w.add(ctx, in.Digest[:], roleInput, r.ID, rec.KnotID, in.Name); err != nil {
+				if err := w.add(ctx, nil, in.Digest[:], roleInput, r.ID, rec.KnotID, in.Name); err != nil {
 					return err
 				}
 			}
@@ -414,35 +444,44 @@ func (h *History) writeEntries(ctx context.Context, w *batchWriter, r *lineage.R
 	return w.flush(ctx)
 }
 
-// fold moves the entries of lineage_pending into lineage_values and
-// lineage_knots, sorted, if it holds at least min of them. Its rowids
-// count its entries: DELETE without WHERE empties the table, and the next
-// rowid is 1 again. (Re-recording a run deletes some entries, so the count
-// can be high: the fold comes early.)
+// fold moves the entries lineage_pending stands for into lineage_values
+// and lineage_knots, sorted, if there are at least min of them, and
+// returns how many are left pending (0 if it folded). Its rowids count
+// its entries (see roleRun): DELETE without WHERE empties the table, and
+// the next rowid is 1 again. (Re-recording a run deletes some entries, so
+// the count can be high: the fold comes early.)
 //
 // The inserts ignore an entry already present (the same entry: nothing
 // else conflicts), so that they need no statement journal.
-func (h *History) fold(ctx context.Context, tx *sql.Tx, min int64) error {
+func (h *History) fold(ctx context.Context, tx *sql.Tx, min int64) (int64, error) {
 	var n sql.NullInt64
 	if err := tx.StmtContext(ctx, h.pendingRows).QueryRowContext(ctx).Scan(&n); err != nil {
-		return err
+		return 0, err
 	}
 	if n.Int64 < min || !n.Valid {
-		return nil
+		return n.Int64, nil
 	}
-	for _, q := range []string{
-		`INSERT OR IGNORE INTO lineage_values (hash, role, run_id, knot_id, name)
-			SELECT hash, role, run_id, knot_id, name FROM lineage_pending WHERE role < 2
-			ORDER BY hash, run_id, role, knot_id, name`,
-		`INSERT OR IGNORE INTO lineage_knots (knot_id, run_id)
-			SELECT knot_id, run_id FROM lineage_pending WHERE role = 2 ORDER BY knot_id, run_id`,
-		`DELETE FROM lineage_pending`,
-	} {
+	for _, q := range foldQueries {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return 0, nil
+}
+
+// foldQueries are fold's statements; migration 12 runs them too.
+var foldQueries = []string{
+	`INSERT OR IGNORE INTO lineage_values (hash, role, run_id, knot_id, name)
+		SELECT hash, role, run_id, knot_id, name FROM lineage_pending WHERE role = 1
+		UNION ALL
+		SELECT l.output_hash, 0, l.run_id, l.knot_id, '' FROM lineage_pending p
+			CROSS JOIN lineage l ON l.run_id = p.run_id
+			WHERE p.role = 3 AND l.output_hash IS NOT NULL
+		ORDER BY 1, 3, 2, 4, 5`,
+	`INSERT OR IGNORE INTO lineage_knots (knot_id, run_id)
+		SELECT l.knot_id, l.run_id FROM lineage_pending p CROSS JOIN lineage l ON l.run_id = p.run_id
+			WHERE p.role = 3 ORDER BY 1, 2`,
+	`DELETE FROM lineage_pending`,
 }
 
 // deleteValues removes the index entries of a run about to be replaced:
@@ -595,13 +634,28 @@ func (h *History) Runs(ctx context.Context, q lineage.Query) ([]lineage.Summary,
 	return runs, nil
 }
 
+// The (run_id, knot_id) pairs of the records that produced the value ?1,
+// consumed it, or are of the knot ?1: folded entries, and pending ones.
+// A pending run's outputs and knot ids are read from its records, by its
+// key: CROSS JOIN keeps lineage_pending the outer table (SQLite's planner,
+// without statistics, would scan all of lineage for them).
+const (
+	byOutputPairs = `SELECT run_id, knot_id FROM lineage_values WHERE hash = ?1 AND role = 0
+		UNION SELECT l.run_id, l.knot_id FROM lineage_pending p CROSS JOIN lineage l ON l.run_id = p.run_id
+			WHERE p.role = 3 AND l.output_hash = ?1`
+	byInputPairs = `SELECT run_id, knot_id FROM lineage_values WHERE hash = ?1 AND role = 1
+		UNION SELECT run_id, knot_id FROM lineage_pending WHERE hash = ?1 AND role = 1`
+	byKnotPairs = `SELECT run_id, knot_id FROM lineage_knots WHERE knot_id = ?1
+		UNION SELECT l.run_id, l.knot_id FROM lineage_pending p CROSS JOIN lineage l ON l.run_id = p.run_id AND l.knot_id = ?1
+			WHERE p.role = 3`
+)
+
 // ByOutput implements [lineage.History]. The zero digest matches nothing.
 func (h *History) ByOutput(ctx context.Context, d cas.Digest) ([]lineage.Record, error) {
 	if d.IsZero() {
 		return nil, nil
 	}
-	recs, err := queryRecords(ctx, h.db, byEntries(`SELECT run_id, knot_id FROM lineage_values WHERE hash = ?1 AND role = 0
-		UNION SELECT run_id, knot_id FROM lineage_pending WHERE hash = ?1 AND role = 0`), "", d[:])
+	recs, err := queryRecords(ctx, h.db, byEntries(byOutputPairs), "", d[:])
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: by output %s: %w", d, err)
 	}
@@ -610,8 +664,7 @@ func (h *History) ByOutput(ctx context.Context, d cas.Digest) ([]lineage.Record,
 
 // ByInput implements [lineage.History].
 func (h *History) ByInput(ctx context.Context, d cas.Digest) ([]lineage.Record, error) {
-	recs, err := queryRecords(ctx, h.db, byEntries(`SELECT run_id, knot_id FROM lineage_values WHERE hash = ?1 AND role = 1
-		UNION SELECT run_id, knot_id FROM lineage_pending WHERE hash = ?1 AND role = 1`), "", d[:])
+	recs, err := queryRecords(ctx, h.db, byEntries(byInputPairs), "", d[:])
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: by input %s: %w", d, err)
 	}
@@ -620,8 +673,7 @@ func (h *History) ByInput(ctx context.Context, d cas.Digest) ([]lineage.Record, 
 
 // ByKnot implements [lineage.History].
 func (h *History) ByKnot(ctx context.Context, knotID string) ([]lineage.Record, error) {
-	recs, err := queryRecords(ctx, h.db, byEntries(`SELECT run_id, knot_id FROM lineage_knots WHERE knot_id = ?1
-		UNION SELECT run_id, knot_id FROM lineage_pending WHERE knot_id = ?1 AND role = 2`), "", knotID)
+	recs, err := queryRecords(ctx, h.db, byEntries(byKnotPairs), "", knotID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: by knot %q: %w", knotID, err)
 	}
@@ -633,12 +685,13 @@ type querier interface {
 }
 
 // byEntries is the source of queryRecords for the records named by the
-// (run_id, knot_id) pairs of index entries: the subquery drives the join,
-// a lookup of lineage's primary key per pair (with the pairs in an IN
-// list, the planner may scan lineage instead). Its UNION also removes
+// (run_id, knot_id) pairs of index entries: the subquery drives the join
+// (CROSS JOIN keeps it the outer loop), a lookup of lineage's primary key
+// per pair (with the pairs in an IN list, or a plain JOIN, the planner may
+// scan lineage or runs instead). Its UNION also removes
 // duplicate pairs (a record that takes one value as two inputs).
 func byEntries(pairs string) string {
-	return "(" + pairs + ") v JOIN lineage l ON l.run_id = v.run_id AND l.knot_id = v.knot_id"
+	return "(" + pairs + ") v CROSS JOIN lineage l ON l.run_id = v.run_id AND l.knot_id = v.knot_id"
 }
 
 // queryRecords returns the records of lineage l that source (a FROM

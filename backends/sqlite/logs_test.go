@@ -19,6 +19,7 @@ import (
 // dropping the records' log digests.
 func undoSchema11(t *testing.T, db *sql.DB) {
 	t.Helper()
+	undoSchema12(t, db)
 	_, view, ok := strings.Cut(migrations[9].sql, "DROP VIEW lineage_text;")
 	if !ok {
 		t.Fatal("migration 10 does not recreate lineage_text")
@@ -67,7 +68,10 @@ func migratedFrom(t *testing.T, version int, undo func(*testing.T, *sql.DB), old
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(withoutLogs(want), got, equateTimes, cmpopts.EquateEmpty()); diff != "" {
+		if version < 11 {
+			want = withoutLogs(want)
+		}
+		if diff := cmp.Diff(want, got, equateTimes, cmpopts.EquateEmpty()); diff != "" {
 			t.Errorf("Run(%s) after migration (-want +got):\n%s", want.ID, diff)
 		}
 	}

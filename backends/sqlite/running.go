@@ -128,28 +128,31 @@ func (h *History) finished(runID string) {
 var errRunning = errors.New("another process is running it")
 
 // checkNotRunning fails with errRunning if runID is a Running run of
-// another owner that is alive. It runs in the write transaction of
-// StartRun, which then replaces the entry.
-func (h *History) checkNotRunning(ctx context.Context, tx *sql.Tx, runID, owner string) error {
+// another owner that is alive, and reports whether a run of runID is
+// recorded. It runs in the write transaction of StartRun, which then
+// replaces the entry.
+func (h *History) checkNotRunning(ctx context.Context, tx *sql.Tx, runID, owner string) (exists bool, err error) {
 	var status, other string
-	err := tx.StmtContext(ctx, h.runOwner).QueryRowContext(ctx, runID).Scan(&status, &other)
-	if errors.Is(err, sql.ErrNoRows) || err == nil && (status != string(lineage.Running) || other == owner) {
-		return nil
-	}
-	if err != nil {
-		return err
+	err = tx.StmtContext(ctx, h.runOwner).QueryRowContext(ctx, runID).Scan(&status, &other)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, err
+	case status != string(lineage.Running) || other == owner:
+		return true, nil
 	}
 	f, dead, err := h.tryLock(other, runID)
 	if err != nil {
-		return err
+		return true, err
 	}
 	if f != nil {
 		f.Close()
 	}
 	if !dead {
-		return errRunning
+		return true, errRunning
 	}
-	return nil
+	return true, nil
 }
 
 // tryLock takes the lock of a Running entry's owner (or of the run, for

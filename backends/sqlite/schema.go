@@ -311,6 +311,30 @@ SELECT run_id, seq, knot_id, kind, map_id, map_index, module, knot,
 FROM lineage;
 `,
 	},
+	{
+		// 12: a run's pending index entries are a row for the run (role
+		// 3, see roleRun) and one per input: fold and the queries read
+		// each record's output and knot id from its lineage row, rather
+		// than from two more rows of lineage_pending (32 rows for a
+		// parameter and 10 knots, now 11). The entries pending are
+		// folded first.
+		sql: `
+INSERT OR IGNORE INTO lineage_values (hash, role, run_id, knot_id, name)
+	SELECT hash, role, run_id, knot_id, name FROM lineage_pending WHERE role < 2
+	ORDER BY hash, run_id, role, knot_id, name;
+INSERT OR IGNORE INTO lineage_knots (knot_id, run_id)
+	SELECT knot_id, run_id FROM lineage_pending WHERE role = 2 ORDER BY knot_id, run_id;
+DELETE FROM lineage_pending;
+DROP VIEW lineage_values_text;
+CREATE VIEW lineage_values_text AS
+SELECT 'sha256:' || lower(hex(hash)) AS hash, CASE role WHEN 0 THEN 'output' ELSE 'input' END AS role,
+	run_id, knot_id, name
+FROM (SELECT hash, role, run_id, knot_id, name FROM lineage_values
+	UNION ALL SELECT hash, role, run_id, knot_id, name FROM lineage_pending WHERE role = 1
+	UNION ALL SELECT l.output_hash, 0, l.run_id, l.knot_id, '' FROM lineage_pending p
+		CROSS JOIN lineage l ON l.run_id = p.run_id WHERE p.role = 3 AND l.output_hash IS NOT NULL);
+`,
+	},
 }
 
 // A migration is one schema step: its SQL, then fn (if any) for what SQL

@@ -10,11 +10,12 @@
 // writes to the WAL by about 40%.
 //
 // The indexes that join runs (by value digest, lineage_values, and by
-// knot id, lineage_knots) are written in batches: a run appends its
-// entries to lineage_pending, and every 2048 entries or so they are moved
-// into the indexes, sorted, in the transaction of the run that crosses
-// the mark. Written run by run, those indexes were most of the pages a
-// run wrote (about 40 of 52 for a 10-knot run). Queries read both.
+// knot id, lineage_knots) are written in batches: a run appends a row for
+// itself and one per input to lineage_pending, and every 2048 entries or
+// so they are moved into the indexes, sorted, with the outputs and knot
+// ids of the pending runs' records, in the transaction of the run that
+// crosses the mark. Written run by run, those indexes were most of the
+// pages a run wrote (about 40 of 52 for a 10-knot run). Queries read both.
 //
 // Digests are stored as their 32 bytes (NULL for none). For the sqlite3
 // shell, the views lineage_text, lineage_values_text and errors_text show
@@ -57,7 +58,8 @@ type Config struct {
 type History struct {
 	db *sql.DB
 	// wsem serializes this process's writers, so that they queue here
-	// rather than in SQLite's sleeping busy handler.
+	// rather than in SQLite's sleeping busy handler. The batch
+	// statements are prepared by a writer holding it.
 	wsem chan struct{}
 
 	delRun, insRun, runEntries, pendingRows, runOwner *sql.Stmt
@@ -154,23 +156,13 @@ func (h *History) prepare(ctx context.Context) error {
 	if h.reusable, err = h.db.PrepareContext(ctx, reusableQuery); err != nil {
 		return fmt.Errorf("prepare lookup by cache key: %w", err)
 	}
-	if h.insRecords, err = insertRecords.prepare(ctx, h.db); err != nil {
-		return err
-	}
-	if h.insPending, err = insertPending.prepare(ctx, h.db); err != nil {
-		return err
-	}
-	if h.insValues, err = insertValues.prepare(ctx, h.db); err != nil {
-		return err
-	}
-	if h.insKnots, err = insertKnots.prepare(ctx, h.db); err != nil {
-		return err
-	}
-	if h.insLabels, err = insertLabels.prepare(ctx, h.db); err != nil {
-		return err
-	}
-	h.insErrors, err = insertErrors.prepare(ctx, h.db)
-	return err
+	h.insRecords = insertRecords.prepare(h.db)
+	h.insPending = insertPending.prepare(h.db)
+	h.insValues = insertValues.prepare(h.db)
+	h.insKnots = insertKnots.prepare(h.db)
+	h.insLabels = insertLabels.prepare(h.db)
+	h.insErrors = insertErrors.prepare(h.db)
+	return nil
 }
 
 // pageSize is the page size of a new history file, half SQLite's
@@ -279,6 +271,7 @@ func (h *History) Close() error {
 		}
 	})
 	var errs []error
+	h.wsem <- struct{}{} // after the write in progress, if any, which may prepare a statement
 	for _, s := range []*sql.Stmt{h.delRun, h.insRun, h.runEntries, h.pendingRows, h.runOwner, h.reusable} {
 		if s != nil {
 			errs = append(errs, s.Close())
@@ -289,6 +282,7 @@ func (h *History) Close() error {
 			errs = append(errs, s.close())
 		}
 	}
+	<-h.wsem
 	errs = append(errs, h.db.Close())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sqlite: close history: %w", err)
