@@ -47,6 +47,7 @@ func run() error {
 	for _, b := range []struct{ pkg, pattern string }{
 		{".", "Chain|FanOut|RecordedRuns|RecordedChain|MapReduce|ExpressionKnot|GateBranchNodes"},
 		{"./expr", "Eval"},
+		{"./internal/loom", "ExpressionKnot"},
 		{"./cas", "Hash"},
 		{"./backends/sqlite", "RecordRun"},
 		{"./host", "Invoke|Languages"},
