@@ -139,16 +139,7 @@ func BenchmarkFanOut(b *testing.B) {
 func BenchmarkRecordedRuns(b *testing.B) {
 	for _, g := range guests {
 		b.Run(g.name+"/10", func(b *testing.B) {
-			st, err := statedir.Open(b.Context(), b.TempDir())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer st.Close()
-			e, err := pirn.Open(b.Context(), pirn.Config{Store: st.Store, History: st.History})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer e.Close(context.Background())
+			e := recordingEngine(b)
 			t := chain(b, e, g, 10)
 			runLoop(b, e, t, 10)
 			b.ReportMetric(float64(b.N*11)/b.Elapsed().Seconds(), "records/s")
@@ -162,19 +153,27 @@ func BenchmarkRecordedRuns(b *testing.B) {
 func BenchmarkRecordedChain(b *testing.B) {
 	for _, g := range guests {
 		b.Run(g.name+"/100", func(b *testing.B) {
-			st, err := statedir.Open(b.Context(), b.TempDir())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer st.Close()
-			e, err := pirn.Open(b.Context(), pirn.Config{Store: st.Store, History: st.History})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer e.Close(context.Background())
+			e := recordingEngine(b)
 			runLoop(b, e, chain(b, e, g, 100), 100)
 		})
 	}
+}
+
+// recordingEngine opens an engine on the embedded default state in a
+// fresh directory, closed when the benchmark ends.
+func recordingEngine(b *testing.B) *pirn.Engine {
+	b.Helper()
+	st, err := statedir.Open(b.Context(), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	e, err := pirn.Open(b.Context(), pirn.Config{Store: st.Store, History: st.History})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close(context.Background()) })
+	return e
 }
 
 // BenchmarkMapReduce maps a trivial Wasm knot over 10,000 elements, then

@@ -218,21 +218,11 @@ func (m *meterer) importSection(r *reader) ([]byte, error) {
 			return nil, fmt.Errorf("imports from %s, which only the host may use", meterModule)
 		}
 		r.skip(int(r.u32()))
-		switch r.byte() {
+		switch kind, _ := r.importDesc(); kind {
 		case 0:
-			r.u32()
 			m.importedFuncs++
-		case 1:
-			r.byte()
-			r.limits()
-		case 2:
-			r.limits()
 		case 3:
-			r.byte()
-			r.byte()
 			m.globals++
-		default:
-			r.err = errors.New("unknown import kind")
 		}
 	}
 	if r.err != nil {

@@ -289,30 +289,41 @@ func (r *reader) imports() (imported, error) {
 			return im, fmt.Errorf("imports from %s, which only the host may use", meterModule)
 		}
 		r.skip(int(r.u32())) // the field's name
-		switch r.byte() {
-		case 0: // function: a type index
-			r.u32()
+		switch kind, lo := r.importDesc(); kind {
 		case 1: // table
-			r.byte()
-			lo, _, _ := r.limits()
 			if lo > MaxTableElements {
 				return im, fmt.Errorf("imports a table of %d elements, over the limit of %d", lo, MaxTableElements)
 			}
 			im.tables++
-		case 2: // memory
-			r.limits()
 		case 3: // global
-			r.byte()
-			r.byte()
 			im.globals++
-		default:
-			r.err = errors.New("unknown import kind")
 		}
 	}
 	if r.err != nil {
 		return im, r.fail("")
 	}
 	return im, nil
+}
+
+// importDesc reads an import's descriptor and returns its kind (0
+// function, 1 table, 2 memory, 3 global) and, for a table or memory, its
+// lower limit.
+func (r *reader) importDesc() (kind byte, lo uint64) {
+	switch kind = r.byte(); kind {
+	case 0: // a type index
+		r.u32()
+	case 1: // a reference type and limits
+		r.byte()
+		lo, _, _ = r.limits()
+	case 2:
+		lo, _, _ = r.limits()
+	case 3: // a value type and mutability
+		r.byte()
+		r.byte()
+	default:
+		r.err = errors.New("unknown import kind")
+	}
+	return kind, lo
 }
 
 // globals bounds the global section and lists the mutable globals.
