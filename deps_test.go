@@ -215,6 +215,20 @@ func TestGuestDependencies(t *testing.T) {
 			}
 		}
 	}
+	// Built for wasip1, as knot modules are, the guest packages link no
+	// CBOR library (pcbor's own codec stands in: refl.go) and no math/big:
+	// a Go module's size and compile time grow with its code.
+	cmd := exec.Command("go", "list", "-deps", "./pdk/go/...", "./abi")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps (wasip1): %v", err)
+	}
+	for d := range strings.FieldsSeq(string(out)) {
+		if strings.HasPrefix(d, "github.com/fxamacker/cbor") || d == "math/big" {
+			t.Errorf("the Go PDK built for wasip1 depends on %s", d)
+		}
+	}
 	// The scheduler knows nothing of WebAssembly.
 	for _, p := range listPackages(t) {
 		if p.ImportPath == module+"/scheduler" {

@@ -1,17 +1,20 @@
 package pirn_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pirn-wasm/pirn"
 	"github.com/pirn-wasm/pirn/host"
+	pdk "github.com/pirn-wasm/pirn/pdk/go"
 )
 
 // typesOf names the dynamic types in v, recursively, as the types knot of
@@ -153,5 +156,130 @@ func TestIntegralFloatIsInt(t *testing.T) {
 	res = runT(t, e, p.Tapestry, nil)
 	if res.Outputs["a"] != int64(5) || res.Outputs["b"] != int64(6) {
 		t.Errorf("YAML defaults: %#v", res.Outputs)
+	}
+}
+
+// The types and function of the shapes knot in
+// testdata/wasm/go/testknots, copied: the host encodes them with the CBOR
+// library, the Go PDK inside the module with its own codec.
+type (
+	shape struct {
+		Name   string          `json:"name"`
+		Tags   []string        `cbor:"tags,omitempty"`
+		When   time.Time       `cbor:"when"`
+		Size   *float64        `cbor:"size,omitempty"`
+		Parts  []part          `cbor:"parts"`
+		ByName map[string]part `cbor:"by_name"`
+		Extra  map[string]any  `cbor:"extra,omitzero"`
+		Raw    []byte          `cbor:"raw"`
+		Pair   pair            `cbor:"pair"`
+		meta
+	}
+	part struct {
+		ID     int     `cbor:"id"`
+		Weight float32 `cbor:"weight"`
+		Note   string  `cbor:"note,omitempty"`
+	}
+	pair struct {
+		_ struct{} `cbor:",toarray"`
+		A int
+		B string
+	}
+	meta struct {
+		Version int `cbor:"version"`
+		Owner   string
+	}
+	shapeIn struct {
+		S    shape `pirn:"s"`
+		Fail bool  `pirn:"fail,optional"`
+	}
+)
+
+func reshape(_ context.Context, in shapeIn) (shape, error) {
+	s := in.S
+	if in.Fail {
+		return shape{}, &pdk.Error{Type: "ShapeError", Message: "asked to fail", Detail: s}
+	}
+	s.Parts = append(s.Parts, part{ID: len(s.Parts), Weight: 0.5})
+	if s.ByName == nil {
+		s.ByName = map[string]part{}
+	}
+	for _, p := range s.Parts {
+		s.ByName[fmt.Sprint("p", p.ID)] = p
+	}
+	s.When = s.When.Add(90 * time.Minute)
+	s.Version++
+	s.Pair.A, s.Pair.B = s.Pair.A+1, s.Pair.B+"!"
+	return s, nil
+}
+
+// TestGuestCodecMatchesHost runs one Go function as a knot in the sandbox
+// (the Go PDK's own codec decodes its struct input and encodes its struct
+// output and its error's detail) and on the host (the CBOR library does):
+// the values and the error details must be the same bytes.
+func TestGuestCodecMatchesHost(t *testing.T) {
+	t.Parallel()
+	e := open(t, pirn.Config{})
+	mod, err := e.LoadModule(t.Context(), "testdata/wasm/go/testknots/testknots.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn := pirn.Func("shapes", reshape)
+	inputs := []map[string]any{
+		{"name": "empty"},
+		{
+			"name": "full", "tags": []any{"a", "b"}, "when": "2026-12-04T13:04:05.123456789+05:30",
+			"size": 2.25, "parts": []any{map[string]any{"id": 7, "weight": 1.5, "note": "n"}},
+			"by_name": map[string]any{"x": map[string]any{"id": 1}}, "extra": map[string]any{"k": []any{1, "v", nil}},
+			"raw": []byte{0, 1, 2}, "pair": []any{3, "three"}, "version": 4, "Owner": "me",
+			"unknown": "ignored",
+		},
+		{"name": "owner by another case", "owner": "lower", "when": "2026-01-01T00:00:00Z"},
+		{"name": "name twice", "NAME": "matches name too"},                    // refused alike
+		{"name": "not a time", "when": "yesterday"},                           // refused alike
+		{"name": "a float into an int", "version": 1.5},                       // refused alike
+		{"name": "short pair", "pair": []any{1}},                              // refused alike
+		{"name": "overflow", "parts": []any{map[string]any{"weight": 1e300}}}, // refused alike
+	}
+	for i, s := range inputs {
+		for _, fail := range []bool{false, true} {
+			if fail && i >= 3 {
+				continue
+			}
+			tp := pirn.NewTapestry()
+			node := must[*pirn.Node](t)
+			in := pirn.In{"s": s}
+			if fail {
+				in["fail"] = true
+			}
+			node(tp.Knot("guest", mod.Knot("shapes"), in))
+			node(tp.Knot("host", fn, in))
+			res := runT(t, e, tp, nil)
+			if fail {
+				if len(res.Errors) != 2 {
+					t.Fatalf("input %d: %d errors, want 2: %+v", i, len(res.Errors), res.Errors)
+				}
+				a, b := res.Errors[0], res.Errors[1]
+				if a.Type != "ShapeError" || a.Type != b.Type || a.Message != b.Message || !bytes.Equal(a.Detail, b.Detail) || len(a.Detail) == 0 {
+					t.Errorf("input %d: errors differ:\n%s %s %x\n%s %s %x", i, a.KnotID, a.Type, a.Detail, b.KnotID, b.Type, b.Detail)
+				}
+				continue
+			}
+			if i >= 3 { // refused by both, with the same message
+				// The types are main.T in the module, pirn_test.t here.
+				norm := strings.NewReplacer("main.", "", "pirn_test.", "")
+				if len(res.Errors) != 2 || res.Errors[0].Type != "InputError" || res.Errors[0].Type != res.Errors[1].Type ||
+					!strings.EqualFold(norm.Replace(res.Errors[0].Message), norm.Replace(res.Errors[1].Message)) {
+					t.Errorf("input %d: want the same InputError from both, got %+v", i, res.Errors)
+				}
+				continue
+			}
+			if len(res.Errors) != 0 {
+				t.Fatalf("input %d: errors %+v", i, res.Errors)
+			}
+			if diff := cmp.Diff(res.Outputs["host"], res.Outputs["guest"]); diff != "" || res.Outputs["guest"] == nil {
+				t.Errorf("input %d: guest and host outputs differ (-host +guest):\n%s", i, diff)
+			}
+		}
 	}
 }

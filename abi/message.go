@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/fxamacker/cbor/v2"
-
 	"github.com/pirn-wasm/pirn/internal/pcbor"
 )
 
@@ -211,18 +209,18 @@ func (o Outcome) String() string {
 
 // Error is the err arm of a response: {"type", "message", "detail"?, "trace"?}.
 type Error struct {
-	Type    string          `cbor:"type"`             // short class of failure, e.g. "ValueError"
-	Message string          `cbor:"message"`          // human-readable
-	Detail  cbor.RawMessage `cbor:"detail,omitempty"` // any value; optional
-	Trace   string          `cbor:"trace,omitempty"`  // the guest's stack trace, if it has one
+	Type    string           `cbor:"type"`            // short class of failure, e.g. "ValueError"
+	Message string           `cbor:"message"`         // human-readable
+	Detail  pcbor.RawMessage `cbor:"detail,omitzero"` // any value; optional
+	Trace   string           `cbor:"trace,omitempty"` // the guest's stack trace, if it has one
 }
 
 func (e *Error) Error() string { return e.Type + ": " + e.Message }
 
 // Skip is the skip arm of a response: {"reason", "detail"?}.
 type Skip struct {
-	Reason string          `cbor:"reason"`
-	Detail cbor.RawMessage `cbor:"detail,omitempty"`
+	Reason string           `cbor:"reason"`
+	Detail pcbor.RawMessage `cbor:"detail,omitzero"`
 }
 
 // Response is what pirn_invoke hands back: exactly one of
@@ -255,9 +253,9 @@ func Skipped(reason string) Response {
 }
 
 type wireResponse struct {
-	OK   cbor.RawMessage `cbor:"ok,omitempty"`
-	Err  *Error          `cbor:"err,omitempty"`
-	Skip *Skip           `cbor:"skip,omitempty"`
+	OK   pcbor.RawMessage `cbor:"ok,omitzero"`
+	Err  *Error           `cbor:"err,omitempty"`
+	Skip *Skip            `cbor:"skip,omitempty"`
 }
 
 // AppendResponse appends the encoding of r to dst.

@@ -13,7 +13,8 @@ for target in \
 	"FuzzDecodeRequest ./abi" \
 	"FuzzParse ./pipeline" \
 	"FuzzDecodeDocument ./host" \
-	"FuzzRead ./bundle"; do
+	"FuzzRead ./bundle" \
+	"FuzzUnmarshalReflect ./internal/pcbor"; do
 	set -- $target
 	echo "== $1 ($2, $time)"
 	go test -run '^$' -fuzz "^$1\$" -fuzztime "$time" -fuzzminimizetime 10s "$2"

@@ -179,7 +179,7 @@ func testKilledMidStream(t *testing.T, src killSource, entries int) {
 	p := filepath.Join(dir, "spin.yaml")
 	os.WriteFile(p, []byte("name: spin\nmodules: {work: "+work+"}\nnodes:\n"+
 		"  - {id: x, type: parameter, type_: int}\n"+
-		"  - {id: n, type: parameter, type_: int, default: 3000000}\n"+
+		"  - {id: n, type: parameter, type_: int, default: 15000000}\n"+
 		"  - {id: s, type: knot, module: work, knot: spin_seed, parents: {seed: x, n: n}}\n"), 0o644)
 	if r := runPirn(t, "lock", p); r.code != 0 {
 		t.Fatalf("lock: %s", r.stderr)

@@ -3,7 +3,10 @@
 // Command testknots is a test module: len returns the length of its bytes
 // input, make returns n bytes, retain keeps every input alive (a deliberate
 // leak), ambient reports what the sandbox lets a knot see of the outside
-// world, and types names the Go types an any-typed input decodes to.
+// world, types names the Go types an any-typed input decodes to, and
+// shapes decodes and encodes structs of many field kinds (values_test.go
+// runs the same function on the host, which encodes with the CBOR library,
+// and compares).
 //
 // Build (make wasm does this):
 //
@@ -123,6 +126,72 @@ func typesOf(v any) string {
 		return "nil"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// Shape and what it holds exercise the PDK's codec: tags of both kinds,
+// omitempty and omitzero, times, pointers, nested and embedded structs, a
+// toarray struct, maps of structs.
+type Shape struct {
+	Name    string          `json:"name"`
+	Tags    []string        `cbor:"tags,omitempty"`
+	When    time.Time       `cbor:"when"`
+	Size    *float64        `cbor:"size,omitempty"`
+	Parts   []Part          `cbor:"parts"`
+	ByName  map[string]Part `cbor:"by_name"`
+	Extra   map[string]any  `cbor:"extra,omitzero"`
+	Raw     []byte          `cbor:"raw"`
+	Pair    Pair            `cbor:"pair"`
+	Meta                    // embedded: its fields are Shape's
+	skipped int
+}
+
+// Part is an element of Shape.
+type Part struct {
+	ID     int     `cbor:"id"`
+	Weight float32 `cbor:"weight"`
+	Note   string  `cbor:"note,omitempty"`
+}
+
+// Pair encodes as a two-element array.
+type Pair struct {
+	_ struct{} `cbor:",toarray"`
+	A int
+	B string
+}
+
+// Meta is embedded in Shape.
+type Meta struct {
+	Version int `cbor:"version"`
+	Owner   string
+}
+
+// ShapeIn is the input of shapes.
+type ShapeIn struct {
+	S    Shape `pirn:"s"`
+	Fail bool  `pirn:"fail,optional"`
+}
+
+// Reshape is the shapes knot's function: values_test.go has a copy.
+func Reshape(in ShapeIn) (Shape, error) {
+	s := in.S
+	if in.Fail {
+		return Shape{}, &pdk.Error{Type: "ShapeError", Message: "asked to fail", Detail: s}
+	}
+	s.Parts = append(s.Parts, Part{ID: len(s.Parts), Weight: 0.5})
+	if s.ByName == nil {
+		s.ByName = map[string]Part{}
+	}
+	for _, p := range s.Parts {
+		s.ByName[fmt.Sprint("p", p.ID)] = p
+	}
+	s.When = s.When.Add(90 * time.Minute)
+	s.Version++
+	s.Pair.A, s.Pair.B = s.Pair.A+1, s.Pair.B+"!"
+	return s, nil
+}
+
+func init() {
+	pdk.Register("shapes", "Reshapes a Shape (see Reshape), or fails with it as the error's detail.", Reshape)
 }
 
 func main() {}
