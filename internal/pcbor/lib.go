@@ -86,8 +86,16 @@ func onlyFalseTrueNull() (*cbor.SimpleValueRegistry, error) {
 // §4.2.1: shortest heads, definite lengths, map keys sorted by their
 // encoding, floats in their shortest exact width), with a time.Time as
 // untagged RFC 3339 text with nanoseconds. It does not check that the
-// result is inside the data model.
-func Marshal(v any) ([]byte, error) { return encMode.Marshal(v) }
+// result is inside the data model. A value nested more than 10,000 steps
+// deep (pointers, interfaces and containers each count one: a cyclic
+// value, say) is an error: the library alone would recurse until the
+// goroutine's stack overflowed, which ends the process.
+func Marshal(v any) ([]byte, error) {
+	if err := checkDepth(reflect.ValueOf(v)); err != nil {
+		return nil, err
+	}
+	return encMode.Marshal(v)
+}
 
 // UnmarshalMessage decodes b into v strictly, for messages of a fixed
 // shape: a key v's struct types do not have is an error, and keys match

@@ -78,9 +78,10 @@ var (
 	typeIsZeroer          = reflect.TypeFor[isZeroer]()
 )
 
-// maxEncodeDepth bounds the nesting the reflective encoder follows, so that
-// a cyclic value is an error rather than a stack overflow.
-const maxEncodeDepth = 1000
+// maxEncodeDepth bounds how deep the encoders follow a value, in steps
+// (each pointer, interface, container and struct field counts one), so
+// that a cyclic value is an error rather than a stack overflow.
+const maxEncodeDepth = 10_000
 
 // MarshalReflect is [Marshal] without the CBOR library.
 func MarshalReflect(v any) ([]byte, error) {
@@ -111,7 +112,7 @@ func addressable(v reflect.Value) reflect.Value {
 
 func appendValue(dst []byte, v reflect.Value, depth int) ([]byte, error) {
 	if depth > maxEncodeDepth {
-		return dst, fmt.Errorf("cbor: value nested deeper than %d levels (a cycle?)", maxEncodeDepth)
+		return dst, errTooDeep
 	}
 	t := v.Type()
 	switch {
@@ -414,7 +415,7 @@ func isEmpty(v reflect.Value, depth int) (bool, error) {
 			}
 		}
 		if depth > maxEncodeDepth {
-			return false, fmt.Errorf("cbor: value nested deeper than %d levels (a cycle?)", maxEncodeDepth)
+			return false, errTooDeep
 		}
 		for _, f := range st.fields {
 			fv, ok := fieldOf(v, f.idx)
@@ -654,4 +655,105 @@ func collectFields(t reflect.Type) []*structField {
 		return len(a.idx) - len(b.idx)
 	})
 	return out
+}
+
+// errTooDeep is the error for a value nested deeper than maxEncodeDepth.
+var errTooDeep = fmt.Errorf("cbor: value nested more than %d steps deep (a cycle?)", maxEncodeDepth)
+
+// checkDepth reports a value the encoder would follow deeper than
+// maxEncodeDepth levels: a cyclic one, say, on which the CBOR library
+// recurses until the goroutine's stack overflows (a fatal error, not a
+// panic). Values of types that cannot nest deeper than their declaration
+// (no interface, no type that contains itself) are not walked.
+func checkDepth(v reflect.Value) error {
+	if !v.IsValid() || flat(v.Type()) {
+		return nil
+	}
+	return walkDepth(v, 0)
+}
+
+func walkDepth(v reflect.Value, depth int) error {
+	if depth > maxEncodeDepth {
+		return errTooDeep
+	}
+	t := v.Type()
+	if t == typeTime || isBigInt(t) || flat(t) ||
+		reflect.PointerTo(t).Implements(typeMarshaler) || reflect.PointerTo(t).Implements(typeBinaryMarshaler) {
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return nil
+		}
+		return walkDepth(v.Elem(), depth+1)
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if err := walkDepth(v.Index(i), depth+1); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			if err := walkDepth(it.Key(), depth+1); err != nil {
+				return err
+			}
+			if err := walkDepth(it.Value(), depth+1); err != nil {
+				return err
+			}
+		}
+	case reflect.Struct:
+		st, err := structOf(t)
+		if err != nil {
+			return nil // the encoder reports it
+		}
+		for _, f := range st.fields {
+			if fv, ok := fieldOf(v, f.idx); ok {
+				if err := walkDepth(fv, depth+1); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+var flatCache sync.Map // reflect.Type → bool
+
+// flat reports whether values of t nest no deeper than t's declaration:
+// t reaches no interface type and no type that contains itself.
+func flat(t reflect.Type) bool {
+	if b, ok := flatCache.Load(t); ok {
+		return b.(bool)
+	}
+	b := flatType(t, map[reflect.Type]bool{})
+	flatCache.Store(t, b)
+	return b
+}
+
+func flatType(t reflect.Type, path map[reflect.Type]bool) bool {
+	if path[t] {
+		return false // t contains itself
+	}
+	switch t.Kind() {
+	case reflect.Interface:
+		return false
+	case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map, reflect.Struct:
+	default:
+		return true
+	}
+	path[t] = true
+	defer delete(path, t)
+	switch t.Kind() {
+	case reflect.Map:
+		return flatType(t.Key(), path) && flatType(t.Elem(), path)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if !flatType(t.Field(i).Type, path) {
+				return false
+			}
+		}
+		return true
+	}
+	return flatType(t.Elem(), path)
 }

@@ -341,3 +341,23 @@ func TestTimeIsText(t *testing.T) {
 		t.Errorf("output %v (%v), want %q", v, err, want)
 	}
 }
+
+// TestCyclicOutput: a knot (here on the host, as package pirn's Func runs
+// one) that returns a cyclic value errs with OutputError; the CBOR library
+// alone would recurse until the stack overflowed and end the process.
+func TestCyclicOutput(t *testing.T) {
+	t.Parallel()
+	type none struct{}
+	k, err := New("loop", "", func(context.Context, none) (map[string]any, error) {
+		m := map[string]any{}
+		m["self"] = m
+		return m, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := k.Respond(t.Context(), &abi.Request{Knot: "loop"})
+	if r.Outcome != abi.OutcomeErr || r.Error.Type != "OutputError" || !strings.Contains(r.Error.Message, "a cycle?") {
+		t.Fatalf("outcome %v, error %+v; want an OutputError naming the cycle", r.Outcome, r.Error)
+	}
+}
