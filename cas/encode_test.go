@@ -220,3 +220,17 @@ func TestCanonicalizeValue(t *testing.T) {
 func pcborText(n int) []byte {
 	return []byte{0x7a, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
 }
+
+// TestEncodeCyclic: a cyclic value (a parameter that holds itself, say) is
+// an error from Encode and Hash, not a stack overflow that ends the
+// process.
+func TestEncodeCyclic(t *testing.T) {
+	m := map[string]any{}
+	m["self"] = []any{m}
+	if _, err := cas.Encode(m); err == nil || !strings.Contains(err.Error(), "a cycle?") {
+		t.Errorf("Encode: %v, want the cycle named", err)
+	}
+	if _, err := cas.Hash(m); err == nil {
+		t.Error("Hash: no error")
+	}
+}
