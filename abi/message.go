@@ -207,20 +207,26 @@ func (o Outcome) String() string {
 	return fmt.Sprintf("Outcome(%d)", o)
 }
 
+// RawMessage is an encoded CBOR data item carried as it is inside a
+// message (an error's or a skip's detail): encoding writes its bytes, or
+// null when it is empty, and decoding keeps a copy of the item. Any []byte
+// assigns to it.
+type RawMessage = pcbor.RawMessage
+
 // Error is the err arm of a response: {"type", "message", "detail"?, "trace"?}.
 type Error struct {
-	Type    string           `cbor:"type"`            // short class of failure, e.g. "ValueError"
-	Message string           `cbor:"message"`         // human-readable
-	Detail  pcbor.RawMessage `cbor:"detail,omitzero"` // any value; optional
-	Trace   string           `cbor:"trace,omitempty"` // the guest's stack trace, if it has one
+	Type    string     `cbor:"type"`            // short class of failure, e.g. "ValueError"
+	Message string     `cbor:"message"`         // human-readable
+	Detail  RawMessage `cbor:"detail,omitzero"` // any value; optional
+	Trace   string     `cbor:"trace,omitempty"` // the guest's stack trace, if it has one
 }
 
 func (e *Error) Error() string { return e.Type + ": " + e.Message }
 
 // Skip is the skip arm of a response: {"reason", "detail"?}.
 type Skip struct {
-	Reason string           `cbor:"reason"`
-	Detail pcbor.RawMessage `cbor:"detail,omitzero"`
+	Reason string     `cbor:"reason"`
+	Detail RawMessage `cbor:"detail,omitzero"`
 }
 
 // Response is what pirn_invoke hands back: exactly one of
@@ -253,9 +259,9 @@ func Skipped(reason string) Response {
 }
 
 type wireResponse struct {
-	OK   pcbor.RawMessage `cbor:"ok,omitzero"`
-	Err  *Error           `cbor:"err,omitempty"`
-	Skip *Skip            `cbor:"skip,omitempty"`
+	OK   RawMessage `cbor:"ok,omitzero"`
+	Err  *Error     `cbor:"err,omitempty"`
+	Skip *Skip      `cbor:"skip,omitempty"`
 }
 
 // AppendResponse appends the encoding of r to dst.

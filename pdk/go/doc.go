@@ -36,7 +36,14 @@
 //
 // Go types map to ABI types: integers → int, floats → float, string → str,
 // bool, []byte → bytes, []T → list[T], map[string]T → dict[T], *T →
-// optional[T], any → any, structs → dict.
+// optional[T], any → any, structs → dict, time.Time → str (RFC 3339).
+// A struct, as an input's value or as a result, is a dict keyed by each
+// field's `cbor` tag, else its `json` tag, else its name (a key matches a
+// name in any case when no field has it exactly; keys the struct lacks are
+// ignored), with the tag options omitempty, omitzero, keyasint and, on a
+// `_ struct{}` field, toarray; embedded structs' fields are promoted. The
+// module encodes and decodes with a codec of its own that writes the same
+// bytes as the host's CBOR library (docs/rationale.md).
 //
 // # Memory
 //
