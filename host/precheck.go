@@ -93,6 +93,7 @@ func scanInto(wasm []byte, st *shape) ([]byte, error) {
 	}
 	r := &reader{b: wasm, off: 8, st: st}
 	var imports imported
+	var dataCount bool  // a data count section: code may name data segments
 	var edits []edit    // sections to replace, in order
 	exportAt := -1      // where a new export section would go
 	var exports *reader // the export section, if any
@@ -133,7 +134,13 @@ func scanInto(wasm []byte, st *shape) ([]byte, error) {
 		case 10:
 			err = sec.code()
 		case 11:
-			err = sec.count("data segments", MaxDataSegments)
+			if err = sec.count("data segments", MaxDataSegments); err == nil && !dataCount && imports.memories == 0 {
+				if merged := mergeData(sec.b); merged != nil {
+					edits = append(edits, edit{start, r.off, section(11, merged)})
+				}
+			}
+		case 12:
+			dataCount = true
 		}
 		if err != nil {
 			return nil, err
@@ -182,6 +189,100 @@ func scanInto(wasm []byte, st *shape) ([]byte, error) {
 	return append(out, wasm[at:]...), nil
 }
 
+// mergeGap is the longest run of zeros mergeData writes to join two data
+// segments: Go's linker starts a new segment at every run of 16 zero bytes
+// or so, tens of thousands in a Go module.
+const mergeGap = 64
+
+// mergeData returns the payload of a data section whose segments, each
+// separated from the one before it by at most mergeGap bytes, are joined
+// into one, the bytes between them zero; or nil if it would change nothing
+// or the section has a segment other than an active one of memory 0 at a
+// constant offset. It is for modules that define their own memory and no
+// data count (so no code names a segment): a fresh memory is zero, so the
+// instance's memory is the same, and the host and wazero keep a few
+// segments rather than one each (about 100 bytes, and 24 more per
+// instance) for every piece of the Go runtime's data.
+func mergeData(payload []byte) []byte {
+	type seg struct {
+		off  uint32
+		data []byte
+	}
+	r := &reader{b: payload}
+	n := r.u32()
+	segs := make([]seg, 0, n)
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		if r.u32() != 0 || r.byte() != 0x41 { // active, memory 0, i32.const
+			return nil
+		}
+		off, ok := r.sleb32()
+		if !ok || off < 0 || r.byte() != 0x0b {
+			return nil // not a lone non-negative constant
+		}
+		segs = append(segs, seg{uint32(off), r.bytes()})
+	}
+	if r.err != nil || r.off != len(r.b) || len(segs) < 2 {
+		return nil
+	}
+	var out []seg
+	for _, s := range segs {
+		if k := len(out) - 1; k >= 0 {
+			last := &out[k]
+			end := uint64(last.off) + uint64(len(last.data))
+			if uint64(s.off) >= end && uint64(s.off)-end <= mergeGap {
+				last.data = append(last.data, make([]byte, uint64(s.off)-end)...)
+				last.data = append(last.data, s.data...)
+				continue
+			}
+		}
+		out = append(out, seg{s.off, slices.Clip(s.data)})
+	}
+	if len(out) == len(segs) {
+		return nil
+	}
+	b := binary.AppendUvarint(nil, uint64(len(out)))
+	for _, s := range out {
+		b = append(b, 0, 0x41)
+		b = appendSleb32(b, int32(s.off))
+		b = append(b, 0x0b)
+		b = binary.AppendUvarint(b, uint64(len(s.data)))
+		b = append(b, s.data...)
+	}
+	return b
+}
+
+// sleb32 reads a signed LEB128 of at most 32 bits.
+func (r *reader) sleb32() (int32, bool) {
+	var v int64
+	for shift := uint(0); shift < 35; shift += 7 {
+		c := r.byte()
+		if r.err != nil {
+			return 0, false
+		}
+		v |= int64(c&0x7f) << shift
+		if c&0x80 == 0 {
+			if c&0x40 != 0 {
+				v |= -1 << (shift + 7) // sign-extend
+			}
+			return int32(v), v >= -1<<31 && v < 1<<31
+		}
+	}
+	r.err = errors.New("integer too long")
+	return 0, false
+}
+
+// appendSleb32 appends v as a signed LEB128.
+func appendSleb32(b []byte, v int32) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v == 0 && c&0x40 == 0 || v == -1 && c&0x40 != 0 {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}
+
 // edit replaces wasm[start:end] with with.
 type edit struct {
 	start, end int
@@ -195,7 +296,7 @@ func section(id byte, payload []byte) []byte {
 }
 
 // imported counts what a module imports.
-type imported struct{ tables, globals int }
+type imported struct{ tables, memories, globals int }
 
 // reader reads a module's binary; the first error sticks.
 type reader struct {
@@ -295,6 +396,8 @@ func (r *reader) imports() (imported, error) {
 				return im, fmt.Errorf("imports a table of %d elements, over the limit of %d", lo, MaxTableElements)
 			}
 			im.tables++
+		case 2: // memory
+			im.memories++
 		case 3: // global
 			im.globals++
 		}
