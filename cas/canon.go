@@ -8,8 +8,6 @@ import (
 	"slices"
 	"unicode/utf8"
 
-	"github.com/x448/float16"
-
 	"github.com/pirn-wasm/pirn/internal/pcbor"
 )
 
@@ -157,12 +155,8 @@ func (c *canonEncoder) item(out []byte, off, level int) ([]byte, int, error) {
 	switch ai {
 	case 20, 21, 22: // false, true, null
 		return append(out, major|ai), off, nil
-	case 25:
-		return appendFloat(out, float64(float16.Frombits(uint16(arg)).Float32())), off, nil
-	case 26:
-		return appendFloat(out, float64(math.Float32frombits(uint32(arg)))), off, nil
-	case 27:
-		return appendFloat(out, math.Float64frombits(arg)), off, nil
+	case 25, 26, 27:
+		return pcbor.AppendFloat(out, pcbor.Float(ai, arg)), off, nil
 	case 31:
 		return nil, 0, errors.New("unexpected break")
 	}
@@ -213,32 +207,4 @@ func behindHead(out []byte, at int, major byte, n uint64) []byte {
 	}
 	copy(out[at+len(head):], out[at+9:])
 	return out[:len(out)-gap]
-}
-
-// appendFloat appends f as the core deterministic encoder does: NaN as
-// the half-precision quiet NaN, and every other value in the shortest of
-// half, single and double precision that holds it exactly.
-func appendFloat(out []byte, f float64) []byte {
-	switch {
-	case math.IsNaN(f):
-		return append(out, 0xf9, 0x7e, 0x00)
-	case math.IsInf(f, 1):
-		return append(out, 0xf9, 0x7c, 0x00)
-	case math.IsInf(f, -1):
-		return append(out, 0xf9, 0xfc, 0x00)
-	}
-	f32 := float32(f)
-	if float64(f32) != f {
-		bits := math.Float64bits(f)
-		return append(out, 0xfb, byte(bits>>56), byte(bits>>48), byte(bits>>40), byte(bits>>32),
-			byte(bits>>24), byte(bits>>16), byte(bits>>8), byte(bits))
-	}
-	p := float16.PrecisionFromfloat32(f32)
-	f16 := float16.Fromfloat32(f32)
-	if p == float16.PrecisionExact || p == float16.PrecisionUnknown && f16.Float32() == f32 {
-		h := f16.Bits()
-		return append(out, 0xf9, byte(h>>8), byte(h))
-	}
-	bits := math.Float32bits(f32)
-	return append(out, 0xfa, byte(bits>>24), byte(bits>>16), byte(bits>>8), byte(bits))
 }

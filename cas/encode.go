@@ -144,9 +144,9 @@ func (e *encoder) value(v any, depth int) bool {
 		}
 		e.int(int64(x))
 	case float64:
-		e.buf = appendFloat(e.buf, x)
+		e.buf = pcbor.AppendFloat(e.buf, x)
 	case float32:
-		e.buf = appendFloat(e.buf, float64(x))
+		e.buf = pcbor.AppendFloat(e.buf, float64(x))
 	case []any:
 		if x == nil {
 			e.buf = append(e.buf, 0xf6)

@@ -243,7 +243,7 @@ func mergeData(payload []byte) []byte {
 	b := binary.AppendUvarint(nil, uint64(len(out)))
 	for _, s := range out {
 		b = append(b, 0, 0x41)
-		b = appendSleb32(b, int32(s.off))
+		b = appendSleb(b, int64(s.off))
 		b = append(b, 0x0b)
 		b = binary.AppendUvarint(b, uint64(len(s.data)))
 		b = append(b, s.data...)
@@ -269,18 +269,6 @@ func (r *reader) sleb32() (int32, bool) {
 	}
 	r.err = errors.New("integer too long")
 	return 0, false
-}
-
-// appendSleb32 appends v as a signed LEB128.
-func appendSleb32(b []byte, v int32) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v == 0 && c&0x40 == 0 || v == -1 && c&0x40 != 0 {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
 }
 
 // edit replaces wasm[start:end] with with.

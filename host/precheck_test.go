@@ -56,7 +56,7 @@ func TestMergeData(t *testing.T) {
 		return append(binary.AppendUvarint([]byte{id}, uint64(len(payload))), payload...)
 	}
 	active := func(off int32, data string) []byte {
-		b := appendSleb32([]byte{0, 0x41}, off)
+		b := appendSleb([]byte{0, 0x41}, int64(off))
 		b = append(b, 0x0b)
 		b = binary.AppendUvarint(b, uint64(len(data)))
 		return append(b, data...)

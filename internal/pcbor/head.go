@@ -7,6 +7,9 @@ package pcbor
 import (
 	"errors"
 	"fmt"
+	"math"
+
+	"github.com/x448/float16"
 )
 
 // ErrTruncated is returned by [ReadHead] for a head cut short.
@@ -93,4 +96,16 @@ func AppendMap[E any](dst []byte, entries []E, kv func(E) (key string, value []b
 		dst = append(AppendText(dst, k), v...)
 	}
 	return dst
+}
+
+// Float returns the value of a float head's argument: half (ai 25), single
+// (ai 26) or double (ai 27) precision.
+func Float(ai byte, arg uint64) float64 {
+	switch ai {
+	case 25:
+		return float64(float16.Frombits(uint16(arg)).Float32())
+	case 26:
+		return float64(math.Float32frombits(uint32(arg)))
+	}
+	return math.Float64frombits(arg)
 }

@@ -13,8 +13,6 @@ import (
 	"math"
 	"slices"
 	"unicode/utf8"
-
-	"github.com/x448/float16"
 )
 
 // Decode decodes the single data item b. A positive integer above
@@ -164,12 +162,8 @@ func (d *decoder) value(b []byte, level int) (any, int, error) {
 		return ai == 21, n, nil
 	case 22:
 		return nil, n, nil
-	case 25:
-		return float64(float16.Frombits(uint16(arg)).Float32()), n, nil
-	case 26:
-		return float64(math.Float32frombits(uint32(arg))), n, nil
-	case 27:
-		return math.Float64frombits(arg), n, nil
+	case 25, 26, 27:
+		return Float(ai, arg), n, nil
 	case 31:
 		return nil, 0, errors.New("unexpected break")
 	}

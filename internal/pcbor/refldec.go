@@ -20,8 +20,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/x448/float16"
 )
 
 // UnmarshalReflect is [UnmarshalValue] (strict false) or
@@ -313,15 +311,7 @@ func (d *reflDecoder) decode(b []byte, v reflect.Value) (int, error) {
 			v.SetZero()
 		}
 	case 25, 26, 27:
-		var f float64
-		switch ai {
-		case 25:
-			f = float64(float16.Frombits(uint16(arg)).Float32())
-		case 26:
-			f = float64(math.Float32frombits(uint32(arg)))
-		default:
-			f = math.Float64frombits(arg)
-		}
+		f := Float(ai, arg)
 		if k := t.Kind(); k != reflect.Float32 && k != reflect.Float64 {
 			return 0, typeError(major, t, "")
 		}
@@ -397,15 +387,7 @@ func (d *reflDecoder) decodeTime(b []byte, v reflect.Value) error {
 	case major == Neg && arg <= math.MaxInt64:
 		t = time.Unix(-1-int64(arg), 0)
 	case major == Simple && ai >= 25 && ai <= 27:
-		var f float64
-		switch ai {
-		case 25:
-			f = float64(float16.Frombits(uint16(arg)).Float32())
-		case 26:
-			f = float64(math.Float32frombits(uint32(arg)))
-		default:
-			f = math.Float64frombits(arg)
-		}
+		f := Float(ai, arg)
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			break // the zero time
 		}
