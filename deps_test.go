@@ -42,6 +42,7 @@ var allowedImports = map[string][]string{
 	"expr":                                   {"abi"},
 	"viz":                                    {"lineage", "scheduler"},
 	"viz/page":                               {"cas", "lineage", "scheduler", "viz"},
+	"viz/explore":                            {"backends/sqlite", "internal/fileread", "lineage", "model", "pipeline", "viz", "viz/page"},
 	"lineage/rundiff":                        {"cas", "lineage"},
 	"ui":                                     {"cas", "lineage", "lineage/rundiff", "viz/page"},
 	"conformance":                            {"abi", "cas", "host", "model"},

@@ -497,3 +497,7 @@ func decodeInputsV1(b []byte) ([]lineage.Input, error) {
 	}
 	return ins, nil
 }
+
+// SchemaVersion returns the history schema this package writes: the
+// user_version of a file it has opened (bytes 60-63 of its header).
+func SchemaVersion() int { return len(migrations) }

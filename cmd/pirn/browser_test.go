@@ -421,3 +421,54 @@ func TestViewAndDiffCLI(t *testing.T) {
 		t.Errorf("pirn ui on 0.0.0.0 without a token = %d, %q", r.code, r.stderr)
 	}
 }
+
+// TestBrowserExplore: pirn explore of a state directory holding a hostile
+// pipeline and its runs writes a page that draws every pipeline and run
+// graph, runs no injected script, and lists what does not load.
+func TestBrowserExplore(t *testing.T) {
+	t.Parallel()
+	state, _, ids := hostileState(t)
+	if err := os.WriteFile(filepath.Join(state, "broken.yaml"), []byte("name: broken\nnodes:\n  - {id: \"<i>x</i>\", type: knot}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runPirn(t, "explore", state)
+	file := filepath.Join(state, "pirn-explorer.html")
+	if r.code != 0 || !strings.Contains(r.stderr, "2 pipelines, 1 histories: wrote "+file) {
+		t.Fatalf("pirn explore = %d: %s", r.code, r.stderr)
+	}
+	ctx := browser(t)
+	do(t, ctx, "open the file", chromedp.Navigate("file://"+file))
+	waitSel(t, ctx, `details.history`)
+	notPwned(t, ctx, "explorer")
+	if got := do(t, ctx, "count runs", chromedp.Evaluate[int](`document.querySelectorAll("tr.run").length`)); got != len(ids) {
+		t.Errorf("the page lists %d runs, want %d", got, len(ids))
+	}
+	// The hostile pipeline's graph: its expression's <script> is text.
+	do(t, ctx, "open hostile.yaml", chromedp.Click(`details.pipeline:not([data-error]) summary`))
+	if got := do(t, ctx, "xss node", chromedp.Evaluate[string](`document.querySelector('g.n[data-id="xss"] text.k').textContent`)); !strings.Contains(got, "<script>") {
+		t.Errorf("xss node's label = %q, want the expression's text", got)
+	}
+	if got := do(t, ctx, "broken", chromedp.Text(`details.pipeline[data-error] summary`)); !strings.Contains(got, "broken.yaml") {
+		t.Errorf("the broken pipeline is listed as %q", got)
+	}
+	if got := do(t, ctx, "count graphs", chromedp.Evaluate[int](`document.querySelectorAll("svg.g").length`)); got != 1+len(ids) {
+		t.Errorf("the page draws %d graphs, want %d (a pipeline and each run)", got, 1+len(ids))
+	}
+	notPwned(t, ctx, "explorer after clicks")
+	screenshot(t, ctx, "explorer")
+
+	// Bad arguments.
+	if r := runPirn(t, "explore", file); r.code != 2 || !strings.Contains(r.stderr, "is not a directory") {
+		t.Errorf("pirn explore FILE = %d, %q", r.code, r.stderr)
+	}
+	if r := runPirn(t, "explore", state, state); r.code != 2 || !strings.Contains(r.stderr, "at most one folder") {
+		t.Errorf("pirn explore A B = %d, %q", r.code, r.stderr)
+	}
+	if r := runPirn(t, "explore", "--max-runs", "0", state); r.code != 2 || !strings.Contains(r.stderr, "--max-runs must be positive") {
+		t.Errorf("pirn explore --max-runs 0 = %d, %q", r.code, r.stderr)
+	}
+	r = runPirn(t, "explore", "--max-runs", "1", "-o", "-", state)
+	if r.code != 0 || strings.Count(r.stdout, `<tr class="run">`) != 1 || !strings.Contains(r.stdout, "more are recorded") {
+		t.Errorf("pirn explore --max-runs 1 -o - = %d, %d runs listed", r.code, strings.Count(r.stdout, `<tr class="run">`))
+	}
+}

@@ -256,7 +256,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "history", Usage: "run history URL: sqlite:PATH, duckdb:PATH (a pirn built with -tags duckdb), postgres://…?schema=… or memory: (default: sqlite: in the --state directory)", EnvVars: []string{"PIRN_HISTORY"}},
 			&cli.StringFlag{Name: "store", Usage: "data store URL: file:DIR, valkey://host:port/db, s3://bucket/prefix?region=…&endpoint=…, postgres://… or memory: (default: file: in the --state directory)", EnvVars: []string{"PIRN_STORE"}},
 		},
-		Commands: []*cli.Command{runCommand(), checkCommand(), lockCommand(), graphCommand(), inspectCommand(), conformanceCommand(), bundleCommand(), pushCommand(), pullCommand(), keygenCommand(), runsCommand(), lineageCommand(), historyCommand(), gcCommand(), serveCommand(), streamCommand(), workerCommand(), workersCommand(), resumeCommand(), replayCommand(), verifyCommand(), viewCommand(), uiCommand(), diffCommand(), cacheCommand()},
+		Commands: []*cli.Command{runCommand(), checkCommand(), lockCommand(), graphCommand(), inspectCommand(), conformanceCommand(), bundleCommand(), pushCommand(), pullCommand(), keygenCommand(), runsCommand(), lineageCommand(), historyCommand(), gcCommand(), serveCommand(), streamCommand(), workerCommand(), workersCommand(), resumeCommand(), replayCommand(), verifyCommand(), viewCommand(), exploreCommand(), uiCommand(), diffCommand(), cacheCommand()},
 		ExitErrHandler: func(*cli.Context, error) {
 			// Errors are printed by run, which also picks the status.
 		},

@@ -68,6 +68,9 @@ type Config struct {
 	// MaxNodes is the most nodes a page draws; a bigger graph is an error
 	// wrapping ErrTooBig. 0 means 20000.
 	MaxNodes int
+	// MaxDrawn bounds the nodes drawn in all the graphs of an explorer
+	// page together; later graphs are listed, not drawn. 0 means 50,000.
+	MaxDrawn int
 	// Links turns on links to the pages of pirn ui (values, runs, lineage),
 	// for a page that server serves; a file leaves them off.
 	Links bool
@@ -89,6 +92,7 @@ func (c Config) withDefaults() Config {
 	c.MaxProducers = cmp.Or(c.MaxProducers, 10)
 	c.MaxLookups = cmp.Or(c.MaxLookups, 2000)
 	c.MaxNodes = cmp.Or(c.MaxNodes, 20000)
+	c.MaxDrawn = cmp.Or(c.MaxDrawn, 50000)
 	if c.Nonce == "" {
 		c.Nonce = NewNonce()
 	}
