@@ -32,6 +32,7 @@ flags); what a bound left out is said on the page.`,
 			&cli.IntFlag{Name: "max-entries", Value: 20000, Usage: "visit at most `N` directory entries"},
 			&cli.IntFlag{Name: "max-runs", Value: 200, Usage: "list at most `N` runs per history, newest first"},
 			&cli.IntFlag{Name: "max-run-graphs", Value: 20, Usage: "draw the graphs of at most `N` runs per history"},
+			&cli.BoolFlag{Name: "no-open", Usage: "accepted as the original's pirn-explore takes it: pirn never opens a browser"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 1 {

@@ -61,6 +61,12 @@ type Config struct {
 	// MaxRunRecords is the most records a run may have to be read for
 	// its graph. 0 means 5,000.
 	MaxRunRecords int
+	// MaxRecords bounds the records of all the runs read for their
+	// graphs together. 0 means 50,000.
+	MaxRecords int
+	// MaxNotes bounds the notes on files not read; the rest are counted.
+	// 0 means 50.
+	MaxNotes int
 }
 
 func (c Config) withDefaults() Config {
@@ -72,6 +78,8 @@ func (c Config) withDefaults() Config {
 	c.MaxRuns = cmp.Or(c.MaxRuns, 200)
 	c.MaxRunGraphs = cmp.Or(c.MaxRunGraphs, 20)
 	c.MaxRunRecords = cmp.Or(c.MaxRunRecords, 5000)
+	c.MaxRecords = cmp.Or(c.MaxRecords, 50000)
+	c.MaxNotes = cmp.Or(c.MaxNotes, 50)
 	return c
 }
 
@@ -101,7 +109,12 @@ func Scan(ctx context.Context, cfg Config) (*page.Exploration, error) {
 		return nil, fmt.Errorf("explore: %s is not a directory", cfg.Dir)
 	}
 	s := &scan{ctx: ctx, cfg: cfg, ex: &page.Exploration{Dir: cfg.Dir}}
-	err = filepath.WalkDir(cfg.Dir, s.visit)
+	// The folder named may itself be a symbolic link (the only one
+	// followed): walk what it points to, and name paths from it.
+	if s.root, err = filepath.EvalSymlinks(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("explore: %w", err)
+	}
+	err = filepath.WalkDir(s.root, s.visit)
 	if errors.Is(err, errStop) {
 		err = nil
 	}
@@ -110,6 +123,9 @@ func Scan(ctx context.Context, cfg Config) (*page.Exploration, error) {
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("explore: %w", err)
+	}
+	if s.unread > s.cfg.MaxNotes {
+		s.ex.Notes = append(s.ex.Notes, fmt.Sprintf("%d more files or folders were not read.", s.unread-s.cfg.MaxNotes))
 	}
 	slices.SortFunc(s.histories, func(a, b string) int { return strings.Compare(a, b) })
 	for _, p := range s.histories {
@@ -128,7 +144,10 @@ type scan struct {
 	ctx       context.Context
 	cfg       Config
 	ex        *page.Exploration
+	root      string // Dir, its symbolic links resolved
 	entries   int
+	unread    int // entries that could not be read
+	records   int // records read for graphs
 	bytes     int64
 	histories []string // paths of history files to open
 	full      map[string]bool
@@ -146,7 +165,7 @@ func (s *scan) note(kind, msg string) {
 }
 
 func (s *scan) rel(path string) string {
-	if r, err := filepath.Rel(s.cfg.Dir, path); err == nil {
+	if r, err := filepath.Rel(s.root, path); err == nil {
 		return r
 	}
 	return path
@@ -154,10 +173,12 @@ func (s *scan) rel(path string) string {
 
 func (s *scan) visit(path string, d fs.DirEntry, err error) error {
 	if err != nil {
-		if path == s.cfg.Dir {
+		if path == s.root {
 			return err
 		}
-		s.ex.Notes = append(s.ex.Notes, fmt.Sprintf("%s: not read: %v", s.rel(path), err))
+		if s.unread++; s.unread <= s.cfg.MaxNotes {
+			s.ex.Notes = append(s.ex.Notes, fmt.Sprintf("%s: not read: %v", s.rel(path), err))
+		}
 		if d != nil && d.IsDir() {
 			return fs.SkipDir
 		}
@@ -172,7 +193,7 @@ func (s *scan) visit(path string, d fs.DirEntry, err error) error {
 	}
 	name := d.Name()
 	if d.IsDir() {
-		if path == s.cfg.Dir {
+		if path == s.root {
 			return nil
 		}
 		if strings.HasPrefix(name, ".") && name != ".pirn" || skipDirs[name] {
@@ -328,9 +349,13 @@ func (s *scan) history(ctx context.Context, path string) page.HistoryEntry {
 	}
 	for i, sum := range runs {
 		re := page.RunEntry{Summary: sum}
-		if i < s.cfg.MaxRunGraphs && sum.Knots+sum.Elements <= s.cfg.MaxRunRecords {
-			if r, err := h.Run(ctx, sum.ID); err == nil {
+		n := sum.Knots + sum.Elements
+		if i < s.cfg.MaxRunGraphs && n <= s.cfg.MaxRunRecords {
+			if s.records+n > s.cfg.MaxRecords {
+				s.note("records", fmt.Sprintf("Runs are drawn until %d of their records are read: later runs are listed only.", s.cfg.MaxRecords))
+			} else if r, err := h.Run(ctx, sum.ID); err == nil {
 				re.Run = r
+				s.records += len(r.Records)
 			}
 		}
 		e.Runs = append(e.Runs, re)

@@ -242,6 +242,22 @@ func TestScanBounds(t *testing.T) {
 		t.Errorf("huge.yaml: %+v", ex.Pipelines)
 	}
 
+	// The budget of records read for graphs, all runs together.
+	per := len(ex.Histories[0].Runs[0].Run.Records)
+	ex2, err := Scan(t.Context(), Config{Dir: dir, MaxRecords: per + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drawn := 0
+	for _, r := range ex2.Histories[0].Runs {
+		if r.Run != nil {
+			drawn++
+		}
+	}
+	if drawn != 1 || !slices.ContainsFunc(ex2.Notes, func(n string) bool { return strings.Contains(n, fmt.Sprintf("until %d of their records", per+1)) }) {
+		t.Errorf("with a budget of %d records, %d runs read; notes %q", per+1, drawn, ex2.Notes)
+	}
+
 	// The page's budget of nodes drawn.
 	var buf bytes.Buffer
 	if err := page.Explorer(&buf, page.Config{MaxDrawn: 12}, ex); err != nil {
@@ -249,6 +265,24 @@ func TestScanBounds(t *testing.T) {
 	}
 	if n := strings.Count(buf.String(), `<svg class="g"`); n != 2 || !strings.Contains(buf.String(), "draws at most 12 nodes in all") {
 		t.Errorf("with a budget of 12 nodes the page draws %d graphs", n)
+	}
+}
+
+// TestScanSymlinkedRoot: the folder named may be a symbolic link (the
+// only one followed); paths are named from it.
+func TestScanSymlinkedRoot(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "real/p/good.yaml", good)
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(filepath.Join(dir, "real"), link); err != nil {
+		t.Fatal(err)
+	}
+	ex, err := Scan(t.Context(), Config{Dir: link})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := paths(ex); !slices.Equal(p, []string{"p/good.yaml"}) || ex.Dir != link {
+		t.Errorf("pipelines %q under %s", p, ex.Dir)
 	}
 }
 
