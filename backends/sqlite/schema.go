@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"fmt"
+	"net/url"
+	"path/filepath"
 
 	"github.com/pirn-wasm/pirn/cas"
 	"github.com/pirn-wasm/pirn/lineage"
@@ -501,3 +503,24 @@ func decodeInputsV1(b []byte) ([]lineage.Input, error) {
 // SchemaVersion returns the history schema this package writes: the
 // user_version of a file it has opened (bytes 60-63 of its header).
 func SchemaVersion() int { return len(migrations) }
+
+// FileSchemaVersion returns the user_version of the SQLite database at
+// path, read through a read-only connection (mode=ro: it creates nothing
+// and migrates nothing), so that a write-ahead log not yet checkpointed
+// into the file's header counts.
+func FileSchemaVersion(ctx context.Context, path string) (int, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return 0, err
+	}
+	db, err := sql.Open("sqlite", uri(abs, url.Values{"mode": {"ro"}, "_pragma": {busyPragma}}))
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var v int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return 0, fmt.Errorf("read the schema version of %s: %w", path, explain(err))
+	}
+	return v, nil
+}

@@ -216,7 +216,7 @@ func (s *scan) visit(path string, d fs.DirEntry, err error) error {
 			s.note("histories", fmt.Sprintf("Only the first %d history files found are read.", s.cfg.MaxHistories))
 			return nil
 		}
-		if ok, why := isHistory(path); ok {
+		if ok, why := isHistory(s.ctx, path); ok {
 			s.histories = append(s.histories, path)
 		} else if why != "" && name == "history.db" {
 			s.ex.Histories = append(s.ex.Histories, page.HistoryEntry{Path: s.rel(path), Err: why})
@@ -304,28 +304,37 @@ func Graph(spec *pipeline.Spec) viz.Graph {
 var sqliteHeader = []byte("SQLite format 3\x00")
 
 // isHistory reports whether the file at path is a SQLite database at this
-// pirn's history schema (its header's user_version, bytes 60-63), without
-// opening it as a database. why says what it is otherwise ("" for a file
+// pirn's history schema, without opening it as a history: its header's
+// user_version (bytes 60-63) or, if that is not the current schema and a
+// write-ahead log beside it may hold a newer one, the version a read-only
+// connection reads. why says what the file is otherwise ("" for a file
 // that is not SQLite at all).
-func isHistory(path string) (ok bool, why string) {
+func isHistory(ctx context.Context, path string) (ok bool, why string) {
 	f, err := os.Open(path)
 	if err != nil {
 		return false, err.Error()
 	}
-	defer f.Close()
 	var h [100]byte
-	if _, err := io.ReadFull(f, h[:]); err != nil || !bytes.HasPrefix(h[:], sqliteHeader) {
+	_, err = io.ReadFull(f, h[:])
+	f.Close()
+	if err != nil || !bytes.HasPrefix(h[:], sqliteHeader) {
 		return false, ""
 	}
-	switch v := int(binary.BigEndian.Uint32(h[60:64])); {
-	case v == sqlite.SchemaVersion():
+	v := int(binary.BigEndian.Uint32(h[60:64]))
+	if fi, err := os.Stat(path + "-wal"); v != sqlite.SchemaVersion() && err == nil && fi.Size() > 0 {
+		if v, err = sqlite.FileSchemaVersion(ctx, path); err != nil {
+			return false, err.Error()
+		}
+	}
+	switch cur := sqlite.SchemaVersion(); {
+	case v == cur:
 		return true, ""
-	case v > sqlite.SchemaVersion():
-		return false, fmt.Sprintf("written by a newer pirn (history schema %d; this pirn reads %d)", v, sqlite.SchemaVersion())
+	case v > cur:
+		return false, fmt.Sprintf("written by a newer pirn (history schema %d; this pirn reads %d)", v, cur)
 	case v == 0:
 		return false, "not a pirn history (a SQLite database without pirn's schema)"
 	default:
-		return false, fmt.Sprintf("written by an older pirn (history schema %d, now %d): any pirn command on its state directory, such as pirn history --state DIR, brings it up to date; explore does not change files", v, sqlite.SchemaVersion())
+		return false, fmt.Sprintf("written by an older pirn (history schema %d, now %d): any pirn command on its state directory, such as pirn history --state DIR, brings it up to date; explore does not change files", v, cur)
 	}
 }
 

@@ -286,6 +286,37 @@ func TestScanSymlinkedRoot(t *testing.T) {
 	}
 }
 
+// TestIsHistoryReadsTheLog: a database whose schema version is still in
+// its write-ahead log (a process has it open, no checkpoint yet) is read
+// at that version, through a read-only connection that changes nothing.
+func TestIsHistoryReadsTheLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	for _, q := range []string{"CREATE TABLE t (x)", fmt.Sprintf("PRAGMA user_version = %d", sqlite.SchemaVersion())} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(head) >= 64 && int(head[63]) == sqlite.SchemaVersion() {
+		t.Fatal("the version reached the file's header: the test needs it only in the log")
+	}
+	if ok, why := isHistory(t.Context(), path); !ok {
+		t.Errorf("isHistory = false, %q; want true from the log", why)
+	}
+	if after, err := os.ReadFile(path); err != nil || !bytes.Equal(after, head) {
+		t.Errorf("reading the version changed the file (%v)", err)
+	}
+}
+
 // TestScanErrors: a folder that is not one is an error, as is a ctx that
 // ended.
 func TestScanErrors(t *testing.T) {
