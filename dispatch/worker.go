@@ -300,6 +300,7 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg, release func()) {
 			return
 		}
 		w.done.Add(1)
+		lg.Debug("result published")
 		// A plain ack, not awaited: if it is lost, the job comes back
 		// after the ack wait and is found in the results (below).
 		if err := m.Ack(); err != nil {

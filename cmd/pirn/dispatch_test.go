@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,12 +140,17 @@ func (w *worker) log() string {
 }
 
 // startedKnots lists the knot ids of the worker's "job started" lines.
-func (w *worker) startedKnots() []string {
+func (w *worker) startedKnots() []string { return w.knotsLogging("job started") }
+
+// publishedKnots lists the knots whose results the worker has published.
+func (w *worker) publishedKnots() []string { return w.knotsLogging("result published") }
+
+func (w *worker) knotsLogging(msg string) []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var out []string
 	for _, l := range w.lines {
-		if !strings.Contains(l, "job started") {
+		if !strings.Contains(l, msg) {
 			continue
 		}
 		for f := range strings.FieldsSeq(l) {
@@ -319,12 +325,17 @@ func TestDispatchPoisonJob(t *testing.T) {
 						return
 					case <-time.After(10 * time.Millisecond):
 					}
-					for _, k := range w.startedKnots() {
-						if k == "poison" {
-							w.kill()
-							kills++
-							killed = true
-						}
+					// Killed once poison runs, and not while the result of
+					// a job that ran before it (fine) is still being
+					// published: its slot is free once the knot has run,
+					// so poison may start meanwhile, and a kill then
+					// would lose fine's result too (rightly counted as a
+					// delivery to a worker that stopped).
+					started := w.startedKnots()
+					if slices.Contains(started, "poison") && len(w.publishedKnots()) >= len(started)-1 {
+						w.kill()
+						kills++
+						killed = true
 					}
 					if kills > 5 {
 						t.Fatalf("the poison job keeps coming back: %d kills", kills)
