@@ -25,6 +25,13 @@ const (
 	insertRun   = `INSERT INTO runs (run_id, pipeline, status, terminals, dispatcher, host,
 		started_at, finished_at, knots, failed, skipped, elements, owner, pipeline_digest)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// finishRun writes a run over the bare running entry its owner wrote:
+	// the same row, so that no index of runs changes unless its columns
+	// do, where deleting and inserting the row wrote all four b-trees of
+	// runs twice over.
+	finishRun = `UPDATE runs SET pipeline = ?2, status = ?3, terminals = ?4, dispatcher = ?5, host = ?6,
+		started_at = ?7, finished_at = ?8, knots = ?9, failed = ?10, skipped = ?11, elements = ?12, owner = ?13,
+		pipeline_digest = ?14 WHERE run_id = ?1 AND status = 'running' AND owner = ?15`
 )
 
 // Multi-row inserts of records, inputs and errors: one statement per
@@ -287,6 +294,30 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) e
 			return err
 		}
 	}
+	var tc storedrun.Nanos // check has seen every time: no errors
+	sum := lineage.Summarize(r)
+	runArgs := []any{r.ID, r.Pipeline, string(r.Status), string(terminals), r.Dispatcher, r.Host, tc.Of(r.StartedAt),
+		tc.Of(r.FinishedAt), sum.Knots, sum.Failed, sum.Skipped, sum.Elements, owner, blob(r.PipelineDigest)}
+	// A run this History started, whose running entry has no records,
+	// errors or index entries, is finished in place (unless the entry
+	// has gone or changed since, when it is replaced as any other run).
+	inPlace := false
+	if bare, self, labels := h.bareMarker(r.ID); owner == "" && r.Status != lineage.Running && bare {
+		res, err := tx.StmtContext(sctx, h.updRun).ExecContext(sctx, append(runArgs, self)...)
+		if err != nil {
+			return fmt.Errorf("update run: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("update run: %w", err)
+		} else if n == 1 {
+			inPlace, earlier = true, false
+			if labels {
+				if _, err := tx.ExecContext(sctx, `DELETE FROM run_labels WHERE run_id = ?`, r.ID); err != nil {
+					return fmt.Errorf("delete the running entry's labels: %w", err)
+				}
+			}
+		}
+	}
 	// A new run (StartRun found none of its ID) has nothing to replace:
 	// rows of a run are only ever deleted with its runs row, here.
 	if earlier {
@@ -306,12 +337,10 @@ func (h *History) recordRun(ctx context.Context, r *lineage.Run, owner string) e
 			return fmt.Errorf("fold index entries: %w", err)
 		}
 	}
-	var tc storedrun.Nanos // check has seen every time: no errors
-	sum := lineage.Summarize(r)
-	if _, err := tx.StmtContext(sctx, h.insRun).ExecContext(sctx, r.ID, r.Pipeline, string(r.Status),
-		string(terminals), r.Dispatcher, r.Host, tc.Of(r.StartedAt), tc.Of(r.FinishedAt),
-		sum.Knots, sum.Failed, sum.Skipped, sum.Elements, owner, blob(r.PipelineDigest)); err != nil {
-		return fmt.Errorf("insert run: %w", err)
+	if !inPlace {
+		if _, err := tx.StmtContext(sctx, h.insRun).ExecContext(sctx, runArgs...); err != nil {
+			return fmt.Errorf("insert run: %w", err)
+		}
 	}
 	// Rows are converted to arguments a batch at a time, into one reused
 	// slice: a run of thousands of knots never has all its rows converted
@@ -623,7 +652,9 @@ func queryLabels(ctx context.Context, q querier, runID string) (map[string]strin
 }
 
 // Runs implements [lineage.History]. Runs that started at the same time
-// are listed most recently recorded first. A negative Limit is an error.
+// are listed most recently recorded first, a run started with StartRun
+// counting as recorded when it started (its entry is finished in place).
+// A negative Limit is an error.
 // A Label filter is looked up in the index run_labels_value.
 func (h *History) Runs(ctx context.Context, q lineage.Query) ([]lineage.Summary, error) {
 	runs, err := storedrun.QueryRuns(ctx, h.db, q, "rowid",

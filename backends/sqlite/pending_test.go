@@ -2,8 +2,10 @@ package sqlite
 
 import (
 	"database/sql"
+	"maps"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +140,65 @@ func TestLookupPlans(t *testing.T) {
 			if scan.MatchString(step) {
 				t.Errorf("%s: plan has %q, want lineage and runs read by key:\n%s", name, step, strings.Join(plan, "\n"))
 			}
+		}
+	}
+}
+
+// TestFinishInPlace: a run this History started is finished over its
+// running entry, the same row (no index of runs rewritten), its labels
+// replaced by the record's; an entry that changed since (here marked
+// interrupted, as another process's sweep would) is replaced as any
+// recorded run is.
+func TestFinishInPlace(t *testing.T) {
+	ctx := t.Context()
+	h := openTest(t, filepath.Join(t.TempDir(), "history.db"))
+	rowid := func(id string) (n int64) {
+		t.Helper()
+		if err := h.db.QueryRowContext(ctx, "SELECT rowid FROM runs WHERE run_id = ?", id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		id      string
+		changed bool
+	}{{"run-kept", false}, {"run-swept", true}} {
+		start := &lineage.Run{ID: tc.id, Pipeline: "p", Status: lineage.Running, StartedAt: lineagetest.Base,
+			Labels: map[string]string{"k": "start", "gone": "x"}}
+		if err := h.StartRun(ctx, start); err != nil {
+			t.Fatal(err)
+		}
+		before := rowid(tc.id)
+		if _, err := h.db.ExecContext(ctx, "INSERT INTO runs (run_id, pipeline, status, terminals, dispatcher, host, started_at, finished_at, knots, failed, skipped) VALUES (?, 'other', 'succeeded', '[]', '', '', 0, 0, 0, 0, 0)", tc.id+"-later"); err != nil {
+			t.Fatal(err)
+		}
+		if tc.changed {
+			if _, err := h.db.ExecContext(ctx, "UPDATE runs SET status = 'interrupted' WHERE run_id = ?", tc.id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := lineagetest.SampleRun(t, tc.id, 0)
+		r.Labels = map[string]string{"k": "end", "new": "y"}
+		if err := h.RecordRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if got := rowid(tc.id); (got == before) == tc.changed {
+			t.Errorf("%s: rowid %d before, %d after (changed entry: %v)", tc.id, before, got, tc.changed)
+		}
+		got, err := h.Run(ctx, tc.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != r.Status || len(got.Records) != len(r.Records) || !maps.Equal(got.Labels, r.Labels) {
+			t.Errorf("%s read back: status %s, %d records, labels %v; want %s, %d, %v", tc.id, got.Status, len(got.Records), got.Labels, r.Status, len(r.Records), r.Labels)
+		}
+		var owner string
+		var n int
+		if err := h.db.QueryRowContext(ctx, "SELECT owner, (SELECT count(*) FROM runs WHERE run_id = ?1) FROM runs WHERE run_id = ?1", tc.id).Scan(&owner, &n); err != nil || owner != "" || n != 1 {
+			t.Errorf("%s: owner %q, %d rows (%v)", tc.id, owner, n, err)
+		}
+		if rs, err := h.ByOutput(ctx, r.Records[1].Output); err != nil || !slices.ContainsFunc(rs, func(x lineage.Record) bool { return x.RunID == tc.id }) {
+			t.Errorf("%s: ByOutput = %d records, %v", tc.id, len(rs), err)
 		}
 	}
 }

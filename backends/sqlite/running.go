@@ -99,10 +99,10 @@ func (h *History) StartRun(ctx context.Context, r *lineage.Run) error {
 	switch {
 	case err != nil:
 		err = fmt.Errorf("sqlite: start run %q: %w", r.ID, err)
-	case h.running[r.ID]:
+	case h.isRunning(r.ID):
 		err = fmt.Errorf("sqlite: start run %q: this process is running it", r.ID)
 	default:
-		h.running[r.ID] = true
+		h.running[r.ID] = marker{bare: len(r.Records) == 0 && len(r.Errors) == 0, labels: len(r.Labels) > 0}
 	}
 	owner := h.owner
 	h.mu.Unlock()
@@ -126,6 +126,28 @@ func (h *History) finished(runID string) {
 
 // errRunning is the error of starting a run another live process runs.
 var errRunning = errors.New("another process is running it")
+
+// marker is what a History remembers of a run it started: whether its
+// running entry is bare (no records or errors: RecordRun may then finish
+// the runs row in place) and whether it has labels.
+type marker struct{ bare, labels bool }
+
+// isRunning reports whether this History started runID and has not
+// recorded it. h.mu must be held.
+func (h *History) isRunning(runID string) bool {
+	_, ok := h.running[runID]
+	return ok
+}
+
+// bareMarker reports whether runID is a run this History started with a
+// bare running entry, under which owner name, and whether the entry has
+// labels.
+func (h *History) bareMarker(runID string) (ok bool, owner string, labels bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m, ok := h.running[runID]
+	return ok && m.bare, h.owner, m.labels
+}
 
 // checkNotRunning fails with errRunning if runID is a Running run of
 // another owner that is alive, and reports whether a run of runID is

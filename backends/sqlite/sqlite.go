@@ -62,7 +62,7 @@ type History struct {
 	// statements are prepared by a writer holding it.
 	wsem chan struct{}
 
-	delRun, insRun, runEntries, pendingRows, runOwner *sql.Stmt
+	delRun, insRun, updRun, runEntries, pendingRows, runOwner *sql.Stmt
 	reusable                                          *sql.Stmt // Reusable's lookup
 	insRecords, insPending, insErrors, insLabels      *batchStmts
 	insValues, insKnots                               *batchStmts // runs too big for lineage_pending
@@ -77,7 +77,7 @@ type History struct {
 	mu        sync.Mutex
 	owner     string          // this History's name in runs.owner, once it starts a run
 	ownerLock *os.File        // holds the lock of owner
-	running   map[string]bool // the runs this History started and has not recorded
+	running   map[string]marker // the runs this History started and has not recorded
 }
 
 var _ lineage.History = (*History)(nil)
@@ -118,7 +118,7 @@ func open(ctx context.Context, path string) (*History, error) {
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
 	h := &History{db: db, wsem: make(chan struct{}, 1), ckpt: make(chan struct{}, 1), stop: make(chan struct{}), ckptDone: make(chan struct{}),
-		lockDir: abs + "-runs", running: map[string]bool{}}
+		lockDir: abs + "-runs", running: map[string]marker{}}
 	go h.checkpointer()
 	if err := retryBusy(ctx, func() error { return migrate(ctx, db) }); err != nil {
 		h.Close()
@@ -143,6 +143,9 @@ func (h *History) prepare(ctx context.Context) error {
 	}
 	if h.insRun, err = h.db.PrepareContext(ctx, insertRun); err != nil {
 		return fmt.Errorf("prepare insert into runs: %w", err)
+	}
+	if h.updRun, err = h.db.PrepareContext(ctx, finishRun); err != nil {
+		return fmt.Errorf("prepare update of runs: %w", err)
 	}
 	if h.runEntries, err = h.db.PrepareContext(ctx, runEntries); err != nil {
 		return fmt.Errorf("prepare select of a run's index entries: %w", err)
@@ -272,7 +275,7 @@ func (h *History) Close() error {
 	})
 	var errs []error
 	h.wsem <- struct{}{} // after the write in progress, if any, which may prepare a statement
-	for _, s := range []*sql.Stmt{h.delRun, h.insRun, h.runEntries, h.pendingRows, h.runOwner, h.reusable} {
+	for _, s := range []*sql.Stmt{h.delRun, h.insRun, h.updRun, h.runEntries, h.pendingRows, h.runOwner, h.reusable} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
