@@ -63,9 +63,9 @@ type History struct {
 	wsem chan struct{}
 
 	delRun, insRun, updRun, runEntries, pendingRows, runOwner *sql.Stmt
-	reusable                                          *sql.Stmt // Reusable's lookup
-	insRecords, insPending, insErrors, insLabels      *batchStmts
-	insValues, insKnots                               *batchStmts // runs too big for lineage_pending
+	reusable                                                  *sql.Stmt // Reusable's lookup
+	insRecords, insPending, insErrors, insLabels              *batchStmts
+	insValues, insKnots                                       *batchStmts // runs too big for lineage_pending
 
 	commits   atomic.Int64
 	closeOnce sync.Once
@@ -75,8 +75,8 @@ type History struct {
 
 	lockDir   string // <path>-runs: the lock files of processes with runs in progress
 	mu        sync.Mutex
-	owner     string          // this History's name in runs.owner, once it starts a run
-	ownerLock *os.File        // holds the lock of owner
+	owner     string            // this History's name in runs.owner, once it starts a run
+	ownerLock *os.File          // holds the lock of owner
 	running   map[string]marker // the runs this History started and has not recorded
 }
 
